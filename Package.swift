@@ -1,0 +1,37 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "Nudge",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "Nudge", targets: ["Nudge"]),
+        .library(name: "NudgeTensor", targets: ["NudgeTensor"]),
+        .library(name: "NudgeNN", targets: ["NudgeNN"]),
+        .library(name: "NudgeReport", targets: ["NudgeReport"]),
+        .executable(name: "nudge", targets: ["nudge"]),
+        .executable(name: "NudgeBench", targets: ["NudgeBench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .target(name: "NudgeTensor"),
+        .target(name: "NudgeNN", dependencies: ["NudgeTensor"]),
+        .target(name: "NudgeReport"),
+        .target(name: "Nudge", dependencies: ["NudgeTensor", "NudgeNN", "NudgeReport"]),
+        // Engine benchmarks shared by `nudge bench` and the NudgeBench executable.
+        .target(name: "NudgeBenchmarks", dependencies: ["NudgeTensor", "NudgeNN"]),
+        .executableTarget(
+            name: "nudge",
+            dependencies: [
+                "Nudge", "NudgeBenchmarks",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .executableTarget(name: "NudgeBench", dependencies: ["NudgeBenchmarks"]),
+        .testTarget(name: "NudgeTensorTests", dependencies: ["NudgeTensor"]),
+        .testTarget(name: "NudgeNNTests", dependencies: ["NudgeNN"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "NudgeReportTests", dependencies: ["NudgeReport"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

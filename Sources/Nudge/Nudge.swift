@@ -1,0 +1,4 @@
+// The umbrella module: `import Nudge` brings in the engine, layers and run tracking.
+@_exported import NudgeNN
+@_exported import NudgeReport
+@_exported import NudgeTensor

@@ -1,0 +1,206 @@
+// RunDirectory.swift
+//
+// The directory a training run records itself into:
+//
+//     <run>/config.toml     resolved configuration, written atomically
+//     <run>/metrics.jsonl   append-only, one JSON object per logged step (source of truth)
+//     <run>/metrics.csv     the same rows as a table, kept in sync with the JSONL
+//     <run>/checkpoints/    files named through `checkpointURL(name:)`
+//
+// Each JSONL line is written with one write() on an append-mode descriptor, so a
+// process crash loses at most the line being written. The CSV is appended row by
+// row while the set of metric names is stable; when a new name appears, it is
+// rebuilt atomically from `metrics.jsonl` (columns: `step`, `wall_time`, then the
+// sorted metric names). Opening a run to resume also rebuilds it.
+
+import Foundation
+
+/// Errors raised by `RunDirectory`.
+public enum RunDirectoryError: Error, CustomStringConvertible, Sendable {
+    /// `create` with `.createNew` found an existing run (config.toml or metrics.jsonl).
+    case alreadyExists(URL)
+    /// The path exists and is not a directory.
+    case notADirectory(URL)
+    /// A metric name was empty, reserved (`step`, `wall_time`) or repeated in one step.
+    case invalidMetricName(String)
+    /// The run directory was closed.
+    case closed
+
+    public var description: String {
+        switch self {
+        case .alreadyExists(let url): "run directory already holds a run: \(url.path)"
+        case .notADirectory(let url): "not a directory: \(url.path)"
+        case .invalidMetricName(let name): "invalid metric name: \"\(name)\""
+        case .closed: "run directory is closed"
+        }
+    }
+}
+
+/// A run directory being written: config, metric logs and checkpoints. Thread-safe.
+public final class RunDirectory: @unchecked Sendable {
+    /// What `create` does when the directory already holds a run.
+    public enum Mode: Sendable {
+        /// Fail with `RunDirectoryError.alreadyExists`.
+        case createNew
+        /// Delete the previous run's config, metrics and checkpoints, then start fresh.
+        case overwrite
+        /// Keep the metrics and append to them; `config.toml` is replaced by the new config.
+        case resume
+    }
+
+    /// The run directory.
+    public let url: URL
+    /// `<run>/config.toml`.
+    public var configURL: URL { url.appendingPathComponent("config.toml") }
+    /// `<run>/metrics.jsonl`.
+    public var metricsURL: URL { url.appendingPathComponent("metrics.jsonl") }
+    /// `<run>/metrics.csv`.
+    public var metricsCSVURL: URL { url.appendingPathComponent("metrics.csv") }
+    /// `<run>/checkpoints/`.
+    public var checkpointsURL: URL { url.appendingPathComponent("checkpoints", isDirectory: true) }
+
+    private let lock = NSLock()
+    private var jsonlFD: Int32 = -1
+    private var csvFD: Int32 = -1
+    private var csvColumns: [String] = []
+    private var csvColumnSet: Set<String> = []
+    /// wall_time = timeBase + (now - timeOrigin); on resume it continues from the last row.
+    private var timeBase = 0.0
+    private var timeOrigin = monotonicSeconds()
+
+    private init(url: URL) { self.url = url }
+
+    deinit {
+        FileOps.close(jsonlFD)
+        FileOps.close(csvFD)
+    }
+
+    /// Creates (or reopens, per `mode`) the run directory at `url`, creating parent
+    /// directories, writes `config` to `config.toml` and opens the metric logs.
+    /// When resuming, a partial last JSONL line left by a crash is cut off and
+    /// `wall_time` continues from the last logged row.
+    public static func create(at url: URL, config: ConfigTable, mode: Mode = .createNew) throws -> RunDirectory {
+        let run = RunDirectory(url: url)
+        let fm = FileManager.default
+        var isDirectory: ObjCBool = false
+        if fm.fileExists(atPath: url.path, isDirectory: &isDirectory), !isDirectory.boolValue {
+            throw RunDirectoryError.notADirectory(url)
+        }
+        let ownedFiles = [run.configURL, run.metricsURL, run.metricsCSVURL, run.checkpointsURL]
+        switch mode {
+        case .createNew:
+            if fm.fileExists(atPath: run.configURL.path) || fm.fileExists(atPath: run.metricsURL.path) {
+                throw RunDirectoryError.alreadyExists(url)
+            }
+        case .overwrite:
+            for file in ownedFiles where fm.fileExists(atPath: file.path) { try fm.removeItem(at: file) }
+        case .resume:
+            break
+        }
+        try fm.createDirectory(at: run.checkpointsURL, withIntermediateDirectories: true)
+        try AtomicFile.write(TOMLWriter.render(config), to: run.configURL)
+
+        run.jsonlFD = try FileOps.openAppend(run.metricsURL.path)
+        let data = try Data(contentsOf: run.metricsURL)
+        if let last = data.last, last != UInt8(ascii: "\n") {
+            let keep = data.lastIndex(of: UInt8(ascii: "\n")).map { $0 + 1 - data.startIndex } ?? 0
+            try FileOps.truncate(run.jsonlFD, to: keep, path: run.metricsURL.path)
+        }
+        let rows = try MetricsLog.read(run.metricsURL)
+        try run.rebuildCSV(rows)
+        run.timeBase = rows.last?.wallTime ?? 0
+        return run
+    }
+
+    /// Appends one step to `metrics.jsonl` and `metrics.csv`; `wall_time` is added.
+    public func log(step: Int, _ metrics: [(String, Double)]) throws {
+        lock.lock()
+        defer { lock.unlock() }
+        guard jsonlFD >= 0 else { throw RunDirectoryError.closed }
+        var seen = Set<String>()
+        for (name, _) in metrics {
+            guard !name.isEmpty, name != "step", name != "wall_time", seen.insert(name).inserted else {
+                throw RunDirectoryError.invalidMetricName(name)
+            }
+        }
+        let wallTime = ((timeBase + monotonicSeconds() - timeOrigin) * 1e6).rounded() / 1e6
+        let line = MetricsLog.jsonLine(step: step, wallTime: wallTime, metrics: metrics)
+        try FileOps.writeAll(jsonlFD, Data(line.utf8), path: metricsURL.path)
+
+        if seen.isSubset(of: csvColumnSet) {
+            let values = Dictionary(metrics, uniquingKeysWith: { a, _ in a })
+            let row = MetricsLog.csvLine(step: step, wallTime: wallTime, values: values, columns: csvColumns)
+            try FileOps.writeAll(csvFD, Data(row.utf8), path: metricsCSVURL.path)
+        } else {
+            try rebuildCSV(MetricsLog.read(metricsURL))
+        }
+    }
+
+    /// Appends one step (see `log(step:_:)`), e.g. `log(step: 3, ["losses/value_loss": 0.5])`.
+    public func log(step: Int, _ metrics: KeyValuePairs<String, Double>) throws {
+        try log(step: step, metrics.map { ($0.key, $0.value) })
+    }
+
+    /// The URL of the checkpoint file `name` inside `checkpoints/`.
+    public func checkpointURL(name: String) -> URL {
+        checkpointsURL.appendingPathComponent(name)
+    }
+
+    /// The rows logged so far, read back from `metrics.jsonl`.
+    public func readMetrics() throws -> [MetricRow] {
+        lock.lock()
+        defer { lock.unlock() }
+        return try MetricsLog.read(metricsURL)
+    }
+
+    /// Atomically drops every logged row with `step > step` (from both files), e.g. to
+    /// resume from a checkpoint taken at `step`; later `wall_time`s continue from the
+    /// last kept row.
+    public func truncate(afterStep step: Int) throws {
+        lock.lock()
+        defer { lock.unlock() }
+        guard jsonlFD >= 0 else { throw RunDirectoryError.closed }
+        let records = try MetricsLog.records(in: Data(contentsOf: metricsURL), file: metricsURL.path)
+            .filter { $0.row.step <= step }
+        var kept = Data()
+        for record in records {
+            kept.append(record.line)
+            kept.append(UInt8(ascii: "\n"))
+        }
+        try AtomicFile.write(kept, to: metricsURL)
+        FileOps.close(jsonlFD)  // it refers to the replaced file
+        jsonlFD = try FileOps.openAppend(metricsURL.path)
+        try rebuildCSV(records.map(\.row))
+        timeBase = records.last?.row.wallTime ?? 0
+        timeOrigin = monotonicSeconds()
+    }
+
+    /// Flushes both metric files to stable storage (fsync). Each logged line already
+    /// survives a process crash without this; it guards against power loss.
+    public func sync() throws {
+        lock.lock()
+        defer { lock.unlock() }
+        guard jsonlFD >= 0 else { throw RunDirectoryError.closed }
+        try FileOps.sync(jsonlFD, path: metricsURL.path)
+        try FileOps.sync(csvFD, path: metricsCSVURL.path)
+    }
+
+    /// Closes the metric files; later `log` calls throw `RunDirectoryError.closed`.
+    public func close() {
+        lock.lock()
+        defer { lock.unlock() }
+        FileOps.close(jsonlFD)
+        FileOps.close(csvFD)
+        jsonlFD = -1
+        csvFD = -1
+    }
+
+    /// Rewrites `metrics.csv` atomically from `rows` and reopens it for appending.
+    private func rebuildCSV(_ rows: [MetricRow]) throws {
+        csvColumns = MetricsLog.sortedColumns(rows)
+        csvColumnSet = Set(csvColumns)
+        try AtomicFile.write(MetricsLog.csv(rows, columns: csvColumns), to: metricsCSVURL)
+        FileOps.close(csvFD)
+        csvFD = try FileOps.openAppend(metricsCSVURL.path)
+    }
+}

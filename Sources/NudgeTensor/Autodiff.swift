@@ -1,0 +1,191 @@
+// Reverse-mode automatic differentiation on a tape.
+//
+// `valueAndGrad` opens a tape and marks its inputs as tracked. Each op whose input is tracked
+// appends a node (its inputs and one backward closure) and gives its output a slot. Backward walks
+// the nodes in reverse, summing gradients per slot, and frees each intermediate gradient as soon as
+// its producer has consumed it; the tape's nodes and the activations they saved are dropped as
+// soon as backward returns. Ops on untracked tensors record nothing.
+
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// An autodiff tape: the ops recorded since `valueAndGrad` began, in order.
+public final class Tape: @unchecked Sendable {
+    @usableFromInline struct Node {
+        @usableFromInline let output: Int
+        @usableFromInline let inputs: [Tensor]
+        /// Maps the output's gradient to one gradient per input (nil where it has none).
+        @usableFromInline let backward: (Tensor) -> [Tensor?]
+
+        @inlinable
+        init(output: Int, inputs: [Tensor], backward: @escaping (Tensor) -> [Tensor?]) {
+            self.output = output
+            self.inputs = inputs
+            self.backward = backward
+        }
+    }
+
+    @usableFromInline var nodes: [Node] = []
+    @usableFromInline var slotCount = 0
+    /// False once backward has run, and while `withoutGradients` is active.
+    @usableFromInline var isRecording = true
+
+    init() {}
+
+    /// The recording tape shared by the inputs, if any.
+    @inlinable @inline(__always)
+    static func active(_ a: Tensor) -> Tape? {
+        if let t = a.tape, t.isRecording { return t }
+        return nil
+    }
+
+    @inlinable @inline(__always)
+    static func active(_ a: Tensor, _ b: Tensor) -> Tape? {
+        if let t = a.tape, t.isRecording { return t }
+        if let t = b.tape, t.isRecording { return t }
+        return nil
+    }
+
+    @inlinable
+    static func active(_ inputs: [Tensor]) -> Tape? {
+        for x in inputs { if let t = x.tape, t.isRecording { return t } }
+        return nil
+    }
+
+    /// Marks `tensor` as tracked on this tape (a leaf or an op's output).
+    @inlinable
+    func track(_ tensor: Tensor) {
+        tensor.tape = self
+        tensor.slot = slotCount
+        slotCount += 1
+    }
+
+    /// Records `output = op(inputs)` with its backward rule.
+    @inlinable
+    func record(_ output: Tensor, _ inputs: [Tensor], _ backward: @escaping (Tensor) -> [Tensor?]) {
+        track(output)
+        nodes.append(Node(output: output.slot, inputs: inputs, backward: backward))
+    }
+
+    /// Runs backward from `root` (seeded with ones, or `seed`) and returns the gradients of the
+    /// requested leaves; the tape is emptied and stops recording.
+    func gradients(of root: Tensor, seed: Tensor? = nil, for leaves: [Tensor]) -> [Tensor] {
+        isRecording = false
+        defer { nodes.removeAll(); isRecording = false }
+        var grads = [Tensor?](repeating: nil, count: slotCount)
+        if root.tape === self {
+            grads[root.slot] = seed ?? Tensor(repeating: 1, shape: root.shape)
+        }
+        var keep = [Bool](repeating: false, count: slotCount)
+        for leaf in leaves where leaf.tape === self { keep[leaf.slot] = true }
+        for node in nodes.reversed() {
+            guard let g = grads[node.output] else { continue }
+            if !keep[node.output] { grads[node.output] = nil }
+            let inputGrads = node.backward(g)
+            for (input, grad) in zip(node.inputs, inputGrads) {
+                guard let grad, input.tape === self else { continue }
+                precondition(grad.shape == input.shape,
+                             "backward produced gradient \(grad.shape) for input \(input.shape)")
+                if let existing = grads[input.slot] {
+                    grads[input.slot] = existing + grad
+                } else {
+                    grads[input.slot] = grad
+                }
+            }
+        }
+        return leaves.map { leaf in
+            if leaf.tape === self, let g = grads[leaf.slot] { return g }
+            return Tensor.zeros(leaf.shape)
+        }
+    }
+}
+
+// MARK: - Thread-local stack of recording tapes (for `withoutGradients`)
+
+final class TapeStack {
+    var tapes: [Tape] = []
+}
+
+private let tapeStackKey: pthread_key_t = {
+    var key = pthread_key_t()
+    pthread_key_create(&key) { pointer in
+        #if canImport(Darwin)
+        Unmanaged<TapeStack>.fromOpaque(pointer).release()
+        #else
+        if let pointer { Unmanaged<TapeStack>.fromOpaque(pointer).release() }
+        #endif
+    }
+    return key
+}()
+
+func currentTapeStack() -> TapeStack {
+    if let p = pthread_getspecific(tapeStackKey) {
+        return Unmanaged<TapeStack>.fromOpaque(p).takeUnretainedValue()
+    }
+    let stack = TapeStack()
+    pthread_setspecific(tapeStackKey, Unmanaged.passRetained(stack).toOpaque())
+    return stack
+}
+
+// MARK: - Public API
+
+/// Runs `body` without recording any op on any tape of this thread (rollouts, evaluation,
+/// reference log-probs). Costs nothing when no tape is active.
+public func withoutGradients<R>(_ body: () throws -> R) rethrows -> R {
+    let stack = currentTapeStack()
+    if stack.tapes.isEmpty { return try body() }
+    let paused = stack.tapes.filter { $0.isRecording }
+    for t in paused { t.isRecording = false }
+    defer { for t in paused { t.isRecording = true } }
+    return try body()
+}
+
+/// Runs `body` with `leaves` tracked and returns its value and the gradient of that value with
+/// respect to each leaf. The leaves themselves are tracked only during the call.
+///
+/// The value need not be a scalar: its gradient is seeded with ones (the gradient of its sum).
+public func valueAndGrad(
+    at leaves: [Tensor], _ body: () throws -> Tensor
+) rethrows -> (value: Tensor, gradients: [Tensor]) {
+    let tape = Tape()
+    for leaf in leaves {
+        precondition(leaf.tape == nil || leaf.tape?.isRecording == false,
+                     "valueAndGrad: a leaf is already tracked by an enclosing tape")
+        tape.track(leaf)
+    }
+    let stack = currentTapeStack()
+    stack.tapes.append(tape)
+    defer {
+        stack.tapes.removeAll { $0 === tape }
+        for leaf in leaves { leaf.tape = nil; leaf.slot = -1 }
+    }
+    let value = try body()
+    let grads = tape.gradients(of: value, for: leaves)
+    value.tape = nil
+    return (value, grads)
+}
+
+/// The value of `f(inputs)` and its gradients with respect to each input.
+public func valueAndGrad(
+    _ inputs: [Tensor], _ f: ([Tensor]) throws -> Tensor
+) rethrows -> (value: Tensor, gradients: [Tensor]) {
+    // Track aliases so the caller's tensors are never marked.
+    let aliases = inputs.map { $0.detached() }
+    return try valueAndGrad(at: aliases) { try f(aliases) }
+}
+
+/// The gradients of `f(inputs)` with respect to each input.
+public func grad(_ inputs: [Tensor], _ f: ([Tensor]) throws -> Tensor) rethrows -> [Tensor] {
+    try valueAndGrad(inputs, f).gradients
+}
+
+extension Tensor {
+    /// The same values with no gradient path (stop-gradient). Shares storage.
+    public func detached() -> Tensor {
+        Tensor(shape: shape, sharing: storage, count: count)
+    }
+}

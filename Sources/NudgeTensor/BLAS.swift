@@ -1,0 +1,123 @@
+// Matrix products through BLAS, loaded at run time.
+//
+// On Apple platforms Accelerate is linked. On Linux a CBLAS is opened with dlopen on first use
+// (libopenblas.so.0, then libblas.so.3; `NUDGE_BLAS=/path/lib.so` names another,
+// `NUDGE_BLAS=builtin` forces the fallback) and `cblas_sgemm` is called through a function
+// pointer, so `swift build` needs no system package. The fallback is the packed Swift kernel in
+// Gemm.swift, which is also the oracle the tests compare BLAS against.
+
+import Foundation
+#if canImport(Accelerate)
+import Accelerate
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Which implementation computes matrix products.
+public enum GemmBackend: Sendable, Equatable {
+    /// Apple's Accelerate framework.
+    case accelerate
+    /// A CBLAS shared library opened at run time.
+    case library(path: String)
+    /// Nudge's own packed SIMD kernel.
+    case builtin
+}
+
+typealias CBLASSgemm = @convention(c) (
+    Int32, Int32, Int32, Int32, Int32, Int32, Float, UnsafePointer<Float>?, Int32,
+    UnsafePointer<Float>?, Int32, Float, UnsafeMutablePointer<Float>?, Int32
+) -> Void
+typealias SetThreads = @convention(c) (Int32) -> Void
+
+struct LoadedBLAS: @unchecked Sendable {
+    let backend: GemmBackend
+    let sgemm: CBLASSgemm?
+    let setThreads: SetThreads?
+    let note: String
+}
+
+/// The BLAS backend in use and how it was chosen.
+public enum BLAS {
+    static let loaded: LoadedBLAS = load()
+
+    /// The backend every `matmul` uses.
+    public static var backend: GemmBackend { loaded.backend }
+
+    /// How the backend was found (or why the fallback is active).
+    public static var note: String { loaded.note }
+
+    /// Sets the BLAS library's thread count, where the library allows it.
+    public static func setThreads(_ n: Int) {
+        loaded.setThreads?(Int32(n))
+    }
+
+    /// Library names tried in order on Linux.
+    public static let candidates = [
+        "libopenblas.so.0",
+        "/usr/lib/x86_64-linux-gnu/openblas-pthread/libopenblas.so.0",
+        "/usr/lib/aarch64-linux-gnu/openblas-pthread/libopenblas.so.0",
+        "libblas.so.3",
+    ]
+
+    static func load() -> LoadedBLAS {
+        #if canImport(Accelerate)
+        return LoadedBLAS(backend: .accelerate, sgemm: nil, setThreads: nil, note: "Accelerate framework")
+        #elseif canImport(Glibc)
+        let request = ProcessInfo.processInfo.environment["NUDGE_BLAS"]
+        if request == "builtin" {
+            return LoadedBLAS(backend: .builtin, sgemm: nil, setThreads: nil, note: "NUDGE_BLAS=builtin")
+        }
+        let paths = request.map { [$0] } ?? candidates
+        var tried: [String] = []
+        for path in paths {
+            guard let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL) else {
+                tried.append(path)
+                continue
+            }
+            guard let symbol = dlsym(handle, "cblas_sgemm") else {
+                tried.append("\(path) (no cblas_sgemm)")
+                dlclose(handle)
+                continue
+            }
+            let sgemm = unsafeBitCast(symbol, to: CBLASSgemm.self)
+            let setThreads = dlsym(handle, "openblas_set_num_threads").map { unsafeBitCast($0, to: SetThreads.self) }
+            let threads = Engine.threads
+            setThreads?(Int32(threads))
+            return LoadedBLAS(backend: .library(path: path), sgemm: sgemm, setThreads: setThreads,
+                              note: "dlopen(\(path))" + (setThreads != nil ? ", \(threads) thread(s)" : ""))
+        }
+        return LoadedBLAS(backend: .builtin, sgemm: nil, setThreads: nil,
+                          note: "no CBLAS found (tried \(tried.joined(separator: ", ")))")
+        #else
+        return LoadedBLAS(backend: .builtin, sgemm: nil, setThreads: nil, note: "no BLAS on this platform")
+        #endif
+    }
+}
+
+/// C = α·op(A)·op(B) + β·C on row-major matrices, op(X) = Xᵀ when its flag is set.
+/// `backend` defaults to the active one; `.builtin` forces Nudge's own kernel.
+public func sgemm(
+    transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
+    a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+    beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int, backend: GemmBackend? = nil
+) {
+    if m == 0 || n == 0 { return }
+    let chosen = backend ?? BLAS.loaded.backend
+    switch chosen {
+    case .builtin:
+        builtinSgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+                     b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+    case .accelerate:
+        #if canImport(Accelerate)
+        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+        #else
+        preconditionFailure("Accelerate is not available on this platform")
+        #endif
+    case .library:
+        guard let f = BLAS.loaded.sgemm else { preconditionFailure("no BLAS library loaded") }
+        f(101, transA ? 112 : 111, transB ? 112 : 111, Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda),
+          b, Int32(ldb), beta, c, Int32(ldc))
+    }
+}

@@ -1,0 +1,289 @@
+// Elementwise ops with broadcasting, and their backward rules.
+//
+// Unary ops are one forward function f(x) and one local derivative rule g·f'(x) (written with
+// the saved input x and output y); both run as single fused passes. Binary ops broadcast with
+// NumPy rules and sum their gradients back to each operand's shape.
+
+import Foundation
+
+// MARK: - Fused elementwise kernels (not recorded)
+
+extension Tensor {
+    /// A new tensor with `f` applied to every element.
+    @inlinable
+    public func map(_ f: (Float) -> Float) -> Tensor {
+        let out = Tensor(shape: shape, count: count)
+        let x = data, y = out.data
+        parallelRanges(count) { r in for i in r { y[i] = f(x[i]) } }
+        return out
+    }
+
+    /// A new tensor with `f` applied to matching elements of two same-count tensors.
+    @inlinable
+    public static func zipMap(_ a: Tensor, _ b: Tensor, _ f: (Float, Float) -> Float) -> Tensor {
+        precondition(a.count == b.count, "zipMap: shapes \(a.shape) and \(b.shape)")
+        let out = Tensor(shape: a.shape, count: a.count)
+        let x = a.data, y = b.data, z = out.data
+        parallelRanges(a.count) { r in for i in r { z[i] = f(x[i], y[i]) } }
+        return out
+    }
+
+    /// A new tensor with `f` applied to matching elements of three same-count tensors.
+    @inlinable
+    public static func zipMap(
+        _ a: Tensor, _ b: Tensor, _ c: Tensor, _ f: (Float, Float, Float) -> Float
+    ) -> Tensor {
+        precondition(a.count == b.count && a.count == c.count, "zipMap: shapes \(a.shape), \(b.shape), \(c.shape)")
+        let out = Tensor(shape: a.shape, count: a.count)
+        let x = a.data, y = b.data, w = c.data, z = out.data
+        parallelRanges(a.count) { r in for i in r { z[i] = f(x[i], y[i], w[i]) } }
+        return out
+    }
+
+    /// Applies `f` with NumPy broadcasting (not recorded).
+    @inlinable
+    public static func broadcastMap(_ a: Tensor, _ b: Tensor, _ f: (Float, Float) -> Float) -> Tensor {
+        if a.shape == b.shape { return Tensor.zipMap(a, b, f) }
+        let outShape = broadcastShape(a.shape, b.shape)
+        let total = outShape.reduce(1, *)
+        if b.count == 1 && total == a.count {
+            let s = b.data[0], x = a.data
+            let out = Tensor(shape: outShape, count: total)
+            let z = out.data
+            parallelRanges(total) { r in for i in r { z[i] = f(x[i], s) } }
+            return out
+        }
+        if a.count == 1 && total == b.count {
+            let s = a.data[0], y = b.data
+            let out = Tensor(shape: outShape, count: total)
+            let z = out.data
+            parallelRanges(total) { r in for i in r { z[i] = f(s, y[i]) } }
+            return out
+        }
+        let out = Tensor(shape: outShape, count: total)
+        let sa = broadcastStrides(a.shape, to: outShape), sb = broadcastStrides(b.shape, to: outShape)
+        let ia = sa.last ?? 0, ib = sb.last ?? 0
+        let x = a.data, y = b.data, z = out.data
+        forEachRow(outShape, [sa, sb]) { o, off, n in
+            let p = x + off[0], q = y + off[1], r = z + o
+            switch (ia, ib) {
+            case (1, 1): for i in 0..<n { r[i] = f(p[i], q[i]) }
+            case (1, _): let v = q[0]; for i in 0..<n { r[i] = f(p[i], v) }
+            case (_, 1): let v = p[0]; for i in 0..<n { r[i] = f(v, q[i]) }
+            default: let v = f(p[0], q[0]); for i in 0..<n { r[i] = v }
+            }
+        }
+        return out
+    }
+
+    /// A unary op with its local derivative `d(g, x, y)` = g · f'(x), recorded when tracked.
+    @inlinable
+    func unary(
+        _ f: (Float) -> Float,
+        derivative: @escaping (_ g: Float, _ x: Float, _ y: Float) -> Float
+    ) -> Tensor {
+        let out = map(f)
+        if let tape = Tape.active(self) {
+            let x = self.detached(), y = out.detached()
+            tape.record(out, [self]) { g in
+                let gx = Tensor(shape: g.shape, count: g.count)
+                let gp = g.data, xp = x.data, yp = y.data, o = gx.data
+                parallelRanges(g.count) { r in for i in r { o[i] = derivative(gp[i], xp[i], yp[i]) } }
+                return [gx]
+            }
+        }
+        return out
+    }
+}
+
+// MARK: - Binary ops
+
+extension Tensor {
+    /// Elementwise sum with broadcasting.
+    public static func + (a: Tensor, b: Tensor) -> Tensor {
+        let out = broadcastMap(a, b, +)
+        if let tape = Tape.active(a, b) {
+            let sa = a.shape, sb = b.shape
+            tape.record(out, [a, b]) { g in [g.sum(toShape: sa), g.sum(toShape: sb)] }
+        }
+        return out
+    }
+
+    /// Elementwise difference with broadcasting.
+    public static func - (a: Tensor, b: Tensor) -> Tensor {
+        let out = broadcastMap(a, b, -)
+        if let tape = Tape.active(a, b) {
+            let sa = a.shape, sb = b.shape
+            tape.record(out, [a, b]) { g in [g.sum(toShape: sa), g.map { -$0 }.sum(toShape: sb)] }
+        }
+        return out
+    }
+
+    /// Elementwise product with broadcasting.
+    public static func * (a: Tensor, b: Tensor) -> Tensor {
+        let out = broadcastMap(a, b, *)
+        if let tape = Tape.active(a, b) {
+            let x = a.detached(), y = b.detached()
+            tape.record(out, [a, b]) { g in
+                [broadcastMap(g, y, *).sum(toShape: x.shape), broadcastMap(g, x, *).sum(toShape: y.shape)]
+            }
+        }
+        return out
+    }
+
+    /// Elementwise quotient with broadcasting.
+    public static func / (a: Tensor, b: Tensor) -> Tensor {
+        let out = broadcastMap(a, b, /)
+        if let tape = Tape.active(a, b) {
+            let y = b.detached(), z = out.detached(), sa = a.shape
+            tape.record(out, [a, b]) { g in
+                let ga = broadcastMap(g, y, /)
+                // d(a/b)/db = -(a/b)/b
+                let gb = Tensor.zipMap(ga, z) { -$0 * $1 }
+                return [ga.sum(toShape: sa), gb.sum(toShape: y.shape)]
+            }
+        }
+        return out
+    }
+
+    /// Elementwise power `a ** b` with broadcasting (the gradient for b needs a > 0).
+    public static func pow(_ a: Tensor, _ b: Tensor) -> Tensor {
+        let out = broadcastMap(a, b) { Foundation.pow($0, $1) }
+        if let tape = Tape.active(a, b) {
+            let x = a.detached(), y = b.detached(), z = out.detached()
+            tape.record(out, [a, b]) { g in
+                let xe = x.expand(to: z.shape), ye = y.expand(to: z.shape)
+                let ga = Tensor.zipMap(g, xe, ye) { g, x, y in g * y * Foundation.pow(x, y - 1) }
+                let gb = Tensor.zipMap(g, xe, z) { g, x, z in x > 0 ? g * z * Foundation.log(x) : 0 }
+                return [ga.sum(toShape: x.shape), gb.sum(toShape: y.shape)]
+            }
+        }
+        return out
+    }
+
+    static func select(_ a: Tensor, _ b: Tensor, takeA: @escaping (Float, Float) -> Bool) -> Tensor {
+        let out = broadcastMap(a, b) { takeA($0, $1) ? $0 : $1 }
+        if let tape = Tape.active(a, b) {
+            let x = a.detached(), y = b.detached()
+            tape.record(out, [a, b]) { g in
+                let xe = x.expand(to: g.shape), ye = y.expand(to: g.shape)
+                let ga = Tensor.zipMap(g, xe, ye) { g, x, y in takeA(x, y) ? g : 0 }
+                let gb = Tensor.zipMap(g, xe, ye) { g, x, y in takeA(x, y) ? 0 : g }
+                return [ga.sum(toShape: x.shape), gb.sum(toShape: y.shape)]
+            }
+        }
+        return out
+    }
+
+    /// Elementwise minimum; the gradient goes to the chosen side (to `a` on ties).
+    public static func minimum(_ a: Tensor, _ b: Tensor) -> Tensor { select(a, b) { $0 <= $1 } }
+    /// Elementwise maximum; the gradient goes to the chosen side (to `a` on ties).
+    public static func maximum(_ a: Tensor, _ b: Tensor) -> Tensor { select(a, b) { $0 >= $1 } }
+
+    /// `condition ? a : b` elementwise (nonzero means true), all three broadcast together.
+    /// The condition gets no gradient.
+    public static func `where`(_ condition: Tensor, _ a: Tensor, _ b: Tensor) -> Tensor {
+        let outShape = broadcastShape(condition.shape, broadcastShape(a.shape, b.shape))
+        let c = condition.detached().expand(to: outShape)
+        let out = Tensor.zipMap(c, a.detached().expand(to: outShape), b.detached().expand(to: outShape)) {
+            $0 != 0 ? $1 : $2
+        }
+        if let tape = Tape.active(a, b) {
+            let sa = a.shape, sb = b.shape
+            tape.record(out, [a, b]) { g in
+                [Tensor.zipMap(g, c) { $1 != 0 ? $0 : 0 }.sum(toShape: sa),
+                 Tensor.zipMap(g, c) { $1 != 0 ? 0 : $0 }.sum(toShape: sb)]
+            }
+        }
+        return out
+    }
+
+    /// 1 where `a > b`, else 0 (no gradient).
+    public static func greater(_ a: Tensor, _ b: Tensor) -> Tensor { broadcastMap(a.detached(), b.detached()) { $0 > $1 ? 1 : 0 } }
+    /// 1 where `a < b`, else 0 (no gradient).
+    public static func less(_ a: Tensor, _ b: Tensor) -> Tensor { broadcastMap(a.detached(), b.detached()) { $0 < $1 ? 1 : 0 } }
+    /// 1 where `a == b`, else 0 (no gradient).
+    public static func equal(_ a: Tensor, _ b: Tensor) -> Tensor { broadcastMap(a.detached(), b.detached()) { $0 == $1 ? 1 : 0 } }
+}
+
+// MARK: - Scalar operands
+
+extension Tensor {
+    public static func + (a: Tensor, s: Float) -> Tensor { a.unary({ $0 + s }, derivative: { g, _, _ in g }) }
+    public static func + (s: Float, a: Tensor) -> Tensor { a + s }
+    public static func - (a: Tensor, s: Float) -> Tensor { a + (-s) }
+    public static func - (s: Float, a: Tensor) -> Tensor { a.unary({ s - $0 }, derivative: { g, _, _ in -g }) }
+    public static func * (a: Tensor, s: Float) -> Tensor { a.unary({ $0 * s }, derivative: { g, _, _ in g * s }) }
+    public static func * (s: Float, a: Tensor) -> Tensor { a * s }
+    public static func / (a: Tensor, s: Float) -> Tensor { a * (1 / s) }
+    public static func / (s: Float, a: Tensor) -> Tensor {
+        a.unary({ s / $0 }, derivative: { g, x, y in -g * y / x })
+    }
+    public static prefix func - (a: Tensor) -> Tensor { a.unary({ -$0 }, derivative: { g, _, _ in -g }) }
+}
+
+// MARK: - Unary ops
+
+@inlinable @inline(__always)
+func stableSigmoid(_ x: Float) -> Float {
+    if x >= 0 { return 1 / (1 + Foundation.exp(-x)) }
+    let e = Foundation.exp(x)
+    return e / (1 + e)
+}
+
+@inlinable @inline(__always)
+func stableSoftplus(_ x: Float) -> Float {
+    Swift.max(x, 0) + Foundation.log1p(Foundation.exp(-Swift.abs(x)))
+}
+
+extension Tensor {
+    public func exp() -> Tensor { unary({ Foundation.exp($0) }, derivative: { g, _, y in g * y }) }
+    public func log() -> Tensor { unary({ Foundation.log($0) }, derivative: { g, x, _ in g / x }) }
+    public func log1p() -> Tensor { unary({ Foundation.log1p($0) }, derivative: { g, x, _ in g / (1 + x) }) }
+    public func sqrt() -> Tensor { unary({ $0.squareRoot() }, derivative: { g, _, y in g * 0.5 / y }) }
+    public func rsqrt() -> Tensor { unary({ 1 / $0.squareRoot() }, derivative: { g, _, y in -0.5 * g * y * y * y }) }
+    public func square() -> Tensor { unary({ $0 * $0 }, derivative: { g, x, _ in 2 * g * x }) }
+    public func abs() -> Tensor { unary({ Swift.abs($0) }, derivative: { g, x, _ in x > 0 ? g : (x < 0 ? -g : 0) }) }
+    /// `x ** p` for a scalar exponent.
+    public func pow(_ p: Float) -> Tensor {
+        unary({ Foundation.pow($0, p) }, derivative: { g, x, _ in g * p * Foundation.pow(x, p - 1) })
+    }
+    public func tanh() -> Tensor { unary({ Foundation.tanh($0) }, derivative: { g, _, y in g * (1 - y * y) }) }
+    public func sigmoid() -> Tensor { unary(stableSigmoid, derivative: { g, _, y in g * y * (1 - y) }) }
+    /// log σ(x), stable for large |x|.
+    public func logSigmoid() -> Tensor {
+        unary({ -stableSoftplus(-$0) }, derivative: { g, x, _ in g * stableSigmoid(-x) })
+    }
+    /// log(1 + eˣ), stable for large |x|.
+    public func softplus() -> Tensor { unary(stableSoftplus, derivative: { g, x, _ in g * stableSigmoid(x) }) }
+    public func relu() -> Tensor { unary({ $0 > 0 ? $0 : 0 }, derivative: { g, x, _ in x > 0 ? g : 0 }) }
+    /// x·σ(x) (SiLU / swish).
+    public func silu() -> Tensor {
+        unary({ $0 * stableSigmoid($0) }, derivative: { g, x, _ in
+            let s = stableSigmoid(x)
+            return g * s * (1 + x * (1 - s))
+        })
+    }
+    /// GELU: exact (erf) or the tanh approximation (`gelu_new` / `gelu_pytorch_tanh`).
+    public func gelu(approximate: Bool = false) -> Tensor {
+        if approximate {
+            let c: Float = 0.7978845608028654  // √(2/π)
+            return unary({ x in 0.5 * x * (1 + Foundation.tanh(c * (x + 0.044715 * x * x * x))) },
+                         derivative: { g, x, _ in
+                let t = Foundation.tanh(c * (x + 0.044715 * x * x * x))
+                return g * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * c * (1 + 3 * 0.044715 * x * x))
+            })
+        }
+        return unary({ x in 0.5 * x * (1 + Foundation.erf(x * 0.7071067811865476)) },
+                     derivative: { g, x, _ in
+            let cdf = 0.5 * (1 + Foundation.erf(x * 0.7071067811865476))
+            let pdf = Foundation.exp(-0.5 * x * x) * 0.3989422804014327
+            return g * (cdf + x * pdf)
+        })
+    }
+    /// Values limited to `[lower, upper]`; the gradient is zero outside (as PPO's clip needs).
+    public func clamp(min lower: Float = -.infinity, max upper: Float = .infinity) -> Tensor {
+        unary({ $0 < lower ? lower : ($0 > upper ? upper : $0) },
+              derivative: { g, x, _ in x >= lower && x <= upper ? g : 0 })
+    }
+}

@@ -1,0 +1,57 @@
+// Matrix products: 2-D, batched, and N-D times 2-D (a Linear layer), with transposes.
+//
+// All go to `sgemm` (BLAS or the built-in kernel). Transposes are flags, never copies.
+// Backward (C = op(A)·op(B), G = ∂L/∂C):
+//   A·B:   dA = G·Bᵀ,    dB = Aᵀ·G
+//   Aᵀ·B:  dA = B·Gᵀ,    dB = A·G
+//   A·Bᵀ:  dA = G·B,     dB = Gᵀ·A
+//   Aᵀ·Bᵀ: dA = Bᵀ·Gᵀ,   dB = Gᵀ·Aᵀ
+
+/// The matrix product of `a` and `b` (transposing the last two axes of either when asked).
+///
+/// Shapes: `[..., M, K] × [K, N]` (batch axes of `a` folded into one GEMM), or
+/// `[..., M, K] × [..., K, N]` with equal batch axes, or 1-D vectors (treated as a row or column).
+public func matmul(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, transposeB: Bool = false) -> Tensor {
+    if a.rank == 1 {
+        return matmul(a.reshaped([1, a.count]), b, transposeB: transposeB).squeezed(axis: -2)
+    }
+    if b.rank == 1 {
+        return matmul(a, b.reshaped([b.count, 1]), transposeA: transposeA).squeezed(axis: -1)
+    }
+    if b.rank == 2 && a.rank > 2 && !transposeA {
+        let k = a.shape[a.rank - 1]
+        let flat = matmul(a.reshaped([-1, k]), b, transposeB: transposeB)
+        return flat.reshaped(Array(a.shape.dropLast()) + [flat.shape[1]])
+    }
+    precondition(a.rank == b.rank && a.shape.dropLast(2) == b.shape.dropLast(2),
+                 "matmul: batch axes of \(a.shape) and \(b.shape) differ")
+    let r = a.rank
+    let m = transposeA ? a.shape[r - 1] : a.shape[r - 2]
+    let k = transposeA ? a.shape[r - 2] : a.shape[r - 1]
+    let kb = transposeB ? b.shape[r - 1] : b.shape[r - 2]
+    let n = transposeB ? b.shape[r - 2] : b.shape[r - 1]
+    precondition(k == kb, "matmul: inner sizes differ: \(a.shape)\(transposeA ? "ᵀ" : "") × \(b.shape)\(transposeB ? "ᵀ" : "")")
+    let batchShape = Array(a.shape.dropLast(2))
+    let batch = batchShape.reduce(1, *)
+    let out = Tensor(uninitializedShape: batchShape + [m, n])
+    let lda = a.shape[r - 1], ldb = b.shape[r - 1]
+    for i in 0..<batch {
+        sgemm(transA: transposeA, transB: transposeB, m: m, n: n, k: k,
+              a: a.data + i * a.shape[r - 2] * lda, lda: lda,
+              b: b.data + i * b.shape[r - 2] * ldb, ldb: ldb,
+              c: out.data + i * m * n, ldc: n)
+    }
+    if let tape = Tape.active(a, b) {
+        let x = a.detached(), y = b.detached()
+        tape.record(out, [a, b]) { g in
+            switch (transposeA, transposeB) {
+            case (false, false): [matmul(g, y, transposeB: true), matmul(x, g, transposeA: true)]
+            case (true, false): [matmul(y, g, transposeB: true), matmul(x, g)]
+            case (false, true): [matmul(g, y), matmul(g, x, transposeA: true)]
+            case (true, true): [matmul(y, g, transposeA: true, transposeB: true),
+                                matmul(g, x, transposeA: true, transposeB: true)]
+            }
+        }
+    }
+    return out
+}

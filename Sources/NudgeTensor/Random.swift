@@ -1,0 +1,164 @@
+// Seeded randomness: xoshiro256** (Blackman & Vigna 2018) with SplitMix64 seeding, and the
+// distributions RL needs (uniform, normal, categorical, Gumbel, Bernoulli, Gamma, Beta).
+//
+// There is no global generator: every trainer and environment takes a seed, and independent
+// streams are derived from a generator by hashing its seed with a stream number, so adding a
+// stream never shifts the numbers of another.
+
+import Foundation
+
+/// A seedable pseudo-random generator (xoshiro256**) with derivable independent streams.
+public struct RandomGenerator: RandomNumberGenerator, Sendable, Equatable {
+    @usableFromInline var s0, s1, s2, s3: UInt64
+    /// The seed this generator (or stream) started from.
+    public let seed: UInt64
+
+    /// A generator seeded with `seed`; equal seeds give equal sequences.
+    public init(seed: UInt64) {
+        self.seed = seed
+        var sm = seed
+        s0 = splitMix64(&sm); s1 = splitMix64(&sm); s2 = splitMix64(&sm); s3 = splitMix64(&sm)
+    }
+
+    /// An independent generator for stream `stream` of this generator's seed (its own state is
+    /// not advanced). Stream numbers name uses, e.g. 0 for the env, 1 for the policy.
+    public func derive(stream: UInt64) -> RandomGenerator {
+        var sm = seed ^ 0x9E37_79B9_7F4A_7C15
+        _ = splitMix64(&sm)
+        sm ^= stream &* 0xD1B5_4A32_D192_ED03
+        return RandomGenerator(seed: splitMix64(&sm))
+    }
+
+    /// The next 64 random bits.
+    @inlinable
+    public mutating func next() -> UInt64 {
+        let result = rotl(s1 &* 5, 7) &* 9
+        let t = s1 << 17
+        s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3
+        s2 ^= t
+        s3 = rotl(s3, 45)
+        return result
+    }
+
+    /// Uniform in [0, 1) with 53 random bits.
+    public mutating func uniform() -> Double { Double(next() >> 11) * 0x1.0p-53 }
+
+    /// Uniform in [low, high).
+    public mutating func uniform(_ low: Double, _ high: Double) -> Double { low + (high - low) * uniform() }
+
+    /// A uniform integer in `0..<n`.
+    public mutating func int(below n: Int) -> Int { Int(next(upperBound: UInt64(n))) }
+
+    /// A standard normal draw (Marsaglia's polar method; the spare value is discarded so the
+    /// stream position depends only on the number of calls).
+    public mutating func normal() -> Double {
+        while true {
+            let u = 2 * uniform() - 1, v = 2 * uniform() - 1
+            let s = u * u + v * v
+            if s > 0 && s < 1 { return u * (-2 * Foundation.log(s) / s).squareRoot() }
+        }
+    }
+
+    /// A normal draw with mean and standard deviation.
+    public mutating func normal(mean: Double, std: Double) -> Double { mean + std * normal() }
+
+    /// True with probability `p`.
+    public mutating func bernoulli(_ p: Double) -> Bool { uniform() < p }
+
+    /// A standard Gumbel draw: −log(−log U).
+    public mutating func gumbel() -> Double {
+        var u = uniform()
+        while u == 0 { u = uniform() }
+        return -Foundation.log(-Foundation.log(u))
+    }
+
+    /// An index drawn with probability proportional to `weights` (non-negative, not all zero).
+    public mutating func categorical(probabilities weights: [Double]) -> Int {
+        let total = weights.reduce(0, +)
+        precondition(total > 0, "categorical: weights sum to \(total)")
+        let u = uniform() * total
+        var acc = 0.0
+        for (i, w) in weights.enumerated() {
+            acc += w
+            if u < acc { return i }
+        }
+        return weights.lastIndex { $0 > 0 } ?? 0
+    }
+
+    /// An index drawn from softmax(`logits`) by the Gumbel-max trick.
+    public mutating func categorical(logits: UnsafeBufferPointer<Float>) -> Int {
+        var best = -Double.infinity, at = 0
+        for (i, l) in logits.enumerated() where l > -.infinity {
+            let v = Double(l) + gumbel()
+            if v > best { best = v; at = i }
+        }
+        return at
+    }
+
+    /// An index drawn from softmax(`logits`).
+    public mutating func categorical(logits: [Float]) -> Int {
+        logits.withUnsafeBufferPointer { categorical(logits: $0) }
+    }
+
+    /// A Gamma(shape, 1) draw (Marsaglia & Tsang 2000; shape < 1 boosted by U^(1/shape)).
+    public mutating func gamma(shape: Double) -> Double {
+        precondition(shape > 0, "gamma: shape must be positive, got \(shape)")
+        if shape < 1 {
+            return gamma(shape: shape + 1) * Foundation.pow(uniform(), 1 / shape)
+        }
+        let d = shape - 1.0 / 3, c = 1 / (9 * d).squareRoot()
+        while true {
+            var x: Double, v: Double
+            repeat {
+                x = normal()
+                v = 1 + c * x
+            } while v <= 0
+            v = v * v * v
+            let u = uniform()
+            if u < 1 - 0.0331 * x * x * x * x { return d * v }
+            if Foundation.log(u) < 0.5 * x * x + d * (1 - v + Foundation.log(v)) { return d * v }
+        }
+    }
+
+    /// A Beta(α, β) draw, as X / (X + Y) with X ~ Gamma(α), Y ~ Gamma(β).
+    public mutating func beta(_ alpha: Double, _ beta: Double) -> Double {
+        let x = gamma(shape: alpha), y = gamma(shape: beta)
+        return x / (x + y)
+    }
+}
+
+@inlinable @inline(__always)
+func rotl(_ x: UInt64, _ k: UInt64) -> UInt64 { (x << k) | (x >> (64 - k)) }
+
+@inline(__always)
+func splitMix64(_ state: inout UInt64) -> UInt64 {
+    state &+= 0x9E37_79B9_7F4A_7C15
+    var z = state
+    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+    return z ^ (z >> 31)
+}
+
+extension Tensor {
+    /// Uniform values in [low, high).
+    public static func uniform(_ shape: [Int], low: Float = 0, high: Float = 1, using rng: inout RandomGenerator) -> Tensor {
+        let t = Tensor(uninitializedShape: shape)
+        for i in 0..<t.count { t.data[i] = Float(rng.uniform(Double(low), Double(high))) }
+        return t
+    }
+
+    /// Normal values with `mean` and `std`.
+    public static func normal(_ shape: [Int], mean: Float = 0, std: Float = 1, using rng: inout RandomGenerator) -> Tensor {
+        let t = Tensor(uninitializedShape: shape)
+        for i in 0..<t.count { t.data[i] = Float(rng.normal(mean: Double(mean), std: Double(std))) }
+        return t
+    }
+
+    /// One categorical draw per row of a `[..., K]` logits tensor.
+    public func sampleCategorical(using rng: inout RandomGenerator) -> [Int] {
+        let k = shape.last ?? 1
+        return (0..<(count / Swift.max(k, 1))).map { row in
+            rng.categorical(logits: UnsafeBufferPointer(start: data + row * k, count: k))
+        }
+    }
+}
