@@ -1,0 +1,259 @@
+// Optimizers (SGD with momentum and Nesterov, Adam, AdamW, RMSprop), global-norm clipping and
+// learning-rate schedules. Update rules and defaults follow torch.optim exactly, so a run matches
+// PyTorch's arithmetic step for step. Each update is one fused pass per parameter.
+
+import Foundation
+import NudgeTensor
+
+/// Optimizer errors (loading state).
+public enum OptimizerError: Error, CustomStringConvertible, Equatable {
+    case missingState(String)
+    case shapeMismatch(key: String, expected: [Int], actual: [Int])
+
+    public var description: String {
+        switch self {
+        case .missingState(let k): "optimizer state '\(k)' is missing"
+        case .shapeMismatch(let k, let e, let a): "optimizer state '\(k)' has shape \(a), expected \(e)"
+        }
+    }
+}
+
+/// An optimizer that updates a module's trainable parameters in place from gradients.
+public protocol Optimizer: AnyObject {
+    /// The step size; a schedule may change it between steps.
+    var learningRate: Float { get set }
+    /// Steps taken so far.
+    var step: Int { get }
+    /// Applies one update to `model`'s trainable parameters.
+    func update(_ model: Module, gradients: NamedTensors)
+    /// The internal state (moments, step) as named tensors, for checkpoints.
+    func state() -> NamedTensors
+    /// Restores state saved by `state()`.
+    func load(state: NamedTensors) throws
+}
+
+/// Shared bookkeeping: per-parameter state buffers keyed by parameter key.
+open class StatefulOptimizer {
+    public var learningRate: Float
+    public private(set) var step = 0
+    /// Per-parameter buffers: `buffers[name][key]`.
+    var buffers: [String: [String: Tensor]] = [:]
+    let bufferNames: [String]
+
+    init(learningRate: Float, bufferNames: [String]) {
+        self.learningRate = learningRate
+        self.bufferNames = bufferNames
+        for name in bufferNames { buffers[name] = [:] }
+    }
+
+    func buffer(_ name: String, for key: String, like p: Tensor) -> Tensor {
+        if let b = buffers[name]?[key] { return b }
+        let b = Tensor.zeros(p.shape)
+        buffers[name]![key] = b
+        return b
+    }
+
+    /// Calls `body(key, parameter, gradient)` for each trainable parameter with a gradient.
+    func forEachParameter(_ model: Module, _ gradients: NamedTensors, _ body: (String, Tensor, Tensor) -> Void) {
+        step += 1
+        for (key, parameter) in model.trainableParameters() {
+            guard let g = gradients[key] else { continue }
+            precondition(g.shape == parameter.shape, "gradient for '\(key)' has shape \(g.shape), parameter \(parameter.shape)")
+            body(key, parameter, g)
+        }
+    }
+
+    public func state() -> NamedTensors {
+        var pairs: [(String, Tensor)] = [("step", Tensor(Float(step)))]
+        for name in bufferNames {
+            for (key, t) in (buffers[name] ?? [:]).sorted(by: { $0.key < $1.key }) { pairs.append(("\(key).\(name)", t)) }
+        }
+        return NamedTensors(pairs)
+    }
+
+    public func load(state: NamedTensors) throws {
+        guard let s = state["step"] else { throw OptimizerError.missingState("step") }
+        step = Int(s.item())
+        for name in bufferNames { buffers[name] = [:] }
+        for (key, t) in state where key != "step" {
+            guard let dot = key.lastIndex(of: "."), bufferNames.contains(String(key[key.index(after: dot)...])) else {
+                throw OptimizerError.missingState(key)
+            }
+            buffers[String(key[key.index(after: dot)...])]![String(key[..<dot])] = t.copy()
+        }
+    }
+}
+
+/// Stochastic gradient descent with optional momentum, dampening, Nesterov and weight decay
+/// (torch.optim.SGD).
+public final class SGD: StatefulOptimizer, Optimizer {
+    public var momentum: Float
+    public var dampening: Float
+    public var nesterov: Bool
+    public var weightDecay: Float
+
+    public init(learningRate: Float, momentum: Float = 0, dampening: Float = 0, nesterov: Bool = false, weightDecay: Float = 0) {
+        self.momentum = momentum
+        self.dampening = dampening
+        self.nesterov = nesterov
+        self.weightDecay = weightDecay
+        super.init(learningRate: learningRate, bufferNames: ["momentum_buffer"])
+    }
+
+    public func update(_ model: Module, gradients: NamedTensors) {
+        let lr = learningRate, mu = momentum, damp = dampening, wd = weightDecay, nesterov = nesterov
+        forEachParameter(model, gradients) { key, p, g in
+            let first = buffers["momentum_buffer"]![key] == nil
+            let b = buffer("momentum_buffer", for: key, like: p)
+            let pd = p.data, gd = g.data, bd = b.data
+            for i in 0..<p.count {
+                var d = gd[i] + wd * pd[i]
+                if mu != 0 {
+                    bd[i] = first ? d : mu * bd[i] + (1 - damp) * d
+                    d = nesterov ? d + mu * bd[i] : bd[i]
+                }
+                pd[i] -= lr * d
+            }
+        }
+    }
+}
+
+/// Adam (Kingma & Ba 2015) and AdamW (Loshchilov & Hutter 2019, decoupled weight decay), as
+/// torch.optim.Adam / AdamW: p ← p − lr/(1−β₁ᵗ) · m / (√v/√(1−β₂ᵗ) + ε).
+public final class Adam: StatefulOptimizer, Optimizer {
+    public var beta1: Float
+    public var beta2: Float
+    public var eps: Float
+    /// Decoupled weight decay (AdamW) when `decoupled`, else L2 added to the gradient (Adam).
+    public var weightDecay: Float
+    public let decoupled: Bool
+    /// Which parameters receive weight decay (default: all, as PyTorch; e.g. `{ $1.rank >= 2 }`
+    /// excludes biases and norm gains).
+    public var decayFilter: @Sendable (String, Tensor) -> Bool
+
+    public init(learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999, eps: Float = 1e-8,
+                weightDecay: Float = 0, decoupled: Bool = false,
+                decayFilter: @escaping @Sendable (String, Tensor) -> Bool = { _, _ in true }) {
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.eps = eps
+        self.weightDecay = weightDecay
+        self.decoupled = decoupled
+        self.decayFilter = decayFilter
+        super.init(learningRate: learningRate, bufferNames: ["exp_avg", "exp_avg_sq"])
+    }
+
+    public func update(_ model: Module, gradients: NamedTensors) {
+        let lr = learningRate, b1 = beta1, b2 = beta2, eps = eps
+        let t = Float(step + 1)
+        let bc1 = 1 - Foundation.pow(b1, t), bc2 = 1 - Foundation.pow(b2, t)
+        let stepSize = lr / bc1, bc2Sqrt = bc2.squareRoot()
+        forEachParameter(model, gradients) { key, p, g in
+            let m = buffer("exp_avg", for: key, like: p), v = buffer("exp_avg_sq", for: key, like: p)
+            let wd = decayFilter(key, p) ? weightDecay : 0
+            let pd = p.data, gd = g.data, md = m.data, vd = v.data
+            let decay = decoupled ? 1 - lr * wd : 1
+            let l2 = decoupled ? 0 : wd
+            for i in 0..<p.count {
+                let gi = gd[i] + l2 * pd[i]
+                pd[i] *= decay
+                md[i] = b1 * md[i] + (1 - b1) * gi
+                vd[i] = b2 * vd[i] + (1 - b2) * gi * gi
+                pd[i] -= stepSize * md[i] / (vd[i].squareRoot() / bc2Sqrt + eps)
+            }
+        }
+    }
+}
+
+/// AdamW with PyTorch's defaults (weight decay 0.01).
+public func AdamW(learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999, eps: Float = 1e-8,
+                  weightDecay: Float = 0.01,
+                  decayFilter: @escaping @Sendable (String, Tensor) -> Bool = { _, _ in true }) -> Adam {
+    Adam(learningRate: learningRate, beta1: beta1, beta2: beta2, eps: eps, weightDecay: weightDecay,
+         decoupled: true, decayFilter: decayFilter)
+}
+
+/// RMSprop (torch.optim.RMSprop): v ← αv + (1−α)g², p ← p − lr·g/(√v + ε), optional momentum
+/// and centering.
+public final class RMSprop: StatefulOptimizer, Optimizer {
+    public var alpha: Float
+    public var eps: Float
+    public var momentum: Float
+    public var centered: Bool
+    public var weightDecay: Float
+
+    public init(learningRate: Float = 1e-2, alpha: Float = 0.99, eps: Float = 1e-8, momentum: Float = 0,
+                centered: Bool = false, weightDecay: Float = 0) {
+        self.alpha = alpha
+        self.eps = eps
+        self.momentum = momentum
+        self.centered = centered
+        self.weightDecay = weightDecay
+        super.init(learningRate: learningRate, bufferNames: ["square_avg", "momentum_buffer", "grad_avg"])
+    }
+
+    public func update(_ model: Module, gradients: NamedTensors) {
+        let lr = learningRate, a = alpha, eps = eps, mu = momentum, wd = weightDecay, centered = centered
+        forEachParameter(model, gradients) { key, p, g in
+            let v = buffer("square_avg", for: key, like: p)
+            let b = mu > 0 ? buffer("momentum_buffer", for: key, like: p) : nil
+            let ga = centered ? buffer("grad_avg", for: key, like: p) : nil
+            let pd = p.data, gd = g.data, vd = v.data
+            for i in 0..<p.count {
+                let gi = gd[i] + wd * pd[i]
+                vd[i] = a * vd[i] + (1 - a) * gi * gi
+                var avg = vd[i]
+                if let ga {
+                    ga.data[i] = a * ga.data[i] + (1 - a) * gi
+                    avg -= ga.data[i] * ga.data[i]
+                }
+                let denom = avg.squareRoot() + eps
+                if let b {
+                    b.data[i] = mu * b.data[i] + gi / denom
+                    pd[i] -= lr * b.data[i]
+                } else {
+                    pd[i] -= lr * gi / denom
+                }
+            }
+        }
+    }
+}
+
+/// Scales `gradients` so their global L2 norm is at most `maxNorm` (torch's clip_grad_norm_:
+/// factor maxNorm/(norm + 1e-6) when below 1). Returns the norm before clipping.
+@discardableResult
+public func clipGradientNorm(_ gradients: inout NamedTensors, maxNorm: Float) -> Float {
+    let norm = gradients.globalNorm()
+    let factor = maxNorm / (norm + 1e-6)
+    if factor < 1 { gradients = gradients.scaled(by: factor) }
+    return norm
+}
+
+/// A learning rate as a function of the step (0-based).
+public enum LearningRateSchedule: Sendable, Equatable {
+    /// The same rate throughout.
+    case constant(Float)
+    /// From 0 up to `peak` over `steps`, then constant.
+    case linearWarmup(peak: Float, steps: Int)
+    /// From `initial` down to `final` linearly over `steps` (CleanRL's annealing:
+    /// lr·(1 − step/steps)).
+    case linearDecay(initial: Float, final: Float = 0, steps: Int)
+    /// Linear warmup to `peak` over `warmup` steps, then cosine down to `final` at `steps`.
+    case cosine(peak: Float, final: Float = 0, steps: Int, warmup: Int = 0)
+
+    /// The rate at `step`.
+    public func callAsFunction(_ step: Int) -> Float {
+        switch self {
+        case .constant(let lr): return lr
+        case .linearWarmup(let peak, let steps):
+            return steps <= 0 ? peak : peak * Swift.min(1, Float(step + 1) / Float(steps))
+        case .linearDecay(let initial, let final, let steps):
+            let frac = Swift.max(0, 1 - Float(step) / Float(Swift.max(steps, 1)))
+            return final + (initial - final) * frac
+        case .cosine(let peak, let final, let steps, let warmup):
+            if step < warmup { return peak * Float(step + 1) / Float(warmup) }
+            let progress = Swift.min(1, Float(step - warmup) / Float(Swift.max(steps - warmup, 1)))
+            return final + (peak - final) * 0.5 * (1 + Foundation.cos(.pi * progress))
+        }
+    }
+}

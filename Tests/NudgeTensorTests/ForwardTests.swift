@@ -1,0 +1,144 @@
+// Forward values against plain loops and hand-computed numbers; BLAS against the built-in kernel.
+
+import Foundation
+import Testing
+@testable import NudgeTensor
+
+/// C = op(A)·op(B) by the definition, in Double.
+func naiveMatmul(_ a: [Float], _ b: [Float], m: Int, n: Int, k: Int, ta: Bool, tb: Bool) -> [Float] {
+    var c = [Float](repeating: 0, count: m * n)
+    for i in 0..<m {
+        for j in 0..<n {
+            var s = 0.0
+            for p in 0..<k {
+                let x = ta ? a[p * m + i] : a[i * k + p]
+                let y = tb ? b[j * k + p] : b[p * n + j]
+                s += Double(x) * Double(y)
+            }
+            c[i * n + j] = Float(s)
+        }
+    }
+    return c
+}
+
+@Suite("Forward") struct ForwardTests {
+    @Test func broadcastingMatchesLoop() {
+        let a = randomTensor([2, 1, 3], seed: 1), b = randomTensor([4, 1], seed: 2)
+        let c = a * b
+        #expect(c.shape == [2, 4, 3])
+        for i in 0..<2 { for j in 0..<4 { for k in 0..<3 {
+            #expect(c[i, j, k] == a[i, 0, k] * b[j, 0])
+        } } }
+        #expect(broadcastShape([5, 1, 3], [2, 1]) == [5, 2, 3])
+        #expect((Tensor([1, 2, 3]) + Tensor(10)).scalars == [11, 12, 13])
+    }
+
+    @Test(arguments: [(false, false), (true, false), (false, true), (true, true)])
+    func gemmBackendsAgree(ta: Bool, tb: Bool) {
+        for (m, n, k) in [(1, 1, 1), (3, 5, 7), (17, 33, 65), (64, 64, 64), (70, 9, 300)] {
+            let a = randomTensor([m * k], seed: 3).scalars, b = randomTensor([k * n], seed: 4).scalars
+            let expected = naiveMatmul(a, b, m: m, n: n, k: k, ta: ta, tb: tb)
+            var builtin = [Float](repeating: 0, count: m * n)
+            sgemm(transA: ta, transB: tb, m: m, n: n, k: k, a: a, lda: ta ? m : k, b: b, ldb: tb ? k : n,
+                  c: &builtin, ldc: n, backend: .builtin)
+            expectClose(builtin, expected, atol: 1e-4, rtol: 1e-4)
+            var active = [Float](repeating: 0, count: m * n)
+            sgemm(transA: ta, transB: tb, m: m, n: n, k: k, a: a, lda: ta ? m : k, b: b, ldb: tb ? k : n,
+                  c: &active, ldc: n)
+            expectClose(active, builtin, atol: 1e-4, rtol: 1e-4)
+        }
+    }
+
+    @Test func gemmAlphaBeta() {
+        let a: [Float] = [1, 2, 3, 4], b: [Float] = [5, 6, 7, 8]
+        for backend in [GemmBackend.builtin, BLAS.backend] {
+            var c: [Float] = [1, 1, 1, 1]
+            sgemm(transA: false, transB: false, m: 2, n: 2, k: 2, alpha: 2, a: a, lda: 2, b: b, ldb: 2,
+                  beta: 0.5, c: &c, ldc: 2, backend: backend)
+            #expect(c == [38.5, 44.5, 86.5, 100.5])
+        }
+    }
+
+    @Test func blasIsLoadedWhenInstalled() {
+        // CI installs libopenblas0-pthread, so the BLAS path is what it tests. Locally without it
+        // the built-in kernel is active and says why.
+        if FileManager.default.fileExists(atPath: "/usr/lib/x86_64-linux-gnu/openblas-pthread/libopenblas.so.0"),
+           ProcessInfo.processInfo.environment["NUDGE_BLAS"] == nil {
+            #expect(BLAS.backend != .builtin, "\(BLAS.note)")
+        }
+        #expect(!BLAS.note.isEmpty)
+    }
+
+    @Test func reductionsAndSoftmax() {
+        let x = Tensor(shape: [2, 3], values: [1, 2, 3, 4, 5, 6])
+        #expect(x.sum().item() == 21)
+        #expect(x.sum(axis: 0).scalars == [5, 7, 9])
+        #expect(x.sum(axis: 1, keepDims: true).shape == [2, 1])
+        #expect(x.mean(axis: 1).scalars == [2, 5])
+        #expect(x.max(axis: 1).scalars == [3, 6])
+        #expect(x.min(axis: 0).scalars == [1, 2, 3])
+        #expect(x.argmax(axis: 1) == [2, 2])
+        #expect(abs(x.variance().item() - 3.5) < 1e-6)
+        let s = x.softmax(axis: 1)
+        let e = [1, 2, 3].map { Foundation.exp(Float($0)) }
+        expectClose(Array(s.scalars[0..<3]), e.map { $0 / e.reduce(0, +) })
+        expectClose(x.logSoftmax().exp().scalars, s.scalars)
+        expectClose(x.logSumExp(axis: 1).scalars, [Foundation.log(e.reduce(0, +)), 3 + Foundation.log(e.reduce(0, +))])
+        // Large sums: fixed-order SIMD accumulation is exact for integers.
+        let big = Tensor(shape: [1000], values: (0..<1000).map(Float.init))
+        #expect(big.sum().item() == 499_500)
+    }
+
+    @Test func shapeOpsValues() {
+        let x = Tensor(shape: [2, 3], values: [1, 2, 3, 4, 5, 6])
+        #expect(x.transposed().scalars == [1, 4, 2, 5, 3, 6])
+        #expect(x.slice(axis: 1, 1..<3).scalars == [2, 3, 5, 6])
+        #expect(x.padded(axis: 0, before: 1, after: 0).scalars == [0, 0, 0, 1, 2, 3, 4, 5, 6])
+        #expect(Tensor.concat([x, x], axis: 1).shape == [2, 6])
+        #expect(Tensor.stack([x, x]).shape == [2, 2, 3])
+        #expect(x.pick([2, 0]).scalars == [3, 4])
+        #expect(x.indexSelect([1, 1, 0]).scalars == [4, 5, 6, 4, 5, 6, 1, 2, 3])
+        #expect(Tensor.oneHot([2, 0], classes: 3).scalars == [0, 0, 1, 1, 0, 0])
+        #expect(Tensor.zeros([3, 2]).scatterAdd([0, 0], Tensor(shape: [2, 2], values: [1, 2, 3, 4])).scalars == [4, 6, 0, 0, 0, 0])
+        #expect(Tensor.where(Tensor([1, 0]), Tensor([1, 2]), Tensor([9, 9])).scalars == [1, 9])
+    }
+
+    @Test func crossEntropyHandValues() {
+        // Uniform logits over 4 classes: loss log 4; ignored rows do not count.
+        let logits = Tensor.zeros([3, 4])
+        #expect(abs(crossEntropy(logits: logits, targets: [1, -100, 3]).item() - Float(Foundation.log(4.0))) < 1e-6)
+        #expect(crossEntropy(logits: logits, targets: [-100, -100, -100]).item() == 0)
+        // Logits (0, ln 3): p = (1/4, 3/4); target 1 → −ln 0.75; smoothing 0.2 → 0.9·(−ln .75) + 0.1·(−ln .25).
+        let l = Tensor(shape: [1, 2], values: [0, Float(Foundation.log(3.0))])
+        #expect(abs(crossEntropy(logits: l, targets: [1]).item() - Float(-Foundation.log(0.75))) < 1e-6)
+        let smoothed = 0.9 * -Foundation.log(0.75) + 0.1 * -Foundation.log(0.25)
+        #expect(abs(crossEntropy(logits: l, targets: [1], labelSmoothing: 0.2).item() - Float(smoothed)) < 1e-6)
+    }
+
+    @Test func attentionMatchesLoopWithCausalMask() {
+        let q = randomTensor([1, 1, 3, 2], seed: 5), k = randomTensor([1, 1, 3, 2], seed: 6), v = randomTensor([1, 1, 3, 2], seed: 7)
+        let out = scaledDotProductAttention(queries: q, keys: k, values: v, causal: true)
+        for t in 0..<3 {
+            var scores = (0...t).map { s in (q[0, 0, t, 0] * k[0, 0, s, 0] + q[0, 0, t, 1] * k[0, 0, s, 1]) / Float(2).squareRoot() }
+            let m = scores.max()!
+            scores = scores.map { Foundation.exp($0 - m) }
+            let z = scores.reduce(0, +)
+            for d in 0..<2 {
+                let expected = (0...t).reduce(Float(0)) { $0 + scores[$1] / z * v[0, 0, $1, d] }
+                #expect(abs(out[0, 0, t, d] - expected) < 1e-5)
+            }
+        }
+    }
+
+    @Test func largeElementwiseOpsSplitAcrossThreadsGiveSameValues() {
+        let x = randomTensor([600_000], seed: 8)
+        let y = x.tanh() * 2 + x
+        for i in stride(from: 0, to: x.count, by: 9973) {
+            #expect(y.data[i] == Foundation.tanh(x.data[i]) * 2 + x.data[i])
+        }
+        let rows = randomTensor([300, 2048], seed: 9)
+        let s = rows.softmax()
+        let single = rows.slice(axis: 0, 150..<151).softmax()
+        #expect(Array(s.scalars[(150 * 2048)..<(151 * 2048)]) == single.scalars)
+    }
+}
