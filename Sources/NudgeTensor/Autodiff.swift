@@ -189,3 +189,13 @@ extension Tensor {
         Tensor(shape: shape, sharing: storage, count: count)
     }
 }
+
+/// Runs `f(x)` with `x` tracked and returns the result without running backward (for measuring
+/// recording cost). The tape is discarded.
+public func recordOnly(_ x: Tensor, _ f: (Tensor) -> Tensor) -> Tensor {
+    let tape = Tape()
+    tape.track(x)
+    defer { x.tape = nil; tape.nodes.removeAll(); tape.isRecording = false }
+    let y = f(x)
+    return y.detached()
+}

@@ -46,7 +46,7 @@ import Testing
         // Large magnitudes stay finite in the stable forms.
         let big = Tensor([-100, 100])
         #expect(big.logSigmoid().scalars.allSatisfy { $0.isFinite })
-        #expect(big.softplus().scalars[0] < 1e-40 && big.softplus().scalars[1] == 100)
+        #expect(big.softplus().scalars[0] < 1e-30 && big.softplus().scalars[1] == 100)
     }
 
     @Test func clampGradientIsZeroOutside() {

@@ -1,0 +1,196 @@
+// Writing safetensors files.
+//
+// Output follows the reference writer (https://github.com/huggingface/safetensors): an 8-byte
+// little-endian u64 header length N, then N bytes of compact UTF-8 JSON with `"__metadata__"`
+// first and tensors in sorted name order, each `{"dtype","shape","data_offsets":[begin,end]}`
+// with contiguous offsets (relative to the data buffer) in that same order; the header is padded
+// with spaces so the data buffer starts at a multiple of 8 bytes; data is little-endian and
+// row-major. Files are written atomically: to a temporary file in the destination directory,
+// fsync'd, then renamed over the destination.
+
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Namespace for writing safetensors files and for element conversions.
+public enum SafeTensors {
+    /// Element types `write` can produce.
+    public static let writableDTypes: Set<SafeTensorsDType> = [.f32, .f16, .bf16]
+
+    /// Writes `tensors` (row-major `Float` values; `shape: []` is a scalar) to `url` as `dtype`
+    /// (F32, F16 or BF16; narrowing rounds to nearest even), atomically: to a temporary file in
+    /// the same directory, fsync, then rename over the destination.
+    public static func write(
+        _ tensors: [(name: String, shape: [Int], values: [Float])],
+        metadata: [String: String]? = nil,
+        to url: URL,
+        dtype: SafeTensorsDType = .f32
+    ) throws(SafeTensorsError) {
+        let file = url.path
+        guard url.isFileURL else { throw .io(file: file, reason: "not a file URL") }
+        let sorted = tensors.sorted { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
+        let header = try makeHeader(sorted, metadata: metadata, dtype: dtype, file: file)
+
+        let directory = url.deletingLastPathComponent().path
+        let tempPath = directory + "/." + url.lastPathComponent + ".tmp-\(getpid())-\(UInt32.random(in: 0 ... .max))"
+        let fd = open(tempPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            throw .io(file: file, reason: "cannot create temporary file \(tempPath): \(safeTensorsErrnoDescription(errno))")
+        }
+        var closed = false
+        var renamed = false
+        defer {
+            if !closed { close(fd) }
+            if !renamed { unlink(tempPath) }
+        }
+
+        try writeAll(fd, header, file: file)
+        for tensor in sorted {
+            try writeValues(fd, tensor.values, dtype: dtype, file: file)
+        }
+        guard fsync(fd) == 0 else {
+            throw .io(file: file, reason: "fsync failed: \(safeTensorsErrnoDescription(errno))")
+        }
+        closed = true
+        guard close(fd) == 0 else {
+            throw .io(file: file, reason: "close failed: \(safeTensorsErrnoDescription(errno))")
+        }
+        guard rename(tempPath, file) == 0 else {
+            throw .io(file: file, reason: "cannot rename \(tempPath) into place: \(safeTensorsErrnoDescription(errno))")
+        }
+        renamed = true
+        // Persist the rename itself; failure here is not fatal (the data is already durable).
+        let dirFD = open(directory, O_RDONLY | O_CLOEXEC)
+        if dirFD >= 0 {
+            _ = fsync(dirFD)
+            close(dirFD)
+        }
+    }
+
+    /// Validates the tensors and builds length prefix plus padded header JSON.
+    private static func makeHeader(
+        _ sorted: [(name: String, shape: [Int], values: [Float])],
+        metadata: [String: String]?,
+        dtype: SafeTensorsDType,
+        file: String
+    ) throws(SafeTensorsError) -> [UInt8] {
+        var json = "{"
+        var first = true
+        if let metadata {
+            let keys = metadata.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+            json += "\"__metadata__\":{"
+            json += keys.map { SafeTensorsJSON.quote($0) + ":" + SafeTensorsJSON.quote(metadata[$0] ?? "") }.joined(separator: ",")
+            json += "}"
+            first = false
+        }
+        var offset = 0
+        var previous: String? = nil
+        for tensor in sorted {
+            let name = tensor.name
+            guard writableDTypes.contains(dtype) else {
+                throw .unsupportedConversion(file: file, tensor: name, dtype: dtype)
+            }
+            guard name != "__metadata__" else {
+                throw .invalidEntry(file: file, tensor: name, field: "name", reason: "reserved for metadata")
+            }
+            guard name != previous else {
+                throw .invalidEntry(file: file, tensor: name, field: "name", reason: "duplicate tensor name")
+            }
+            previous = name
+            var count = 1
+            for dim in tensor.shape {
+                let (product, overflow) = count.multipliedReportingOverflow(by: dim)
+                guard dim >= 0, !overflow else {
+                    throw .invalidEntry(file: file, tensor: name, field: "shape", reason: "dimensions must be non-negative and their product must fit in Int")
+                }
+                count = product
+            }
+            guard count == tensor.values.count else {
+                throw .invalidEntry(file: file, tensor: name, field: "values",
+                                    reason: "shape \(tensor.shape) needs \(count) values, got \(tensor.values.count)")
+            }
+            let (bytes, o1) = count.multipliedReportingOverflow(by: dtype.byteSize)
+            let (end, o2) = offset.addingReportingOverflow(bytes)
+            guard !o1, !o2 else {
+                throw .invalidEntry(file: file, tensor: name, field: "values", reason: "data size overflows Int")
+            }
+            if !first { json += "," }
+            first = false
+            json += SafeTensorsJSON.quote(name)
+            json += ":{\"dtype\":\"\(dtype.rawValue)\",\"shape\":["
+            json += tensor.shape.map(String.init).joined(separator: ",")
+            json += "],\"data_offsets\":[\(offset),\(end)]}"
+            offset = end
+        }
+        json += "}"
+        var headerBytes = Array(json.utf8)
+        let padding = (8 - headerBytes.count % 8) % 8
+        headerBytes.append(contentsOf: repeatElement(UInt8(ascii: " "), count: padding))
+        var out: [UInt8] = []
+        out.reserveCapacity(8 + headerBytes.count)
+        withUnsafeBytes(of: UInt64(headerBytes.count).littleEndian) { out.append(contentsOf: $0) }
+        out.append(contentsOf: headerBytes)
+        return out
+    }
+
+    /// Encodes `values` as `dtype` little-endian and writes them, in bounded chunks.
+    private static func writeValues(_ fd: Int32, _ values: [Float], dtype: SafeTensorsDType, file: String) throws(SafeTensorsError) {
+        let chunk = 1 << 16
+        var start = 0
+        var buffer: [UInt8] = []
+        while start < values.count {
+            let end = min(values.count, start + chunk)
+            buffer.removeAll(keepingCapacity: true)
+            switch dtype {
+            case .f16:
+                for v in values[start ..< end] {
+                    withUnsafeBytes(of: f16Bits(from: v).littleEndian) { buffer.append(contentsOf: $0) }
+                }
+            case .bf16:
+                for v in values[start ..< end] {
+                    withUnsafeBytes(of: bf16Bits(from: v).littleEndian) { buffer.append(contentsOf: $0) }
+                }
+            default:
+                #if _endian(little)
+                values[start ..< end].withUnsafeBytes { buffer.append(contentsOf: $0) }
+                #else
+                for v in values[start ..< end] {
+                    withUnsafeBytes(of: v.bitPattern.littleEndian) { buffer.append(contentsOf: $0) }
+                }
+                #endif
+            }
+            try writeAll(fd, buffer, file: file)
+            start = end
+        }
+    }
+
+    /// Writes every byte of `bytes`, retrying on partial writes and EINTR.
+    private static func writeAll(_ fd: Int32, _ bytes: [UInt8], file: String) throws(SafeTensorsError) {
+        var failure: Int32 = 0
+        bytes.withUnsafeBytes { raw in
+            var done = 0
+            while done < raw.count, let base = raw.baseAddress {
+                let n = safeTensorsSystemWrite(fd, base + done, raw.count - done)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    failure = errno
+                    return
+                }
+                done += n
+            }
+        }
+        if failure != 0 {
+            throw .io(file: file, reason: "write failed: \(safeTensorsErrnoDescription(failure))")
+        }
+    }
+}
+
+/// The POSIX `write(2)` call (unshadowed by `SafeTensors.write`).
+private func safeTensorsSystemWrite(_ fd: Int32, _ buffer: UnsafeRawPointer, _ count: Int) -> Int {
+    write(fd, buffer, count)
+}

@@ -1,0 +1,27 @@
+// The `nudge` command line: maps flags onto the library's types and renders its results.
+
+import ArgumentParser
+import Foundation
+import Nudge
+import NudgeBenchmarks
+
+@main
+struct NudgeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "nudge",
+        abstract: "Reinforcement learning and language-model post-training in Swift.",
+        discussion: """
+        Examples:
+          nudge demo                 train a small model end to end and write runs/demo
+          nudge doctor               show the BLAS backend, its speed and thread settings
+          nudge bench --json         run the engine benchmarks
+        """,
+        version: NudgeVersion.string,
+        subcommands: [Demo.self, Doctor.self, Bench.self]
+    )
+}
+
+/// Writes a line to standard error.
+func note(_ s: String) {
+    FileHandle.standardError.write(Data((s + "\n").utf8))
+}
