@@ -161,6 +161,8 @@ public func valueAndGrad(
     stack.tapes.append(tape)
     defer {
         stack.tapes.removeAll { $0 === tape }
+        tape.nodes.removeAll()
+        tape.isRecording = false
         for leaf in leaves { leaf.tape = nil; leaf.slot = -1 }
     }
     let value = try body()

@@ -8,6 +8,17 @@ import Foundation
 
 // MARK: - Fused elementwise kernels (not recorded)
 
+/// A binary elementwise function as a type, so kernels specialize on it even inside the
+/// closures that split work across threads (a closure value would be an indirect call per element).
+public protocol BinaryFunction {
+    static func apply(_ x: Float, _ y: Float) -> Float
+}
+
+public enum AddFunction: BinaryFunction { @inlinable @inline(__always) public static func apply(_ x: Float, _ y: Float) -> Float { x + y } }
+public enum SubtractFunction: BinaryFunction { @inlinable @inline(__always) public static func apply(_ x: Float, _ y: Float) -> Float { x - y } }
+public enum MultiplyFunction: BinaryFunction { @inlinable @inline(__always) public static func apply(_ x: Float, _ y: Float) -> Float { x * y } }
+public enum DivideFunction: BinaryFunction { @inlinable @inline(__always) public static func apply(_ x: Float, _ y: Float) -> Float { x / y } }
+
 extension Tensor {
     /// A new tensor with `f` applied to every element.
     @inlinable
@@ -60,6 +71,16 @@ extension Tensor {
             parallelRanges(total) { r in for i in r { z[i] = f(s, y[i]) } }
             return out
         }
+        // Row broadcast (a bias): one operand's shape is a suffix of the other's.
+        if outShape == a.shape && b.shape.count <= a.shape.count && Array(a.shape.suffix(b.shape.count)) == b.shape {
+            let out = Tensor(shape: outShape, count: total)
+            let n = b.count, x = a.data, y = b.data, z = out.data
+            for row in 0..<(total / Swift.max(n, 1)) {
+                let p = x + row * n, r = z + row * n
+                for i in 0..<n { r[i] = f(p[i], y[i]) }
+            }
+            return out
+        }
         let out = Tensor(shape: outShape, count: total)
         let sa = broadcastStrides(a.shape, to: outShape), sb = broadcastStrides(b.shape, to: outShape)
         let ia = sa.last ?? 0, ib = sb.last ?? 0
@@ -76,22 +97,88 @@ extension Tensor {
         return out
     }
 
-    /// A unary op with its local derivative `d(g, x, y)` = g · f'(x), recorded when tracked.
+    /// Applies `F` with NumPy broadcasting (not recorded), specialized on `F`.
+    @inlinable
+    public static func broadcastMap<F: BinaryFunction>(_ a: Tensor, _ b: Tensor, _: F.Type) -> Tensor {
+        if a.shape == b.shape {
+            let out = Tensor(shape: a.shape, count: a.count)
+            let x = a.data, y = b.data, z = out.data
+            parallelRanges(a.count) { r in for i in r { z[i] = F.apply(x[i], y[i]) } }
+            return out
+        }
+        let outShape = broadcastShape(a.shape, b.shape)
+        let total = outShape.reduce(1, *)
+        if b.count == 1 && total == a.count {
+            let s = b.data[0], x = a.data
+            let out = Tensor(shape: outShape, count: total)
+            let z = out.data
+            parallelRanges(total) { r in for i in r { z[i] = F.apply(x[i], s) } }
+            return out
+        }
+        if a.count == 1 && total == b.count {
+            let s = a.data[0], y = b.data
+            let out = Tensor(shape: outShape, count: total)
+            let z = out.data
+            parallelRanges(total) { r in for i in r { z[i] = F.apply(s, y[i]) } }
+            return out
+        }
+        // Row broadcast (a bias): one operand's shape is a suffix of the other's.
+        if outShape == a.shape && b.shape.count <= a.shape.count && Array(a.shape.suffix(b.shape.count)) == b.shape {
+            let out = Tensor(shape: outShape, count: total)
+            let n = b.count, x = a.data, y = b.data, z = out.data
+            for row in 0..<(total / Swift.max(n, 1)) {
+                let p = x + row * n, r = z + row * n
+                for i in 0..<n { r[i] = F.apply(p[i], y[i]) }
+            }
+            return out
+        }
+        let out = Tensor(shape: outShape, count: total)
+        let sa = broadcastStrides(a.shape, to: outShape), sb = broadcastStrides(b.shape, to: outShape)
+        let ia = sa.last ?? 0, ib = sb.last ?? 0
+        let x = a.data, y = b.data, z = out.data
+        forEachRow(outShape, [sa, sb]) { o, off, n in
+            let p = x + off[0], q = y + off[1], r = z + o
+            switch (ia, ib) {
+            case (1, 1): for i in 0..<n { r[i] = F.apply(p[i], q[i]) }
+            case (1, _): let v = q[0]; for i in 0..<n { r[i] = F.apply(p[i], v) }
+            case (_, 1): let v = p[0]; for i in 0..<n { r[i] = F.apply(v, q[i]) }
+            default: let v = F.apply(p[0], q[0]); for i in 0..<n { r[i] = v }
+            }
+        }
+        return out
+    }
+
+    /// A unary op: forward `f` per element, and `backward(g, x, y)` giving the input's gradient
+    /// from the output gradient and the saved input and output buffers.
     @inlinable
     func unary(
         _ f: (Float) -> Float,
-        derivative: @escaping (_ g: Float, _ x: Float, _ y: Float) -> Float
+        _ backward: @escaping (Tensor, UnsafePointer<Float>, UnsafePointer<Float>) -> Tensor
     ) -> Tensor {
-        let out = map(f)
+        recordUnary(map(f), backward)
+    }
+
+    /// Records `out = op(self)` when tracked. The backward closure keeps the input and output
+    /// buffers alive, not their tensors.
+    @inlinable
+    func recordUnary(
+        _ out: Tensor, _ backward: @escaping (Tensor, UnsafePointer<Float>, UnsafePointer<Float>) -> Tensor
+    ) -> Tensor {
         if let tape = Tape.active(self) {
-            let x = self.detached(), y = out.detached()
-            tape.record(out, [self]) { g in
-                let gx = Tensor(shape: g.shape, count: g.count)
-                let gp = g.data, xp = x.data, yp = y.data, o = gx.data
-                parallelRanges(g.count) { r in for i in r { o[i] = derivative(gp[i], xp[i], yp[i]) } }
-                return [gx]
-            }
+            let xs = storage, ys = out.storage
+            tape.record(out, [self]) { g in [backward(g, xs.pointer, ys.pointer)] }
         }
+        return out
+    }
+
+    /// `d(g, x, y)` over this gradient and two saved buffers of the same count (for backward rules).
+    @inlinable
+    public func pointwise(
+        _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ d: (Float, Float, Float) -> Float
+    ) -> Tensor {
+        let out = Tensor(shape: shape, count: count)
+        let gp = data, o = out.data
+        parallelRanges(count) { r in for i in r { o[i] = d(gp[i], x[i], y[i]) } }
         return out
     }
 }
@@ -101,7 +188,7 @@ extension Tensor {
 extension Tensor {
     /// Elementwise sum with broadcasting.
     public static func + (a: Tensor, b: Tensor) -> Tensor {
-        let out = broadcastMap(a, b, +)
+        let out = broadcastMap(a, b, AddFunction.self)
         if let tape = Tape.active(a, b) {
             let sa = a.shape, sb = b.shape
             tape.record(out, [a, b]) { g in [g.sum(toShape: sa), g.sum(toShape: sb)] }
@@ -111,7 +198,7 @@ extension Tensor {
 
     /// Elementwise difference with broadcasting.
     public static func - (a: Tensor, b: Tensor) -> Tensor {
-        let out = broadcastMap(a, b, -)
+        let out = broadcastMap(a, b, SubtractFunction.self)
         if let tape = Tape.active(a, b) {
             let sa = a.shape, sb = b.shape
             tape.record(out, [a, b]) { g in [g.sum(toShape: sa), g.map { -$0 }.sum(toShape: sb)] }
@@ -121,11 +208,11 @@ extension Tensor {
 
     /// Elementwise product with broadcasting.
     public static func * (a: Tensor, b: Tensor) -> Tensor {
-        let out = broadcastMap(a, b, *)
+        let out = broadcastMap(a, b, MultiplyFunction.self)
         if let tape = Tape.active(a, b) {
-            let x = a.detached(), y = b.detached()
+            // Capturing the inputs is safe: the tape drops its nodes after backward (or on error).
             tape.record(out, [a, b]) { g in
-                [broadcastMap(g, y, *).sum(toShape: x.shape), broadcastMap(g, x, *).sum(toShape: y.shape)]
+                [broadcastMap(g, b, MultiplyFunction.self).sum(toShape: a.shape), broadcastMap(g, a, MultiplyFunction.self).sum(toShape: b.shape)]
             }
         }
         return out
@@ -133,11 +220,11 @@ extension Tensor {
 
     /// Elementwise quotient with broadcasting.
     public static func / (a: Tensor, b: Tensor) -> Tensor {
-        let out = broadcastMap(a, b, /)
+        let out = broadcastMap(a, b, DivideFunction.self)
         if let tape = Tape.active(a, b) {
             let y = b.detached(), z = out.detached(), sa = a.shape
             tape.record(out, [a, b]) { g in
-                let ga = broadcastMap(g, y, /)
+                let ga = broadcastMap(g, y, DivideFunction.self)
                 // d(a/b)/db = -(a/b)/b
                 let gb = Tensor.zipMap(ga, z) { -$0 * $1 }
                 return [ga.sum(toShape: sa), gb.sum(toShape: y.shape)]
@@ -209,17 +296,17 @@ extension Tensor {
 // MARK: - Scalar operands
 
 extension Tensor {
-    public static func + (a: Tensor, s: Float) -> Tensor { a.unary({ $0 + s }, derivative: { g, _, _ in g }) }
+    public static func + (a: Tensor, s: Float) -> Tensor { a.unary({ $0 + s }) { g, _, _ in g } }
     public static func + (s: Float, a: Tensor) -> Tensor { a + s }
     public static func - (a: Tensor, s: Float) -> Tensor { a + (-s) }
-    public static func - (s: Float, a: Tensor) -> Tensor { a.unary({ s - $0 }, derivative: { g, _, _ in -g }) }
-    public static func * (a: Tensor, s: Float) -> Tensor { a.unary({ $0 * s }, derivative: { g, _, _ in g * s }) }
+    public static func - (s: Float, a: Tensor) -> Tensor { a.unary({ s - $0 }) { g, x, y in g.pointwise(x, y) { g, _, _ in -g } } }
+    public static func * (a: Tensor, s: Float) -> Tensor { a.unary({ $0 * s }) { g, x, y in g.pointwise(x, y) { g, _, _ in g * s } } }
     public static func * (s: Float, a: Tensor) -> Tensor { a * s }
     public static func / (a: Tensor, s: Float) -> Tensor { a * (1 / s) }
     public static func / (s: Float, a: Tensor) -> Tensor {
-        a.unary({ s / $0 }, derivative: { g, x, y in -g * y / x })
+        a.unary({ s / $0 }) { g, x, y in g.pointwise(x, y) { g, x, y in -g * y / x } }
     }
-    public static prefix func - (a: Tensor) -> Tensor { a.unary({ -$0 }, derivative: { g, _, _ in -g }) }
+    public static prefix func - (a: Tensor) -> Tensor { a.unary({ -$0 }) { g, x, y in g.pointwise(x, y) { g, _, _ in -g } } }
 }
 
 // MARK: - Unary ops
@@ -237,53 +324,50 @@ func stableSoftplus(_ x: Float) -> Float {
 }
 
 extension Tensor {
-    public func exp() -> Tensor { unary({ Foundation.exp($0) }, derivative: { g, _, y in g * y }) }
-    public func log() -> Tensor { unary({ Foundation.log($0) }, derivative: { g, x, _ in g / x }) }
-    public func log1p() -> Tensor { unary({ Foundation.log1p($0) }, derivative: { g, x, _ in g / (1 + x) }) }
-    public func sqrt() -> Tensor { unary({ $0.squareRoot() }, derivative: { g, _, y in g * 0.5 / y }) }
-    public func rsqrt() -> Tensor { unary({ 1 / $0.squareRoot() }, derivative: { g, _, y in -0.5 * g * y * y * y }) }
-    public func square() -> Tensor { unary({ $0 * $0 }, derivative: { g, x, _ in 2 * g * x }) }
-    public func abs() -> Tensor { unary({ Swift.abs($0) }, derivative: { g, x, _ in x > 0 ? g : (x < 0 ? -g : 0) }) }
+    public func exp() -> Tensor { recordUnary(simdMap(ExpFunction.self)) { g, x, y in g.pointwise(x, y) { g, _, y in g * y } } }
+    public func log() -> Tensor { unary({ Foundation.log($0) }) { g, x, y in g.pointwise(x, y) { g, x, _ in g / x } } }
+    public func log1p() -> Tensor { unary({ Foundation.log1p($0) }) { g, x, y in g.pointwise(x, y) { g, x, _ in g / (1 + x) } } }
+    public func sqrt() -> Tensor { unary({ $0.squareRoot() }) { g, x, y in g.pointwise(x, y) { g, _, y in g * 0.5 / y } } }
+    public func rsqrt() -> Tensor { unary({ 1 / $0.squareRoot() }) { g, x, y in g.pointwise(x, y) { g, _, y in -0.5 * g * y * y * y } } }
+    public func square() -> Tensor { unary({ $0 * $0 }) { g, x, y in g.pointwise(x, y) { g, x, _ in 2 * g * x } } }
+    public func abs() -> Tensor { unary({ Swift.abs($0) }) { g, x, y in g.pointwise(x, y) { g, x, _ in x > 0 ? g : (x < 0 ? -g : 0) } } }
     /// `x ** p` for a scalar exponent.
     public func pow(_ p: Float) -> Tensor {
-        unary({ Foundation.pow($0, p) }, derivative: { g, x, _ in g * p * Foundation.pow(x, p - 1) })
+        unary({ Foundation.pow($0, p) }) { g, x, y in g.pointwise(x, y) { g, x, _ in g * p * Foundation.pow(x, p - 1) } }
     }
-    public func tanh() -> Tensor { unary({ Foundation.tanh($0) }, derivative: { g, _, y in g * (1 - y * y) }) }
-    public func sigmoid() -> Tensor { unary(stableSigmoid, derivative: { g, _, y in g * y * (1 - y) }) }
+    public func tanh() -> Tensor { recordUnary(simdMap(TanhFunction.self)) { g, x, y in g.pointwise(x, y) { g, _, y in g * (1 - y * y) } } }
+    public func sigmoid() -> Tensor { recordUnary(simdMap(SigmoidFunction.self)) { g, x, y in g.pointwise(x, y) { g, _, y in g * y * (1 - y) } } }
     /// log σ(x), stable for large |x|.
     public func logSigmoid() -> Tensor {
-        unary({ -stableSoftplus(-$0) }, derivative: { g, x, _ in g * stableSigmoid(-x) })
+        unary({ -stableSoftplus(-$0) }) { g, x, y in g.pointwise(x, y) { g, x, _ in g * stableSigmoid(-x) } }
     }
     /// log(1 + eˣ), stable for large |x|.
-    public func softplus() -> Tensor { unary(stableSoftplus, derivative: { g, x, _ in g * stableSigmoid(x) }) }
-    public func relu() -> Tensor { unary({ $0 > 0 ? $0 : 0 }, derivative: { g, x, _ in x > 0 ? g : 0 }) }
+    public func softplus() -> Tensor { unary(stableSoftplus) { g, x, y in g.pointwise(x, y) { g, x, _ in g * stableSigmoid(x) } } }
+    public func relu() -> Tensor { unary({ $0 > 0 ? $0 : 0 }) { g, x, y in g.pointwise(x, y) { g, x, _ in x > 0 ? g : 0 } } }
     /// x·σ(x) (SiLU / swish).
     public func silu() -> Tensor {
-        unary({ $0 * stableSigmoid($0) }, derivative: { g, x, _ in
+        unary({ $0 * stableSigmoid($0) }) { g, x, y in g.pointwise(x, y) { g, x, _ in
             let s = stableSigmoid(x)
             return g * s * (1 + x * (1 - s))
-        })
+        } }
     }
     /// GELU: exact (erf) or the tanh approximation (`gelu_new` / `gelu_pytorch_tanh`).
     public func gelu(approximate: Bool = false) -> Tensor {
         if approximate {
             let c: Float = 0.7978845608028654  // √(2/π)
-            return unary({ x in 0.5 * x * (1 + Foundation.tanh(c * (x + 0.044715 * x * x * x))) },
-                         derivative: { g, x, _ in
+            return unary({ x in 0.5 * x * (1 + Foundation.tanh(c * (x + 0.044715 * x * x * x))) }) { g, x, y in g.pointwise(x, y) { g, x, _ in
                 let t = Foundation.tanh(c * (x + 0.044715 * x * x * x))
                 return g * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * c * (1 + 3 * 0.044715 * x * x))
-            })
+            } }
         }
-        return unary({ x in 0.5 * x * (1 + Foundation.erf(x * 0.7071067811865476)) },
-                     derivative: { g, x, _ in
+        return unary({ x in 0.5 * x * (1 + Foundation.erf(x * 0.7071067811865476)) }) { g, x, y in g.pointwise(x, y) { g, x, _ in
             let cdf = 0.5 * (1 + Foundation.erf(x * 0.7071067811865476))
             let pdf = Foundation.exp(-0.5 * x * x) * 0.3989422804014327
             return g * (cdf + x * pdf)
-        })
+        } }
     }
     /// Values limited to `[lower, upper]`; the gradient is zero outside (as PPO's clip needs).
     public func clamp(min lower: Float = -.infinity, max upper: Float = .infinity) -> Tensor {
-        unary({ $0 < lower ? lower : ($0 > upper ? upper : $0) },
-              derivative: { g, x, _ in x >= lower && x <= upper ? g : 0 })
+        unary({ $0 < lower ? lower : ($0 > upper ? upper : $0) }) { g, x, y in g.pointwise(x, y) { g, x, _ in x >= lower && x <= upper ? g : 0 } }
     }
 }

@@ -63,8 +63,7 @@ extension Tensor {
         parallelRanges(rows, minimum: Swift.max(1, Engine.parallelThreshold / Swift.max(n, 1)), grain: 1) { range in
             for r in range {
                 let x = x0 + r * n, y = y0 + r * n
-                var ss: Float = 0
-                for j in 0..<n { ss += x[j] * x[j] }
+                let ss = rowSumOfSquares(x, n)
                 let rs = 1 / (ss / Float(n) + eps).squareRoot()
                 rp[r] = rs
                 if let w { for j in 0..<n { y[j] = x[j] * rs * w[j] } } else { for j in 0..<n { y[j] = x[j] * rs } }
@@ -94,6 +93,24 @@ extension Tensor {
         }
         return out
     }
+}
+
+/// Σ x² over `n` contiguous floats with SIMD accumulators (fixed order).
+@inlinable
+func rowSumOfSquares(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
+    var acc0 = SIMD8<Float>(), acc1 = SIMD8<Float>()
+    var i = 0
+    let raw = UnsafeRawPointer(p)
+    while i + 16 <= n {
+        let a = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+        let b = raw.loadUnaligned(fromByteOffset: (i + 8) * 4, as: SIMD8<Float>.self)
+        acc0 += a * a
+        acc1 += b * b
+        i += 16
+    }
+    var s = (acc0 + acc1).sum()
+    while i < n { s += p[i] * p[i]; i += 1 }
+    return s
 }
 
 /// An additive attention mask of shape `[T, S]`: 0 where query t may see key s, a large negative

@@ -283,16 +283,28 @@ extension Tensor {
     }
 }
 
+/// Largest of `n` contiguous floats (SIMD lanes, then a fixed-order tail).
+@inlinable
+func rowMax(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
+    var m = SIMD8<Float>(repeating: -.infinity)
+    var i = 0
+    let raw = UnsafeRawPointer(p)
+    while i + 8 <= n {
+        let v = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+        m = m.replacing(with: v, where: v .> m)
+        i += 8
+    }
+    var best = m.max()
+    while i < n { best = Swift.max(best, p[i]); i += 1 }
+    return best
+}
+
+/// softmax of one contiguous row: vectorized exp with SIMD accumulators.
 @inlinable
 func softmaxRow(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
-    var m = -Float.infinity
-    for k in 0..<n { m = Swift.max(m, x[k]) }
-    var s: Float = 0
-    for k in 0..<n {
-        let e = Foundation.exp(x[k] - m)
-        y[k] = e
-        s += e
-    }
-    let inv = 1 / s
+    let m = rowMax(x, n)
+    let shift = SIMD8<Float>(repeating: m)
+    simdApply(x, y, n) { vexp($0 - shift) }
+    let inv = 1 / rowSum(y, n)
     for k in 0..<n { y[k] *= inv }
 }
