@@ -17,22 +17,37 @@ import Darwin
 public final class Tape: @unchecked Sendable {
     @usableFromInline struct Node {
         @usableFromInline let output: Int
-        @usableFromInline let inputs: [Tensor]
+        // One or two inputs are stored inline (no array allocation per op); more go in `rest`.
+        @usableFromInline let first: Tensor
+        @usableFromInline let second: Tensor?
+        @usableFromInline let rest: [Tensor]?
         /// Maps the output's gradient to one gradient per input (nil where it has none).
         @usableFromInline let backward: (Tensor) -> [Tensor?]
 
         @inlinable
-        init(output: Int, inputs: [Tensor], backward: @escaping (Tensor) -> [Tensor?]) {
+        init(output: Int, first: Tensor, second: Tensor?, rest: [Tensor]?, backward: @escaping (Tensor) -> [Tensor?]) {
             self.output = output
-            self.inputs = inputs
+            self.first = first
+            self.second = second
+            self.rest = rest
             self.backward = backward
         }
+
+        @inlinable
+        func input(_ i: Int) -> Tensor {
+            if let rest { return rest[i] }
+            return i == 0 ? first : second!
+        }
+
+        @inlinable
+        var inputCount: Int { rest?.count ?? (second == nil ? 1 : 2) }
     }
 
-    @usableFromInline var nodes: [Node] = []
-    @usableFromInline var slotCount = 0
+    // Exclusivity is unchecked: a tape belongs to one thread and these are hot per-op fields.
+    @exclusivity(unchecked) @usableFromInline var nodes: [Node] = []
+    @exclusivity(unchecked) @usableFromInline var slotCount = 0
     /// False once backward has run, and while `withoutGradients` is active.
-    @usableFromInline var isRecording = true
+    @exclusivity(unchecked) @usableFromInline var isRecording = true
 
     init() {}
 
@@ -68,7 +83,21 @@ public final class Tape: @unchecked Sendable {
     @inlinable
     func record(_ output: Tensor, _ inputs: [Tensor], _ backward: @escaping (Tensor) -> [Tensor?]) {
         track(output)
-        nodes.append(Node(output: output.slot, inputs: inputs, backward: backward))
+        nodes.append(Node(output: output.slot, first: inputs[0], second: nil, rest: inputs, backward: backward))
+    }
+
+    /// Records `output = op(input)`.
+    @inlinable
+    func record(_ output: Tensor, _ input: Tensor, _ backward: @escaping (Tensor) -> [Tensor?]) {
+        track(output)
+        nodes.append(Node(output: output.slot, first: input, second: nil, rest: nil, backward: backward))
+    }
+
+    /// Records `output = op(a, b)`.
+    @inlinable
+    func record(_ output: Tensor, _ a: Tensor, _ b: Tensor, _ backward: @escaping (Tensor) -> [Tensor?]) {
+        track(output)
+        nodes.append(Node(output: output.slot, first: a, second: b, rest: nil, backward: backward))
     }
 
     /// Runs backward from `root` (seeded with ones, or `seed`) and returns the gradients of the
@@ -86,7 +115,9 @@ public final class Tape: @unchecked Sendable {
             guard let g = grads[node.output] else { continue }
             if !keep[node.output] { grads[node.output] = nil }
             let inputGrads = node.backward(g)
-            for (input, grad) in zip(node.inputs, inputGrads) {
+            precondition(inputGrads.count == node.inputCount, "backward returned \(inputGrads.count) gradients for \(node.inputCount) inputs")
+            for (i, grad) in inputGrads.enumerated() {
+                let input = node.input(i)
                 guard let grad, input.tape === self else { continue }
                 precondition(grad.shape == input.shape,
                              "backward produced gradient \(grad.shape) for input \(input.shape)")

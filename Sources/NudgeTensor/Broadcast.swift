@@ -79,7 +79,7 @@ extension Tensor {
         }
         if let tape = Tape.active(self) {
             let inShape = shape
-            tape.record(out, [self]) { g in [g.sum(toShape: inShape)] }
+            tape.record(out, self) { g in [g.sum(toShape: inShape)] }
         }
         return out
     }

@@ -166,7 +166,7 @@ extension Tensor {
     ) -> Tensor {
         if let tape = Tape.active(self) {
             let xs = storage, ys = out.storage
-            tape.record(out, [self]) { g in [backward(g, xs.pointer, ys.pointer)] }
+            tape.record(out, self) { g in [backward(g, xs.pointer, ys.pointer)] }
         }
         return out
     }
@@ -191,7 +191,7 @@ extension Tensor {
         let out = broadcastMap(a, b, AddFunction.self)
         if let tape = Tape.active(a, b) {
             let sa = a.shape, sb = b.shape
-            tape.record(out, [a, b]) { g in [g.sum(toShape: sa), g.sum(toShape: sb)] }
+            tape.record(out, a, b) { g in [g.sum(toShape: sa), g.sum(toShape: sb)] }
         }
         return out
     }
@@ -201,7 +201,7 @@ extension Tensor {
         let out = broadcastMap(a, b, SubtractFunction.self)
         if let tape = Tape.active(a, b) {
             let sa = a.shape, sb = b.shape
-            tape.record(out, [a, b]) { g in [g.sum(toShape: sa), g.map { -$0 }.sum(toShape: sb)] }
+            tape.record(out, a, b) { g in [g.sum(toShape: sa), g.map { -$0 }.sum(toShape: sb)] }
         }
         return out
     }
@@ -211,7 +211,7 @@ extension Tensor {
         let out = broadcastMap(a, b, MultiplyFunction.self)
         if let tape = Tape.active(a, b) {
             // Capturing the inputs is safe: the tape drops its nodes after backward (or on error).
-            tape.record(out, [a, b]) { g in
+            tape.record(out, a, b) { g in
                 [broadcastMap(g, b, MultiplyFunction.self).sum(toShape: a.shape), broadcastMap(g, a, MultiplyFunction.self).sum(toShape: b.shape)]
             }
         }
@@ -223,7 +223,7 @@ extension Tensor {
         let out = broadcastMap(a, b, DivideFunction.self)
         if let tape = Tape.active(a, b) {
             let y = b.detached(), z = out.detached(), sa = a.shape
-            tape.record(out, [a, b]) { g in
+            tape.record(out, a, b) { g in
                 let ga = broadcastMap(g, y, DivideFunction.self)
                 // d(a/b)/db = -(a/b)/b
                 let gb = Tensor.zipMap(ga, z) { -$0 * $1 }
@@ -238,7 +238,7 @@ extension Tensor {
         let out = broadcastMap(a, b) { Foundation.pow($0, $1) }
         if let tape = Tape.active(a, b) {
             let x = a.detached(), y = b.detached(), z = out.detached()
-            tape.record(out, [a, b]) { g in
+            tape.record(out, a, b) { g in
                 let xe = x.expand(to: z.shape), ye = y.expand(to: z.shape)
                 let ga = Tensor.zipMap(g, xe, ye) { g, x, y in g * y * Foundation.pow(x, y - 1) }
                 let gb = Tensor.zipMap(g, xe, z) { g, x, z in x > 0 ? g * z * Foundation.log(x) : 0 }
@@ -252,7 +252,7 @@ extension Tensor {
         let out = broadcastMap(a, b) { takeA($0, $1) ? $0 : $1 }
         if let tape = Tape.active(a, b) {
             let x = a.detached(), y = b.detached()
-            tape.record(out, [a, b]) { g in
+            tape.record(out, a, b) { g in
                 let xe = x.expand(to: g.shape), ye = y.expand(to: g.shape)
                 let ga = Tensor.zipMap(g, xe, ye) { g, x, y in takeA(x, y) ? g : 0 }
                 let gb = Tensor.zipMap(g, xe, ye) { g, x, y in takeA(x, y) ? 0 : g }
@@ -277,7 +277,7 @@ extension Tensor {
         }
         if let tape = Tape.active(a, b) {
             let sa = a.shape, sb = b.shape
-            tape.record(out, [a, b]) { g in
+            tape.record(out, a, b) { g in
                 [Tensor.zipMap(g, c) { $1 != 0 ? $0 : 0 }.sum(toShape: sa),
                  Tensor.zipMap(g, c) { $1 != 0 ? 0 : $0 }.sum(toShape: sb)]
             }

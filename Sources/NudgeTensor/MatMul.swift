@@ -43,7 +43,7 @@ public func matmul(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, transpose
     }
     if let tape = Tape.active(a, b) {
         let x = a.detached(), y = b.detached()
-        tape.record(out, [a, b]) { g in
+        tape.record(out, a, b) { g in
             switch (transposeA, transposeB) {
             case (false, false): [matmul(g, y, transposeB: true), matmul(x, g, transposeA: true)]
             case (true, false): [matmul(y, g, transposeB: true), matmul(x, g)]

@@ -181,7 +181,7 @@ public func crossEntropy(
     let out = Tensor(used == 0 ? 0 : total / Float(used))
     if let tape = Tape.active(logits) {
         let xs = logits.detached()
-        tape.record(out, [logits]) { g in
+        tape.record(out, logits) { g in
             let scale = used == 0 ? 0 : g.data[0] / Float(used)
             let gx = Tensor(repeating: 0, shape: xs.shape)
             for r in 0..<rows where targets[r] != ignoreIndex {

@@ -66,7 +66,7 @@ extension Tensor {
         let out = Tensor(shape: finalShape, sharing: result.storage, count: result.count)
         if let tape = Tape.active(self) {
             let inShape = shape
-            tape.record(out, [self]) { g in
+            tape.record(out, self) { g in
                 [Tensor(shape: keptShape, sharing: g.storage, count: g.count).expand(to: inShape)]
             }
         }
@@ -81,7 +81,7 @@ extension Tensor {
         let out = Tensor(rowSum(data, count))
         if let tape = Tape.active(self) {
             let inShape = shape
-            tape.record(out, [self]) { g in [Tensor(repeating: g.data[0], shape: inShape)] }
+            tape.record(out, self) { g in [Tensor(repeating: g.data[0], shape: inShape)] }
         }
         return out
     }
@@ -152,7 +152,7 @@ extension Tensor {
         if let tape = Tape.active(self) {
             let (outer, n, inner) = axisView(shape, ax)
             let inShape = shape
-            tape.record(result, [self]) { g in
+            tape.record(result, self) { g in
                 let gx = Tensor(repeating: 0, shape: inShape)
                 for o in 0..<outer {
                     for j in 0..<inner {
@@ -221,7 +221,7 @@ extension Tensor {
         let result = keepDims ? out : Tensor(shape: finalShape, sharing: out.storage, count: out.count)
         if let tape = Tape.active(self) {
             let xs = self.detached(), lse = out.detached()
-            tape.record(result, [self]) { g in
+            tape.record(result, self) { g in
                 let gk = Tensor(shape: kept, sharing: g.storage, count: g.count).expand(to: xs.shape)
                 let l = lse.expand(to: xs.shape)
                 return [Tensor.zipMap(gk, xs, l) { g, x, l in g * Foundation.exp(x - l) }]
@@ -256,7 +256,7 @@ extension Tensor {
         }
         if let tape = Tape.active(self) {
             let ys = out.detached()
-            tape.record(out, [self]) { g in
+            tape.record(out, self) { g in
                 // dx = y ⊙ (g − Σ g⊙y)
                 let gy = Tensor.zipMap(g, ys, *)
                 let dot = gy.sum(axes: [ax], keepDims: true).expand(to: ys.shape)
@@ -273,7 +273,7 @@ extension Tensor {
         let out = Tensor.broadcastMap(self, lse, -)
         if let tape = Tape.active(self) {
             let ys = out.detached()
-            tape.record(out, [self]) { g in
+            tape.record(out, self) { g in
                 // dx = g − softmax ⊙ Σ g
                 let total = g.sum(axes: [ax], keepDims: true).expand(to: ys.shape)
                 return [Tensor.zipMap(g, ys, total) { g, y, t in g - Foundation.exp(y) * t }]

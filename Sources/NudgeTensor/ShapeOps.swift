@@ -19,7 +19,7 @@ extension Tensor {
         let out = Tensor(shape: resolved, sharing: storage, count: count)
         if let tape = Tape.active(self) {
             let inShape = shape
-            tape.record(out, [self]) { g in [Tensor(shape: inShape, sharing: g.storage, count: g.count)] }
+            tape.record(out, self) { g in [Tensor(shape: inShape, sharing: g.storage, count: g.count)] }
         }
         return out
     }
@@ -59,7 +59,7 @@ extension Tensor {
         if let tape = Tape.active(self) {
             var inverse = [Int](repeating: 0, count: order.count)
             for (i, o) in order.enumerated() { inverse[o] = i }
-            tape.record(out, [self]) { g in [g.permuted(inverse)] }
+            tape.record(out, self) { g in [g.permuted(inverse)] }
         }
         return out
     }
@@ -86,7 +86,7 @@ extension Tensor {
         }
         if let tape = Tape.active(self) {
             let size = shape[ax]
-            tape.record(out, [self]) { g in [g.padded(axis: ax, before: range.lowerBound, after: size - range.upperBound)] }
+            tape.record(out, self) { g in [g.padded(axis: ax, before: range.lowerBound, after: size - range.upperBound)] }
         }
         return out
     }
@@ -103,7 +103,7 @@ extension Tensor {
             (out.data + o * mOut + before * inner).update(from: data + o * m, count: m)
         }
         if let tape = Tape.active(self) {
-            tape.record(out, [self]) { g in [g.slice(axis: ax, before..<(before + n))] }
+            tape.record(out, self) { g in [g.slice(axis: ax, before..<(before + n))] }
         }
         return out
     }
@@ -179,7 +179,7 @@ extension Tensor {
         }
         if let tape = Tape.active(self) {
             let inShape = shape
-            tape.record(out, [self]) { g in
+            tape.record(out, self) { g in
                 let gx = Tensor(repeating: 0, shape: inShape)
                 for o in 0..<outer {
                     for k in 0..<m {
@@ -215,7 +215,7 @@ extension Tensor {
         }
         if let tape = Tape.active(self) {
             let inShape = shape
-            tape.record(out, [self]) { g in
+            tape.record(out, self) { g in
                 let gx = Tensor(repeating: 0, shape: inShape)
                 for (r, i) in indices.enumerated() {
                     let dst = gx.data + i * width, src = g.data + r * width
@@ -241,7 +241,7 @@ extension Tensor {
         }
         if let tape = Tape.active(self, source) {
             let sourceShape = source.shape
-            tape.record(out, [self, source]) { g in
+            tape.record(out, self, source) { g in
                 [g, g.indexSelect(indices).reshaped(sourceShape)]
             }
         }

@@ -16,9 +16,9 @@ public final class Tensor: @unchecked Sendable {
     /// The buffer holding the values; may be shared with reshaped or detached views.
     public let storage: TensorStorage
     /// The tape recording operations on this tensor, when it is tracked.
-    @usableFromInline var tape: Tape?
+    @exclusivity(unchecked) @usableFromInline var tape: Tape?
     /// This tensor's index in `tape`'s gradient table.
-    @usableFromInline var slot: Int = -1
+    @exclusivity(unchecked) @usableFromInline var slot: Int = -1
 
     /// A tensor with uninitialized values; the creator must write every element.
     @inlinable
