@@ -38,10 +38,12 @@ extension EngineBenchmarks {
             "threads": Engine.threads,
             "date": ISO8601DateFormatter().string(from: Date()),
         ]
-        if let peers { report["peer_source"] = "Benchmarks/peers/results/engine_torch.json (torch \(peers["torch_version"] ?? "?"))" }
+        if let peers, let meta = peers["meta"] as? [String: Any] {
+            report["peer_source"] = "Benchmarks/peers/results/engine_torch.json: torch \(meta["torch"] ?? "?") (\(meta["torch_blas"] ?? "?")), \(meta["threads"] ?? "?") threads, \(meta["timestamp"] ?? "?"); \(meta["load_note"] ?? "")"
+        }
 
         var gemms: [[String: Any]] = []
-        var shapes = [(64, 64, 64), (256, 256, 256), (512, 512, 512), (1024, 256, 768)]
+        var shapes = [(64, 64, 64), (256, 256, 256), (512, 512, 512), (1024, 768, 256)]  // (m, n, k)
         if !quick { shapes.insert((1024, 1024, 1024), at: 3) }
         for (m, n, k) in shapes {
             for (ta, tb, label) in [(false, false, "NN"), (false, true, "NT"), (true, false, "TN")] {
@@ -57,8 +59,9 @@ extension EngineBenchmarks {
                     let builtin = gemm(m: m, n: n, k: k, transA: ta, transB: tb, backend: .builtin)
                     row["builtin_gflops_best"] = builtin.direct.1
                 }
-                let key = "\(m)x\(n)x\(k)_\(label)"
-                if let p = peer("sgemm", key) { row["peer_torch"] = p }
+                // The peer names shapes MxKxN.
+                if let p = peer("sgemm_gflops", "torch", "\(m)x\(k)x\(n)", label) { row["peer_torch_gflops"] = p }
+                if let p = peer("sgemm_gflops", "numpy", "\(m)x\(k)x\(n)", label) { row["peer_numpy_gflops"] = p }
                 gemms.append(row)
             }
         }
@@ -83,7 +86,7 @@ extension EngineBenchmarks {
         var tp: [String: Any] = [:]
         for (name, median, best, gbs) in throughput() {
             var row: [String: Any] = ["ms_median": median, "ms_best": best, "gb_per_s_best": gbs]
-            if let p = peer("throughput_1024x2048", name) { row["peer_torch"] = p }
+            if let p = peer("elementwise", name == "rmsnorm" ? "rmsnorm_F" : name, "ms") { row["peer_torch_ms"] = p }
             tp[name] = row
         }
         report["throughput_1024x2048"] = tp
@@ -101,9 +104,9 @@ extension EngineBenchmarks {
     /// A short human-readable table of the report.
     public static func summary(_ report: [String: Any]) -> String {
         var lines = ["BLAS: \(report["blas"] ?? "?"), threads: \(report["threads"] ?? "?")"]
-        lines.append("sgemm GFLOP/s (best)       nudge   direct  ratio  builtin")
+        lines.append("sgemm GFLOP/s (best), MxKxN  nudge   direct  ratio  builtin")
         for row in report["sgemm"] as? [[String: Any]] ?? [] {
-            let shape = "\(row["m"]!)x\(row["n"]!)x\(row["k"]!) \(row["op"]!)"
+            let shape = "\(row["m"]!)x\(row["k"]!)x\(row["n"]!) \(row["op"]!)"
             let b = (row["builtin_gflops_best"] as? Double).map { String(format: "%7.1f", $0) } ?? "      -"
             lines.append(String(format: "  %-22@ %7.1f  %7.1f  %5.2f  %@", shape as NSString,
                                 row["nudge_gflops_best"] as? Double ?? 0, row["direct_gflops_best"] as? Double ?? 0,
