@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "NudgeTensor", targets: ["NudgeTensor"]),
         .library(name: "NudgeNN", targets: ["NudgeNN"]),
         .library(name: "NudgeReport", targets: ["NudgeReport"]),
+        .library(name: "NudgeRL", targets: ["NudgeRL"]),
         .executable(name: "nudge", targets: ["nudge"]),
         .executable(name: "NudgeBench", targets: ["NudgeBench"]),
     ],
@@ -19,9 +20,10 @@ let package = Package(
         .target(name: "NudgeTensor"),
         .target(name: "NudgeNN", dependencies: ["NudgeTensor"]),
         .target(name: "NudgeReport"),
-        .target(name: "Nudge", dependencies: ["NudgeTensor", "NudgeNN", "NudgeReport"]),
+        .target(name: "NudgeRL", dependencies: ["NudgeTensor", "NudgeNN", "NudgeReport"]),
+        .target(name: "Nudge", dependencies: ["NudgeTensor", "NudgeNN", "NudgeReport", "NudgeRL"]),
         // Engine benchmarks shared by `nudge bench` and the NudgeBench executable.
-        .target(name: "NudgeBenchmarks", dependencies: ["NudgeTensor", "NudgeNN"]),
+        .target(name: "NudgeBenchmarks", dependencies: ["NudgeTensor", "NudgeNN", "NudgeRL"]),
         .executableTarget(
             name: "nudge",
             dependencies: [
@@ -32,6 +34,7 @@ let package = Package(
         .testTarget(name: "NudgeTensorTests", dependencies: ["NudgeTensor"]),
         .testTarget(name: "NudgeNNTests", dependencies: ["NudgeNN"], resources: [.copy("Fixtures")]),
         .testTarget(name: "NudgeReportTests", dependencies: ["NudgeReport"]),
+        .testTarget(name: "NudgeRLTests", dependencies: ["NudgeRL"], resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v6]
 )

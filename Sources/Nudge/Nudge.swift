@@ -2,3 +2,4 @@
 @_exported import NudgeNN
 @_exported import NudgeReport
 @_exported import NudgeTensor
+@_exported import NudgeRL
