@@ -93,6 +93,34 @@ def wait_quiet(max_wait_s=0, threshold=0.15):
     return frac
 
 
+QUIET_FRAC = 0.1
+RETRIES = int(os.environ.get("PEERS_RETRIES", "4"))            # extra attempts per item when contended
+RETRY_WAIT_S = float(os.environ.get("PEERS_RETRY_WAIT_S", "60"))  # wait (up to) this long for quiet before one
+RETRY_BUDGET_S = float(os.environ.get("PEERS_RETRY_BUDGET_S", "900"))  # total time spent on retries, at most
+_retry_spent = [0.0]
+
+
+def quietest(fn):
+    """Runs one item; while it was contended (foreign_cpu_frac > 0.1), waits for a quiet machine and measures it
+    again, up to RETRIES times and within RETRY_BUDGET_S overall. Keeps the least contended measurement."""
+    best, best_f, attempts = None, None, 0
+    while True:
+        t0 = time.time()
+        if attempts:
+            wait_quiet(RETRY_WAIT_S)
+        r = fn()
+        if attempts:
+            _retry_spent[0] += time.time() - t0
+        attempts += 1
+        f = max_frac(r)
+        if best is None or f < best_f:
+            best, best_f = r, f
+        if best_f <= QUIET_FRAC or attempts > RETRIES or _retry_spent[0] >= RETRY_BUDGET_S:
+            break
+    best["attempts"] = attempts
+    return best
+
+
 # ---- timing ----
 def time_per_call(fn, inner, repeats, warmup=1):
     """Runs fn `inner` times per sample, `repeats` samples; returns (median, best) seconds per call, and load."""
@@ -190,11 +218,14 @@ def bench_op_chain():
             chain(x0)
 
     out = {}
-    for name, fn in (("forward", fwd), ("forward_backward", fwd_bwd), ("forward_nograd", fwd_nograd)):
+    def one(fn):
         for _ in range(200):
             fn()
         med, best, frac = time_per_call(fn, inner=500, repeats=7, warmup=0)
-        out[name] = {**stat(med / N_OPS, best / N_OPS, 1e6, 3), "foreign_cpu_frac": frac}
+        return {**stat(med / N_OPS, best / N_OPS, 1e6, 3), "foreign_cpu_frac": frac}
+
+    for name, fn in (("forward", fwd), ("forward_backward", fwd_bwd), ("forward_nograd", fwd_nograd)):
+        out[name] = quietest(lambda: one(fn))
     out.update(unit="us/op", ops_per_chain=N_OPS, tensor_elems=64, chains_per_repeat=500, repeats=7,
                ops="x*1.0001, x+0.001, tanh(x), repeated (34 mul, 33 add, 33 tanh)")
     return out
@@ -231,13 +262,16 @@ def bench_elementwise():
     out = {"shape": [R, C], "note": "*_out write into a preallocated tensor; the others allocate their result. "
                                      "GB/s counts minimal traffic (inputs read once + output written once)."}
     with torch.no_grad():
-        for name, fn, rd, wr in ops:
+        def one(fn, rd, wr):
             med, best, frac, inner, reps = auto_time(fn, sample_s=0.03, total_s=0.4, min_repeats=7)
             byts = 4 * n * (rd + wr)
-            out[name] = {"ms": stat(med, best, 1e3, 3),
-                         "GB_s": {"median": round(byts / med / 1e9, 2), "best": round(byts / best / 1e9, 2)},
-                         "Gelem_s": {"median": round(n / med / 1e9, 3), "best": round(n / best / 1e9, 3)},
-                         "foreign_cpu_frac": frac, "calls": inner * reps}
+            return {"ms": stat(med, best, 1e3, 3),
+                    "GB_s": {"median": round(byts / med / 1e9, 2), "best": round(byts / best / 1e9, 2)},
+                    "Gelem_s": {"median": round(n / med / 1e9, 3), "best": round(n / best / 1e9, 3)},
+                    "foreign_cpu_frac": frac, "calls": inner * reps}
+
+        for name, fn, rd, wr in ops:
+            out[name] = quietest(lambda: one(fn, rd, wr))
     return out
 
 
@@ -277,12 +311,16 @@ def bench_gemm():
                 fn()
                 ref = np.asarray(A, dtype=np.float64) @ np.asarray(B, dtype=np.float64)
                 assert np.allclose(np.asarray(C), ref, atol=1e-2, rtol=1e-3), (lib, M, K, N, layout)
-                for _ in range(3):
-                    fn()
-                med, best, frac, inner, reps = auto_time(fn, sample_s=0.02, total_s=0.4, min_repeats=10)
                 flop = 2.0 * M * K * N
-                row[layout] = {"median": round(flop / med / 1e9, 1), "best": round(flop / best / 1e9, 1),
-                               "foreign_cpu_frac": frac, "calls": inner * reps}
+
+                def one(fn=fn, flop=flop):
+                    for _ in range(3):
+                        fn()
+                    med, best, frac, inner, reps = auto_time(fn, sample_s=0.02, total_s=0.4, min_repeats=10)
+                    return {"median": round(flop / med / 1e9, 1), "best": round(flop / best / 1e9, 1),
+                            "foreign_cpu_frac": frac, "calls": inner * reps}
+
+                row[layout] = quietest(one)
             res[f"{M}x{K}x{N}"] = row
         out[lib] = res
         time.sleep(0.5)  # let the other runtime's worker threads stop spinning
@@ -325,7 +363,7 @@ def main():
         "machine_busy_frac_before": wait_quiet(int(os.environ.get("PEERS_WAIT_QUIET_S", "0"))),
     }}
     t0 = time.time()
-    res["mlp_step_us"] = bench_mlp()
+    res["mlp_step_us"] = quietest(bench_mlp)
     print(f"mlp_step_us            median {res['mlp_step_us']['median']:8.2f}  best {res['mlp_step_us']['best']:8.2f}"
           f"  load {res['mlp_step_us']['foreign_cpu_frac']}", flush=True)
     res["op_chain_us_per_op"] = bench_op_chain()
@@ -347,6 +385,10 @@ def main():
     worst = max_frac(res)
     res["meta"]["total_s"] = round(time.time() - t0, 1)
     res["meta"]["foreign_cpu_frac_max"] = worst
+    res["meta"]["retry_policy"] = (f"each item is re-measured (after waiting up to {RETRY_WAIT_S:g} s for an idle "
+                                   f"machine) while its foreign_cpu_frac > {QUIET_FRAC}, at most {RETRIES} times, "
+                                   f"{RETRY_BUDGET_S:g} s of retries in all; the least contended attempt is kept "
+                                   f"('attempts' per item). Retry time used: {_retry_spent[0]:.0f} s.")
     res["meta"]["load_note"] = (
         f"largest foreign_cpu_frac over all timed items = {worst}; "
         + ("quiet run (<= 0.1)." if worst <= 0.1 else "CONTENDED: other processes used the CPU; rerun when idle."))
@@ -360,10 +402,11 @@ def main():
         if old is not None and old < worst:
             print(f"kept {path} (foreign_cpu_frac_max {old} < {worst})")
             path = None
+    if "--print-json" in args:
+        print(json.dumps(res, indent=1))
     if path is not None:
         path.write_text(json.dumps(res, indent=1) + "\n")
         print(f"wrote {path}")
-    print(json.dumps(res, indent=1))
 
     if "--with-1thread" in args and THREADS != 1:
         env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
