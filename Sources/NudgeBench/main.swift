@@ -10,6 +10,7 @@ if let i = CommandLine.arguments.firstIndex(of: "--only"), i + 1 < CommandLine.a
     case "mlp": print(EngineBenchmarks.mlpStep())
     case "floor": print(EngineBenchmarks.opFloor())
     case "throughput": print(EngineBenchmarks.throughput())
+    case "testbed": print(EngineBenchmarks.testbedSeconds())
     default: print("unknown benchmark")
     }
     exit(0)

@@ -19,10 +19,21 @@ public protocol BanditAgent: AnyObject {
 }
 
 /// The index of the largest value, ties broken uniformly at random.
+/// No allocation: one pass finds the maximum and counts ties, a second finds the chosen tie.
 func argmaxRandomTies(_ values: [Double], _ rng: inout RandomGenerator) -> Int {
-    guard let best = values.max() else { return 0 }
-    let ties = values.indices.filter { values[$0] == best }
-    return ties.count == 1 ? ties[0] : ties[rng.int(below: ties.count)]
+    guard !values.isEmpty else { return 0 }
+    var best = values[0], at = 0, ties = 1
+    for i in 1..<values.count {
+        let v = values[i]
+        if v > best { best = v; at = i; ties = 1 } else if v == best { ties += 1 }
+    }
+    if ties == 1 { return at }
+    var k = rng.int(below: ties)
+    for i in at..<values.count where values[i] == best {
+        if k == 0 { return i }
+        k -= 1
+    }
+    return at
 }
 
 /// Action-value estimates with sample-average (1/n) or constant (α) step sizes.
@@ -49,8 +60,9 @@ public struct ActionValues: Sendable {
 /// ε-greedy (greedy when ε = 0): explore uniformly with probability ε.
 public final class EpsilonGreedy: BanditAgent {
     public let epsilon: Double
-    public private(set) var values: ActionValues
-    private var rng: RandomGenerator
+    @exclusivity(unchecked) public private(set) var values: ActionValues
+    // Unchecked exclusivity: mutated on every step; dynamic checks cost more than the work.
+    @exclusivity(unchecked) private var rng: RandomGenerator
 
     public init(arms: Int, epsilon: Double, stepSize: Double? = nil, initialValue: Double = 0, seed: UInt64 = 0) {
         self.epsilon = epsilon
@@ -72,8 +84,9 @@ public final class EpsilonGreedy: BanditAgent {
 /// Softmax (Boltzmann) exploration: π(a) ∝ exp(Q(a)/τ).
 public final class SoftmaxAgent: BanditAgent {
     public let temperature: Double
-    public private(set) var values: ActionValues
-    private var rng: RandomGenerator
+    @exclusivity(unchecked) public private(set) var values: ActionValues
+    // Unchecked exclusivity: mutated on every step; dynamic checks cost more than the work.
+    @exclusivity(unchecked) private var rng: RandomGenerator
 
     public init(arms: Int, temperature: Double, stepSize: Double? = nil, initialValue: Double = 0, seed: UInt64 = 0) {
         precondition(temperature > 0, "temperature must be positive")
@@ -104,9 +117,10 @@ public func softmax(_ x: [Double]) -> [Double] {
 /// c = √2 is Auer et al.'s UCB1).
 public final class UCB: BanditAgent {
     public let c: Double
-    public private(set) var values: ActionValues
+    @exclusivity(unchecked) public private(set) var values: ActionValues
     private var t = 0
-    private var rng: RandomGenerator
+    // Unchecked exclusivity: mutated on every step; dynamic checks cost more than the work.
+    @exclusivity(unchecked) private var rng: RandomGenerator
 
     public init(arms: Int, c: Double = 2, seed: UInt64 = 0) {
         self.c = c
@@ -138,9 +152,10 @@ public func bernoulliKL(_ p: Double, _ q: Double) -> Double {
 /// KL-UCB for rewards in [0, 1]: argmax of max{q : N(a)·kl(μ̂(a), q) ≤ log t + c·log log t}.
 public final class KLUCB: BanditAgent {
     public let c: Double
-    public private(set) var values: ActionValues
+    @exclusivity(unchecked) public private(set) var values: ActionValues
     private var t = 0
-    private var rng: RandomGenerator
+    // Unchecked exclusivity: mutated on every step; dynamic checks cost more than the work.
+    @exclusivity(unchecked) private var rng: RandomGenerator
 
     public init(arms: Int, c: Double = 0, seed: UInt64 = 0) {
         self.c = c
@@ -180,7 +195,8 @@ public final class KLUCB: BanditAgent {
 public final class ThompsonBeta: BanditAgent {
     public private(set) var alpha: [Double]
     public private(set) var beta: [Double]
-    private var rng: RandomGenerator
+    // Unchecked exclusivity: mutated on every step; dynamic checks cost more than the work.
+    @exclusivity(unchecked) private var rng: RandomGenerator
 
     public init(arms: Int, priorAlpha: Double = 1, priorBeta: Double = 1, seed: UInt64 = 0) {
         alpha = Array(repeating: priorAlpha, count: arms)
@@ -208,7 +224,8 @@ public final class ThompsonGaussian: BanditAgent {
     public let noiseVariance: Double
     public private(set) var posteriorMeans: [Double]
     public private(set) var posteriorPrecisions: [Double]
-    private var rng: RandomGenerator
+    // Unchecked exclusivity: mutated on every step; dynamic checks cost more than the work.
+    @exclusivity(unchecked) private var rng: RandomGenerator
 
     public init(arms: Int, priorMean: Double = 0, priorVariance: Double = 1, noiseVariance: Double = 1, seed: UInt64 = 0) {
         self.noiseVariance = noiseVariance
@@ -240,7 +257,8 @@ public final class GradientBandit: BanditAgent {
     public private(set) var preferences: [Double]
     public private(set) var averageReward = 0.0
     private var t = 0
-    private var rng: RandomGenerator
+    // Unchecked exclusivity: mutated on every step; dynamic checks cost more than the work.
+    @exclusivity(unchecked) private var rng: RandomGenerator
 
     public init(arms: Int, stepSize: Double = 0.1, useBaseline: Bool = true, seed: UInt64 = 0) {
         self.stepSize = stepSize
@@ -279,7 +297,8 @@ public final class REINFORCEBandit: BanditAgent {
     public let optimizer: Adam
     public let baselineDecay: Double
     public private(set) var baseline = 0.0
-    private var rng: RandomGenerator
+    // Unchecked exclusivity: mutated on every step; dynamic checks cost more than the work.
+    @exclusivity(unchecked) private var rng: RandomGenerator
 
     public init(arms: Int, learningRate: Float = 0.1, baselineDecay: Double = 0.9, seed: UInt64 = 0) {
         policy = LogitPolicy(arms: arms)
@@ -309,7 +328,8 @@ public final class REINFORCEBandit: BanditAgent {
 public final class EXP3: BanditAgent {
     public let gamma: Double
     public private(set) var logWeights: [Double]
-    private var rng: RandomGenerator
+    // Unchecked exclusivity: mutated on every step; dynamic checks cost more than the work.
+    @exclusivity(unchecked) private var rng: RandomGenerator
 
     public init(arms: Int, gamma: Double = 0.1, seed: UInt64 = 0) {
         self.gamma = gamma

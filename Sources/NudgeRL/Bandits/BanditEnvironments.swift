@@ -26,7 +26,8 @@ extension Bandit {
 /// Arms paying 1 with probability p[a], else 0.
 public final class BernoulliBandit: Bandit {
     public let probabilities: [Double]
-    private var rng: RandomGenerator
+    // Unchecked exclusivity: mutated on every step; dynamic checks cost more than the work.
+    @exclusivity(unchecked) private var rng: RandomGenerator
 
     public init(probabilities: [Double], seed: UInt64 = 0) {
         precondition(probabilities.allSatisfy { (0...1).contains($0) }, "Bernoulli probabilities must be in [0, 1]: \(probabilities)")
@@ -44,7 +45,8 @@ public final class BernoulliBandit: Bandit {
 public final class GaussianBandit: Bandit {
     public let means: [Double]
     public let standardDeviations: [Double]
-    private var rng: RandomGenerator
+    // Unchecked exclusivity: mutated on every step; dynamic checks cost more than the work.
+    @exclusivity(unchecked) private var rng: RandomGenerator
 
     public init(means: [Double], standardDeviation: Double = 1, seed: UInt64 = 0) {
         self.means = means
@@ -65,8 +67,9 @@ public final class Testbed: Bandit {
     public let armCount: Int
     public let nonstationary: Bool
     public let walkStandardDeviation: Double
-    public private(set) var expectedRewards: [Double]
-    private var rng: RandomGenerator
+    @exclusivity(unchecked) public private(set) var expectedRewards: [Double]
+    // Unchecked exclusivity: mutated on every step; dynamic checks cost more than the work.
+    @exclusivity(unchecked) private var rng: RandomGenerator
 
     public init(arms: Int = 10, nonstationary: Bool = false, walkStandardDeviation: Double = 0.01, seed: UInt64 = 0) {
         armCount = arms
@@ -138,7 +141,8 @@ public final class LinearGaussianBandit: ContextualBandit {
     public let noise: Double
     /// The true parameters θ_a.
     public let parameters: [[Double]]
-    private var rng: RandomGenerator
+    // Unchecked exclusivity: mutated on every step; dynamic checks cost more than the work.
+    @exclusivity(unchecked) private var rng: RandomGenerator
     private var context: [Double]
 
     public init(arms: Int, dimension: Int, noise: Double = 0.1, seed: UInt64 = 0) {
@@ -166,7 +170,8 @@ public final class ClassificationBandit: ContextualBandit {
     public let features: [[Double]]
     public let labels: [Int]
     public let armCount: Int
-    private var rng: RandomGenerator
+    // Unchecked exclusivity: mutated on every step; dynamic checks cost more than the work.
+    @exclusivity(unchecked) private var rng: RandomGenerator
     private var index = 0
 
     public init(features: [[Double]], labels: [Int], classes: Int? = nil, seed: UInt64 = 0) {

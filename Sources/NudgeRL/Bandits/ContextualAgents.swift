@@ -52,7 +52,8 @@ func dot(_ a: [Double], _ b: [Double]) -> Double { zip(a, b).reduce(0) { $0 + $1
 public final class LinUCB: ContextualAgent {
     public let alpha: Double
     public private(set) var models: [RidgeModel]
-    private var rng: RandomGenerator
+    // Unchecked exclusivity: mutated on every step; dynamic checks cost more than the work.
+    @exclusivity(unchecked) private var rng: RandomGenerator
 
     public init(arms: Int, dimension: Int, alpha: Double = 1, regularization: Double = 1, seed: UInt64 = 0) {
         self.alpha = alpha
@@ -74,7 +75,8 @@ public final class LinUCB: ContextualAgent {
 public final class LinearThompson: ContextualAgent {
     public let v: Double
     public private(set) var models: [RidgeModel]
-    private var rng: RandomGenerator
+    // Unchecked exclusivity: mutated on every step; dynamic checks cost more than the work.
+    @exclusivity(unchecked) private var rng: RandomGenerator
 
     public init(arms: Int, dimension: Int, v: Double = 0.5, regularization: Double = 1, seed: UInt64 = 0) {
         self.v = v
@@ -116,7 +118,8 @@ public func cholesky(_ m: [Double], _ n: Int) -> [Double] {
 public final class EpsilonGreedyRidge: ContextualAgent {
     public let epsilon: Double
     public private(set) var models: [RidgeModel]
-    private var rng: RandomGenerator
+    // Unchecked exclusivity: mutated on every step; dynamic checks cost more than the work.
+    @exclusivity(unchecked) private var rng: RandomGenerator
 
     public init(arms: Int, dimension: Int, epsilon: Double = 0.1, regularization: Double = 1, seed: UInt64 = 0) {
         self.epsilon = epsilon
@@ -141,7 +144,8 @@ public final class SoftmaxPolicyAgent: ContextualAgent {
     public let optimizer: Adam
     public let baselineDecay: Double
     public private(set) var baseline = 0.0
-    private var rng: RandomGenerator
+    // Unchecked exclusivity: mutated on every step; dynamic checks cost more than the work.
+    @exclusivity(unchecked) private var rng: RandomGenerator
 
     public init(arms: Int, dimension: Int, learningRate: Float = 0.05, baselineDecay: Double = 0.95, seed: UInt64 = 0) {
         var initRNG = RandomGenerator(seed: seed).derive(stream: 1)
