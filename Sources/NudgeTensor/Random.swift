@@ -49,13 +49,26 @@ public struct RandomGenerator: RandomNumberGenerator, Sendable, Equatable {
     /// A uniform integer in `0..<n`.
     public mutating func int(below n: Int) -> Int { Int(next(upperBound: UInt64(n))) }
 
-    /// A standard normal draw (Marsaglia's polar method; the spare value is discarded so the
-    /// stream position depends only on the number of calls).
+    /// A standard normal draw (the ziggurat method of Marsaglia & Tsang 2000, 128 layers; the
+    /// layer index and the value come from disjoint bits of one 64-bit draw).
     public mutating func normal() -> Double {
+        let z = Ziggurat.tables
         while true {
-            let u = 2 * uniform() - 1, v = 2 * uniform() - 1
-            let s = u * u + v * v
-            if s > 0 && s < 1 { return u * (-2 * Foundation.log(s) / s).squareRoot() }
+            let bits = next()
+            let i = Int(bits & 127)
+            let h = Int32(truncatingIfNeeded: bits >> 32)
+            let x = Double(h) * z.w[i]
+            if Swift.abs(Int64(h)) < z.k[i] { return x }  // inside the layer's rectangle: accept
+            if i == 0 {
+                // The tail beyond r: Marsaglia's exponential method.
+                var tx: Double, ty: Double
+                repeat {
+                    tx = -Foundation.log(1 - uniform()) / Ziggurat.r
+                    ty = -Foundation.log(1 - uniform())
+                } while ty + ty < tx * tx
+                return h > 0 ? Ziggurat.r + tx : -Ziggurat.r - tx
+            }
+            if z.f[i] + uniform() * (z.f[i - 1] - z.f[i]) < Foundation.exp(-0.5 * x * x) { return x }
         }
     }
 
@@ -125,6 +138,36 @@ public struct RandomGenerator: RandomNumberGenerator, Sendable, Equatable {
         let x = gamma(shape: alpha), y = gamma(shape: beta)
         return x / (x + y)
     }
+}
+
+/// Ziggurat tables for the standard normal (Marsaglia & Tsang 2000, 128 layers, 32-bit values).
+enum Ziggurat {
+    static let r = 3.442619855899
+    struct Tables: Sendable {
+        var k = [Int64](repeating: 0, count: 128)
+        var w = [Double](repeating: 0, count: 128)
+        var f = [Double](repeating: 0, count: 128)
+    }
+    static let tables: Tables = {
+        var t = Tables()
+        let m1 = 2147483648.0, v = 9.91256303526217e-3
+        var dn = r, tn = r
+        let q = v / Foundation.exp(-0.5 * dn * dn)
+        t.k[0] = Int64((dn / q) * m1)
+        t.k[1] = 0
+        t.w[0] = q / m1
+        t.w[127] = dn / m1
+        t.f[0] = 1
+        t.f[127] = Foundation.exp(-0.5 * dn * dn)
+        for i in stride(from: 126, through: 1, by: -1) {
+            dn = (-2 * Foundation.log(v / dn + Foundation.exp(-0.5 * dn * dn))).squareRoot()
+            t.k[i + 1] = Int64((dn / tn) * m1)
+            tn = dn
+            t.f[i] = Foundation.exp(-0.5 * dn * dn)
+            t.w[i] = dn / m1
+        }
+        return t
+    }()
 }
 
 @inlinable @inline(__always)

@@ -99,6 +99,17 @@ import Testing
         #expect(abs(u.0 - 0.5) < 0.005 && abs(u.1 - 1.0 / 12) < 0.002)
         let z = mean { rng.normal() }
         #expect(abs(z.0) < 0.01 && abs(z.1 - 1) < 0.01)
+        // Shape, not just moments: tail and central masses of N(0, 1).
+        var beyond3 = 0, within1 = 0, kurtosis = 0.0
+        for _ in 0..<n {
+            let x = rng.normal()
+            if abs(x) > 3 { beyond3 += 1 }
+            if abs(x) < 1 { within1 += 1 }
+            kurtosis += x * x * x * x
+        }
+        #expect(abs(Double(beyond3) / Double(n) - 0.0027) < 0.0006)
+        #expect(abs(Double(within1) / Double(n) - 0.6827) < 0.005)
+        #expect(abs(kurtosis / Double(n) - 3) < 0.1)
         let g = mean { rng.gumbel() }
         #expect(abs(g.0 - 0.5772) < 0.01)
         let ga = mean { rng.gamma(shape: 2.5) }
