@@ -58,7 +58,7 @@ public enum EnvironmentError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case .invalidAction(let env, let action, let space): "\(env): action \(action) is not in the action space \(space)"
-        case .needsReset(let env): "\(env): call reset() before step() (the episode has ended or not started)"
+        case .needsReset(let env): "\(env): call reset() before the first step()"
         case .unknownEnvironment(let id, let known): "no environment '\(id)'; known: \(known.joined(separator: ", "))"
         case .invalidState(let env, let reason): "\(env): invalid state: \(reason)"
         case .invalidArgument(let s): s

@@ -4,6 +4,7 @@
 import Foundation
 import Testing
 @testable import NudgeRL
+import NudgeReport
 import NudgeTensor
 
 @Suite("Bandits") struct BanditTests {
@@ -119,5 +120,27 @@ import NudgeTensor
             }
             #expect(late / 500 > 0.6, "\(agent.name): accuracy \(late / 500)")
         }
+    }
+}
+
+@Suite("Experiments") struct ExperimentTests {
+    func scratch() -> URL { FileManager.default.temporaryDirectory.appendingPathComponent("nudge-lab-\(UUID().uuidString)") }
+
+    @Test func banditExperimentsWriteRunsAndPlots() throws {
+        let dir = scratch()
+        let a = try BanditLab.thompsonVsReinforce(steps: 60, runs: 4, output: dir.appendingPathComponent("tvr"))
+        let b = try BanditLab.testbed(runs: 5, steps: 30, output: dir.appendingPathComponent("testbed"))
+        let c = try BanditLab.regret(steps: 300, runs: 3, output: dir.appendingPathComponent("regret"))
+        for summary in [a, b, c] {
+            for plot in summary.plots {
+                let svg = try String(contentsOf: summary.directory.appendingPathComponent(plot), encoding: .utf8)
+                #expect(svg.hasPrefix("<svg") || svg.hasPrefix("<?xml"))
+            }
+            let rows = try MetricsLog.read(summary.directory.appendingPathComponent("metrics.jsonl"))
+            #expect(!rows.isEmpty)
+            #expect(FileManager.default.fileExists(atPath: summary.directory.appendingPathComponent("config.toml").path))
+        }
+        let rows = try MetricsLog.read(a.directory.appendingPathComponent("metrics.jsonl"))
+        #expect(rows.count == 60 && rows[59].values["thompson/cumulative_regret"] != nil)
     }
 }
