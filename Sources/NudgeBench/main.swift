@@ -11,6 +11,7 @@ if let i = CommandLine.arguments.firstIndex(of: "--only"), i + 1 < CommandLine.a
     case "floor": print(EngineBenchmarks.opFloor())
     case "throughput": print(EngineBenchmarks.throughput())
     case "testbed": print(EngineBenchmarks.testbedSeconds())
+    case "rl": print(EngineBenchmarks.json(EngineBenchmarks.rlReport()))
     default: print("unknown benchmark")
     }
     exit(0)

@@ -28,3 +28,53 @@ extension EngineBenchmarks {
         return nil
     }
 }
+
+extension EngineBenchmarks {
+    /// CartPole-v1 steps per second with random actions (resets included): one environment, and
+    /// an 8-environment synchronous vector (steps counted per sub-environment).
+    public static func cartPoleStepsPerSecond() -> (single: (Double, Double), vector8: (Double, Double)) {
+        var rng = RandomGenerator(seed: 0)
+        let actions = (0..<100_000).map { _ in rng.int(below: 2) }
+        let env = CartPole.make()
+        _ = env.reset(seed: 0)
+        let single = timePerUnit(repeats: 5, minSeconds: 0, warmup: 1) {
+            for a in actions {
+                let s = try! env.step(a)
+                if s.done { _ = env.reset() }
+            }
+        }
+        let vec = SyncVectorEnvironment(count: 8) { _ in CartPole.make() }
+        _ = vec.reset(seed: 0)
+        let batches = (0..<20_000).map { i in (0..<8).map { actions[(i * 8 + $0) % actions.count] } }
+        let vector = timePerUnit(repeats: 5, minSeconds: 0, warmup: 1) {
+            for batch in batches { _ = try! vec.step(batch) }
+        }
+        return ((100_000 / single.median, 100_000 / single.best), (160_000 / vector.median, 160_000 / vector.best))
+    }
+
+    /// The RL section of the report, with the Python peer beside each number.
+    public static func rlReport() -> [String: Any] {
+        let peers = loadRLPeers()
+        let cart = cartPoleStepsPerSecond()
+        let testbed = testbedSeconds()
+        func peer(_ key: String) -> [String: Any]? { peers?[key] as? [String: Any] }
+        var out: [String: Any] = [
+            "cartpole_single_steps_per_s": ["median": cart.single.0, "best": cart.single.1],
+            "cartpole_vector8_steps_per_s": ["median": cart.vector8.0, "best": cart.vector8.1],
+            "testbed_epsilon_greedy_2000x1000_seconds": ["median": testbed.0, "best": testbed.1],
+        ]
+        if let p = peer("cartpole_single_steps_per_s"), let m = p["median"] as? Double {
+            out["cartpole_single_peer_gymnasium"] = p
+            out["cartpole_single_speedup"] = cart.single.0 / m
+        }
+        if let p = peer("cartpole_vector8_steps_per_s"), let m = p["median"] as? Double {
+            out["cartpole_vector8_peer_gymnasium"] = p
+            out["cartpole_vector8_speedup"] = cart.vector8.0 / m
+        }
+        if let p = peer("testbed_epsilon_greedy_pulls_per_s"), let s = p["seconds_2000x1000"] as? [String: Any], let m = s["median"] as? Double {
+            out["testbed_peer_numpy_seconds"] = s
+            out["testbed_speedup"] = m / testbed.0
+        }
+        return out
+    }
+}

@@ -90,6 +90,8 @@ extension EngineBenchmarks {
             tp[name] = row
         }
         report["throughput_1024x2048"] = tp
+        log("RL: CartPole steps/s, 10-armed testbed")
+        report["rl"] = rlReport()
         return report
     }
 
@@ -126,6 +128,14 @@ extension EngineBenchmarks {
                 lines.append(String(format: "  %-8@ %.3f ms (%.1f GB/s)", name as NSString,
                                     t[name]?["ms_best"] as? Double ?? 0, t[name]?["gb_per_s_best"] as? Double ?? 0))
             }
+        }
+        if let rl = report["rl"] as? [String: Any] {
+            func m(_ k: String) -> Double { (rl[k] as? [String: Any])?["median"] as? Double ?? 0 }
+            lines.append(String(format: "CartPole-v1: %.0f steps/s single (%.1f× Gymnasium), %.0f steps/s 8-env vector (%.1f×)",
+                                m("cartpole_single_steps_per_s"), rl["cartpole_single_speedup"] as? Double ?? 0,
+                                m("cartpole_vector8_steps_per_s"), rl["cartpole_vector8_speedup"] as? Double ?? 0))
+            lines.append(String(format: "10-armed testbed, ε-greedy, 2000×1000: %.3f s (%.1f× NumPy)",
+                                m("testbed_epsilon_greedy_2000x1000_seconds"), rl["testbed_speedup"] as? Double ?? 0))
         }
         return lines.joined(separator: "\n")
     }
