@@ -2,6 +2,8 @@
 
 import Foundation
 import NudgeBenchmarks
+import NudgeNN
+import NudgeTensor
 
 let quick = CommandLine.arguments.contains("--quick")
 if let i = CommandLine.arguments.firstIndex(of: "--only"), i + 1 < CommandLine.arguments.count {
@@ -11,6 +13,14 @@ if let i = CommandLine.arguments.firstIndex(of: "--only"), i + 1 < CommandLine.a
     case "floor": print(EngineBenchmarks.opFloor())
     case "throughput": print(EngineBenchmarks.throughput())
     case "testbed": print(EngineBenchmarks.testbedSeconds())
+    case "tanhcheck":
+        var rng = RandomGenerator(seed: 1)
+        let x = Tensor.normal([128, 4], using: &rng)
+        let model = MLP(sizes: [4, 64, 64, 2], activation: .tanh, using: &rng)
+        let h = model.layers[0](x)
+        print("max |pre-activation|", h.scalars.map { abs($0) }.max()!, "count ≥ 3:", h.scalars.filter { abs($0) >= 3 }.count)
+        let v = SIMD8<Float>(repeating: 0.5)
+        print(vtanh(v))
     case "rl": print(EngineBenchmarks.json(EngineBenchmarks.rlReport()))
     default: print("unknown benchmark")
     }

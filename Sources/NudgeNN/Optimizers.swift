@@ -151,17 +151,40 @@ public final class Adam: StatefulOptimizer, Optimizer {
         forEachParameter(model, gradients) { key, p, g in
             let m = buffer("exp_avg", for: key, like: p), v = buffer("exp_avg_sq", for: key, like: p)
             let wd = decayFilter(key, p) ? weightDecay : 0
-            let pd = p.data, gd = g.data, md = m.data, vd = v.data
-            let decay = decoupled ? 1 - lr * wd : 1
-            let l2 = decoupled ? 0 : wd
-            for i in 0..<p.count {
-                let gi = gd[i] + l2 * pd[i]
-                pd[i] *= decay
-                md[i] = b1 * md[i] + (1 - b1) * gi
-                vd[i] = b2 * vd[i] + (1 - b2) * gi * gi
-                pd[i] -= stepSize * md[i] / (vd[i].squareRoot() / bc2Sqrt + eps)
-            }
+            let decay: Float = decoupled ? 1 - lr * wd : 1
+            let l2: Float = decoupled ? 0 : wd
+            adamKernel(p.data, g.data, m.data, v.data, p.count, b1, b2, eps, stepSize, bc2Sqrt, decay, l2)
         }
+    }
+}
+
+/// One fused Adam pass, eight lanes at a time (the tail lane by lane with the same arithmetic).
+@inline(__always)
+func adamKernel(_ p: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>, _ m: UnsafeMutablePointer<Float>,
+                _ v: UnsafeMutablePointer<Float>, _ n: Int, _ b1: Float, _ b2: Float, _ eps: Float,
+                _ stepSize: Float, _ bc2Sqrt: Float, _ decay: Float, _ l2: Float) {
+    var i = 0
+    let rp = UnsafeMutableRawPointer(p), rg = UnsafeRawPointer(g), rm = UnsafeMutableRawPointer(m), rv = UnsafeMutableRawPointer(v)
+    while i + 8 <= n {
+        let o = i * 4
+        var pv = rp.loadUnaligned(fromByteOffset: o, as: SIMD8<Float>.self)
+        let gi = rg.loadUnaligned(fromByteOffset: o, as: SIMD8<Float>.self) + l2 * pv
+        pv *= decay
+        let mv = b1 * rm.loadUnaligned(fromByteOffset: o, as: SIMD8<Float>.self) + (1 - b1) * gi
+        let vv = b2 * rv.loadUnaligned(fromByteOffset: o, as: SIMD8<Float>.self) + (1 - b2) * gi * gi
+        pv -= stepSize * mv / (vv.squareRoot() / bc2Sqrt + eps)
+        rp.storeBytes(of: pv, toByteOffset: o, as: SIMD8<Float>.self)
+        rm.storeBytes(of: mv, toByteOffset: o, as: SIMD8<Float>.self)
+        rv.storeBytes(of: vv, toByteOffset: o, as: SIMD8<Float>.self)
+        i += 8
+    }
+    while i < n {
+        let gi = g[i] + l2 * p[i]
+        p[i] *= decay
+        m[i] = b1 * m[i] + (1 - b1) * gi
+        v[i] = b2 * v[i] + (1 - b2) * gi * gi
+        p[i] -= stepSize * m[i] / (v[i].squareRoot() / bc2Sqrt + eps)
+        i += 1
     }
 }
 
