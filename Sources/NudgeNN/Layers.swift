@@ -29,10 +29,7 @@ public final class Linear: Module, UnaryLayer {
         self.bias = bias
     }
 
-    public func callAsFunction(_ x: Tensor) -> Tensor {
-        let y = matmul(x, weight, transposeB: true)
-        return bias.map { y + $0 } ?? y
-    }
+    public func callAsFunction(_ x: Tensor) -> Tensor { linear(x, weight: weight, bias: bias) }
 
     public override var summary: String { "Linear(\(weight.shape[1]) → \(weight.shape[0])\(bias == nil ? ", no bias" : ""))" }
 }

@@ -172,7 +172,7 @@ func adamKernel(_ p: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>, _ m
         pv *= decay
         let mv = b1 * rm.loadUnaligned(fromByteOffset: o, as: SIMD8<Float>.self) + (1 - b1) * gi
         let vv = b2 * rv.loadUnaligned(fromByteOffset: o, as: SIMD8<Float>.self) + (1 - b2) * gi * gi
-        pv -= stepSize * mv / (vv.squareRoot() / bc2Sqrt + eps)
+        pv -= stepSize * mv / (vsqrt(vv) / bc2Sqrt + eps)
         rp.storeBytes(of: pv, toByteOffset: o, as: SIMD8<Float>.self)
         rm.storeBytes(of: mv, toByteOffset: o, as: SIMD8<Float>.self)
         rv.storeBytes(of: vv, toByteOffset: o, as: SIMD8<Float>.self)

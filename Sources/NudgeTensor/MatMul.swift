@@ -55,3 +55,33 @@ public func matmul(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, transpose
     }
     return out
 }
+
+/// y = x·Wᵀ + b for W of shape (out, in) (PyTorch's Linear layout); x is (…, in). The bias is
+/// written into the output first and the product accumulated onto it (β = 1), so there is no
+/// separate bias pass. Backward: dx = g·W, dW = gᵀ·x, db = Σ_rows g.
+public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
+    let inCount = weight.shape[1], outCount = weight.shape[0]
+    precondition(x.shape.last == inCount, "linear: input \(x.shape) for weight \(weight.shape)")
+    let rows = x.count / Swift.max(inCount, 1)
+    let outShape = Array(x.shape.dropLast()) + [outCount]
+    let out = Tensor(uninitializedShape: outShape)
+    if let bias {
+        precondition(bias.count == outCount, "linear: bias \(bias.shape) for weight \(weight.shape)")
+        for r in 0..<rows { (out.data + r * outCount).update(from: bias.data, count: outCount) }
+    }
+    if rows > 0 {
+        sgemm(transA: false, transB: true, m: rows, n: outCount, k: inCount, a: x.data, lda: inCount,
+              b: weight.data, ldb: inCount, beta: bias == nil ? 0 : 1, c: out.data, ldc: outCount)
+    }
+    let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
+    if let tape = Tape.active(inputs) {
+        let inShape = x.shape
+        tape.record(out, inputs) { g in
+            let g2 = g.reshaped([rows, outCount]), x2 = x.reshaped([rows, inCount])
+            var grads: [Tensor?] = [matmul(g2, weight).reshaped(inShape), matmul(g2, x2, transposeA: true)]
+            if bias != nil { grads.append(g2.sum(axis: 0)) }
+            return grads
+        }
+    }
+    return out
+}

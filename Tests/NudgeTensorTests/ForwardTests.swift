@@ -69,6 +69,12 @@ func naiveMatmul(_ a: [Float], _ b: [Float], m: Int, n: Int, k: Int, ta: Bool, t
         #expect(!BLAS.note.isEmpty)
     }
 
+    @Test func linearMatchesMatmulPlusBias() {
+        let x = randomTensor([2, 3, 4], seed: 40), w = randomTensor([5, 4], seed: 41), b = randomTensor([5], seed: 42)
+        expectClose(linear(x, weight: w, bias: b).scalars, (matmul(x, w, transposeB: true) + b).scalars, atol: 1e-6)
+        #expect(linear(x, weight: w, bias: b).shape == [2, 3, 5])
+    }
+
     @Test func reductionsAndSoftmax() {
         let x = Tensor(shape: [2, 3], values: [1, 2, 3, 4, 5, 6])
         #expect(x.sum().item() == 21)

@@ -102,6 +102,9 @@ import Testing
         // N-D × 2-D (a Linear layer on a batch of sequences) and vectors.
         let x = randomTensor([2, 3, 4], seed: 19), w = randomTensor([5, 4], seed: 20)
         checkGradients([x, w]) { matmul($0[0], $0[1], transposeB: true) }
+        let b = randomTensor([5], seed: 33)
+        checkGradients([x, w, b]) { linear($0[0], weight: $0[1], bias: $0[2]) }
+        checkGradients([x, w]) { linear($0[0], weight: $0[1], bias: nil) }
         let v = randomTensor([4], seed: 21)
         checkGradients([v, w]) { matmul($0[1], $0[0]) }
     }
