@@ -116,6 +116,25 @@ func simdApply(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n:
     }
 }
 
+/// Applies `F` over `n` floats with the call to `F.apply` written in the loop itself (through a
+/// closure it was an out-of-line call per vector).
+@inlinable
+func vectorLoop<F: VectorFunction>(_: F.Type, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
+    var i = 0
+    let rx = UnsafeRawPointer(x), ry = UnsafeMutableRawPointer(y)
+    while i + 8 <= n {
+        ry.storeBytes(of: F.apply(rx.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)),
+                      toByteOffset: i * 4, as: SIMD8<Float>.self)
+        i += 8
+    }
+    if i < n {
+        var v = SIMD8<Float>()
+        for j in 0..<(n - i) { v[j] = x[i + j] }
+        let out = F.apply(v)
+        for j in 0..<(n - i) { y[i + j] = out[j] }
+    }
+}
+
 /// A SIMD8 function as a type, so kernels specialize on it inside threaded closures.
 public protocol VectorFunction {
     static func apply(_ x: SIMD8<Float>) -> SIMD8<Float>
@@ -131,7 +150,7 @@ extension Tensor {
     func simdMap<F: VectorFunction>(_: F.Type) -> Tensor {
         let out = Tensor(shape: shape, count: count)
         let x = data, y = out.data
-        parallelRanges(count) { r in simdApply(x + r.lowerBound, y + r.lowerBound, r.count) { F.apply($0) } }
+        parallelRanges(count) { r in vectorLoop(F.self, x + r.lowerBound, y + r.lowerBound, r.count) }
         return out
     }
 }

@@ -304,7 +304,22 @@ func rowMax(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
 func softmaxRow(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
     let m = rowMax(x, n)
     let shift = SIMD8<Float>(repeating: m)
-    simdApply(x, y, n) { vexp($0 - shift) }
-    let inv = 1 / rowSum(y, n)
+    // exp(x − max) and its sum in one pass, eight lanes at a time (fixed order).
+    var acc = SIMD8<Float>()
+    var i = 0
+    let rx = UnsafeRawPointer(x), ry = UnsafeMutableRawPointer(y)
+    while i + 8 <= n {
+        let e = vexp(rx.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) - shift)
+        ry.storeBytes(of: e, toByteOffset: i * 4, as: SIMD8<Float>.self)
+        acc += e
+        i += 8
+    }
+    var total = acc.sum()
+    while i < n {
+        y[i] = Foundation.exp(x[i] - m)
+        total += y[i]
+        i += 1
+    }
+    let inv = 1 / total
     for k in 0..<n { y[k] *= inv }
 }
