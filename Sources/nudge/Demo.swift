@@ -1,5 +1,7 @@
-// `nudge demo`: the main job. For now it trains a small MLP regression end to end through the
-// engine, logging into a run directory with progress, metrics and checkpoints.
+// `nudge demo`: the main job. It walks the line as far as it is built: the engine fits a small
+// network (with a run directory, progress, metrics and a checkpoint), then a 5-armed bandit
+// (Thompson sampling vs REINFORCE), Q-learning on the GridWorld and FrozenLake against the exact
+// optimum. Everything lands under runs/demo/.
 
 import ArgumentParser
 import Foundation
@@ -7,14 +9,28 @@ import Nudge
 
 struct Demo: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Train a small model end to end and write a run directory (runs/demo).")
+        abstract: "Walk the line end to end: engine, bandits, tabular RL (writes runs/demo).")
 
     @Option(help: "Random seed.") var seed: UInt64 = 1
     @Option(help: "Training steps.") var steps = 2000
-    @Option(help: "Run directory.") var output = "runs/demo"
+    @Option(help: "Output directory.") var output = "runs/demo"
     @Flag(help: "A shorter run.") var quick = false
 
     func run() throws {
+        let root = URL(fileURLWithPath: output)
+        print("1/4  Engine: fit y = sin(2x) + 0.5x with an MLP (Adam, cosine schedule)")
+        try fitRegression(at: root.appendingPathComponent("regression"))
+        print("2/4  Bandit: Thompson sampling vs REINFORCE, 5 Bernoulli arms p = 0.1…0.9, T = 500")
+        report(try BanditLab.thompsonVsReinforce(runs: quick ? 50 : 200, seed: seed, output: root.appendingPathComponent("bandit")))
+        print("3/4  Tabular: Q-learning on the 4x4 GridWorld")
+        report(try TabularLab.gridWorld(seed: seed, output: root.appendingPathComponent("gridworld")))
+        print("4/4  Tabular: FrozenLake 4x4 slippery, the exact optimum vs Q-learning")
+        report(try TabularLab.frozenLake(episodes: quick ? 5000 : 20_000, evaluationEpisodes: quick ? 2000 : 10_000, seed: seed,
+                                         output: root.appendingPathComponent("frozenlake")))
+        print("Done: runs under \(root.path) (metrics.jsonl, metrics.csv, config.toml, SVG plots)")
+    }
+
+    func fitRegression(at directory: URL) throws {
         let total = quick ? 300 : steps
         let config = ConfigTable([
             ("task", .string("fit y = sin(2x) + 0.5x on [-2, 2] with an MLP")),
@@ -22,7 +38,7 @@ struct Demo: ParsableCommand {
             ("model", .table(ConfigTable([("sizes", .array([1, 64, 64, 1].map { .int($0) })), ("activation", .string("tanh"))]))),
             ("optimizer", .table(ConfigTable([("name", .string("adam")), ("learning_rate", .double(3e-3))]))),
         ])
-        let run = try RunDirectory.create(at: URL(fileURLWithPath: output), config: config, mode: .overwrite)
+        let run = try RunDirectory.create(at: directory, config: config, mode: .overwrite)
         var rng = RandomGenerator(seed: seed)
         var dataRNG = rng.derive(stream: 1)
         let model = MLP(sizes: [1, 64, 64, 1], activation: .tanh, using: &rng)
@@ -47,6 +63,6 @@ struct Demo: ParsableCommand {
         progress.finish()
         try Checkpoint.save(model: model, optimizer: optimizer, step: total, to: run.checkpointURL(name: "latest"))
         run.close()
-        print(String(format: "final loss %.5f after %d steps; run written to %@", loss, total, output))
+        print(String(format: "  final loss %.5f after %d steps; checkpoint in %@", loss, total, run.checkpointURL(name: "latest").path))
     }
 }
