@@ -88,6 +88,12 @@ public final class AnyEnvironment: StatefulEnvironment {
         self.init(env, observe: { [Float($0)] }, act: Self.discreteAction(env.id, env.actionSpace))
     }
 
+    /// Wraps an environment that already speaks `[Float]` observations and `ActionValue` actions
+    /// (a wrapper around another `AnyEnvironment`).
+    public convenience init<E: Environment>(_ env: E) where E.Observation == [Float], E.Action == ActionValue {
+        self.init(env, observe: { $0 }, act: { $0 })
+    }
+
     public func reset(seed: UInt64?, options: [String: Double]?) -> (observation: [Float], info: Info) {
         let (obs, info) = resetBody(seed, options)
         return (obs, info)

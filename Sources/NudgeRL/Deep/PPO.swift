@@ -1,0 +1,304 @@
+// Proximal Policy Optimization (Schulman et al. 2017) as CleanRL's ppo.py and
+// ppo_continuous_action.py: separate actor and critic MLPs with orthogonal init (√2 hidden, 0.01
+// policy head, 1.0 value head), Adam with ε = 1e-5 and linear learning-rate annealing, GAE,
+// shuffled minibatches, per-minibatch advantage normalization, the clipped surrogate and clipped
+// value loss, an entropy bonus, global gradient clipping and an optional target-KL early stop.
+// Discrete actions use a categorical policy; continuous ones a diagonal Gaussian with a
+// state-independent log-std, with observation and reward normalization.
+//
+// One deliberate difference, on by default: a step cut by a time limit bootstraps from
+// V(final observation) (`bootstrapTruncation`); CleanRL treats it like termination.
+
+import Foundation
+import NudgeNN
+import NudgeTensor
+
+/// PPO hyperparameters; defaults are CleanRL's ppo.py (discrete).
+public struct PPOConfig: Sendable {
+    public var totalTimesteps = 500_000
+    public var learningRate: Float = 2.5e-4
+    public var numEnvs = 4
+    /// Steps per environment per rollout.
+    public var numSteps = 128
+    /// Linearly anneal the learning rate to 0 over the updates.
+    public var annealLearningRate = true
+    public var gamma: Float = 0.99
+    /// λ of GAE.
+    public var gaeLambda: Float = 0.95
+    public var numMinibatches = 4
+    public var updateEpochs = 4
+    public var normalizeAdvantages = true
+    /// ε of the clipped surrogate (EQ R6.4).
+    public var clipCoefficient: Float = 0.2
+    public var clipValueLoss = true
+    public var entropyCoefficient: Float = 0.01
+    public var valueCoefficient: Float = 0.5
+    public var maxGradNorm: Float = 0.5
+    /// Stop the epoch loop when the approximate KL exceeds this.
+    public var targetKL: Float? = nil
+    /// Bootstrap truncated steps from V(final observation) (false: CleanRL's done = terminated or truncated).
+    public var bootstrapTruncation = true
+    /// Continuous control: normalize observations (clipped to ±10) and rewards (clipped to ±10).
+    public var normalizeObservations = false
+    public var normalizeRewards = false
+    public var hiddenSizes = [64, 64]
+    public var seed: UInt64 = 1
+
+    public init() {}
+
+    /// CleanRL's ppo_continuous_action.py defaults.
+    public static var continuous: PPOConfig {
+        var c = PPOConfig()
+        c.totalTimesteps = 1_000_000
+        c.learningRate = 3e-4
+        c.numEnvs = 1
+        c.numSteps = 2048
+        c.numMinibatches = 32
+        c.updateEpochs = 10
+        c.entropyCoefficient = 0
+        c.normalizeObservations = true
+        c.normalizeRewards = true
+        return c
+    }
+
+    public var batchSize: Int { numEnvs * numSteps }
+    public var minibatchSize: Int { batchSize / numMinibatches }
+    public var iterations: Int { totalTimesteps / batchSize }
+}
+
+/// The actor-critic of PPO.
+public final class PPOAgent: Module {
+    public let actor: MLP
+    public let critic: MLP
+    /// State-independent log standard deviation (continuous actions only).
+    @Key("actor_logstd") public var logStd: Tensor? = nil
+    public let normalizer: ObservationNormalizer?
+    public let actionCount: Int
+    public let isContinuous: Bool
+    public let actionLow: [Float]
+    public let actionHigh: [Float]
+
+    public init(observationSize: Int, actionSpace: Space, hidden: [Int] = [64, 64], normalizeObservations: Bool = false, seed: UInt64) {
+        var rng = RandomGenerator(seed: seed).derive(stream: 10)
+        switch actionSpace {
+        case .discrete(let n, _):
+            actionCount = n
+            isContinuous = false
+            actionLow = []
+            actionHigh = []
+        case .box(let low, let high, _):
+            actionCount = low.count
+            isContinuous = true
+            actionLow = low
+            actionHigh = high
+            _logStd = Key(wrappedValue: Tensor.zeros([low.count]), "actor_logstd")
+        case .multiDiscrete:
+            preconditionFailure("PPO supports Discrete and Box action spaces")
+        }
+        critic = cleanRLNetwork(inputs: observationSize, outputs: 1, hidden: hidden, headStd: 1, using: &rng)
+        actor = cleanRLNetwork(inputs: observationSize, outputs: actionCount, hidden: hidden, headStd: 0.01, using: &rng)
+        normalizer = normalizeObservations ? ObservationNormalizer(size: observationSize) : nil
+    }
+
+    /// Observations as a (B, obs) tensor, normalized when the agent normalizes.
+    public func prepare(_ observations: [[Float]]) -> Tensor {
+        let rows = normalizer.map { n in observations.map { n.normalize($0) } } ?? observations
+        return Tensor(shape: [rows.count, rows.first?.count ?? 0], values: rows.flatMap { $0 })
+    }
+
+    /// V(s) per row.
+    public func value(_ x: Tensor) -> Tensor { critic(x).reshaped([-1]) }
+
+    /// The action the deterministic policy takes (argmax or the Gaussian mean, clipped).
+    public func deterministicAction(_ observation: [Float]) -> ActionValue {
+        withoutGradients {
+            let out = actor(prepare([observation]))
+            if !isContinuous { return .discrete(out.argmax(axis: -1)[0]) }
+            return .continuous(out.scalars.enumerated().map { i, v in Swift.min(Swift.max(v, actionLow[i]), actionHigh[i]) })
+        }
+    }
+}
+
+/// The outcome of a PPO run.
+public struct TrainingResult {
+    public var episodes: [EpisodeRecord]
+    public var wallTime: Double
+    /// Environment steps per second over the whole run.
+    public var stepsPerSecond: Double
+    public var globalSteps: Int
+}
+
+/// PPO training.
+public enum PPO {
+    /// Trains a PPO agent on the environment registered as `environmentID`.
+    public static func train(environmentID: String, config: PPOConfig, onMetrics: MetricsCallback? = nil,
+                             shouldStop: () -> Bool = { false }) throws -> (agent: PPOAgent, result: TrainingResult) {
+        let envs = SyncVectorEnvironment(count: config.numEnvs, autoresetMode: .sameStep) { _ in
+            try! makeTrainingEnvironment(environmentID, normalizeReward: config.normalizeRewards, gamma: Double(config.gamma))
+        }
+        let obsSize = envs.observationSpace.flatCount
+        let agent = PPOAgent(observationSize: obsSize, actionSpace: envs.actionSpace, hidden: config.hiddenSizes,
+                             normalizeObservations: config.normalizeObservations, seed: config.seed)
+        let result = try train(agent: agent, envs: envs, config: config, onMetrics: onMetrics, shouldStop: shouldStop)
+        return (agent, result)
+    }
+
+    /// Trains `agent` on `envs` (same-step autoreset, episode statistics recorded).
+    public static func train(agent: PPOAgent, envs: SyncVectorEnvironment<AnyEnvironment>, config c: PPOConfig,
+                             onMetrics: MetricsCallback? = nil, shouldStop: () -> Bool = { false }) throws -> TrainingResult {
+        let n = c.numEnvs, T = c.numSteps, obsSize = envs.observationSpace.flatCount, A = agent.actionCount
+        var rng = RandomGenerator(seed: c.seed).derive(stream: 11)
+        let optimizer = Adam(learningRate: c.learningRate, eps: 1e-5)
+        var episodes: [EpisodeRecord] = []
+        let start = Date()
+        var globalStep = 0
+
+        // Rollout storage, row-major (t·n + e).
+        var obs = [[Float]](repeating: [], count: T * n)
+        var discreteActions = [Int](repeating: 0, count: T * n)
+        var continuousActions = [Float](repeating: 0, count: agent.isContinuous ? T * n * A : 0)
+        var logProbs = [Float](repeating: 0, count: T * n)
+        var rewards = [Float](repeating: 0, count: T * n)
+        var values = [Float](repeating: 0, count: T * n)
+        var nextValues = [Float](repeating: 0, count: T * n)
+        var terminated = [Bool](repeating: false, count: T * n)
+        var ended = [Bool](repeating: false, count: T * n)
+
+        var nextObs = envs.reset(seed: c.seed).observations
+        for iteration in 1...max(c.iterations, 1) {
+            if shouldStop() { break }
+            if c.annealLearningRate {
+                optimizer.learningRate = (1 - Float(iteration - 1) / Float(c.iterations)) * c.learningRate
+            }
+            // Rollout.
+            for t in 0..<T {
+                globalStep += n
+                agent.normalizer?.update(nextObs)
+                let x = agent.prepare(nextObs)
+                let stepActions: [ActionValue] = withoutGradients {
+                    let v = agent.value(x).scalars
+                    let out = agent.actor(x)
+                    var chosen: [ActionValue] = []
+                    if agent.isContinuous, let logStd = agent.logStd {
+                        let dist = DiagonalGaussian(mean: out, logStd: logStd)
+                        let a = dist.sample(using: &rng)
+                        let lp = dist.logProb(a).scalars
+                        let values = a.scalars
+                        for e in 0..<n {
+                            let row = Array(values[(e * A)..<((e + 1) * A)])
+                            continuousActions.replaceSubrange(((t * n + e) * A)..<((t * n + e + 1) * A), with: row)
+                            logProbs[t * n + e] = lp[e]
+                            // ClipAction: the environment sees the clipped action; the raw one is learned from.
+                            chosen.append(.continuous(row.indices.map { Swift.min(Swift.max(row[$0], agent.actionLow[$0]), agent.actionHigh[$0]) }))
+                        }
+                    } else {
+                        let dist = CategoricalDistribution(logits: out)
+                        let a = dist.sample(using: &rng)
+                        let lp = dist.logProb(a).scalars
+                        for e in 0..<n {
+                            discreteActions[t * n + e] = a[e]
+                            logProbs[t * n + e] = lp[e]
+                            chosen.append(.discrete(a[e]))
+                        }
+                    }
+                    for e in 0..<n {
+                        obs[t * n + e] = nextObs[e]
+                        values[t * n + e] = v[e]
+                    }
+                    return chosen
+                }
+                let s = try envs.step(stepActions)
+                var truncatedRows: [Int] = []
+                for e in 0..<n {
+                    let i = t * n + e
+                    rewards[i] = Float(s.rewards[e])
+                    ended[i] = s.terminated[e] || s.truncated[e]
+                    terminated[i] = s.terminated[e] || (s.truncated[e] && !c.bootstrapTruncation)
+                    if s.truncated[e] && !s.terminated[e] && c.bootstrapTruncation { truncatedRows.append(e) }
+                }
+                if !truncatedRows.isEmpty {
+                    // V(final observation) for time-limit cuts.
+                    let finals = truncatedRows.map { s.finalObservations[$0] ?? s.observations[$0] }
+                    let v = withoutGradients { agent.value(agent.prepare(finals)).scalars }
+                    for (k, e) in truncatedRows.enumerated() { nextValues[t * n + e] = v[k] }
+                }
+                for (e, r, l) in finishedEpisodes(s) {
+                    _ = e
+                    episodes.append(EpisodeRecord(globalStep: globalStep, episodeReturn: r, length: l))
+                    onMetrics?(globalStep, [("charts/episodic_return", r), ("charts/episodic_length", Double(l))])
+                }
+                nextObs = s.observations
+            }
+            // Values after each step within an episode: V(s_{t+1}).
+            let last = withoutGradients { agent.value(agent.prepare(nextObs)).scalars }
+            for t in 0..<T {
+                for e in 0..<n where !ended[t * n + e] {
+                    nextValues[t * n + e] = t + 1 < T ? values[(t + 1) * n + e] : last[e]
+                }
+            }
+            let (advantages, returns) = generalizedAdvantages(
+                rewards: rewards, values: values, nextValues: nextValues, terminated: terminated, episodeEnded: ended,
+                envs: n, gamma: c.gamma, lambda: c.gaeLambda)
+
+            // Optimize.
+            let batch = T * n, mb = c.minibatchSize
+            let normalizedObs = obs.map { agent.normalizer?.normalize($0) ?? $0 }
+            var indices = Array(0..<batch)
+            var lastStats = (policy: Float(0), value: Float(0), entropy: Float(0), approxKL: Float(0), oldApproxKL: Float(0))
+            var clipFractions: [Float] = []
+            epochs: for _ in 0..<c.updateEpochs {
+                for i in stride(from: batch - 1, to: 0, by: -1) { indices.swapAt(i, rng.int(below: i + 1)) }
+                for startIndex in stride(from: 0, to: batch, by: mb) {
+                    let idx = indices[startIndex..<Swift.min(startIndex + mb, batch)]
+                    let x = Tensor(shape: [idx.count, obsSize], values: idx.flatMap { normalizedObs[$0] })
+                    var adv = idx.map { advantages[$0] }
+                    if c.normalizeAdvantages { adv = normalized(adv) }
+                    let advT = Tensor(adv), retT = Tensor(idx.map { returns[$0] })
+                    let oldLP = Tensor(idx.map { logProbs[$0] }), oldV = Tensor(idx.map { values[$0] })
+                    var stats = (Float(0), Float(0), Float(0), Float(0))
+                    var (loss, grads) = valueAndGrad(agent) { agent in
+                        let out = agent.actor(x)
+                        let newLP: Tensor, entropy: Tensor
+                        if agent.isContinuous, let logStd = agent.logStd {
+                            let dist = DiagonalGaussian(mean: out, logStd: logStd)
+                            let a = Tensor(shape: [idx.count, A], values: idx.flatMap { continuousActions[($0 * A)..<(($0 + 1) * A)] })
+                            newLP = dist.logProb(a)
+                            entropy = dist.entropy.mean()
+                        } else {
+                            let dist = CategoricalDistribution(logits: out)
+                            newLP = dist.logProb(idx.map { discreteActions[$0] })
+                            entropy = dist.entropy.mean()
+                        }
+                        let pg = clippedSurrogateLoss(logProbs: newLP, oldLogProbs: oldLP, advantages: advT, clipLow: c.clipCoefficient)
+                        let vLoss = valueLoss(values: agent.value(x), oldValues: oldV, returns: retT,
+                                              clip: c.clipValueLoss ? c.clipCoefficient : nil)
+                        stats = (pg.clipFraction, pg.approxKL, pg.oldApproxKL, 0)
+                        lastStats.policy = pg.loss.item()
+                        lastStats.value = vLoss.item()
+                        lastStats.entropy = entropy.item()
+                        return pg.loss - entropy * c.entropyCoefficient + vLoss * c.valueCoefficient
+                    }
+                    _ = loss
+                    clipGradientNorm(&grads, maxNorm: c.maxGradNorm)
+                    optimizer.update(agent, gradients: grads)
+                    clipFractions.append(stats.0)
+                    lastStats.approxKL = stats.1
+                    lastStats.oldApproxKL = stats.2
+                }
+                if let target = c.targetKL, lastStats.approxKL > target { break epochs }
+            }
+            let elapsed = Date().timeIntervalSince(start)
+            onMetrics?(globalStep, [
+                ("charts/learning_rate", Double(optimizer.learningRate)),
+                ("losses/value_loss", Double(lastStats.value)), ("losses/policy_loss", Double(lastStats.policy)),
+                ("losses/entropy", Double(lastStats.entropy)), ("losses/old_approx_kl", Double(lastStats.oldApproxKL)),
+                ("losses/approx_kl", Double(lastStats.approxKL)),
+                ("losses/clipfrac", Double(clipFractions.reduce(0, +) / Float(max(clipFractions.count, 1)))),
+                ("losses/explained_variance", Double(explainedVariance(predicted: values, target: returns))),
+                ("charts/SPS", Double(globalStep) / max(elapsed, 1e-9)),
+            ])
+        }
+        let wall = Date().timeIntervalSince(start)
+        return TrainingResult(episodes: episodes, wallTime: wall, stepsPerSecond: Double(globalStep) / max(wall, 1e-9), globalSteps: globalStep)
+    }
+}

@@ -1,0 +1,58 @@
+// Policy-gradient losses, written once: the PPO clipped surrogate (Schulman et al. 2017, eq. 7;
+// EQ R6.4), the clipped value loss, and the KL estimators k1, k2, k3 (Schulman 2020, "Approximating
+// KL divergence"). PPO here and the language-model trainers (PPO-RLHF, GRPO) call these.
+
+import Foundation
+import NudgeTensor
+
+/// The clipped surrogate loss −min(r·A, clip(r, 1 − ε_low, 1 + ε_high)·A), averaged, with
+/// r = exp(log π_new − log π_old). Also returns the fraction of samples whose ratio was clipped
+/// (|r − 1| > ε) and the k3 approximate KL, (r − 1) − log r, as CleanRL reports them.
+public func clippedSurrogateLoss(
+    logProbs: Tensor, oldLogProbs: Tensor, advantages: Tensor, clipLow: Float, clipHigh: Float? = nil
+) -> (loss: Tensor, clipFraction: Float, approxKL: Float, oldApproxKL: Float) {
+    let high = clipHigh ?? clipLow
+    let logRatio = logProbs - oldLogProbs
+    let ratio = logRatio.exp()
+    // max(−A·r, −A·clip(r)) = −min(A·r, A·clip(r)); the clamp passes no gradient outside the range.
+    let unclipped = -advantages * ratio
+    let clipped = -advantages * ratio.clamp(min: 1 - clipLow, max: 1 + high)
+    let loss = Tensor.maximum(unclipped, clipped).mean()
+    let (fraction, kl, oldKL) = withoutGradients { () -> (Float, Float, Float) in
+        let r = ratio.scalars, lr = logRatio.scalars
+        let clippedCount = r.filter { $0 < 1 - clipLow || $0 > 1 + high }.count
+        let k3 = zip(r, lr).reduce(Float(0)) { $0 + ($1.0 - 1) - $1.1 } / Float(max(r.count, 1))
+        let k1 = -lr.reduce(0, +) / Float(max(lr.count, 1))
+        return (Float(clippedCount) / Float(max(r.count, 1)), k3, k1)
+    }
+    return (loss, fraction, kl, oldKL)
+}
+
+/// ½·mean((V − G)²), or with clipping ½·mean(max((V − G)², (V_old + clip(V − V_old, ±ε) − G)²))
+/// (CleanRL's clip_vloss).
+public func valueLoss(values: Tensor, oldValues: Tensor, returns: Tensor, clip: Float?) -> Tensor {
+    let unclipped = (values - returns).square()
+    guard let clip else { return unclipped.mean() * 0.5 }
+    let clippedValues = oldValues + (values - oldValues).clamp(min: -clip, max: clip)
+    return Tensor.maximum(unclipped, (clippedValues - returns).square()).mean() * 0.5
+}
+
+/// Per-sample estimators of KL(q ‖ p) from log r = log p(x) − log q(x) with x ~ q. For PPO's
+/// approx_kl, q = π_old and p = π_new; for the KL leash KL(π ‖ π_ref), q = π and p = π_ref.
+public enum KLEstimator: String, Sendable, CaseIterable {
+    /// k1 = −log r: unbiased, high variance, can be negative.
+    case k1
+    /// k2 = ½(log r)²: biased, low variance, non-negative.
+    case k2
+    /// k3 = (r − 1) − log r: unbiased, low variance, non-negative.
+    case k3
+
+    /// The per-sample estimate from log r (differentiable).
+    public func callAsFunction(logRatio: Tensor) -> Tensor {
+        switch self {
+        case .k1: -logRatio
+        case .k2: logRatio.square() * 0.5
+        case .k3: logRatio.exp() - 1 - logRatio
+        }
+    }
+}
