@@ -67,7 +67,7 @@ public struct PPOConfig: Sendable {
 }
 
 /// The actor-critic of PPO.
-public final class PPOAgent: Module {
+public final class ActorCriticAgent: Module {
     public let actor: MLP
     public let critic: MLP
     /// State-independent log standard deviation (continuous actions only).
@@ -132,19 +132,19 @@ public struct TrainingResult {
 public enum PPO {
     /// Trains a PPO agent on the environment registered as `environmentID`.
     public static func train(environmentID: String, config: PPOConfig, onMetrics: MetricsCallback? = nil,
-                             shouldStop: () -> Bool = { false }) throws -> (agent: PPOAgent, result: TrainingResult) {
+                             shouldStop: () -> Bool = { false }) throws -> (agent: ActorCriticAgent, result: TrainingResult) {
         let envs = SyncVectorEnvironment(count: config.numEnvs, autoresetMode: .sameStep) { _ in
             try! makeTrainingEnvironment(environmentID, normalizeReward: config.normalizeRewards, gamma: Double(config.gamma))
         }
         let obsSize = envs.observationSpace.flatCount
-        let agent = PPOAgent(observationSize: obsSize, actionSpace: envs.actionSpace, hidden: config.hiddenSizes,
+        let agent = ActorCriticAgent(observationSize: obsSize, actionSpace: envs.actionSpace, hidden: config.hiddenSizes,
                              normalizeObservations: config.normalizeObservations, seed: config.seed)
         let result = try train(agent: agent, envs: envs, config: config, onMetrics: onMetrics, shouldStop: shouldStop)
         return (agent, result)
     }
 
     /// Trains `agent` on `envs` (same-step autoreset, episode statistics recorded).
-    public static func train(agent: PPOAgent, envs: SyncVectorEnvironment<AnyEnvironment>, config c: PPOConfig,
+    public static func train(agent: ActorCriticAgent, envs: SyncVectorEnvironment<AnyEnvironment>, config c: PPOConfig,
                              onMetrics: MetricsCallback? = nil, shouldStop: () -> Bool = { false }) throws -> TrainingResult {
         let n = c.numEnvs, T = c.numSteps, obsSize = envs.observationSpace.flatCount, A = agent.actionCount
         var rng = RandomGenerator(seed: c.seed).derive(stream: 11)

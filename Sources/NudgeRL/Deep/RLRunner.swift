@@ -8,46 +8,73 @@ import NudgeTensor
 
 /// Training and evaluation of saved runs, by algorithm name.
 public enum RLRunner {
-    /// Trains `algorithm` ("ppo", …) on `environmentID`; returns key results.
+    /// Trains `algorithm` ("ppo", "dqn", …) on `environmentID`; returns key results.
     public static func train(algorithm: String, environmentID: String, seed: UInt64, totalTimesteps: Int?,
                              directory: URL, log: (String) -> Void = { _ in }) throws -> [(String, Double)] {
         let probe = try Registry.make(environmentID)
         let continuous: Bool
         if case .box = probe.actionSpace { continuous = true } else { continuous = false }
+        var table = ConfigTable([("algorithm", .string(algorithm)), ("env_id", .string(environmentID)), ("seed", .int(Int(seed)))])
+        let body: (@escaping MetricsCallback) throws -> (Module, TrainingResult, [String: String])
+        let total: Int
         switch algorithm {
         case "ppo":
             var config = continuous ? PPOConfig.continuous : PPOConfig()
             config.seed = seed
             if let totalTimesteps { config.totalTimesteps = totalTimesteps }
-            let table = ConfigTable([
-                ("algorithm", .string("ppo")), ("env_id", .string(environmentID)), ("seed", .int(Int(seed))),
-                ("total_timesteps", .int(config.totalTimesteps)), ("learning_rate", .double(Double(config.learningRate))),
-                ("num_envs", .int(config.numEnvs)), ("num_steps", .int(config.numSteps)), ("anneal_lr", .bool(config.annealLearningRate)),
-                ("gamma", .double(Double(config.gamma))), ("gae_lambda", .double(Double(config.gaeLambda))),
-                ("num_minibatches", .int(config.numMinibatches)), ("update_epochs", .int(config.updateEpochs)),
-                ("norm_adv", .bool(config.normalizeAdvantages)), ("clip_coef", .double(Double(config.clipCoefficient))),
-                ("clip_vloss", .bool(config.clipValueLoss)), ("ent_coef", .double(Double(config.entropyCoefficient))),
-                ("vf_coef", .double(Double(config.valueCoefficient))), ("max_grad_norm", .double(Double(config.maxGradNorm))),
-                ("bootstrap_truncation", .bool(config.bootstrapTruncation)),
-                ("normalize_observations", .bool(config.normalizeObservations)), ("normalize_rewards", .bool(config.normalizeRewards)),
-            ])
-            let run = try RunDirectory.create(at: directory, config: table, mode: .overwrite)
-            defer { run.close() }
-            let progress = ProgressReporter(total: config.totalTimesteps, label: "ppo \(environmentID)")
-            var lastReturn = 0.0
-            let (agent, result) = try PPO.train(environmentID: environmentID, config: config) { step, metrics in
-                try? run.log(step: step, metrics)
-                if let r = metrics.first(where: { $0.0 == "charts/episodic_return" }) { lastReturn = r.1 }
-                progress.update(completed: step, metrics: [("return", lastReturn)])
+            total = config.totalTimesteps
+            for (k, v) in describe(config) { table[k] = v }
+            body = { callback in
+                let (agent, result) = try PPO.train(environmentID: environmentID, config: config, onMetrics: callback)
+                return (agent, result, ["normalize_observations": String(config.normalizeObservations)])
             }
-            progress.finish()
-            try Checkpoint.save(model: agent, optimizer: nil, step: result.globalSteps, to: run.checkpointURL(name: "latest"),
-                                metadata: ["algorithm": "ppo", "env_id": environmentID, "hidden": "64,64",
-                                           "normalize_observations": String(config.normalizeObservations)])
-            try plotReturns(result.episodes, title: "PPO on \(environmentID) (seed \(seed))", to: run.url.appendingPathComponent("returns.svg"))
-            return summary(result)
+        case "dqn":
+            var config = DQNConfig()
+            config.seed = seed
+            if let totalTimesteps { config.totalTimesteps = totalTimesteps }
+            total = config.totalTimesteps
+            for (k, v) in describe(config) { table[k] = v }
+            body = { callback in
+                let (q, result) = try DQN.train(environmentID: environmentID, config: config, onMetrics: callback)
+                return (q, result, [:])
+            }
         default:
-            throw EnvironmentError.invalidArgument("unknown algorithm '\(algorithm)'")
+            throw EnvironmentError.invalidArgument("unknown algorithm '\(algorithm)'; known: ppo, dqn")
+        }
+        let run = try RunDirectory.create(at: directory, config: table, mode: .overwrite)
+        defer { run.close() }
+        let progress = ProgressReporter(total: total, label: "\(algorithm) \(environmentID)")
+        var lastReturn = 0.0
+        let (model, result, metadata) = try body { step, metrics in
+            try? run.log(step: step, metrics)
+            if let r = metrics.first(where: { $0.0 == "charts/episodic_return" }) { lastReturn = r.1 }
+            progress.update(completed: step, metrics: [("return", lastReturn)])
+        }
+        progress.finish()
+        try Checkpoint.save(model: model, optimizer: nil, step: result.globalSteps, to: run.checkpointURL(name: "latest"),
+                            metadata: metadata.merging(["algorithm": algorithm, "env_id": environmentID]) { a, _ in a })
+        try plotReturns(result.episodes, title: "\(algorithm.uppercased()) on \(environmentID) (seed \(seed))",
+                        to: run.url.appendingPathComponent("returns.svg"))
+        return summary(result)
+    }
+
+    /// Every stored property of a config as TOML values (via reflection, snake_case keys).
+    static func describe(_ config: Any) -> [(String, ConfigValue)] {
+        Mirror(reflecting: config).children.compactMap { child in
+            guard let label = child.label else { return nil }
+            let key = label.reduce(into: "") { out, ch in
+                if ch.isUppercase { out += "_" + ch.lowercased() } else { out.append(ch) }
+            }
+            switch child.value {
+            case let v as Int: return (key, .int(v))
+            case let v as UInt64: return (key, .int(Int(v)))
+            case let v as Float: return (key, .double(Double(v)))
+            case let v as Double: return (key, .double(v))
+            case let v as Bool: return (key, .bool(v))
+            case let v as [Int]: return (key, .array(v.map { .int($0) }))
+            case let v as Float?: return v.map { (key, .double(Double($0))) }
+            default: return nil
+            }
         }
     }
 
@@ -76,8 +103,13 @@ public enum RLRunner {
         }
         let env = try Registry.make(envID)
         switch algorithm {
+        case "dqn":
+            guard case .discrete(let n, _) = env.actionSpace else { throw EnvironmentError.invalidArgument("DQN needs discrete actions") }
+            let q = QNetwork(observationSize: env.observationSpace.flatCount, actionCount: n, seed: 0)
+            try Checkpoint.restore(model: q, optimizer: nil, from: directory.appendingPathComponent("checkpoints/latest"))
+            return try NudgeRL.evaluate(env: env, episodes: episodes, seed: seed) { .discrete(q.greedyAction($0)) }
         case "ppo":
-            let agent = PPOAgent(observationSize: env.observationSpace.flatCount, actionSpace: env.actionSpace,
+            let agent = ActorCriticAgent(observationSize: env.observationSpace.flatCount, actionSpace: env.actionSpace,
                                  normalizeObservations: value("normalize_observations") == "true", seed: 0)
             try Checkpoint.restore(model: agent, optimizer: nil, from: directory.appendingPathComponent("checkpoints/latest"))
             return try NudgeRL.evaluate(env: env, episodes: episodes, seed: seed) { agent.deterministicAction($0) }
