@@ -38,8 +38,18 @@ public enum RLRunner {
                 let (q, result) = try DQN.train(environmentID: environmentID, config: config, onMetrics: callback)
                 return (q, result, [:])
             }
+        case "a2c":
+            var config = A2CConfig()
+            config.seed = seed
+            if let totalTimesteps { config.totalTimesteps = totalTimesteps }
+            total = config.totalTimesteps
+            for (k, v) in describe(config) { table[k] = v }
+            body = { callback in
+                let (agent, result) = try A2C.train(environmentID: environmentID, config: config, onMetrics: callback)
+                return (agent, result, ["normalize_observations": "false"])
+            }
         default:
-            throw EnvironmentError.invalidArgument("unknown algorithm '\(algorithm)'; known: ppo, dqn")
+            throw EnvironmentError.invalidArgument("unknown algorithm '\(algorithm)'; known: ppo, a2c, dqn")
         }
         let run = try RunDirectory.create(at: directory, config: table, mode: .overwrite)
         defer { run.close() }
@@ -108,7 +118,7 @@ public enum RLRunner {
             let q = QNetwork(observationSize: env.observationSpace.flatCount, actionCount: n, seed: 0)
             try Checkpoint.restore(model: q, optimizer: nil, from: directory.appendingPathComponent("checkpoints/latest"))
             return try NudgeRL.evaluate(env: env, episodes: episodes, seed: seed) { .discrete(q.greedyAction($0)) }
-        case "ppo":
+        case "ppo", "a2c":
             let agent = ActorCriticAgent(observationSize: env.observationSpace.flatCount, actionSpace: env.actionSpace,
                                  normalizeObservations: value("normalize_observations") == "true", seed: 0)
             try Checkpoint.restore(model: agent, optimizer: nil, from: directory.appendingPathComponent("checkpoints/latest"))
