@@ -30,7 +30,7 @@ let package = Package(
                 "Nudge", "NudgeBenchmarks",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
-        .executableTarget(name: "NudgeBench", dependencies: ["NudgeBenchmarks", "NudgeNN", "NudgeTensor"]),
+        .executableTarget(name: "NudgeBench", dependencies: ["NudgeBenchmarks", "NudgeNN", "NudgeTensor", "NudgeRL"]),
         .testTarget(name: "NudgeTensorTests", dependencies: ["NudgeTensor"]),
         .testTarget(name: "NudgeNNTests", dependencies: ["NudgeNN"], resources: [.copy("Fixtures")]),
         .testTarget(name: "NudgeReportTests", dependencies: ["NudgeReport"]),

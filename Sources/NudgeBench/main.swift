@@ -4,6 +4,8 @@ import Foundation
 import NudgeBenchmarks
 import NudgeNN
 import NudgeTensor
+import NudgeRL
+import Foundation
 
 let quick = CommandLine.arguments.contains("--quick")
 if let i = CommandLine.arguments.firstIndex(of: "--only"), i + 1 < CommandLine.arguments.count {
@@ -21,6 +23,15 @@ if let i = CommandLine.arguments.firstIndex(of: "--only"), i + 1 < CommandLine.a
         print("max |pre-activation|", h.scalars.map { abs($0) }.max()!, "count ≥ 3:", h.scalars.filter { abs($0) >= 3 }.count)
         let v = SIMD8<Float>(repeating: 0.5)
         print(vtanh(v))
+    case "sactry":
+        for (hidden, steps, starts, lr) in [([32, 32], 3000, 300, Float(1e-3)), ([64, 64], 3000, 300, Float(1e-3)), ([32, 32], 4000, 300, Float(3e-3))] {
+            var c = SACConfig()
+            c.totalTimesteps = steps; c.learningStarts = starts; c.hiddenSizes = hidden; c.batchSize = 64; c.seed = 1
+            c.policyLearningRate = lr; c.qLearningRate = lr
+            let t0 = Date()
+            let (_, r) = try! SAC.train(environmentID: "Pendulum-v1", config: c)
+            print(hidden, steps, lr, r.episodes.map { Int($0.episodeReturn) }, Date().timeIntervalSince(t0))
+        }
     case "rl": print(EngineBenchmarks.json(EngineBenchmarks.rlReport()))
     default: print("unknown benchmark")
     }

@@ -43,13 +43,15 @@ public func matmul(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, transpose
     }
     if let tape = Tape.active(a, b) {
         let x = a.detached(), y = b.detached()
+        // Only inputs on this tape get a gradient (a frozen weight or a constant input costs nothing).
+        let needA = a.tape === tape, needB = b.tape === tape
         tape.record(out, a, b) { g in
             switch (transposeA, transposeB) {
-            case (false, false): [matmul(g, y, transposeB: true), matmul(x, g, transposeA: true)]
-            case (true, false): [matmul(y, g, transposeB: true), matmul(x, g)]
-            case (false, true): [matmul(g, y), matmul(g, x, transposeA: true)]
-            case (true, true): [matmul(y, g, transposeA: true, transposeB: true),
-                                matmul(g, x, transposeA: true, transposeB: true)]
+            case (false, false): [needA ? matmul(g, y, transposeB: true) : nil, needB ? matmul(x, g, transposeA: true) : nil]
+            case (true, false): [needA ? matmul(y, g, transposeB: true) : nil, needB ? matmul(x, g) : nil]
+            case (false, true): [needA ? matmul(g, y) : nil, needB ? matmul(g, x, transposeA: true) : nil]
+            case (true, true): [needA ? matmul(y, g, transposeA: true, transposeB: true) : nil,
+                                needB ? matmul(g, x, transposeA: true, transposeB: true) : nil]
             }
         }
     }
@@ -76,10 +78,12 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
     let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
     if let tape = Tape.active(inputs) {
         let inShape = x.shape
+        let needX = x.tape === tape, needW = weight.tape === tape, needB = bias?.tape === tape
         tape.record(out, inputs) { g in
             let g2 = g.reshaped([rows, outCount]), x2 = x.reshaped([rows, inCount])
-            var grads: [Tensor?] = [matmul(g2, weight).reshaped(inShape), matmul(g2, x2, transposeA: true)]
-            if bias != nil { grads.append(g2.sum(axis: 0)) }
+            var grads: [Tensor?] = [needX ? matmul(g2, weight).reshaped(inShape) : nil,
+                                    needW ? matmul(g2, x2, transposeA: true) : nil]
+            if bias != nil { grads.append(needB ? g2.sum(axis: 0) : nil) }
             return grads
         }
     }

@@ -8,7 +8,7 @@ import Nudge
 struct RL: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Deep RL: train and evaluate agents (PPO, A2C, DQN, SAC, REINFORCE, actor-critic).",
-        subcommands: [Train.self, Evaluate.self])
+        subcommands: [Train.self, Evaluate.self, Variance.self])
 
     enum Algorithm: String, ExpressibleByArgument, CaseIterable {
         case ppo, a2c, dqn, sac, reinforce
@@ -36,6 +36,23 @@ struct RL: ParsableCommand {
                                              totalTimesteps: totalTimesteps, directory: dir) { note($0) }
             for (k, v) in summary { print(String(format: "  %@: %.4g", k, v)) }
             print("Run directory: \(dir.path)")
+        }
+    }
+
+    struct Variance: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Compare the spread of REINFORCE, REINFORCE-with-baseline and actor-critic gradient estimates.")
+        @Option var env = "CartPole-v1"
+        @Option(name: .customLong("warmup-steps")) var warmupSteps = 20_000
+        @Option var episodes = 200
+        @Option var seed: UInt64 = 1
+        func run() throws {
+            let stats = try PolicyGradient.varianceStudy(environmentID: env, warmupSteps: warmupSteps, episodes: episodes, seed: seed)
+            print("Per-episode policy-gradient norm at one policy (\(episodes) episodes, after \(warmupSteps) actor-critic steps):")
+            for s in stats {
+                print(String(format: "  %-26@ mean %8.3f  variance %10.3f  std/mean %.3f", s.name as NSString, s.mean, s.variance,
+                             s.variance.squareRoot() / s.mean))
+            }
         }
     }
 

@@ -48,8 +48,30 @@ public enum RLRunner {
                 let (agent, result) = try A2C.train(environmentID: environmentID, config: config, onMetrics: callback)
                 return (agent, result, ["normalize_observations": "false"])
             }
+        case "sac":
+            var config = SACConfig()
+            config.seed = seed
+            if let totalTimesteps { config.totalTimesteps = totalTimesteps }
+            total = config.totalTimesteps
+            for (k, v) in describe(config) { table[k] = v }
+            body = { callback in
+                let (actor, result) = try SAC.train(environmentID: environmentID, config: config, onMetrics: callback)
+                return (actor, result, [:])
+            }
+        case "reinforce", "actor-critic":
+            var config = PolicyGradientConfig()
+            config.seed = seed
+            if let totalTimesteps { config.totalTimesteps = totalTimesteps }
+            total = config.totalTimesteps
+            for (k, v) in describe(config) { table[k] = v }
+            body = { callback in
+                let (agent, result) = algorithm == "reinforce"
+                    ? try PolicyGradient.reinforce(environmentID: environmentID, config: config, onMetrics: callback)
+                    : try PolicyGradient.actorCritic(environmentID: environmentID, config: config, onMetrics: callback)
+                return (agent, result, ["normalize_observations": "false"])
+            }
         default:
-            throw EnvironmentError.invalidArgument("unknown algorithm '\(algorithm)'; known: ppo, a2c, dqn")
+            throw EnvironmentError.invalidArgument("unknown algorithm '\(algorithm)'; known: ppo, a2c, dqn, sac, reinforce, actor-critic")
         }
         let run = try RunDirectory.create(at: directory, config: table, mode: .overwrite)
         defer { run.close() }
@@ -118,7 +140,15 @@ public enum RLRunner {
             let q = QNetwork(observationSize: env.observationSpace.flatCount, actionCount: n, seed: 0)
             try Checkpoint.restore(model: q, optimizer: nil, from: directory.appendingPathComponent("checkpoints/latest"))
             return try NudgeRL.evaluate(env: env, episodes: episodes, seed: seed) { .discrete(q.greedyAction($0)) }
-        case "ppo", "a2c":
+        case "sac":
+            guard case .box(let low, let high, _) = env.actionSpace else { throw EnvironmentError.invalidArgument("SAC needs continuous actions") }
+            var rng = RandomGenerator(seed: 0)
+            let c = SACConfig()
+            let actor = SACActor(observationSize: env.observationSpace.flatCount, low: low, high: high, hidden: c.hiddenSizes,
+                                 logStdMin: c.logStdMin, logStdMax: c.logStdMax, rng: &rng)
+            try Checkpoint.restore(model: actor, optimizer: nil, from: directory.appendingPathComponent("checkpoints/latest"))
+            return try NudgeRL.evaluate(env: env, episodes: episodes, seed: seed) { .continuous(actor.deterministicAction($0)) }
+        case "ppo", "a2c", "reinforce", "actor-critic":
             let agent = ActorCriticAgent(observationSize: env.observationSpace.flatCount, actionSpace: env.actionSpace,
                                  normalizeObservations: value("normalize_observations") == "true", seed: 0)
             try Checkpoint.restore(model: agent, optimizer: nil, from: directory.appendingPathComponent("checkpoints/latest"))

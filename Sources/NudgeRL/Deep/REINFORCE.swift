@@ -1,0 +1,179 @@
+// Monte-Carlo policy gradient (Williams 1992; Sutton & Barto §13.3–13.4) with and without a learned
+// state-value baseline, and one-step actor-critic (Sutton & Barto §13.5) whose advantage is the
+// TD error δ = r + γ·V(s')·(1 − terminated) − V(s). Both use 64-64 tanh networks and Adam. Also
+// the seed's exercise: the spread of the per-episode policy-gradient estimates of REINFORCE, of
+// REINFORCE with a baseline and of actor-critic, measured at the same policy.
+//
+// As is common, the γᵗ factor of the episodic policy-gradient theorem is omitted.
+
+import Foundation
+import NudgeNN
+import NudgeTensor
+
+/// Hyperparameters for REINFORCE and one-step actor-critic.
+public struct PolicyGradientConfig: Sendable {
+    public var totalTimesteps = 200_000
+    public var learningRate: Float = 1e-3
+    public var valueLearningRate: Float = 1e-3
+    public var gamma: Float = 0.99
+    /// REINFORCE: subtract a learned V(s) from the return.
+    public var baseline = true
+    public var hiddenSizes = [64, 64]
+    public var seed: UInt64 = 1
+
+    public init() {}
+}
+
+/// One episode's transitions.
+struct Episode {
+    var observations: [[Float]] = []
+    var actions: [Int] = []
+    var rewards: [Float] = []
+    var terminated = false
+    var finalObservation: [Float] = []
+}
+
+/// Plays one episode with the agent's stochastic policy.
+func playEpisode(_ env: AnyEnvironment, _ agent: ActorCriticAgent, _ rng: inout RandomGenerator, seed: UInt64?) throws -> Episode {
+    var e = Episode()
+    var (obs, _) = env.reset(seed: seed, options: nil)
+    while true {
+        let a = withoutGradients { CategoricalDistribution(logits: agent.actor(agent.prepare([obs]))).sample(using: &rng)[0] }
+        let s = try env.step(.discrete(a))
+        e.observations.append(obs)
+        e.actions.append(a)
+        e.rewards.append(Float(s.reward))
+        if s.done {
+            e.terminated = s.terminated
+            e.finalObservation = s.observation
+            return e
+        }
+        obs = s.observation
+    }
+}
+
+/// REINFORCE and one-step actor-critic.
+public enum PolicyGradient {
+    /// REINFORCE: one update per episode on −Σ log π(aₜ|sₜ)·(Gₜ − b(sₜ)) / T.
+    public static func reinforce(environmentID: String, config c: PolicyGradientConfig, onMetrics: MetricsCallback? = nil)
+        throws -> (agent: ActorCriticAgent, result: TrainingResult) {
+        let env = try makeTrainingEnvironment(environmentID)
+        let agent = ActorCriticAgent(observationSize: env.observationSpace.flatCount, actionSpace: env.actionSpace, hidden: c.hiddenSizes, seed: c.seed)
+        let policyOptimizer = Adam(learningRate: c.learningRate), valueOptimizer = Adam(learningRate: c.valueLearningRate)
+        var rng = RandomGenerator(seed: c.seed).derive(stream: 50)
+        var episodes: [EpisodeRecord] = []
+        var globalStep = 0
+        let start = Date()
+        while globalStep < c.totalTimesteps {
+            let e = try playEpisode(env, agent, &rng, seed: episodes.isEmpty ? c.seed : nil)
+            globalStep += e.rewards.count
+            // A truncated episode bootstraps its tail from V(final observation).
+            let tail: Float = e.terminated ? 0 : withoutGradients { agent.value(agent.prepare([e.finalObservation])).item() }
+            let returns = discountedReturns(e.rewards, gamma: c.gamma, bootstrap: c.baseline ? tail : 0)
+            let x = agent.prepare(e.observations)
+            let baseline = c.baseline ? withoutGradients { agent.value(x).scalars } : Array(repeating: 0, count: returns.count)
+            let advantages = Tensor(zip(returns, baseline).map { $0 - $1 })
+            let (_, pg) = valueAndGrad(agent.actor) { actor in
+                -(CategoricalDistribution(logits: actor(x)).logProb(e.actions) * advantages).mean()
+            }
+            policyOptimizer.update(agent.actor, gradients: pg)
+            if c.baseline {
+                let target = Tensor(returns)
+                let (_, vg) = valueAndGrad(agent.critic) { critic in mseLoss(critic(x).reshaped([-1]), target) }
+                valueOptimizer.update(agent.critic, gradients: vg)
+            }
+            let total = Double(e.rewards.reduce(0, +))
+            episodes.append(EpisodeRecord(globalStep: globalStep, episodeReturn: total, length: e.rewards.count))
+            onMetrics?(globalStep, [("charts/episodic_return", total), ("charts/episodic_length", Double(e.rewards.count))])
+        }
+        let wall = Date().timeIntervalSince(start)
+        return (agent, TrainingResult(episodes: episodes, wallTime: wall, stepsPerSecond: Double(globalStep) / Swift.max(wall, 1e-9), globalSteps: globalStep))
+    }
+
+    /// One-step actor-critic: after every step, the actor follows −δ·log π(a|s) and the critic δ².
+    public static func actorCritic(environmentID: String, config c: PolicyGradientConfig, onMetrics: MetricsCallback? = nil)
+        throws -> (agent: ActorCriticAgent, result: TrainingResult) {
+        let env = try makeTrainingEnvironment(environmentID)
+        let agent = ActorCriticAgent(observationSize: env.observationSpace.flatCount, actionSpace: env.actionSpace, hidden: c.hiddenSizes, seed: c.seed)
+        let policyOptimizer = Adam(learningRate: c.learningRate), valueOptimizer = Adam(learningRate: c.valueLearningRate)
+        var rng = RandomGenerator(seed: c.seed).derive(stream: 51)
+        var episodes: [EpisodeRecord] = []
+        let start = Date()
+        var (obs, _) = env.reset(seed: c.seed, options: nil)
+        var episodeReturn = 0.0, episodeLength = 0
+        for globalStep in 1...c.totalTimesteps {
+            let x = agent.prepare([obs])
+            let a = withoutGradients { CategoricalDistribution(logits: agent.actor(x)).sample(using: &rng)[0] }
+            let s = try env.step(.discrete(a))
+            episodeReturn += s.reward
+            episodeLength += 1
+            let next: Float = s.terminated ? 0 : withoutGradients { agent.value(agent.prepare([s.observation])).item() }
+            let v = withoutGradients { agent.value(x).item() }
+            let delta = Float(s.reward) + c.gamma * next - v
+            let (_, pg) = valueAndGrad(agent.actor) { actor in
+                -CategoricalDistribution(logits: actor(x)).logProb([a]).sum() * delta
+            }
+            policyOptimizer.update(agent.actor, gradients: pg)
+            let target = Tensor([Float(s.reward) + c.gamma * next])
+            let (_, vg) = valueAndGrad(agent.critic) { critic in mseLoss(critic(x).reshaped([-1]), target) }
+            valueOptimizer.update(agent.critic, gradients: vg)
+            if s.done {
+                episodes.append(EpisodeRecord(globalStep: globalStep, episodeReturn: episodeReturn, length: episodeLength))
+                onMetrics?(globalStep, [("charts/episodic_return", episodeReturn), ("charts/episodic_length", Double(episodeLength))])
+                episodeReturn = 0
+                episodeLength = 0
+                obs = env.reset(seed: nil, options: nil).observation
+            } else {
+                obs = s.observation
+            }
+        }
+        let wall = Date().timeIntervalSince(start)
+        return (agent, TrainingResult(episodes: episodes, wallTime: wall, stepsPerSecond: Double(c.totalTimesteps) / Swift.max(wall, 1e-9), globalSteps: c.totalTimesteps))
+    }
+
+    /// The spread of per-episode policy-gradient estimates at one fixed policy and critic:
+    /// g = Σₜ ∇log π(aₜ|sₜ)·Ψₜ with Ψ = Gₜ (REINFORCE), Gₜ − V(sₜ) (with baseline) or δₜ
+    /// (actor-critic). Returns, per estimator, the mean and variance of ‖g‖ over `episodes`.
+    public static func gradientNormStatistics(agent: ActorCriticAgent, environmentID: String, episodes: Int, gamma: Float,
+                                              seed: UInt64) throws -> [(name: String, mean: Double, variance: Double)] {
+        let env = try makeTrainingEnvironment(environmentID)
+        var rng = RandomGenerator(seed: seed)
+        var norms: [[Double]] = [[], [], []]
+        for k in 0..<episodes {
+            let e = try playEpisode(env, agent, &rng, seed: k == 0 ? seed : nil)
+            let x = agent.prepare(e.observations)
+            let values = withoutGradients { agent.value(x).scalars }
+            let tail: Float = e.terminated ? 0 : withoutGradients { agent.value(agent.prepare([e.finalObservation])).item() }
+            let returns = discountedReturns(e.rewards, gamma: gamma)
+            let deltas = e.rewards.indices.map { t -> Float in
+                let next = t + 1 < e.rewards.count ? values[t + 1] : tail
+                return e.rewards[t] + gamma * next - values[t]
+            }
+            let weights = [returns, zip(returns, values).map { $0 - $1 }, deltas]
+            for (i, w) in weights.enumerated() {
+                let psi = Tensor(w)
+                let (_, g) = valueAndGrad(agent.actor) { actor in
+                    -(CategoricalDistribution(logits: actor(x)).logProb(e.actions) * psi).sum()
+                }
+                norms[i].append(Double(g.globalNorm()))
+            }
+        }
+        return zip(["REINFORCE", "REINFORCE with baseline", "one-step actor-critic"], norms).map { name, v in
+            let m = v.reduce(0, +) / Double(v.count)
+            return (name, m, v.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Double(Swift.max(v.count - 1, 1)))
+        }
+    }
+}
+
+extension PolicyGradient {
+    /// The seed's exercise on CartPole: train one-step actor-critic for `warmupSteps` (so the
+    /// critic means something), then measure all three estimators' gradient norms at that policy.
+    public static func varianceStudy(environmentID: String = "CartPole-v1", warmupSteps: Int = 20_000, episodes: Int = 200,
+                                     seed: UInt64 = 1) throws -> [(name: String, mean: Double, variance: Double)] {
+        var config = PolicyGradientConfig()
+        config.totalTimesteps = warmupSteps
+        config.seed = seed
+        let (agent, _) = try actorCritic(environmentID: environmentID, config: config)
+        return try gradientNormStatistics(agent: agent, environmentID: environmentID, episodes: episodes, gamma: config.gamma, seed: seed &+ 1)
+    }
+}
