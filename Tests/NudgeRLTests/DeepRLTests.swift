@@ -74,9 +74,9 @@ import NudgeTensor
         var rng = RandomGenerator(seed: 1)
         let dist = TanhGaussian(mean: Tensor(shape: [1, 1], values: [mean]), logStd: Tensor(shape: [1, 1], values: [logStd]), scale: [2], bias: [0.5])
         let (action, logProb) = dist.sample(using: &rng)
-        let u = Float(atanh((Double(action.item()) - 0.5) / 2))
-        let z = (Double(u) - Double(mean)) / 0.8
-        let expected = -0.5 * z * z - Foundation.log(0.8) - 0.5 * Foundation.log(2 * .pi) - Foundation.log(1 - tanh(Double(u)) * tanh(Double(u))) - Foundation.log(2.0)
+        let pre = atanh((Double(action.item()) - 0.5) / 2)
+        let z = (pre - Double(mean)) / 0.8
+        let expected = -0.5 * z * z - Foundation.log(0.8) - 0.5 * Foundation.log(2 * .pi) - Foundation.log(1 - tanh(pre) * tanh(pre)) - Foundation.log(2.0)
         #expect(abs(Double(logProb.item()) - expected) < 1e-4)
     }
 
