@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "NudgeNN", targets: ["NudgeNN"]),
         .library(name: "NudgeReport", targets: ["NudgeReport"]),
         .library(name: "NudgeRL", targets: ["NudgeRL"]),
+        .library(name: "NudgeLM", targets: ["NudgeLM"]),
         .executable(name: "nudge", targets: ["nudge"]),
         .executable(name: "NudgeBench", targets: ["NudgeBench"]),
     ],
@@ -21,7 +22,8 @@ let package = Package(
         .target(name: "NudgeNN", dependencies: ["NudgeTensor"]),
         .target(name: "NudgeReport"),
         .target(name: "NudgeRL", dependencies: ["NudgeTensor", "NudgeNN", "NudgeReport"]),
-        .target(name: "Nudge", dependencies: ["NudgeTensor", "NudgeNN", "NudgeReport", "NudgeRL"]),
+        .target(name: "NudgeLM", dependencies: ["NudgeTensor", "NudgeNN"]),
+        .target(name: "Nudge", dependencies: ["NudgeTensor", "NudgeNN", "NudgeReport", "NudgeRL", "NudgeLM"]),
         // Engine benchmarks shared by `nudge bench` and the NudgeBench executable.
         .target(name: "NudgeBenchmarks", dependencies: ["NudgeTensor", "NudgeNN", "NudgeRL"]),
         .executableTarget(
@@ -34,6 +36,7 @@ let package = Package(
         .testTarget(name: "NudgeTensorTests", dependencies: ["NudgeTensor"]),
         .testTarget(name: "NudgeNNTests", dependencies: ["NudgeNN"], resources: [.copy("Fixtures")]),
         .testTarget(name: "NudgeReportTests", dependencies: ["NudgeReport"]),
+        .testTarget(name: "NudgeLMTests", dependencies: ["NudgeLM"], resources: [.copy("Fixtures")]),
         .testTarget(name: "NudgeRLTests", dependencies: ["NudgeRL", "NudgeReport", "NudgeNN", "NudgeTensor"], resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v6]

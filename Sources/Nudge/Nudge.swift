@@ -3,3 +3,4 @@
 @_exported import NudgeReport
 @_exported import NudgeTensor
 @_exported import NudgeRL
+@_exported import NudgeLM

@@ -32,6 +32,7 @@ if let i = CommandLine.arguments.firstIndex(of: "--only"), i + 1 < CommandLine.a
             let (_, r) = try! SAC.train(environmentID: "Pendulum-v1", config: c)
             print(hidden, steps, lr, r.episodes.map { Int($0.episodeReturn) }, Date().timeIntervalSince(t0))
         }
+    case "ppo": print(EngineBenchmarks.json(try! EngineBenchmarks.ppoCartPole()))
     case "rl": print(EngineBenchmarks.json(EngineBenchmarks.rlReport()))
     default: print("unknown benchmark")
     }

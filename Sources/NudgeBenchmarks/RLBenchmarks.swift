@@ -78,3 +78,36 @@ extension EngineBenchmarks {
         return out
     }
 }
+
+extension EngineBenchmarks {
+    /// PPO on CartPole-v1 with CleanRL's defaults (500k steps, seed 1): wall time, env steps/s,
+    /// and the first global step where the mean of the last 20 episodes reached 475 (the peer's
+    /// metric), beside the peer's own numbers when its result file is present.
+    public static func ppoCartPole(seed: UInt64 = 1) throws -> [String: Any] {
+        var config = PPOConfig()
+        config.seed = seed
+        let (_, result) = try PPO.train(environmentID: "CartPole-v1", config: config)
+        var out: [String: Any] = [
+            "wall_time_s": result.wallTime, "env_steps_per_s": result.stepsPerSecond, "global_steps": result.globalSteps,
+            "first_step_20_episode_mean_475": firstStepReaching(475, result.episodes, window: 20) as Any,
+            "first_step_100_episode_mean_475": firstStepReaching(475, result.episodes, window: 100) as Any,
+            "final_20_episode_mean": recentMeanReturn(result.episodes, last: 20) as Any,
+        ]
+        var dir = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
+        for _ in 0..<4 {
+            for name in ["ppo_cartpole_seed\(seed)_threads1", "ppo_cartpole_seed\(seed)"] {
+                let url = dir.appendingPathComponent("Benchmarks/peers/results/\(name).json")
+                if let data = try? Data(contentsOf: url), let o = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
+                    var peer: [String: Any] = [:]
+                    for key in ["wall_s", "env_steps_per_s", "first_global_step_avg20_ge_475", "final_avg20_return", "threads", "torch", "date"] {
+                        if let v = o[key] { peer[key] = v }
+                    }
+                    out["peer_\(name)"] = peer
+                    if let w = o["wall_s"] as? Double { out["speedup_vs_\(name)"] = w / result.wallTime }
+                }
+            }
+            dir.deleteLastPathComponent()
+        }
+        return out
+    }
+}
