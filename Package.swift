@@ -36,7 +36,7 @@ let package = Package(
         .testTarget(name: "NudgeTensorTests", dependencies: ["NudgeTensor"]),
         .testTarget(name: "NudgeNNTests", dependencies: ["NudgeNN"], resources: [.copy("Fixtures")]),
         .testTarget(name: "NudgeReportTests", dependencies: ["NudgeReport"]),
-        .testTarget(name: "NudgeLMTests", dependencies: ["NudgeLM"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "NudgeLMTests", dependencies: ["NudgeLM", "NudgeNN", "NudgeTensor"], resources: [.copy("Fixtures")]),
         .testTarget(name: "NudgeRLTests", dependencies: ["NudgeRL", "NudgeReport", "NudgeNN", "NudgeTensor"], resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v6]

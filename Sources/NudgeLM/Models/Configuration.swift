@@ -1,0 +1,158 @@
+// Model configuration read from a Hugging Face `config.json`, for the Llama family (llama, qwen2,
+// mistral-style) and GPT-2. Both transformers 4 (`rope_theta`) and 5 (`rope_parameters`)
+// spellings are accepted; a missing or mistyped field is an error naming it.
+
+import Foundation
+
+/// Errors loading a model directory.
+public enum ModelLoadError: Error, CustomStringConvertible, Equatable {
+    case missingField(file: String, field: String)
+    case wrongType(file: String, field: String, expected: String)
+    case unsupported(file: String, field: String, value: String)
+    case io(file: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .missingField(let f, let k): "\(f): missing field '\(k)'"
+        case .wrongType(let f, let k, let e): "\(f): field '\(k)' should be \(e)"
+        case .unsupported(let f, let k, let v): "\(f): \(k) '\(v)' is not supported"
+        case .io(let f, let r): "\(f): \(r)"
+        }
+    }
+}
+
+/// The architecture hyperparameters of a decoder-only transformer.
+public struct TransformerConfiguration: Sendable, Equatable {
+    public enum Family: String, Sendable { case llama, qwen2, mistral, gpt2 }
+
+    public var family: Family
+    public var vocabularySize: Int
+    public var hiddenSize: Int
+    public var intermediateSize: Int
+    public var layerCount: Int
+    public var headCount: Int
+    public var keyValueHeadCount: Int
+    public var headDimension: Int
+    /// ε of RMSNorm / LayerNorm.
+    public var normEpsilon: Float
+    /// θ of RoPE (Llama family).
+    public var ropeTheta: Float
+    public var maxPositions: Int
+    public var tieWordEmbeddings: Bool
+    /// Biases on the q, k, v projections (Qwen2; Llama's `attention_bias` adds one on o too).
+    public var attentionBias: Bool
+    public var outputProjectionBias: Bool
+    public var mlpBias: Bool
+    /// Activation: "silu" (Llama family) or "gelu_new" (GPT-2).
+    public var activation: String
+    public var bosTokenID: Int?
+    public var eosTokenID: Int?
+    public var padTokenID: Int?
+
+    public init(family: Family, vocabularySize: Int, hiddenSize: Int, intermediateSize: Int, layerCount: Int, headCount: Int,
+                keyValueHeadCount: Int? = nil, headDimension: Int? = nil, normEpsilon: Float = 1e-5, ropeTheta: Float = 10_000,
+                maxPositions: Int = 2048, tieWordEmbeddings: Bool = false, attentionBias: Bool = false,
+                outputProjectionBias: Bool = false, mlpBias: Bool = false, activation: String = "silu",
+                bosTokenID: Int? = nil, eosTokenID: Int? = nil, padTokenID: Int? = nil) {
+        self.family = family
+        self.vocabularySize = vocabularySize
+        self.hiddenSize = hiddenSize
+        self.intermediateSize = intermediateSize
+        self.layerCount = layerCount
+        self.headCount = headCount
+        self.keyValueHeadCount = keyValueHeadCount ?? headCount
+        self.headDimension = headDimension ?? hiddenSize / headCount
+        self.normEpsilon = normEpsilon
+        self.ropeTheta = ropeTheta
+        self.maxPositions = maxPositions
+        self.tieWordEmbeddings = tieWordEmbeddings
+        self.attentionBias = attentionBias
+        self.outputProjectionBias = outputProjectionBias
+        self.mlpBias = mlpBias
+        self.activation = activation
+        self.bosTokenID = bosTokenID
+        self.eosTokenID = eosTokenID
+        self.padTokenID = padTokenID
+    }
+
+    /// Reads `config.json`.
+    public static func load(_ url: URL) throws -> TransformerConfiguration {
+        let file = url.path
+        guard let data = try? Data(contentsOf: url) else { throw ModelLoadError.io(file: file, reason: "cannot read the file") }
+        guard let json = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+            throw ModelLoadError.wrongType(file: file, field: "(root)", expected: "a JSON object")
+        }
+        func int(_ key: String) throws -> Int {
+            guard let v = json[key] else { throw ModelLoadError.missingField(file: file, field: key) }
+            guard let n = v as? Int else { throw ModelLoadError.wrongType(file: file, field: key, expected: "an integer") }
+            return n
+        }
+        func optionalInt(_ key: String) throws -> Int? {
+            guard let v = json[key], !(v is NSNull) else { return nil }
+            if let list = v as? [Int] { return list.first }  // eos_token_id may be a list
+            guard let n = v as? Int else { throw ModelLoadError.wrongType(file: file, field: key, expected: "an integer") }
+            return n
+        }
+        func double(_ key: String, default value: Double? = nil) throws -> Double {
+            guard let v = json[key] else {
+                if let value { return value }
+                throw ModelLoadError.missingField(file: file, field: key)
+            }
+            guard let n = v as? NSNumber, !(v is Bool) else { throw ModelLoadError.wrongType(file: file, field: key, expected: "a number") }
+            return n.doubleValue
+        }
+        func bool(_ key: String, default value: Bool) throws -> Bool {
+            guard let v = json[key] else { return value }
+            guard let b = v as? Bool else { throw ModelLoadError.wrongType(file: file, field: key, expected: "true or false") }
+            return b
+        }
+        guard let type = json["model_type"] as? String else { throw ModelLoadError.missingField(file: file, field: "model_type") }
+        switch type {
+        case "llama", "qwen2", "mistral":
+            let family = Family(rawValue: type)!
+            var theta = 10_000.0
+            if let params = json["rope_parameters"] as? [String: Any] {
+                if let t = params["rope_type"] as? String, t != "default" {
+                    throw ModelLoadError.unsupported(file: file, field: "rope_parameters.rope_type", value: t)
+                }
+                guard let t = params["rope_theta"] as? NSNumber else {
+                    throw ModelLoadError.missingField(file: file, field: "rope_parameters.rope_theta")
+                }
+                theta = t.doubleValue
+            } else if json["rope_theta"] != nil {
+                theta = try double("rope_theta")
+            }
+            if let scaling = json["rope_scaling"], !(scaling is NSNull) {
+                throw ModelLoadError.unsupported(file: file, field: "rope_scaling", value: "\(scaling)")
+            }
+            let act = json["hidden_act"] as? String ?? "silu"
+            guard act == "silu" else { throw ModelLoadError.unsupported(file: file, field: "hidden_act", value: act) }
+            let attentionBias = try bool("attention_bias", default: false)
+            return TransformerConfiguration(
+                family: family, vocabularySize: try int("vocab_size"), hiddenSize: try int("hidden_size"),
+                intermediateSize: try int("intermediate_size"), layerCount: try int("num_hidden_layers"),
+                headCount: try int("num_attention_heads"), keyValueHeadCount: try optionalInt("num_key_value_heads"),
+                headDimension: try optionalInt("head_dim"), normEpsilon: Float(try double("rms_norm_eps", default: 1e-6)),
+                ropeTheta: Float(theta), maxPositions: try optionalInt("max_position_embeddings") ?? 2048,
+                tieWordEmbeddings: try bool("tie_word_embeddings", default: false),
+                attentionBias: family == .qwen2 ? true : attentionBias, outputProjectionBias: family == .qwen2 ? false : attentionBias,
+                mlpBias: try bool("mlp_bias", default: false), activation: act,
+                bosTokenID: try optionalInt("bos_token_id"), eosTokenID: try optionalInt("eos_token_id"), padTokenID: try optionalInt("pad_token_id"))
+        case "gpt2":
+            let act = json["activation_function"] as? String ?? "gelu_new"
+            guard ["gelu_new", "gelu_pytorch_tanh", "gelu"].contains(act) else {
+                throw ModelLoadError.unsupported(file: file, field: "activation_function", value: act)
+            }
+            let hidden = try int("n_embd")
+            return TransformerConfiguration(
+                family: .gpt2, vocabularySize: try int("vocab_size"), hiddenSize: hidden,
+                intermediateSize: try optionalInt("n_inner") ?? 4 * hidden, layerCount: try int("n_layer"), headCount: try int("n_head"),
+                normEpsilon: Float(try double("layer_norm_epsilon", default: 1e-5)), maxPositions: try int("n_positions"),
+                tieWordEmbeddings: try bool("tie_word_embeddings", default: true), attentionBias: true, outputProjectionBias: true,
+                mlpBias: true, activation: act, bosTokenID: try optionalInt("bos_token_id"), eosTokenID: try optionalInt("eos_token_id"),
+                padTokenID: try optionalInt("pad_token_id"))
+        default:
+            throw ModelLoadError.unsupported(file: file, field: "model_type", value: type)
+        }
+    }
+}

@@ -1,0 +1,138 @@
+// GPT-2 (Radford et al. 2019) as Hugging Face's GPT2LMHeadModel: learned positions, pre-norm
+// blocks with LayerNorm, fused q/k/v projection, gelu_new MLP, biases everywhere, and the output
+// head tied to the token embedding. HF stores the projections as Conv1D (in × out); the loader's
+// `sanitize` transposes them into Linear's (out × in) once, and `save` transposes them back.
+
+import Foundation
+import NudgeNN
+import NudgeTensor
+
+/// One GPT-2 attention layer (`attn.c_attn`, `attn.c_proj`).
+public final class GPT2Attention: Module {
+    /// Checkpoint key `c_attn`.
+    @Key public var qkv: Linear
+    /// Checkpoint key `c_proj`.
+    @Key public var projection: Linear
+    public let headCount: Int
+
+    public init(_ c: TransformerConfiguration, rng: inout RandomGenerator) {
+        headCount = c.headCount
+        _qkv = Key(wrappedValue: Linear(inputCount: c.hiddenSize, outputCount: 3 * c.hiddenSize, using: &rng), "c_attn")
+        _projection = Key(wrappedValue: Linear(inputCount: c.hiddenSize, outputCount: c.hiddenSize, using: &rng), "c_proj")
+    }
+
+    public func callAsFunction(_ x: Tensor, mask: Tensor?) -> Tensor {
+        let (b, t, h) = (x.shape[0], x.shape[1], x.shape[2])
+        let d = h / headCount
+        let fused = qkv(x)  // (B, T, 3H)
+        func heads(_ part: Int) -> Tensor {
+            fused.slice(axis: 2, (part * h)..<((part + 1) * h)).reshaped([b, t, headCount, d]).transposed(1, 2)
+        }
+        let out = scaledDotProductAttention(queries: heads(0), keys: heads(1), values: heads(2), mask: mask, causal: true)
+        return projection(out.transposed(1, 2).reshaped([b, t, h]))
+    }
+}
+
+/// The GPT-2 MLP (`mlp.c_fc`, `mlp.c_proj`).
+public final class GPT2MLP: Module {
+    /// Checkpoint key `c_fc`.
+    @Key public var expand: Linear
+    /// Checkpoint key `c_proj`.
+    @Key public var projection: Linear
+    public let approximateGELU: Bool
+
+    public init(_ c: TransformerConfiguration, rng: inout RandomGenerator) {
+        _expand = Key(wrappedValue: Linear(inputCount: c.hiddenSize, outputCount: c.intermediateSize, using: &rng), "c_fc")
+        _projection = Key(wrappedValue: Linear(inputCount: c.intermediateSize, outputCount: c.hiddenSize, using: &rng), "c_proj")
+        approximateGELU = c.activation != "gelu"
+    }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor { projection(expand(x).gelu(approximate: approximateGELU)) }
+}
+
+/// One GPT-2 block (`h.{i}`).
+public final class GPT2Block: Module {
+    /// Checkpoint key `ln_1`.
+    @Key public var attentionNorm: LayerNorm
+    /// Checkpoint key `attn`.
+    @Key public var attention: GPT2Attention
+    /// Checkpoint key `ln_2`.
+    @Key public var mlpNorm: LayerNorm
+    public let mlp: GPT2MLP
+
+    public init(_ c: TransformerConfiguration, rng: inout RandomGenerator) {
+        _attentionNorm = Key(wrappedValue: LayerNorm(dimensions: c.hiddenSize, eps: c.normEpsilon), "ln_1")
+        _attention = Key(wrappedValue: GPT2Attention(c, rng: &rng), "attn")
+        _mlpNorm = Key(wrappedValue: LayerNorm(dimensions: c.hiddenSize, eps: c.normEpsilon), "ln_2")
+        mlp = GPT2MLP(c, rng: &rng)
+    }
+
+    public func callAsFunction(_ h: Tensor, mask: Tensor?) -> Tensor {
+        let h1 = h + attention(attentionNorm(h), mask: mask)
+        return h1 + mlp(mlpNorm(h1))
+    }
+}
+
+/// The GPT-2 trunk (`transformer.*`).
+public final class GPT2Backbone: Module {
+    /// Checkpoint key `wte`.
+    @Key public var tokenEmbedding: Embedding
+    /// Checkpoint key `wpe`.
+    @Key public var positionEmbedding: Embedding
+    /// Checkpoint key `h`.
+    @Key public var layers: [GPT2Block]
+    /// Checkpoint key `ln_f`.
+    @Key public var finalNorm: LayerNorm
+
+    public init(_ c: TransformerConfiguration, rng: inout RandomGenerator) {
+        _tokenEmbedding = Key(wrappedValue: Embedding(count: c.vocabularySize, dimensions: c.hiddenSize, using: &rng), "wte")
+        _positionEmbedding = Key(wrappedValue: Embedding(count: c.maxPositions, dimensions: c.hiddenSize, using: &rng), "wpe")
+        _layers = Key(wrappedValue: (0..<c.layerCount).map { _ in GPT2Block(c, rng: &rng) }, "h")
+        _finalNorm = Key(wrappedValue: LayerNorm(dimensions: c.hiddenSize, eps: c.normEpsilon), "ln_f")
+    }
+}
+
+/// GPT2LMHeadModel with the head tied to `wte`.
+public final class GPT2Model: Module, CausalLanguageModel {
+    public let configuration: TransformerConfiguration
+    public let transformer: GPT2Backbone
+
+    public init(_ c: TransformerConfiguration, seed: UInt64 = 0) {
+        configuration = c
+        var rng = RandomGenerator(seed: seed)
+        transformer = GPT2Backbone(c, rng: &rng)
+    }
+
+    /// A GPT-2 for `c` (an untied head is not supported: GPT-2 always ties it).
+    static func make(_ c: TransformerConfiguration) throws -> GPT2Model {
+        guard c.tieWordEmbeddings else {
+            throw ModelLoadError.unsupported(file: "config.json", field: "tie_word_embeddings", value: "false")
+        }
+        return GPT2Model(c)
+    }
+
+    /// Whether a checkpoint key is one of GPT-2's Conv1D weights (stored in × out).
+    static func isConv1D(_ key: String) -> Bool {
+        key.hasSuffix("attn.c_attn.weight") || key.hasSuffix("attn.c_proj.weight") || key.hasSuffix("mlp.c_fc.weight")
+            || key.hasSuffix("mlp.c_proj.weight")
+    }
+
+    public func hiddenStates(_ input: TokenBatch, collect: Bool = false) -> (last: Tensor, all: [Tensor]) {
+        let mask = input.attentionMask.map { paddingMask($0) }
+        let (b, t) = (input.batchSize, input.length)
+        var h = transformer.tokenEmbedding(input.ids.flatMap { $0 }, shape: [b, t])
+            + transformer.positionEmbedding(input.positions.flatMap { $0 }, shape: [b, t])
+        var all: [Tensor] = collect ? [h] : []
+        for (i, layer) in transformer.layers.enumerated() {
+            h = layer(h, mask: mask)
+            if collect && i < transformer.layers.count - 1 { all.append(h) }
+        }
+        let last = transformer.finalNorm(h)
+        if collect { all.append(last) }
+        return (last, all)
+    }
+
+    public func callAsFunction(_ input: TokenBatch) -> Tensor {
+        linear(hiddenStates(input).last, weight: transformer.tokenEmbedding.weight, bias: nil)
+    }
+}
