@@ -216,3 +216,47 @@ public func tanhNormalLogProb(preTanh u: Tensor, mean: Tensor, logStd: Tensor) -
     let correction = ((-u * 2).softplus() + u) * -2 + 2 * Float(Foundation.log(2.0))
     return normalLogProb(u, mean: mean, logStd: logStd) - correction
 }
+
+/// log softmax(logits)[target] per row of `logits` (N, V) for one target per row, fused: the
+/// (N, V) log-softmax is never materialized. Backward: g·(onehot − softmax).
+public func selectedLogProbabilities(logits: Tensor, targets: [Int]) -> Tensor {
+    let v = logits.shape.last ?? 1
+    let rows = logits.count / Swift.max(v, 1)
+    precondition(targets.count == rows, "selectedLogProbabilities: \(targets.count) targets for \(rows) rows of \(logits.shape)")
+    let out = Tensor(uninitializedShape: Array(logits.shape.dropLast()))
+    let lse = Tensor(uninitializedShape: [rows])
+    let x0 = logits.data, o = out.data, l = lse.data
+    parallelRanges(rows, minimum: Swift.max(1, Engine.parallelThreshold / Swift.max(v, 1)), grain: 1) { range in
+        for r in range {
+            let x = x0 + r * v
+            let t = targets[r]
+            precondition(t >= 0 && t < v, "target \(t) out of range 0..<\(v)")
+            let m = rowMax(x, v)
+            let shift = SIMD8<Float>(repeating: m)
+            var acc = SIMD8<Float>()
+            var i = 0
+            let raw = UnsafeRawPointer(x)
+            while i + 8 <= v {
+                acc += vexp(raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) - shift)
+                i += 8
+            }
+            var s = acc.sum()
+            while i < v { s += Foundation.exp(x[i] - m); i += 1 }
+            l[r] = m + Foundation.log(s)
+            o[r] = x[t] - l[r]
+        }
+    }
+    if let tape = Tape.active(logits) {
+        let xs = logits.detached()
+        tape.record(out, logits) { g in
+            let gx = Tensor(uninitializedShape: xs.shape)
+            for r in 0..<rows {
+                let x = xs.data + r * v, d = gx.data + r * v, gr = g.data[r], lr = lse.data[r]
+                for j in 0..<v { d[j] = -gr * Foundation.exp(x[j] - lr) }
+                d[targets[r]] += gr
+            }
+            return [gx]
+        }
+    }
+    return out
+}

@@ -126,6 +126,11 @@ import Testing
         checkGradients([logits]) { crossEntropy(logits: $0[0], targets: [1, -100, 4, 0]) }
         checkGradients([logits]) { crossEntropy(logits: $0[0], targets: [1, 2, 4, 0], labelSmoothing: 0.1) }
         checkGradients([logits]) { $0[0].categoricalEntropy() }
+        checkGradients([logits]) { selectedLogProbabilities(logits: $0[0], targets: [1, 3, 4, 0]) }
+        let wide = randomTensor([3, 21], seed: 34, low: -2, high: 2)  // a width that is not a multiple of 8
+        checkGradients([wide]) { selectedLogProbabilities(logits: $0[0], targets: [20, 0, 7]) }
+        expectClose(selectedLogProbabilities(logits: wide, targets: [20, 0, 7]).scalars,
+                    wide.logSoftmax().pick([20, 0, 7]).scalars, atol: 1e-6)
         let x = randomTensor([6], seed: 29), mu = randomTensor([6], seed: 30), logStd = randomTensor([6], seed: 31, low: -1, high: 0.5)
         checkGradients([x, mu, logStd]) { normalLogProb($0[0], mean: $0[1], logStd: $0[2]) }
         checkGradients([x, mu, logStd]) { tanhNormalLogProb(preTanh: $0[0], mean: $0[1], logStd: $0[2]) }

@@ -1,0 +1,47 @@
+// Completion log-probabilities and the SFT loss and gradient norms against transformers' values
+// (Fixtures/lm/llama/rl_expected.json).
+
+import Foundation
+import Testing
+@testable import NudgeLM
+import NudgeNN
+import NudgeTensor
+
+@Suite("Log-probs and SFT") struct LogProbTests {
+    func expected() throws -> [String: Any] {
+        let url = try lmFixture("llama").appendingPathComponent("rl_expected.json")
+        return try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
+    }
+
+    @Test func completionLogProbsMatchTransformers() throws {
+        let model = try LanguageModelLoader.load(directory: lmFixture("llama"))
+        let cases = try expected()["completion_logps"] as! [[String: Any]]
+        for c in cases {
+            let ids = c["input_ids"] as! [Int]
+            let promptLength = c["prompt_len"] as! Int
+            let mask = [ids.indices.map { $0 >= promptLength }]
+            let result = withoutGradients { completionLogProbs(model: model, batch: TokenBatch(ids: [ids]), completionMask: mask) }
+            let reference = (c["per_token_logps"] as! [NSNumber]).map(\.floatValue)
+            let ours = Array(result.perToken.scalars[(promptLength - 1)...])
+            #expect(ours.count == reference.count)
+            for (a, b) in zip(ours, reference) { #expect(abs(a - b) < 1e-4) }
+            #expect(abs(result.sums.item() - (c["sum_logps"] as! NSNumber).floatValue) < 1e-3)
+        }
+    }
+
+    @Test func sftLossAndGradientNormsMatchTransformers() throws {
+        let model = try LanguageModelLoader.load(directory: lmFixture("llama"))
+        let sft = try expected()["sft"] as! [String: Any]
+        let ids = sft["input_ids"] as! [[Int]]
+        let (loss, grads) = valueAndGrad(model) { m in causalLanguageModelLoss(logits: m(TokenBatch(ids: ids)), ids: ids) }
+        #expect(abs(loss.item() - (sft["loss"] as! NSNumber).floatValue) < 1e-5)
+        #expect(abs(grads.globalNorm() - (sft["grad_global_l2"] as! NSNumber).floatValue) < 1e-4)
+        let perParameter = try #require(sft["grad_l2_per_param"] as? [String: NSNumber])
+        #expect(perParameter.count == grads.count)
+        for (key, value) in perParameter {
+            let norm = value.floatValue
+            let g = try #require(grads[key], "no gradient for \(key)")
+            #expect(abs(NamedTensors([(key, g)]).globalNorm() - norm) < 1e-4 * max(1, norm), "\(key)")
+        }
+    }
+}
