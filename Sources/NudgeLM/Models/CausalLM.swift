@@ -28,8 +28,39 @@ public struct TokenBatch: Sendable {
         }
     }
 
+    /// A batch with explicit positions (decoding with a cache); `attentionMask` then covers every
+    /// key, cached ones included.
+    public init(ids: [[Int]], positions: [[Int]], attentionMask: [[Bool]]?) {
+        self.ids = ids
+        self.positions = positions
+        self.attentionMask = attentionMask
+    }
+
     public var batchSize: Int { ids.count }
     public var length: Int { ids.first?.count ?? 0 }
+}
+
+/// Keys and values of earlier positions, per layer: (B, nKV, S, d) each.
+public final class KVCache {
+    public var keys: [Tensor?]
+    public var values: [Tensor?]
+
+    public init(layers: Int) {
+        keys = Array(repeating: nil, count: layers)
+        values = Array(repeating: nil, count: layers)
+    }
+
+    /// Positions cached so far.
+    public var length: Int { keys.first??.shape[2] ?? 0 }
+
+    /// Appends this step's keys and values for `layer` and returns the full ones.
+    func append(layer: Int, keys k: Tensor, values v: Tensor) -> (Tensor, Tensor) {
+        let fullK = keys[layer].map { Tensor.concat([$0, k], axis: 2) } ?? k
+        let fullV = values[layer].map { Tensor.concat([$0, v], axis: 2) } ?? v
+        keys[layer] = fullK
+        values[layer] = fullV
+        return (fullK, fullV)
+    }
 }
 
 /// A decoder-only language model.
@@ -37,6 +68,11 @@ public protocol CausalLanguageModel: Module {
     var configuration: TransformerConfiguration { get }
     /// Logits (B, T, V) for a batch.
     func callAsFunction(_ input: TokenBatch) -> Tensor
+    /// Logits (B, T, V) for new tokens, reading and extending `cache` (the batch's mask covers
+    /// cached and new keys).
+    func forward(_ input: TokenBatch, cache: KVCache?) -> Tensor
+    /// Hidden states after the final norm (B, T, H).
+    func finalHiddenStates(_ input: TokenBatch) -> Tensor
 }
 
 /// Loading and saving Hugging Face model directories.

@@ -21,14 +21,16 @@ public final class GPT2Attention: Module {
         _projection = Key(wrappedValue: Linear(inputCount: c.hiddenSize, outputCount: c.hiddenSize, using: &rng), "c_proj")
     }
 
-    public func callAsFunction(_ x: Tensor, mask: Tensor?) -> Tensor {
+    public func callAsFunction(_ x: Tensor, mask: Tensor?, cache: KVCache? = nil, layer: Int = 0) -> Tensor {
         let (b, t, h) = (x.shape[0], x.shape[1], x.shape[2])
         let d = h / headCount
         let fused = qkv(x)  // (B, T, 3H)
         func heads(_ part: Int) -> Tensor {
             fused.slice(axis: 2, (part * h)..<((part + 1) * h)).reshaped([b, t, headCount, d]).transposed(1, 2)
         }
-        let out = scaledDotProductAttention(queries: heads(0), keys: heads(1), values: heads(2), mask: mask, causal: true)
+        var (k, v) = (heads(1), heads(2))
+        if let cache { (k, v) = cache.append(layer: layer, keys: k, values: v) }
+        let out = scaledDotProductAttention(queries: heads(0), keys: k, values: v, mask: mask, causal: true)
         return projection(out.transposed(1, 2).reshaped([b, t, h]))
     }
 }
@@ -67,8 +69,8 @@ public final class GPT2Block: Module {
         mlp = GPT2MLP(c, rng: &rng)
     }
 
-    public func callAsFunction(_ h: Tensor, mask: Tensor?) -> Tensor {
-        let h1 = h + attention(attentionNorm(h), mask: mask)
+    public func callAsFunction(_ h: Tensor, mask: Tensor?, cache: KVCache? = nil, layer: Int = 0) -> Tensor {
+        let h1 = h + attention(attentionNorm(h), mask: mask, cache: cache, layer: layer)
         return h1 + mlp(mlpNorm(h1))
     }
 }
@@ -117,14 +119,14 @@ public final class GPT2Model: Module, CausalLanguageModel {
             || key.hasSuffix("mlp.c_proj.weight")
     }
 
-    public func hiddenStates(_ input: TokenBatch, collect: Bool = false) -> (last: Tensor, all: [Tensor]) {
+    public func hiddenStates(_ input: TokenBatch, collect: Bool = false, cache: KVCache? = nil) -> (last: Tensor, all: [Tensor]) {
         let mask = input.attentionMask.map { paddingMask($0) }
         let (b, t) = (input.batchSize, input.length)
         var h = transformer.tokenEmbedding(input.ids.flatMap { $0 }, shape: [b, t])
             + transformer.positionEmbedding(input.positions.flatMap { $0 }, shape: [b, t])
         var all: [Tensor] = collect ? [h] : []
         for (i, layer) in transformer.layers.enumerated() {
-            h = layer(h, mask: mask)
+            h = layer(h, mask: mask, cache: cache, layer: i)
             if collect && i < transformer.layers.count - 1 { all.append(h) }
         }
         let last = transformer.finalNorm(h)
@@ -132,7 +134,11 @@ public final class GPT2Model: Module, CausalLanguageModel {
         return (last, all)
     }
 
-    public func callAsFunction(_ input: TokenBatch) -> Tensor {
-        linear(hiddenStates(input).last, weight: transformer.tokenEmbedding.weight, bias: nil)
+    public func callAsFunction(_ input: TokenBatch) -> Tensor { forward(input, cache: nil) }
+
+    public func forward(_ input: TokenBatch, cache: KVCache?) -> Tensor {
+        linear(hiddenStates(input, cache: cache).last, weight: transformer.tokenEmbedding.weight, bias: nil)
     }
+
+    public func finalHiddenStates(_ input: TokenBatch) -> Tensor { hiddenStates(input).last }
 }

@@ -78,12 +78,13 @@ public final class LlamaAttention: Module {
             .reshaped([b, headCount, s, headDimension])
     }
 
-    /// x: (B, T, H); mask: additive, broadcast to (B, nH, T, T); returns (B, T, H).
-    public func callAsFunction(_ x: Tensor, cos: Tensor, sin: Tensor, mask: Tensor?) -> Tensor {
+    /// x: (B, T, H); mask: additive, broadcast to (B, nH, T, S); returns (B, T, H).
+    public func callAsFunction(_ x: Tensor, cos: Tensor, sin: Tensor, mask: Tensor?, cache: KVCache? = nil, layer: Int = 0) -> Tensor {
         let (b, t) = (x.shape[0], x.shape[1])
         let q = applyRotary(heads(queryProjection(x), headCount), cos: cos, sin: sin)
-        let k = applyRotary(heads(keyProjection(x), keyValueHeadCount), cos: cos, sin: sin)
-        let v = heads(valueProjection(x), keyValueHeadCount)
+        var k = applyRotary(heads(keyProjection(x), keyValueHeadCount), cos: cos, sin: sin)
+        var v = heads(valueProjection(x), keyValueHeadCount)
+        if let cache { (k, v) = cache.append(layer: layer, keys: k, values: v) }
         let out = scaledDotProductAttention(queries: q, keys: repeatKeyValue(k), values: repeatKeyValue(v), mask: mask, causal: true)
         return outputProjection(out.transposed(1, 2).reshaped([b, t, headCount * headDimension]))
     }
@@ -124,8 +125,8 @@ public final class LlamaBlock: Module {
         _postAttentionNorm = Key(wrappedValue: RMSNorm(dimensions: c.hiddenSize, eps: c.normEpsilon), "post_attention_layernorm")
     }
 
-    public func callAsFunction(_ h: Tensor, cos: Tensor, sin: Tensor, mask: Tensor?) -> Tensor {
-        let h1 = h + attention(inputNorm(h), cos: cos, sin: sin, mask: mask)
+    public func callAsFunction(_ h: Tensor, cos: Tensor, sin: Tensor, mask: Tensor?, cache: KVCache? = nil, layer: Int = 0) -> Tensor {
+        let h1 = h + attention(inputNorm(h), cos: cos, sin: sin, mask: mask, cache: cache, layer: layer)
         return h1 + mlp(postAttentionNorm(h1))
     }
 }
@@ -162,13 +163,13 @@ public final class LlamaModel: Module, CausalLanguageModel {
     }
 
     /// Final hidden states (after the last norm) and, when asked, every layer's input.
-    public func hiddenStates(_ input: TokenBatch, collect: Bool = false) -> (last: Tensor, all: [Tensor]) {
+    public func hiddenStates(_ input: TokenBatch, collect: Bool = false, cache: KVCache? = nil) -> (last: Tensor, all: [Tensor]) {
         let (cos, sin) = rotaryTables(positions: input.positions, dimension: configuration.headDimension, theta: configuration.ropeTheta)
         let mask = input.attentionMask.map { paddingMask($0) }
         var h = model.embedding(input.ids.flatMap { $0 }, shape: [input.batchSize, input.length])
         var all: [Tensor] = collect ? [h] : []
         for (i, layer) in model.layers.enumerated() {
-            h = layer(h, cos: cos, sin: sin, mask: mask)
+            h = layer(h, cos: cos, sin: sin, mask: mask, cache: cache, layer: i)
             if collect && i < model.layers.count - 1 { all.append(h) }
         }
         let last = model.norm(h)
@@ -178,6 +179,10 @@ public final class LlamaModel: Module, CausalLanguageModel {
 
     /// Logits (B, T, V).
     public func callAsFunction(_ input: TokenBatch) -> Tensor { logits(hiddenStates(input).last) }
+
+    public func forward(_ input: TokenBatch, cache: KVCache?) -> Tensor { logits(hiddenStates(input, cache: cache).last) }
+
+    public func finalHiddenStates(_ input: TokenBatch) -> Tensor { hiddenStates(input).last }
 
     /// The language-model head on hidden states (tied: hidden · embeddingᵀ).
     public func logits(_ hidden: Tensor) -> Tensor {
