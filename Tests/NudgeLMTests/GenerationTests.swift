@@ -1,0 +1,99 @@
+// Generation: greedy decoding with the KV cache equals the argmax of a full forward pass at every
+// step, left padding does not change a row's result, sampling filters behave, seeds reproduce.
+
+import Foundation
+import Testing
+@testable import NudgeLM
+import NudgeNN
+import NudgeTensor
+
+@Suite("Generation") struct GenerationTests {
+    @Test(arguments: ["llama", "qwen2", "gpt2"])
+    func greedyWithCacheEqualsFullForwardArgmax(_ name: String) throws {
+        let model = try LanguageModelLoader.load(directory: lmFixture(name))
+        var config = GenerationConfig()
+        config.temperature = 0
+        config.maxNewTokens = 12
+        let prompt = [5, 17, 99, 3]
+        let result = generate(model: model, prompts: [prompt], config: config)
+        #expect(result.tokens[0].count == 12 && result.finishReasons == [.length])
+        var sequence = prompt
+        for (step, token) in result.tokens[0].enumerated() {
+            let logits = withoutGradients { model(TokenBatch(ids: [sequence])) }
+            let v = logits.shape[2]
+            let lastRow = Array(logits.scalars[((sequence.count - 1) * v)..<(sequence.count * v)])
+            let best = lastRow.indices.max { lastRow[$0] < lastRow[$1] }!
+            #expect(token == best, "step \(step)")
+            let logZ = Foundation.log(lastRow.reduce(Float(0)) { $0 + Foundation.exp($1) })
+            #expect(abs(result.logProbs[0][step] - (lastRow[best] - logZ)) < 1e-4)
+            sequence.append(token)
+        }
+    }
+
+    @Test func leftPaddingDoesNotChangeARow() throws {
+        let model = try LanguageModelLoader.load(directory: lmFixture("llama"))
+        var config = GenerationConfig()
+        config.temperature = 0
+        config.maxNewTokens = 8
+        let alone = generate(model: model, prompts: [[7, 8, 9]], config: config)
+        let batched = generate(model: model, prompts: [[1, 2, 3, 4, 5, 6], [7, 8, 9]], config: config)
+        #expect(batched.tokens[1] == alone.tokens[0])
+        for (a, b) in zip(batched.logProbs[1], alone.logProbs[0]) { #expect(abs(a - b) < 1e-4) }
+    }
+
+    @Test func eosAndStopTokensEndRows() throws {
+        let model = try LanguageModelLoader.load(directory: lmFixture("llama"))
+        var config = GenerationConfig()
+        config.temperature = 0
+        config.maxNewTokens = 10
+        let free = generate(model: model, prompts: [[5, 17]], config: config).tokens[0]
+        // A row ends at the first occurrence of the EOS or stop token, which it keeps.
+        config.eosTokenID = free[2]
+        let eosAt = free.firstIndex(of: free[2])!
+        let stopped = generate(model: model, prompts: [[5, 17]], config: config)
+        #expect(stopped.tokens[0] == Array(free.prefix(eosAt + 1)) && stopped.finishReasons == [.eos])
+        config.eosTokenID = nil
+        config.stopTokens = [free[1]]
+        let stopAt = free.firstIndex(of: free[1])!
+        let stop = generate(model: model, prompts: [[5, 17]], config: config)
+        #expect(stop.tokens[0] == Array(free.prefix(stopAt + 1)) && stop.finishReasons == [.stop])
+    }
+
+    @Test func samplingFiltersAndSeeds() {
+        var config = GenerationConfig()
+        config.topK = 2
+        var rng = RandomGenerator(seed: 1)
+        let logits: [Float] = [0, 1, 2, 3]
+        var seen = Set<Int>()
+        for _ in 0..<200 { seen.insert(sampleToken(logits, config: config, rng: &rng).0) }
+        #expect(seen == [2, 3])
+        // top-p 0.5 keeps only the most likely token here (p(3) ≈ 0.64).
+        config.topK = 0
+        config.topP = 0.5
+        for _ in 0..<50 {
+            let (t, lp) = sampleToken(logits, config: config, rng: &rng)
+            #expect(t == 3 && lp == 0)
+        }
+        // min-p 0.3 drops tokens below 0.3 × p_max: p = (.032, .087, .237, .644) keeps 2 and 3.
+        config.topP = 1
+        config.minP = 0.3
+        seen = []
+        for _ in 0..<200 { seen.insert(sampleToken(logits, config: config, rng: &rng).0) }
+        #expect(seen == [2, 3])
+        // The returned log-prob is under the filtered distribution.
+        var r2 = RandomGenerator(seed: 3)
+        let (t, lp) = sampleToken(logits, config: config, rng: &r2)
+        let z = Foundation.exp(Float(2)) + Foundation.exp(Float(3))
+        #expect(abs(lp - (logits[t] - Foundation.log(z))) < 1e-6)
+    }
+
+    @Test func sameSeedSameSamples() throws {
+        let model = try LanguageModelLoader.load(directory: lmFixture("gpt2"))
+        var config = GenerationConfig()
+        config.maxNewTokens = 6
+        config.seed = 9
+        let a = generate(model: model, prompts: [[1, 2], [3]], config: config)
+        let b = generate(model: model, prompts: [[1, 2], [3]], config: config)
+        #expect(a.tokens == b.tokens && a.logProbs == b.logProbs)
+    }
+}
