@@ -114,8 +114,9 @@ open class Module: CustomStringConvertible {
 
     public init() {}
 
-    /// Direct children and own parameters, by key, discovered from stored properties.
-    public func items() -> (parameters: [(String, Tensor)], children: [(String, Module)]) {
+    /// Direct children and own parameters, by key, discovered from stored properties (a subclass
+    /// may override it to present another layout, e.g. a wrapper keeping its inner keys).
+    open func items() -> (parameters: [(String, Tensor)], children: [(String, Module)]) {
         var parameters: [(String, Tensor)] = []
         var children: [(String, Module)] = []
         func visit(_ label: String, _ value: Any) {
