@@ -156,3 +156,37 @@ public struct TransformerConfiguration: Sendable, Equatable {
         }
     }
 }
+
+extension TransformerConfiguration {
+    /// Small from-scratch Llama configurations for built-in tasks and benchmarks: "tiny" (the test
+    /// fixtures’ shape, 0.13M parameters at vocab 256), and the peer benchmark's "S" (0.94M at vocab
+    /// 512) and "M" (5.8M at vocab 2048): untied head, no GQA, θ = 10000.
+    public static func preset(_ name: String, vocabularySize: Int? = nil) -> TransformerConfiguration? {
+        switch name {
+        case "tiny":
+            return TransformerConfiguration(family: .llama, vocabularySize: vocabularySize ?? 256, hiddenSize: 64, intermediateSize: 176,
+                                            layerCount: 2, headCount: 4, keyValueHeadCount: 2, normEpsilon: 1e-5, maxPositions: 512)
+        case "S":
+            return TransformerConfiguration(family: .llama, vocabularySize: vocabularySize ?? 512, hiddenSize: 128, intermediateSize: 352,
+                                            layerCount: 4, headCount: 4, normEpsilon: 1e-6, maxPositions: 512)
+        case "M":
+            return TransformerConfiguration(family: .llama, vocabularySize: vocabularySize ?? 2048, hiddenSize: 256, intermediateSize: 688,
+                                            layerCount: 6, headCount: 8, normEpsilon: 1e-6, maxPositions: 512)
+        default:
+            return nil
+        }
+    }
+
+    /// The configuration as a transformers `config.json` (Llama family only).
+    public func configJSON() -> Data {
+        let object: [String: Any] = [
+            "model_type": family.rawValue, "architectures": [family == .qwen2 ? "Qwen2ForCausalLM" : "LlamaForCausalLM"],
+            "vocab_size": vocabularySize, "hidden_size": hiddenSize, "intermediate_size": intermediateSize,
+            "num_hidden_layers": layerCount, "num_attention_heads": headCount, "num_key_value_heads": keyValueHeadCount,
+            "head_dim": headDimension, "rms_norm_eps": Double(normEpsilon), "rope_theta": Double(ropeTheta),
+            "max_position_embeddings": maxPositions, "tie_word_embeddings": tieWordEmbeddings,
+            "attention_bias": attentionBias, "mlp_bias": mlpBias, "hidden_act": activation, "torch_dtype": "float32",
+        ]
+        return (try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])) ?? Data()
+    }
+}
