@@ -25,7 +25,7 @@ let package = Package(
         .target(name: "NudgeLM", dependencies: ["NudgeTensor", "NudgeNN"]),
         .target(name: "Nudge", dependencies: ["NudgeTensor", "NudgeNN", "NudgeReport", "NudgeRL", "NudgeLM"]),
         // Engine benchmarks shared by `nudge bench` and the NudgeBench executable.
-        .target(name: "NudgeBenchmarks", dependencies: ["NudgeTensor", "NudgeNN", "NudgeRL"]),
+        .target(name: "NudgeBenchmarks", dependencies: ["NudgeTensor", "NudgeNN", "NudgeRL", "NudgeLM"]),
         .executableTarget(
             name: "nudge",
             dependencies: [

@@ -33,6 +33,14 @@ if let i = CommandLine.arguments.firstIndex(of: "--only"), i + 1 < CommandLine.a
             print(hidden, steps, lr, r.episodes.map { Int($0.episodeReturn) }, Date().timeIntervalSince(t0))
         }
     case "ppo": print(EngineBenchmarks.json(try! EngineBenchmarks.ppoCartPole()))
+    case "lmtrain": print(EngineBenchmarks.lmTrainStep("S"))
+    case "lm":
+        for preset in ["S", "M"] {
+            let train = EngineBenchmarks.lmTrainStep(preset)
+            let sample = EngineBenchmarks.lmSampling(preset)
+            print(String(format: "%@: train step %.1f ms median (%.1f best), %.0f tokens/s; sampling %.0f tokens/s (%.2f ms/step)",
+                         preset, train.msMedian, train.msBest, train.tokensPerSecond, sample.tokensPerSecond, sample.msPerStep))
+        }
     case "rl": print(EngineBenchmarks.json(EngineBenchmarks.rlReport()))
     default: print("unknown benchmark")
     }

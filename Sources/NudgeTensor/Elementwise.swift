@@ -344,12 +344,14 @@ extension Tensor {
     /// log(1 + eˣ), stable for large |x|.
     public func softplus() -> Tensor { unary(stableSoftplus) { g, x, y in g.pointwise(x, y) { g, x, _ in g * stableSigmoid(x) } } }
     public func relu() -> Tensor { unary({ $0 > 0 ? $0 : 0 }) { g, x, y in g.pointwise(x, y) { g, x, _ in x > 0 ? g : 0 } } }
-    /// x·σ(x) (SiLU / swish).
+    /// x·σ(x) (SiLU / swish), vectorized both ways.
     public func silu() -> Tensor {
-        unary({ $0 * stableSigmoid($0) }) { g, x, y in g.pointwise(x, y) { g, x, _ in
-            let s = stableSigmoid(x)
-            return g * s * (1 + x * (1 - s))
-        } }
+        recordUnary(simdMap(SiLUFunction.self)) { g, x, _ in
+            let out = Tensor(uninitializedShape: g.shape)
+            let gp = g.data, o = out.data
+            parallelRanges(g.count) { r in siluBackwardKernel(gp + r.lowerBound, x + r.lowerBound, o + r.lowerBound, r.count) }
+            return out
+        }
     }
     /// GELU: exact (erf) or the tanh approximation (`gelu_new` / `gelu_pytorch_tanh`).
     public func gelu(approximate: Bool = false) -> Tensor {

@@ -142,6 +142,7 @@ public protocol VectorFunction {
 
 public enum ExpFunction: VectorFunction { @inlinable @inline(__always) public static func apply(_ x: SIMD8<Float>) -> SIMD8<Float> { vexp(x) } }
 public enum TanhFunction: VectorFunction { @inlinable @inline(__always) public static func apply(_ x: SIMD8<Float>) -> SIMD8<Float> { vtanh(x) } }
+public enum SiLUFunction: VectorFunction { @inlinable @inline(__always) public static func apply(_ x: SIMD8<Float>) -> SIMD8<Float> { x * vsigmoid(x) } }
 public enum SigmoidFunction: VectorFunction { @inlinable @inline(__always) public static func apply(_ x: SIMD8<Float>) -> SIMD8<Float> { vsigmoid(x) } }
 
 extension Tensor {
@@ -152,5 +153,24 @@ extension Tensor {
         let x = data, y = out.data
         parallelRanges(count) { r in vectorLoop(F.self, x + r.lowerBound, y + r.lowerBound, r.count) }
         return out
+    }
+}
+
+/// The SiLU backward pass g·σ(x)·(1 + x·(1 − σ(x))) over `n` floats, eight lanes at a time.
+@inlinable
+func siluBackwardKernel(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ n: Int) {
+    var i = 0
+    let rg = UnsafeRawPointer(g), rx = UnsafeRawPointer(x), ro = UnsafeMutableRawPointer(out)
+    while i + 8 <= n {
+        let xv = rx.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+        let gv = rg.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+        let s = vsigmoid(xv)
+        ro.storeBytes(of: gv * s * (1 + xv * (1 - s)), toByteOffset: i * 4, as: SIMD8<Float>.self)
+        i += 8
+    }
+    while i < n {
+        let s = 1 / (1 + Foundation.exp(-x[i]))
+        out[i] = g[i] * s * (1 + x[i] * (1 - s))
+        i += 1
     }
 }

@@ -10,9 +10,9 @@ import NudgeTensor
 /// One GPT-2 attention layer (`attn.c_attn`, `attn.c_proj`).
 public final class GPT2Attention: Module {
     /// Checkpoint key `c_attn`.
-    @Key public var qkv: Linear
+    @Key public var qkv: any LinearLayer
     /// Checkpoint key `c_proj`.
-    @Key public var projection: Linear
+    @Key public var projection: any LinearLayer
     public let headCount: Int
 
     public init(_ c: TransformerConfiguration, rng: inout RandomGenerator) {
@@ -38,9 +38,9 @@ public final class GPT2Attention: Module {
 /// The GPT-2 MLP (`mlp.c_fc`, `mlp.c_proj`).
 public final class GPT2MLP: Module {
     /// Checkpoint key `c_fc`.
-    @Key public var expand: Linear
+    @Key public var expand: any LinearLayer
     /// Checkpoint key `c_proj`.
-    @Key public var projection: Linear
+    @Key public var projection: any LinearLayer
     public let approximateGELU: Bool
 
     public init(_ c: TransformerConfiguration, rng: inout RandomGenerator) {

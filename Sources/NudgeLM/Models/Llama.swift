@@ -41,13 +41,13 @@ func applyRotary(_ x: Tensor, cos: Tensor, sin: Tensor) -> Tensor {
 /// Multi-head attention with grouped key-value heads and rotary positions.
 public final class LlamaAttention: Module {
     /// Checkpoint key `q_proj`.
-    @Key public var queryProjection: Linear
+    @Key public var queryProjection: any LinearLayer
     /// Checkpoint key `k_proj`.
-    @Key public var keyProjection: Linear
+    @Key public var keyProjection: any LinearLayer
     /// Checkpoint key `v_proj`.
-    @Key public var valueProjection: Linear
+    @Key public var valueProjection: any LinearLayer
     /// Checkpoint key `o_proj`.
-    @Key public var outputProjection: Linear
+    @Key public var outputProjection: any LinearLayer
     public let headCount: Int
     public let keyValueHeadCount: Int
     public let headDimension: Int
@@ -93,11 +93,11 @@ public final class LlamaAttention: Module {
 /// The SwiGLU feed-forward block: down(silu(gate(x)) ⊙ up(x)).
 public final class LlamaMLP: Module {
     /// Checkpoint key `gate_proj`.
-    @Key public var gate: Linear
+    @Key public var gate: any LinearLayer
     /// Checkpoint key `up_proj`.
-    @Key public var up: Linear
+    @Key public var up: any LinearLayer
     /// Checkpoint key `down_proj`.
-    @Key public var down: Linear
+    @Key public var down: any LinearLayer
 
     public init(_ c: TransformerConfiguration, rng: inout RandomGenerator) {
         _gate = Key(wrappedValue: Linear(inputCount: c.hiddenSize, outputCount: c.intermediateSize, bias: c.mlpBias, using: &rng), "gate_proj")
