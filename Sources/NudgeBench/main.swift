@@ -33,7 +33,7 @@ if let i = CommandLine.arguments.firstIndex(of: "--only"), i + 1 < CommandLine.a
             print(hidden, steps, lr, r.episodes.map { Int($0.episodeReturn) }, Date().timeIntervalSince(t0))
         }
     case "ppo": print(EngineBenchmarks.json(try! EngineBenchmarks.ppoCartPole()))
-    case "lmtrain": print(EngineBenchmarks.lmTrainStep("S"))
+    case "lmtrain": print(EngineBenchmarks.lmTrainStep(CommandLine.arguments.last == "M" ? "M" : "S"))
     case "lm":
         for preset in ["S", "M"] {
             let train = EngineBenchmarks.lmTrainStep(preset)
