@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "NudgeReport", targets: ["NudgeReport"]),
         .library(name: "NudgeRL", targets: ["NudgeRL"]),
         .library(name: "NudgeLM", targets: ["NudgeLM"]),
+        .library(name: "NudgeAlign", targets: ["NudgeAlign"]),
         .executable(name: "nudge", targets: ["nudge"]),
         .executable(name: "NudgeBench", targets: ["NudgeBench"]),
     ],
@@ -23,7 +24,8 @@ let package = Package(
         .target(name: "NudgeReport"),
         .target(name: "NudgeRL", dependencies: ["NudgeTensor", "NudgeNN", "NudgeReport"]),
         .target(name: "NudgeLM", dependencies: ["NudgeTensor", "NudgeNN"]),
-        .target(name: "Nudge", dependencies: ["NudgeTensor", "NudgeNN", "NudgeReport", "NudgeRL", "NudgeLM"]),
+        .target(name: "NudgeAlign", dependencies: ["NudgeTensor", "NudgeNN", "NudgeLM", "NudgeRL", "NudgeReport"]),
+        .target(name: "Nudge", dependencies: ["NudgeTensor", "NudgeNN", "NudgeReport", "NudgeRL", "NudgeLM", "NudgeAlign"]),
         // Engine benchmarks shared by `nudge bench` and the NudgeBench executable.
         .target(name: "NudgeBenchmarks", dependencies: ["NudgeTensor", "NudgeNN", "NudgeRL", "NudgeLM"]),
         .executableTarget(
@@ -36,6 +38,7 @@ let package = Package(
         .testTarget(name: "NudgeTensorTests", dependencies: ["NudgeTensor"]),
         .testTarget(name: "NudgeNNTests", dependencies: ["NudgeNN"], resources: [.copy("Fixtures")]),
         .testTarget(name: "NudgeReportTests", dependencies: ["NudgeReport"]),
+        .testTarget(name: "NudgeAlignTests", dependencies: ["NudgeAlign", "NudgeLM", "NudgeNN", "NudgeTensor"]),
         .testTarget(name: "NudgeLMTests", dependencies: ["NudgeLM", "NudgeNN", "NudgeTensor"], resources: [.copy("Fixtures")]),
         .testTarget(name: "NudgeRLTests", dependencies: ["NudgeRL", "NudgeReport", "NudgeNN", "NudgeTensor"], resources: [.copy("Fixtures")]),
     ],

@@ -4,3 +4,4 @@
 @_exported import NudgeTensor
 @_exported import NudgeRL
 @_exported import NudgeLM
+@_exported import NudgeAlign

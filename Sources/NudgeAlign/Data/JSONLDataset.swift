@@ -1,0 +1,302 @@
+// JSONLDataset.swift
+//
+// Loads JSON Lines datasets in TRL's standard shapes into `DatasetRow`s. The
+// shape is detected from the keys of each line and must be the same on every
+// line of a file, as must the format (plain text or conversational). Extra
+// keys (ids, metadata) are ignored. Every problem is a `DatasetError` naming
+// the file, the line and the field, e.g.
+// `data.jsonl:17: field "chosen": expected a string or a list of messages, found a number`.
+//
+// Implicit-prompt preference rows (no `prompt`, `chosen`/`rejected` holding the
+// whole text or conversation) get the longest common prefix as the prompt:
+// whole messages for conversations, characters for text (a space right before
+// the first difference goes with the completions, as in TRL).
+
+import Foundation
+import NudgeLM
+
+/// Loads JSON Lines datasets.
+public enum JSONLDataset {
+    /// The roles a message may have.
+    public static let validRoles: Set<String> = ["system", "user", "assistant", "tool"]
+
+    /// The rows of the JSON Lines file at `url`.
+    ///
+    /// - Throws: `DatasetError` for an unreadable file or the first malformed line.
+    public static func load(_ url: URL) throws -> [DatasetRow] {
+        let data: Data
+        do {
+            data = try Data(contentsOf: url)
+        } catch {
+            throw DatasetError(file: url.lastPathComponent, line: 0, field: nil, kind: .unreadable("\(error)"))
+        }
+        return try parse(data, fileName: url.lastPathComponent)
+    }
+
+    /// The rows of JSON Lines `data`; `fileName` is used in errors.
+    ///
+    /// - Throws: `DatasetError` for the first malformed line.
+    public static func parse(_ data: Data, fileName: String) throws -> [DatasetRow] {
+        var rows: [DatasetRow] = []
+        var first: (shape: DatasetShape, conversational: Bool?, line: Int)?
+        let decoder = JSONDecoder()
+        for line in JSONLinesReader.lines(of: data) {
+            let parser = LineParser(file: fileName, line: line.number)
+            let value: JSONValue
+            do {
+                value = try decoder.decode(JSONValue.self, from: Data(line.bytes))
+            } catch {
+                throw parser.error(nil, .invalidJSON)
+            }
+            guard case .object(let object) = value else { throw parser.error(nil, .notAnObject) }
+            let shape = try parser.shape(of: object)
+            if let first, first.shape != shape {
+                throw parser.error(
+                    parser.distinguishingKey(of: shape), .mixedShapes(expected: first.shape, found: shape, firstLine: first.line))
+            }
+            let row = try parser.row(object, shape: shape)
+            let conversational = row.isConversational
+            if let first {
+                if let expected = first.conversational, let conversational, expected != conversational {
+                    throw parser.error(parser.distinguishingKey(of: shape), .mixedFormats)
+                }
+            } else {
+                first = (shape, conversational, line.number)
+            }
+            rows.append(row)
+        }
+        return rows
+    }
+
+    /// The shape a row with these keys has, or nil when none fits.
+    public static func detectShape(keys: some Collection<String>) -> DatasetShape? {
+        let keys = Set(keys)
+        if !keys.isDisjoint(with: ["prompt_input_ids", "chosen_input_ids", "rejected_input_ids"]) {
+            return .tokenizedPreference
+        }
+        if keys.contains("input_ids") { return .tokenizedLanguageModeling }
+        if keys.contains("chosen") || keys.contains("rejected") { return .preference }
+        if keys.contains("label") { return .unpairedPreference }
+        if keys.contains("answer") || keys.contains("solution") { return .verifiable }
+        if keys.contains("messages") { return .conversation }
+        if keys.contains("completion") { return .promptCompletion }
+        if keys.contains("prompt") { return .promptOnly }
+        return nil
+    }
+
+    /// The common prefix of two texts as TRL's `extract_prompt` takes it: characters up to the first
+    /// difference, giving a space just before the difference to the completions.
+    public static func commonTextPrefix(_ a: String, _ b: String) -> String {
+        let x = Array(a), y = Array(b)
+        var index = 0
+        while index < min(x.count, y.count) && x[index] == y[index] { index += 1 }
+        if index < min(x.count, y.count) && index > 0 && x[index - 1] == " " { index -= 1 }
+        return String(x[..<index])
+    }
+
+    /// The number of leading messages two conversations share.
+    public static func commonMessagePrefixCount(_ a: [ChatMessage], _ b: [ChatMessage]) -> Int {
+        var index = 0
+        while index < min(a.count, b.count) && a[index] == b[index] { index += 1 }
+        return index
+    }
+}
+
+extension DatasetRow {
+    /// Whether the row's text is conversational; nil for pre-tokenized rows.
+    var isConversational: Bool? {
+        switch self {
+        case .conversation: true
+        case .promptCompletion(let prompt, _), .promptOnly(let prompt), .preference(let prompt, _, _),
+            .unpairedPreference(let prompt, _, _), .verifiable(let prompt, _):
+            prompt.isConversational
+        case .tokenizedPreference, .tokenizedLanguageModeling: nil
+        }
+    }
+}
+
+/// Parses the fields of one line; knows the file and line for errors.
+struct LineParser {
+    var file: String
+    var line: Int
+
+    func error(_ field: String?, _ kind: DatasetError.Kind) -> DatasetError {
+        DatasetError(file: file, line: line, field: field, kind: kind)
+    }
+
+    func shape(of object: [String: JSONValue]) throws -> DatasetShape {
+        guard let shape = JSONLDataset.detectShape(keys: object.keys) else {
+            throw error(nil, .unknownShape(keys: Array(object.keys)))
+        }
+        return shape
+    }
+
+    /// The key that names a shape in errors.
+    func distinguishingKey(of shape: DatasetShape) -> String {
+        switch shape {
+        case .conversation: "messages"
+        case .promptCompletion: "completion"
+        case .promptOnly: "prompt"
+        case .preference: "chosen"
+        case .unpairedPreference: "label"
+        case .verifiable: "answer"
+        case .tokenizedPreference: "chosen_input_ids"
+        case .tokenizedLanguageModeling: "input_ids"
+        }
+    }
+
+    func row(_ object: [String: JSONValue], shape: DatasetShape) throws -> DatasetRow {
+        switch shape {
+        case .conversation:
+            let messages = try self.messages(object, "messages")
+            guard messages.contains(where: { $0.isAssistant && !$0.content.isEmpty }) else {
+                throw error("messages", .emptyCompletion)
+            }
+            return .conversation(messages)
+        case .promptOnly:
+            return .promptOnly(try content(object, "prompt"))
+        case .promptCompletion:
+            let prompt = try content(object, "prompt")
+            let completion = try completion(object, "completion", format: prompt)
+            return .promptCompletion(prompt: prompt, completion: completion)
+        case .unpairedPreference:
+            let prompt = try content(object, "prompt")
+            let completion = try completion(object, "completion", format: prompt)
+            guard let labelValue = object["label"] else { throw error("label", .missingField) }
+            guard case .bool(let label) = labelValue else {
+                throw error("label", .wrongType(expected: "a boolean", found: labelValue.typeName))
+            }
+            return .unpairedPreference(prompt: prompt, completion: completion, label: label)
+        case .verifiable:
+            let prompt = try content(object, "prompt")
+            let key = object["answer"] != nil ? "answer" : "solution"
+            let answer: String
+            switch object[key] {
+            case .string(let text): answer = text
+            case .int(let number): answer = String(number)
+            case let other?: throw error(key, .wrongType(expected: "a string or an integer", found: other.typeName))
+            case nil: throw error(key, .missingField)
+            }
+            return .verifiable(prompt: prompt, answer: answer)
+        case .preference:
+            return try preference(object)
+        case .tokenizedPreference:
+            let prompt = try ids(object, "prompt_input_ids")
+            let chosen = try ids(object, "chosen_input_ids")
+            let rejected = try ids(object, "rejected_input_ids")
+            if chosen.isEmpty { throw error("chosen_input_ids", .emptyCompletion) }
+            if rejected.isEmpty { throw error("rejected_input_ids", .emptyCompletion) }
+            return .tokenizedPreference(promptIDs: prompt, chosenIDs: chosen, rejectedIDs: rejected)
+        case .tokenizedLanguageModeling:
+            let inputIDs = try ids(object, "input_ids")
+            if inputIDs.isEmpty { throw error("input_ids", .inconsistent("empty token list")) }
+            var mask = Array(repeating: 1, count: inputIDs.count)
+            if object["completion_mask"] != nil {
+                mask = try ids(object, "completion_mask")
+                guard mask.count == inputIDs.count else {
+                    throw error(
+                        "completion_mask",
+                        .inconsistent("has \(mask.count) entries but input_ids has \(inputIDs.count)"))
+                }
+                guard mask.allSatisfy({ $0 == 0 || $0 == 1 }) else {
+                    throw error("completion_mask", .inconsistent("entries must be 0 or 1"))
+                }
+                guard mask.contains(1) else { throw error("completion_mask", .emptyCompletion) }
+            }
+            return .tokenizedLanguageModeling(inputIDs: inputIDs, completionMask: mask)
+        }
+    }
+
+    func preference(_ object: [String: JSONValue]) throws -> DatasetRow {
+        guard object["chosen"] != nil else { throw error("chosen", .missingField) }
+        guard object["rejected"] != nil else { throw error("rejected", .missingField) }
+        if object["prompt"] != nil {
+            let prompt = try content(object, "prompt")
+            let chosen = try completion(object, "chosen", format: prompt)
+            let rejected = try completion(object, "rejected", format: prompt)
+            return .preference(prompt: prompt, chosen: chosen, rejected: rejected)
+        }
+        // Implicit prompt: the shared prefix of the two full texts or conversations.
+        let chosen = try content(object, "chosen")
+        let rejected = try content(object, "rejected")
+        switch (chosen, rejected) {
+        case (.text(let a), .text(let b)):
+            let prompt = JSONLDataset.commonTextPrefix(a, b)
+            let chosenRest = String(a.dropFirst(prompt.count)), rejectedRest = String(b.dropFirst(prompt.count))
+            if chosenRest.isEmpty { throw error("chosen", .emptyCompletion) }
+            if rejectedRest.isEmpty { throw error("rejected", .emptyCompletion) }
+            return .preference(prompt: .text(prompt), chosen: .text(chosenRest), rejected: .text(rejectedRest))
+        case (.messages(let a), .messages(let b)):
+            let shared = JSONLDataset.commonMessagePrefixCount(a, b)
+            if shared == 0 {
+                throw error("rejected", .inconsistent("implicit prompt: chosen and rejected share no leading message"))
+            }
+            let chosenRest = Array(a[shared...]), rejectedRest = Array(b[shared...])
+            if !chosenRest.contains(where: { !$0.content.isEmpty }) { throw error("chosen", .emptyCompletion) }
+            if !rejectedRest.contains(where: { !$0.content.isEmpty }) { throw error("rejected", .emptyCompletion) }
+            return .preference(
+                prompt: .messages(Array(a[..<shared])), chosen: .messages(chosenRest), rejected: .messages(rejectedRest))
+        default:
+            throw error("rejected", .mixedFormats)
+        }
+    }
+
+    /// A completion-like field: non-empty, in the same format as `format`.
+    func completion(_ object: [String: JSONValue], _ key: String, format: Content) throws -> Content {
+        let value = try content(object, key)
+        guard value.isConversational == format.isConversational else { throw error(key, .mixedFormats) }
+        switch value {
+        case .text(let text) where text.isEmpty: throw error(key, .emptyCompletion)
+        case .messages(let messages) where !messages.contains(where: { !$0.content.isEmpty }):
+            throw error(key, .emptyCompletion)
+        default: return value
+        }
+    }
+
+    func content(_ object: [String: JSONValue], _ key: String) throws -> Content {
+        switch object[key] {
+        case .string(let text): return .text(text)
+        case .array: return .messages(try messages(object, key))
+        case let other?: throw error(key, .wrongType(expected: "a string or a list of messages", found: other.typeName))
+        case nil: throw error(key, .missingField)
+        }
+    }
+
+    func messages(_ object: [String: JSONValue], _ key: String) throws -> [ChatMessage] {
+        guard let value = object[key] else { throw error(key, .missingField) }
+        guard case .array(let items) = value else {
+            throw error(key, .wrongType(expected: "a list of messages", found: value.typeName))
+        }
+        if key == "messages" && items.isEmpty { throw error(key, .emptyCompletion) }
+        return try items.enumerated().map { index, item in
+            let path = "\(key)[\(index)]"
+            guard case .object(let fields) = item else {
+                throw error(path, .wrongType(expected: "a message object {\"role\", \"content\"}", found: item.typeName))
+            }
+            let role = try string(fields, "role", path: path)
+            guard JSONLDataset.validRoles.contains(role) else { throw error("\(path).role", .invalidRole(role)) }
+            return ChatMessage(role: role, content: try string(fields, "content", path: path))
+        }
+    }
+
+    func string(_ object: [String: JSONValue], _ key: String, path: String) throws -> String {
+        switch object[key] {
+        case .string(let text): return text
+        case let other?: throw error("\(path).\(key)", .wrongType(expected: "a string", found: other.typeName))
+        case nil: throw error("\(path).\(key)", .missingField)
+        }
+    }
+
+    func ids(_ object: [String: JSONValue], _ key: String) throws -> [Int] {
+        guard let value = object[key] else { throw error(key, .missingField) }
+        guard case .array(let items) = value else {
+            throw error(key, .wrongType(expected: "a list of integers", found: value.typeName))
+        }
+        return try items.enumerated().map { index, item in
+            guard case .int(let id) = item, id >= 0 else {
+                throw error("\(key)[\(index)]", .wrongType(expected: "a non-negative integer", found: item.typeName))
+            }
+            return id
+        }
+    }
+}

@@ -1,0 +1,144 @@
+// The direct preference optimization family (EQ R6.6–R6.7), as TRL computes it, on summed (or,
+// where the method says so, length-averaged) completion log-probs:
+//   DPO (Rafailov et al. 2023)       −log σ(β·h),  h = (log π_w − log π_ref,w) − (log π_l − log π_ref,l)
+//   cDPO (label smoothing ε)         −(1 − ε)·log σ(β·h) − ε·log σ(−β·h)
+//   robust DPO (Chowdhury et al.)    [−(1 − ε)·log σ(β·h) + ε·log σ(−β·h)] / (1 − 2ε)
+//   hinge (SLiC)                     max(0, 1 − β·h)
+//   IPO (Azar et al. 2023)           (h − 1/(2β))², on length-averaged log-probs
+//   RPO (Pang et al. 2024)           DPO + α·NLL(chosen)
+//   KTO (Ethayarajh et al. 2024)     unpaired: λ_D·(1 − σ(β(r − z))) or λ_U·(1 − σ(β(z − r))), z = max(0, KL̂)
+//   SimPO (Meng et al. 2024)         −log σ(β·(log π_w/|w| − log π_l/|l|) − γ), reference-free
+//   CPO (Xu et al. 2024)             −log σ(β·(log π_w − log π_l)) + λ·NLL(chosen), reference-free
+//   ORPO (Hong et al. 2024)          NLL(chosen) − λ·log σ(log odds_w − log odds_l), odds = p/(1 − p), p = exp(mean log π)
+// Implicit rewards β·(log π − log π_ref) give TRL's metrics.
+
+import Foundation
+import NudgeTensor
+
+/// Which preference loss.
+public enum PreferenceLoss: Sendable, Equatable {
+    case sigmoid(labelSmoothing: Float = 0)
+    case robust(labelSmoothing: Float)
+    case hinge
+    case ipo
+    /// DPO plus α times the chosen completions' negative log-likelihood per token.
+    case rpo(alpha: Float)
+    /// SimPO's target margin γ (reference-free; log-probs are length-averaged).
+    case simpo(gamma: Float)
+    /// CPO's behaviour-cloning weight λ (reference-free).
+    case cpo(lambda: Float)
+}
+
+/// A batch of paired completions' log-probabilities.
+public struct PairedLogProbs {
+    /// Σ log π(chosen tokens) per pair (B).
+    public var chosen: Tensor
+    public var rejected: Tensor
+    /// The same under the frozen reference (ignored by reference-free losses).
+    public var referenceChosen: Tensor?
+    public var referenceRejected: Tensor?
+    /// Completion lengths in tokens (for length-normalized losses and the NLL terms).
+    public var chosenLengths: [Int]
+    public var rejectedLengths: [Int]
+
+    public init(chosen: Tensor, rejected: Tensor, referenceChosen: Tensor?, referenceRejected: Tensor?,
+                chosenLengths: [Int], rejectedLengths: [Int]) {
+        self.chosen = chosen
+        self.rejected = rejected
+        self.referenceChosen = referenceChosen
+        self.referenceRejected = referenceRejected
+        self.chosenLengths = chosenLengths
+        self.rejectedLengths = rejectedLengths
+    }
+}
+
+/// TRL's DPO metrics.
+public struct PreferenceMetrics: Sendable {
+    public var loss: Float
+    /// rewards/chosen: mean β·(log π_w − log π_ref,w).
+    public var rewardsChosen: Float
+    public var rewardsRejected: Float
+    /// rewards/margins.
+    public var rewardsMargins: Float
+    /// rewards/accuracies: fraction with a larger chosen reward.
+    public var rewardsAccuracies: Float
+    /// logps/chosen, logps/rejected: mean summed log-probs.
+    public var logpsChosen: Float
+    public var logpsRejected: Float
+
+    /// As (name, value) pairs with TRL's names.
+    public var named: [(String, Double)] {
+        [("loss", Double(loss)), ("rewards/chosen", Double(rewardsChosen)), ("rewards/rejected", Double(rewardsRejected)),
+         ("rewards/margins", Double(rewardsMargins)), ("rewards/accuracies", Double(rewardsAccuracies)),
+         ("logps/chosen", Double(logpsChosen)), ("logps/rejected", Double(logpsRejected))]
+    }
+}
+
+/// The loss of `kind` at strength β over a batch of pairs, and its metrics.
+public func preferenceLoss(_ kind: PreferenceLoss, beta: Float, _ p: PairedLogProbs) -> (loss: Tensor, metrics: PreferenceMetrics) {
+    let chosenLength = Tensor(p.chosenLengths.map { Float(Swift.max($0, 1)) })
+    let rejectedLength = Tensor(p.rejectedLengths.map { Float(Swift.max($0, 1)) })
+    let referenceFree: Bool
+    switch kind {
+    case .simpo, .cpo: referenceFree = true
+    default: referenceFree = false
+    }
+    let refChosen = referenceFree ? Tensor.zeros(p.chosen.shape) : (p.referenceChosen ?? Tensor.zeros(p.chosen.shape))
+    let refRejected = referenceFree ? Tensor.zeros(p.rejected.shape) : (p.referenceRejected ?? Tensor.zeros(p.rejected.shape))
+    let chosenRatio = p.chosen - refChosen, rejectedRatio = p.rejected - refRejected
+    let h = chosenRatio - rejectedRatio
+    let nllChosen = (-p.chosen / chosenLength).mean()
+    let losses: Tensor
+    switch kind {
+    case .sigmoid(let eps):
+        let agree: Tensor = (h * beta).logSigmoid() * (eps - 1)
+        let disagree: Tensor = (h * -beta).logSigmoid() * eps
+        losses = agree - disagree
+    case .robust(let eps):
+        let agree: Tensor = (h * beta).logSigmoid() * (eps - 1)
+        let disagree: Tensor = (h * -beta).logSigmoid() * eps
+        losses = (agree + disagree) * (1 / (1 - 2 * eps))
+    case .hinge:
+        losses = (1 - h * beta).relu()
+    case .ipo:
+        let averaged = (p.chosen - refChosen) / chosenLength - (p.rejected - refRejected) / rejectedLength
+        losses = (averaged - 1 / (2 * beta)).square()
+    case .rpo(let alpha):
+        losses = -(h * beta).logSigmoid() + nllChosen * alpha
+    case .simpo(let gamma):
+        let margin = p.chosen / chosenLength - p.rejected / rejectedLength
+        losses = -(margin * beta - gamma).logSigmoid()
+    case .cpo(let lambda):
+        losses = -((p.chosen - p.rejected) * beta).logSigmoid() + nllChosen * lambda
+    }
+    let loss = losses.mean()
+    let metrics = withoutGradients { () -> PreferenceMetrics in
+        let rc = (chosenRatio * beta).scalars, rr = (rejectedRatio * beta).scalars
+        let n = Float(Swift.max(rc.count, 1))
+        return PreferenceMetrics(
+            loss: loss.item(), rewardsChosen: rc.reduce(0, +) / n, rewardsRejected: rr.reduce(0, +) / n,
+            rewardsMargins: zip(rc, rr).reduce(0) { $0 + $1.0 - $1.1 } / n,
+            rewardsAccuracies: Float(zip(rc, rr).filter { $0 > $1 }.count) / n,
+            logpsChosen: p.chosen.scalars.reduce(0, +) / n, logpsRejected: p.rejected.scalars.reduce(0, +) / n)
+    }
+    return (loss, metrics)
+}
+
+/// ORPO's loss from length-averaged log-probs: NLL(chosen) − λ·mean log σ(log odds_w − log odds_l).
+public func orpoLoss(chosenAverage: Tensor, rejectedAverage: Tensor, lambda: Float) -> Tensor {
+    // log odds = log p − log(1 − p) with log p the average log-prob (< 0), computed stably.
+    func logOdds(_ lp: Tensor) -> Tensor { lp - (-lp.exp()).log1p() }
+    let ratio = (logOdds(chosenAverage) - logOdds(rejectedAverage)).logSigmoid()
+    return -chosenAverage.mean() - ratio.mean() * lambda
+}
+
+/// KTO's loss for unpaired completions: `logRatios` = log π − log π_ref per completion,
+/// `desirable` its label, `klEstimate` the batch's reference point z (detached, clamped at 0).
+public func ktoLoss(logRatios: Tensor, desirable: [Bool], klEstimate: Float, beta: Float,
+                    desirableWeight: Float = 1, undesirableWeight: Float = 1) -> Tensor {
+    let z = Swift.max(klEstimate, 0)
+    let sign = Tensor(desirable.map { $0 ? Float(1) : -1 })
+    let weight = Tensor(desirable.map { $0 ? desirableWeight : undesirableWeight })
+    // Desirable: 1 − σ(β(r − z)); undesirable: 1 − σ(β(z − r)).
+    return ((1 - ((logRatios - z) * sign * beta).sigmoid()) * weight).mean()
+}
