@@ -38,7 +38,7 @@ let package = Package(
         .testTarget(name: "NudgeTensorTests", dependencies: ["NudgeTensor"]),
         .testTarget(name: "NudgeNNTests", dependencies: ["NudgeNN"], resources: [.copy("Fixtures")]),
         .testTarget(name: "NudgeReportTests", dependencies: ["NudgeReport"]),
-        .testTarget(name: "NudgeAlignTests", dependencies: ["NudgeAlign", "NudgeLM", "NudgeNN", "NudgeTensor"]),
+        .testTarget(name: "NudgeAlignTests", dependencies: ["NudgeAlign", "NudgeLM", "NudgeNN", "NudgeTensor"], resources: [.copy("Fixtures")]),
         .testTarget(name: "NudgeLMTests", dependencies: ["NudgeLM", "NudgeNN", "NudgeTensor"], resources: [.copy("Fixtures")]),
         .testTarget(name: "NudgeRLTests", dependencies: ["NudgeRL", "NudgeReport", "NudgeNN", "NudgeTensor"], resources: [.copy("Fixtures")]),
     ],
