@@ -1,0 +1,105 @@
+// Direct preference optimization trainer (TRL's DPOTrainer): batches of (prompt, chosen, rejected)
+// completions, summed completion log-probs under the policy and the reference, any loss of the
+// DPO family, AdamW with clipping, TRL's metrics. The reference log-probs are computed once, before
+// training, with the initial policy (or a given reference model), so no second copy of the weights
+// is needed during training.
+
+import Foundation
+import NudgeLM
+import NudgeNN
+import NudgeTensor
+
+/// DPO hyperparameters (TRL's defaults: β 0.1, sigmoid loss).
+public struct DPOConfig: Sendable {
+    /// β of EQ R6.6: strength of the KL leash.
+    public var beta: Float = 0.1
+    public var loss: PreferenceLoss = .sigmoid()
+    public var learningRate: Float = 1e-6
+    public var epochs = 1
+    public var batchSize = 8
+    public var maxLength: Int? = 1024
+    public var maxPromptLength: Int? = 512
+    public var maxGradNorm: Float = 1
+    public var seed: UInt64 = 0
+
+    public init() {}
+}
+
+/// DPO training and evaluation.
+public enum DPOTrainer {
+    /// Summed completion log-probs of chosen and rejected rows, and the completion lengths.
+    static func logProbs(_ model: any CausalLanguageModel, _ pb: PreferenceBatch) -> (chosen: Tensor, rejected: Tensor, lengths: [Int]) {
+        let b = pb.batch
+        let input = TokenBatch(ids: b.inputIDs, attentionMask: b.attentionMask.map { $0.map { $0 != 0 } })
+        let result = completionLogProbs(model: model, batch: input, completionMask: b.lossMask.map { $0.map { $0 != 0 } })
+        let n = pb.pairCount
+        let lengths = b.lossMask.map { $0.dropFirst().reduce(0, +) }
+        return (result.sums.slice(axis: 0, 0..<n), result.sums.slice(axis: 0, n..<(2 * n)), lengths)
+    }
+
+    /// Trains `policy` on preference rows; returns the metrics of every step.
+    public static func train(policy: any CausalLanguageModel, reference: (any CausalLanguageModel)? = nil, tokenizer: any Tokenizer,
+                             template: ChatTemplate? = nil, rows: [DatasetRow], config c: DPOConfig,
+                             onMetrics: ((Int, [(String, Double)]) -> Void)? = nil) throws -> [PreferenceMetrics] {
+        var options = TokenizationOptions()
+        options.maxLength = c.maxLength
+        options.maxPromptLength = c.maxPromptLength
+        let examples = try rows.map { try RowTokenizer(tokenizer: tokenizer, template: template, options: options).preference($0) }
+        let padID = Collator.padID(for: tokenizer)
+        // Reference log-probs, once per dataset (EQ R6.6's π_ref), in fixed batches.
+        let batches = stride(from: 0, to: examples.count, by: c.batchSize).map { Array($0..<Swift.min($0 + c.batchSize, examples.count)) }
+        var referenceChosen = [Float](repeating: 0, count: examples.count), referenceRejected = referenceChosen
+        withoutGradients {
+            for indices in batches {
+                let (rc, rr, _) = logProbs(reference ?? policy, Collator.preference(indices.map { examples[$0] }, padID: padID))
+                for (k, i) in indices.enumerated() { referenceChosen[i] = rc.scalars[k]; referenceRejected[i] = rr.scalars[k] }
+            }
+        }
+        let optimizer = AdamW(learningRate: c.learningRate, weightDecay: 0)
+        var rng = RandomGenerator(seed: c.seed)
+        var history: [PreferenceMetrics] = []
+        var step = 0
+        for _ in 0..<c.epochs {
+            var order = Array(examples.indices)
+            for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, rng.int(below: i + 1)) }
+            for start in stride(from: 0, to: order.count, by: c.batchSize) {
+                let indices = Array(order[start..<Swift.min(start + c.batchSize, order.count)])
+                let pb = Collator.preference(indices.map { examples[$0] }, padID: padID)
+                var metrics: PreferenceMetrics?
+                var (_, grads) = valueAndGrad(policy) { m in
+                    let (chosen, rejected, lengths) = logProbs(m, pb)
+                    let n = indices.count
+                    let pairs = PairedLogProbs(chosen: chosen, rejected: rejected,
+                                               referenceChosen: Tensor(indices.map { referenceChosen[$0] }),
+                                               referenceRejected: Tensor(indices.map { referenceRejected[$0] }),
+                                               chosenLengths: Array(lengths[0..<n]), rejectedLengths: Array(lengths[n..<(2 * n)]))
+                    let (loss, m) = preferenceLoss(c.loss, beta: c.beta, pairs)
+                    metrics = m
+                    return loss
+                }
+                let norm = clipGradientNorm(&grads, maxNorm: c.maxGradNorm)
+                optimizer.update(policy, gradients: grads)
+                step += 1
+                if let metrics {
+                    history.append(metrics)
+                    onMetrics?(step, metrics.named + [("grad_norm", Double(norm)), ("learning_rate", Double(optimizer.learningRate))])
+                }
+            }
+        }
+        return history
+    }
+
+    /// The loss and metrics of `policy` against `reference` on `rows`, without training.
+    public static func evaluate(policy: any CausalLanguageModel, reference: any CausalLanguageModel, tokenizer: any Tokenizer,
+                                template: ChatTemplate? = nil, rows: [DatasetRow], config c: DPOConfig) throws -> PreferenceMetrics {
+        let examples = try rows.map { try RowTokenizer(tokenizer: tokenizer, template: template).preference($0) }
+        let pb = Collator.preference(examples, padID: Collator.padID(for: tokenizer))
+        return withoutGradients {
+            let (chosen, rejected, lengths) = logProbs(policy, pb)
+            let (rc, rr, _) = logProbs(reference, pb)
+            let n = examples.count
+            return preferenceLoss(c.loss, beta: c.beta, PairedLogProbs(chosen: chosen, rejected: rejected, referenceChosen: rc, referenceRejected: rr,
+                                                                       chosenLengths: Array(lengths[0..<n]), rejectedLengths: Array(lengths[n..<(2 * n)]))).metrics
+        }
+    }
+}
