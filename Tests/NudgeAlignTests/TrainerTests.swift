@@ -74,3 +74,19 @@ func tinyPolicy(seed: UInt64 = 1) -> (LlamaModel, ByteTokenizer) {
         }
     }
 }
+
+@Suite("Reward model") struct RewardModelTests {
+    @Test func rewardModelLearnsTheGoldPreference() throws {
+        let (trunk, tokenizer) = tinyPolicy(seed: 4)
+        let model = ScalarHeadModel(trunk: trunk, seed: 4)
+        let rows = SyntheticTask.addition(digits: 1).preferenceRows(count: 48, seed: 5)
+        var config = RewardConfig()
+        config.learningRate = 1e-3
+        config.epochs = 4
+        let history = try RewardTrainer.train(model: model, tokenizer: tokenizer, rows: rows, config: config)
+        let firstLoss: Float = history[0].loss
+        let lateAccuracy: Float = history.suffix(6).map(\.accuracy).reduce(0, +) / 6
+        #expect(abs(firstLoss - Float(log(2.0))) < 0.1)
+        #expect(lateAccuracy > 0.8, "\(history.map(\.accuracy))")
+    }
+}

@@ -1,0 +1,65 @@
+// Reward-model training (TRL's RewardTrainer; EQ R6.2–R6.3): a scalar head on a language-model trunk
+// reads each completion's last real token; the Bradley–Terry loss −log σ(r_w − r_l − margin) with
+// optional reward centering; accuracy and margin metrics with TRL's names.
+
+import Foundation
+import NudgeLM
+import NudgeNN
+import NudgeTensor
+
+/// Reward-model hyperparameters (TRL's defaults where they apply).
+public struct RewardConfig: Sendable {
+    public var learningRate: Float = 1e-5
+    public var epochs = 1
+    public var batchSize = 8
+    public var maxLength: Int? = 1024
+    /// TRL's center_rewards_coefficient.
+    public var centeringCoefficient: Float = 0
+    public var maxGradNorm: Float = 1
+    public var seed: UInt64 = 0
+
+    public init() {}
+}
+
+/// Reward-model training and scoring.
+public enum RewardTrainer {
+    /// Rewards of chosen and rejected completions of a preference batch (right-padded rows).
+    static func rewards(_ model: ScalarHeadModel, _ pb: PreferenceBatch) -> (chosen: Tensor, rejected: Tensor) {
+        let b = pb.batch
+        let scores = model(TokenBatch(ids: b.inputIDs, attentionMask: b.attentionMask.map { $0.map { $0 != 0 } }))
+        return (scores.slice(axis: 0, 0..<pb.pairCount), scores.slice(axis: 0, pb.pairCount..<(2 * pb.pairCount)))
+    }
+
+    /// Trains `model` on preference rows; returns each step's metrics.
+    public static func train(model: ScalarHeadModel, tokenizer: any Tokenizer, template: ChatTemplate? = nil, rows: [DatasetRow],
+                             config c: RewardConfig, onMetrics: ((Int, [(String, Double)]) -> Void)? = nil) throws -> [RewardMetrics] {
+        var options = TokenizationOptions()
+        options.maxLength = c.maxLength
+        let examples = try rows.map { try RowTokenizer(tokenizer: tokenizer, template: template, options: options).preference($0) }
+        let padID = Collator.padID(for: tokenizer)
+        let optimizer = AdamW(learningRate: c.learningRate, weightDecay: 0)
+        var rng = RandomGenerator(seed: c.seed)
+        var history: [RewardMetrics] = []
+        for _ in 0..<c.epochs {
+            var order = Array(examples.indices)
+            for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, rng.int(below: i + 1)) }
+            for start in stride(from: 0, to: order.count, by: c.batchSize) {
+                let pb = Collator.preference(order[start..<Swift.min(start + c.batchSize, order.count)].map { examples[$0] }, padID: padID)
+                var metrics: RewardMetrics?
+                var (_, grads) = valueAndGrad(model) { m in
+                    let (chosen, rejected) = rewards(m, pb)
+                    let (loss, metricValues) = bradleyTerryLoss(chosen: chosen, rejected: rejected, centeringCoefficient: c.centeringCoefficient)
+                    metrics = metricValues
+                    return loss
+                }
+                clipGradientNorm(&grads, maxNorm: c.maxGradNorm)
+                optimizer.update(model, gradients: grads)
+                if let metrics {
+                    history.append(metrics)
+                    onMetrics?(history.count, [("loss", Double(metrics.loss)), ("accuracy", Double(metrics.accuracy)), ("margin", Double(metrics.margin))])
+                }
+            }
+        }
+        return history
+    }
+}
