@@ -27,7 +27,7 @@ let package = Package(
         .target(name: "NudgeAlign", dependencies: ["NudgeTensor", "NudgeNN", "NudgeLM", "NudgeRL", "NudgeReport"]),
         .target(name: "Nudge", dependencies: ["NudgeTensor", "NudgeNN", "NudgeReport", "NudgeRL", "NudgeLM", "NudgeAlign"]),
         // Engine benchmarks shared by `nudge bench` and the NudgeBench executable.
-        .target(name: "NudgeBenchmarks", dependencies: ["NudgeTensor", "NudgeNN", "NudgeRL", "NudgeLM"]),
+        .target(name: "NudgeBenchmarks", dependencies: ["NudgeTensor", "NudgeNN", "NudgeRL", "NudgeLM", "NudgeAlign"]),
         .executableTarget(
             name: "nudge",
             dependencies: [

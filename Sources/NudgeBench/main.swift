@@ -41,6 +41,7 @@ if let i = CommandLine.arguments.firstIndex(of: "--only"), i + 1 < CommandLine.a
             print(String(format: "%@: train step %.1f ms median (%.1f best), %.0f tokens/s; sampling %.0f tokens/s (%.2f ms/step)",
                          preset, train.msMedian, train.msBest, train.tokensPerSecond, sample.tokensPerSecond, sample.msPerStep))
         }
+    case "dpo": print(String(format: "DPO step (S, 8 pairs, ≤128 tokens): %.3f s", try! EngineBenchmarks.dpoStepSeconds()))
     case "rl": print(EngineBenchmarks.json(EngineBenchmarks.rlReport()))
     default: print("unknown benchmark")
     }
