@@ -164,11 +164,7 @@ public func crossEntropy(
     let lse = Tensor(shape: [rows], count: rows)
     for r in 0..<rows {
         let x = logits.data + r * c
-        var m = -Float.infinity
-        for j in 0..<c { m = Swift.max(m, x[j]) }
-        var s: Float = 0
-        for j in 0..<c { s += Foundation.exp(x[j] - m) }
-        let l = m + Foundation.log(s)
+        let l = rowLogSumExp(x, c)
         lse.data[r] = l
         let t = targets[r]
         if t == ignoreIndex { continue }
@@ -185,9 +181,8 @@ public func crossEntropy(
             let scale = used == 0 ? 0 : g.data[0] / Float(used)
             let gx = Tensor(repeating: 0, shape: xs.shape)
             for r in 0..<rows where targets[r] != ignoreIndex {
-                let x = xs.data + r * c, dx = gx.data + r * c, l = lse.data[r]
-                for j in 0..<c { dx[j] = scale * (Foundation.exp(x[j] - l) - eps / Float(c)) }
-                dx[targets[r]] -= scale * (1 - eps)
+                scaledSoftmaxRow(xs.data + r * c, gx.data + r * c, c, logNormalizer: lse.data[r], scale: scale, offset: -scale * eps / Float(c))
+                gx.data[r * c + targets[r]] -= scale * (1 - eps)
             }
             return [gx]
         }
@@ -250,13 +245,48 @@ public func selectedLogProbabilities(logits: Tensor, targets: [Int]) -> Tensor {
         let xs = logits.detached()
         tape.record(out, logits) { g in
             let gx = Tensor(uninitializedShape: xs.shape)
-            for r in 0..<rows {
-                let x = xs.data + r * v, d = gx.data + r * v, gr = g.data[r], lr = lse.data[r]
-                for j in 0..<v { d[j] = -gr * Foundation.exp(x[j] - lr) }
-                d[targets[r]] += gr
+            let xp = xs.data, dp = gx.data, gp = g.data, lp = lse.data
+            parallelRanges(rows, minimum: Swift.max(1, Engine.parallelThreshold / Swift.max(v, 1)), grain: 1) { range in
+                for r in range {
+                    scaledSoftmaxRow(xp + r * v, dp + r * v, v, logNormalizer: lp[r], scale: -gp[r], offset: 0)
+                    dp[r * v + targets[r]] += gp[r]
+                }
             }
             return [gx]
         }
     }
     return out
+}
+
+/// log Σ exp(x) over `n` contiguous floats (vector exp, fixed order).
+@inlinable
+func rowLogSumExp(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
+    let m = rowMax(x, n)
+    if m == -.infinity { return m }
+    let shift = SIMD8<Float>(repeating: m)
+    var acc = SIMD8<Float>()
+    var i = 0
+    let raw = UnsafeRawPointer(x)
+    while i + 8 <= n {
+        acc += vexp(raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) - shift)
+        i += 8
+    }
+    var s = acc.sum()
+    while i < n { s += Foundation.exp(x[i] - m); i += 1 }
+    return m + Foundation.log(s)
+}
+
+/// out[j] = scale·exp(x[j] − logNormalizer) + offset over `n` floats (vector exp).
+@inlinable
+func scaledSoftmaxRow(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ n: Int,
+                      logNormalizer: Float, scale: Float, offset: Float) {
+    let shift = SIMD8<Float>(repeating: logNormalizer)
+    var i = 0
+    let rx = UnsafeRawPointer(x), ro = UnsafeMutableRawPointer(out)
+    while i + 8 <= n {
+        let e = vexp(rx.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) - shift)
+        ro.storeBytes(of: e * scale + offset, toByteOffset: i * 4, as: SIMD8<Float>.self)
+        i += 8
+    }
+    while i < n { out[i] = scale * Foundation.exp(x[i] - logNormalizer) + offset; i += 1 }
 }
