@@ -52,13 +52,6 @@ public enum BLAS {
         loaded.setThreads?(Int32(n))
     }
 
-    /// Products with fewer multiply-adds than this run on one BLAS thread.
-    public static let singleThreadBelow = 1 << 20
-
-    static func useSingleThread(_ on: Bool) {
-        guard Engine.threads > 1, let set = loaded.setThreads else { return }
-        set(on ? 1 : Int32(Engine.threads))
-    }
 
     /// Library names tried in order on Linux.
     public static let candidates = [
@@ -125,12 +118,6 @@ public func sgemm(
         #endif
     case .library:
         guard let f = BLAS.loaded.sgemm else { preconditionFailure("no BLAS library loaded") }
-        // OpenBLAS splits even tiny products over its threads; the handoff costs more than the
-        // arithmetic below about 2 MFLOP (measured on a CleanRL-sized MLP step), so run those on
-        // one thread.
-        let small = m * n * k < BLAS.singleThreadBelow
-        if small { BLAS.useSingleThread(true) }
-        defer { if small { BLAS.useSingleThread(false) } }
         f(101, transA ? 112 : 111, transB ? 112 : 111, Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda),
           b, Int32(ldb), beta, c, Int32(ldc))
     }
