@@ -68,10 +68,16 @@ func tinyPolicy(seed: UInt64 = 1) -> (LlamaModel, ByteTokenizer) {
         // Same shuffled order: one epoch over all 8 rows in one optimizer step either way.
         let la = try SFTTrainer.train(model: a, tokenizer: tokenizer, rows: rows, config: big)
         let lb = try SFTTrainer.train(model: b, tokenizer: tokenizer, rows: rows, config: small)
+        // The step's loss is normalized over all counted tokens of the step: equal to 1e-4.
         #expect(abs(la[0] - lb[0]) < 1e-4)
+        // AdamW's first update is about lr·sign(g) per element, so parameters are compared against
+        // the step size: summation-order noise in near-zero gradients moves an element by a small
+        // fraction of lr, a wrong accumulation by up to 2·lr.
+        var worst: Float = 0
         for (x, y) in zip(a.parameters().tensors, b.parameters().tensors) {
-            for i in 0..<x.count { #expect(abs(x.data[i] - y.data[i]) < 1e-5) }
+            for i in 0..<x.count { worst = Swift.max(worst, abs(x.data[i] - y.data[i])) }
         }
+        #expect(worst < 0.05 * big.learningRate, "largest parameter difference \(worst)")
     }
 }
 
