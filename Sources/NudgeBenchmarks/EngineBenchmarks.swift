@@ -96,15 +96,10 @@ public enum EngineBenchmarks {
         }
         let fwd = timePerUnit {
             let leaf = x0.detached()
-            _ = valueAndGradForwardOnly(leaf, chain)
+            _ = recordOnly(leaf, chain)
         }
         let both = timePerUnit { _ = grad([x0]) { chain($0[0]).sum() } }
         return ((fwd.median * 1e6 / 100, fwd.best * 1e6 / 100), (both.median * 1e6 / 101, both.best * 1e6 / 101))
-    }
-
-    /// Records `f(x)` on a tape without running backward (the tape is dropped unused).
-    static func valueAndGradForwardOnly(_ x: Tensor, _ f: (Tensor) -> Tensor) -> Tensor {
-        recordOnly(x, f)
     }
 
     /// µs per train step of a 4→64→64→2 tanh MLP at batch 128: forward, MSE, backward, Adam.

@@ -97,25 +97,6 @@ public func vsigmoid(_ x: SIMD8<Float>) -> SIMD8<Float> {
     1 / (1 + vexp(-x))
 }
 
-/// Applies a SIMD8 function over `n` floats (the tail padded through a temporary vector).
-@inlinable @inline(__always)
-func simdApply(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int,
-               _ f: (SIMD8<Float>) -> SIMD8<Float>) {
-    var i = 0
-    let rx = UnsafeRawPointer(x), ry = UnsafeMutableRawPointer(y)
-    while i + 8 <= n {
-        ry.storeBytes(of: f(rx.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)),
-                      toByteOffset: i * 4, as: SIMD8<Float>.self)
-        i += 8
-    }
-    if i < n {
-        var v = SIMD8<Float>()
-        for j in 0..<(n - i) { v[j] = x[i + j] }
-        let out = f(v)
-        for j in 0..<(n - i) { y[i + j] = out[j] }
-    }
-}
-
 /// Applies `F` over `n` floats with the call to `F.apply` written in the loop itself (through a
 /// closure it was an out-of-line call per vector).
 @inlinable

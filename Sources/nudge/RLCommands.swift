@@ -33,7 +33,7 @@ struct RL: ParsableCommand {
         func run() throws {
             let dir = URL(fileURLWithPath: output ?? "runs/rl/\(algorithm.rawValue)-\(env)-\(seed)")
             let summary = try RLRunner.train(algorithm: algorithm.rawValue, environmentID: env, seed: seed,
-                                             totalTimesteps: totalTimesteps, directory: dir) { note($0) }
+                                             totalTimesteps: totalTimesteps, directory: dir)
             for (k, v) in summary { print(String(format: "  %@: %.4g", k, v)) }
             print("Run directory: \(dir.path)")
         }

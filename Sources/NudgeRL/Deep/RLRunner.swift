@@ -6,64 +6,69 @@ import NudgeNN
 import NudgeReport
 import NudgeTensor
 
+/// What every deep-RL config shares: a seed and a step budget.
+public protocol DeepRLConfig: Sendable {
+    var seed: UInt64 { get set }
+    var totalTimesteps: Int { get set }
+}
+
+extension PPOConfig: DeepRLConfig {}
+extension DQNConfig: DeepRLConfig {}
+extension A2CConfig: DeepRLConfig {}
+extension SACConfig: DeepRLConfig {}
+extension PolicyGradientConfig: DeepRLConfig {}
+
 /// Training and evaluation of saved runs, by algorithm name.
 public enum RLRunner {
     /// Trains `algorithm` ("ppo", "dqn", …) on `environmentID`; returns key results.
     public static func train(algorithm: String, environmentID: String, seed: UInt64, totalTimesteps: Int?,
-                             directory: URL, log: (String) -> Void = { _ in }) throws -> [(String, Double)] {
+                             directory: URL) throws -> [(String, Double)] {
         let probe = try Registry.make(environmentID)
         let continuous: Bool
         if case .box = probe.actionSpace { continuous = true } else { continuous = false }
         var table = ConfigTable([("algorithm", .string(algorithm)), ("env_id", .string(environmentID)), ("seed", .int(Int(seed)))])
         let body: (@escaping MetricsCallback) throws -> (Module, TrainingResult, [String: String])
         let total: Int
-        switch algorithm {
-        case "ppo":
-            var config = continuous ? PPOConfig.continuous : PPOConfig()
+        /// Applies the run's seed and budget to a config and records it in config.toml.
+        func prepare<C: DeepRLConfig>(_ defaults: C) -> C {
+            var config = defaults
             config.seed = seed
             if let totalTimesteps { config.totalTimesteps = totalTimesteps }
-            total = config.totalTimesteps
             for (k, v) in describe(config) { table[k] = v }
+            return config
+        }
+        switch algorithm {
+        case "ppo":
+            let config = prepare(continuous ? PPOConfig.continuous : PPOConfig())
+            total = config.totalTimesteps
             body = { callback in
                 let (agent, result) = try PPO.train(environmentID: environmentID, config: config, onMetrics: callback)
                 return (agent, result, ["normalize_observations": String(config.normalizeObservations)])
             }
         case "dqn":
-            var config = DQNConfig()
-            config.seed = seed
-            if let totalTimesteps { config.totalTimesteps = totalTimesteps }
+            let config = prepare(DQNConfig())
             total = config.totalTimesteps
-            for (k, v) in describe(config) { table[k] = v }
             body = { callback in
                 let (q, result) = try DQN.train(environmentID: environmentID, config: config, onMetrics: callback)
                 return (q, result, [:])
             }
         case "a2c":
-            var config = A2CConfig()
-            config.seed = seed
-            if let totalTimesteps { config.totalTimesteps = totalTimesteps }
+            let config = prepare(A2CConfig())
             total = config.totalTimesteps
-            for (k, v) in describe(config) { table[k] = v }
             body = { callback in
                 let (agent, result) = try A2C.train(environmentID: environmentID, config: config, onMetrics: callback)
                 return (agent, result, ["normalize_observations": "false"])
             }
         case "sac":
-            var config = SACConfig()
-            config.seed = seed
-            if let totalTimesteps { config.totalTimesteps = totalTimesteps }
+            let config = prepare(SACConfig())
             total = config.totalTimesteps
-            for (k, v) in describe(config) { table[k] = v }
             body = { callback in
                 let (actor, result) = try SAC.train(environmentID: environmentID, config: config, onMetrics: callback)
                 return (actor, result, [:])
             }
         case "reinforce", "actor-critic":
-            var config = PolicyGradientConfig()
-            config.seed = seed
-            if let totalTimesteps { config.totalTimesteps = totalTimesteps }
+            let config = prepare(PolicyGradientConfig())
             total = config.totalTimesteps
-            for (k, v) in describe(config) { table[k] = v }
             body = { callback in
                 let (agent, result) = algorithm == "reinforce"
                     ? try PolicyGradient.reinforce(environmentID: environmentID, config: config, onMetrics: callback)
