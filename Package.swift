@@ -17,11 +17,19 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: [
         .target(name: "NudgeTensor"),
         .target(name: "NudgeNN", dependencies: ["NudgeTensor"]),
-        .target(name: "NudgeReport"),
+        // TOMLKit and Yams read `--config` files (ConfigFile.swift).
+        .target(
+            name: "NudgeReport",
+            dependencies: [
+                .product(name: "TOMLKit", package: "TOMLKit"),
+                .product(name: "Yams", package: "Yams"),
+            ]),
         .target(name: "NudgeRL", dependencies: ["NudgeTensor", "NudgeNN", "NudgeReport"]),
         .target(name: "NudgeLM", dependencies: ["NudgeTensor", "NudgeNN"]),
         .target(name: "NudgeAlign", dependencies: ["NudgeTensor", "NudgeNN", "NudgeLM", "NudgeRL", "NudgeReport"]),

@@ -41,6 +41,17 @@ if let i = CommandLine.arguments.firstIndex(of: "--only"), i + 1 < CommandLine.a
             print(String(format: "%@: train step %.1f ms median (%.1f best), %.0f tokens/s; sampling %.0f tokens/s (%.2f ms/step)",
                          preset, train.msMedian, train.msBest, train.tokensPerSecond, sample.tokensPerSecond, sample.msPerStep))
         }
+    case "grpoadd":
+        let a = CommandLine.arguments
+        func arg(_ name: String, _ d: Double) -> Double { a.firstIndex(of: name).flatMap { Double(a[$0 + 1]) } ?? d }
+        try! EngineBenchmarks.grpoAdditionExperiment(sftEpochs: Int(arg("--sft", 3)), grpoSteps: Int(arg("--steps", 100)),
+                                                     learningRate: Float(arg("--lr", 1e-3)), beta: Float(arg("--beta", 0)),
+                                                     promptsPerStep: Int(arg("--prompts", 8)), generations: Int(arg("--g", 8)),
+                                                     evalEvery: Int(arg("--every", 10)))
+    case "grpo":
+        for beta in [Float(0), 0.04] {
+            print(String(format: "GRPO step (S, 2 prompts × 4 × 32 tokens, β = %.2f): %.4f s", beta, try! EngineBenchmarks.grpoStepSeconds(beta: beta)))
+        }
     case "dpo": print(String(format: "DPO step (S, 8 pairs, ≤128 tokens): %.3f s", try! EngineBenchmarks.dpoStepSeconds()))
     case "rl": print(EngineBenchmarks.json(EngineBenchmarks.rlReport()))
     default: print("unknown benchmark")

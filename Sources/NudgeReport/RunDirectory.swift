@@ -6,12 +6,19 @@
 //     <run>/metrics.jsonl   append-only, one JSON object per logged step (source of truth)
 //     <run>/metrics.csv     the same rows as a table, kept in sync with the JSONL
 //     <run>/checkpoints/    files named through `checkpointURL(name:)`
+//     <run>/events.out.tfevents.*   the same scalars for TensorBoard (one file per process)
 //
 // Each JSONL line is written with one write() on an append-mode descriptor, so a
 // process crash loses at most the line being written. The CSV is appended row by
 // row while the set of metric names is stable; when a new name appears, it is
 // rebuilt atomically from `metrics.jsonl` (columns: `step`, `wall_time`, then the
 // sorted metric names). Opening a run to resume also rebuilds it.
+//
+// The TensorBoard events file is started on the first `log` of each `RunDirectory`
+// (so resuming adds a new file, which TensorBoard reads after the old ones) and sits
+// in the run's root, where `tensorboard --logdir` looks for one run per directory.
+// `truncate(afterStep:)` appends a SessionLog START there, TensorBoard's signal to
+// drop the steps being rolled back.
 
 import Foundation
 
@@ -42,7 +49,8 @@ public final class RunDirectory: @unchecked Sendable {
     public enum Mode: Sendable {
         /// Fail with `RunDirectoryError.alreadyExists`.
         case createNew
-        /// Delete the previous run's config, metrics and checkpoints, then start fresh.
+        /// Delete the previous run's config, metrics, TensorBoard events files and checkpoints,
+        /// then start fresh.
         case overwrite
         /// Keep the metrics and append to them; `config.toml` is replaced by the new config.
         case resume
@@ -67,12 +75,21 @@ public final class RunDirectory: @unchecked Sendable {
     /// wall_time = timeBase + (now - timeOrigin); on resume it continues from the last row.
     private var timeBase = 0.0
     private var timeOrigin = monotonicSeconds()
+    /// Opened by the first `log` (not `create`), so a run that logs nothing leaves no events file.
+    private var tensorBoard: TensorBoardWriter?
 
     private init(url: URL) { self.url = url }
 
     deinit {
         FileOps.close(jsonlFD)
         FileOps.close(csvFD)
+    }
+
+    /// The TensorBoard events file this process writes, once the first step has been logged.
+    public var tensorBoardEventsURL: URL? {
+        lock.lock()
+        defer { lock.unlock() }
+        return tensorBoard?.fileURL
     }
 
     /// Creates (or reopens, per `mode`) the run directory at `url`, creating parent
@@ -94,6 +111,8 @@ public final class RunDirectory: @unchecked Sendable {
             }
         case .overwrite:
             for file in ownedFiles where fm.fileExists(atPath: file.path) { try fm.removeItem(at: file) }
+            // Stale events files would otherwise show the old run's curves in TensorBoard.
+            for file in try eventsFiles(in: url) { try fm.removeItem(at: file) }
         case .resume:
             break
         }
@@ -112,7 +131,8 @@ public final class RunDirectory: @unchecked Sendable {
         return run
     }
 
-    /// Appends one step to `metrics.jsonl` and `metrics.csv`; `wall_time` is added.
+    /// Appends one step to `metrics.jsonl` and `metrics.csv` (`wall_time` is added), and to
+    /// the TensorBoard events file (with the current Unix time as its wall time).
     public func log(step: Int, _ metrics: [(String, Double)]) throws {
         lock.lock()
         defer { lock.unlock() }
@@ -134,6 +154,7 @@ public final class RunDirectory: @unchecked Sendable {
         } else {
             try rebuildCSV(MetricsLog.read(metricsURL))
         }
+        try openTensorBoard().add(step: step, scalars: metrics)
     }
 
     /// Appends one step (see `log(step:_:)`), e.g. `log(step: 3, ["losses/value_loss": 0.5])`.
@@ -173,6 +194,10 @@ public final class RunDirectory: @unchecked Sendable {
         try rebuildCSV(records.map(\.row))
         timeBase = records.last?.row.wallTime ?? 0
         timeOrigin = monotonicSeconds()
+        // Events files cannot be cut in place; TensorBoard drops the events with step > `step`
+        // when it reads this marker. Only needed when some events file already exists.
+        let hasEvents = try tensorBoard != nil || !Self.eventsFiles(in: url).isEmpty
+        if hasEvents { try openTensorBoard().addSessionStart(step: step + 1) }
     }
 
     /// Flushes both metric files to stable storage (fsync). Each logged line already
@@ -183,6 +208,7 @@ public final class RunDirectory: @unchecked Sendable {
         guard jsonlFD >= 0 else { throw RunDirectoryError.closed }
         try FileOps.sync(jsonlFD, path: metricsURL.path)
         try FileOps.sync(csvFD, path: metricsCSVURL.path)
+        try tensorBoard?.flush()
     }
 
     /// Closes the metric files; later `log` calls throw `RunDirectoryError.closed`.
@@ -193,6 +219,23 @@ public final class RunDirectory: @unchecked Sendable {
         FileOps.close(csvFD)
         jsonlFD = -1
         csvFD = -1
+        tensorBoard?.close()
+    }
+
+    /// The TensorBoard writer, started on first use. Call with `lock` held.
+    private func openTensorBoard() throws -> TensorBoardWriter {
+        if let writer = tensorBoard { return writer }
+        let writer = try TensorBoardWriter(directory: url)
+        tensorBoard = writer
+        return writer
+    }
+
+    /// The TensorBoard events files directly inside `directory`.
+    private static func eventsFiles(in directory: URL) throws -> [URL] {
+        guard FileManager.default.fileExists(atPath: directory.path) else { return [] }
+        return try FileManager.default.contentsOfDirectory(atPath: directory.path)
+            .filter { $0.hasPrefix("events.out.tfevents.") }
+            .map { directory.appendingPathComponent($0) }
     }
 
     /// Rewrites `metrics.csv` atomically from `rows` and reopens it for appending.

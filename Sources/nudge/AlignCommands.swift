@@ -1,131 +1,312 @@
 // `nudge sft`, `nudge rm`, `nudge dpo`: the offline post-training trainers on a Hugging Face model
 // directory or a from-scratch preset, on a JSONL file or a built-in synthetic task; each run writes
 // a run directory (config, metrics) and the trained model.
+//
+// Each command declares a `ConfigSchema` (the keys of its config file and of `--set`); its flags are
+// shortcuts for some of those keys and win over the file and `--set` (see `ConfigOptions`).
 
 import ArgumentParser
 import Foundation
 import Nudge
 
+/// The config keys and reading helpers shared by sft, rm and dpo.
+enum AlignConfig {
+    /// The top-level keys. `trainer` has one allowed value so that a run's config.toml says
+    /// which trainer wrote it and cannot be fed to another one by mistake.
+    static func common(trainer: String) -> [ConfigField] {
+        [
+            .choice("trainer", [trainer], default: trainer, help: "This trainer (fixed; recorded in config.toml)."),
+            .string("model", "", help: "A Hugging Face model directory; empty: a fresh 'tiny' byte-level Llama."),
+            .string("data", "", help: "A JSONL file in TRL's shapes; empty: the built-in task."),
+            .choice("task", ["addition", "multiplication", "reversal", "sorting"], default: "addition", help: "The built-in task."),
+            .int("rows", 256, min: 1, help: "Rows generated for the built-in task."),
+            .int("seed", 0, min: 0, help: "Seed of the model initialization, the built-in task and batch order."),
+            .string("output", "runs/\(trainer)", help: "Run directory (a previous run there is replaced)."),
+        ]
+    }
+
+    /// The optimization keys every trainer has, under `section`.
+    static func training(_ section: String, learningRate: Double, presetLearningRate: Double) -> [ConfigField] {
+        [
+            .double("\(section).learning_rate", learningRate, min: 0,
+                    help: "AdamW learning rate; \(TOMLWriter.formatDouble(presetLearningRate)) for the fresh preset model unless set."),
+            .int("\(section).epochs", 1, min: 1, help: "Passes over the data."),
+            .int("\(section).batch_size", 8, min: 1, help: "Rows per batch."),
+            .int("\(section).max_length", 1024, min: 0, help: "Truncate sequences to this many tokens (0: no limit)."),
+            .double("\(section).max_grad_norm", 1, min: 0, help: "Clip the gradient norm to this (0: no clipping)."),
+        ]
+    }
+
+    /// `max_length` as the trainers take it: 0 means no limit.
+    static func limit(_ value: Int) -> Int? { value == 0 ? nil : value }
+
+    /// `max_grad_norm` as the trainers take it: 0 disables clipping, as in HF's Trainer.
+    static func clipNorm(_ value: Float) -> Float { value == 0 ? .infinity : value }
+}
+
+/// The flags shared by sft, rm and dpo: `--config`/`--set` and shortcuts for common keys.
 struct AlignOptions: ParsableArguments {
-    @Option(help: "A Hugging Face model directory (default: a fresh 'tiny' Llama with the byte tokenizer).") var model: String?
-    @Option(help: "A JSONL file in TRL's shapes (default: the built-in task).") var data: String?
-    @Option(help: "Built-in task: addition, multiplication, reversal, sorting.") var task = "addition"
-    @Option(help: "Rows generated for the built-in task.") var rows = 256
-    @Option var epochs = 1
-    @Option(name: .customLong("batch-size")) var batchSize = 8
-    @Option(name: .customLong("learning-rate")) var learningRate: Float?
-    @Option var seed: UInt64 = 0
-    @Option(help: "Run directory.") var output: String?
+    @OptionGroup var config: ConfigOptions
+    @Option(help: "A Hugging Face model directory (key: model).") var model: String?
+    @Option(help: "A JSONL file in TRL's shapes (key: data).") var data: String?
+    @Option(help: "Built-in task: addition, multiplication, reversal, sorting (key: task).") var task: String?
+    @Option(help: "Rows generated for the built-in task (key: rows).") var rows: Int?
+    @Option(help: "Passes over the data (key: <trainer>.epochs).") var epochs: Int?
+    @Option(name: .customLong("batch-size"), help: "Rows per batch (key: <trainer>.batch_size).") var batchSize: Int?
+    @Option(name: .customLong("learning-rate"), help: "AdamW learning rate (key: <trainer>.learning_rate).") var learningRate: Double?
+    @Option(help: "Random seed (key: seed).") var seed: Int?
+    @Option(help: "Run directory (key: output).") var output: String?
+
+    /// The configuration for the trainer whose keys live under `section`, with these flags (and
+    /// `extra` ones) applied last.
+    func resolve(_ schema: ConfigSchema, section: String, extra: [ConfigOptions.Flag] = []) throws -> ResolvedConfig {
+        try config.resolve(schema, flags: [
+            .init("model", "--model", model.map { .string($0) }),
+            .init("data", "--data", data.map { .string($0) }),
+            .init("task", "--task", task.map { .string($0) }),
+            .init("rows", "--rows", rows.map { .int($0) }),
+            .init("\(section).epochs", "--epochs", epochs.map { .int($0) }),
+            .init("\(section).batch_size", "--batch-size", batchSize.map { .int($0) }),
+            .init("\(section).learning_rate", "--learning-rate", learningRate.map { .double($0) }),
+            .init("seed", "--seed", seed.map { .int($0) }),
+            .init("output", "--output", output.map { .string($0) }),
+        ] + extra)
+    }
+}
+
+/// A resolved sft/rm/dpo configuration, with what the three commands do with it.
+struct AlignRun {
+    let config: ResolvedConfig
+
+    /// The seed (validated non-negative by the schema).
+    var seed: UInt64 { UInt64(config.int("seed")) }
+
+    /// Whether `config` trains the fresh preset model rather than a loaded one.
+    static func usesPreset(_ config: ResolvedConfig) -> Bool { config.string("model").isEmpty }
 
     func loadModel() throws -> (any CausalLanguageModel, any Tokenizer) {
-        if let model {
-            let dir = URL(fileURLWithPath: model)
+        if !Self.usesPreset(config) {
+            let dir = URL(fileURLWithPath: config.string("model"))
             let lm = try LanguageModelLoader.load(directory: dir)
             let tokenizer: any Tokenizer = FileManager.default.fileExists(atPath: dir.appendingPathComponent("tokenizer.json").path)
                 ? try BPETokenizer.load(directory: dir) : ByteTokenizer(eosToken: "<|endoftext|>", padToken: "<|pad|>")
             return (lm, tokenizer)
         }
         let tokenizer = ByteTokenizer(eosToken: "<|endoftext|>", padToken: "<|pad|>")
-        var config = TransformerConfiguration.preset("tiny", vocabularySize: tokenizer.vocabularySize)!
-        config.eosTokenID = tokenizer.eosTokenID
-        return (LlamaModel(config, seed: seed), tokenizer)
+        var configuration = TransformerConfiguration.preset("tiny", vocabularySize: tokenizer.vocabularySize)!
+        configuration.eosTokenID = tokenizer.eosTokenID
+        return (LlamaModel(configuration, seed: seed), tokenizer)
     }
 
-    func syntheticTask() throws -> SyntheticTask {
-        switch task {
-        case "addition": return .addition(digits: 2)
-        case "multiplication": return .multiplication(digits: 1)
-        case "reversal": return .reversal(length: 5)
-        case "sorting": return .sorting(length: 5)
-        default: throw ValidationError("--task: expected addition, multiplication, reversal or sorting, got '\(task)'")
+    /// The built-in task (the schema limits `task` to these names).
+    var syntheticTask: SyntheticTask {
+        switch config.string("task") {
+        case "multiplication": .multiplication(digits: 1)
+        case "reversal": .reversal(length: 5)
+        case "sorting": .sorting(length: 5)
+        default: .addition(digits: 2)
         }
     }
 
-    func runDirectory(_ name: String, _ extra: [(String, ConfigValue)]) throws -> RunDirectory {
-        let table = ConfigTable([("trainer", .string(name)), ("model", .string(model ?? "preset:tiny")),
-                                 ("data", .string(data ?? "task:\(task)")), ("epochs", .int(epochs)), ("batch_size", .int(batchSize)),
-                                 ("seed", .int(Int(seed)))] + extra)
-        return try RunDirectory.create(at: URL(fileURLWithPath: output ?? "runs/\(name)"), config: table, mode: .overwrite)
+    /// The JSONL file's rows, or the built-in task's SFT (or preference) rows.
+    func rows(preference: Bool) throws -> [DatasetRow] {
+        let data = config.string("data")
+        if !data.isEmpty { return try JSONLDataset.load(URL(fileURLWithPath: data)) }
+        let count = config.int("rows")
+        return preference ? syntheticTask.preferenceRows(count: count, seed: seed) : syntheticTask.sftRows(count: count, seed: seed)
+    }
+
+    /// The run directory at `output`, with the resolved configuration as its config.toml.
+    func runDirectory() throws -> RunDirectory {
+        let output = config.string("output")
+        guard !output.isEmpty else { throw ValidationError("output: expected a directory path, got an empty string") }
+        return try RunDirectory.create(at: URL(fileURLWithPath: output), config: config.asConfigTable(), mode: .overwrite)
     }
 }
 
 struct SFTCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "sft", abstract: "Supervised fine-tuning (completion-only loss).")
+    static let schema = ConfigSchema(
+        AlignConfig.common(trainer: "sft") + AlignConfig.training("sft", learningRate: 2e-5, presetLearningRate: 3e-3) + [
+            .int("sft.gradient_accumulation_steps", 1, min: 1, help: "Batches per optimizer step."),
+            .bool("sft.packing", false, help: "Pack rows into full-length sequences."),
+            .bool("sft.completion_only_loss", true, help: "Train on completion tokens only."),
+            .double("sft.weight_decay", 0, min: 0, help: "AdamW weight decay."),
+        ])
+
+    static let configuration = CommandConfiguration(
+        commandName: "sft", abstract: "Supervised fine-tuning (completion-only loss).",
+        discussion: schema.discussion(examples: [
+            "nudge sft --rows 64 --epochs 2",
+            "nudge sft --config examples/configs/sft.toml",
+            "nudge sft --config sft.toml --set sft.learning_rate=1e-3 --set sft.epochs=3",
+            "nudge sft --model DIR --data train.jsonl --set sft.max_length=512 --output runs/my-sft",
+        ]))
+
     @OptionGroup var options: AlignOptions
+
+    /// Config problems are reported here, before `run`, so that they read as usage errors of `nudge sft`.
+    func validate() throws { _ = try options.resolve(Self.schema, section: "sft") }
+
     func run() throws {
-        let (model, tokenizer) = try options.loadModel()
-        let rows = try options.data.map { try JSONLDataset.load(URL(fileURLWithPath: $0)) } ?? options.syntheticTask().sftRows(count: options.rows, seed: options.seed)
-        var config = SFTConfig()
-        config.epochs = options.epochs
-        config.batchSize = options.batchSize
-        config.learningRate = options.learningRate ?? (options.model == nil ? 3e-3 : 2e-5)
-        let run = try options.runDirectory("sft", [("learning_rate", .double(Double(config.learningRate)))])
-        let losses = try SFTTrainer.train(model: model, tokenizer: tokenizer, rows: rows, config: config) { step, m in try? run.log(step: step, m) }
-        try LanguageModelLoader.save(model, configJSON: model.configuration.configJSON(), to: run.checkpointURL(name: "model"))
-        run.close()
+        var config = try options.resolve(Self.schema, section: "sft")
+        // A from-scratch tiny model needs a far larger step than a pretrained one.
+        if AlignRun.usesPreset(config) { config.setDefault("sft.learning_rate", .double(3e-3)) }
+        let run = AlignRun(config: config)
+        let (model, tokenizer) = try run.loadModel()
+        let rows = try run.rows(preference: false)
+        var trainer = SFTConfig()
+        trainer.learningRate = config.float("sft.learning_rate")
+        trainer.epochs = config.int("sft.epochs")
+        trainer.batchSize = config.int("sft.batch_size")
+        trainer.gradientAccumulationSteps = config.int("sft.gradient_accumulation_steps")
+        trainer.maxLength = AlignConfig.limit(config.int("sft.max_length"))
+        trainer.packing = config.bool("sft.packing")
+        trainer.completionOnlyLoss = config.bool("sft.completion_only_loss")
+        trainer.maxGradNorm = AlignConfig.clipNorm(config.float("sft.max_grad_norm"))
+        trainer.weightDecay = config.float("sft.weight_decay")
+        trainer.seed = run.seed
+        let directory = try run.runDirectory()
+        let losses = try SFTTrainer.train(model: model, tokenizer: tokenizer, rows: rows, config: trainer) { step, m in
+            try? directory.log(step: step, m)
+        }
+        try LanguageModelLoader.save(model, configJSON: model.configuration.configJSON(), to: directory.checkpointURL(name: "model"))
+        directory.close()
         print(String(format: "SFT: %d steps, loss %.4f → %.4f; model in %@", losses.count, losses.first ?? .nan, losses.last ?? .nan,
-                     run.checkpointURL(name: "model").path))
+                     directory.checkpointURL(name: "model").path))
     }
 }
 
 struct RMCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "rm", abstract: "Train a Bradley–Terry reward model on preference pairs.")
+    static let schema = ConfigSchema(
+        AlignConfig.common(trainer: "rm") + AlignConfig.training("rm", learningRate: 1e-5, presetLearningRate: 1e-3) + [
+            .double("rm.center_rewards_coefficient", 0, min: 0, help: "Weight of the reward-centering penalty (as in TRL)."),
+        ])
+
+    static let configuration = CommandConfiguration(
+        commandName: "rm", abstract: "Train a Bradley–Terry reward model on preference pairs.",
+        discussion: schema.discussion(examples: [
+            "nudge rm --rows 128",
+            "nudge rm --config rm.yaml --set rm.learning_rate=5e-4 --set rm.center_rewards_coefficient=0.01",
+        ]))
+
     @OptionGroup var options: AlignOptions
+
+    /// Config problems are reported here, before `run`, so that they read as usage errors of `nudge rm`.
+    func validate() throws { _ = try options.resolve(Self.schema, section: "rm") }
+
     func run() throws {
-        let (trunk, tokenizer) = try options.loadModel()
-        let rows = try options.data.map { try JSONLDataset.load(URL(fileURLWithPath: $0)) } ?? options.syntheticTask().preferenceRows(count: options.rows, seed: options.seed)
-        var config = RewardConfig()
-        config.epochs = options.epochs
-        config.batchSize = options.batchSize
-        config.learningRate = options.learningRate ?? (options.model == nil ? 1e-3 : 1e-5)
-        let run = try options.runDirectory("rm", [("learning_rate", .double(Double(config.learningRate)))])
-        let model = ScalarHeadModel(trunk: trunk, seed: options.seed)
-        let history = try RewardTrainer.train(model: model, tokenizer: tokenizer, rows: rows, config: config) { step, m in try? run.log(step: step, m) }
-        try model.save(to: run.checkpointURL(name: "reward_model.safetensors"))
-        run.close()
+        var config = try options.resolve(Self.schema, section: "rm")
+        if AlignRun.usesPreset(config) { config.setDefault("rm.learning_rate", .double(1e-3)) }
+        let run = AlignRun(config: config)
+        let (trunk, tokenizer) = try run.loadModel()
+        let rows = try run.rows(preference: true)
+        var trainer = RewardConfig()
+        trainer.learningRate = config.float("rm.learning_rate")
+        trainer.epochs = config.int("rm.epochs")
+        trainer.batchSize = config.int("rm.batch_size")
+        trainer.maxLength = AlignConfig.limit(config.int("rm.max_length"))
+        trainer.maxGradNorm = AlignConfig.clipNorm(config.float("rm.max_grad_norm"))
+        trainer.centeringCoefficient = config.float("rm.center_rewards_coefficient")
+        trainer.seed = run.seed
+        let directory = try run.runDirectory()
+        let model = ScalarHeadModel(trunk: trunk, seed: run.seed)
+        let history = try RewardTrainer.train(model: model, tokenizer: tokenizer, rows: rows, config: trainer) { step, m in
+            try? directory.log(step: step, m)
+        }
+        try model.save(to: directory.checkpointURL(name: "reward_model.safetensors"))
+        directory.close()
         let late = history.suffix(10)
         print(String(format: "RM: %d steps, final accuracy %.3f, margin %.3f; weights in %@", history.count,
                      late.map(\.accuracy).reduce(0, +) / Float(max(late.count, 1)), late.map(\.margin).reduce(0, +) / Float(max(late.count, 1)),
-                     run.checkpointURL(name: "reward_model.safetensors").path))
+                     directory.checkpointURL(name: "reward_model.safetensors").path))
     }
 }
 
 struct DPOCommand: ParsableCommand {
+    static let losses = ["sigmoid", "hinge", "ipo", "robust", "rpo", "simpo", "cpo"]
+
+    static let schema = ConfigSchema(
+        AlignConfig.common(trainer: "dpo") + AlignConfig.training("dpo", learningRate: 1e-6, presetLearningRate: 2e-3) + [
+            .double("dpo.beta", 0.1, min: 0, help: "β: strength of the KL leash to the reference."),
+            .choice("dpo.loss", losses, default: "sigmoid", help: "Preference loss."),
+            .double("dpo.label_smoothing", 0, min: 0, max: 0.5,
+                    help: "Label smoothing ε of sigmoid (cDPO) and robust; robust: 0.1 unless set."),
+            .double("dpo.rpo_alpha", 1, min: 0, help: "rpo: weight of the chosen completions' NLL."),
+            .double("dpo.simpo_gamma", 0.5, help: "simpo: target reward margin γ."),
+            .double("dpo.cpo_alpha", 1, min: 0, help: "cpo: weight of the behaviour-cloning NLL."),
+            .int("dpo.max_prompt_length", 512, min: 0, help: "Truncate prompts to this many tokens (0: no limit)."),
+            .string("dpo.ref_model", "", help: "Reference model directory; empty: the initial policy."),
+        ])
+
     static let configuration = CommandConfiguration(
-        commandName: "dpo", abstract: "Direct preference optimization (and the IPO/hinge/robust/SimPO/CPO variants).",
-        discussion: "Evaluate without training: nudge dpo --eval-only --model DIR --ref-model DIR --data FILE [--json]")
+        commandName: "dpo", abstract: "Direct preference optimization (and the IPO/hinge/robust/RPO/SimPO/CPO variants).",
+        discussion: schema.discussion(examples: [
+            "nudge dpo --rows 128 --beta 0.2",
+            "nudge dpo --config examples/configs/dpo.yaml --set dpo.loss=ipo",
+            "nudge dpo --eval-only --model DIR --ref-model DIR --data FILE --json",
+        ]))
+
     @OptionGroup var options: AlignOptions
-    @Option var beta: Float = 0.1
-    @Option(help: "Loss: sigmoid, hinge, ipo, robust, simpo, cpo.") var loss = "sigmoid"
+    @Option(help: "β (key: dpo.beta).") var beta: Double?
+    @Option(help: "Loss: \(losses.joined(separator: ", ")) (key: dpo.loss).") var loss: String?
     @Flag(name: .customLong("eval-only"), help: "Compute the loss and metrics without training.") var evalOnly = false
-    @Option(name: .customLong("ref-model"), help: "Reference model directory (default: the initial policy).") var referenceModel: String?
+    @Option(name: .customLong("ref-model"), help: "Reference model directory (key: dpo.ref_model).") var referenceModel: String?
     @Flag(help: "Print metrics as JSON.") var json = false
 
-    func lossKind() throws -> PreferenceLoss {
-        switch loss {
-        case "sigmoid": return .sigmoid()
+    /// The loss named by `dpo.loss`, with its parameters.
+    static func lossKind(_ config: ResolvedConfig) throws -> PreferenceLoss {
+        let smoothing = config.float("dpo.label_smoothing")
+        switch config.string("dpo.loss") {
         case "hinge": return .hinge
         case "ipo": return .ipo
-        case "robust": return .robust(labelSmoothing: 0.1)
-        case "simpo": return .simpo(gamma: 0.5)
-        case "cpo": return .cpo(lambda: 1)
-        default: throw ValidationError("--loss: expected sigmoid, hinge, ipo, robust, simpo or cpo, got '\(loss)'")
+        case "robust":
+            // Robust DPO divides by 1 − 2ε.
+            guard smoothing < 0.5 else { throw ValidationError("dpo.label_smoothing: robust needs a value below 0.5, got 0.5") }
+            return .robust(labelSmoothing: smoothing)
+        case "rpo": return .rpo(alpha: config.float("dpo.rpo_alpha"))
+        case "simpo": return .simpo(gamma: config.float("dpo.simpo_gamma"))
+        case "cpo": return .cpo(lambda: config.float("dpo.cpo_alpha"))
+        default: return .sigmoid(labelSmoothing: smoothing)
         }
     }
 
+    func resolve() throws -> ResolvedConfig {
+        try options.resolve(Self.schema, section: "dpo", extra: [
+            .init("dpo.beta", "--beta", beta.map { .double($0) }),
+            .init("dpo.loss", "--loss", loss.map { .string($0) }),
+            .init("dpo.ref_model", "--ref-model", referenceModel.map { .string($0) }),
+        ])
+    }
+
+    /// Config problems are reported here, before `run`, so that they read as usage errors of `nudge dpo`.
+    func validate() throws {
+        let config = try resolve()
+        if evalOnly && config.string("dpo.ref_model").isEmpty { throw ValidationError("--eval-only needs --ref-model (or dpo.ref_model)") }
+    }
+
     func run() throws {
-        let (policy, tokenizer) = try options.loadModel()
-        let rows = try options.data.map { try JSONLDataset.load(URL(fileURLWithPath: $0)) } ?? options.syntheticTask().preferenceRows(count: options.rows, seed: options.seed)
-        var config = DPOConfig()
-        config.beta = beta
-        config.loss = try lossKind()
-        config.epochs = options.epochs
-        config.batchSize = options.batchSize
-        config.learningRate = options.learningRate ?? (options.model == nil ? 2e-3 : 1e-6)
-        let reference = try referenceModel.map { try LanguageModelLoader.load(directory: URL(fileURLWithPath: $0)) }
+        var config = try resolve()
+        if AlignRun.usesPreset(config) { config.setDefault("dpo.learning_rate", .double(2e-3)) }
+        // Robust DPO with ε = 0 is plain DPO; keep the CLI's long-standing 0.1.
+        if config.string("dpo.loss") == "robust" { config.setDefault("dpo.label_smoothing", .double(0.1)) }
+        let run = AlignRun(config: config)
+        let (policy, tokenizer) = try run.loadModel()
+        let rows = try run.rows(preference: true)
+        var trainer = DPOConfig()
+        trainer.beta = config.float("dpo.beta")
+        trainer.loss = try Self.lossKind(config)
+        trainer.learningRate = config.float("dpo.learning_rate")
+        trainer.epochs = config.int("dpo.epochs")
+        trainer.batchSize = config.int("dpo.batch_size")
+        trainer.maxLength = AlignConfig.limit(config.int("dpo.max_length"))
+        trainer.maxPromptLength = AlignConfig.limit(config.int("dpo.max_prompt_length"))
+        trainer.maxGradNorm = AlignConfig.clipNorm(config.float("dpo.max_grad_norm"))
+        trainer.seed = run.seed
+        let referencePath = config.string("dpo.ref_model")
+        let reference = try referencePath.isEmpty ? nil : LanguageModelLoader.load(directory: URL(fileURLWithPath: referencePath))
         if evalOnly {
-            guard let reference else { throw ValidationError("--eval-only needs --ref-model") }
-            let m = try DPOTrainer.evaluate(policy: policy, reference: reference, tokenizer: tokenizer, rows: rows, config: config)
+            guard let reference else { throw ValidationError("--eval-only needs --ref-model (or dpo.ref_model)") }
+            let m = try DPOTrainer.evaluate(policy: policy, reference: reference, tokenizer: tokenizer, rows: rows, config: trainer)
             if json {
                 let data = try JSONSerialization.data(withJSONObject: Dictionary(uniqueKeysWithValues: m.named), options: [.sortedKeys])
                 print(String(decoding: data, as: UTF8.self))
@@ -134,13 +315,12 @@ struct DPOCommand: ParsableCommand {
             }
             return
         }
-        let run = try options.runDirectory("dpo", [("beta", .double(Double(beta))), ("loss", .string(loss)),
-                                                   ("learning_rate", .double(Double(config.learningRate)))])
-        let history = try DPOTrainer.train(policy: policy, reference: reference, tokenizer: tokenizer, rows: rows, config: config) { step, m in
-            try? run.log(step: step, m)
+        let directory = try run.runDirectory()
+        let history = try DPOTrainer.train(policy: policy, reference: reference, tokenizer: tokenizer, rows: rows, config: trainer) { step, m in
+            try? directory.log(step: step, m)
         }
-        try LanguageModelLoader.save(policy, configJSON: policy.configuration.configJSON(), to: run.checkpointURL(name: "model"))
-        run.close()
+        try LanguageModelLoader.save(policy, configJSON: policy.configuration.configJSON(), to: directory.checkpointURL(name: "model"))
+        directory.close()
         if let last = history.last {
             print(String(format: "DPO: %d steps; last loss %.4f, rewards/margins %.4f, rewards/accuracies %.3f", history.count,
                          last.loss, last.rewardsMargins, last.rewardsAccuracies))

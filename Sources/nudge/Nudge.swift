@@ -17,7 +17,7 @@ struct NudgeCommand: ParsableCommand {
           nudge bench --json         run the engine benchmarks
         """,
         version: NudgeVersion.string,
-        subcommands: [Demo.self, Doctor.self, Bench.self, Env.self, BanditCommand.self, TabularCommand.self, RL.self, LM.self, Generate.self, SFTCommand.self, RMCommand.self, DPOCommand.self]
+        subcommands: [Demo.self, Doctor.self, Bench.self, Env.self, BanditCommand.self, TabularCommand.self, RL.self, LM.self, Generate.self, SFTCommand.self, RMCommand.self, DPOCommand.self, GRPOCommand.self, RLOOCommand.self, PPOCommand.self, ReportCommand.self]
     )
 }
 

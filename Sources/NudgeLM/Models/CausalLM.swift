@@ -90,6 +90,19 @@ public enum LanguageModelLoader {
         return model
     }
 
+    /// A frozen copy of `model` (same family and configuration, parameters copied): a reference
+    /// policy when the policy itself is fully fine-tuned.
+    public static func frozenCopy(of model: any CausalLanguageModel) throws -> any CausalLanguageModel {
+        let copy: any CausalLanguageModel
+        switch model.configuration.family {
+        case .llama, .qwen2, .mistral: copy = LlamaModel(model.configuration)
+        case .gpt2: copy = try GPT2Model.make(model.configuration)
+        }
+        try copy.update(parameters: model.parameters())
+        copy.freeze()
+        return copy
+    }
+
     /// Per-family checkpoint quirks, applied in one place: a tied head stored anyway is dropped;
     /// GPT-2's Conv1D weights (stored in × out) are transposed to Linear's out × in.
     public static func sanitize(_ weights: NamedTensors, for config: TransformerConfiguration) -> NamedTensors {

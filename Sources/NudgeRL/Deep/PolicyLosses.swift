@@ -14,10 +14,7 @@ public func clippedSurrogateLoss(
     let high = clipHigh ?? clipLow
     let logRatio = logProbs - oldLogProbs
     let ratio = logRatio.exp()
-    // max(−A·r, −A·clip(r)) = −min(A·r, A·clip(r)); the clamp passes no gradient outside the range.
-    let unclipped = -advantages * ratio
-    let clipped = -advantages * ratio.clamp(min: 1 - clipLow, max: 1 + high)
-    let loss = Tensor.maximum(unclipped, clipped).mean()
+    let loss = clippedSurrogateTerms(ratio: ratio, advantages: advantages, clipLow: clipLow, clipHigh: high).mean()
     let (fraction, kl, oldKL) = withoutGradients { () -> (Float, Float, Float) in
         let r = ratio.scalars, lr = logRatio.scalars
         let clippedCount = r.filter { $0 < 1 - clipLow || $0 > 1 + high }.count
@@ -28,13 +25,27 @@ public func clippedSurrogateLoss(
     return (loss, fraction, kl, oldKL)
 }
 
+/// The per-element clipped surrogate −min(r·A, clip(r, 1 − ε_low, 1 + ε_high)·A), before any
+/// averaging, for losses that aggregate over tokens themselves (GRPO's grpo/bnpo/dr_grpo/dapo).
+/// `advantages` broadcasts against `ratio` (e.g. (B, 1) against (B, T)).
+public func clippedSurrogateTerms(ratio: Tensor, advantages: Tensor, clipLow: Float, clipHigh: Float? = nil) -> Tensor {
+    // max(−A·r, −A·clip(r)) = −min(A·r, A·clip(r)); the clamp passes no gradient outside the range.
+    let unclipped = -advantages * ratio
+    let clipped = -advantages * ratio.clamp(min: 1 - clipLow, max: 1 + (clipHigh ?? clipLow))
+    return Tensor.maximum(unclipped, clipped)
+}
+
 /// ½·mean((V − G)²), or with clipping ½·mean(max((V − G)², (V_old + clip(V − V_old, ±ε) − G)²))
-/// (CleanRL's clip_vloss).
-public func valueLoss(values: Tensor, oldValues: Tensor, returns: Tensor, clip: Float?) -> Tensor {
-    let unclipped = (values - returns).square()
-    guard let clip else { return unclipped.mean() * 0.5 }
-    let clippedValues = oldValues + (values - oldValues).clamp(min: -clip, max: clip)
-    return Tensor.maximum(unclipped, (clippedValues - returns).square()).mean() * 0.5
+/// (CleanRL's clip_vloss). With a 0/1 `mask` the mean runs over the masked elements only (tokens of
+/// padded completions, as TRL's masked_mean).
+public func valueLoss(values: Tensor, oldValues: Tensor, returns: Tensor, clip: Float?, mask: Tensor? = nil) -> Tensor {
+    var terms = (values - returns).square()
+    if let clip {
+        let clippedValues = oldValues + (values - oldValues).clamp(min: -clip, max: clip)
+        terms = Tensor.maximum(terms, (clippedValues - returns).square())
+    }
+    guard let mask else { return terms.mean() * 0.5 }
+    return (terms * mask).sum() * (0.5 / max(mask.scalars.reduce(0, +), 1))
 }
 
 /// Per-sample estimators of KL(q ‖ p) from log r = log p(x) − log q(x) with x ~ q. For PPO's

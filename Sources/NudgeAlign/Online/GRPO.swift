@@ -1,0 +1,312 @@
+// The critic-free online trainers (TRL's GRPOTrainer and RLOOTrainer, OpenRLHF's REINFORCE++): sample
+// G completions per prompt, score them with weighted reward functions, turn the group's rewards into
+// advantages, and nudge the policy with the clipped surrogate (EQ R6.8), on a KL leash to a frozen
+// reference. Everything TRL's GRPO exposes is here: scale_rewards, the four loss aggregations,
+// clip-higher (ε_low, ε_high), β with k3 (β = 0 loads no reference), num_iterations μ with stored
+// old log-probs, mask_truncated_completions, dynamic sampling (DAPO), and GSPO's sequence-level
+// importance ratios. RLOO and REINFORCE++ put the KL penalty in the reward (sequence k1 sum for
+// RLOO, per-token k1 for REINFORCE++), GRPO in the loss, as their papers and TRL/OpenRLHF do.
+
+import Foundation
+import NudgeLM
+import NudgeNN
+import NudgeRL
+import NudgeTensor
+
+/// Whether importance ratios are per token (GRPO) or per sequence (GSPO, Zheng et al. 2025).
+public enum ImportanceSamplingLevel: String, Sendable, CaseIterable {
+    case token, sequence
+}
+
+/// GRPO / RLOO / REINFORCE++ hyperparameters (TRL's GRPOConfig defaults).
+public struct GRPOConfig: Sendable {
+    public var learningRate: Float = 1e-6
+    /// Distinct prompts per optimizer step (TRL: per_device_train_batch_size / num_generations).
+    public var promptsPerStep = 2
+    /// G: completions per prompt.
+    public var numGenerations = 8
+    public var maxPromptLength: Int? = 512
+    public var maxCompletionLength = 256
+    public var temperature: Float = 1
+    public var topP: Float = 1
+    public var topK = 0
+    /// β: the KL leash's weight (0: no reference model is used).
+    public var beta: Float = 0
+    public var advantage: AdvantageEstimator = .grpo(scaling: .group)
+    /// TRL's unbiased std (G − 1); false uses the population std.
+    public var unbiasedStd = true
+    public var lossType: LossAggregation = .dapo
+    /// ε (low side of the clip range).
+    public var epsilon: Float = 0.2
+    /// ε_high (DAPO's clip-higher); nil: ε.
+    public var epsilonHigh: Float?
+    /// μ: optimizer steps per generated batch.
+    public var numIterations = 1
+    public var importanceSampling: ImportanceSamplingLevel = .token
+    /// Multiply the k3 term by the importance ratio (TRL's use_bias_correction_kl).
+    public var klBiasCorrection = true
+    /// Exclude completions cut at max length from the loss.
+    public var maskTruncatedCompletions = false
+    /// DAPO's dynamic sampling: drop groups whose rewards are all equal and sample more prompts.
+    public var dynamicSampling = false
+    /// Sampling rounds allowed to refill a step when dynamic sampling drops groups.
+    public var maxSamplingRounds = 4
+    public var maxGradNorm: Float = 1
+    public var weightDecay: Float = 0
+    public var seed: UInt64 = 0
+
+    public init() {}
+}
+
+/// An online trainer of the GRPO family over a prompt dataset.
+public final class GRPOTrainer {
+    public let policy: any CausalLanguageModel
+    public let reference: (any CausalLanguageModel)?
+    public let tokenizer: any Tokenizer
+    public let rewards: WeightedRewards
+    /// Scored and logged (monitor/<name>) but never trained on: e.g. a hidden gold reward.
+    public var monitors: [any RewardFunction] = []
+    public var config: GRPOConfig
+    public let optimizer: Adam
+    public private(set) var step = 0
+    var cursor: PromptCursor
+    var tokensSeen = 0
+    /// When the reference is the policy with its LoRA adapters switched off (no second copy).
+    let referenceIsAdapterFreePolicy: Bool
+
+    /// - Parameters:
+    ///   - reference: the frozen reference for β > 0. nil: the policy with LoRA adapters disabled when
+    ///     it has adapters, else a frozen copy of the initial policy.
+    public init(policy: any CausalLanguageModel, reference: (any CausalLanguageModel)? = nil, tokenizer: any Tokenizer,
+                template: ChatTemplate? = nil, rows: [DatasetRow], rewards: WeightedRewards, config: GRPOConfig) throws {
+        precondition(config.numGenerations >= 2, "GRPO needs at least 2 generations per prompt")
+        self.policy = policy
+        self.tokenizer = tokenizer
+        self.rewards = rewards
+        self.config = config
+        let needsReference = config.beta != 0
+        referenceIsAdapterFreePolicy = needsReference && reference == nil && !loraLayers(in: policy).isEmpty
+        if let reference {
+            self.reference = reference
+        } else if needsReference && !referenceIsAdapterFreePolicy {
+            self.reference = try LanguageModelLoader.frozenCopy(of: policy)
+        } else {
+            self.reference = nil
+        }
+        optimizer = AdamW(learningRate: config.learningRate, weightDecay: config.weightDecay)
+        cursor = PromptCursor(try onlinePrompts(rows: rows, tokenizer: tokenizer, template: template, maxPromptLength: config.maxPromptLength),
+                              seed: config.seed)
+    }
+
+    var generation: GenerationConfig {
+        var g = GenerationConfig()
+        g.maxNewTokens = config.maxCompletionLength
+        g.temperature = config.temperature
+        g.topP = config.topP
+        g.topK = config.topK
+        g.eosTokenID = tokenizer.eosTokenID
+        g.padTokenID = Collator.padID(for: tokenizer)
+        return g
+    }
+
+    /// Reference per-token log-probs (B, T − 1).
+    func referenceLogProbs(_ rollout: Rollout) -> Tensor? {
+        guard config.beta != 0 else { return nil }
+        if referenceIsAdapterFreePolicy {
+            setLoRAEnabled(false, in: policy)
+            defer { setLoRAEnabled(true, in: policy) }
+            return rollout.logProbs(policy, temperature: config.temperature)
+        }
+        return reference.map { rollout.logProbs($0, temperature: config.temperature) }
+    }
+
+    /// Samples and scores one step's groups (refilling when dynamic sampling drops some).
+    func sampleGroups() throws -> (Rollout, perFunction: [[Double?]], totals: [Double?], zeroStdFraction: Double, rounds: Int)? {
+        let g = config.numGenerations
+        var kept: [(Rollout, [[Double?]], [Double?])] = []
+        var keptGroups = 0, rounds = 0
+        var zeroStdFraction = 0.0
+        while keptGroups < config.promptsPerStep && rounds < (config.dynamicSampling ? config.maxSamplingRounds : 1) {
+            var gen = generation
+            gen.seed = config.seed &+ UInt64(step) &* 1_000_003 &+ UInt64(rounds)
+            let prompts = cursor.next(config.dynamicSampling ? config.promptsPerStep - keptGroups : config.promptsPerStep)
+            let rollout = Rollout.sample(model: policy, tokenizer: tokenizer, prompts: prompts, repeats: g, generation: gen)
+            let (perFunction, totals) = try rewards.evaluate(rollout.samples)
+            let std = groupRelativeAdvantages(rewards: totals, groupSize: g, scaling: .group, unbiased: config.unbiasedStd).groupStd
+            let zero = stride(from: 0, to: totals.count, by: g).map { std[$0] < 1e-12 }
+            if rounds == 0 { zeroStdFraction = Double(zero.filter { $0 }.count) / Double(zero.count) }
+            rounds += 1
+            let keep = config.dynamicSampling ? zero.indices.filter { !zero[$0] } : Array(zero.indices)
+            guard !keep.isEmpty else { continue }
+            let rows = keep.flatMap { k in (k * g)..<((k + 1) * g) }
+            let sub = Rollout(prompts: rows.map { rollout.prompts[$0] }, completions: rows.map { rollout.completions[$0] },
+                              finishReasons: rows.map { rollout.finishReasons[$0] }, samplingLogProbs: rows.map { rollout.samplingLogProbs[$0] },
+                              tokenizer: tokenizer, padID: gen.padTokenID)
+            kept.append((sub, perFunction.map { col in rows.map { col[$0] } }, rows.map { totals[$0] }))
+            keptGroups += keep.count
+        }
+        guard !kept.isEmpty else { return nil }
+        if kept.count == 1 { return (kept[0].0, kept[0].1, kept[0].2, zeroStdFraction, rounds) }
+        let all = kept.map(\.0)
+        let merged = Rollout(prompts: all.flatMap(\.prompts), completions: all.flatMap(\.completions),
+                             finishReasons: all.flatMap(\.finishReasons), samplingLogProbs: all.flatMap(\.samplingLogProbs),
+                             tokenizer: tokenizer, padID: generation.padTokenID)
+        let perFunction = rewards.functions.indices.map { f in kept.flatMap { $0.1[f] } }
+        return (merged, perFunction, kept.flatMap(\.2), zeroStdFraction, rounds)
+    }
+
+    /// Advantages (B, 1) or (B, T − 1) for the estimator, the rewards after any KL penalty, and the
+    /// sampled KL (k1 per token) when the penalty is in the reward.
+    func advantages(_ rollout: Rollout, totals: [Double?], old: Tensor, referenceLogProbs: Tensor?, mask: [Float]) -> Tensor {
+        let g = config.numGenerations, b = rollout.count
+        let width = old.shape[1]
+        // k1 per token, log π − log π_ref, for the estimators that penalize in the reward.
+        let k1: [Float]? = referenceLogProbs.map { ref in zip(old.scalars, ref.scalars).map { $0 - $1 } }
+        switch config.advantage {
+        case .grpo(let scaling):
+            let a = groupRelativeAdvantages(rewards: totals, groupSize: g, scaling: scaling, unbiased: config.unbiasedStd).advantages
+            return Tensor(shape: [b, 1], values: a.map(Float.init))
+        case .rloo:
+            var penalized = totals
+            if let k1 {
+                for r in 0..<b {
+                    let kl = (0..<width).reduce(0.0) { $0 + Double(k1[r * width + $1] * mask[r * width + $1]) }
+                    penalized[r] = penalized[r].map { $0 - Double(config.beta) * kl }
+                }
+            }
+            return Tensor(shape: [b, 1], values: leaveOneOutAdvantages(rewards: penalized, groupSize: g).map(Float.init))
+        case .reinforcePlusPlus(let baseline):
+            var scores = totals.map { $0 ?? 0 }
+            if baseline {
+                for start in stride(from: 0, to: b, by: g) {
+                    let mean = scores[start..<(start + g)].reduce(0, +) / Double(g)
+                    for i in start..<(start + g) { scores[i] -= mean }
+                }
+            }
+            var tokenRewards = [[Double]](repeating: [Double](repeating: 0, count: width), count: b)
+            var tokenMask = [[Bool]](repeating: [Bool](repeating: false, count: width), count: b)
+            for r in 0..<b {
+                var last: Int?
+                for t in 0..<width where mask[r * width + t] != 0 {
+                    tokenMask[r][t] = true
+                    last = t
+                    if let k1 { tokenRewards[r][t] = -Double(config.beta) * Double(k1[r * width + t]) }
+                }
+                if let last, totals[r] != nil { tokenRewards[r][last] += scores[r] }
+            }
+            let a = reinforcePlusPlusAdvantages(tokenRewards: tokenRewards, mask: tokenMask)
+            return Tensor(shape: [b, width], values: a.flatMap { $0.map(Float.init) })
+        }
+    }
+
+    /// One generation batch: sample, score, then μ optimizer steps. Returns nil when dynamic sampling
+    /// found no group with any reward variation (no update is made).
+    @discardableResult
+    public func trainStep() throws -> OnlineStepResult? {
+        let start = Date()
+        guard let (rollout, perFunction, totals, zeroStdFraction, rounds) = try sampleGroups() else {
+            step += 1
+            return nil
+        }
+        let b = rollout.count
+        let truncated = config.maskTruncatedCompletions ? Set(rollout.finishReasons.indices.filter { rollout.finishReasons[$0] == .length }) : []
+        let maskValues = rollout.shiftedMask(excluding: truncated)
+        let width = rollout.input.length - 1
+        let mask = Tensor(shape: [b, width], values: maskValues)
+        let stepTokens = Int(maskValues.reduce(0, +))
+        let referenceLogProbs = referenceLogProbs(rollout)
+        // Old log-probs: needed before the first update for μ > 1 (and for the reward-side KL); with
+        // μ = 1 the current pass's detached values are the old ones.
+        let klInReward = config.advantage.penalizesKLInReward
+        let storedOld: Tensor? = (config.numIterations > 1 || (klInReward && referenceLogProbs != nil))
+            ? rollout.logProbs(policy, temperature: config.temperature) : nil
+        let advantages = advantages(rollout, totals: totals, old: storedOld ?? Tensor(repeating: 0, shape: [b, width]),
+                                    referenceLogProbs: klInReward ? referenceLogProbs : nil, mask: maskValues)
+        let lossKL = klInReward ? nil : referenceLogProbs
+        var lossValue = 0.0, gradNorm = 0.0
+        var clipLow = 0.0, clipHigh = 0.0, clipRegion = 0.0, kl = 0.0, entropy = 0.0
+        for iteration in 0..<config.numIterations {
+            var (loss, grads) = valueAndGrad(policy) { m -> Tensor in
+                let logits = m(rollout.input)
+                let current = completionLogProbs(logits: logits, ids: rollout.input.ids, completionMask: rollout.completionMask,
+                                                 temperature: config.temperature).perToken
+                let logRatio = current - (storedOld ?? current.detached())
+                let ratio: Tensor
+                switch config.importanceSampling {
+                case .token: ratio = logRatio.exp()
+                case .sequence:
+                    let lengths = (0..<b).map { r in max(1, maskValues[(r * width)..<((r + 1) * width)].reduce(0, +)) }
+                    ratio = ((logRatio * mask).sum(axis: 1) / Tensor(lengths)).reshaped([b, 1]).exp()
+                }
+                var perToken = clippedSurrogateTerms(ratio: ratio, advantages: advantages, clipLow: config.epsilon, clipHigh: config.epsilonHigh)
+                if let ref = lossKL {
+                    var k3 = KLEstimator.k3(logRatio: ref - current)
+                    if config.klBiasCorrection { k3 = k3 * ratio }
+                    perToken = perToken + k3 * config.beta
+                }
+                if iteration == 0 {
+                    withoutGradients {
+                        (clipLow, clipHigh, clipRegion) = clipFractions(ratio: ratio, advantages: advantages, mask: maskValues, width: width,
+                                                                       epsilonLow: config.epsilon, epsilonHigh: config.epsilonHigh ?? config.epsilon)
+                        if let ref = referenceLogProbs {
+                            kl = maskedMean(KLEstimator.k3(logRatio: ref - current).scalars, maskValues)
+                        }
+                        entropy = maskedMean(tokenEntropies(logits: logits, mask: maskValues, temperature: config.temperature), maskValues)
+                    }
+                }
+                return aggregateTokenLoss(perToken, mask: mask, config.lossType, maxCompletionLength: config.maxCompletionLength,
+                                          stepTokenCount: stepTokens)
+            }
+            gradNorm = Double(clipGradientNorm(&grads, maxNorm: config.maxGradNorm))
+            optimizer.update(policy, gradients: grads)
+            lossValue += Double(loss.item()) / Double(config.numIterations)
+        }
+        step += 1
+        tokensSeen += rollout.input.attentionMask?.reduce(0) { $0 + $1.filter { $0 }.count } ?? 0
+        let (rewardMean, rewardStd) = meanAndStd(totals)
+        var metrics: [(String, Double)] = [("reward", rewardMean), ("reward_std", rewardStd)]
+        for (f, column) in zip(rewards.functions, perFunction) {
+            let (m, s) = meanAndStd(column)
+            metrics += [("rewards/\(f.function.name)/mean", m), ("rewards/\(f.function.name)/std", s)]
+        }
+        for monitor in monitors {
+            metrics.append(("monitor/\(monitor.name)", meanAndStd(try monitor.scores(rollout.samples)).0))
+        }
+        metrics += [("frac_reward_zero_std", zeroStdFraction)]
+        if config.beta != 0 { metrics.append(("kl", kl)) }
+        metrics += [("entropy", entropy), ("clip_ratio/low_mean", clipLow), ("clip_ratio/high_mean", clipHigh),
+                    ("clip_ratio/region_mean", clipRegion)]
+        metrics += completionMetrics(rollout, eosTokenID: tokenizer.eosTokenID)
+        metrics += [("loss", lossValue), ("grad_norm", gradNorm), ("learning_rate", Double(optimizer.learningRate)),
+                    ("num_tokens", Double(tokensSeen)), ("sampling_rounds", Double(rounds)),
+                    ("step_time", Date().timeIntervalSince(start))]
+        let perRow = advantages.shape[1] == 1 ? advantages.scalars.map(Double.init)
+            : (0..<b).map { r in Double(advantages.scalars[(r * width)..<((r + 1) * width)].first { $0 != 0 } ?? 0) }
+        let samples = (0..<b).map { OnlineSample(prompt: rollout.samples[$0].prompt, completion: rollout.samples[$0].completion,
+                                                 reward: totals[$0], advantage: perRow[$0]) }
+        return OnlineStepResult(step: step, metrics: metrics, samples: samples)
+    }
+}
+
+/// TRL's clip metrics: the masked fractions of tokens whose ratio fell below 1 − ε with A < 0 (low),
+/// above 1 + ε_high with A > 0 (high), and either (region).
+func clipFractions(ratio: Tensor, advantages: Tensor, mask: [Float], width: Int, epsilonLow: Float, epsilonHigh: Float)
+    -> (Double, Double, Double)
+{
+    let r = ratio.scalars, a = advantages.scalars
+    let b = mask.count / max(width, 1)
+    var low = 0.0, high = 0.0, region = 0.0, count = 0.0
+    for row in 0..<b {
+        for t in 0..<width where mask[row * width + t] != 0 {
+            let ratioValue = ratio.shape[1] == 1 ? r[row] : r[row * width + t]
+            let advantage = advantages.shape[1] == 1 ? a[row] : a[row * width + t]
+            let isLow = ratioValue < 1 - epsilonLow && advantage < 0
+            let isHigh = ratioValue > 1 + epsilonHigh && advantage > 0
+            low += isLow ? 1 : 0
+            high += isHigh ? 1 : 0
+            region += (isLow || isHigh) ? 1 : 0
+            count += 1
+        }
+    }
+    return count > 0 ? (low / count, high / count, region / count) : (0, 0, 0)
+}

@@ -1,0 +1,318 @@
+// PPO for language models with the four-model setup (Ziegler et al. 2019; Ouyang et al. 2022; TRL's
+// PPOTrainer; EQ R6.4–R6.5): a policy, a frozen reference, a reward model (any weighted reward
+// functions) and a value model (a separate scalar-head model, or a head on the policy's own trunk).
+//
+// Per rollout: sample one completion per prompt; score it; per token t of the completion the reward
+// is −β·KL_t (k1, k2 or k3 of log π − log π_ref), and the score (minus a missing-EOS penalty) is
+// added at the last real token. GAE over tokens (γ, λ; padding ends an episode), advantages whitened
+// with masked statistics, then several PPO epochs of clipped policy and value losses over
+// mini-batches, with an optional entropy bonus. β is fixed or follows the adaptive controller of
+// Ziegler et al. (target KL, horizon). Alternatively the KL goes in the loss (k3, as GRPO) instead of
+// the reward.
+
+import Foundation
+import NudgeLM
+import NudgeNN
+import NudgeRL
+import NudgeTensor
+
+/// Where the KL leash acts.
+public enum KLPenaltyPlacement: String, Sendable, CaseIterable {
+    /// −β·KL_t in each token's reward (InstructGPT, TRL's PPO).
+    case reward
+    /// β·k3 added to the policy loss.
+    case loss
+}
+
+/// Ziegler et al.'s adaptive KL coefficient: β ← β·(1 + clip(KL/target − 1, ±0.2)·n/horizon).
+public struct AdaptiveKLController: Sendable, Equatable {
+    public var target: Double
+    public var horizon: Double
+
+    public init(target: Double = 6, horizon: Double = 10_000) {
+        self.target = target
+        self.horizon = horizon
+    }
+
+    /// β after observing a mean sequence KL over `samples` rollouts.
+    public func updated(_ beta: Double, observedKL: Double, samples: Int) -> Double {
+        let error = min(max(observedKL / target - 1, -0.2), 0.2)
+        return beta * (1 + error * Double(samples) / horizon)
+    }
+}
+
+/// PPO-RLHF hyperparameters (TRL's PPOConfig defaults where they apply).
+public struct PPORLHFConfig: Sendable {
+    public var learningRate: Float = 3e-6
+    /// Prompts (one completion each) per rollout batch.
+    public var batchSize = 16
+    public var miniBatches = 1
+    public var ppoEpochs = 4
+    public var maxPromptLength: Int? = 512
+    public var maxCompletionLength = 53
+    public var temperature: Float = 0.7
+    /// β: the KL coefficient (the initial one when adaptive).
+    public var klCoefficient: Double = 0.05
+    public var klEstimator: KLEstimator = .k1
+    public var klPlacement: KLPenaltyPlacement = .reward
+    public var adaptiveKL: AdaptiveKLController?
+    public var clipRange: Float = 0.2
+    public var valueClipRange: Float = 0.2
+    public var valueCoefficient: Float = 0.1
+    public var entropyCoefficient: Float = 0
+    public var gamma: Float = 1
+    public var lambda: Float = 0.95
+    public var whitenRewards = false
+    /// Subtracted from the score of completions that never produced EOS (nil: none).
+    public var missingEOSPenalty: Double?
+    public var maxGradNorm: Float = 1
+    public var seed: UInt64 = 0
+
+    public init() {}
+}
+
+/// The trainable policy and value model as one module (TRL's PolicyAndValueWrapper); a value head on
+/// the policy's own trunk adds just its head.
+final class PolicyAndValue: Module {
+    let policy: any CausalLanguageModel
+    let value: ScalarHeadModel
+
+    init(policy: any CausalLanguageModel, value: ScalarHeadModel) {
+        self.policy = policy
+        self.value = value
+    }
+
+    var sharesTrunk: Bool { value.trunk === policy }
+
+    override func items() -> (parameters: [(String, Tensor)], children: [(String, Module)]) {
+        sharesTrunk ? ([], [("policy", policy), ("value_head", value.score)]) : ([], [("policy", policy), ("value", value)])
+    }
+}
+
+/// GAE over completion tokens in the shifted (B, T − 1) frame: positions outside the mask are
+/// padding or prompt, get advantage 0 and pass nothing back; the last masked token has no successor.
+public func tokenGAE(rewards: [[Float]], values: [[Float]], mask: [[Bool]], gamma: Float, lambda: Float) -> (advantages: [[Float]], returns: [[Float]]) {
+    let b = rewards.count, t = rewards.first?.count ?? 0
+    var r = [Float](repeating: 0, count: b * t), v = r, next = r
+    var terminated = [Bool](repeating: true, count: b * t)
+    for row in 0..<b {
+        for i in 0..<t where mask[row][i] {
+            r[i * b + row] = rewards[row][i]
+            v[i * b + row] = values[row][i]
+            let continues = i + 1 < t && mask[row][i + 1]
+            terminated[i * b + row] = !continues
+            next[i * b + row] = continues ? values[row][i + 1] : 0
+        }
+    }
+    let (a, g) = generalizedAdvantages(rewards: r, values: v, nextValues: next, terminated: terminated, episodeEnded: terminated,
+                                       envs: b, gamma: gamma, lambda: lambda)
+    let advantages = (0..<b).map { row in (0..<t).map { i in mask[row][i] ? a[i * b + row] : 0 } }
+    let returns = (0..<b).map { row in (0..<t).map { i in mask[row][i] ? g[i * b + row] : 0 } }
+    return (advantages, returns)
+}
+
+/// (x − mean)/std over the masked entries (TRL's masked_whiten; unbiased variance); with
+/// `shiftMean` false the mean is added back.
+public func maskedWhiten(_ x: [[Float]], mask: [[Bool]], shiftMean: Bool = true) -> [[Float]] {
+    let values = zip(x, mask).flatMap { zip($0, $1).filter(\.1).map { Double($0.0) } }
+    guard values.count > 1 else { return x }
+    let mean = values.reduce(0, +) / Double(values.count)
+    let variance = values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(values.count - 1)
+    let scale = 1 / (variance + 1e-8).squareRoot()
+    return zip(x, mask).map { row, m in
+        zip(row, m).map { v, keep in
+            guard keep else { return v }
+            let w = (Double(v) - mean) * scale
+            return Float(shiftMean ? w : w + mean)
+        }
+    }
+}
+
+/// PPO-RLHF over a prompt dataset.
+public final class PPORLHFTrainer {
+    public let policy: any CausalLanguageModel
+    public let value: ScalarHeadModel
+    public let reference: (any CausalLanguageModel)?
+    public let tokenizer: any Tokenizer
+    public let rewards: WeightedRewards
+    /// Scored and logged (monitor/<name>) but never trained on: e.g. a hidden gold reward.
+    public var monitors: [any RewardFunction] = []
+    public var config: PPORLHFConfig
+    public let optimizer: Adam
+    /// The current KL coefficient β.
+    public private(set) var klCoefficient: Double
+    public private(set) var step = 0
+    let trainable: PolicyAndValue
+    var cursor: PromptCursor
+    var rng: RandomGenerator
+    let referenceIsAdapterFreePolicy: Bool
+
+    /// - Parameters:
+    ///   - value: the value model; `ScalarHeadModel(trunk: policy)` puts the head on the policy's trunk.
+    ///   - reference: nil: the policy with LoRA adapters disabled when it has adapters, else a frozen copy.
+    public init(policy: any CausalLanguageModel, value: ScalarHeadModel, reference: (any CausalLanguageModel)? = nil,
+                tokenizer: any Tokenizer, template: ChatTemplate? = nil, rows: [DatasetRow], rewards: WeightedRewards,
+                config: PPORLHFConfig) throws {
+        precondition(config.batchSize % config.miniBatches == 0, "batch size must be a multiple of the mini-batch count")
+        self.policy = policy
+        self.value = value
+        self.tokenizer = tokenizer
+        self.rewards = rewards
+        self.config = config
+        referenceIsAdapterFreePolicy = reference == nil && !loraLayers(in: policy).isEmpty
+        self.reference = try reference ?? (referenceIsAdapterFreePolicy ? nil : LanguageModelLoader.frozenCopy(of: policy))
+        klCoefficient = config.klCoefficient
+        trainable = PolicyAndValue(policy: policy, value: value)
+        optimizer = AdamW(learningRate: config.learningRate, weightDecay: 0)
+        cursor = PromptCursor(try onlinePrompts(rows: rows, tokenizer: tokenizer, template: template, maxPromptLength: config.maxPromptLength),
+                              seed: config.seed)
+        rng = RandomGenerator(seed: config.seed).derive(stream: 7)
+    }
+
+    func referenceLogProbs(_ rollout: Rollout) -> Tensor {
+        if referenceIsAdapterFreePolicy {
+            setLoRAEnabled(false, in: policy)
+            defer { setLoRAEnabled(true, in: policy) }
+            return rollout.logProbs(policy, temperature: config.temperature)
+        }
+        return rollout.logProbs(reference!, temperature: config.temperature)
+    }
+
+    /// Values in the shifted frame: V at position t − 1 estimates the return of token t onward.
+    func shiftedValues(_ input: TokenBatch) -> Tensor {
+        value.values(input).slice(axis: 1, 0..<(input.length - 1))
+    }
+
+    /// One rollout batch and its PPO epochs.
+    @discardableResult
+    public func trainStep() throws -> OnlineStepResult {
+        let start = Date()
+        var gen = GenerationConfig()
+        gen.maxNewTokens = config.maxCompletionLength
+        gen.temperature = config.temperature
+        gen.eosTokenID = tokenizer.eosTokenID
+        gen.padTokenID = Collator.padID(for: tokenizer)
+        gen.seed = config.seed &+ UInt64(step) &* 1_000_003
+        let rollout = Rollout.sample(model: policy, tokenizer: tokenizer, prompts: cursor.next(config.batchSize), repeats: 1, generation: gen)
+        let b = rollout.count, width = rollout.input.length - 1
+        let maskValues = rollout.shiftedMask()
+        let mask2D = (0..<b).map { r in (0..<width).map { maskValues[r * width + $0] != 0 } }
+
+        // Scores, with the missing-EOS penalty.
+        let (perFunction, totals) = try rewards.evaluate(rollout.samples)
+        var scores = totals.map { $0 ?? 0 }
+        if let penalty = config.missingEOSPenalty {
+            for r in 0..<b where rollout.finishReasons[r] != .eos { scores[r] -= penalty }
+        }
+        // Old log-probs, reference log-probs and values, without gradients.
+        let old = rollout.logProbs(policy, temperature: config.temperature)
+        let ref = referenceLogProbs(rollout)
+        let oldValues = withoutGradients { shiftedValues(rollout.input) }
+        let klPerToken = withoutGradients { config.klEstimator(logRatio: ref - old) * Tensor(shape: [b, width], values: maskValues) }.scalars
+        let sequenceKL = (0..<b).map { r in (0..<width).reduce(0.0) { $0 + Double(klPerToken[r * width + $1]) } }
+        // Token rewards: −β·KL_t, plus the score at the last real token.
+        var tokenRewards = [[Float]](repeating: [Float](repeating: 0, count: width), count: b)
+        for r in 0..<b {
+            for t in 0..<width where mask2D[r][t] {
+                if config.klPlacement == .reward { tokenRewards[r][t] = Float(-klCoefficient) * klPerToken[r * width + t] }
+            }
+            if let last = mask2D[r].lastIndex(of: true) { tokenRewards[r][last] += Float(scores[r]) }
+        }
+        if config.whitenRewards { tokenRewards = maskedWhiten(tokenRewards, mask: mask2D, shiftMean: false) }
+        let valueRows = (0..<b).map { r in Array(oldValues.scalars[(r * width)..<((r + 1) * width)]) }
+        let (rawAdvantages, returns) = tokenGAE(rewards: tokenRewards, values: valueRows, mask: mask2D, gamma: config.gamma, lambda: config.lambda)
+        let flatAdvantages = maskedWhiten(rawAdvantages, mask: mask2D).flatMap { $0 }, flatReturns = returns.flatMap { $0 }
+
+        // PPO epochs over mini-batches.
+        let miniBatchSize = b / config.miniBatches
+        var policyLosses: [Double] = [], valueLosses: [Double] = [], clipFractions: [Double] = [], valueClipFractions: [Double] = []
+        var approxKLs: [Double] = [], entropies: [Double] = [], norms: [Double] = []
+        for _ in 0..<config.ppoEpochs {
+            var order = Array(0..<b)
+            for i in stride(from: b - 1, to: 0, by: -1) { order.swapAt(i, rng.int(below: i + 1)) }
+            for m in 0..<config.miniBatches {
+                let rows = Array(order[(m * miniBatchSize)..<((m + 1) * miniBatchSize)])
+                let input = TokenBatch(ids: rows.map { rollout.input.ids[$0] }, attentionMask: rows.map { rollout.input.attentionMask![$0] })
+                let completionMask = rows.map { rollout.completionMask[$0] }
+                func pick(_ flat: [Float]) -> Tensor { Tensor(shape: [rows.count, width], values: rows.flatMap { flat[($0 * width)..<(($0 + 1) * width)] }) }
+                let mbMask = pick(maskValues), mbOld = pick(old.scalars), mbRef = pick(ref.scalars), mbOldValues = pick(oldValues.scalars)
+                let mbAdvantages = pick(flatAdvantages), mbReturns = pick(flatReturns)
+                let maskList = mbMask.scalars
+                var (_, grads) = valueAndGrad(trainable) { w -> Tensor in
+                    let logits = w.policy(input)
+                    let current = completionLogProbs(logits: logits, ids: input.ids, completionMask: completionMask,
+                                                     temperature: config.temperature).perToken
+                    let ratio = (current - mbOld).exp()
+                    let tokens = max(maskList.reduce(0, +), 1)
+                    let policyLoss = (clippedSurrogateTerms(ratio: ratio, advantages: mbAdvantages, clipLow: config.clipRange) * mbMask).sum() * (1 / tokens)
+                    let values = w.value.values(input).slice(axis: 1, 0..<width)
+                    let vLoss = valueLoss(values: values, oldValues: mbOldValues, returns: mbReturns, clip: config.valueClipRange, mask: mbMask)
+                    var loss = policyLoss + vLoss * config.valueCoefficient
+                    if config.klPlacement == .loss {
+                        loss = loss + (KLEstimator.k3(logRatio: mbRef - current) * mbMask).sum() * (Float(klCoefficient) / tokens)
+                    }
+                    if config.entropyCoefficient != 0 {
+                        let logP = (logits.slice(axis: 1, 0..<width) * (1 / config.temperature)).logSoftmax(axis: -1)
+                        let entropy = -(logP.exp() * logP).sum(axis: 2)
+                        loss = loss - (entropy * mbMask).sum() * (config.entropyCoefficient / tokens)
+                    }
+                    withoutGradients {
+                        policyLosses.append(Double(policyLoss.item()))
+                        valueLosses.append(Double(vLoss.item()))
+                        let r = ratio.scalars, a = mbAdvantages.scalars, lr = (current - mbOld).scalars
+                        var clipped = 0.0, vClipped = 0.0, kl = 0.0
+                        let v = values.scalars, ov = mbOldValues.scalars, ret = mbReturns.scalars
+                        for i in maskList.indices where maskList[i] != 0 {
+                            // TRL's pg_clipfrac: the clipped branch is the larger loss.
+                            let unclippedLoss = -a[i] * r[i], clippedLoss = -a[i] * min(max(r[i], 1 - config.clipRange), 1 + config.clipRange)
+                            if clippedLoss > unclippedLoss { clipped += 1 }
+                            let clippedValue = ov[i] + min(max(v[i] - ov[i], -config.valueClipRange), config.valueClipRange)
+                            if (clippedValue - ret[i]) * (clippedValue - ret[i]) > (v[i] - ret[i]) * (v[i] - ret[i]) { vClipped += 1 }
+                            kl += 0.5 * Double(lr[i] * lr[i])
+                        }
+                        clipFractions.append(clipped / Double(tokens))
+                        valueClipFractions.append(vClipped / Double(tokens))
+                        approxKLs.append(kl / Double(tokens))
+                        entropies.append(maskedMean(tokenEntropies(logits: logits, mask: maskList, temperature: config.temperature), maskList))
+                    }
+                    return loss
+                }
+                norms.append(Double(clipGradientNorm(&grads, maxNorm: config.maxGradNorm)))
+                optimizer.update(trainable, gradients: grads)
+            }
+        }
+        step += 1
+        let meanKL = sequenceKL.reduce(0, +) / Double(b)
+        let usedBeta = klCoefficient
+        if let controller = config.adaptiveKL {
+            klCoefficient = controller.updated(klCoefficient, observedKL: meanKL, samples: b)
+        }
+        func mean(_ x: [Double]) -> Double { x.isEmpty ? 0 : x.reduce(0, +) / Double(x.count) }
+        let score = mean(scores)
+        var metrics: [(String, Double)] = [
+            ("objective/scores", score), ("objective/kl", meanKL),
+            ("objective/non_score_reward", config.klPlacement == .reward ? -usedBeta * meanKL : 0),
+            ("objective/rlhf_reward", score - usedBeta * meanKL),
+            ("objective/entropy", entropies.first ?? 0),
+        ]
+        for (f, column) in zip(rewards.functions, perFunction) {
+            let (m, s) = meanAndStd(column)
+            metrics += [("rewards/\(f.function.name)/mean", m), ("rewards/\(f.function.name)/std", s)]
+        }
+        for monitor in monitors {
+            metrics.append(("monitor/\(monitor.name)", meanAndStd(try monitor.scores(rollout.samples)).0))
+        }
+        metrics += [("policy/approxkl_avg", mean(approxKLs)), ("policy/clipfrac_avg", mean(clipFractions)),
+                    ("loss/policy_avg", mean(policyLosses)), ("loss/value_avg", mean(valueLosses)),
+                    ("val/clipfrac_avg", mean(valueClipFractions)), ("policy/entropy_avg", mean(entropies)),
+                    ("val/num_eos_tokens", Double(rollout.finishReasons.filter { $0 == .eos }.count)),
+                    ("kl_coef", usedBeta), ("grad_norm", mean(norms)), ("learning_rate", Double(optimizer.learningRate))]
+        metrics += completionMetrics(rollout, eosTokenID: tokenizer.eosTokenID)
+        metrics.append(("step_time", Date().timeIntervalSince(start)))
+        let samples = (0..<b).map { r in
+            OnlineSample(prompt: rollout.samples[r].prompt, completion: rollout.samples[r].completion, reward: scores[r],
+                         advantage: Double(rawAdvantages[r].first { $0 != 0 } ?? 0))
+        }
+        return OnlineStepResult(step: step, metrics: metrics, samples: samples)
+    }
+}

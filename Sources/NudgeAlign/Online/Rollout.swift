@@ -1,0 +1,184 @@
+// The "sample, score" half of online RL, shared by GRPO/RLOO/REINFORCE++ and PPO-RLHF: prompts come
+// from a reshuffled dataset, each is sampled G times with the KV cache, completions are decoded and
+// scored, and the sequences are laid out right-padded for the training passes. Token tensors use the
+// one-position shift of `completionLogProbs`: column t − 1 scores token t.
+
+import Foundation
+import NudgeLM
+import NudgeNN
+import NudgeTensor
+
+/// One prompt of an online dataset.
+public struct OnlinePrompt: Sendable {
+    public var ids: [Int]
+    /// The prompt as reward functions see it.
+    public var text: String
+    /// The reference answer (verifiable rows).
+    public var answer: String?
+}
+
+/// Tokenizes rows into prompts (any row with a prompt works; verifiable rows keep their answer).
+public func onlinePrompts(rows: [DatasetRow], tokenizer: any Tokenizer, template: ChatTemplate? = nil,
+                          maxPromptLength: Int? = nil) throws -> [OnlinePrompt] {
+    var options = TokenizationOptions()
+    options.maxPromptLength = maxPromptLength
+    let rowTokenizer = RowTokenizer(tokenizer: tokenizer, template: template, options: options)
+    return try rows.map { row in
+        let example = try rowTokenizer.prompt(row)
+        let text: String
+        switch row {
+        case .promptOnly(let p), .promptCompletion(let p, _), .preference(let p, _, _), .unpairedPreference(let p, _, _),
+             .verifiable(let p, _):
+            text = p.plainText
+        default:
+            text = tokenizer.decode(example.promptIDs, skipSpecialTokens: true)
+        }
+        return OnlinePrompt(ids: example.promptIDs, text: text, answer: example.answer)
+    }
+}
+
+/// Cycles through prompts in a fresh seeded order each epoch.
+struct PromptCursor {
+    let prompts: [OnlinePrompt]
+    var order: [Int] = []
+    var position = 0
+    var rng: RandomGenerator
+
+    init(_ prompts: [OnlinePrompt], seed: UInt64) {
+        precondition(!prompts.isEmpty, "online training needs at least one prompt")
+        self.prompts = prompts
+        rng = RandomGenerator(seed: seed)
+    }
+
+    mutating func next(_ n: Int) -> [OnlinePrompt] {
+        (0..<n).map { _ in
+            if position == order.count {
+                order = Array(prompts.indices)
+                for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, rng.int(below: i + 1)) }
+                position = 0
+            }
+            defer { position += 1 }
+            return prompts[order[position]]
+        }
+    }
+}
+
+/// Sampled completions laid out for training: row r is prompt r's ids followed by completion r's,
+/// right-padded.
+public struct Rollout {
+    public var prompts: [OnlinePrompt]
+    public var completions: [[Int]]
+    public var finishReasons: [FinishReason]
+    /// log-probs of the sampled tokens under the sampling distribution.
+    public var samplingLogProbs: [[Float]]
+    public var samples: [RewardSample]
+    public var input: TokenBatch
+    /// (B, T) completion-token marks of `input`.
+    public var completionMask: [[Bool]]
+
+    /// Samples `repeats` completions of each prompt (consecutive rows share a prompt).
+    public static func sample(model: any CausalLanguageModel, tokenizer: any Tokenizer, prompts: [OnlinePrompt], repeats: Int,
+                              generation: GenerationConfig) -> Rollout {
+        let expanded = prompts.flatMap { Array(repeating: $0, count: repeats) }
+        let result = generate(model: model, prompts: expanded.map(\.ids), config: generation)
+        return Rollout(prompts: expanded, completions: result.tokens, finishReasons: result.finishReasons,
+                       samplingLogProbs: result.logProbs, tokenizer: tokenizer, padID: generation.padTokenID)
+    }
+
+    /// Lays out given completions (also for tests and re-scoring).
+    public init(prompts: [OnlinePrompt], completions: [[Int]], finishReasons: [FinishReason], samplingLogProbs: [[Float]],
+                tokenizer: any Tokenizer, padID: Int) {
+        self.prompts = prompts
+        self.completions = completions
+        self.finishReasons = finishReasons
+        self.samplingLogProbs = samplingLogProbs
+        samples = zip(prompts, zip(completions, finishReasons)).map { p, c in
+            RewardSample(prompt: p.text, completion: tokenizer.decode(c.0, skipSpecialTokens: true), answer: p.answer,
+                         promptIDs: p.ids, completionIDs: c.0, finishReason: c.1)
+        }
+        let sequences = zip(prompts, completions).map { $0.ids + $1 }
+        let length = sequences.map(\.count).max() ?? 0
+        input = TokenBatch(ids: sequences.map { $0 + Array(repeating: padID, count: length - $0.count) },
+                           attentionMask: sequences.map { Array(repeating: true, count: $0.count) + Array(repeating: false, count: length - $0.count) })
+        completionMask = zip(prompts, completions).map { p, c in
+            Array(repeating: false, count: p.ids.count) + Array(repeating: true, count: c.count)
+                + Array(repeating: false, count: length - p.ids.count - c.count)
+        }
+    }
+
+    public var count: Int { completions.count }
+
+    /// The (B, T − 1) mask in the shifted frame, with `excluding` rows zeroed (e.g. truncated ones).
+    func shiftedMask(excluding: Set<Int> = []) -> [Float] {
+        completionMask.enumerated().flatMap { r, row in row.dropFirst().map { $0 && !excluding.contains(r) ? Float(1) : 0 } }
+    }
+
+    /// Per-token log-probs (B, T − 1) of the completions under `model`, without gradients.
+    func logProbs(_ model: any CausalLanguageModel, temperature: Float) -> Tensor {
+        withoutGradients {
+            completionLogProbs(model: model, batch: input, completionMask: completionMask, temperature: temperature).perToken
+        }
+    }
+}
+
+/// The entropy of each masked position's distribution, from logits (B, T, V) in the shifted frame.
+func tokenEntropies(logits: Tensor, mask: [Float], temperature: Float) -> [Float] {
+    let (b, t, v) = (logits.shape[0], logits.shape[1], logits.shape[2])
+    var out = [Float](repeating: 0, count: b * (t - 1))
+    let data = logits.data
+    for r in 0..<b {
+        for i in 0..<(t - 1) where mask[r * (t - 1) + i] != 0 {
+            let row = UnsafeBufferPointer(start: data + (r * t + i) * v, count: v)
+            var m = -Float.infinity
+            for x in row { m = max(m, x / temperature) }
+            var z: Double = 0, weighted: Double = 0
+            for x in row {
+                let s = Double(x / temperature - m)
+                let e = Foundation.exp(s)
+                z += e
+                weighted += e * s
+            }
+            out[r * (t - 1) + i] = Float(Foundation.log(z) - weighted / z)
+        }
+    }
+    return out
+}
+
+/// Mean and (unbiased) std of the non-nil values.
+func meanAndStd(_ values: [Double?]) -> (Double, Double) {
+    let v = values.compactMap { $0 }
+    guard !v.isEmpty else { return (.nan, .nan) }
+    let mean = v.reduce(0, +) / Double(v.count)
+    guard v.count > 1 else { return (mean, 0) }
+    return (mean, (v.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(v.count - 1)).squareRoot())
+}
+
+/// TRL's completion-length metrics.
+func completionMetrics(_ rollout: Rollout, eosTokenID: Int?) -> [(String, Double)] {
+    let lengths = rollout.completions.map(\.count)
+    let terminated = zip(lengths, rollout.finishReasons).filter { $0.1 != .length }.map(\.0)
+    let clipped = rollout.finishReasons.filter { $0 == .length }.count
+    func mean(_ x: [Int]) -> Double { x.isEmpty ? 0 : Double(x.reduce(0, +)) / Double(x.count) }
+    return [("completions/mean_length", mean(lengths)), ("completions/min_length", Double(lengths.min() ?? 0)),
+            ("completions/max_length", Double(lengths.max() ?? 0)),
+            ("completions/clipped_ratio", Double(clipped) / Double(max(lengths.count, 1))),
+            ("completions/mean_terminated_length", mean(terminated))]
+}
+
+/// One completion of a step, for samples.jsonl.
+public struct OnlineSample: Sendable {
+    public var prompt: String
+    public var completion: String
+    public var reward: Double?
+    public var advantage: Double
+}
+
+/// What one online step did.
+public struct OnlineStepResult: Sendable {
+    public var step: Int
+    public var metrics: [(String, Double)]
+    public var samples: [OnlineSample]
+
+    /// A metric by name.
+    public subscript(_ name: String) -> Double? { metrics.first { $0.0 == name }?.1 }
+}

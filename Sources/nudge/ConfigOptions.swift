@@ -1,0 +1,82 @@
+// `--config FILE` and `--set KEY=VALUE`, shared by the training commands: a command declares a
+// `ConfigSchema`, and `ConfigOptions.resolve` layers the file, the overrides and the command's own
+// explicit flags over the schema defaults, turning any problem into a usage error.
+
+import ArgumentParser
+import Foundation
+import Nudge
+
+/// The config-file and override options of a training command.
+struct ConfigOptions: ParsableArguments {
+    @Option(name: .customLong("config"),
+            help: ArgumentHelp("A TOML (.toml) or YAML (.yaml, .yml) config file; see the keys below.", valueName: "file"))
+    var configFile: String?
+
+    @Option(name: .customLong("set"), parsing: .singleValue,
+            help: ArgumentHelp("Override one config key, after the file; repeatable, e.g. --set sft.learning_rate=1e-3 --set sft.epochs=2.",
+                               valueName: "key=value"))
+    var overrides: [String] = []
+
+    /// A command-line flag that sets a config key when given (`value` nil: not given).
+    struct Flag {
+        var key: String
+        var name: String
+        var value: ConfigValue?
+
+        init(_ key: String, _ name: String, _ value: ConfigValue?) {
+            self.key = key
+            self.name = name
+            self.value = value
+        }
+    }
+
+    /// Resolves `schema`: defaults ← `--config` file ← `--set` overrides ← the explicit `flags`.
+    /// Every problem (file, overrides and flags alike) is reported at once, as a `ValidationError`.
+    func resolve(_ schema: ConfigSchema, flags: [Flag] = []) throws -> ResolvedConfig {
+        var problems: [ConfigProblem] = []
+        var file: ConfigDocument?
+        do throws(ConfigError) {
+            file = try configFile.map { path throws(ConfigError) in try ConfigDocument.load(path: path) }
+        } catch {
+            problems += error.problems
+        }
+        var config = schema.defaults
+        do throws(ConfigError) {
+            config = try schema.resolve(file: file, overrides: overrides)
+        } catch {
+            problems += error.problems
+        }
+        for flag in flags {
+            guard let value = flag.value else { continue }
+            do throws(ConfigError) {
+                try config.set(flag.key, value, source: .named(flag.name))
+            } catch {
+                problems += error.problems
+            }
+        }
+        guard problems.isEmpty else {
+            throw ValidationError(problems.count == 1 ? problems[0].description
+                                  : "invalid configuration:\n" + problems.map { "  \($0)" }.joined(separator: "\n"))
+        }
+        return config
+    }
+}
+
+extension ConfigSchema {
+    /// A command's `--help` discussion: `examples`, then the precedence rule and every config key.
+    func discussion(examples: [String]) -> String {
+        """
+        Examples:
+        \(examples.map { "  " + $0 }.joined(separator: "\n"))
+
+        Configuration: every key below has a default. A --config file (TOML or YAML; nested \
+        tables or dotted keys) overrides the defaults, --set KEY=VALUE overrides the file, and \
+        the command's own flags (--epochs, --learning-rate, ...) override --set. The resolved \
+        configuration is written to the run directory's config.toml, which --config accepts \
+        back.
+
+        Config keys (key = default (type)):
+        \(helpText)
+        """
+    }
+}

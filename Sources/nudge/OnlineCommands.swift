@@ -1,0 +1,440 @@
+// `nudge grpo`, `nudge rloo`, `nudge ppo`: online RL for language models. With no model and no data
+// they run on a built-in verifiable task: a fresh tiny model is first taken by SFT to partial
+// accuracy (the warm start), then trained online; held-out greedy accuracy is evaluated along the
+// way. Each run writes a run directory (config.toml, metrics.jsonl/.csv, TensorBoard events,
+// samples.jsonl, checkpoints/, report.html). Ctrl-C finishes the current step, saves and reports.
+
+import ArgumentParser
+import Foundation
+import Nudge
+
+/// The flags shared by the online trainers: `--config`/`--set` and shortcuts for common keys.
+struct OnlineOptions: ParsableArguments {
+    @OptionGroup var config: ConfigOptions
+    @Option(help: "A Hugging Face model directory (key: model).") var model: String?
+    @Option(help: "A JSONL file of prompts, e.g. {\"prompt\": …, \"answer\": …} (key: data).") var data: String?
+    @Option(help: "Built-in task: addition, multiplication, reversal, sorting (key: task).") var task: String?
+    @Option(help: "Optimizer steps (key: <trainer>.steps).") var steps: Int?
+    @Option(name: .customLong("learning-rate"), help: "AdamW learning rate (key: <trainer>.learning_rate).") var learningRate: Double?
+    @Option(help: "KL coefficient β (key: <trainer>.beta).") var beta: Double?
+    @Option(help: "Random seed (key: seed).") var seed: Int?
+    @Option(help: "Run directory (key: output).") var output: String?
+
+    func resolve(_ schema: ConfigSchema, section: String) throws -> ResolvedConfig {
+        try config.resolve(schema, flags: [
+            .init("model", "--model", model.map { .string($0) }),
+            .init("data", "--data", data.map { .string($0) }),
+            .init("task", "--task", task.map { .string($0) }),
+            .init("\(section).steps", "--steps", steps.map { .int($0) }),
+            .init("\(section).learning_rate", "--learning-rate", learningRate.map { .double($0) }),
+            .init("\(section).beta", "--beta", beta.map { .double($0) }),
+            .init("seed", "--seed", seed.map { .int($0) }),
+            .init("output", "--output", output.map { .string($0) }),
+        ])
+    }
+}
+
+/// Keys and helpers shared by the online commands.
+enum OnlineConfig {
+    static func common(trainer: String) -> [ConfigField] {
+        [
+            .choice("trainer", [trainer], default: trainer, help: "This trainer (fixed; recorded in config.toml)."),
+            .string("model", "", help: "A Hugging Face model directory; empty: a fresh 'tiny' byte-level Llama warm-started by SFT."),
+            .string("data", "", help: "A JSONL file of prompts (verifiable rows keep their answer); empty: the built-in task."),
+            .choice("task", ["addition", "multiplication", "reversal", "sorting"], default: "addition", help: "The built-in task."),
+            .int("seed", 0, min: 0, help: "Seed of the model, the task, prompt order and sampling."),
+            .string("output", "runs/\(trainer)", help: "Run directory (a previous run there is replaced)."),
+            .int("warmup.sft_epochs", 4, min: 0, help: "Fresh model only: SFT epochs on the task before online training."),
+            .int("warmup.sft_rows", 2000, min: 1, help: "Fresh model only: SFT rows of the task."),
+            .int("eval.rows", 200, min: 0, help: "Held-out verifiable rows for greedy exact-match accuracy (0: none)."),
+            .int("eval.every", 20, min: 1, help: "Evaluate every this many steps."),
+            .int("log.samples_every", 10, min: 1, help: "Write the step's completions to samples.jsonl every this many steps."),
+        ]
+    }
+
+    static func rewards(_ s: String, default functions: [String]) -> [ConfigField] {
+        [
+            .array("\(s).reward_funcs", of: .choice(["accuracy", "format", "length_penalty", "overlong", "gold", "command"]),
+                   functions.map { .string($0) }, help: "Reward functions, summed with reward_weights."),
+            .array("\(s).reward_weights", of: .double, [], help: "One weight per reward function (empty: all 1)."),
+            .string("\(s).reward_command", "", help: "command: a program reading JSON lines on stdin, answering one reward per line."),
+            .double("\(s).reward_timeout", 30, min: 0, help: "command: seconds allowed per scoring call."),
+            .double("\(s).length_penalty_coefficient", 0.01, min: 0, help: "length_penalty: −c·max(0, tokens − threshold)."),
+            .int("\(s).length_penalty_threshold", 150, min: 0, help: "length_penalty: tokens allowed without penalty."),
+            .int("\(s).overlong_cache", 2, min: 1, help: "overlong: the soft-punishment window below max_completion_length."),
+        ]
+    }
+
+    static func makeRewards(_ c: ResolvedConfig, _ s: String, tokenizer: any Tokenizer) throws -> WeightedRewards {
+        let names = c.array("\(s).reward_funcs").compactMap { if case .string(let n) = $0 { n } else { nil } }
+        let weights = c.array("\(s).reward_weights").compactMap { v -> Double? in
+            switch v { case .double(let d): d; case .int(let i): Double(i); default: nil }
+        }
+        guard weights.isEmpty || weights.count == names.count else {
+            throw ValidationError("\(s).reward_weights: expected \(names.count) weights (one per reward function), got \(weights.count)")
+        }
+        return WeightedRewards(try names.enumerated().map { k, name -> (any RewardFunction, Double) in
+            let f: any RewardFunction
+            switch name {
+            case "format": f = try FormatReward()
+            case "length_penalty":
+                f = LengthPenalty(coefficient: c.double("\(s).length_penalty_coefficient"), threshold: c.int("\(s).length_penalty_threshold"),
+                                  eosTokenID: tokenizer.eosTokenID)
+            case "overlong":
+                let maxLength = c.int("\(s).max_completion_length")
+                f = SoftOverlongPunishment(maxLength: maxLength, cacheLength: min(c.int("\(s).overlong_cache"), maxLength))
+            case "gold": f = ClosureReward(name: "gold") { SyntheticTask.goldReward(prompt: $0.prompt, completion: $0.completion) }
+            case "command":
+                let command = c.string("\(s).reward_command").split(separator: " ").map(String.init)
+                guard !command.isEmpty else { throw ValidationError("\(s).reward_command: the 'command' reward needs a command") }
+                f = ExternalCommandReward(command: command, timeout: c.double("\(s).reward_timeout"))
+            default: f = ExactAnswerReward()
+            }
+            return (f, weights.isEmpty ? 1 : weights[k])
+        })
+    }
+
+    static func task(_ c: ResolvedConfig) -> SyntheticTask {
+        switch c.string("task") {
+        case "multiplication": .multiplication(digits: 1)
+        case "reversal": .reversal(length: 5)
+        case "sorting": .sorting(length: 5)
+        default: .addition(digits: 2)
+        }
+    }
+}
+
+/// What an online command does around its trainer: model, data, warm start, the run directory,
+/// evaluation, samples, checkpoints, Ctrl-C and the report.
+struct OnlineRun {
+    let config: ResolvedConfig
+    let name: String
+    var seed: UInt64 { UInt64(config.int("seed")) }
+    var usesPreset: Bool { config.string("model").isEmpty }
+
+    func loadModel() throws -> (any CausalLanguageModel, any Tokenizer) {
+        if !usesPreset {
+            let dir = URL(fileURLWithPath: config.string("model"))
+            let lm = try LanguageModelLoader.load(directory: dir)
+            let tokenizer: any Tokenizer = FileManager.default.fileExists(atPath: dir.appendingPathComponent("tokenizer.json").path)
+                ? try BPETokenizer.load(directory: dir) : ByteTokenizer(eosToken: "<|endoftext|>", padToken: "<|pad|>")
+            return (lm, tokenizer)
+        }
+        let tokenizer = ByteTokenizer(eosToken: "<|endoftext|>", padToken: "<|pad|>")
+        var configuration = TransformerConfiguration.preset("tiny", vocabularySize: tokenizer.vocabularySize)!
+        configuration.eosTokenID = tokenizer.eosTokenID
+        return (LlamaModel(configuration, seed: seed), tokenizer)
+    }
+
+    /// Training prompts and held-out evaluation rows.
+    func rows() throws -> (train: [DatasetRow], heldOut: [DatasetRow]) {
+        let data = config.string("data")
+        let heldOutCount = config.int("eval.rows")
+        if !data.isEmpty {
+            let rows = try JSONLDataset.load(URL(fileURLWithPath: data))
+            let verifiable = rows.filter { if case .verifiable = $0 { true } else { false } }
+            return (rows, Array(verifiable.suffix(heldOutCount)))
+        }
+        let task = OnlineConfig.task(config)
+        return (task.verifiableRows(count: 5000, seed: seed &+ 2), task.verifiableRows(count: heldOutCount, seed: seed &+ 999))
+    }
+
+    /// SFT on the built-in task, so a fresh model starts with partial accuracy.
+    func warmStart(_ model: any CausalLanguageModel, _ tokenizer: any Tokenizer) throws {
+        let epochs = config.int("warmup.sft_epochs")
+        guard usesPreset, config.string("data").isEmpty, epochs > 0 else { return }
+        var sft = SFTConfig()
+        sft.learningRate = 3e-3
+        sft.batchSize = 32
+        sft.epochs = epochs
+        sft.seed = seed
+        let rows = OnlineConfig.task(config).sftRows(count: config.int("warmup.sft_rows"), seed: seed &+ 1)
+        let progress = ProgressReporter(total: epochs * (rows.count + 31) / 32, label: "SFT warm start")
+        _ = try SFTTrainer.train(model: model, tokenizer: tokenizer, rows: rows, config: sft) { step, m in
+            progress.update(completed: step, metrics: [("loss", m.first { $0.0 == "loss" }?.1 ?? .nan)])
+        }
+        progress.finish()
+    }
+
+    func directory() throws -> RunDirectory {
+        try RunDirectory.create(at: URL(fileURLWithPath: config.string("output")), config: config.asConfigTable(), mode: .overwrite)
+    }
+
+    func accuracy(_ model: any CausalLanguageModel, _ tokenizer: any Tokenizer, _ rows: [DatasetRow], maxNewTokens: Int) throws -> Double? {
+        rows.isEmpty ? nil : try exactMatchAccuracy(model: model, tokenizer: tokenizer, rows: rows, maxNewTokens: maxNewTokens)
+    }
+
+    /// The training loop shared by the online commands: `step()` makes one optimizer step (nil: skipped).
+    func loop(model: any CausalLanguageModel, tokenizer: any Tokenizer, heldOut: [DatasetRow], steps: Int, maxNewTokens: Int,
+              directory: RunDirectory, headline: [String], step: () throws -> OnlineStepResult?) throws {
+        let stop = StopSignal.install()
+        let samplesURL = directory.url.appendingPathComponent("samples.jsonl")
+        let samples = try AppendOnlyLines(url: samplesURL)
+        let every = config.int("eval.every"), samplesEvery = config.int("log.samples_every")
+        var accuracies: [(Int, Double)] = []
+        if let a = try accuracy(model, tokenizer, heldOut, maxNewTokens: maxNewTokens) {
+            accuracies.append((0, a))
+            try directory.log(step: 0, [("eval/accuracy", a)])
+            print(String(format: "held-out accuracy before %@: %.3f", name, a))
+        }
+        let progress = ProgressReporter(total: steps, label: name)
+        var completed = 0
+        for k in 1...max(steps, 1) where steps > 0 {
+            guard let result = try step() else { continue }
+            var metrics = result.metrics
+            if k % every == 0 || k == steps, let a = try accuracy(model, tokenizer, heldOut, maxNewTokens: maxNewTokens) {
+                metrics.append(("eval/accuracy", a))
+                accuracies.append((k, a))
+            }
+            if let bad = metrics.first(where: { !$0.1.isFinite && ["loss", "grad_norm", "loss/policy_avg", "loss/value_avg"].contains($0.0) }) {
+                throw ValidationError("step \(k): \(bad.0) is \(bad.1); stopping (the last checkpoint is kept)")
+            }
+            try directory.log(step: k, metrics)
+            if k % samplesEvery == 0 || k == 1 {
+                for s in result.samples {
+                    try samples.append(["step": k, "prompt": s.prompt, "completion": s.completion, "reward": s.reward ?? NSNull(),
+                                        "advantage": s.advantage])
+                }
+            }
+            progress.update(completed: k, metrics: headline.compactMap { h in metrics.first { $0.0 == h } })
+            completed = k
+            if stop.requested { print("\nInterrupted: saving after step \(k)"); break }
+        }
+        progress.finish()
+        try LanguageModelLoader.save(model, configJSON: model.configuration.configJSON(), to: directory.checkpointURL(name: "model"))
+        directory.close()
+        var page = try HTMLReport.forRun(directory.url)
+        if let first = accuracies.first, let last = accuracies.last {
+            page.notes.insert(String(format: "Held-out greedy exact-match accuracy: %.3f at step %d → %.3f at step %d.",
+                                     first.1, first.0, last.1, last.0), at: 0)
+        }
+        try page.write(to: directory.url.appendingPathComponent("report.html"))
+        if let first = accuracies.first, let last = accuracies.last {
+            print(String(format: "%@: %d steps; held-out accuracy %.3f → %.3f; run in %@", name, completed, first.1, last.1, directory.url.path))
+        } else {
+            print("\(name): \(completed) steps; run in \(directory.url.path)")
+        }
+    }
+}
+
+/// GRPO and RLOO (and REINFORCE++) share a command shape; `estimator` picks the default advantage.
+protocol GroupOnlineCommand: ParsableCommand {
+    static var section: String { get }
+    static var defaultAdvantage: String { get }
+    var options: OnlineOptions { get }
+}
+
+extension GroupOnlineCommand {
+    static func makeSchema() -> ConfigSchema {
+        let s = section
+        return ConfigSchema(OnlineConfig.common(trainer: s) + OnlineConfig.rewards(s, default: ["accuracy"]) + [
+            .int("\(s).steps", 100, min: 0, help: "Optimizer steps (one generation batch each, times num_iterations)."),
+            .double("\(s).learning_rate", 1e-6, min: 0, help: "AdamW learning rate; 1e-3 for the fresh preset model unless set."),
+            .choice("\(s).advantage", ["grpo", "rloo", "reinforce_pp", "reinforce_pp_baseline"], default: defaultAdvantage,
+                    help: "Advantage estimator."),
+            .int("\(s).prompts_per_step", 8, min: 1, help: "Distinct prompts per step."),
+            .int("\(s).num_generations", 8, min: 2, help: "G: completions per prompt."),
+            .int("\(s).max_completion_length", 256, min: 1, help: "New tokens per completion; 6 for the built-in task unless set."),
+            .double("\(s).temperature", 1, min: 0, help: "Sampling temperature."),
+            .double("\(s).top_p", 1, min: 0, max: 1, help: "Nucleus sampling (1: off)."),
+            .int("\(s).top_k", 0, min: 0, help: "Top-k sampling (0: off)."),
+            .double("\(s).beta", 0, min: 0, help: "β of the KL leash (0: no reference model)."),
+            .double("\(s).epsilon", 0.2, min: 0, help: "Clip range ε (low side)."),
+            .double("\(s).epsilon_high", 0, min: 0, help: "Clip-higher ε_high (0: same as epsilon)."),
+            .choice("\(s).scale_rewards", ["group", "batch", "none"], default: "group", help: "GRPO: divide by the group's or batch's std, or not."),
+            .choice("\(s).loss_type", ["grpo", "bnpo", "dr_grpo", "dapo"], default: "dapo", help: "Token-loss aggregation."),
+            .int("\(s).num_iterations", 1, min: 1, help: "μ: optimizer steps per generation batch."),
+            .choice("\(s).importance_sampling_level", ["token", "sequence"], default: "token", help: "sequence: GSPO."),
+            .bool("\(s).mask_truncated_completions", false, help: "Exclude completions cut at max length from the loss."),
+            .bool("\(s).dynamic_sampling", false, help: "DAPO: drop all-equal groups and sample more prompts."),
+            .double("\(s).max_grad_norm", 1, min: 0, help: "Clip the gradient norm (0: no clipping)."),
+        ])
+    }
+
+    func runOnline(schema: ConfigSchema) throws {
+        let s = Self.section
+        var config = try options.resolve(schema, section: s)
+        if config.string("model").isEmpty {
+            config.setDefault("\(s).learning_rate", .double(1e-3))
+            config.setDefault("\(s).max_completion_length", .int(6))
+        }
+        let run = OnlineRun(config: config, name: s.uppercased())
+        let (model, tokenizer) = try run.loadModel()
+        let (rows, heldOut) = try run.rows()
+        try run.warmStart(model, tokenizer)
+        var c = GRPOConfig()
+        c.learningRate = config.float("\(s).learning_rate")
+        c.promptsPerStep = config.int("\(s).prompts_per_step")
+        c.numGenerations = config.int("\(s).num_generations")
+        c.maxCompletionLength = config.int("\(s).max_completion_length")
+        c.temperature = config.float("\(s).temperature")
+        c.topP = config.float("\(s).top_p")
+        c.topK = config.int("\(s).top_k")
+        c.beta = config.float("\(s).beta")
+        c.epsilon = config.float("\(s).epsilon")
+        c.epsilonHigh = config.double("\(s).epsilon_high") > 0 ? config.float("\(s).epsilon_high") : nil
+        let scaling = RewardScaling(rawValue: config.string("\(s).scale_rewards")) ?? .group
+        switch config.string("\(s).advantage") {
+        case "rloo": c.advantage = .rloo
+        case "reinforce_pp": c.advantage = .reinforcePlusPlus(baseline: false)
+        case "reinforce_pp_baseline": c.advantage = .reinforcePlusPlus(baseline: true)
+        default: c.advantage = .grpo(scaling: scaling)
+        }
+        c.lossType = LossAggregation(rawValue: config.string("\(s).loss_type")) ?? .dapo
+        c.numIterations = config.int("\(s).num_iterations")
+        c.importanceSampling = ImportanceSamplingLevel(rawValue: config.string("\(s).importance_sampling_level")) ?? .token
+        c.maskTruncatedCompletions = config.bool("\(s).mask_truncated_completions")
+        c.dynamicSampling = config.bool("\(s).dynamic_sampling")
+        c.maxGradNorm = AlignConfig.clipNorm(config.float("\(s).max_grad_norm"))
+        c.seed = run.seed
+        let trainer = try GRPOTrainer(policy: model, tokenizer: tokenizer, rows: rows,
+                                      rewards: try OnlineConfig.makeRewards(config, s, tokenizer: tokenizer), config: c)
+        if run.usesPreset && config.string("data").isEmpty {
+            trainer.monitors = [ClosureReward(name: "gold") { SyntheticTask.goldReward(prompt: $0.prompt, completion: $0.completion) }]
+        }
+        let directory = try run.directory()
+        try run.loop(model: model, tokenizer: tokenizer, heldOut: heldOut, steps: config.int("\(s).steps"),
+                     maxNewTokens: c.maxCompletionLength, directory: directory, headline: ["reward", "kl", "eval/accuracy"]) {
+            try trainer.trainStep()
+        }
+    }
+}
+
+struct GRPOCommand: GroupOnlineCommand {
+    static let section = "grpo"
+    static let defaultAdvantage = "grpo"
+    static let schema = makeSchema()
+    static let configuration = CommandConfiguration(
+        commandName: "grpo", abstract: "GRPO (and DAPO, Dr. GRPO, GSPO, REINFORCE++) with verifiable or learned rewards.",
+        discussion: schema.discussion(examples: [
+            "nudge grpo                                   (warm-started tiny model on 2-digit addition)",
+            "nudge grpo --steps 50 --beta 0.04 --set grpo.loss_type=grpo",
+            "nudge grpo --set grpo.epsilon_high=0.28 --set grpo.dynamic_sampling=true   (DAPO)",
+            "nudge grpo --set grpo.importance_sampling_level=sequence                   (GSPO)",
+            "nudge grpo --model DIR --data prompts.jsonl --set grpo.reward_funcs=[command] --set grpo.reward_command='python3 verify.py'",
+        ]))
+    @OptionGroup var options: OnlineOptions
+    func validate() throws { _ = try options.resolve(Self.schema, section: Self.section) }
+    func run() throws { try runOnline(schema: Self.schema) }
+}
+
+struct RLOOCommand: GroupOnlineCommand {
+    static let section = "rloo"
+    static let defaultAdvantage = "rloo"
+    static let schema = makeSchema()
+    static let configuration = CommandConfiguration(
+        commandName: "rloo", abstract: "RLOO: the leave-one-out baseline, KL in the reward.",
+        discussion: schema.discussion(examples: ["nudge rloo", "nudge rloo --beta 0.05 --set rloo.num_generations=4"]))
+    @OptionGroup var options: OnlineOptions
+    func validate() throws { _ = try options.resolve(Self.schema, section: Self.section) }
+    func run() throws { try runOnline(schema: Self.schema) }
+}
+
+struct PPOCommand: ParsableCommand {
+    static let schema = ConfigSchema(OnlineConfig.common(trainer: "ppo") + OnlineConfig.rewards("ppo", default: []) + [
+        .int("ppo.steps", 60, min: 0, help: "Rollout batches (each followed by ppo_epochs epochs)."),
+        .double("ppo.learning_rate", 3e-6, min: 0, help: "AdamW learning rate; 1e-3 for the fresh preset model unless set."),
+        .string("ppo.reward_model", "", help: "A reward-model weights file (nudge rm); empty: train one on gold-labelled pairs first."),
+        .int("ppo.reward_model_pairs", 512, min: 1, help: "Gold-labelled pairs for the reward model trained first."),
+        .int("ppo.reward_model_epochs", 2, min: 1, help: "Epochs of that reward model."),
+        .choice("ppo.value_model", ["separate", "shared"], default: "separate", help: "A separate value model, or a head on the policy trunk."),
+        .int("ppo.batch_size", 32, min: 1, help: "Prompts (one completion each) per rollout batch."),
+        .int("ppo.mini_batches", 2, min: 1, help: "Mini-batches per PPO epoch."),
+        .int("ppo.ppo_epochs", 4, min: 1, help: "PPO epochs per rollout batch."),
+        .int("ppo.max_completion_length", 53, min: 1, help: "New tokens per completion; 6 for the built-in task unless set."),
+        .double("ppo.temperature", 0.7, min: 0, help: "Sampling temperature."),
+        .double("ppo.beta", 0.05, min: 0, help: "β: the KL coefficient (initial, when adaptive)."),
+        .choice("ppo.kl_estimator", ["k1", "k2", "k3"], default: "k1", help: "Per-token KL estimator."),
+        .choice("ppo.kl_placement", ["reward", "loss"], default: "reward", help: "KL penalty in the token rewards or in the loss."),
+        .double("ppo.target_kl", 0, min: 0, help: "Adaptive KL controller target (0: fixed β)."),
+        .double("ppo.kl_horizon", 10_000, min: 1, help: "Adaptive KL controller horizon."),
+        .double("ppo.cliprange", 0.2, min: 0, help: "Policy clip range."),
+        .double("ppo.cliprange_value", 0.2, min: 0, help: "Value clip range."),
+        .double("ppo.vf_coef", 0.1, min: 0, help: "Value-loss weight."),
+        .double("ppo.entropy_coef", 0, min: 0, help: "Entropy bonus weight."),
+        .double("ppo.gamma", 1, min: 0, max: 1, help: "γ over tokens."),
+        .double("ppo.lam", 0.95, min: 0, max: 1, help: "GAE λ."),
+        .bool("ppo.whiten_rewards", false, help: "Whiten token rewards (masked statistics)."),
+        .double("ppo.missing_eos_penalty", 1, min: 0, help: "Subtracted from the score of completions without EOS (0: none)."),
+        .double("ppo.max_grad_norm", 1, min: 0, help: "Clip the gradient norm (0: no clipping)."),
+    ])
+
+    static let configuration = CommandConfiguration(
+        commandName: "ppo", abstract: "PPO-RLHF: policy, frozen reference, reward model and value model, with a KL leash.",
+        discussion: schema.discussion(examples: [
+            "nudge ppo                        (RM trained on gold-labelled pairs, then PPO; gold reward logged as monitor/gold)",
+            "nudge ppo --set ppo.target_kl=2 --set ppo.value_model=shared",
+            "nudge ppo --set ppo.reward_model=runs/rm/checkpoints/reward_model.safetensors",
+        ]))
+
+    @OptionGroup var options: OnlineOptions
+    func validate() throws { _ = try options.resolve(Self.schema, section: "ppo") }
+
+    func run() throws {
+        var config = try options.resolve(Self.schema, section: "ppo")
+        if config.string("model").isEmpty {
+            config.setDefault("ppo.learning_rate", .double(1e-3))
+            config.setDefault("ppo.max_completion_length", .int(6))
+        }
+        let run = OnlineRun(config: config, name: "PPO")
+        let (model, tokenizer) = try run.loadModel()
+        let (rows, heldOut) = try run.rows()
+        try run.warmStart(model, tokenizer)
+        // The reward model: loaded, or trained on pairs labelled by the task's hidden gold reward.
+        let rewardModel = ScalarHeadModel(trunk: try LanguageModelLoader.frozenCopy(of: model), seed: run.seed &+ 11)
+        rewardModel.unfreeze()
+        let rmPath = config.string("ppo.reward_model")
+        if !rmPath.isEmpty {
+            try rewardModel.load(from: URL(fileURLWithPath: rmPath))
+        } else {
+            var rm = RewardConfig()
+            rm.learningRate = 1e-3
+            rm.epochs = config.int("ppo.reward_model_epochs")
+            rm.batchSize = 16
+            rm.seed = run.seed
+            let pairs = OnlineConfig.task(config).preferenceRows(count: config.int("ppo.reward_model_pairs"), seed: run.seed &+ 3)
+            let history = try RewardTrainer.train(model: rewardModel, tokenizer: tokenizer, rows: pairs, config: rm)
+            let late = history.suffix(8)
+            print(String(format: "Reward model: %d steps on %d gold-labelled pairs, accuracy %.3f (last %d batches)", history.count, pairs.count,
+                         late.map(\.accuracy).reduce(0, +) / Float(max(late.count, 1)), late.count))
+        }
+        rewardModel.freeze()
+        let value = config.string("ppo.value_model") == "shared"
+            ? ScalarHeadModel(trunk: model, seed: run.seed &+ 12) : ScalarHeadModel(trunk: try LanguageModelLoader.frozenCopy(of: rewardModel.trunk), seed: run.seed &+ 12)
+        value.unfreeze()
+        var c = PPORLHFConfig()
+        c.learningRate = config.float("ppo.learning_rate")
+        c.batchSize = config.int("ppo.batch_size")
+        c.miniBatches = config.int("ppo.mini_batches")
+        guard c.batchSize % c.miniBatches == 0 else { throw ValidationError("ppo.batch_size (\(c.batchSize)) must be a multiple of ppo.mini_batches (\(c.miniBatches))") }
+        c.ppoEpochs = config.int("ppo.ppo_epochs")
+        c.maxCompletionLength = config.int("ppo.max_completion_length")
+        c.temperature = config.float("ppo.temperature")
+        c.klCoefficient = config.double("ppo.beta")
+        c.klEstimator = KLEstimator(rawValue: config.string("ppo.kl_estimator")) ?? .k1
+        c.klPlacement = KLPenaltyPlacement(rawValue: config.string("ppo.kl_placement")) ?? .reward
+        if config.double("ppo.target_kl") > 0 { c.adaptiveKL = AdaptiveKLController(target: config.double("ppo.target_kl"), horizon: config.double("ppo.kl_horizon")) }
+        c.clipRange = config.float("ppo.cliprange")
+        c.valueClipRange = config.float("ppo.cliprange_value")
+        c.valueCoefficient = config.float("ppo.vf_coef")
+        c.entropyCoefficient = config.float("ppo.entropy_coef")
+        c.gamma = config.float("ppo.gamma")
+        c.lambda = config.float("ppo.lam")
+        c.whitenRewards = config.bool("ppo.whiten_rewards")
+        c.missingEOSPenalty = config.double("ppo.missing_eos_penalty") > 0 ? config.double("ppo.missing_eos_penalty") : nil
+        c.maxGradNorm = AlignConfig.clipNorm(config.float("ppo.max_grad_norm"))
+        c.seed = run.seed
+        var functions: [(any RewardFunction, Double)] = [(RewardModelReward(model: rewardModel, padTokenID: Collator.padID(for: tokenizer)), 1)]
+        let extra = try OnlineConfig.makeRewards(config, "ppo", tokenizer: tokenizer)
+        functions += extra.functions.map { ($0.function, $0.weight) }
+        let trainer = try PPORLHFTrainer(policy: model, value: value, tokenizer: tokenizer, rows: rows, rewards: WeightedRewards(functions), config: c)
+        if run.usesPreset && config.string("data").isEmpty {
+            trainer.monitors = [ClosureReward(name: "gold") { SyntheticTask.goldReward(prompt: $0.prompt, completion: $0.completion) }]
+        }
+        let directory = try run.directory()
+        try run.loop(model: model, tokenizer: tokenizer, heldOut: heldOut, steps: config.int("ppo.steps"), maxNewTokens: c.maxCompletionLength,
+                     directory: directory, headline: ["objective/scores", "monitor/gold", "objective/kl"]) {
+            try trainer.trainStep()
+        }
+    }
+}
