@@ -44,8 +44,9 @@ enum OnlineConfig {
             .choice("task", ["addition", "multiplication", "reversal", "sorting"], default: "addition", help: "The built-in task."),
             .int("seed", 0, min: 0, help: "Seed of the model, the task, prompt order and sampling."),
             .string("output", "runs/\(trainer)", help: "Run directory (a previous run there is replaced)."),
-            .int("warmup.sft_epochs", 4, min: 0, help: "Fresh model only: SFT epochs on the task before online training."),
+            .int("warmup.sft_epochs", 30, min: 0, help: "Fresh model only: at most this many SFT epochs before online training."),
             .int("warmup.sft_rows", 2000, min: 1, help: "Fresh model only: SFT rows of the task."),
+            .double("warmup.target_accuracy", 0.2, min: 0, max: 1, help: "Fresh model only: stop the warm start at this development accuracy."),
             .int("eval.rows", 200, min: 0, help: "Held-out verifiable rows for greedy exact-match accuracy (0: none)."),
             .int("eval.every", 20, min: 1, help: "Evaluate every this many steps."),
             .int("log.samples_every", 10, min: 1, help: "Write the step's completions to samples.jsonl every this many steps."),
@@ -139,21 +140,30 @@ struct OnlineRun {
         return (task.verifiableRows(count: 5000, seed: seed &+ 2), task.verifiableRows(count: heldOutCount, seed: seed &+ 999))
     }
 
-    /// SFT on the built-in task, so a fresh model starts with partial accuracy.
-    func warmStart(_ model: any CausalLanguageModel, _ tokenizer: any Tokenizer) throws {
+    /// SFT on the built-in task, epoch by epoch, until greedy accuracy on a development set (disjoint
+    /// from the held-out rows) reaches `warmup.target_accuracy`, so a fresh model starts with partial
+    /// accuracy: how fast a tiny model picks up addition varies a lot with its seed.
+    func warmStart(_ model: any CausalLanguageModel, _ tokenizer: any Tokenizer, maxNewTokens: Int) throws {
         let epochs = config.int("warmup.sft_epochs")
         guard usesPreset, config.string("data").isEmpty, epochs > 0 else { return }
-        var sft = SFTConfig()
-        sft.learningRate = 3e-3
-        sft.batchSize = 32
-        sft.epochs = epochs
-        sft.seed = seed
-        let rows = OnlineConfig.task(config).sftRows(count: config.int("warmup.sft_rows"), seed: seed &+ 1)
-        let progress = ProgressReporter(total: epochs * (rows.count + 31) / 32, label: "SFT warm start")
-        _ = try SFTTrainer.train(model: model, tokenizer: tokenizer, rows: rows, config: sft) { step, m in
-            progress.update(completed: step, metrics: [("loss", m.first { $0.0 == "loss" }?.1 ?? .nan)])
+        let task = OnlineConfig.task(config)
+        let rows = task.sftRows(count: config.int("warmup.sft_rows"), seed: seed &+ 1)
+        let development = task.verifiableRows(count: 200, seed: seed &+ 500)
+        let target = config.double("warmup.target_accuracy")
+        let progress = ProgressReporter(total: epochs, label: "SFT warm start")
+        var accuracy = 0.0
+        for epoch in 1...epochs {
+            var sft = SFTConfig()
+            sft.learningRate = 3e-3
+            sft.batchSize = 32
+            sft.seed = seed &+ UInt64(epoch)
+            let losses = try SFTTrainer.train(model: model, tokenizer: tokenizer, rows: rows, config: sft)
+            accuracy = try exactMatchAccuracy(model: model, tokenizer: tokenizer, rows: development, maxNewTokens: maxNewTokens)
+            progress.update(completed: epoch, metrics: [("loss", Double(losses.last ?? .nan)), ("dev_accuracy", accuracy)])
+            if accuracy >= target { break }
         }
         progress.finish()
+        print(String(format: "SFT warm start: development accuracy %.3f (target %.2f)", accuracy, target))
     }
 
     func directory() throws -> RunDirectory {
@@ -228,11 +238,11 @@ extension GroupOnlineCommand {
     static func makeSchema() -> ConfigSchema {
         let s = section
         return ConfigSchema(OnlineConfig.common(trainer: s) + OnlineConfig.rewards(s, default: ["accuracy"]) + [
-            .int("\(s).steps", 100, min: 0, help: "Optimizer steps (one generation batch each, times num_iterations)."),
-            .double("\(s).learning_rate", 1e-6, min: 0, help: "AdamW learning rate; 1e-3 for the fresh preset model unless set."),
+            .int("\(s).steps", 100, min: 0, help: "Generation batches (each with num_iterations optimizer steps); 1500 for the preset model."),
+            .double("\(s).learning_rate", 1e-6, min: 0, help: "AdamW learning rate; 3e-4 for the fresh preset model unless set."),
             .choice("\(s).advantage", ["grpo", "rloo", "reinforce_pp", "reinforce_pp_baseline"], default: defaultAdvantage,
                     help: "Advantage estimator."),
-            .int("\(s).prompts_per_step", 8, min: 1, help: "Distinct prompts per step."),
+            .int("\(s).prompts_per_step", 8, min: 1, help: "Distinct prompts per step; 16 for the preset model."),
             .int("\(s).num_generations", 8, min: 2, help: "G: completions per prompt."),
             .int("\(s).max_completion_length", 256, min: 1, help: "New tokens per completion; 6 for the built-in task unless set."),
             .double("\(s).temperature", 1, min: 0, help: "Sampling temperature."),
@@ -255,13 +265,18 @@ extension GroupOnlineCommand {
         let s = Self.section
         var config = try options.resolve(schema, section: s)
         if config.string("model").isEmpty {
-            config.setDefault("\(s).learning_rate", .double(1e-3))
+            // Measured on 2-digit addition: 3e-4 with 16 prompts × 8 completions raises held-out accuracy
+            // from about 0.2 to 0.45 in 1500 steps (about two minutes in release on 2 cores).
+            config.setDefault("\(s).learning_rate", .double(3e-4))
             config.setDefault("\(s).max_completion_length", .int(6))
+            config.setDefault("\(s).prompts_per_step", .int(16))
+            config.setDefault("\(s).steps", .int(1500))
+            config.setDefault("eval.every", .int(250))
         }
         let run = OnlineRun(config: config, name: s.uppercased())
         let (model, tokenizer) = try run.loadModel()
         let (rows, heldOut) = try run.rows()
-        try run.warmStart(model, tokenizer)
+        try run.warmStart(model, tokenizer, maxNewTokens: config.int("\(s).max_completion_length"))
         var c = GRPOConfig()
         c.learningRate = config.float("\(s).learning_rate")
         c.promptsPerStep = config.int("\(s).prompts_per_step")
@@ -333,10 +348,12 @@ struct RLOOCommand: GroupOnlineCommand {
 struct PPOCommand: ParsableCommand {
     static let schema = ConfigSchema(OnlineConfig.common(trainer: "ppo") + OnlineConfig.rewards("ppo", default: []) + [
         .int("ppo.steps", 60, min: 0, help: "Rollout batches (each followed by ppo_epochs epochs)."),
-        .double("ppo.learning_rate", 3e-6, min: 0, help: "AdamW learning rate; 1e-3 for the fresh preset model unless set."),
+        .double("ppo.learning_rate", 3e-6, min: 0, help: "AdamW learning rate; 1e-4 for the fresh preset model unless set."),
         .string("ppo.reward_model", "", help: "A reward-model weights file (nudge rm); empty: train one on gold-labelled pairs first."),
-        .int("ppo.reward_model_pairs", 512, min: 1, help: "Gold-labelled pairs for the reward model trained first."),
-        .int("ppo.reward_model_epochs", 2, min: 1, help: "Epochs of that reward model."),
+        .int("ppo.reward_model_pairs", 2000, min: 1, help: "Gold-labelled pairs for the reward model trained first."),
+        .int("ppo.reward_model_epochs", 3, min: 1, help: "Epochs of that reward model."),
+        .choice("ppo.reward_model_data", ["policy_samples", "task_pairs"], default: "policy_samples",
+                help: "Pairs of the warm policy's own samples labelled by the gold reward (as RLHF collects them), or the task's synthetic pairs."),
         .choice("ppo.value_model", ["separate", "shared"], default: "separate", help: "A separate value model, or a head on the policy trunk."),
         .int("ppo.batch_size", 32, min: 1, help: "Prompts (one completion each) per rollout batch."),
         .int("ppo.mini_batches", 2, min: 1, help: "Mini-batches per PPO epoch."),
@@ -373,13 +390,13 @@ struct PPOCommand: ParsableCommand {
     func run() throws {
         var config = try options.resolve(Self.schema, section: "ppo")
         if config.string("model").isEmpty {
-            config.setDefault("ppo.learning_rate", .double(1e-3))
+            config.setDefault("ppo.learning_rate", .double(1e-4))
             config.setDefault("ppo.max_completion_length", .int(6))
         }
         let run = OnlineRun(config: config, name: "PPO")
         let (model, tokenizer) = try run.loadModel()
         let (rows, heldOut) = try run.rows()
-        try run.warmStart(model, tokenizer)
+        try run.warmStart(model, tokenizer, maxNewTokens: config.int("ppo.max_completion_length"))
         // The reward model: loaded, or trained on pairs labelled by the task's hidden gold reward.
         let rewardModel = ScalarHeadModel(trunk: try LanguageModelLoader.frozenCopy(of: model), seed: run.seed &+ 11)
         rewardModel.unfreeze()
@@ -392,7 +409,7 @@ struct PPOCommand: ParsableCommand {
             rm.epochs = config.int("ppo.reward_model_epochs")
             rm.batchSize = 16
             rm.seed = run.seed
-            let pairs = OnlineConfig.task(config).preferenceRows(count: config.int("ppo.reward_model_pairs"), seed: run.seed &+ 3)
+            let pairs = try goldLabelledPairs(policy: model, tokenizer: tokenizer, config: config, seed: run.seed &+ 3)
             let history = try RewardTrainer.train(model: rewardModel, tokenizer: tokenizer, rows: pairs, config: rm)
             let late = history.suffix(8)
             print(String(format: "Reward model: %d steps on %d gold-labelled pairs, accuracy %.3f (last %d batches)", history.count, pairs.count,
@@ -437,4 +454,34 @@ struct PPOCommand: ParsableCommand {
             try trainer.trainStep()
         }
     }
+}
+
+/// Preference pairs for a reward model: two samples of the policy per prompt, the one with the higher
+/// hidden gold reward chosen (ties skipped), as human labellers compare a model's own outputs; or the
+/// task's synthetic pairs.
+func goldLabelledPairs(policy: any CausalLanguageModel, tokenizer: any Tokenizer, config: ResolvedConfig, seed: UInt64) throws -> [DatasetRow] {
+    let count = config.int("ppo.reward_model_pairs")
+    let task = OnlineConfig.task(config)
+    guard config.string("ppo.reward_model_data") == "policy_samples" else { return task.preferenceRows(count: count, seed: seed) }
+    var pairs: [DatasetRow] = []
+    var generation = GenerationConfig()
+    generation.maxNewTokens = config.int("ppo.max_completion_length")
+    generation.eosTokenID = tokenizer.eosTokenID
+    generation.padTokenID = Collator.padID(for: tokenizer)
+    var round: UInt64 = 0
+    while pairs.count < count && round < 20 {
+        generation.seed = seed &+ round
+        let prompts = try onlinePrompts(rows: task.verifiableRows(count: 256, seed: seed &+ 1000 &+ round), tokenizer: tokenizer)
+        let rollout = Rollout.sample(model: policy, tokenizer: tokenizer, prompts: prompts, repeats: 2, generation: generation)
+        for k in stride(from: 0, to: rollout.count, by: 2) where pairs.count < count {
+            let a = rollout.samples[k], b = rollout.samples[k + 1]
+            let ga = SyntheticTask.goldReward(prompt: a.prompt, completion: a.completion)
+            let gb = SyntheticTask.goldReward(prompt: b.prompt, completion: b.completion)
+            guard ga != gb else { continue }
+            let (chosen, rejected) = ga > gb ? (a.completion, b.completion) : (b.completion, a.completion)
+            pairs.append(.preference(prompt: .text(a.prompt), chosen: .text(chosen), rejected: .text(rejected)))
+        }
+        round += 1
+    }
+    return pairs
 }
