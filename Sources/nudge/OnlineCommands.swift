@@ -175,8 +175,10 @@ struct OnlineRun {
     }
 
     /// The training loop shared by the online commands: `step()` makes one optimizer step (nil: skipped).
+    @discardableResult
     func loop(model: any CausalLanguageModel, tokenizer: any Tokenizer, heldOut: [DatasetRow], steps: Int, maxNewTokens: Int,
-              directory: RunDirectory, headline: [String], step: () throws -> OnlineStepResult?) throws {
+              directory: RunDirectory, headline: [String], step: () throws -> OnlineStepResult?) throws -> OnlineOutcome {
+        let started = Date()
         let stop = StopSignal.install()
         let samplesURL = directory.url.appendingPathComponent("samples.jsonl")
         let samples = try AppendOnlyLines(url: samplesURL)
@@ -189,9 +191,11 @@ struct OnlineRun {
         }
         let progress = ProgressReporter(total: steps, label: name)
         var completed = 0
+        var history: [[(String, Double)]] = []
         for k in 1...max(steps, 1) where steps > 0 {
             guard let result = try step() else { continue }
             var metrics = result.metrics
+            history.append(metrics)
             if k % every == 0 || k == steps, let a = try accuracy(model, tokenizer, heldOut, maxNewTokens: maxNewTokens) {
                 metrics.append(("eval/accuracy", a))
                 accuracies.append((k, a))
@@ -224,7 +228,32 @@ struct OnlineRun {
         } else {
             print("\(name): \(completed) steps; run in \(directory.url.path)")
         }
+        return OnlineOutcome(directory: directory.url, steps: completed, seconds: Date().timeIntervalSince(started), accuracies: accuracies,
+                             history: history)
     }
+}
+
+/// What an online run did.
+struct OnlineOutcome {
+    var directory: URL
+    var steps: Int
+    var seconds: Double
+    /// Held-out accuracy by step (step 0: before training).
+    var accuracies: [(Int, Double)]
+    /// Every step's metrics.
+    var history: [[(String, Double)]]
+
+    /// A metric's values over the steps where it was logged.
+    func series(_ name: String) -> (x: [Double], y: [Double]) {
+        var x: [Double] = [], y: [Double] = []
+        for (k, m) in history.enumerated() { if let v = m.first(where: { $0.0 == name })?.1, v.isFinite { x.append(Double(k + 1)); y.append(v) } }
+        return (x, y)
+    }
+
+    /// The mean of a metric over the first or last `count` steps.
+    func mean(_ name: String, first count: Int) -> Double { average(Array(series(name).y.prefix(count))) }
+    func mean(_ name: String, last count: Int) -> Double { average(Array(series(name).y.suffix(count))) }
+    private func average(_ v: [Double]) -> Double { v.isEmpty ? .nan : v.reduce(0, +) / Double(v.count) }
 }
 
 /// GRPO and RLOO (and REINFORCE++) share a command shape; `estimator` picks the default advantage.
@@ -262,8 +291,14 @@ extension GroupOnlineCommand {
     }
 
     func runOnline(schema: ConfigSchema) throws {
-        let s = Self.section
-        var config = try options.resolve(schema, section: s)
+        try Self.train(config: try options.resolve(schema, section: Self.section))
+    }
+
+    /// Trains with a resolved configuration; `warm` is an already warm-started model (the demo's).
+    @discardableResult
+    static func train(config resolved: ResolvedConfig, warm: (any CausalLanguageModel, any Tokenizer)? = nil) throws -> OnlineOutcome {
+        let s = section
+        var config = resolved
         if config.string("model").isEmpty {
             // Measured on 2-digit addition: 3e-4 with 16 prompts × 8 completions raises held-out accuracy
             // from about 0.2 to 0.45 in 1500 steps (about two minutes in release on 2 cores).
@@ -274,9 +309,9 @@ extension GroupOnlineCommand {
             config.setDefault("eval.every", .int(250))
         }
         let run = OnlineRun(config: config, name: s.uppercased())
-        let (model, tokenizer) = try run.loadModel()
+        let (model, tokenizer) = try warm ?? run.loadModel()
         let (rows, heldOut) = try run.rows()
-        try run.warmStart(model, tokenizer, maxNewTokens: config.int("\(s).max_completion_length"))
+        if warm == nil { try run.warmStart(model, tokenizer, maxNewTokens: config.int("\(s).max_completion_length")) }
         var c = GRPOConfig()
         c.learningRate = config.float("\(s).learning_rate")
         c.promptsPerStep = config.int("\(s).prompts_per_step")
@@ -308,7 +343,7 @@ extension GroupOnlineCommand {
             trainer.monitors = [ClosureReward(name: "gold") { SyntheticTask.goldReward(prompt: $0.prompt, completion: $0.completion) }]
         }
         let directory = try run.directory()
-        try run.loop(model: model, tokenizer: tokenizer, heldOut: heldOut, steps: config.int("\(s).steps"),
+        return try run.loop(model: model, tokenizer: tokenizer, heldOut: heldOut, steps: config.int("\(s).steps"),
                      maxNewTokens: c.maxCompletionLength, directory: directory, headline: ["reward", "kl", "eval/accuracy"]) {
             try trainer.trainStep()
         }
@@ -387,16 +422,20 @@ struct PPOCommand: ParsableCommand {
     @OptionGroup var options: OnlineOptions
     func validate() throws { _ = try options.resolve(Self.schema, section: "ppo") }
 
-    func run() throws {
-        var config = try options.resolve(Self.schema, section: "ppo")
+    func run() throws { try Self.train(config: try options.resolve(Self.schema, section: "ppo")) }
+
+    /// Trains with a resolved configuration; `warm` is an already warm-started model (the demo's).
+    @discardableResult
+    static func train(config resolved: ResolvedConfig, warm: (any CausalLanguageModel, any Tokenizer)? = nil) throws -> OnlineOutcome {
+        var config = resolved
         if config.string("model").isEmpty {
             config.setDefault("ppo.learning_rate", .double(1e-4))
             config.setDefault("ppo.max_completion_length", .int(6))
         }
         let run = OnlineRun(config: config, name: "PPO")
-        let (model, tokenizer) = try run.loadModel()
+        let (model, tokenizer) = try warm ?? run.loadModel()
         let (rows, heldOut) = try run.rows()
-        try run.warmStart(model, tokenizer, maxNewTokens: config.int("ppo.max_completion_length"))
+        if warm == nil { try run.warmStart(model, tokenizer, maxNewTokens: config.int("ppo.max_completion_length")) }
         // The reward model: loaded, or trained on pairs labelled by the task's hidden gold reward.
         let rewardModel = ScalarHeadModel(trunk: try LanguageModelLoader.frozenCopy(of: model), seed: run.seed &+ 11)
         rewardModel.unfreeze()
@@ -449,7 +488,7 @@ struct PPOCommand: ParsableCommand {
             trainer.monitors = [ClosureReward(name: "gold") { SyntheticTask.goldReward(prompt: $0.prompt, completion: $0.completion) }]
         }
         let directory = try run.directory()
-        try run.loop(model: model, tokenizer: tokenizer, heldOut: heldOut, steps: config.int("ppo.steps"), maxNewTokens: c.maxCompletionLength,
+        return try run.loop(model: model, tokenizer: tokenizer, heldOut: heldOut, steps: config.int("ppo.steps"), maxNewTokens: c.maxCompletionLength,
                      directory: directory, headline: ["objective/scores", "monitor/gold", "objective/kl"]) {
             try trainer.trainStep()
         }
