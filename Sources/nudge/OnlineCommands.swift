@@ -95,14 +95,7 @@ enum OnlineConfig {
         })
     }
 
-    static func task(_ c: ResolvedConfig) -> SyntheticTask {
-        switch c.string("task") {
-        case "multiplication": .multiplication(digits: 1)
-        case "reversal": .reversal(length: 5)
-        case "sorting": .sorting(length: 5)
-        default: .addition(digits: 2)
-        }
-    }
+    static func task(_ c: ResolvedConfig) -> SyntheticTask { AlignRun(config: c).syntheticTask }
 }
 
 /// What an online command does around its trainer: model, data, warm start, the run directory,
@@ -113,19 +106,8 @@ struct OnlineRun {
     var seed: UInt64 { UInt64(config.int("seed")) }
     var usesPreset: Bool { config.string("model").isEmpty }
 
-    func loadModel() throws -> (any CausalLanguageModel, any Tokenizer) {
-        if !usesPreset {
-            let dir = URL(fileURLWithPath: config.string("model"))
-            let lm = try LanguageModelLoader.load(directory: dir)
-            let tokenizer: any Tokenizer = FileManager.default.fileExists(atPath: dir.appendingPathComponent("tokenizer.json").path)
-                ? try BPETokenizer.load(directory: dir) : ByteTokenizer(eosToken: "<|endoftext|>", padToken: "<|pad|>")
-            return (lm, tokenizer)
-        }
-        let tokenizer = ByteTokenizer(eosToken: "<|endoftext|>", padToken: "<|pad|>")
-        var configuration = TransformerConfiguration.preset("tiny", vocabularySize: tokenizer.vocabularySize)!
-        configuration.eosTokenID = tokenizer.eosTokenID
-        return (LlamaModel(configuration, seed: seed), tokenizer)
-    }
+    /// The model and tokenizer named by `model` (the fresh preset when empty), as sft/rm/dpo load them.
+    func loadModel() throws -> (any CausalLanguageModel, any Tokenizer) { try AlignRun(config: config).loadModel() }
 
     /// Training prompts and held-out evaluation rows.
     func rows() throws -> (train: [DatasetRow], heldOut: [DatasetRow]) {

@@ -155,8 +155,8 @@ public final class GRPOTrainer {
         return (merged, perFunction, kept.flatMap(\.2), zeroStdFraction, rounds)
     }
 
-    /// Advantages (B, 1) or (B, T − 1) for the estimator, the rewards after any KL penalty, and the
-    /// sampled KL (k1 per token) when the penalty is in the reward.
+    /// Advantages, (B, 1) per sequence or (B, T − 1) per token, for the configured estimator; RLOO and
+    /// REINFORCE++ first subtract β·k1 (from `old` and `referenceLogProbs`) from the reward.
     func advantages(_ rollout: Rollout, totals: [Double?], old: Tensor, referenceLogProbs: Tensor?, mask: [Float]) -> Tensor {
         let g = config.numGenerations, b = rollout.count
         let width = old.shape[1]
@@ -276,7 +276,7 @@ public final class GRPOTrainer {
         if config.beta != 0 { metrics.append(("kl", kl)) }
         metrics += [("entropy", entropy), ("clip_ratio/low_mean", clipLow), ("clip_ratio/high_mean", clipHigh),
                     ("clip_ratio/region_mean", clipRegion)]
-        metrics += completionMetrics(rollout, eosTokenID: tokenizer.eosTokenID)
+        metrics += completionMetrics(rollout)
         metrics += [("loss", lossValue), ("grad_norm", gradNorm), ("learning_rate", Double(optimizer.learningRate)),
                     ("num_tokens", Double(tokensSeen)), ("sampling_rounds", Double(rounds)),
                     ("step_time", Date().timeIntervalSince(start))]

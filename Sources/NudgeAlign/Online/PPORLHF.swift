@@ -307,7 +307,7 @@ public final class PPORLHFTrainer {
                     ("val/clipfrac_avg", mean(valueClipFractions)), ("policy/entropy_avg", mean(entropies)),
                     ("val/num_eos_tokens", Double(rollout.finishReasons.filter { $0 == .eos }.count)),
                     ("kl_coef", usedBeta), ("grad_norm", mean(norms)), ("learning_rate", Double(optimizer.learningRate))]
-        metrics += completionMetrics(rollout, eosTokenID: tokenizer.eosTokenID)
+        metrics += completionMetrics(rollout)
         metrics.append(("step_time", Date().timeIntervalSince(start)))
         let samples = (0..<b).map { r in
             OnlineSample(prompt: rollout.samples[r].prompt, completion: rollout.samples[r].completion, reward: scores[r],

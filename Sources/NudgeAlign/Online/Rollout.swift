@@ -154,7 +154,7 @@ func meanAndStd(_ values: [Double?]) -> (Double, Double) {
 }
 
 /// TRL's completion-length metrics.
-func completionMetrics(_ rollout: Rollout, eosTokenID: Int?) -> [(String, Double)] {
+func completionMetrics(_ rollout: Rollout) -> [(String, Double)] {
     let lengths = rollout.completions.map(\.count)
     let terminated = zip(lengths, rollout.finishReasons).filter { $0.1 != .length }.map(\.0)
     let clipped = rollout.finishReasons.filter { $0 == .length }.count
