@@ -50,6 +50,18 @@ public final class AppendOnlyLines: @unchecked Sendable {
 
     deinit { try? handle.close() }
 
+    /// Rewrites `url` atomically, keeping the lines whose JSON object passes `keep` (a missing file
+    /// is left missing; a line that is not a JSON object is dropped, as a crash's partial line).
+    public static func filter(_ url: URL, keep: ([String: Any]) -> Bool) throws {
+        guard FileManager.default.fileExists(atPath: url.path) else { return }
+        let text = try String(contentsOf: url, encoding: .utf8)
+        let kept = text.split(separator: "\n").filter { line in
+            guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { return false }
+            return keep(object)
+        }
+        try AtomicFile.write(kept.map { $0 + "\n" }.joined(), to: url)
+    }
+
     /// Appends one JSON object as a line (keys sorted).
     public func append(_ object: [String: Any]) throws {
         var line = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])

@@ -85,17 +85,20 @@ struct AlignRun {
     static func usesPreset(_ config: ResolvedConfig) -> Bool { config.string("model").isEmpty }
 
     func loadModel() throws -> (any CausalLanguageModel, any Tokenizer) {
-        if !Self.usesPreset(config) {
-            let dir = URL(fileURLWithPath: config.string("model"))
-            let lm = try LanguageModelLoader.load(directory: dir)
-            let tokenizer: any Tokenizer = FileManager.default.fileExists(atPath: dir.appendingPathComponent("tokenizer.json").path)
-                ? try BPETokenizer.load(directory: dir) : ByteTokenizer(eosToken: "<|endoftext|>", padToken: "<|pad|>")
-            return (lm, tokenizer)
-        }
+        if !Self.usesPreset(config) { return try Self.loadModel(directory: URL(fileURLWithPath: config.string("model"))) }
         let tokenizer = ByteTokenizer(eosToken: "<|endoftext|>", padToken: "<|pad|>")
         var configuration = TransformerConfiguration.preset("tiny", vocabularySize: tokenizer.vocabularySize)!
         configuration.eosTokenID = tokenizer.eosTokenID
         return (LlamaModel(configuration, seed: seed), tokenizer)
+    }
+
+    /// A model directory and its tokenizer: tokenizer.json when present, else the byte tokenizer the
+    /// fresh preset models are trained with.
+    static func loadModel(directory dir: URL) throws -> (any CausalLanguageModel, any Tokenizer) {
+        let lm = try LanguageModelLoader.load(directory: dir)
+        let tokenizer: any Tokenizer = FileManager.default.fileExists(atPath: dir.appendingPathComponent("tokenizer.json").path)
+            ? try BPETokenizer.load(directory: dir) : ByteTokenizer(eosToken: "<|endoftext|>", padToken: "<|pad|>")
+        return (lm, tokenizer)
     }
 
     /// The built-in task (the schema limits `task` to these names).

@@ -15,9 +15,10 @@ struct NudgeCommand: ParsableCommand {
           nudge demo                 train a small model end to end and write runs/demo
           nudge doctor               show the BLAS backend, its speed and thread settings
           nudge bench --json         run the engine benchmarks
+          nudge lab overoptimization --quick   proxy vs gold reward under best-of-n, GRPO and PPO
         """,
         version: NudgeVersion.string,
-        subcommands: [Demo.self, Doctor.self, Bench.self, Env.self, BanditCommand.self, TabularCommand.self, RL.self, LM.self, Generate.self, SFTCommand.self, RMCommand.self, DPOCommand.self, GRPOCommand.self, RLOOCommand.self, PPOCommand.self, ReportCommand.self]
+        subcommands: [Demo.self, Doctor.self, Bench.self, Env.self, BanditCommand.self, TabularCommand.self, RL.self, LM.self, Generate.self, SFTCommand.self, RMCommand.self, DPOCommand.self, GRPOCommand.self, RLOOCommand.self, PPOCommand.self, EvalCommand.self, LabCommand.self, ReportCommand.self]
     )
 }
 

@@ -19,9 +19,32 @@ struct OnlineOptions: ParsableArguments {
     @Option(help: "KL coefficient β (key: <trainer>.beta).") var beta: Double?
     @Option(help: "Random seed (key: seed).") var seed: Int?
     @Option(help: "Run directory (key: output).") var output: String?
+    @Option(help: ArgumentHelp("Continue the run in this directory from its latest checkpoint, with its config.toml (only <trainer>.steps may be changed, to extend it).",
+                               valueName: "run-dir")) var resume: String?
 
     func resolve(_ schema: ConfigSchema, section: String) throws -> ResolvedConfig {
-        try config.resolve(schema, flags: [
+        if let resume {
+            let file = URL(fileURLWithPath: resume).appendingPathComponent("config.toml")
+            guard FileManager.default.fileExists(atPath: file.path) else {
+                throw ValidationError("--resume \(resume): no config.toml there (not a run directory)")
+            }
+            guard config.configFile == nil else { throw ValidationError("--resume uses the run's own config.toml; drop --config") }
+            var changed: [String] = config.overrides.filter { !$0.hasPrefix("\(section).steps=") }
+            if model != nil { changed.append("--model") }
+            if data != nil { changed.append("--data") }
+            if task != nil { changed.append("--task") }
+            if seed != nil { changed.append("--seed") }
+            if output != nil { changed.append("--output") }
+            if learningRate != nil { changed.append("--learning-rate") }
+            if beta != nil { changed.append("--beta") }
+            guard changed.isEmpty else {
+                throw ValidationError("--resume continues the recorded configuration; only --steps or --set \(section).steps=N may change (got \(changed.joined(separator: ", ")))")
+            }
+            var options = config
+            options.configFile = file.path
+            return try options.resolve(schema, flags: [.init("\(section).steps", "--steps", steps.map { .int($0) })])
+        }
+        return try config.resolve(schema, flags: [
             .init("model", "--model", model.map { .string($0) }),
             .init("data", "--data", data.map { .string($0) }),
             .init("task", "--task", task.map { .string($0) }),
@@ -50,6 +73,7 @@ enum OnlineConfig {
             .int("eval.rows", 200, min: 0, help: "Held-out verifiable rows for greedy exact-match accuracy (0: none)."),
             .int("eval.every", 20, min: 1, help: "Evaluate every this many steps."),
             .int("log.samples_every", 10, min: 1, help: "Write the step's completions to samples.jsonl every this many steps."),
+            .int("checkpoint.every", 100, min: 1, help: "Write checkpoints/latest (model, optimizer, trainer position) every this many steps."),
         ]
     }
 
@@ -127,7 +151,8 @@ struct OnlineRun {
     /// accuracy: how fast a tiny model picks up addition varies a lot with its seed.
     func warmStart(_ model: any CausalLanguageModel, _ tokenizer: any Tokenizer, maxNewTokens: Int) throws {
         let epochs = config.int("warmup.sft_epochs")
-        guard usesPreset, config.string("data").isEmpty, epochs > 0 else { return }
+        let hasData = config.schema.field("data") != nil && !config.string("data").isEmpty
+        guard usesPreset, !hasData, epochs > 0 else { return }
         let task = OnlineConfig.task(config)
         let rows = task.sftRows(count: config.int("warmup.sft_rows"), seed: seed &+ 1)
         let development = task.verifiableRows(count: 200, seed: seed &+ 500)
@@ -148,8 +173,32 @@ struct OnlineRun {
         print(String(format: "SFT warm start: development accuracy %.3f (target %.2f)", accuracy, target))
     }
 
-    func directory() throws -> RunDirectory {
-        try RunDirectory.create(at: URL(fileURLWithPath: config.string("output")), config: config.asConfigTable(), mode: .overwrite)
+    /// The run directory: replaced, or reopened to resume after `step` (later metrics and samples,
+    /// left by a crash after the last checkpoint, are dropped).
+    func directory(resumingAfter step: Int? = nil) throws -> RunDirectory {
+        let url = URL(fileURLWithPath: config.string("output"))
+        guard let step else { return try RunDirectory.create(at: url, config: config.asConfigTable(), mode: .overwrite) }
+        let directory = try RunDirectory.create(at: url, config: config.asConfigTable(), mode: .resume)
+        try directory.truncate(afterStep: step)
+        try AppendOnlyLines.filter(url.appendingPathComponent("samples.jsonl")) { (($0["step"] as? Int) ?? 0) <= step }
+        return directory
+    }
+
+    /// checkpoints/initial.safetensors: the policy online training starts from (the reference), kept
+    /// for a fresh preset model, whose warm start cannot be reloaded from a model directory.
+    func initialWeightsURL(_ directory: URL) -> URL { directory.appendingPathComponent("checkpoints/initial.safetensors") }
+
+    /// checkpoints/latest: the resumable checkpoint.
+    func latestCheckpointURL(_ directory: URL) -> URL { directory.appendingPathComponent("checkpoints/latest") }
+
+    /// For `--resume`: puts the run's starting weights into `model` (the loaded model directory
+    /// already holds them), so the reference made from it is the original run's.
+    func loadInitialWeights(_ model: any CausalLanguageModel) throws {
+        let run = URL(fileURLWithPath: config.string("output"))
+        guard FileManager.default.fileExists(atPath: latestCheckpointURL(run).path) else {
+            throw ValidationError("--resume \(run.path): no checkpoints/latest to continue from")
+        }
+        if usesPreset { try model.load(from: initialWeightsURL(run)) }
     }
 
     func accuracy(_ model: any CausalLanguageModel, _ tokenizer: any Tokenizer, _ rows: [DatasetRow], maxNewTokens: Int) throws -> Double? {
@@ -157,33 +206,46 @@ struct OnlineRun {
     }
 
     /// The training loop shared by the online commands: `step()` makes one optimizer step (nil: skipped).
+    /// Steps run from `startStep + 1` to `steps`; `saveCheckpoint`, when given, writes checkpoints/latest
+    /// every `checkpoint.every` steps and at the end (also on Ctrl-C), and the model with the best
+    /// held-out accuracy so far is kept in checkpoints/best.
     @discardableResult
     func loop(model: any CausalLanguageModel, tokenizer: any Tokenizer, heldOut: [DatasetRow], steps: Int, maxNewTokens: Int,
-              directory: RunDirectory, headline: [String], step: () throws -> OnlineStepResult?) throws -> OnlineOutcome {
+              directory: RunDirectory, headline: [String], startStep: Int = 0, saveCheckpoint: ((URL) throws -> Void)? = nil,
+              step: () throws -> OnlineStepResult?) throws -> OnlineOutcome {
         let started = Date()
         let stop = StopSignal.install()
         let samplesURL = directory.url.appendingPathComponent("samples.jsonl")
         let samples = try AppendOnlyLines(url: samplesURL)
-        let every = config.int("eval.every"), samplesEvery = config.int("log.samples_every")
+        let every = config.int("eval.every"), samplesEvery = config.int("log.samples_every"), checkpointEvery = config.int("checkpoint.every")
         var accuracies: [(Int, Double)] = []
-        if let a = try accuracy(model, tokenizer, heldOut, maxNewTokens: maxNewTokens) {
+        if startStep > 0 {
+            accuracies = try MetricsLog.read(directory.metricsURL).compactMap { row in row.values["eval/accuracy"].map { (row.step, $0) } }
+            print("Resuming \(name) after step \(startStep) in \(directory.url.path)")
+        } else if let a = try accuracy(model, tokenizer, heldOut, maxNewTokens: maxNewTokens) {
             accuracies.append((0, a))
             try directory.log(step: 0, [("eval/accuracy", a)])
             print(String(format: "held-out accuracy before %@: %.3f", name, a))
         }
+        var best = accuracies.map(\.1).max() ?? -.infinity
+        func save() throws { try saveCheckpoint?(latestCheckpointURL(directory.url)) }
         let progress = ProgressReporter(total: steps, label: name)
-        var completed = 0
+        var completed = startStep
         var history: [[(String, Double)]] = []
-        for k in 1...max(steps, 1) where steps > 0 {
+        for k in (startStep + 1)..<(max(steps, startStep) + 1) {
             guard let result = try step() else { continue }
             var metrics = result.metrics
             history.append(metrics)
             if k % every == 0 || k == steps, let a = try accuracy(model, tokenizer, heldOut, maxNewTokens: maxNewTokens) {
                 metrics.append(("eval/accuracy", a))
                 accuracies.append((k, a))
+                if a > best {
+                    best = a
+                    try LanguageModelLoader.save(model, configJSON: model.configuration.configJSON(), to: directory.checkpointURL(name: "best"))
+                }
             }
             if let bad = metrics.first(where: { !$0.1.isFinite && ["loss", "grad_norm", "loss/policy_avg", "loss/value_avg"].contains($0.0) }) {
-                throw ValidationError("step \(k): \(bad.0) is \(bad.1); stopping (the last checkpoint is kept)")
+                throw ValidationError("step \(k): \(bad.0) is \(bad.1); stopping (the last checkpoint, checkpoints/latest, is kept)")
             }
             try directory.log(step: k, metrics)
             if k % samplesEvery == 0 || k == 1 {
@@ -195,8 +257,10 @@ struct OnlineRun {
             progress.update(completed: k, metrics: headline.compactMap { h in metrics.first { $0.0 == h } })
             completed = k
             if stop.requested { print("\nInterrupted: saving after step \(k)"); break }
+            if k % checkpointEvery == 0 && k != steps { try save() }
         }
         progress.finish()
+        if completed > startStep || startStep == 0 { try save() }
         try LanguageModelLoader.save(model, configJSON: model.configuration.configJSON(), to: directory.checkpointURL(name: "model"))
         directory.close()
         var page = try HTMLReport.forRun(directory.url)
@@ -273,12 +337,14 @@ extension GroupOnlineCommand {
     }
 
     func runOnline(schema: ConfigSchema) throws {
-        try Self.train(config: try options.resolve(schema, section: Self.section))
+        try Self.train(config: try options.resolve(schema, section: Self.section), resume: options.resume != nil)
     }
 
-    /// Trains with a resolved configuration; `warm` is an already warm-started model (the demo's).
+    /// Trains with a resolved configuration; `warm` is an already warm-started model (the demo's);
+    /// `resume` continues the run in `output` from checkpoints/latest.
     @discardableResult
-    static func train(config resolved: ResolvedConfig, warm: (any CausalLanguageModel, any Tokenizer)? = nil) throws -> OnlineOutcome {
+    static func train(config resolved: ResolvedConfig, warm: (any CausalLanguageModel, any Tokenizer)? = nil,
+                      resume: Bool = false) throws -> OnlineOutcome {
         let s = section
         var config = resolved
         if config.string("model").isEmpty {
@@ -293,7 +359,11 @@ extension GroupOnlineCommand {
         let run = OnlineRun(config: config, name: s.uppercased())
         let (model, tokenizer) = try warm ?? run.loadModel()
         let (rows, heldOut) = try run.rows()
-        if warm == nil { try run.warmStart(model, tokenizer, maxNewTokens: config.int("\(s).max_completion_length")) }
+        if resume {
+            try run.loadInitialWeights(model)
+        } else if warm == nil {
+            try run.warmStart(model, tokenizer, maxNewTokens: config.int("\(s).max_completion_length"))
+        }
         var c = GRPOConfig()
         c.learningRate = config.float("\(s).learning_rate")
         c.promptsPerStep = config.int("\(s).prompts_per_step")
@@ -324,9 +394,12 @@ extension GroupOnlineCommand {
         if run.usesPreset && config.string("data").isEmpty {
             trainer.monitors = [ClosureReward(name: "gold") { SyntheticTask.goldReward(prompt: $0.prompt, completion: $0.completion) }]
         }
-        let directory = try run.directory()
+        if resume { try trainer.restoreCheckpoint(from: run.latestCheckpointURL(URL(fileURLWithPath: config.string("output")))) }
+        let directory = try run.directory(resumingAfter: resume ? trainer.step : nil)
+        if !resume && run.usesPreset { try model.save(to: run.initialWeightsURL(directory.url)) }
         return try run.loop(model: model, tokenizer: tokenizer, heldOut: heldOut, steps: config.int("\(s).steps"),
-                     maxNewTokens: c.maxCompletionLength, directory: directory, headline: ["reward", "kl", "eval/accuracy"]) {
+                            maxNewTokens: c.maxCompletionLength, directory: directory, headline: ["reward", "kl", "eval/accuracy"],
+                            startStep: trainer.step, saveCheckpoint: { try trainer.saveCheckpoint(to: $0) }) {
             try trainer.trainStep()
         }
     }
@@ -402,7 +475,12 @@ struct PPOCommand: ParsableCommand {
         ]))
 
     @OptionGroup var options: OnlineOptions
-    func validate() throws { _ = try options.resolve(Self.schema, section: "ppo") }
+    func validate() throws {
+        guard options.resume == nil else {
+            throw ValidationError("--resume: ppo cannot resume yet (its mini-batch shuffling state is not checkpointed); grpo and rloo can")
+        }
+        _ = try options.resolve(Self.schema, section: "ppo")
+    }
 
     func run() throws { try Self.train(config: try options.resolve(Self.schema, section: "ppo")) }
 
@@ -477,16 +555,23 @@ struct PPOCommand: ParsableCommand {
     }
 }
 
-/// Preference pairs for a reward model: two samples of the policy per prompt, the one with the higher
-/// hidden gold reward chosen (ties skipped), as human labellers compare a model's own outputs; or the
-/// task's synthetic pairs.
+/// Preference pairs for a reward model, as `ppo.reward_model_data` asks: the warm policy's own samples
+/// labelled by the gold reward, or the task's synthetic pairs.
 func goldLabelledPairs(policy: any CausalLanguageModel, tokenizer: any Tokenizer, config: ResolvedConfig, seed: UInt64) throws -> [DatasetRow] {
     let count = config.int("ppo.reward_model_pairs")
     let task = OnlineConfig.task(config)
     guard config.string("ppo.reward_model_data") == "policy_samples" else { return task.preferenceRows(count: count, seed: seed) }
+    return try goldLabelledPairs(policy: policy, tokenizer: tokenizer, task: task, count: count,
+                             maxNewTokens: config.int("ppo.max_completion_length"), seed: seed)
+}
+
+/// Preference pairs for a reward model: two samples of the policy per prompt, the one with the higher
+/// hidden gold reward chosen (ties skipped), as human labellers compare a model's own outputs.
+func goldLabelledPairs(policy: any CausalLanguageModel, tokenizer: any Tokenizer, task: SyntheticTask, count: Int, maxNewTokens: Int,
+                       seed: UInt64) throws -> [DatasetRow] {
     var pairs: [DatasetRow] = []
     var generation = GenerationConfig()
-    generation.maxNewTokens = config.int("ppo.max_completion_length")
+    generation.maxNewTokens = maxNewTokens
     generation.eosTokenID = tokenizer.eosTokenID
     generation.padTokenID = Collator.padID(for: tokenizer)
     var round: UInt64 = 0

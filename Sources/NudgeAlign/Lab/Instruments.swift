@@ -259,7 +259,7 @@ public func bestOfN(policy: any CausalLanguageModel, tokenizer: any Tokenizer, p
 }
 
 /// `function`'s scores, one per sample (else `RewardError.wrongCount`).
-private func checkedScores(_ function: any RewardFunction, _ samples: [RewardSample]) throws -> [Double?] {
+func checkedScores(_ function: any RewardFunction, _ samples: [RewardSample]) throws -> [Double?] {
     let scores = try function.scores(samples)
     guard scores.count == samples.count else {
         throw RewardError.wrongCount(function: function.name, expected: samples.count, got: scores.count)

@@ -199,6 +199,30 @@ public final class GRPOTrainer {
         }
     }
 
+    // MARK: Checkpoints
+
+    /// Writes the policy, the optimizer state and the trainer's position (step, prompts consumed,
+    /// tokens seen) as a checkpoint directory, atomically.
+    public func saveCheckpoint(to directory: URL) throws {
+        try Checkpoint.save(model: policy, optimizer: optimizer, step: step, to: directory,
+                            metadata: ["consumed_prompts": String(cursor.consumed), "num_tokens": String(tokensSeen)])
+    }
+
+    /// Restores a checkpoint written by `saveCheckpoint`; the following steps then repeat those of
+    /// the uninterrupted run (same seed and thread count). The trainer must have been made with the
+    /// same prompts, configuration and reference.
+    public func restoreCheckpoint(from directory: URL) throws {
+        let restoredStep = try Checkpoint.restore(model: policy, optimizer: optimizer, from: directory)
+        let url = directory.appendingPathComponent("model.safetensors")
+        let metadata = try SafeTensorsFile(url: url).metadata
+        guard let consumed = metadata["consumed_prompts"].flatMap(Int.init), let tokens = metadata["num_tokens"].flatMap(Int.init) else {
+            throw CheckpointError.invalid(path: url.path, reason: "metadata lacks the GRPO trainer's 'consumed_prompts' or 'num_tokens'")
+        }
+        step = restoredStep
+        tokensSeen = tokens
+        cursor = cursor.replayed(to: consumed)
+    }
+
     /// One generation batch: sample, score, then μ optimizer steps. Returns nil when dynamic sampling
     /// found no group with any reward variation (no update is made).
     @discardableResult

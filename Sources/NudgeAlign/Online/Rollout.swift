@@ -40,18 +40,30 @@ public func onlinePrompts(rows: [DatasetRow], tokenizer: any Tokenizer, template
 /// Cycles through prompts in a fresh seeded order each epoch.
 struct PromptCursor {
     let prompts: [OnlinePrompt]
+    let seed: UInt64
     var order: [Int] = []
     var position = 0
     var rng: RandomGenerator
+    /// Prompts handed out so far (a checkpoint's position).
+    private(set) var consumed = 0
 
     init(_ prompts: [OnlinePrompt], seed: UInt64) {
         precondition(!prompts.isEmpty, "online training needs at least one prompt")
         self.prompts = prompts
+        self.seed = seed
         rng = RandomGenerator(seed: seed)
     }
 
+    /// The cursor of the same prompts and seed after `consumed` prompts were handed out.
+    func replayed(to consumed: Int) -> PromptCursor {
+        var cursor = PromptCursor(prompts, seed: seed)
+        _ = cursor.next(consumed)
+        return cursor
+    }
+
     mutating func next(_ n: Int) -> [OnlinePrompt] {
-        (0..<n).map { _ in
+        consumed += n
+        return (0..<n).map { _ in
             if position == order.count {
                 order = Array(prompts.indices)
                 for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, rng.int(below: i + 1)) }
