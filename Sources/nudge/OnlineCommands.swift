@@ -42,7 +42,9 @@ struct OnlineOptions: ParsableArguments {
             }
             var options = config
             options.configFile = file.path
-            return try options.resolve(schema, flags: [.init("\(section).steps", "--steps", steps.map { .int($0) })])
+            // The run directory is where it is now, whatever path its config.toml recorded.
+            return try options.resolve(schema, flags: [.init("\(section).steps", "--steps", steps.map { .int($0) }),
+                                                       .init("output", "--resume", .string(resume))])
         }
         return try config.resolve(schema, flags: [
             .init("model", "--model", model.map { .string($0) }),
@@ -475,18 +477,15 @@ struct PPOCommand: ParsableCommand {
         ]))
 
     @OptionGroup var options: OnlineOptions
-    func validate() throws {
-        guard options.resume == nil else {
-            throw ValidationError("--resume: ppo cannot resume yet (its mini-batch shuffling state is not checkpointed); grpo and rloo can")
-        }
-        _ = try options.resolve(Self.schema, section: "ppo")
-    }
+    func validate() throws { _ = try options.resolve(Self.schema, section: "ppo") }
 
-    func run() throws { try Self.train(config: try options.resolve(Self.schema, section: "ppo")) }
+    func run() throws { try Self.train(config: try options.resolve(Self.schema, section: "ppo"), resume: options.resume != nil) }
 
-    /// Trains with a resolved configuration; `warm` is an already warm-started model (the demo's).
+    /// Trains with a resolved configuration; `warm` is an already warm-started model (the demo's);
+    /// `resume` continues the run in `output` from checkpoints/latest with its saved reward model.
     @discardableResult
-    static func train(config resolved: ResolvedConfig, warm: (any CausalLanguageModel, any Tokenizer)? = nil) throws -> OnlineOutcome {
+    static func train(config resolved: ResolvedConfig, warm: (any CausalLanguageModel, any Tokenizer)? = nil,
+                      resume: Bool = false) throws -> OnlineOutcome {
         var config = resolved
         if config.string("model").isEmpty {
             config.setDefault("ppo.learning_rate", .double(1e-4))
@@ -495,12 +494,20 @@ struct PPOCommand: ParsableCommand {
         let run = OnlineRun(config: config, name: "PPO")
         let (model, tokenizer) = try warm ?? run.loadModel()
         let (rows, heldOut) = try run.rows()
-        if warm == nil { try run.warmStart(model, tokenizer, maxNewTokens: config.int("ppo.max_completion_length")) }
-        // The reward model: loaded, or trained on pairs labelled by the task's hidden gold reward.
+        if resume {
+            try run.loadInitialWeights(model)
+        } else if warm == nil {
+            try run.warmStart(model, tokenizer, maxNewTokens: config.int("ppo.max_completion_length"))
+        }
+        // The reward model: the run's own (resuming), loaded, or trained on pairs labelled by the task's hidden gold reward.
+        let output = URL(fileURLWithPath: config.string("output"))
+        let savedRewardModel = output.appendingPathComponent("checkpoints/reward_model.safetensors")
         let rewardModel = ScalarHeadModel(trunk: try LanguageModelLoader.frozenCopy(of: model), seed: run.seed &+ 11)
         rewardModel.unfreeze()
         let rmPath = config.string("ppo.reward_model")
-        if !rmPath.isEmpty {
+        if resume {
+            try rewardModel.load(from: savedRewardModel)
+        } else if !rmPath.isEmpty {
             try rewardModel.load(from: URL(fileURLWithPath: rmPath))
         } else {
             var rm = RewardConfig()
@@ -547,9 +554,15 @@ struct PPOCommand: ParsableCommand {
         if run.usesPreset && config.string("data").isEmpty {
             trainer.monitors = [ClosureReward(name: "gold") { SyntheticTask.goldReward(prompt: $0.prompt, completion: $0.completion) }]
         }
-        let directory = try run.directory()
+        if resume { try trainer.restoreCheckpoint(from: run.latestCheckpointURL(output)) }
+        let directory = try run.directory(resumingAfter: resume ? trainer.step : nil)
+        if !resume {
+            if run.usesPreset { try model.save(to: run.initialWeightsURL(directory.url)) }
+            try rewardModel.save(to: savedRewardModel)
+        }
         return try run.loop(model: model, tokenizer: tokenizer, heldOut: heldOut, steps: config.int("ppo.steps"), maxNewTokens: c.maxCompletionLength,
-                     directory: directory, headline: ["objective/scores", "monitor/gold", "objective/kl"]) {
+                            directory: directory, headline: ["objective/scores", "monitor/gold", "objective/kl"],
+                            startStep: trainer.step, saveCheckpoint: { try trainer.saveCheckpoint(to: $0) }) {
             try trainer.trainStep()
         }
     }

@@ -97,7 +97,7 @@ struct OveroptimizationLab: ParsableCommand {
         ])
         if quick {
             c.setDefault("grpo.steps", .int(80))
-            c.setDefault("ppo.steps", .int(16))
+            c.setDefault("ppo.steps", .int(32))
             c.setDefault("length.steps", .int(80))
             c.setDefault("probe.every", .int(16))
             c.setDefault("probe.prompts", .int(32))
@@ -139,6 +139,8 @@ struct OveroptimizationExperiment {
         var probes: [OveroptimizationProbe]
         var seconds: Double
         var rollouts: Int
+        /// Policy, reference (when β > 0 or PPO), reward model and value model, as the run held them.
+        var modelsInMemory = 0
     }
 
     func run() throws {
@@ -325,9 +327,12 @@ struct OveroptimizationExperiment {
         let trainer = try GRPOTrainer(policy: policy, reference: beta > 0 ? warm : nil, tokenizer: tokenizer, rows: trainingRows(),
                                       rewards: rewards, config: c)
         trainer.monitors = [gold]
-        return try optimize(label: label, method: "GRPO", beta: beta, policy: policy, warm: warm, tokenizer: tokenizer,
-                            probeProxy: probeProxy, prompts: prompts, maxLength: maxLength, steps: steps,
-                            rolloutsPerStep: c.promptsPerStep * c.numGenerations) { try trainer.trainStep() }
+        var result = try optimize(label: label, method: "GRPO", beta: beta, policy: policy, warm: warm, tokenizer: tokenizer,
+                                  probeProxy: probeProxy, prompts: prompts, maxLength: maxLength, steps: steps,
+                                  rolloutsPerStep: c.promptsPerStep * c.numGenerations) { try trainer.trainStep() }
+        let usesRewardModel = rewards.functions.contains { $0.function is AffineReward }
+        result.modelsInMemory = 1 + (beta > 0 ? 1 : 0) + (usesRewardModel ? 1 : 0)
+        return result
     }
 
     func ppoRun(beta: Double, warm: any CausalLanguageModel, rewardModel: ScalarHeadModel, tokenizer: any Tokenizer,
@@ -350,9 +355,11 @@ struct OveroptimizationExperiment {
         let trainer = try PPORLHFTrainer(policy: policy, value: value, reference: warm, tokenizer: tokenizer, rows: trainingRows(),
                                          rewards: WeightedRewards([(proxy, 1)]), config: c)
         trainer.monitors = [gold]
-        return try optimize(label: "PPO β=\(beta)", method: "PPO-RLHF", beta: beta, policy: policy, warm: warm, tokenizer: tokenizer,
-                            probeProxy: proxy, prompts: prompts, maxLength: maxLength, steps: config.int("ppo.steps"),
-                            rolloutsPerStep: c.batchSize) { try trainer.trainStep() }
+        var result = try optimize(label: "PPO β=\(beta)", method: "PPO-RLHF", beta: beta, policy: policy, warm: warm, tokenizer: tokenizer,
+                                  probeProxy: proxy, prompts: prompts, maxLength: maxLength, steps: config.int("ppo.steps"),
+                                  rolloutsPerStep: c.batchSize) { try trainer.trainStep() }
+        result.modelsInMemory = 4
+        return result
     }
 
     func writeReport(bon: [BestOfNPoint], runs: [RunResult], lengthRuns: [RunResult], agreement: Double, pairs: Int, seconds: Double) throws {
@@ -396,7 +403,7 @@ struct OveroptimizationExperiment {
             header: ["run", "β", "final √KL", "Δ proxy", "Δ gold", "gold peak at √KL", "final length"], rows: rows,
             numericColumns: [1, 2, 3, 4, 5, 6]))
         page.tables.append(MethodComparison.htmlTable((runs + lengthRuns).map {
-            MethodComparison(method: $0.label, modelsInMemory: $0.method == "GRPO" ? ($0.beta > 0 ? 2 : 1) + 1 : 4,
+            MethodComparison(method: $0.label, modelsInMemory: $0.modelsInMemory,
                              rolloutsGenerated: $0.rollouts, wallSeconds: $0.seconds, finalGold: $0.probes.last?.gold ?? .nan)
         }, title: "Cost of each run (models in memory include the reward model)"))
         page.notes = [

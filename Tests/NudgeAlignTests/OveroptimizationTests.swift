@@ -149,3 +149,43 @@ import NudgeTensor
         #expect(e.metrics.map(\.0) == ["eval/accuracy", "eval/mean_length", "eval/gold", "eval/sampled_accuracy", "eval/pass@1", "eval/pass@2", "eval/pass@4"])
     }
 }
+
+@Suite("PPO-RLHF checkpoints") struct PPOResumeTests {
+    @Test func resumingFromACheckpointRepeatsTheUninterruptedRun() throws {
+        func trainer() throws -> PPORLHFTrainer {
+            let (model, tokenizer) = tinyPolicy(seed: 6)
+            var config = PPORLHFConfig()
+            config.batchSize = 4
+            config.miniBatches = 2
+            config.ppoEpochs = 2
+            config.maxCompletionLength = 3
+            config.temperature = 1
+            config.learningRate = 3e-3
+            config.klCoefficient = 0.05
+            // The adaptive controller's β is trainer state the checkpoint must carry.
+            config.adaptiveKL = AdaptiveKLController(target: 0.5, horizon: 100)
+            config.seed = 4
+            let ascii = ClosureReward(name: "ascii") { s in Double(s.completionIDs.filter { $0 < 128 }.count) }
+            let value = ScalarHeadModel(trunk: try LanguageModelLoader.frozenCopy(of: model), seed: 1)
+            value.unfreeze()
+            return try PPORLHFTrainer(policy: model, value: value, tokenizer: tokenizer,
+                                      rows: SyntheticTask.addition(digits: 1).verifiableRows(count: 6, seed: 1),
+                                      rewards: WeightedRewards([(ascii, 1)]), config: config)
+        }
+        func comparable(_ r: OnlineStepResult) -> [String] { r.metrics.filter { $0.0 != "step_time" }.map { "\($0.0)=\($0.1)" } }
+        let straight = try trainer()
+        let uninterrupted = try (1...4).map { _ in comparable(try straight.trainStep()) }
+
+        let first = try trainer()
+        for _ in 1...2 { try first.trainStep() }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("nudge-ppo-resume-\(getpid())")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try first.saveCheckpoint(to: directory)
+
+        let resumed = try trainer()
+        try resumed.restoreCheckpoint(from: directory)
+        #expect(resumed.step == 2 && resumed.klCoefficient == first.klCoefficient)
+        let after = try (3...4).map { _ in comparable(try resumed.trainStep()) }
+        #expect(after == Array(uninterrupted[2...]))
+    }
+}

@@ -144,7 +144,6 @@ public final class PPORLHFTrainer {
     public private(set) var step = 0
     let trainable: PolicyAndValue
     var cursor: PromptCursor
-    var rng: RandomGenerator
     let referenceIsAdapterFreePolicy: Bool
 
     /// - Parameters:
@@ -166,7 +165,6 @@ public final class PPORLHFTrainer {
         optimizer = AdamW(learningRate: config.learningRate, weightDecay: 0)
         cursor = PromptCursor(try onlinePrompts(rows: rows, tokenizer: tokenizer, template: template, maxPromptLength: config.maxPromptLength),
                               seed: config.seed)
-        rng = RandomGenerator(seed: config.seed).derive(stream: 7)
     }
 
     func referenceLogProbs(_ rollout: Rollout) -> Tensor {
@@ -181,6 +179,30 @@ public final class PPORLHFTrainer {
     /// Values in the shifted frame: V at position t − 1 estimates the return of token t onward.
     func shiftedValues(_ input: TokenBatch) -> Tensor {
         value.values(input).slice(axis: 1, 0..<(input.length - 1))
+    }
+
+    // MARK: Checkpoints
+
+    /// Writes the policy and value model, the optimizer state and the trainer's position (step,
+    /// prompts consumed, the current KL coefficient) as a checkpoint directory, atomically.
+    public func saveCheckpoint(to directory: URL) throws {
+        try Checkpoint.save(model: trainable, optimizer: optimizer, step: step, to: directory,
+                            metadata: ["consumed_prompts": String(cursor.consumed), "kl_coefficient": String(klCoefficient)])
+    }
+
+    /// Restores a checkpoint written by `saveCheckpoint`; the following steps then repeat those of
+    /// the uninterrupted run. The trainer must have been made with the same models, prompts and
+    /// configuration.
+    public func restoreCheckpoint(from directory: URL) throws {
+        let restoredStep = try Checkpoint.restore(model: trainable, optimizer: optimizer, from: directory)
+        let url = directory.appendingPathComponent("model.safetensors")
+        let metadata = try SafeTensorsFile(url: url).metadata
+        guard let consumed = metadata["consumed_prompts"].flatMap(Int.init), let beta = metadata["kl_coefficient"].flatMap(Double.init) else {
+            throw CheckpointError.invalid(path: url.path, reason: "metadata lacks the PPO trainer's 'consumed_prompts' or 'kl_coefficient'")
+        }
+        step = restoredStep
+        klCoefficient = beta
+        cursor = cursor.replayed(to: consumed)
     }
 
     /// One rollout batch and its PPO epochs.
@@ -223,7 +245,9 @@ public final class PPORLHFTrainer {
         let (rawAdvantages, returns) = tokenGAE(rewards: tokenRewards, values: valueRows, mask: mask2D, gamma: config.gamma, lambda: config.lambda)
         let flatAdvantages = maskedWhiten(rawAdvantages, mask: mask2D).flatMap { $0 }, flatReturns = returns.flatMap { $0 }
 
-        // PPO epochs over mini-batches.
+        // PPO epochs over mini-batches, shuffled by a stream of this step (so a resumed run needs no
+        // generator state from the checkpoint).
+        var rng = RandomGenerator(seed: config.seed).derive(stream: 7).derive(stream: UInt64(step))
         let miniBatchSize = b / config.miniBatches
         var policyLosses: [Double] = [], valueLosses: [Double] = [], clipFractions: [Double] = [], valueClipFractions: [Double] = []
         var approxKLs: [Double] = [], entropies: [Double] = [], norms: [Double] = []
