@@ -91,6 +91,26 @@ public enum Checkpoint {
     }
 }
 
+extension Checkpoint {
+    /// Restores a training checkpoint like `restore(model:optimizer:from:)` and returns its step with
+    /// the metadata values a trainer stored beside it, parsed as numbers; a missing or non-numeric
+    /// key is an error naming it.
+    public static func restore(model: Module, optimizer: (any Optimizer)?, from directory: URL, trainerState keys: [String])
+        throws -> (step: Int, state: [String: Double]) {
+        let step = try restore(model: model, optimizer: optimizer, from: directory)
+        let url = directory.appendingPathComponent("model.safetensors")
+        let metadata = try SafeTensorsFile(url: url).metadata
+        var state: [String: Double] = [:]
+        for key in keys {
+            guard let value = metadata[key].flatMap(Double.init) else {
+                throw CheckpointError.invalid(path: url.path, reason: "metadata lacks the trainer's numeric '\(key)'")
+            }
+            state[key] = value
+        }
+        return (step, state)
+    }
+}
+
 extension Module {
     /// Saves this module's parameters to a safetensors file (atomically).
     public func save(to url: URL, dtype: SafeTensorsDType = .f32) throws {

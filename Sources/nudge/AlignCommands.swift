@@ -102,12 +102,19 @@ struct AlignRun {
     }
 
     /// The built-in task (the schema limits `task` to these names).
-    var syntheticTask: SyntheticTask {
-        switch config.string("task") {
+    var syntheticTask: SyntheticTask { Self.task(named: config.string("task")) ?? .addition(digits: 2) }
+
+    /// The built-in tasks' names.
+    static let taskNames = ["addition", "multiplication", "reversal", "sorting"]
+
+    /// The built-in task called `name` (nil for an unknown name).
+    static func task(named name: String) -> SyntheticTask? {
+        switch name {
+        case "addition": .addition(digits: 2)
         case "multiplication": .multiplication(digits: 1)
         case "reversal": .reversal(length: 5)
         case "sorting": .sorting(length: 5)
-        default: .addition(digits: 2)
+        default: nil
         }
     }
 

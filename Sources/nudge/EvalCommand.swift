@@ -59,12 +59,11 @@ struct EvalCommand: ParsableCommand {
             heldOut = Array(all.suffix(rows))
         } else {
             let name = task ?? runTask
-            guard ["addition", "multiplication", "reversal", "sorting"].contains(name) else {
-                throw ValidationError("--task: expected addition, multiplication, reversal or sorting, got '\(name)'")
+            guard let builtIn = AlignRun.task(named: name) else {
+                throw ValidationError("--task: expected one of \(AlignRun.taskNames.joined(separator: ", ")), got '\(name)'")
             }
-            let schema = ConfigSchema([.string("task", name, help: ""), .int("seed", 0, help: "")])
             // The same held-out rows the online commands evaluate on (seed + 999).
-            heldOut = AlignRun(config: schema.defaults).syntheticTask.verifiableRows(count: rows, seed: evalSeed &+ 999)
+            heldOut = builtIn.verifiableRows(count: rows, seed: evalSeed &+ 999)
             gold = ClosureReward(name: "gold") { SyntheticTask.goldReward(prompt: $0.prompt, completion: $0.completion) }
         }
         let e = try evaluateVerifiable(model: model, tokenizer: tokenizer, rows: heldOut, maxNewTokens: maxNewTokens ?? runLength ?? 16,

@@ -66,18 +66,23 @@ enum OnlineConfig {
             .choice("trainer", [trainer], default: trainer, help: "This trainer (fixed; recorded in config.toml)."),
             .string("model", "", help: "A Hugging Face model directory; empty: a fresh 'tiny' byte-level Llama warm-started by SFT."),
             .string("data", "", help: "A JSONL file of prompts (verifiable rows keep their answer); empty: the built-in task."),
-            .choice("task", ["addition", "multiplication", "reversal", "sorting"], default: "addition", help: "The built-in task."),
+            .choice("task", AlignRun.taskNames, default: "addition", help: "The built-in task."),
             .int("seed", 0, min: 0, help: "Seed of the model, the task, prompt order and sampling."),
             .string("output", "runs/\(trainer)", help: "Run directory (a previous run there is replaced)."),
-            .int("warmup.sft_epochs", 30, min: 0, help: "Fresh model only: at most this many SFT epochs before online training."),
-            .int("warmup.sft_rows", 2000, min: 1, help: "Fresh model only: SFT rows of the task."),
-            .double("warmup.target_accuracy", 0.2, min: 0, max: 1, help: "Fresh model only: stop the warm start at this development accuracy."),
+        ] + warmup + [
             .int("eval.rows", 200, min: 0, help: "Held-out verifiable rows for greedy exact-match accuracy (0: none)."),
             .int("eval.every", 20, min: 1, help: "Evaluate every this many steps."),
             .int("log.samples_every", 10, min: 1, help: "Write the step's completions to samples.jsonl every this many steps."),
             .int("checkpoint.every", 100, min: 1, help: "Write checkpoints/latest (model, optimizer, trainer position) every this many steps."),
         ]
     }
+
+    /// The warm start of a fresh preset model (`OnlineRun.warmStart`).
+    static let warmup: [ConfigField] = [
+        .int("warmup.sft_epochs", 30, min: 0, help: "Fresh model only: at most this many SFT epochs before online training."),
+        .int("warmup.sft_rows", 2000, min: 1, help: "Fresh model only: SFT rows of the task."),
+        .double("warmup.target_accuracy", 0.2, min: 0, max: 1, help: "Fresh model only: stop the warm start at this development accuracy."),
+    ]
 
     static func rewards(_ s: String, default functions: [String]) -> [ConfigField] {
         [

@@ -40,13 +40,11 @@ struct LabCommand: ParsableCommand {
 struct OveroptimizationLab: ParsableCommand {
     static let schema = ConfigSchema([
         .string("model", "", help: "A Hugging Face model directory; empty: a fresh 'tiny' byte-level Llama warm-started by SFT."),
-        .choice("task", ["addition", "multiplication", "reversal", "sorting"], default: "sorting",
+        .choice("task", AlignRun.taskNames, default: "sorting",
                 help: "The built-in task; its hidden gold reward is the gold standard (sorting: partial credit a tiny reward model can learn; on addition it stays near chance)."),
         .int("seed", 1, min: 0, help: "Seed of the model, data, sampling and training."),
         .string("output", "runs/lab/overoptimization", help: "Run directory (a previous run there is replaced)."),
-        .int("warmup.sft_epochs", 30, min: 0, help: "Fresh model only: at most this many SFT epochs."),
-        .int("warmup.sft_rows", 2000, min: 1, help: "Fresh model only: SFT rows of the task."),
-        .double("warmup.target_accuracy", 0.2, min: 0, max: 1, help: "Fresh model only: stop the warm start at this development accuracy."),
+    ] + OnlineConfig.warmup + [
         .int("max_completion_length", 6, min: 1, help: "New tokens per completion (best-of-n, GRPO, PPO)."),
         .int("proxy.pairs", 1500, min: 1, help: "The label budget: gold-labelled pairs of the warm policy's samples the proxy is trained on."),
         .int("proxy.epochs", 3, min: 1, help: "Epochs of the proxy reward model."),
@@ -175,7 +173,7 @@ struct OveroptimizationExperiment {
         let (scale, shift) = momentMatching(try rawProxy.scores(calibration.samples).compactMap { $0 },
                                             onto: try gold.scores(calibration.samples).compactMap { $0 })
         let proxy = AffineReward(rawProxy, scale: scale, shift: shift, name: "proxy")
-        let agreement = pairAgreement(proxy: proxy, samples: calibration.samples)
+        let agreement = try pairAgreement(proxy: proxy, samples: calibration.samples)
         let late = history.suffix(8)
         print(String(format: "  %d pairs; training accuracy %.3f (last %d batches); agreement with gold on fresh sample pairs %.3f; scale %.3g",
                      pairs.count, late.map(\.accuracy).reduce(0, +) / Float(max(late.count, 1)), late.count, agreement, scale))
@@ -216,19 +214,16 @@ struct OveroptimizationExperiment {
             print(String(format: "5/5  Length bias: proxy = gold + %.3g · tokens, then + length penalty and β = %.3g", bonus,
                          config.double("length.fixed_beta")))
             let biased = WeightedRewards([(gold, 1), (LengthBonus(perToken: bonus), 1)])
-            let biasedProxy = ClosureReward(name: "biased_proxy") { s in
-                SyntheticTask.goldReward(prompt: s.prompt, completion: s.completion) + bonus * Double(s.completionIDs.count)
-            }
             lengthRuns.append(try grpoRun(label: "length-biased proxy, β=\(config.double("length.biased_beta"))",
                                           beta: config.double("length.biased_beta"), warm: warm, tokenizer: tokenizer, rewards: biased,
-                                          probeProxy: biasedProxy, prompts: probePrompts, maxLength: longest, steps: config.int("length.steps")))
+                                          probeProxy: biased, prompts: probePrompts, maxLength: longest, steps: config.int("length.steps")))
             if !stop.requested {
                 let penalty = LengthPenalty(coefficient: config.double("length.penalty_coefficient"),
                                             threshold: config.int("length.penalty_threshold"), eosTokenID: nil)
                 lengthRuns.append(try grpoRun(label: "+ length penalty, β=\(config.double("length.fixed_beta"))",
                                               beta: config.double("length.fixed_beta"), warm: warm, tokenizer: tokenizer,
                                               rewards: WeightedRewards(biased.functions.map { ($0.function, $0.weight) } + [(penalty, 1)]),
-                                              probeProxy: biasedProxy, prompts: probePrompts, maxLength: longest,
+                                              probeProxy: biased, prompts: probePrompts, maxLength: longest,
                                               steps: config.int("length.steps")))
             }
         } else {
@@ -250,8 +245,8 @@ struct OveroptimizationExperiment {
     }
 
     /// How often the proxy orders two samples of a prompt as gold does (ties in gold skipped).
-    func pairAgreement(proxy: any RewardFunction, samples: [RewardSample]) -> Double {
-        guard let p = try? proxy.scores(samples), let g = try? gold.scores(samples) else { return .nan }
+    func pairAgreement(proxy: any RewardFunction, samples: [RewardSample]) throws -> Double {
+        let p = try proxy.scores(samples), g = try gold.scores(samples)
         var agree = 0, total = 0
         for k in stride(from: 0, to: samples.count - 1, by: 2) {
             guard let pa = p[k], let pb = p[k + 1], let ga = g[k], let gb = g[k + 1], ga != gb else { continue }

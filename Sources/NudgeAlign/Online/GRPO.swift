@@ -212,15 +212,11 @@ public final class GRPOTrainer {
     /// the uninterrupted run (same seed and thread count). The trainer must have been made with the
     /// same prompts, configuration and reference.
     public func restoreCheckpoint(from directory: URL) throws {
-        let restoredStep = try Checkpoint.restore(model: policy, optimizer: optimizer, from: directory)
-        let url = directory.appendingPathComponent("model.safetensors")
-        let metadata = try SafeTensorsFile(url: url).metadata
-        guard let consumed = metadata["consumed_prompts"].flatMap(Int.init), let tokens = metadata["num_tokens"].flatMap(Int.init) else {
-            throw CheckpointError.invalid(path: url.path, reason: "metadata lacks the GRPO trainer's 'consumed_prompts' or 'num_tokens'")
-        }
+        let (restoredStep, state) = try Checkpoint.restore(model: policy, optimizer: optimizer, from: directory,
+                                                           trainerState: ["consumed_prompts", "num_tokens"])
         step = restoredStep
-        tokensSeen = tokens
-        cursor = cursor.replayed(to: consumed)
+        tokensSeen = Int(state["num_tokens"]!)
+        cursor = cursor.replayed(to: Int(state["consumed_prompts"]!))
     }
 
     /// One generation batch: sample, score, then μ optimizer steps. Returns nil when dynamic sampling

@@ -194,15 +194,11 @@ public final class PPORLHFTrainer {
     /// the uninterrupted run. The trainer must have been made with the same models, prompts and
     /// configuration.
     public func restoreCheckpoint(from directory: URL) throws {
-        let restoredStep = try Checkpoint.restore(model: trainable, optimizer: optimizer, from: directory)
-        let url = directory.appendingPathComponent("model.safetensors")
-        let metadata = try SafeTensorsFile(url: url).metadata
-        guard let consumed = metadata["consumed_prompts"].flatMap(Int.init), let beta = metadata["kl_coefficient"].flatMap(Double.init) else {
-            throw CheckpointError.invalid(path: url.path, reason: "metadata lacks the PPO trainer's 'consumed_prompts' or 'kl_coefficient'")
-        }
+        let (restoredStep, state) = try Checkpoint.restore(model: trainable, optimizer: optimizer, from: directory,
+                                                           trainerState: ["consumed_prompts", "kl_coefficient"])
         step = restoredStep
-        klCoefficient = beta
-        cursor = cursor.replayed(to: consumed)
+        klCoefficient = state["kl_coefficient"]!
+        cursor = cursor.replayed(to: Int(state["consumed_prompts"]!))
     }
 
     /// One rollout batch and its PPO epochs.

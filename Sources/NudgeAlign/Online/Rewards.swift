@@ -256,3 +256,9 @@ public struct ClosureReward: RewardFunction {
 
     public func scores(_ samples: [RewardSample]) throws -> [Double?] { samples.map(body) }
 }
+
+/// Weighted rewards are themselves a reward: the weighted total (nil where no function applies).
+extension WeightedRewards: RewardFunction {
+    public var name: String { functions.map(\.function.name).joined(separator: "+") }
+    public func scores(_ samples: [RewardSample]) throws -> [Double?] { try evaluate(samples).totals }
+}
