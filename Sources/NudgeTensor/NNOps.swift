@@ -134,6 +134,20 @@ public func paddingMask(_ valid: [[Bool]]) -> Tensor {
     return m
 }
 
+/// An additive mask of shape `[B, 1, T, T]` for packed rows: query t may see key s only when
+/// both belong to the same segment (`segments[b][t]`, 1-based; 0 marks padding, which sees nothing).
+public func segmentMask(_ segments: [[Int]]) -> Tensor {
+    let b = segments.count, t = segments.first?.count ?? 0
+    let m = Tensor(repeating: maskedScore, shape: [b, 1, t, t])
+    for i in 0..<b {
+        let row = segments[i]
+        for q in 0..<t where row[q] != 0 {
+            for k in 0..<t where row[k] == row[q] { m.data[(i * t + q) * t + k] = 0 }
+        }
+    }
+    return m
+}
+
 /// softmax(q·kᵀ/√d + mask)·v (Vaswani et al. 2017). q: (B, H, T, D); k, v: (B, H, S, D);
 /// `mask` is additive and broadcasts to (B, H, T, S); `causal` adds `causalMask`.
 public func scaledDotProductAttention(

@@ -27,6 +27,17 @@ public enum PreferenceLoss: Sendable, Equatable {
     case simpo(gamma: Float)
     /// CPO's behaviour-cloning weight λ (reference-free).
     case cpo(lambda: Float)
+    /// ORPO's odds-ratio weight λ (reference-free; log-probs are length-averaged; β only scales
+    /// the reported rewards).
+    case orpo(lambda: Float)
+
+    /// Whether the loss ignores the reference model.
+    public var isReferenceFree: Bool {
+        switch self {
+        case .simpo, .cpo, .orpo: true
+        default: false
+        }
+    }
 }
 
 /// A batch of paired completions' log-probabilities.
@@ -78,11 +89,7 @@ public struct PreferenceMetrics: Sendable {
 public func preferenceLoss(_ kind: PreferenceLoss, beta: Float, _ p: PairedLogProbs) -> (loss: Tensor, metrics: PreferenceMetrics) {
     let chosenLength = Tensor(p.chosenLengths.map { Float(Swift.max($0, 1)) })
     let rejectedLength = Tensor(p.rejectedLengths.map { Float(Swift.max($0, 1)) })
-    let referenceFree: Bool
-    switch kind {
-    case .simpo, .cpo: referenceFree = true
-    default: referenceFree = false
-    }
+    let referenceFree = kind.isReferenceFree
     let refChosen = referenceFree ? Tensor.zeros(p.chosen.shape) : (p.referenceChosen ?? Tensor.zeros(p.chosen.shape))
     let refRejected = referenceFree ? Tensor.zeros(p.rejected.shape) : (p.referenceRejected ?? Tensor.zeros(p.rejected.shape))
     let chosenRatio = p.chosen - refChosen, rejectedRatio = p.rejected - refRejected
@@ -110,6 +117,8 @@ public func preferenceLoss(_ kind: PreferenceLoss, beta: Float, _ p: PairedLogPr
         losses = -(margin * beta - gamma).logSigmoid()
     case .cpo(let lambda):
         losses = -((p.chosen - p.rejected) * beta).logSigmoid() + nllChosen * lambda
+    case .orpo(let lambda):
+        losses = orpoLoss(chosenAverage: p.chosen / chosenLength, rejectedAverage: p.rejected / rejectedLength, lambda: lambda)
     }
     let loss = losses.mean()
     let metrics = withoutGradients { () -> PreferenceMetrics in

@@ -37,54 +37,54 @@ public enum DPOTrainer {
         return (result.sums.slice(axis: 0, 0..<n), result.sums.slice(axis: 0, n..<(2 * n)), lengths)
     }
 
-    /// Trains `policy` on preference rows; returns the metrics of every step.
+    /// Trains `policy` on preference rows; returns the metrics of every step. `optimizer` (default:
+    /// AdamW from the config) carries its state across a resume; `control` starts, stops and
+    /// checkpoints the loop.
     public static func train(policy: any CausalLanguageModel, reference: (any CausalLanguageModel)? = nil, tokenizer: any Tokenizer,
-                             template: ChatTemplate? = nil, rows: [DatasetRow], config c: DPOConfig,
+                             template: ChatTemplate? = nil, rows: [DatasetRow], config c: DPOConfig, optimizer: Adam? = nil,
+                             control: TrainingControl = TrainingControl(),
                              onMetrics: ((Int, [(String, Double)]) -> Void)? = nil) throws -> [PreferenceMetrics] {
         var options = TokenizationOptions()
         options.maxLength = c.maxLength
         options.maxPromptLength = c.maxPromptLength
         let examples = try rows.map { try RowTokenizer(tokenizer: tokenizer, template: template, options: options).preference($0) }
         let padID = Collator.padID(for: tokenizer)
-        // Reference log-probs, once per dataset (EQ R6.6's π_ref), in fixed batches.
-        let batches = stride(from: 0, to: examples.count, by: c.batchSize).map { Array($0..<Swift.min($0 + c.batchSize, examples.count)) }
+        // Reference log-probs, once per dataset (EQ R6.6's π_ref), in fixed batches; a resumed run
+        // gets the same ones from the same initial weights or reference. Reference-free losses need none.
         var referenceChosen = [Float](repeating: 0, count: examples.count), referenceRejected = referenceChosen
-        withoutGradients {
-            for indices in batches {
-                let (rc, rr, _) = logProbs(reference ?? policy, Collator.preference(indices.map { examples[$0] }, padID: padID))
-                for (k, i) in indices.enumerated() { referenceChosen[i] = rc.scalars[k]; referenceRejected[i] = rr.scalars[k] }
+        if !c.loss.isReferenceFree {
+            withoutGradients {
+                for start in stride(from: 0, to: examples.count, by: c.batchSize) {
+                    let indices = Array(start..<Swift.min(start + c.batchSize, examples.count))
+                    let (rc, rr, _) = logProbs(reference ?? policy, Collator.preference(indices.map { examples[$0] }, padID: padID))
+                    for (k, i) in indices.enumerated() { referenceChosen[i] = rc.scalars[k]; referenceRejected[i] = rr.scalars[k] }
+                }
             }
         }
-        let optimizer = AdamW(learningRate: c.learningRate, weightDecay: 0)
-        var rng = RandomGenerator(seed: c.seed)
+        let optimizer = optimizer ?? AdamW(learningRate: c.learningRate, weightDecay: 0)
         var history: [PreferenceMetrics] = []
-        var step = 0
-        for _ in 0..<c.epochs {
-            var order = Array(examples.indices)
-            for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, rng.int(below: i + 1)) }
-            for start in stride(from: 0, to: order.count, by: c.batchSize) {
-                let indices = Array(order[start..<Swift.min(start + c.batchSize, order.count)])
-                let pb = Collator.preference(indices.map { examples[$0] }, padID: padID)
-                var metrics: PreferenceMetrics?
-                var (_, grads) = valueAndGrad(policy) { m in
-                    let (chosen, rejected, lengths) = logProbs(m, pb)
-                    let n = indices.count
-                    let pairs = PairedLogProbs(chosen: chosen, rejected: rejected,
-                                               referenceChosen: Tensor(indices.map { referenceChosen[$0] }),
-                                               referenceRejected: Tensor(indices.map { referenceRejected[$0] }),
-                                               chosenLengths: Array(lengths[0..<n]), rejectedLengths: Array(lengths[n..<(2 * n)]))
-                    let (loss, m) = preferenceLoss(c.loss, beta: c.beta, pairs)
-                    metrics = m
-                    return loss
-                }
-                let norm = clipGradientNorm(&grads, maxNorm: c.maxGradNorm)
-                optimizer.update(policy, gradients: grads)
-                step += 1
-                if let metrics {
-                    history.append(metrics)
-                    onMetrics?(step, metrics.named + [("grad_norm", Double(norm)), ("learning_rate", Double(optimizer.learningRate))])
-                }
+        let schedule = EpochSchedule(count: examples.count, batchSize: c.batchSize, epochs: c.epochs, seed: c.seed)
+        try schedule.run(control: control) { step, group in
+            let indices = group[0]
+            let pb = Collator.preference(indices.map { examples[$0] }, padID: padID)
+            var metrics: PreferenceMetrics?
+            var (_, grads) = valueAndGrad(policy) { m in
+                let (chosen, rejected, lengths) = logProbs(m, pb)
+                let n = indices.count
+                let pairs = PairedLogProbs(chosen: chosen, rejected: rejected,
+                                           referenceChosen: Tensor(indices.map { referenceChosen[$0] }),
+                                           referenceRejected: Tensor(indices.map { referenceRejected[$0] }),
+                                           chosenLengths: Array(lengths[0..<n]), rejectedLengths: Array(lengths[n..<(2 * n)]))
+                let (loss, m) = preferenceLoss(c.loss, beta: c.beta, pairs)
+                metrics = m
+                return loss
             }
+            let norm = clipGradientNorm(&grads, maxNorm: c.maxGradNorm)
+            guard let metrics else { return }
+            try NonFiniteValueError.check(step: step, [("loss", Double(metrics.loss)), ("grad_norm", Double(norm))])
+            optimizer.update(policy, gradients: grads)
+            history.append(metrics)
+            onMetrics?(step, metrics.named + [("grad_norm", Double(norm)), ("learning_rate", Double(optimizer.learningRate))])
         }
         return history
     }

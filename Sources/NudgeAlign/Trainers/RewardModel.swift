@@ -30,35 +30,34 @@ public enum RewardTrainer {
         return (scores.slice(axis: 0, 0..<pb.pairCount), scores.slice(axis: 0, pb.pairCount..<(2 * pb.pairCount)))
     }
 
-    /// Trains `model` on preference rows; returns each step's metrics.
+    /// Trains `model` on preference rows; returns each step's metrics. `optimizer` (default: AdamW
+    /// from the config) carries its state across a resume; `control` starts, stops and checkpoints the loop.
     public static func train(model: ScalarHeadModel, tokenizer: any Tokenizer, template: ChatTemplate? = nil, rows: [DatasetRow],
-                             config c: RewardConfig, onMetrics: ((Int, [(String, Double)]) -> Void)? = nil) throws -> [RewardMetrics] {
+                             config c: RewardConfig, optimizer: Adam? = nil, control: TrainingControl = TrainingControl(),
+                             onMetrics: ((Int, [(String, Double)]) -> Void)? = nil) throws -> [RewardMetrics] {
         var options = TokenizationOptions()
         options.maxLength = c.maxLength
         let examples = try rows.map { try RowTokenizer(tokenizer: tokenizer, template: template, options: options).preference($0) }
         let padID = Collator.padID(for: tokenizer)
-        let optimizer = AdamW(learningRate: c.learningRate, weightDecay: 0)
-        var rng = RandomGenerator(seed: c.seed)
+        let optimizer = optimizer ?? AdamW(learningRate: c.learningRate, weightDecay: 0)
         var history: [RewardMetrics] = []
-        for _ in 0..<c.epochs {
-            var order = Array(examples.indices)
-            for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, rng.int(below: i + 1)) }
-            for start in stride(from: 0, to: order.count, by: c.batchSize) {
-                let pb = Collator.preference(order[start..<Swift.min(start + c.batchSize, order.count)].map { examples[$0] }, padID: padID)
-                var metrics: RewardMetrics?
-                var (_, grads) = valueAndGrad(model) { m in
-                    let (chosen, rejected) = rewards(m, pb)
-                    let (loss, metricValues) = bradleyTerryLoss(chosen: chosen, rejected: rejected, centeringCoefficient: c.centeringCoefficient)
-                    metrics = metricValues
-                    return loss
-                }
-                clipGradientNorm(&grads, maxNorm: c.maxGradNorm)
-                optimizer.update(model, gradients: grads)
-                if let metrics {
-                    history.append(metrics)
-                    onMetrics?(history.count, [("loss", Double(metrics.loss)), ("accuracy", Double(metrics.accuracy)), ("margin", Double(metrics.margin))])
-                }
+        let schedule = EpochSchedule(count: examples.count, batchSize: c.batchSize, epochs: c.epochs, seed: c.seed)
+        try schedule.run(control: control) { step, group in
+            let pb = Collator.preference(group[0].map { examples[$0] }, padID: padID)
+            var metrics: RewardMetrics?
+            var (_, grads) = valueAndGrad(model) { m in
+                let (chosen, rejected) = rewards(m, pb)
+                let (loss, metricValues) = bradleyTerryLoss(chosen: chosen, rejected: rejected, centeringCoefficient: c.centeringCoefficient)
+                metrics = metricValues
+                return loss
             }
+            let norm = clipGradientNorm(&grads, maxNorm: c.maxGradNorm)
+            guard let metrics else { return }
+            try NonFiniteValueError.check(step: step, [("loss", Double(metrics.loss)), ("grad_norm", Double(norm))])
+            optimizer.update(model, gradients: grads)
+            history.append(metrics)
+            onMetrics?(step, [("loss", Double(metrics.loss)), ("accuracy", Double(metrics.accuracy)), ("margin", Double(metrics.margin)),
+                              ("grad_norm", Double(norm))])
         }
         return history
     }

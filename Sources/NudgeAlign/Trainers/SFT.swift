@@ -14,10 +14,14 @@ public struct SFTConfig: Sendable {
     public var batchSize = 8
     public var gradientAccumulationSteps = 1
     public var maxLength: Int? = 1024
+    /// Pack examples into rows of `maxLength` tokens (best-fit decreasing); each example keeps its
+    /// own positions and attends only to itself.
     public var packing = false
     public var completionOnlyLoss = true
     public var maxGradNorm: Float = 1
     public var weightDecay: Float = 0
+    /// Evaluate every this many steps (0: only after the last step); needs evaluation rows.
+    public var evalSteps = 0
     public var seed: UInt64 = 0
 
     public init() {}
@@ -25,50 +29,121 @@ public struct SFTConfig: Sendable {
 
 /// SFT training.
 public enum SFTTrainer {
-    /// Trains `model` on `rows`; calls `onMetrics(step, metrics)` after each optimizer step.
+    /// The packing length when `maxLength` is nil (TRL's default max_length).
+    static let defaultPackingLength = 1024
+
+    /// Trains `model` on `rows`; calls `onMetrics(step, metrics)` after each optimizer step (with
+    /// `eval_loss` on `evalRows` when due). `optimizer` (default: AdamW from the config) carries its
+    /// state across a resume; `control` starts, stops and checkpoints the loop. Returns each step's loss.
     public static func train(model: any CausalLanguageModel, tokenizer: any Tokenizer, template: ChatTemplate? = nil,
-                             rows: [DatasetRow], config c: SFTConfig, onMetrics: ((Int, [(String, Double)]) -> Void)? = nil) throws -> [Float] {
+                             rows: [DatasetRow], evalRows: [DatasetRow] = [], config c: SFTConfig, optimizer: Adam? = nil,
+                             control: TrainingControl = TrainingControl(),
+                             onMetrics: ((Int, [(String, Double)]) -> Void)? = nil) throws -> [Float] {
+        let rowTokenizer = RowTokenizer(tokenizer: tokenizer, template: template, options: tokenization(c))
+        let examples = try rows.map { try rowTokenizer.sft($0) }
+        let padID = Collator.padID(for: tokenizer)
+        // The items batched are packed rows (several examples each) or single examples.
+        let packed = c.packing ? Packer.pack(examples, maxLength: c.maxLength ?? defaultPackingLength, padID: padID) : nil
+        func batch(_ items: [Int]) -> Batch {
+            guard let packed else { return Collator.sft(items.map { examples[$0] }, padID: padID) }
+            return trimmed(Batch(inputIDs: items.map { packed.inputIDs[$0] }, attentionMask: items.map { packed.attentionMask[$0] },
+                                 lossMask: items.map { packed.lossMask[$0] }, positionIDs: items.map { packed.positionIDs[$0] },
+                                 segmentIDs: items.map { packed.segmentIDs[$0] }, exampleIndices: items.map { packed.exampleIndices[$0] }))
+        }
+        let evalBatches = try evalRows.isEmpty ? [] : Self.batches(evalRows.map { try rowTokenizer.sft($0) }, size: c.batchSize, padID: padID)
+        let optimizer = optimizer ?? AdamW(learningRate: c.learningRate, weightDecay: c.weightDecay)
+        let schedule = EpochSchedule(count: packed?.rowCount ?? examples.count, batchSize: c.batchSize,
+                                     accumulation: c.gradientAccumulationSteps, epochs: c.epochs, seed: c.seed)
+        var losses: [Float] = []
+        var tokensSeen = 0
+        func tokens(_ b: Batch) -> Int { b.attentionMask.reduce(0) { $0 + $1.reduce(0, +) } }
+        try schedule.run(control: control, skipped: { group in tokensSeen += group.reduce(0) { $0 + tokens(batch($1)) } }) { step, group in
+            let batches = group.map(batch)
+            // Normalize over every counted token of the whole step, so accumulation equals one big batch.
+            let totalTokens = batches.reduce(0) { $0 + countedTokens($1) }
+            var accumulated: NamedTensors?
+            var stepLoss: Float = 0
+            for b in batches {
+                let (loss, grads) = valueAndGrad(model) { m in
+                    causalLanguageModelLoss(logits: m(input(b)), ids: b.inputIDs, lossMask: targets(b))
+                        * (Float(countedTokens(b)) / Float(Swift.max(totalTokens, 1)))
+                }
+                stepLoss += loss.item()
+                accumulated = accumulated.map { $0.adding(grads) } ?? grads
+                tokensSeen += tokens(b)
+            }
+            guard var grads = accumulated else { return }
+            let norm = clipGradientNorm(&grads, maxNorm: c.maxGradNorm)
+            try NonFiniteValueError.check(step: step, [("loss", Double(stepLoss)), ("grad_norm", Double(norm))])
+            optimizer.update(model, gradients: grads)
+            losses.append(stepLoss)
+            var metrics: [(String, Double)] = [("loss", Double(stepLoss)), ("grad_norm", Double(norm)),
+                                               ("learning_rate", Double(optimizer.learningRate)), ("num_tokens", Double(tokensSeen))]
+            if !evalBatches.isEmpty && ((c.evalSteps > 0 && step % c.evalSteps == 0) || step == schedule.totalSteps || control.shouldStop()) {
+                metrics.append(("eval_loss", Double(evaluationLoss(model: model, batches: evalBatches))))
+            }
+            onMetrics?(step, metrics)
+        }
+        return losses
+    }
+
+    /// The mean next-token loss of `model` over every counted token of `rows` (TRL's eval_loss).
+    public static func evaluationLoss(model: any CausalLanguageModel, tokenizer: any Tokenizer, template: ChatTemplate? = nil,
+                                      rows: [DatasetRow], config c: SFTConfig) throws -> Float {
+        let rowTokenizer = RowTokenizer(tokenizer: tokenizer, template: template, options: tokenization(c))
+        return evaluationLoss(model: model, batches: try batches(rows.map { try rowTokenizer.sft($0) }, size: c.batchSize,
+                                                                  padID: Collator.padID(for: tokenizer)))
+    }
+
+    static func tokenization(_ c: SFTConfig) -> TokenizationOptions {
         var options = TokenizationOptions()
         options.maxLength = c.maxLength
         options.completionOnlyLoss = c.completionOnlyLoss
-        let rowTokenizer = RowTokenizer(tokenizer: tokenizer, template: template, options: options)
-        let examples = try rows.map { try rowTokenizer.sft($0) }
-        let padID = Collator.padID(for: tokenizer)
-        let optimizer = AdamW(learningRate: c.learningRate, weightDecay: c.weightDecay)
-        var rng = RandomGenerator(seed: c.seed)
-        var losses: [Float] = []
-        var step = 0, tokensSeen = 0
-        for _ in 0..<c.epochs {
-            var order = Array(examples.indices)
-            for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, rng.int(below: i + 1)) }
-            let microBatches = stride(from: 0, to: order.count, by: c.batchSize).map { Array(order[$0..<Swift.min($0 + c.batchSize, order.count)]) }
-            for group in stride(from: 0, to: microBatches.count, by: c.gradientAccumulationSteps) {
-                let micro = microBatches[group..<Swift.min(group + c.gradientAccumulationSteps, microBatches.count)]
-                let batches = micro.map { Collator.sft($0.map { examples[$0] }, padID: padID) }
-                // Normalize over every counted token of the whole step, so accumulation equals one big batch.
-                let totalTokens = batches.reduce(0) { $0 + $1.lossMask.reduce(0) { $0 + $1.dropFirst().reduce(0, +) } }
-                var accumulated: NamedTensors?
-                var stepLoss: Float = 0
-                for batch in batches {
-                    let mask = batch.lossMask.map { $0.map { $0 != 0 } }
-                    let input = TokenBatch(ids: batch.inputIDs, attentionMask: batch.attentionMask.map { $0.map { $0 != 0 } })
-                    let counted = batch.lossMask.reduce(0) { $0 + $1.dropFirst().reduce(0, +) }
-                    let (loss, grads) = valueAndGrad(model) { m in
-                        causalLanguageModelLoss(logits: m(input), ids: batch.inputIDs, lossMask: mask) * (Float(counted) / Float(Swift.max(totalTokens, 1)))
-                    }
-                    stepLoss += loss.item()
-                    accumulated = accumulated.map { $0.adding(grads) } ?? grads
-                    tokensSeen += batch.attentionMask.reduce(0) { $0 + $1.reduce(0, +) }
-                }
-                guard var grads = accumulated else { continue }
-                let norm = clipGradientNorm(&grads, maxNorm: c.maxGradNorm)
-                optimizer.update(model, gradients: grads)
-                step += 1
-                losses.append(stepLoss)
-                onMetrics?(step, [("loss", Double(stepLoss)), ("grad_norm", Double(norm)),
-                                  ("learning_rate", Double(optimizer.learningRate)), ("num_tokens", Double(tokensSeen))])
+        return options
+    }
+
+    static func batches(_ examples: [SFTExample], size: Int, padID: Int) -> [Batch] {
+        stride(from: 0, to: examples.count, by: size).map { Collator.sft(Array(examples[$0..<Swift.min($0 + size, examples.count)]), padID: padID) }
+    }
+
+    static func evaluationLoss(model: any CausalLanguageModel, batches: [Batch]) -> Float {
+        withoutGradients {
+            var total: Double = 0, count = 0
+            for b in batches {
+                let n = countedTokens(b)
+                guard n > 0 else { continue }
+                total += Double(causalLanguageModelLoss(logits: model(input(b)), ids: b.inputIDs, lossMask: targets(b)).item()) * Double(n)
+                count += n
             }
+            return count == 0 ? .nan : Float(total / Double(count))
         }
-        return losses
+    }
+
+    /// The model input of a batch: packed rows carry their segments (block-diagonal attention).
+    static func input(_ b: Batch) -> TokenBatch {
+        if b.segmentIDs.contains(where: { $0.contains { $0 > 1 } }) {
+            return TokenBatch(ids: b.inputIDs, positions: b.positionIDs, segments: b.segmentIDs)
+        }
+        return TokenBatch(ids: b.inputIDs, attentionMask: b.attentionMask.map { $0.map { $0 != 0 } })
+    }
+
+    /// Which tokens are prediction targets: marked in the loss mask and not the first token of an
+    /// example (in a packed row, the previous token belongs to another example).
+    static func targets(_ b: Batch) -> [[Bool]] {
+        zip(b.lossMask, b.positionIDs).map { loss, positions in
+            loss.indices.map { t in loss[t] != 0 && (t == 0 || positions[t] != 0) }
+        }
+    }
+
+    /// The tokens the loss counts in a batch.
+    static func countedTokens(_ b: Batch) -> Int { targets(b).reduce(0) { $0 + $1.dropFirst().filter { $0 }.count } }
+
+    /// Drops the columns that are padding in every row (packed rows are padded to the full length).
+    static func trimmed(_ b: Batch) -> Batch {
+        let used = b.attentionMask.map { $0.lastIndex(of: 1).map { $0 + 1 } ?? 0 }.max() ?? 0
+        guard used < b.length else { return b }
+        func cut(_ rows: [[Int]]) -> [[Int]] { rows.map { Array($0.prefix(used)) } }
+        return Batch(inputIDs: cut(b.inputIDs), attentionMask: cut(b.attentionMask), lossMask: cut(b.lossMask),
+                     positionIDs: cut(b.positionIDs), segmentIDs: cut(b.segmentIDs), exampleIndices: b.exampleIndices)
     }
 }

@@ -12,6 +12,9 @@ public struct TokenBatch: Sendable {
     public var positions: [[Int]]
     /// false where a token is padding (nil: none is).
     public var attentionMask: [[Bool]]?
+    /// Packed rows: the 1-based example (segment) of each token, 0 for padding (nil: unpacked).
+    /// A token then attends only to earlier tokens of its own segment.
+    public var segments: [[Int]]?
 
     public init(ids: [[Int]], attentionMask: [[Bool]]? = nil) {
         self.ids = ids
@@ -36,8 +39,24 @@ public struct TokenBatch: Sendable {
         self.attentionMask = attentionMask
     }
 
+    /// Packed rows: several examples per row, each with its own positions (restarting at 0) and
+    /// attention confined to its segment, so no example sees another.
+    public init(ids: [[Int]], positions: [[Int]], segments: [[Int]]) {
+        self.ids = ids
+        self.positions = positions
+        self.segments = segments
+        attentionMask = segments.map { $0.map { $0 != 0 } }
+    }
+
     public var batchSize: Int { ids.count }
     public var length: Int { ids.first?.count ?? 0 }
+
+    /// The additive attention mask the models add to their scores: block-diagonal for packed rows,
+    /// key padding otherwise (the causal part is added by the attention itself).
+    public var attentionBias: Tensor? {
+        if let segments { return segmentMask(segments) }
+        return attentionMask.map { paddingMask($0) }
+    }
 }
 
 /// Keys and values of earlier positions, per layer: (B, nKV, S, d) each.

@@ -120,7 +120,7 @@ public final class GPT2Model: Module, CausalLanguageModel {
     }
 
     public func hiddenStates(_ input: TokenBatch, collect: Bool = false, cache: KVCache? = nil) -> (last: Tensor, all: [Tensor]) {
-        let mask = input.attentionMask.map { paddingMask($0) }
+        let mask = input.attentionBias
         let (b, t) = (input.batchSize, input.length)
         var h = transformer.tokenEmbedding(input.ids.flatMap { $0 }, shape: [b, t])
             + transformer.positionEmbedding(input.positions.flatMap { $0 }, shape: [b, t])

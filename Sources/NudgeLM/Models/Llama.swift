@@ -165,7 +165,7 @@ public final class LlamaModel: Module, CausalLanguageModel {
     /// Final hidden states (after the last norm) and, when asked, every layer's input.
     public func hiddenStates(_ input: TokenBatch, collect: Bool = false, cache: KVCache? = nil) -> (last: Tensor, all: [Tensor]) {
         let (cos, sin) = rotaryTables(positions: input.positions, dimension: configuration.headDimension, theta: configuration.ropeTheta)
-        let mask = input.attentionMask.map { paddingMask($0) }
+        let mask = input.attentionBias
         var h = model.embedding(input.ids.flatMap { $0 }, shape: [input.batchSize, input.length])
         var all: [Tensor] = collect ? [h] : []
         for (i, layer) in model.layers.enumerated() {

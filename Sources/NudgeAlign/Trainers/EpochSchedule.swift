@@ -1,0 +1,64 @@
+// The data order the offline trainers (SFT, reward model, DPO, KTO) share: every epoch a
+// Fisher–Yates shuffle drawn from one seeded stream, cut into batches, consecutive batches grouped
+// into one optimizer step (gradient accumulation). A resumed run walks the same order and skips the
+// steps already taken, so its later steps see exactly the batches of an uninterrupted run.
+
+import NudgeNN
+import NudgeTensor
+
+/// Shuffled batches of `count` items over `epochs`, grouped into optimizer steps.
+struct EpochSchedule {
+    var count: Int
+    var batchSize: Int
+    var accumulation = 1
+    var epochs: Int
+    var seed: UInt64
+
+    /// Optimizer steps in one epoch (the last step of an epoch may hold fewer batches).
+    var stepsPerEpoch: Int {
+        let batches = (count + batchSize - 1) / batchSize
+        return (batches + accumulation - 1) / accumulation
+    }
+
+    /// Optimizer steps over all epochs.
+    var totalSteps: Int { stepsPerEpoch * epochs }
+
+    /// Calls `body(step, batches)` for each optimizer step after `control.startStep` (`skipped` for
+    /// the earlier ones), each batch a list of item indices; saves and stops as `control` says.
+    /// Returns the last step taken.
+    @discardableResult
+    func run(control: TrainingControl, skipped: ([[Int]]) -> Void = { _ in },
+             _ body: (_ step: Int, _ batches: [[Int]]) throws -> Void) throws -> Int {
+        var rng = RandomGenerator(seed: seed)
+        var step = 0
+        for _ in 0..<epochs {
+            var order = Array(0..<count)
+            for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, rng.int(below: i + 1)) }
+            let batches = stride(from: 0, to: order.count, by: batchSize).map { Array(order[$0..<Swift.min($0 + batchSize, order.count)]) }
+            for first in stride(from: 0, to: batches.count, by: accumulation) {
+                let group = Array(batches[first..<Swift.min(first + accumulation, batches.count)])
+                step += 1
+                if step <= control.startStep {
+                    skipped(group)
+                    continue
+                }
+                try body(step, group)
+                if try control.afterStep(step, total: totalSteps) { return step }
+            }
+        }
+        return step
+    }
+}
+
+/// A trainer configuration value that cannot work, named by its field.
+public struct TrainerConfigurationError: Error, CustomStringConvertible {
+    public var field: String
+    public var message: String
+
+    public init(field: String, message: String) {
+        self.field = field
+        self.message = message
+    }
+
+    public var description: String { "\(field): \(message)" }
+}

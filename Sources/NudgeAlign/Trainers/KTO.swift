@@ -1,0 +1,133 @@
+// Kahneman–Tversky optimization (Ethayarajh et al. 2024; TRL's KTOTrainer) on unpaired completions
+// labelled desirable or not. The reference point z is the batch's KL(π‖π_ref) estimated on
+// mismatched pairs (each prompt with the completion of the row before it in its chunk of the
+// dataset, as TRL builds its KL dataset), detached and clamped at 0. Reference log-probs of both the
+// completions and the mismatched pairs are computed once before training.
+
+import Foundation
+import NudgeLM
+import NudgeNN
+import NudgeTensor
+
+/// KTO hyperparameters (TRL's defaults: β 0.1, weights 1).
+public struct KTOConfig: Sendable {
+    /// β: strength of the KL leash.
+    public var beta: Float = 0.1
+    /// λ_D, the weight of desirable completions' losses.
+    public var desirableWeight: Float = 1
+    /// λ_U, the weight of undesirable completions' losses.
+    public var undesirableWeight: Float = 1
+    public var learningRate: Float = 1e-6
+    public var epochs = 1
+    /// Rows per batch; at least 2, so the mismatched pairs exist.
+    public var batchSize = 8
+    public var maxLength: Int? = 1024
+    public var maxPromptLength: Int? = 512
+    public var maxGradNorm: Float = 1
+    public var seed: UInt64 = 0
+
+    public init() {}
+}
+
+/// KTO's metrics (TRL's names: rewards/chosen, rewards/rejected, rewards/margins, logps/…, kl).
+public struct KTOMetrics: Sendable {
+    public var loss: Float
+    /// Mean implicit reward β·(log π − log π_ref) of the desirable completions (NaN if none).
+    public var rewardsChosen: Float
+    /// The same for the undesirable ones.
+    public var rewardsRejected: Float
+    public var logpsChosen: Float
+    public var logpsRejected: Float
+    /// The reference point z.
+    public var kl: Float
+
+    public var named: [(String, Double)] {
+        var out: [(String, Double)] = [("loss", Double(loss)), ("kl", Double(kl))]
+        if rewardsChosen.isFinite { out += [("rewards/chosen", Double(rewardsChosen)), ("logps/chosen", Double(logpsChosen))] }
+        if rewardsRejected.isFinite { out += [("rewards/rejected", Double(rewardsRejected)), ("logps/rejected", Double(logpsRejected))] }
+        if rewardsChosen.isFinite && rewardsRejected.isFinite { out.append(("rewards/margins", Double(rewardsChosen - rewardsRejected))) }
+        return out
+    }
+}
+
+/// KTO training.
+public enum KTOTrainer {
+    /// The mismatched (prompt i, completion of row i − 1) pairs, within consecutive chunks of
+    /// `chunk` rows in dataset order (the first row of a chunk takes the chunk's last completion).
+    static func mismatched(_ examples: [UnpairedExample], chunk: Int) -> [UnpairedExample] {
+        examples.indices.map { i in
+            let start = i - i % chunk, end = Swift.min(start + chunk, examples.count)
+            let j = i == start ? end - 1 : i - 1
+            return UnpairedExample(promptIDs: examples[i].promptIDs, completionIDs: examples[j].completionIDs, label: examples[i].label)
+        }
+    }
+
+    /// Summed completion log-probs of (prompt + completion) rows.
+    static func logProbs(_ model: any CausalLanguageModel, _ examples: [UnpairedExample], padID: Int) -> Tensor {
+        let b = Collator.pad(examples.map { $0.promptIDs + $0.completionIDs },
+                             lossMasks: examples.map { Array(repeating: 0, count: $0.promptIDs.count) + Array(repeating: 1, count: $0.completionIDs.count) },
+                             padID: padID)
+        let input = TokenBatch(ids: b.inputIDs, attentionMask: b.attentionMask.map { $0.map { $0 != 0 } })
+        return completionLogProbs(model: model, batch: input, completionMask: b.lossMask.map { $0.map { $0 != 0 } }).sums
+    }
+
+    /// Trains `policy` on unpaired rows (prompt/completion/label); returns every step's metrics.
+    /// `reference` defaults to the initial policy; `optimizer` (default: AdamW from the config)
+    /// carries its state across a resume; `control` starts, stops and checkpoints the loop.
+    public static func train(policy: any CausalLanguageModel, reference: (any CausalLanguageModel)? = nil, tokenizer: any Tokenizer,
+                             template: ChatTemplate? = nil, rows: [DatasetRow], config c: KTOConfig, optimizer: Adam? = nil,
+                             control: TrainingControl = TrainingControl(),
+                             onMetrics: ((Int, [(String, Double)]) -> Void)? = nil) throws -> [KTOMetrics] {
+        guard c.batchSize >= 2 else { throw TrainerConfigurationError(field: "batch_size", message: "KTO needs at least 2 rows per batch (its KL estimate pairs rows), got \(c.batchSize)") }
+        var options = TokenizationOptions()
+        options.maxLength = c.maxLength
+        options.maxPromptLength = c.maxPromptLength
+        let rowTokenizer = RowTokenizer(tokenizer: tokenizer, template: template, options: options)
+        let examples = try rows.map { try rowTokenizer.unpaired($0) }
+        let shifted = mismatched(examples, chunk: c.batchSize)
+        let padID = Collator.padID(for: tokenizer)
+        var referenceLogps = [Float](repeating: 0, count: examples.count), referenceKL = referenceLogps
+        withoutGradients {
+            for start in stride(from: 0, to: examples.count, by: c.batchSize) {
+                let range = start..<Swift.min(start + c.batchSize, examples.count)
+                let sums = logProbs(reference ?? policy, Array(examples[range]) + Array(shifted[range]), padID: padID).scalars
+                for (k, i) in range.enumerated() { referenceLogps[i] = sums[k]; referenceKL[i] = sums[range.count + k] }
+            }
+        }
+        let optimizer = optimizer ?? AdamW(learningRate: c.learningRate, weightDecay: 0)
+        var history: [KTOMetrics] = []
+        let schedule = EpochSchedule(count: examples.count, batchSize: c.batchSize, epochs: c.epochs, seed: c.seed)
+        try schedule.run(control: control) { step, group in
+            let indices = group[0], n = indices.count
+            let desirable = indices.map { examples[$0].label }
+            var metrics: KTOMetrics?
+            var (_, grads) = valueAndGrad(policy) { m in
+                let sums = logProbs(m, indices.map { examples[$0] } + indices.map { shifted[$0] }, padID: padID)
+                let logps = sums.slice(axis: 0, 0..<n)
+                let ratios = logps - Tensor(indices.map { referenceLogps[$0] })
+                // z: detached, as TRL computes it under no_grad.
+                let klTerms = zip(sums.scalars[n...], indices).map { $0 - referenceKL[$1] }
+                let z = Swift.max(klTerms.reduce(0, +) / Float(n), 0)
+                let loss = ktoLoss(logRatios: ratios, desirable: desirable, klEstimate: z, beta: c.beta,
+                                   desirableWeight: c.desirableWeight, undesirableWeight: c.undesirableWeight)
+                metrics = withoutGradients {
+                    let r = ratios.scalars, lp = logps.scalars
+                    func mean(_ values: [Float], _ wanted: Bool) -> Float {
+                        let picked = zip(values, desirable).filter { $0.1 == wanted }.map(\.0)
+                        return picked.isEmpty ? .nan : picked.reduce(0, +) / Float(picked.count)
+                    }
+                    return KTOMetrics(loss: loss.item(), rewardsChosen: c.beta * mean(r, true), rewardsRejected: c.beta * mean(r, false),
+                                      logpsChosen: mean(lp, true), logpsRejected: mean(lp, false), kl: z)
+                }
+                return loss
+            }
+            let norm = clipGradientNorm(&grads, maxNorm: c.maxGradNorm)
+            guard let metrics else { return }
+            try NonFiniteValueError.check(step: step, [("loss", Double(metrics.loss)), ("grad_norm", Double(norm))])
+            optimizer.update(policy, gradients: grads)
+            history.append(metrics)
+            onMetrics?(step, metrics.named + [("grad_norm", Double(norm)), ("learning_rate", Double(optimizer.learningRate))])
+        }
+        return history
+    }
+}
