@@ -22,6 +22,7 @@ enum AlignConfig {
             .int("rows", 256, min: 1, help: "Rows generated for the built-in task."),
             .int("seed", 0, min: 0, help: "Seed of the model initialization, the built-in task and batch order."),
             .string("output", "runs/\(trainer)", help: "Run directory (a previous run there is replaced)."),
+            .int("checkpoint.every", 100, min: 1, help: "Write checkpoints/latest every this many steps (and at the end, and on Ctrl-C)."),
         ]
     }
 
@@ -56,11 +57,21 @@ struct AlignOptions: ParsableArguments {
     @Option(name: .customLong("learning-rate"), help: "AdamW learning rate (key: <trainer>.learning_rate).") var learningRate: Double?
     @Option(help: "Random seed (key: seed).") var seed: Int?
     @Option(help: "Run directory (key: output).") var output: String?
+    @Option(help: ArgumentHelp("Continue the run in this directory from its latest checkpoint, with its config.toml (only <trainer>.epochs may be changed, to extend it).",
+                               valueName: "run-dir")) var resume: String?
 
     /// The configuration for the trainer whose keys live under `section`, with these flags (and
-    /// `extra` ones) applied last.
+    /// `extra` ones) applied last; with `--resume`, the run's own configuration.
     func resolve(_ schema: ConfigSchema, section: String, extra: [ConfigOptions.Flag] = []) throws -> ResolvedConfig {
-        try config.resolve(schema, flags: [
+        if let resume {
+            let given: [(String, Bool)] = [("--model", model != nil), ("--data", data != nil), ("--task", task != nil), ("--rows", rows != nil),
+                                           ("--batch-size", batchSize != nil), ("--learning-rate", learningRate != nil), ("--seed", seed != nil),
+                                           ("--output", output != nil)] + extra.map { ($0.name, $0.value != nil) }
+            return try config.resolveResume(schema, runDirectory: resume, extendable: "\(section).epochs",
+                                            extended: .init("\(section).epochs", "--epochs", epochs.map { .int($0) }),
+                                            otherFlags: given.filter(\.1).map(\.0))
+        }
+        return try config.resolve(schema, flags: [
             .init("model", "--model", model.map { .string($0) }),
             .init("data", "--data", data.map { .string($0) }),
             .init("task", "--task", task.map { .string($0) }),
@@ -126,11 +137,88 @@ struct AlignRun {
         return preference ? syntheticTask.preferenceRows(count: count, seed: seed) : syntheticTask.sftRows(count: count, seed: seed)
     }
 
-    /// The run directory at `output`, with the resolved configuration as its config.toml.
-    func runDirectory() throws -> RunDirectory {
+    /// The run directory at `output`, with the resolved configuration as its config.toml: replaced,
+    /// or reopened to resume after `step` (later metrics and samples, left by a crash after the last
+    /// checkpoint, are dropped).
+    func directory(resumingAfter step: Int? = nil) throws -> RunDirectory {
         let output = config.string("output")
         guard !output.isEmpty else { throw ValidationError("output: expected a directory path, got an empty string") }
-        return try RunDirectory.create(at: URL(fileURLWithPath: output), config: config.asConfigTable(), mode: .overwrite)
+        let url = URL(fileURLWithPath: output)
+        guard let step else { return try RunDirectory.create(at: url, config: config.asConfigTable(), mode: .overwrite) }
+        let directory = try RunDirectory.create(at: url, config: config.asConfigTable(), mode: .resume)
+        try directory.truncate(afterStep: step)
+        try AppendOnlyLines.filter(url.appendingPathComponent("samples.jsonl")) { (($0["step"] as? Int) ?? 0) <= step }
+        return directory
+    }
+
+    /// checkpoints/latest of the run at `output`: the resumable checkpoint.
+    var latestCheckpointURL: URL { URL(fileURLWithPath: config.string("output")).appendingPathComponent("checkpoints/latest") }
+}
+
+/// What sft, rm, dpo and kto do around their trainer: a fresh or resumed run directory, the
+/// optimizer (restored on resume), Ctrl-C between steps, checkpoints/latest every `checkpoint.every`
+/// steps and at the end, metrics, then report.html, also when a step fails (a NaN loss).
+struct OfflineSession {
+    let name: String
+    let directory: RunDirectory
+    let optimizer: Adam
+    let control: TrainingControl
+    var startStep: Int { control.startStep }
+
+    /// Opens the run of `run`'s configuration for `model` (everything the checkpoint holds) trained by
+    /// `optimizer`; with `resume`, restores both from checkpoints/latest first.
+    init(_ name: String, run: AlignRun, model: Module, optimizer: Adam, resume: Bool) throws {
+        self.name = name
+        self.optimizer = optimizer
+        let latest = run.latestCheckpointURL
+        var start = 0
+        if resume {
+            guard FileManager.default.fileExists(atPath: latest.path) else {
+                throw ValidationError("--resume \(run.config.string("output")): no checkpoints/latest to continue from")
+            }
+            start = try Checkpoint.restore(model: model, optimizer: optimizer, from: latest)
+            print("Resuming \(name) after step \(start) in \(run.config.string("output"))")
+        }
+        directory = try run.directory(resumingAfter: resume ? start : nil)
+        let stop = StopSignal.install()
+        let announced = Announcement("\nInterrupted: saving the checkpoint and the report")
+        control = TrainingControl(startStep: start, shouldStop: {
+            guard stop.requested else { return false }
+            announced.print()
+            return true
+        }, checkpointEvery: run.config.int("checkpoint.every")) { step in
+            try Checkpoint.save(model: model, optimizer: optimizer, step: step, to: latest)
+        }
+    }
+
+    /// Logs one step's metrics.
+    func log(_ step: Int, _ metrics: [(String, Double)]) { try? directory.log(step: step, metrics) }
+
+    /// Runs `train` (given the control and the logger), then saves the model with `save`, closes
+    /// the directory and writes report.html; on an error the report is still written.
+    func run<T>(_ train: (TrainingControl, @escaping (Int, [(String, Double)]) -> Void) throws -> T, save: () throws -> Void) throws -> T {
+        let result: T
+        do {
+            result = try train(control, log)
+        } catch {
+            directory.close()
+            try? HTMLReport.forRun(directory.url).write(to: directory.url.appendingPathComponent("report.html"))
+            throw error
+        }
+        try save()
+        directory.close()
+        try HTMLReport.forRun(directory.url).write(to: directory.url.appendingPathComponent("report.html"))
+        return result
+    }
+
+    /// Says that a resumed run had no steps left (extend it with --epochs).
+    func reportNothingNew() {
+        print("\(name): no steps left after step \(startStep); to train further, resume with a larger --epochs. Run in \(directory.url.path)")
+    }
+
+    /// Saves a language model as a Hugging Face directory in checkpoints/model.
+    func saveModel(_ model: any CausalLanguageModel) throws {
+        try LanguageModelLoader.save(model, configJSON: model.configuration.configJSON(), to: directory.checkpointURL(name: "model"))
     }
 }
 
@@ -138,9 +226,12 @@ struct SFTCommand: ParsableCommand {
     static let schema = ConfigSchema(
         AlignConfig.common(trainer: "sft") + AlignConfig.training("sft", learningRate: 2e-5, presetLearningRate: 3e-3) + [
             .int("sft.gradient_accumulation_steps", 1, min: 1, help: "Batches per optimizer step."),
-            .bool("sft.packing", false, help: "Pack rows into full-length sequences."),
+            .bool("sft.packing", false, help: "Pack rows into sequences of max_length tokens (each example attends only to itself)."),
             .bool("sft.completion_only_loss", true, help: "Train on completion tokens only."),
             .double("sft.weight_decay", 0, min: 0, help: "AdamW weight decay."),
+            .string("sft.eval_data", "", help: "A JSONL file for the evaluation loss; empty: held-out rows of the built-in task."),
+            .int("sft.eval_rows", 64, min: 0, help: "Held-out rows of the built-in task for the evaluation loss (0: no evaluation)."),
+            .int("sft.eval_steps", 0, min: 0, help: "Evaluate every this many steps (0: only after the last)."),
         ])
 
     static let configuration = CommandConfiguration(
@@ -148,14 +239,28 @@ struct SFTCommand: ParsableCommand {
         discussion: schema.discussion(examples: [
             "nudge sft --rows 64 --epochs 2",
             "nudge sft --config examples/configs/sft.toml",
-            "nudge sft --config sft.toml --set sft.learning_rate=1e-3 --set sft.epochs=3",
+            "nudge sft --config sft.toml --set sft.learning_rate=1e-3 --set sft.epochs=3 --set sft.packing=true",
             "nudge sft --model DIR --data train.jsonl --set sft.max_length=512 --output runs/my-sft",
+            "nudge sft --resume runs/sft --epochs 4",
         ]))
 
     @OptionGroup var options: AlignOptions
 
     /// Config problems are reported here, before `run`, so that they read as usage errors of `nudge sft`.
     func validate() throws { _ = try options.resolve(Self.schema, section: "sft") }
+
+    /// Evaluation rows: `sft.eval_data`, else the built-in task's rows from another seed whose prompts
+    /// are not among the training rows.
+    static func evalRows(_ run: AlignRun, training: [DatasetRow]) throws -> [DatasetRow] {
+        let file = run.config.string("sft.eval_data")
+        if !file.isEmpty { return try JSONLDataset.load(URL(fileURLWithPath: file)) }
+        let count = run.config.int("sft.eval_rows")
+        guard run.config.string("data").isEmpty, count > 0 else { return [] }
+        func prompt(_ row: DatasetRow) -> String? { if case .promptCompletion(let p, _) = row { p.plainText } else { nil } }
+        let seen = Set(training.compactMap(prompt))
+        return run.syntheticTask.sftRows(count: count * 2, seed: run.seed &+ 7919).filter { prompt($0).map { !seen.contains($0) } ?? true }
+            .prefix(count).map { $0 }
+    }
 
     func run() throws {
         var config = try options.resolve(Self.schema, section: "sft")
@@ -164,6 +269,7 @@ struct SFTCommand: ParsableCommand {
         let run = AlignRun(config: config)
         let (model, tokenizer) = try run.loadModel()
         let rows = try run.rows(preference: false)
+        let evalRows = try Self.evalRows(run, training: rows)
         var trainer = SFTConfig()
         trainer.learningRate = config.float("sft.learning_rate")
         trainer.epochs = config.int("sft.epochs")
@@ -174,15 +280,23 @@ struct SFTCommand: ParsableCommand {
         trainer.completionOnlyLoss = config.bool("sft.completion_only_loss")
         trainer.maxGradNorm = AlignConfig.clipNorm(config.float("sft.max_grad_norm"))
         trainer.weightDecay = config.float("sft.weight_decay")
+        trainer.evalSteps = config.int("sft.eval_steps")
         trainer.seed = run.seed
-        let directory = try run.runDirectory()
-        let losses = try SFTTrainer.train(model: model, tokenizer: tokenizer, rows: rows, config: trainer) { step, m in
-            try? directory.log(step: step, m)
-        }
-        try LanguageModelLoader.save(model, configJSON: model.configuration.configJSON(), to: directory.checkpointURL(name: "model"))
-        directory.close()
-        print(String(format: "SFT: %d steps, loss %.4f → %.4f; model in %@", losses.count, losses.first ?? .nan, losses.last ?? .nan,
-                     directory.checkpointURL(name: "model").path))
+        let session = try OfflineSession("SFT", run: run, model: model,
+                                         optimizer: AdamW(learningRate: trainer.learningRate, weightDecay: trainer.weightDecay),
+                                         resume: options.resume != nil)
+        var evalLoss: Double?
+        let losses = try session.run({ control, log in
+            try SFTTrainer.train(model: model, tokenizer: tokenizer, rows: rows, evalRows: evalRows, config: trainer,
+                                 optimizer: session.optimizer, control: control) { step, m in
+                if let e = m.first(where: { $0.0 == "eval_loss" }) { evalLoss = e.1 }
+                log(step, m)
+            }
+        }, save: { try session.saveModel(model) })
+        let eval = evalLoss.map { String(format: ", eval_loss %.4f", $0) } ?? ""
+        guard !losses.isEmpty else { return session.reportNothingNew() }
+        print(String(format: "SFT: %d steps, loss %.4f → %.4f%@; model in %@", session.startStep + losses.count, losses.first ?? .nan,
+                     losses.last ?? .nan, eval, session.directory.checkpointURL(name: "model").path))
     }
 }
 
@@ -197,6 +311,7 @@ struct RMCommand: ParsableCommand {
         discussion: schema.discussion(examples: [
             "nudge rm --rows 128",
             "nudge rm --config rm.yaml --set rm.learning_rate=5e-4 --set rm.center_rewards_coefficient=0.01",
+            "nudge rm --resume runs/rm --epochs 3",
         ]))
 
     @OptionGroup var options: AlignOptions
@@ -218,22 +333,24 @@ struct RMCommand: ParsableCommand {
         trainer.maxGradNorm = AlignConfig.clipNorm(config.float("rm.max_grad_norm"))
         trainer.centeringCoefficient = config.float("rm.center_rewards_coefficient")
         trainer.seed = run.seed
-        let directory = try run.runDirectory()
         let model = ScalarHeadModel(trunk: trunk, seed: run.seed)
-        let history = try RewardTrainer.train(model: model, tokenizer: tokenizer, rows: rows, config: trainer) { step, m in
-            try? directory.log(step: step, m)
-        }
-        try model.save(to: directory.checkpointURL(name: "reward_model.safetensors"))
-        directory.close()
+        let session = try OfflineSession("RM", run: run, model: model, optimizer: AdamW(learningRate: trainer.learningRate, weightDecay: 0),
+                                         resume: options.resume != nil)
+        let weights = session.directory.checkpointURL(name: "reward_model.safetensors")
+        let history = try session.run({ control, log in
+            try RewardTrainer.train(model: model, tokenizer: tokenizer, rows: rows, config: trainer, optimizer: session.optimizer,
+                                    control: control, onMetrics: log)
+        }, save: { try model.save(to: weights) })
+        guard !history.isEmpty else { return session.reportNothingNew() }
         let late = history.suffix(10)
-        print(String(format: "RM: %d steps, final accuracy %.3f, margin %.3f; weights in %@", history.count,
+        print(String(format: "RM: %d steps, final accuracy %.3f, margin %.3f; weights in %@", session.startStep + history.count,
                      late.map(\.accuracy).reduce(0, +) / Float(max(late.count, 1)), late.map(\.margin).reduce(0, +) / Float(max(late.count, 1)),
-                     directory.checkpointURL(name: "reward_model.safetensors").path))
+                     weights.path))
     }
 }
 
 struct DPOCommand: ParsableCommand {
-    static let losses = ["sigmoid", "hinge", "ipo", "robust", "rpo", "simpo", "cpo"]
+    static let losses = ["sigmoid", "hinge", "ipo", "robust", "rpo", "simpo", "cpo", "orpo"]
 
     static let schema = ConfigSchema(
         AlignConfig.common(trainer: "dpo") + AlignConfig.training("dpo", learningRate: 1e-6, presetLearningRate: 2e-3) + [
@@ -244,16 +361,19 @@ struct DPOCommand: ParsableCommand {
             .double("dpo.rpo_alpha", 1, min: 0, help: "rpo: weight of the chosen completions' NLL."),
             .double("dpo.simpo_gamma", 0.5, help: "simpo: target reward margin γ."),
             .double("dpo.cpo_alpha", 1, min: 0, help: "cpo: weight of the behaviour-cloning NLL."),
+            .double("dpo.orpo_lambda", 0.1, min: 0, help: "orpo: weight λ of the odds-ratio term (TRL's beta)."),
             .int("dpo.max_prompt_length", 512, min: 0, help: "Truncate prompts to this many tokens (0: no limit)."),
             .string("dpo.ref_model", "", help: "Reference model directory; empty: the initial policy."),
         ])
 
     static let configuration = CommandConfiguration(
-        commandName: "dpo", abstract: "Direct preference optimization (and the IPO/hinge/robust/RPO/SimPO/CPO variants).",
+        commandName: "dpo", abstract: "Direct preference optimization (and the IPO/hinge/robust/RPO/SimPO/CPO/ORPO variants).",
         discussion: schema.discussion(examples: [
             "nudge dpo --rows 128 --beta 0.2",
             "nudge dpo --config examples/configs/dpo.yaml --set dpo.loss=ipo",
+            "nudge dpo --loss orpo --set dpo.orpo_lambda=0.2",
             "nudge dpo --eval-only --model DIR --ref-model DIR --data FILE --json",
+            "nudge dpo --resume runs/dpo --epochs 2",
         ]))
 
     @OptionGroup var options: AlignOptions
@@ -276,6 +396,7 @@ struct DPOCommand: ParsableCommand {
         case "rpo": return .rpo(alpha: config.float("dpo.rpo_alpha"))
         case "simpo": return .simpo(gamma: config.float("dpo.simpo_gamma"))
         case "cpo": return .cpo(lambda: config.float("dpo.cpo_alpha"))
+        case "orpo": return .orpo(lambda: config.float("dpo.orpo_lambda"))
         default: return .sigmoid(labelSmoothing: smoothing)
         }
     }
@@ -292,6 +413,7 @@ struct DPOCommand: ParsableCommand {
     func validate() throws {
         let config = try resolve()
         if evalOnly && config.string("dpo.ref_model").isEmpty { throw ValidationError("--eval-only needs --ref-model (or dpo.ref_model)") }
+        if evalOnly && options.resume != nil { throw ValidationError("--eval-only trains nothing; drop --resume") }
     }
 
     func run() throws {
@@ -312,8 +434,7 @@ struct DPOCommand: ParsableCommand {
         trainer.maxPromptLength = AlignConfig.limit(config.int("dpo.max_prompt_length"))
         trainer.maxGradNorm = AlignConfig.clipNorm(config.float("dpo.max_grad_norm"))
         trainer.seed = run.seed
-        let referencePath = config.string("dpo.ref_model")
-        let reference = try referencePath.isEmpty ? nil : LanguageModelLoader.load(directory: URL(fileURLWithPath: referencePath))
+        let reference = try AlignRun.reference(config.string("dpo.ref_model"), run: run, resume: options.resume != nil)
         if evalOnly {
             guard let reference else { throw ValidationError("--eval-only needs --ref-model (or dpo.ref_model)") }
             let m = try DPOTrainer.evaluate(policy: policy, reference: reference, tokenizer: tokenizer, rows: rows, config: trainer)
@@ -325,15 +446,105 @@ struct DPOCommand: ParsableCommand {
             }
             return
         }
-        let directory = try run.runDirectory()
-        let history = try DPOTrainer.train(policy: policy, reference: reference, tokenizer: tokenizer, rows: rows, config: trainer) { step, m in
-            try? directory.log(step: step, m)
-        }
-        try LanguageModelLoader.save(policy, configJSON: policy.configuration.configJSON(), to: directory.checkpointURL(name: "model"))
-        directory.close()
+        let session = try OfflineSession("DPO", run: run, model: policy,
+                                         optimizer: AdamW(learningRate: trainer.learningRate, weightDecay: 0), resume: options.resume != nil)
+        let history = try session.run({ control, log in
+            try DPOTrainer.train(policy: policy, reference: reference, tokenizer: tokenizer, rows: rows, config: trainer,
+                                 optimizer: session.optimizer, control: control, onMetrics: log)
+        }, save: { try session.saveModel(policy) })
+        guard !history.isEmpty else { return session.reportNothingNew() }
         if let last = history.last {
-            print(String(format: "DPO: %d steps; last loss %.4f, rewards/margins %.4f, rewards/accuracies %.3f", history.count,
+            print(String(format: "DPO: %d steps; last loss %.4f, rewards/margins %.4f, rewards/accuracies %.3f", session.startStep + history.count,
                          last.loss, last.rewardsMargins, last.rewardsAccuracies))
         }
+    }
+}
+
+struct KTOCommand: ParsableCommand {
+    static let schema = ConfigSchema(
+        AlignConfig.common(trainer: "kto") + AlignConfig.training("kto", learningRate: 1e-6, presetLearningRate: 1e-3) + [
+            .double("kto.beta", 0.1, min: 0, help: "β: strength of the KL leash to the reference."),
+            .double("kto.desirable_weight", 1, min: 0, help: "λ_D: weight of desirable completions' losses."),
+            .double("kto.undesirable_weight", 1, min: 0, help: "λ_U: weight of undesirable completions' losses."),
+            .int("kto.max_prompt_length", 512, min: 0, help: "Truncate prompts to this many tokens (0: no limit)."),
+            .string("kto.ref_model", "", help: "Reference model directory; empty: the initial policy."),
+        ])
+
+    static let configuration = CommandConfiguration(
+        commandName: "kto", abstract: "Kahneman–Tversky optimization on unpaired completions labelled good or bad.",
+        discussion: schema.discussion(examples: [
+            "nudge kto --rows 256 --epochs 2",
+            "nudge kto --model DIR --data unpaired.jsonl --set kto.beta=0.2 --set kto.undesirable_weight=1.33",
+            "nudge kto --resume runs/kto --epochs 3",
+        ]))
+
+    @OptionGroup var options: AlignOptions
+    @Option(help: "β (key: kto.beta).") var beta: Double?
+
+    func resolve() throws -> ResolvedConfig {
+        try options.resolve(Self.schema, section: "kto", extra: [.init("kto.beta", "--beta", beta.map { .double($0) })])
+    }
+
+    /// Config problems are reported here, before `run`, so that they read as usage errors of `nudge kto`.
+    func validate() throws {
+        let config = try resolve()
+        if config.int("kto.batch_size") < 2 { throw ValidationError("kto.batch_size: KTO needs at least 2 rows per batch, got \(config.int("kto.batch_size"))") }
+    }
+
+    func run() throws {
+        var config = try resolve()
+        if AlignRun.usesPreset(config) { config.setDefault("kto.learning_rate", .double(1e-3)) }
+        let run = AlignRun(config: config)
+        let (policy, tokenizer) = try run.loadModel()
+        let data = config.string("data")
+        let rows = data.isEmpty ? run.syntheticTask.unpairedRows(count: config.int("rows"), seed: run.seed)
+            : try JSONLDataset.load(URL(fileURLWithPath: data))
+        var trainer = KTOConfig()
+        trainer.beta = config.float("kto.beta")
+        trainer.desirableWeight = config.float("kto.desirable_weight")
+        trainer.undesirableWeight = config.float("kto.undesirable_weight")
+        trainer.learningRate = config.float("kto.learning_rate")
+        trainer.epochs = config.int("kto.epochs")
+        trainer.batchSize = config.int("kto.batch_size")
+        trainer.maxLength = AlignConfig.limit(config.int("kto.max_length"))
+        trainer.maxPromptLength = AlignConfig.limit(config.int("kto.max_prompt_length"))
+        trainer.maxGradNorm = AlignConfig.clipNorm(config.float("kto.max_grad_norm"))
+        trainer.seed = run.seed
+        let reference = try AlignRun.reference(config.string("kto.ref_model"), run: run, resume: options.resume != nil)
+        let session = try OfflineSession("KTO", run: run, model: policy,
+                                         optimizer: AdamW(learningRate: trainer.learningRate, weightDecay: 0), resume: options.resume != nil)
+        let history = try session.run({ control, log in
+            try KTOTrainer.train(policy: policy, reference: reference, tokenizer: tokenizer, rows: rows, config: trainer,
+                                 optimizer: session.optimizer, control: control, onMetrics: log)
+        }, save: { try session.saveModel(policy) })
+        guard !history.isEmpty else { return session.reportNothingNew() }
+        let late = history.suffix(10)
+        func mean(_ values: [Float]) -> Float { values.filter(\.isFinite).reduce(0, +) / Float(max(values.filter(\.isFinite).count, 1)) }
+        print(String(format: "KTO: %d steps; late loss %.4f, rewards/chosen %.4f, rewards/rejected %.4f, kl %.4f", session.startStep + history.count,
+                     mean(late.map(\.loss)), mean(late.map(\.rewardsChosen)), mean(late.map(\.rewardsRejected)), mean(late.map(\.kl))))
+    }
+}
+
+/// A message printed once, however often it is asked for.
+final class Announcement: @unchecked Sendable {
+    let text: String
+    var done = false
+
+    init(_ text: String) { self.text = text }
+
+    func print() {
+        guard !done else { return }
+        done = true
+        Swift.print(text)
+    }
+}
+
+extension AlignRun {
+    /// The reference model of dpo and kto: the directory `path`, else nil (the trainer scores with the
+    /// initial policy), except when resuming, where the policy holds trained weights and the initial
+    /// ones are loaded again (the preset from its seed, or the model directory).
+    static func reference(_ path: String, run: AlignRun, resume: Bool) throws -> (any CausalLanguageModel)? {
+        if !path.isEmpty { return try LanguageModelLoader.load(directory: URL(fileURLWithPath: path)) }
+        return resume ? try run.loadModel().0 : nil
     }
 }

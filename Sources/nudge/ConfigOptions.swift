@@ -62,6 +62,28 @@ struct ConfigOptions: ParsableArguments {
     }
 }
 
+extension ConfigOptions {
+    /// The configuration for `--resume RUN_DIR`: the run's own config.toml, where only `extendable`
+    /// (the length of training) may change, through `extension` or `--set`; `otherFlags` are the
+    /// names of any other flags given, which are refused, as is `--config`. The output is the run
+    /// directory as given now, wherever its config.toml says it was.
+    func resolveResume(_ schema: ConfigSchema, runDirectory: String, extendable: String, extended: Flag,
+                       otherFlags: [String]) throws -> ResolvedConfig {
+        let file = URL(fileURLWithPath: runDirectory).appendingPathComponent("config.toml")
+        guard FileManager.default.fileExists(atPath: file.path) else {
+            throw ValidationError("--resume \(runDirectory): no config.toml there (not a run directory)")
+        }
+        guard configFile == nil else { throw ValidationError("--resume uses the run's own config.toml; drop --config") }
+        let changed = overrides.filter { !$0.hasPrefix("\(extendable)=") } + otherFlags
+        guard changed.isEmpty else {
+            throw ValidationError("--resume continues the recorded configuration; only \(extended.name) or --set \(extendable)=N may change (got \(changed.joined(separator: ", ")))")
+        }
+        var options = self
+        options.configFile = file.path
+        return try options.resolve(schema, flags: [extended, .init("output", "--resume", .string(runDirectory))])
+    }
+}
+
 extension ConfigSchema {
     /// A command's `--help` discussion: `examples`, then the precedence rule and every config key.
     func discussion(examples: [String]) -> String {

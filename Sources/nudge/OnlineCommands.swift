@@ -24,27 +24,11 @@ struct OnlineOptions: ParsableArguments {
 
     func resolve(_ schema: ConfigSchema, section: String) throws -> ResolvedConfig {
         if let resume {
-            let file = URL(fileURLWithPath: resume).appendingPathComponent("config.toml")
-            guard FileManager.default.fileExists(atPath: file.path) else {
-                throw ValidationError("--resume \(resume): no config.toml there (not a run directory)")
-            }
-            guard config.configFile == nil else { throw ValidationError("--resume uses the run's own config.toml; drop --config") }
-            var changed: [String] = config.overrides.filter { !$0.hasPrefix("\(section).steps=") }
-            if model != nil { changed.append("--model") }
-            if data != nil { changed.append("--data") }
-            if task != nil { changed.append("--task") }
-            if seed != nil { changed.append("--seed") }
-            if output != nil { changed.append("--output") }
-            if learningRate != nil { changed.append("--learning-rate") }
-            if beta != nil { changed.append("--beta") }
-            guard changed.isEmpty else {
-                throw ValidationError("--resume continues the recorded configuration; only --steps or --set \(section).steps=N may change (got \(changed.joined(separator: ", ")))")
-            }
-            var options = config
-            options.configFile = file.path
-            // The run directory is where it is now, whatever path its config.toml recorded.
-            return try options.resolve(schema, flags: [.init("\(section).steps", "--steps", steps.map { .int($0) }),
-                                                       .init("output", "--resume", .string(resume))])
+            let given: [(String, Bool)] = [("--model", model != nil), ("--data", data != nil), ("--task", task != nil), ("--seed", seed != nil),
+                                           ("--output", output != nil), ("--learning-rate", learningRate != nil), ("--beta", beta != nil)]
+            return try config.resolveResume(schema, runDirectory: resume, extendable: "\(section).steps",
+                                            extended: .init("\(section).steps", "--steps", steps.map { .int($0) }),
+                                            otherFlags: given.filter(\.1).map(\.0))
         }
         return try config.resolve(schema, flags: [
             .init("model", "--model", model.map { .string($0) }),
@@ -183,12 +167,7 @@ struct OnlineRun {
     /// The run directory: replaced, or reopened to resume after `step` (later metrics and samples,
     /// left by a crash after the last checkpoint, are dropped).
     func directory(resumingAfter step: Int? = nil) throws -> RunDirectory {
-        let url = URL(fileURLWithPath: config.string("output"))
-        guard let step else { return try RunDirectory.create(at: url, config: config.asConfigTable(), mode: .overwrite) }
-        let directory = try RunDirectory.create(at: url, config: config.asConfigTable(), mode: .resume)
-        try directory.truncate(afterStep: step)
-        try AppendOnlyLines.filter(url.appendingPathComponent("samples.jsonl")) { (($0["step"] as? Int) ?? 0) <= step }
-        return directory
+        try AlignRun(config: config).directory(resumingAfter: step)
     }
 
     /// checkpoints/initial.safetensors: the policy online training starts from (the reference), kept
