@@ -11,48 +11,100 @@ func report(_ summary: ExperimentSummary) {
     print("Run directory: \(summary.directory.path) (plots: \(summary.plots.joined(separator: ", ")))")
 }
 
+/// The options every bandit and tabular experiment has: `--config`/`--set`, `--seed`, `--output`.
+struct ExperimentOptions: ParsableArguments {
+    @OptionGroup var config: ConfigOptions
+    @Option(help: "Random seed (key: seed).") var seed: Int?
+    @Option(help: "Run directory (key: output).") var output: String?
+
+    /// The experiment's schema: `fields`, then seed (default 1) and output (default `output`).
+    static func schema(_ fields: [ConfigField], output: String) -> ConfigSchema {
+        ConfigSchema(fields + [.int("seed", 1, min: 0, help: "Random seed."), .string("output", output, help: "Run directory.")])
+    }
+
+    /// Resolves `schema` with `flags` (the experiment's own) plus --seed and --output.
+    func resolve(_ schema: ConfigSchema, _ flags: [ConfigOptions.Flag]) throws -> ResolvedConfig {
+        try config.resolve(schema, flags: flags + [.init("seed", "--seed", seed.map { .int($0) }),
+                                                   .init("output", "--output", output.map { .string($0) })])
+    }
+}
+
+extension ResolvedConfig {
+    var seed: UInt64 { UInt64(int("seed")) }
+    var outputURL: URL { URL(fileURLWithPath: string("output")) }
+}
+
 struct BanditCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bandit", abstract: "Bandit experiments (writes runs/bandit/<experiment>).",
         subcommands: [ThompsonVsReinforce.self, TestbedCommand.self, RegretCommand.self])
 
     struct ThompsonVsReinforce: ParsableCommand {
+        static let schema = ExperimentOptions.schema([
+            .int("runs", 200, min: 1, help: "Independent runs to average."),
+            .int("steps", 500, min: 1, help: "Steps per run."),
+        ], output: "runs/bandit/thompson-vs-reinforce")
         static let configuration = CommandConfiguration(
             commandName: "thompson-vs-reinforce",
-            abstract: "Thompson sampling vs REINFORCE on a 5-armed Bernoulli bandit (p = 0.1…0.9, T = 500).")
-        @Option(help: "Independent runs to average.") var runs = 200
-        @Option(help: "Steps per run.") var steps = 500
-        @Option var seed: UInt64 = 1
-        @Option(help: "Run directory.") var output = "runs/bandit/thompson-vs-reinforce"
+            abstract: "Thompson sampling vs REINFORCE on a 5-armed Bernoulli bandit (p = 0.1…0.9, T = 500).",
+            discussion: schema.discussion(examples: ["nudge bandit thompson-vs-reinforce", "nudge bandit thompson-vs-reinforce --runs 1000 --set steps=2000"]))
+        @OptionGroup var options: ExperimentOptions
+        @Option(help: "Independent runs to average (key: runs).") var runs: Int?
+        @Option(help: "Steps per run (key: steps).") var steps: Int?
+        func resolve() throws -> ResolvedConfig {
+            try options.resolve(Self.schema, [.init("runs", "--runs", runs.map { .int($0) }), .init("steps", "--steps", steps.map { .int($0) })])
+        }
+        func validate() throws { _ = try resolve() }
         func run() throws {
-            report(try BanditLab.thompsonVsReinforce(steps: steps, runs: runs, seed: seed, output: URL(fileURLWithPath: output)))
+            let c = try resolve()
+            report(try BanditLab.thompsonVsReinforce(steps: c.int("steps"), runs: c.int("runs"), seed: c.seed, output: c.outputURL))
         }
     }
 
     struct TestbedCommand: ParsableCommand {
+        static let schema = ExperimentOptions.schema([
+            .int("runs", 2000, min: 1, help: "Independent bandit problems per agent."),
+            .int("steps", 1000, min: 1, help: "Steps per run."),
+            .bool("nonstationary", false, help: "Random-walk action values (exercise 2.5)."),
+        ], output: "runs/bandit/testbed")
         static let configuration = CommandConfiguration(
-            commandName: "testbed", abstract: "Sutton & Barto's 10-armed testbed: greedy, ε-greedy, UCB, gradient, softmax.")
-        @Option var runs = 2000
-        @Option var steps = 1000
-        @Flag(help: "Random-walk action values (exercise 2.5).") var nonstationary = false
-        @Option var seed: UInt64 = 1
-        @Option var output = "runs/bandit/testbed"
+            commandName: "testbed", abstract: "Sutton & Barto's 10-armed testbed: greedy, ε-greedy, UCB, gradient, softmax.",
+            discussion: schema.discussion(examples: ["nudge bandit testbed --runs 500", "nudge bandit testbed --nonstationary --set steps=10000"]))
+        @OptionGroup var options: ExperimentOptions
+        @Option(help: "Independent problems per agent (key: runs).") var runs: Int?
+        @Option(help: "Steps per run (key: steps).") var steps: Int?
+        @Flag(help: "Random-walk action values (exercise 2.5; key: nonstationary).") var nonstationary = false
+        func resolve() throws -> ResolvedConfig {
+            try options.resolve(Self.schema, [.init("runs", "--runs", runs.map { .int($0) }), .init("steps", "--steps", steps.map { .int($0) }),
+                                              .init("nonstationary", "--nonstationary", nonstationary ? .bool(true) : nil)])
+        }
+        func validate() throws { _ = try resolve() }
         func run() throws {
-            let summary = try BanditLab.testbed(runs: runs, steps: steps, nonstationary: nonstationary, seed: seed,
-                                                output: URL(fileURLWithPath: output)) { done, total in note("· agent \(done)/\(total)") }
+            let c = try resolve()
+            let summary = try BanditLab.testbed(runs: c.int("runs"), steps: c.int("steps"), nonstationary: c.bool("nonstationary"), seed: c.seed,
+                                                output: c.outputURL) { done, total in note("· agent \(done)/\(total)") }
             report(summary)
         }
     }
 
     struct RegretCommand: ParsableCommand {
+        static let schema = ExperimentOptions.schema([
+            .int("runs", 100, min: 1, help: "Independent runs to average."),
+            .int("steps", 10_000, min: 1, help: "Steps per run."),
+        ], output: "runs/bandit/regret")
         static let configuration = CommandConfiguration(
-            commandName: "regret", abstract: "UCB1, KL-UCB and Thompson regret against the Lai–Robbins bound.")
-        @Option var runs = 100
-        @Option var steps = 10_000
-        @Option var seed: UInt64 = 1
-        @Option var output = "runs/bandit/regret"
+            commandName: "regret", abstract: "UCB1, KL-UCB and Thompson regret against the Lai–Robbins bound.",
+            discussion: schema.discussion(examples: ["nudge bandit regret", "nudge bandit regret --runs 20 --steps 100000"]))
+        @OptionGroup var options: ExperimentOptions
+        @Option(help: "Independent runs to average (key: runs).") var runs: Int?
+        @Option(help: "Steps per run (key: steps).") var steps: Int?
+        func resolve() throws -> ResolvedConfig {
+            try options.resolve(Self.schema, [.init("runs", "--runs", runs.map { .int($0) }), .init("steps", "--steps", steps.map { .int($0) })])
+        }
+        func validate() throws { _ = try resolve() }
         func run() throws {
-            report(try BanditLab.regret(steps: steps, runs: runs, seed: seed, output: URL(fileURLWithPath: output)))
+            let c = try resolve()
+            report(try BanditLab.regret(steps: c.int("steps"), runs: c.int("runs"), seed: c.seed, output: c.outputURL))
         }
     }
 }
@@ -63,21 +115,40 @@ struct TabularCommand: ParsableCommand {
         subcommands: [GridWorldCommand.self, FrozenLakeCommand.self])
 
     struct GridWorldCommand: ParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "gridworld", abstract: "Q-learning on the 4x4 GridWorld: policy and value heatmap.")
-        @Option var episodes = 500
-        @Option var seed: UInt64 = 1
-        @Option var output = "runs/tabular/gridworld"
-        func run() throws { report(try TabularLab.gridWorld(episodes: episodes, seed: seed, output: URL(fileURLWithPath: output))) }
+        static let schema = ExperimentOptions.schema([.int("episodes", 500, min: 1, help: "Q-learning episodes.")], output: "runs/tabular/gridworld")
+        static let configuration = CommandConfiguration(
+            commandName: "gridworld", abstract: "Q-learning on the 4x4 GridWorld: policy and value heatmap.",
+            discussion: schema.discussion(examples: ["nudge tabular gridworld", "nudge tabular gridworld --episodes 2000 --seed 3"]))
+        @OptionGroup var options: ExperimentOptions
+        @Option(help: "Q-learning episodes (key: episodes).") var episodes: Int?
+        func resolve() throws -> ResolvedConfig { try options.resolve(Self.schema, [.init("episodes", "--episodes", episodes.map { .int($0) })]) }
+        func validate() throws { _ = try resolve() }
+        func run() throws {
+            let c = try resolve()
+            report(try TabularLab.gridWorld(episodes: c.int("episodes"), seed: c.seed, output: c.outputURL))
+        }
     }
 
     struct FrozenLakeCommand: ParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "frozenlake", abstract: "FrozenLake 4x4 slippery: the optimum vs Q-learning.")
-        @Option var episodes = 20_000
-        @Option(name: .customLong("evaluation-episodes")) var evaluationEpisodes = 10_000
-        @Option var seed: UInt64 = 1
-        @Option var output = "runs/tabular/frozenlake"
+        static let schema = ExperimentOptions.schema([
+            .int("episodes", 20_000, min: 1, help: "Q-learning episodes."),
+            .int("evaluation_episodes", 10_000, min: 1, help: "Episodes to evaluate each policy."),
+        ], output: "runs/tabular/frozenlake")
+        static let configuration = CommandConfiguration(
+            commandName: "frozenlake", abstract: "FrozenLake 4x4 slippery: the optimum vs Q-learning.",
+            discussion: schema.discussion(examples: ["nudge tabular frozenlake", "nudge tabular frozenlake --set episodes=50000"]))
+        @OptionGroup var options: ExperimentOptions
+        @Option(help: "Q-learning episodes (key: episodes).") var episodes: Int?
+        @Option(name: .customLong("evaluation-episodes"), help: "Evaluation episodes (key: evaluation_episodes).") var evaluationEpisodes: Int?
+        func resolve() throws -> ResolvedConfig {
+            try options.resolve(Self.schema, [.init("episodes", "--episodes", episodes.map { .int($0) }),
+                                              .init("evaluation_episodes", "--evaluation-episodes", evaluationEpisodes.map { .int($0) })])
+        }
+        func validate() throws { _ = try resolve() }
         func run() throws {
-            report(try TabularLab.frozenLake(episodes: episodes, evaluationEpisodes: evaluationEpisodes, seed: seed, output: URL(fileURLWithPath: output)))
+            let c = try resolve()
+            report(try TabularLab.frozenLake(episodes: c.int("episodes"), evaluationEpisodes: c.int("evaluation_episodes"), seed: c.seed,
+                                             output: c.outputURL))
         }
     }
 }

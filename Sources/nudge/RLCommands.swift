@@ -18,22 +18,61 @@ struct RL: ParsableCommand {
     struct Train: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Train an agent.",
-            discussion: """
-            Examples:
-              nudge rl train ppo --env CartPole-v1 --seed 1
-              nudge rl train ppo --env Pendulum-v1 --total-timesteps 200000
-              nudge rl train dqn --env CartPole-v1 --total-timesteps 100000
-            """)
+            discussion: (try? RLRunner.schema(algorithm: "ppo", environmentID: "CartPole-v1"))?.discussion(examples: [
+                "nudge rl train ppo --env CartPole-v1 --seed 1",
+                "nudge rl train ppo --env Pendulum-v1 --total-timesteps 200000",
+                "nudge rl train dqn --env CartPole-v1 --set learning_rate=1e-3 --set hidden_sizes=[128,128]",
+                "nudge rl train ppo --config runs/rl/ppo-CartPole-v1-1/config.toml --seed 2",
+            ]).replacingOccurrences(of: "Config keys (key = default (type)):",
+                                    with: "Config keys of ppo on CartPole-v1 (CleanRL's names; each algorithm has its own, listed in its config.toml):")
+                ?? "")
         @Argument(help: "Algorithm: \(Algorithm.allCases.map(\.rawValue).joined(separator: ", ")).") var algorithm: Algorithm
-        @Option(help: "Environment id (see `nudge env list`).") var env = "CartPole-v1"
-        @Option var seed: UInt64 = 1
-        @Option(name: .customLong("total-timesteps"), help: "Environment steps (default: the algorithm's reference value).") var totalTimesteps: Int?
+        @OptionGroup var config: ConfigOptions
+        @Option(help: "Environment id (see `nudge env list`; key: env_id).") var env: String?
+        @Option(help: "Seed (key: seed).") var seed: Int?
+        @Option(name: .customLong("total-timesteps"), help: "Environment steps (key: total_timesteps; default: the algorithm's reference value).")
+        var totalTimesteps: Int?
         @Option(help: "Run directory (default runs/rl/<algo>-<env>-<seed>).") var output: String?
 
+        /// The environment: --env, else the config file's env_id, else CartPole-v1 (the defaults
+        /// of some algorithms depend on it, so it is settled before the rest).
+        func environmentID() throws -> String {
+            if let env { return env }
+            if let file = config.configFile, let document = try? ConfigDocument.load(path: file),
+               let entry = document.entries.first(where: { $0.key == "env_id" }) {
+                switch entry.value {
+                case .typed(.string(let id)), .text(let id): return id
+                default: break
+                }
+            }
+            return "CartPole-v1"
+        }
+
+        func resolve() throws -> ResolvedConfig {
+            let id = try environmentID()
+            guard Registry.ids.contains(id) else {
+                throw ValidationError("env_id: unknown environment '\(id)'; known: \(Registry.ids.joined(separator: ", "))")
+            }
+            return try config.resolve(try RLRunner.schema(algorithm: algorithm.rawValue, environmentID: id), flags: [
+                .init("env_id", "--env", env.map { .string($0) }),
+                .init("seed", "--seed", seed.map { .int($0) }),
+                .init("total_timesteps", "--total-timesteps", totalTimesteps.map { .int($0) }),
+            ])
+        }
+
+        /// Config problems are reported here, before `run`, so that they read as usage errors.
+        func validate() throws { _ = try resolve() }
+
         func run() throws {
-            let dir = URL(fileURLWithPath: output ?? "runs/rl/\(algorithm.rawValue)-\(env)-\(seed)")
-            let summary = try RLRunner.train(algorithm: algorithm.rawValue, environmentID: env, seed: seed,
-                                             totalTimesteps: totalTimesteps, directory: dir)
+            let resolved = try resolve()
+            let dir = URL(fileURLWithPath: output ?? "runs/rl/\(algorithm.rawValue)-\(resolved.string("env_id"))-\(resolved.int("seed"))")
+            let stop = StopSignal.install()
+            let interrupted = Announcement("\nInterrupted: saving the agent and the report")
+            let summary = try RLRunner.train(resolved, directory: dir) {
+                guard stop.requested else { return false }
+                interrupted.print()
+                return true
+            }
             for (k, v) in summary { print(String(format: "  %@: %.4g", k, v)) }
             print("Run directory: \(dir.path)")
         }

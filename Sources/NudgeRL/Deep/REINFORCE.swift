@@ -55,8 +55,8 @@ func playEpisode(_ env: AnyEnvironment, _ agent: ActorCriticAgent, _ rng: inout 
 /// REINFORCE and one-step actor-critic.
 public enum PolicyGradient {
     /// REINFORCE: one update per episode on −Σ log π(aₜ|sₜ)·(Gₜ − b(sₜ)) / T.
-    public static func reinforce(environmentID: String, config c: PolicyGradientConfig, onMetrics: MetricsCallback? = nil)
-        throws -> (agent: ActorCriticAgent, result: TrainingResult) {
+    public static func reinforce(environmentID: String, config c: PolicyGradientConfig, onMetrics: MetricsCallback? = nil,
+                                 shouldStop: () -> Bool = { false }) throws -> (agent: ActorCriticAgent, result: TrainingResult) {
         let env = try makeTrainingEnvironment(environmentID)
         let agent = ActorCriticAgent(observationSize: env.observationSpace.flatCount, actionSpace: env.actionSpace, hidden: c.hiddenSizes, seed: c.seed)
         let policyOptimizer = Adam(learningRate: c.learningRate), valueOptimizer = Adam(learningRate: c.valueLearningRate)
@@ -64,7 +64,7 @@ public enum PolicyGradient {
         var episodes: [EpisodeRecord] = []
         var globalStep = 0
         let start = Date()
-        while globalStep < c.totalTimesteps {
+        while globalStep < c.totalTimesteps && !shouldStop() {
             let e = try playEpisode(env, agent, &rng, seed: episodes.isEmpty ? c.seed : nil)
             globalStep += e.rewards.count
             // A truncated episode bootstraps its tail from V(final observation).
@@ -91,8 +91,8 @@ public enum PolicyGradient {
     }
 
     /// One-step actor-critic: after every step, the actor follows −δ·log π(a|s) and the critic δ².
-    public static func actorCritic(environmentID: String, config c: PolicyGradientConfig, onMetrics: MetricsCallback? = nil)
-        throws -> (agent: ActorCriticAgent, result: TrainingResult) {
+    public static func actorCritic(environmentID: String, config c: PolicyGradientConfig, onMetrics: MetricsCallback? = nil,
+                                   shouldStop: () -> Bool = { false }) throws -> (agent: ActorCriticAgent, result: TrainingResult) {
         let env = try makeTrainingEnvironment(environmentID)
         let agent = ActorCriticAgent(observationSize: env.observationSpace.flatCount, actionSpace: env.actionSpace, hidden: c.hiddenSizes, seed: c.seed)
         let policyOptimizer = Adam(learningRate: c.learningRate), valueOptimizer = Adam(learningRate: c.valueLearningRate)
@@ -101,7 +101,11 @@ public enum PolicyGradient {
         let start = Date()
         var (obs, _) = env.reset(seed: c.seed, options: nil)
         var episodeReturn = 0.0, episodeLength = 0
+        var steps = 0
         for globalStep in 1...c.totalTimesteps {
+            // Stop requests are honoured between episodes, as REINFORCE does.
+            if episodeLength == 0 && shouldStop() { break }
+            steps = globalStep
             let x = agent.prepare([obs])
             let a = withoutGradients { CategoricalDistribution(logits: agent.actor(x)).sample(using: &rng)[0] }
             let s = try env.step(.discrete(a))
@@ -128,7 +132,7 @@ public enum PolicyGradient {
             }
         }
         let wall = Date().timeIntervalSince(start)
-        return (agent, TrainingResult(episodes: episodes, wallTime: wall, stepsPerSecond: Double(c.totalTimesteps) / Swift.max(wall, 1e-9), globalSteps: c.totalTimesteps))
+        return (agent, TrainingResult(episodes: episodes, wallTime: wall, stepsPerSecond: Double(steps) / Swift.max(wall, 1e-9), globalSteps: steps))
     }
 
     /// The spread of per-episode policy-gradient estimates at one fixed policy and critic:

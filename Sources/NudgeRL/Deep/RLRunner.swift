@@ -6,113 +6,109 @@ import NudgeNN
 import NudgeReport
 import NudgeTensor
 
-/// What every deep-RL config shares: a seed and a step budget.
-public protocol DeepRLConfig: Sendable {
-    var seed: UInt64 { get set }
-    var totalTimesteps: Int { get set }
-}
-
-extension PPOConfig: DeepRLConfig {}
-extension DQNConfig: DeepRLConfig {}
-extension A2CConfig: DeepRLConfig {}
-extension SACConfig: DeepRLConfig {}
-extension PolicyGradientConfig: DeepRLConfig {}
-
 /// Training and evaluation of saved runs, by algorithm name.
 public enum RLRunner {
-    /// Trains `algorithm` ("ppo", "dqn", …) on `environmentID`; returns key results.
-    public static func train(algorithm: String, environmentID: String, seed: UInt64, totalTimesteps: Int?,
-                             directory: URL) throws -> [(String, Double)] {
-        let probe = try Registry.make(environmentID)
-        let continuous: Bool
-        if case .box = probe.actionSpace { continuous = true } else { continuous = false }
-        var table = ConfigTable([("algorithm", .string(algorithm)), ("env_id", .string(environmentID)), ("seed", .int(Int(seed)))])
-        let body: (@escaping MetricsCallback) throws -> (Module, TrainingResult, [String: String])
-        let total: Int
-        /// Applies the run's seed and budget to a config and records it in config.toml.
-        func prepare<C: DeepRLConfig>(_ defaults: C) -> C {
-            var config = defaults
-            config.seed = seed
-            if let totalTimesteps { config.totalTimesteps = totalTimesteps }
-            for (k, v) in describe(config) { table[k] = v }
-            return config
+    /// The algorithms, by the names `nudge rl train` takes.
+    public static let algorithms = ["ppo", "a2c", "dqn", "sac", "reinforce", "actor-critic"]
+
+    /// Whether `environmentID` has a continuous (Box) action space.
+    static func isContinuous(_ environmentID: String) throws -> Bool {
+        if case .box = try Registry.make(environmentID).actionSpace { return true }
+        return false
+    }
+
+    /// The config keys of `algorithm` on `environmentID`: `algorithm` and `env_id` (fixed by the
+    /// command line), `checkpoint_every`, then the algorithm's own keys with its reference defaults
+    /// (CleanRL's continuous-control defaults for PPO on a Box action space).
+    public static func schema(algorithm: String, environmentID: String) throws -> ConfigSchema {
+        let head: [ConfigField] = [
+            .choice("algorithm", [algorithm], default: algorithm, help: "The algorithm (fixed; recorded in config.toml)."),
+            .string("env_id", environmentID, help: "Environment id (see `nudge env list`)."),
+        ]
+        let keys: [ConfigField]
+        switch algorithm {
+        case "ppo": keys = PPOConfig.configKeys.fields(defaults: try isContinuous(environmentID) ? PPOConfig.continuous : PPOConfig())
+        case "dqn": keys = DQNConfig.configKeys.fields(defaults: DQNConfig())
+        case "a2c": keys = A2CConfig.configKeys.fields(defaults: A2CConfig())
+        case "sac": keys = SACConfig.configKeys.fields(defaults: SACConfig())
+        case "reinforce", "actor-critic": keys = PolicyGradientConfig.configKeys.fields(defaults: PolicyGradientConfig())
+        default: throw EnvironmentError.invalidArgument("unknown algorithm '\(algorithm)'; known: \(algorithms.joined(separator: ", "))")
         }
+        return ConfigSchema(head + keys)
+    }
+
+    /// Trains the algorithm of a configuration resolved against `schema(algorithm:environmentID:)`
+    /// into `directory` (config.toml, metrics, checkpoints/latest, returns.svg, report.html);
+    /// `shouldStop` ends training early (Ctrl-C), still saving. Returns key results.
+    public static func train(_ config: ResolvedConfig, directory: URL, shouldStop: @escaping () -> Bool = { false }) throws -> [(String, Double)] {
+        let algorithm = config.string("algorithm"), environmentID = config.string("env_id")
+        let body: (@escaping MetricsCallback, @escaping () -> Bool) throws -> (Module, TrainingResult)
+        let total: Int
         switch algorithm {
         case "ppo":
-            let config = prepare(continuous ? PPOConfig.continuous : PPOConfig())
-            total = config.totalTimesteps
-            body = { callback in
-                let (agent, result) = try PPO.train(environmentID: environmentID, config: config, onMetrics: callback)
-                return (agent, result, ["normalize_observations": String(config.normalizeObservations)])
-            }
+            let c = PPOConfig.configKeys.apply(config, to: PPOConfig())
+            total = c.totalTimesteps
+            body = { try PPO.train(environmentID: environmentID, config: c, onMetrics: $0, shouldStop: $1) }
         case "dqn":
-            let config = prepare(DQNConfig())
-            total = config.totalTimesteps
-            body = { callback in
-                let (q, result) = try DQN.train(environmentID: environmentID, config: config, onMetrics: callback)
-                return (q, result, [:])
-            }
+            let c = DQNConfig.configKeys.apply(config, to: DQNConfig())
+            total = c.totalTimesteps
+            body = { try DQN.train(environmentID: environmentID, config: c, onMetrics: $0, shouldStop: $1) }
         case "a2c":
-            let config = prepare(A2CConfig())
-            total = config.totalTimesteps
-            body = { callback in
-                let (agent, result) = try A2C.train(environmentID: environmentID, config: config, onMetrics: callback)
-                return (agent, result, ["normalize_observations": "false"])
-            }
+            let c = A2CConfig.configKeys.apply(config, to: A2CConfig())
+            total = c.totalTimesteps
+            body = { try A2C.train(environmentID: environmentID, config: c, onMetrics: $0, shouldStop: $1) }
         case "sac":
-            let config = prepare(SACConfig())
-            total = config.totalTimesteps
-            body = { callback in
-                let (actor, result) = try SAC.train(environmentID: environmentID, config: config, onMetrics: callback)
-                return (actor, result, [:])
-            }
+            let c = SACConfig.configKeys.apply(config, to: SACConfig())
+            total = c.totalTimesteps
+            body = { try SAC.train(environmentID: environmentID, config: c, onMetrics: $0, shouldStop: $1) }
         case "reinforce", "actor-critic":
-            let config = prepare(PolicyGradientConfig())
-            total = config.totalTimesteps
-            body = { callback in
-                let (agent, result) = algorithm == "reinforce"
-                    ? try PolicyGradient.reinforce(environmentID: environmentID, config: config, onMetrics: callback)
-                    : try PolicyGradient.actorCritic(environmentID: environmentID, config: config, onMetrics: callback)
-                return (agent, result, ["normalize_observations": "false"])
+            let c = PolicyGradientConfig.configKeys.apply(config, to: PolicyGradientConfig())
+            total = c.totalTimesteps
+            body = { callback, stop in
+                algorithm == "reinforce"
+                    ? try PolicyGradient.reinforce(environmentID: environmentID, config: c, onMetrics: callback, shouldStop: stop)
+                    : try PolicyGradient.actorCritic(environmentID: environmentID, config: c, onMetrics: callback, shouldStop: stop)
             }
         default:
-            throw EnvironmentError.invalidArgument("unknown algorithm '\(algorithm)'; known: ppo, a2c, dqn, sac, reinforce, actor-critic")
+            throw EnvironmentError.invalidArgument("unknown algorithm '\(algorithm)'; known: \(algorithms.joined(separator: ", "))")
         }
-        let run = try RunDirectory.create(at: directory, config: table, mode: .overwrite)
+        let run = try RunDirectory.create(at: directory, config: config.asConfigTable(), mode: .overwrite)
         defer { run.close() }
         let progress = ProgressReporter(total: total, label: "\(algorithm) \(environmentID)")
         var lastReturn = 0.0
-        let (model, result, metadata) = try body { step, metrics in
+        // A loss that stops being a number ends training at once; the run is then not saved as a checkpoint.
+        var failure: NonFiniteValueError?
+        let (model, result) = try body({ step, metrics in
             try? run.log(step: step, metrics)
+            if failure == nil, let bad = metrics.first(where: { $0.0.hasPrefix("losses/") && !$0.1.isFinite }) {
+                failure = NonFiniteValueError(step: step, metric: bad.0, value: bad.1)
+            }
             if let r = metrics.first(where: { $0.0 == "charts/episodic_return" }) { lastReturn = r.1 }
             progress.update(completed: step, metrics: [("return", lastReturn)])
-        }
+        }, { failure != nil || shouldStop() })
         progress.finish()
+        if let failure {
+            run.close()
+            try? HTMLReport.forRun(directory).write(to: directory.appendingPathComponent("report.html"))
+            throw failure
+        }
         try Checkpoint.save(model: model, optimizer: nil, step: result.globalSteps, to: run.checkpointURL(name: "latest"),
-                            metadata: metadata.merging(["algorithm": algorithm, "env_id": environmentID]) { a, _ in a })
-        try plotReturns(result.episodes, title: "\(algorithm.uppercased()) on \(environmentID) (seed \(seed))",
+                            metadata: ["algorithm": algorithm, "env_id": environmentID])
+        try plotReturns(result.episodes, title: "\(algorithm.uppercased()) on \(environmentID) (seed \(config.int("seed")))",
                         to: run.url.appendingPathComponent("returns.svg"))
+        run.close()
+        try HTMLReport.forRun(directory).write(to: directory.appendingPathComponent("report.html"))
         return summary(result)
     }
 
-    /// Every stored property of a config as TOML values (via reflection, snake_case keys).
-    static func describe(_ config: Any) -> [(String, ConfigValue)] {
-        Mirror(reflecting: config).children.compactMap { child in
-            guard let label = child.label else { return nil }
-            let key = label.reduce(into: "") { out, ch in
-                if ch.isUppercase { out += "_" + ch.lowercased() } else { out.append(ch) }
-            }
-            switch child.value {
-            case let v as Int: return (key, .int(v))
-            case let v as UInt64: return (key, .int(Int(v)))
-            case let v as Float: return (key, .double(Double(v)))
-            case let v as Double: return (key, .double(v))
-            case let v as Bool: return (key, .bool(v))
-            case let v as [Int]: return (key, .array(v.map { .int($0) }))
-            case let v as Float?: return v.map { (key, .double(Double($0))) }
-            default: return nil
-            }
-        }
+    /// Trains `algorithm` on `environmentID` with its reference configuration, changing only the
+    /// seed and (when given) the step budget.
+    public static func train(algorithm: String, environmentID: String, seed: UInt64, totalTimesteps: Int?,
+                             directory: URL) throws -> [(String, Double)] {
+        var config = try schema(algorithm: algorithm, environmentID: environmentID).defaults
+        config.setDefault("seed", .int(Int(seed)))
+        if let totalTimesteps { config.setDefault("total_timesteps", .int(totalTimesteps)) }
+        return try train(config, directory: directory)
     }
 
     static func summary(_ r: TrainingResult) -> [(String, Double)] {
@@ -131,35 +127,43 @@ public enum RLRunner {
 
     /// Evaluates the deterministic policy saved in a run directory.
     public static func evaluate(directory: URL, episodes: Int, seed: UInt64) throws -> [Double] {
-        let config = try String(contentsOf: directory.appendingPathComponent("config.toml"), encoding: .utf8)
-        func value(_ key: String) -> String? {
-            config.split(separator: "\n").first { $0.hasPrefix("\(key) = ") }.map { String($0.dropFirst(key.count + 3)).trimmingCharacters(in: CharacterSet(charactersIn: "\"")) }
+        let file = directory.appendingPathComponent("config.toml")
+        let document = try ConfigDocument.load(path: file.path)
+        func recorded(_ key: String) -> String? {
+            guard let entry = document.entries.first(where: { $0.key == key }) else { return nil }
+            switch entry.value {
+            case .typed(.string(let v)), .text(let v): return v
+            default: return nil
+            }
         }
-        guard let algorithm = value("algorithm"), let envID = value("env_id") else {
-            throw CheckpointError.invalid(path: directory.path, reason: "config.toml has no algorithm or env_id")
+        guard let algorithm = recorded("algorithm"), let envID = recorded("env_id") else {
+            throw CheckpointError.invalid(path: file.path, reason: "no algorithm or env_id (not a run of `nudge rl train`)")
         }
+        let config = try schema(algorithm: algorithm, environmentID: envID).resolve(file: document)
         let env = try Registry.make(envID)
+        let checkpoint = directory.appendingPathComponent("checkpoints/latest")
         switch algorithm {
         case "dqn":
             guard case .discrete(let n, _) = env.actionSpace else { throw EnvironmentError.invalidArgument("DQN needs discrete actions") }
-            let q = QNetwork(observationSize: env.observationSpace.flatCount, actionCount: n, seed: 0)
-            try Checkpoint.restore(model: q, optimizer: nil, from: directory.appendingPathComponent("checkpoints/latest"))
+            let c = DQNConfig.configKeys.apply(config, to: DQNConfig())
+            let q = QNetwork(observationSize: env.observationSpace.flatCount, actionCount: n, hidden: c.hiddenSizes, seed: 0)
+            try Checkpoint.restore(model: q, optimizer: nil, from: checkpoint)
             return try NudgeRL.evaluate(env: env, episodes: episodes, seed: seed) { .discrete(q.greedyAction($0)) }
         case "sac":
             guard case .box(let low, let high, _) = env.actionSpace else { throw EnvironmentError.invalidArgument("SAC needs continuous actions") }
             var rng = RandomGenerator(seed: 0)
-            let c = SACConfig()
+            let c = SACConfig.configKeys.apply(config, to: SACConfig())
             let actor = SACActor(observationSize: env.observationSpace.flatCount, low: low, high: high, hidden: c.hiddenSizes,
                                  logStdMin: c.logStdMin, logStdMax: c.logStdMax, rng: &rng)
-            try Checkpoint.restore(model: actor, optimizer: nil, from: directory.appendingPathComponent("checkpoints/latest"))
+            try Checkpoint.restore(model: actor, optimizer: nil, from: checkpoint)
             return try NudgeRL.evaluate(env: env, episodes: episodes, seed: seed) { .continuous(actor.deterministicAction($0)) }
-        case "ppo", "a2c", "reinforce", "actor-critic":
-            let agent = ActorCriticAgent(observationSize: env.observationSpace.flatCount, actionSpace: env.actionSpace,
-                                 normalizeObservations: value("normalize_observations") == "true", seed: 0)
-            try Checkpoint.restore(model: agent, optimizer: nil, from: directory.appendingPathComponent("checkpoints/latest"))
-            return try NudgeRL.evaluate(env: env, episodes: episodes, seed: seed) { agent.deterministicAction($0) }
         default:
-            throw CheckpointError.invalid(path: directory.path, reason: "unknown algorithm '\(algorithm)'")
+            let hidden = config.array("hidden_sizes").compactMap { if case .int(let v) = $0 { v } else { nil } }
+            let normalize = config.schema.field("normalize_observations") != nil && config.bool("normalize_observations")
+            let agent = ActorCriticAgent(observationSize: env.observationSpace.flatCount, actionSpace: env.actionSpace, hidden: hidden,
+                                         normalizeObservations: normalize, seed: 0)
+            try Checkpoint.restore(model: agent, optimizer: nil, from: checkpoint)
+            return try NudgeRL.evaluate(env: env, episodes: episodes, seed: seed) { agent.deterministicAction($0) }
         }
     }
 }
