@@ -52,7 +52,13 @@ if let i = CommandLine.arguments.firstIndex(of: "--only"), i + 1 < CommandLine.a
         for beta in [Float(0), 0.04] {
             print(String(format: "GRPO step (S, 2 prompts × 4 × 32 tokens, β = %.2f): %.4f s", beta, try! EngineBenchmarks.grpoStepSeconds(beta: beta)))
         }
-    case "dpo": print(String(format: "DPO step (S, 8 pairs, ≤128 tokens): %.3f s", try! EngineBenchmarks.dpoStepSeconds()))
+    case "dpo":
+        let r = try! EngineBenchmarks.dpoStepSeconds()
+        print(String(format: "DPO step (S, 8 pairs, ≤128 tokens): %.3f s median after the first; %.3f s mean with tokenization and the reference pass",
+                     r.median, r.meanWithReference))
+    case "sft":
+        let r = try! EngineBenchmarks.sftStep()
+        print(String(format: "SFT step (S, 8 rows, ≤128 tokens): %.4f s median, %.0f tokens/s", r.seconds, r.tokensPerSecond))
     case "rl": print(EngineBenchmarks.json(EngineBenchmarks.rlReport()))
     default: print("unknown benchmark")
     }

@@ -9,8 +9,9 @@ import NudgeLM
 import NudgeTensor
 
 extension EngineBenchmarks {
-    /// Seconds per DPO optimizer step over `steps` steps (reference pass included).
-    public static func dpoStepSeconds(steps: Int = 12) throws -> Double {
+    /// Seconds per DPO optimizer step: the median after the first (as the TRL peer reports it) and
+    /// the mean over all steps with tokenization and the reference pass included.
+    public static func dpoStepSeconds(steps: Int = 12) throws -> (median: Double, meanWithReference: Double) {
         let tokenizer = ByteTokenizer(eosToken: "<|endoftext|>", padToken: "<|pad|>")
         let config = TransformerConfiguration.preset("S", vocabularySize: 512)!
         let model = LlamaModel(config, seed: 1)
@@ -30,8 +31,48 @@ extension EngineBenchmarks {
         var dpo = DPOConfig()
         dpo.batchSize = 8
         let start = Date()
-        _ = try DPOTrainer.train(policy: model, tokenizer: tokenizer, rows: rows, config: dpo)
-        return Date().timeIntervalSince(start) / Double(steps)
+        var last = start
+        var times: [Double] = []
+        _ = try DPOTrainer.train(policy: model, tokenizer: tokenizer, rows: rows, config: dpo) { _, _ in
+            times.append(Date().timeIntervalSince(last))
+            last = Date()
+        }
+        return (times.dropFirst().sorted()[(times.count - 1) / 2], Date().timeIntervalSince(start) / Double(steps))
+    }
+}
+
+extension EngineBenchmarks {
+    /// SFT at the setting of Benchmarks/peers/bench_trl_sft.py: Llama "S" (vocab 512), 8
+    /// prompt/completion rows per step (32-character prompts, 64–95-character completions), byte
+    /// tokenizer, completion-only loss, no packing. Returns the median step time after the first and
+    /// the tokens (prompt + completion + EOS) per second at that median.
+    public static func sftStep(steps: Int = 12) throws -> (seconds: Double, tokensPerSecond: Double) {
+        let tokenizer = ByteTokenizer(eosToken: "<|endoftext|>", padToken: "<|pad|>")
+        let model = LlamaModel(TransformerConfiguration.preset("S", vocabularySize: 512)!, seed: 1)
+        var rng = RandomGenerator(seed: 2)
+        func words(_ length: Int) -> String {
+            var s = ""
+            while s.count < length {
+                let w = String((0..<(2 + rng.int(below: 6))).map { _ in Character(UnicodeScalar(97 + rng.int(below: 26))!) })
+                s += (s.isEmpty ? "" : " ") + w
+            }
+            return String(s.prefix(length))
+        }
+        let rows = (0..<(8 * steps)).map { _ in DatasetRow.promptCompletion(prompt: .text(words(32)), completion: .text(words(64 + rng.int(below: 32)))) }
+        var sft = SFTConfig()
+        sft.batchSize = 8
+        sft.maxLength = 128
+        var times: [Double] = [], tokens: [Double] = []
+        var last = Date()
+        _ = try SFTTrainer.train(model: model, tokenizer: tokenizer, rows: rows, config: sft) { _, metrics in
+            let now = Date()
+            times.append(now.timeIntervalSince(last))
+            last = now
+            tokens.append(metrics.first { $0.0 == "num_tokens" }!.1)
+        }
+        let perStep = zip(tokens, [0] + tokens).map { $0 - $1 }
+        let median = times.dropFirst().sorted()[(times.count - 1) / 2]
+        return (median, perStep.dropFirst().reduce(0, +) / Double(perStep.count - 1) / median)
     }
 }
 
