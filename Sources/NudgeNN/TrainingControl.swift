@@ -16,17 +16,21 @@ public struct TrainingControl {
     public var checkpointEvery: Int
     /// Saves the trainer's state after the given step; also called once when training ends or stops.
     public var checkpoint: ((Int) throws -> Void)?
+    /// Told after every step: (step, total steps), e.g. for a progress bar.
+    public var progress: ((Int, Int) -> Void)?
 
     public init(startStep: Int = 0, shouldStop: @escaping () -> Bool = { false }, checkpointEvery: Int = 0,
-                checkpoint: ((Int) throws -> Void)? = nil) {
+                checkpoint: ((Int) throws -> Void)? = nil, progress: ((Int, Int) -> Void)? = nil) {
         self.startStep = startStep
         self.shouldStop = shouldStop
         self.checkpointEvery = checkpointEvery
         self.checkpoint = checkpoint
+        self.progress = progress
     }
 
-    /// Runs after step `step` (of `total`): saves when due; returns whether to stop.
+    /// Runs after step `step` (of `total`): reports progress, saves when due; returns whether to stop.
     public func afterStep(_ step: Int, total: Int) throws -> Bool {
+        progress?(step, total)
         let stop = shouldStop()
         if stop || step == total || (checkpointEvery > 0 && step % checkpointEvery == 0) { try checkpoint?(step) }
         return stop

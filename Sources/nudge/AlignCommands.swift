@@ -163,6 +163,7 @@ struct OfflineSession {
     let directory: RunDirectory
     let optimizer: Adam
     let control: TrainingControl
+    let display: OfflineProgress
     var startStep: Int { control.startStep }
 
     /// Opens the run of `run`'s configuration for `model` (everything the checkpoint holds) trained by
@@ -180,19 +181,24 @@ struct OfflineSession {
             print("Resuming \(name) after step \(start) in \(run.config.string("output"))")
         }
         directory = try run.directory(resumingAfter: resume ? start : nil)
+        let display = OfflineProgress(label: name, startStep: start)
+        self.display = display
         let stop = StopSignal.install()
         let announced = Announcement("\nInterrupted: saving the checkpoint and the report")
         control = TrainingControl(startStep: start, shouldStop: {
             guard stop.requested else { return false }
             announced.print()
             return true
-        }, checkpointEvery: run.config.int("checkpoint.every")) { step in
+        }, checkpointEvery: run.config.int("checkpoint.every"), checkpoint: { step in
             try Checkpoint.save(model: model, optimizer: optimizer, step: step, to: latest)
-        }
+        }, progress: display.update)
     }
 
     /// Logs one step's metrics.
-    func log(_ step: Int, _ metrics: [(String, Double)]) { try? directory.log(step: step, metrics) }
+    func log(_ step: Int, _ metrics: [(String, Double)]) {
+        try? directory.log(step: step, metrics)
+        display.headline = metrics.filter { OfflineProgress.shown.contains($0.0) }
+    }
 
     /// Runs `train` (given the control and the logger), then saves the model with `save`, closes
     /// the directory and writes report.html; on an error the report is still written.
@@ -200,7 +206,9 @@ struct OfflineSession {
         let result: T
         do {
             result = try train(control, log)
+            display.finish()
         } catch {
+            display.finish()
             directory.close()
             try? HTMLReport.forRun(directory.url).write(to: directory.url.appendingPathComponent("report.html"))
             throw error
@@ -523,6 +531,28 @@ struct KTOCommand: ParsableCommand {
         print(String(format: "KTO: %d steps; late loss %.4f, rewards/chosen %.4f, rewards/rejected %.4f, kl %.4f", session.startStep + history.count,
                      mean(late.map(\.loss)), mean(late.map(\.rewardsChosen)), mean(late.map(\.rewardsRejected)), mean(late.map(\.kl))))
     }
+}
+
+/// The progress bar of an offline run, made when the trainer first reports its step count.
+final class OfflineProgress {
+    /// The metrics shown beside the bar.
+    static let shown: Set<String> = ["loss", "eval_loss", "accuracy", "rewards/accuracies", "rewards/margins", "kl"]
+    let label: String
+    let startStep: Int
+    var reporter: ProgressReporter?
+    var headline: [(String, Double)] = []
+
+    init(label: String, startStep: Int) {
+        self.label = label
+        self.startStep = startStep
+    }
+
+    func update(_ step: Int, _ total: Int) {
+        if reporter == nil { reporter = ProgressReporter(total: total, label: label, initialCompleted: startStep) }
+        reporter?.update(completed: step, metrics: headline)
+    }
+
+    func finish() { reporter?.finish() }
 }
 
 /// A message printed once, however often it is asked for.
