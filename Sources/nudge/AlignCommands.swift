@@ -38,6 +38,17 @@ enum AlignConfig {
         ]
     }
 
+    /// `trainer` with the keys of `training(section, …)` and the seed from `config`: 0 means no
+    /// limit for max_length and no clipping for max_grad_norm, as in HF's Trainer.
+    static func applyTraining<C: OfflineTrainingConfig>(_ config: ResolvedConfig, section: String, to trainer: inout C) {
+        trainer.learningRate = config.float("\(section).learning_rate")
+        trainer.epochs = config.int("\(section).epochs")
+        trainer.batchSize = config.int("\(section).batch_size")
+        trainer.maxLength = limit(config.int("\(section).max_length"))
+        trainer.maxGradNorm = clipNorm(config.float("\(section).max_grad_norm"))
+        trainer.seed = UInt64(config.int("seed"))
+    }
+
     /// `max_length` as the trainers take it: 0 means no limit.
     static func limit(_ value: Int) -> Int? { value == 0 ? nil : value }
 
@@ -203,18 +214,20 @@ struct OfflineSession {
     /// Runs `train` (given the control and the logger), then saves the model with `save`, closes
     /// the directory and writes report.html; on an error the report is still written.
     func run<T>(_ train: (TrainingControl, @escaping (Int, [(String, Double)]) -> Void) throws -> T, save: () throws -> Void) throws -> T {
+        func close() {
+            display.finish()
+            directory.close()
+        }
         let result: T
         do {
             result = try train(control, log)
-            display.finish()
+            try save()
         } catch {
-            display.finish()
-            directory.close()
+            close()
             try? HTMLReport.forRun(directory.url).write(to: directory.url.appendingPathComponent("report.html"))
             throw error
         }
-        try save()
-        directory.close()
+        close()
         try HTMLReport.forRun(directory.url).write(to: directory.url.appendingPathComponent("report.html"))
         return result
     }
@@ -279,17 +292,12 @@ struct SFTCommand: ParsableCommand {
         let rows = try run.rows(preference: false)
         let evalRows = try Self.evalRows(run, training: rows)
         var trainer = SFTConfig()
-        trainer.learningRate = config.float("sft.learning_rate")
-        trainer.epochs = config.int("sft.epochs")
-        trainer.batchSize = config.int("sft.batch_size")
+        AlignConfig.applyTraining(config, section: "sft", to: &trainer)
         trainer.gradientAccumulationSteps = config.int("sft.gradient_accumulation_steps")
-        trainer.maxLength = AlignConfig.limit(config.int("sft.max_length"))
         trainer.packing = config.bool("sft.packing")
         trainer.completionOnlyLoss = config.bool("sft.completion_only_loss")
-        trainer.maxGradNorm = AlignConfig.clipNorm(config.float("sft.max_grad_norm"))
         trainer.weightDecay = config.float("sft.weight_decay")
         trainer.evalSteps = config.int("sft.eval_steps")
-        trainer.seed = run.seed
         let session = try OfflineSession("SFT", run: run, model: model,
                                          optimizer: AdamW(learningRate: trainer.learningRate, weightDecay: trainer.weightDecay),
                                          resume: options.resume != nil)
@@ -334,13 +342,8 @@ struct RMCommand: ParsableCommand {
         let (trunk, tokenizer) = try run.loadModel()
         let rows = try run.rows(preference: true)
         var trainer = RewardConfig()
-        trainer.learningRate = config.float("rm.learning_rate")
-        trainer.epochs = config.int("rm.epochs")
-        trainer.batchSize = config.int("rm.batch_size")
-        trainer.maxLength = AlignConfig.limit(config.int("rm.max_length"))
-        trainer.maxGradNorm = AlignConfig.clipNorm(config.float("rm.max_grad_norm"))
+        AlignConfig.applyTraining(config, section: "rm", to: &trainer)
         trainer.centeringCoefficient = config.float("rm.center_rewards_coefficient")
-        trainer.seed = run.seed
         let model = ScalarHeadModel(trunk: trunk, seed: run.seed)
         let session = try OfflineSession("RM", run: run, model: model, optimizer: AdamW(learningRate: trainer.learningRate, weightDecay: 0),
                                          resume: options.resume != nil)
@@ -433,15 +436,10 @@ struct DPOCommand: ParsableCommand {
         let (policy, tokenizer) = try run.loadModel()
         let rows = try run.rows(preference: true)
         var trainer = DPOConfig()
+        AlignConfig.applyTraining(config, section: "dpo", to: &trainer)
         trainer.beta = config.float("dpo.beta")
         trainer.loss = try Self.lossKind(config)
-        trainer.learningRate = config.float("dpo.learning_rate")
-        trainer.epochs = config.int("dpo.epochs")
-        trainer.batchSize = config.int("dpo.batch_size")
-        trainer.maxLength = AlignConfig.limit(config.int("dpo.max_length"))
         trainer.maxPromptLength = AlignConfig.limit(config.int("dpo.max_prompt_length"))
-        trainer.maxGradNorm = AlignConfig.clipNorm(config.float("dpo.max_grad_norm"))
-        trainer.seed = run.seed
         let reference = try AlignRun.reference(config.string("dpo.ref_model"), run: run, resume: options.resume != nil)
         if evalOnly {
             guard let reference else { throw ValidationError("--eval-only needs --ref-model (or dpo.ref_model)") }
@@ -508,16 +506,11 @@ struct KTOCommand: ParsableCommand {
         let rows = data.isEmpty ? run.syntheticTask.unpairedRows(count: config.int("rows"), seed: run.seed)
             : try JSONLDataset.load(URL(fileURLWithPath: data))
         var trainer = KTOConfig()
+        AlignConfig.applyTraining(config, section: "kto", to: &trainer)
         trainer.beta = config.float("kto.beta")
         trainer.desirableWeight = config.float("kto.desirable_weight")
         trainer.undesirableWeight = config.float("kto.undesirable_weight")
-        trainer.learningRate = config.float("kto.learning_rate")
-        trainer.epochs = config.int("kto.epochs")
-        trainer.batchSize = config.int("kto.batch_size")
-        trainer.maxLength = AlignConfig.limit(config.int("kto.max_length"))
         trainer.maxPromptLength = AlignConfig.limit(config.int("kto.max_prompt_length"))
-        trainer.maxGradNorm = AlignConfig.clipNorm(config.float("kto.max_grad_norm"))
-        trainer.seed = run.seed
         let reference = try AlignRun.reference(config.string("kto.ref_model"), run: run, resume: options.resume != nil)
         let session = try OfflineSession("KTO", run: run, model: policy,
                                          optimizer: AdamW(learningRate: trainer.learningRate, weightDecay: 0), resume: options.resume != nil)

@@ -50,6 +50,33 @@ struct EpochSchedule {
     }
 }
 
+/// The optimization settings every offline trainer's config has (SFT, reward model, DPO, KTO).
+public protocol OfflineTrainingConfig: Sendable {
+    var learningRate: Float { get set }
+    var epochs: Int { get set }
+    var batchSize: Int { get set }
+    /// Longest sequence in tokens (nil: no limit).
+    var maxLength: Int? { get set }
+    /// Gradient-norm clip (.infinity: none).
+    var maxGradNorm: Float { get set }
+    var seed: UInt64 { get set }
+}
+
+extension SFTConfig: OfflineTrainingConfig {}
+extension RewardConfig: OfflineTrainingConfig {}
+extension DPOConfig: OfflineTrainingConfig {}
+extension KTOConfig: OfflineTrainingConfig {}
+
+/// The end of every offline trainer's step: clip the gradients, refuse a non-finite loss or norm
+/// before the weights change, update. Returns the gradient norm before clipping.
+func applyUpdate(_ optimizer: Adam, to model: Module, gradients: inout NamedTensors, maxNorm: Float, step: Int,
+                 loss: Float) throws -> Float {
+    let norm = clipGradientNorm(&gradients, maxNorm: maxNorm)
+    try NonFiniteValueError.check(step: step, [("loss", Double(loss)), ("grad_norm", Double(norm))])
+    optimizer.update(model, gradients: gradients)
+    return norm
+}
+
 /// A trainer configuration value that cannot work, named by its field.
 public struct TrainerConfigurationError: Error, CustomStringConvertible {
     public var field: String

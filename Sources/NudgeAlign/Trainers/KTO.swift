@@ -121,10 +121,8 @@ public enum KTOTrainer {
                 }
                 return loss
             }
-            let norm = clipGradientNorm(&grads, maxNorm: c.maxGradNorm)
             guard let metrics else { return }
-            try NonFiniteValueError.check(step: step, [("loss", Double(metrics.loss)), ("grad_norm", Double(norm))])
-            optimizer.update(policy, gradients: grads)
+            let norm = try applyUpdate(optimizer, to: policy, gradients: &grads, maxNorm: c.maxGradNorm, step: step, loss: metrics.loss)
             history.append(metrics)
             onMetrics?(step, metrics.named + [("grad_norm", Double(norm)), ("learning_rate", Double(optimizer.learningRate))])
         }

@@ -51,10 +51,8 @@ public enum RewardTrainer {
                 metrics = metricValues
                 return loss
             }
-            let norm = clipGradientNorm(&grads, maxNorm: c.maxGradNorm)
             guard let metrics else { return }
-            try NonFiniteValueError.check(step: step, [("loss", Double(metrics.loss)), ("grad_norm", Double(norm))])
-            optimizer.update(model, gradients: grads)
+            let norm = try applyUpdate(optimizer, to: model, gradients: &grads, maxNorm: c.maxGradNorm, step: step, loss: metrics.loss)
             history.append(metrics)
             onMetrics?(step, [("loss", Double(metrics.loss)), ("accuracy", Double(metrics.accuracy)), ("margin", Double(metrics.margin)),
                               ("grad_norm", Double(norm))])

@@ -58,24 +58,21 @@ public enum SFTTrainer {
         var tokensSeen = 0
         func tokens(_ b: Batch) -> Int { b.attentionMask.reduce(0) { $0 + $1.reduce(0, +) } }
         try schedule.run(control: control, skipped: { group in tokensSeen += group.reduce(0) { $0 + tokens(batch($1)) } }) { step, group in
-            let batches = group.map(batch)
+            let batches = group.map { b in let b = batch(b), t = targets(b); return (batch: b, targets: t, counted: counted(t)) }
             // Normalize over every counted token of the whole step, so accumulation equals one big batch.
-            let totalTokens = batches.reduce(0) { $0 + countedTokens($1) }
+            let totalTokens = batches.reduce(0) { $0 + $1.counted }
             var accumulated: NamedTensors?
             var stepLoss: Float = 0
-            for b in batches {
+            for (b, t, n) in batches {
                 let (loss, grads) = valueAndGrad(model) { m in
-                    causalLanguageModelLoss(logits: m(input(b)), ids: b.inputIDs, lossMask: targets(b))
-                        * (Float(countedTokens(b)) / Float(Swift.max(totalTokens, 1)))
+                    causalLanguageModelLoss(logits: m(input(b)), ids: b.inputIDs, lossMask: t) * (Float(n) / Float(Swift.max(totalTokens, 1)))
                 }
                 stepLoss += loss.item()
                 accumulated = accumulated.map { $0.adding(grads) } ?? grads
                 tokensSeen += tokens(b)
             }
             guard var grads = accumulated else { return }
-            let norm = clipGradientNorm(&grads, maxNorm: c.maxGradNorm)
-            try NonFiniteValueError.check(step: step, [("loss", Double(stepLoss)), ("grad_norm", Double(norm))])
-            optimizer.update(model, gradients: grads)
+            let norm = try applyUpdate(optimizer, to: model, gradients: &grads, maxNorm: c.maxGradNorm, step: step, loss: stepLoss)
             losses.append(stepLoss)
             var metrics: [(String, Double)] = [("loss", Double(stepLoss)), ("grad_norm", Double(norm)),
                                                ("learning_rate", Double(optimizer.learningRate)), ("num_tokens", Double(tokensSeen))]
@@ -110,9 +107,9 @@ public enum SFTTrainer {
         withoutGradients {
             var total: Double = 0, count = 0
             for b in batches {
-                let n = countedTokens(b)
+                let t = targets(b), n = counted(t)
                 guard n > 0 else { continue }
-                total += Double(causalLanguageModelLoss(logits: model(input(b)), ids: b.inputIDs, lossMask: targets(b)).item()) * Double(n)
+                total += Double(causalLanguageModelLoss(logits: model(input(b)), ids: b.inputIDs, lossMask: t).item()) * Double(n)
                 count += n
             }
             return count == 0 ? .nan : Float(total / Double(count))
@@ -135,8 +132,8 @@ public enum SFTTrainer {
         }
     }
 
-    /// The tokens the loss counts in a batch.
-    static func countedTokens(_ b: Batch) -> Int { targets(b).reduce(0) { $0 + $1.dropFirst().filter { $0 }.count } }
+    /// The tokens the loss counts among `targets` (the first column is never predicted).
+    static func counted(_ targets: [[Bool]]) -> Int { targets.reduce(0) { $0 + $1.dropFirst().filter { $0 }.count } }
 
     /// Drops the columns that are padding in every row (packed rows are padded to the full length).
     static func trimmed(_ b: Batch) -> Batch {
