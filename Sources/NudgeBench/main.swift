@@ -34,6 +34,7 @@ if let i = CommandLine.arguments.firstIndex(of: "--only"), i + 1 < CommandLine.a
         }
     case "ppo": print(EngineBenchmarks.json(try! EngineBenchmarks.ppoCartPole()))
     case "lmtrain": print(EngineBenchmarks.lmTrainStep(CommandLine.arguments.last == "M" ? "M" : "S"))
+    case "lmsample": print(EngineBenchmarks.lmSampling(CommandLine.arguments.last == "M" ? "M" : "S"))
     case "lm":
         for preset in ["S", "M"] {
             let train = EngineBenchmarks.lmTrainStep(preset)

@@ -50,7 +50,7 @@ public func generate(model: any CausalLanguageModel, prompts: [[Int]], config: G
         var mask = prompts.map { Array(repeating: false, count: longest - $0.count) + Array(repeating: true, count: $0.count) }
         let ids = prompts.map { Array(repeating: config.padTokenID, count: longest - $0.count) + $0 }
         var nextPosition = prompts.map(\.count)
-        let cache = KVCache(layers: model.configuration.layerCount)
+        let cache = KVCache(layers: model.configuration.layerCount, capacity: longest + config.maxNewTokens)
         var rng = RandomGenerator(seed: config.seed)
         var tokens = [[Int]](repeating: [], count: b), logProbs = [[Float]](repeating: [], count: b)
         var finish = [FinishReason?](repeating: nil, count: b)

@@ -198,8 +198,10 @@ import NudgeTensor
         config.epochs = 3
         let history = try KTOTrainer.train(policy: policy, tokenizer: tokenizer, rows: rows, config: config)
         #expect(history.count == 18)
-        // Step 1: π = π_ref, so every log-ratio and z are 0 and each term is 1 − σ(0).
-        #expect(abs(history[0].loss - 0.5) < 1e-6 && history[0].kl == 0)
+        // Step 1: π = π_ref, so every log-ratio and z are 0 and each term is 1 − σ(0). z is 0 up to
+        // the last bits: the reference log-probs were computed in dataset-order chunks and the
+        // step's in a shuffled batch, and BLAS rounding depends on the matrix shapes.
+        #expect(abs(history[0].loss - 0.5) < 1e-6 && abs(history[0].kl) < 1e-5, "\(history[0])")
         let late = history.suffix(4)
         let margin = late.map { $0.rewardsChosen - $0.rewardsRejected }.reduce(0, +) / 4
         #expect(margin > 0.1, "\(history.map { $0.rewardsChosen - $0.rewardsRejected })")

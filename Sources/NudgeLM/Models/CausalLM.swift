@@ -59,26 +59,56 @@ public struct TokenBatch: Sendable {
     }
 }
 
-/// Keys and values of earlier positions, per layer: (B, nKV, S, d) each.
+/// Keys and values of earlier positions, per layer: token-major buffers (B, capacity, nKV·d) whose
+/// first `length` rows are filled. New rows are written in place; a full buffer doubles.
 public final class KVCache {
-    public var keys: [Tensor?]
-    public var values: [Tensor?]
+    public private(set) var keys: [Tensor?]
+    public private(set) var values: [Tensor?]
+    private var lengths: [Int]
+    private let initialCapacity: Int
 
-    public init(layers: Int) {
+    /// A cache for `layers` layers; `capacity` positions are reserved on first use.
+    public init(layers: Int, capacity: Int = 0) {
         keys = Array(repeating: nil, count: layers)
         values = Array(repeating: nil, count: layers)
+        lengths = Array(repeating: 0, count: layers)
+        initialCapacity = capacity
     }
 
     /// Positions cached so far.
-    public var length: Int { keys.first??.shape[2] ?? 0 }
+    public var length: Int { lengths.first ?? 0 }
 
-    /// Appends this step's keys and values for `layer` and returns the full ones.
-    func append(layer: Int, keys k: Tensor, values v: Tensor) -> (Tensor, Tensor) {
-        let fullK = keys[layer].map { Tensor.concat([$0, k], axis: 2) } ?? k
-        let fullV = values[layer].map { Tensor.concat([$0, v], axis: 2) } ?? v
-        keys[layer] = fullK
-        values[layer] = fullV
-        return (fullK, fullV)
+    /// Appends this step's keys and values (B, T, nKV·d) for `layer`; returns the buffers and the
+    /// number of filled rows.
+    func append(layer: Int, keys k: Tensor, values v: Tensor) -> (Tensor, Tensor, Int) {
+        let (b, t, width) = (k.shape[0], k.shape[1], k.shape[2])
+        let used = lengths[layer]
+        let capacity = keys[layer]?.shape[1] ?? 0
+        if used + t > capacity {
+            let grown = Swift.max(used + t, initialCapacity, 2 * capacity)
+            keys[layer] = Self.resized(keys[layer], rows: used, capacity: grown, batch: b, width: width)
+            values[layer] = Self.resized(values[layer], rows: used, capacity: grown, batch: b, width: width)
+        }
+        let keyBuffer = keys[layer]!, valueBuffer = values[layer]!
+        let rowStride = keyBuffer.shape[1] * width
+        for r in 0..<b {
+            (keyBuffer.data + r * rowStride + used * width).update(from: k.data + r * t * width, count: t * width)
+            (valueBuffer.data + r * rowStride + used * width).update(from: v.data + r * t * width, count: t * width)
+        }
+        lengths[layer] = used + t
+        return (keyBuffer, valueBuffer, used + t)
+    }
+
+    /// A (B, capacity, width) buffer holding the first `rows` rows of `old`.
+    private static func resized(_ old: Tensor?, rows: Int, capacity: Int, batch: Int, width: Int) -> Tensor {
+        let buffer = Tensor(uninitializedShape: [batch, capacity, width])
+        if let old, rows > 0 {
+            let oldStride = old.shape[1] * width
+            for r in 0..<batch {
+                (buffer.data + r * capacity * width).update(from: old.data + r * oldStride, count: rows * width)
+            }
+        }
+        return buffer
     }
 }
 

@@ -22,16 +22,15 @@ public final class GPT2Attention: Module {
     }
 
     public func callAsFunction(_ x: Tensor, mask: Tensor?, cache: KVCache? = nil, layer: Int = 0) -> Tensor {
-        let (b, t, h) = (x.shape[0], x.shape[1], x.shape[2])
-        let d = h / headCount
+        let h = x.shape[2]
         let fused = qkv(x)  // (B, T, 3H)
-        func heads(_ part: Int) -> Tensor {
-            fused.slice(axis: 2, (part * h)..<((part + 1) * h)).reshaped([b, t, headCount, d]).transposed(1, 2)
-        }
-        var (k, v) = (heads(1), heads(2))
-        if let cache { (k, v) = cache.append(layer: layer, keys: k, values: v) }
-        let out = scaledDotProductAttention(queries: heads(0), keys: k, values: v, mask: mask, causal: true)
-        return projection(out.transposed(1, 2).reshaped([b, t, h]))
+        let q = fused.slice(axis: 2, 0..<h)
+        var k = fused.slice(axis: 2, h..<(2 * h)), v = fused.slice(axis: 2, (2 * h)..<(3 * h))
+        var length: Int?
+        if let cache { (k, v, length) = cache.append(layer: layer, keys: k, values: v) }
+        let out = causalAttention(queries: q, keys: k, values: v, heads: headCount, keyValueHeads: headCount,
+                                  keyLength: length, mask: mask)
+        return projection(out)
     }
 }
 

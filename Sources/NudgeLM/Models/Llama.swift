@@ -3,39 +3,32 @@
 // MLPs (Shazeer 2020), optional q/k/v biases (Qwen2) and tied or untied embeddings. Parameter keys
 // are Hugging Face's (`model.layers.0.self_attn.q_proj.weight`), so checkpoints load strictly.
 //
-// Shapes: B batch, T tokens, H hidden, nH heads, nKV key-value heads, d head dimension.
+// Shapes: B batch, T tokens, H hidden, nH heads, nKV key-value heads, d head dimension. Activations
+// stay token-major (B, T, heads·d) throughout; `causalAttention` reads each head in place.
 
 import Foundation
 import NudgeNN
 import NudgeTensor
 
-/// Rotary embedding tables for given positions: cos and sin of shape (B, 1, T, d), frequencies
-/// θ^(−2i/d) duplicated over both halves (HF's layout).
+/// Rotary angle tables for given positions: cos and sin of shape (B, T, d/2), one row per token,
+/// at frequencies θ^(−2i/d) (`rotaryEmbedding` applies them to both halves, HF's layout).
 func rotaryTables(positions: [[Int]], dimension d: Int, theta: Float) -> (cos: Tensor, sin: Tensor) {
     let b = positions.count, t = positions.first?.count ?? 0
-    let cos = Tensor(uninitializedShape: [b, 1, t, d]), sin = Tensor(uninitializedShape: [b, 1, t, d])
     let half = d / 2
+    let cos = Tensor(uninitializedShape: [b, t, half]), sin = Tensor(uninitializedShape: [b, t, half])
+    // Rounded to Float as HF's float32 inv_freq is; the angle itself in Double (< 1e-6 from HF here).
+    let inverseFrequencies = (0..<half).map { Double(Float(1 / Foundation.pow(Double(theta), Double(2 * $0) / Double(d)))) }
     for (r, row) in positions.enumerated() {
         for (j, p) in row.enumerated() {
+            let base = (r * t + j) * half
             for i in 0..<half {
-                // Computed in Double then rounded, as HF computes inv_freq·position in float32 closely enough (< 1e-6 here).
-                let inverseFrequency = 1 / Foundation.pow(Double(theta), Double(2 * i) / Double(d))
-                let angle = Double(p) * Double(Float(inverseFrequency))
-                let c = Float(Foundation.cos(angle)), s = Float(Foundation.sin(angle))
-                let base = (r * t + j) * d
-                cos.data[base + i] = c; cos.data[base + i + half] = c
-                sin.data[base + i] = s; sin.data[base + i + half] = s
+                let angle = Double(p) * inverseFrequencies[i]
+                cos.data[base + i] = Float(Foundation.cos(angle))
+                sin.data[base + i] = Float(Foundation.sin(angle))
             }
         }
     }
     return (cos, sin)
-}
-
-/// x·cos + rotate_half(x)·sin with rotate_half(x) = (−x₂, x₁) over the last axis.
-func applyRotary(_ x: Tensor, cos: Tensor, sin: Tensor) -> Tensor {
-    let d = x.shape[x.rank - 1]
-    let rotated = Tensor.concat([-x.slice(axis: -1, (d / 2)..<d), x.slice(axis: -1, 0..<(d / 2))], axis: -1)
-    return x * cos + rotated * sin
 }
 
 /// Multi-head attention with grouped key-value heads and rotary positions.
@@ -63,30 +56,16 @@ public final class LlamaAttention: Module {
         _outputProjection = Key(wrappedValue: Linear(inputCount: q, outputCount: h, bias: c.outputProjectionBias, using: &rng), "o_proj")
     }
 
-    /// (B, T, nHeads·d) → (B, nHeads, T, d).
-    func heads(_ x: Tensor, _ n: Int) -> Tensor {
-        x.reshaped([x.shape[0], x.shape[1], n, headDimension]).transposed(1, 2)
-    }
-
-    /// Repeats each key-value head for the query heads of its group: (B, nKV, S, d) → (B, nH, S, d).
-    func repeatKeyValue(_ x: Tensor) -> Tensor {
-        let groups = headCount / keyValueHeadCount
-        if groups == 1 { return x }
-        let (b, s) = (x.shape[0], x.shape[2])
-        return x.reshaped([b, keyValueHeadCount, 1, s, headDimension])
-            .expand(to: [b, keyValueHeadCount, groups, s, headDimension])
-            .reshaped([b, headCount, s, headDimension])
-    }
-
-    /// x: (B, T, H); mask: additive, broadcast to (B, nH, T, S); returns (B, T, H).
+    /// x: (B, T, H); mask: additive, B·S or B·T·S values (see `causalAttention`); returns (B, T, H).
     public func callAsFunction(_ x: Tensor, cos: Tensor, sin: Tensor, mask: Tensor?, cache: KVCache? = nil, layer: Int = 0) -> Tensor {
-        let (b, t) = (x.shape[0], x.shape[1])
-        let q = applyRotary(heads(queryProjection(x), headCount), cos: cos, sin: sin)
-        var k = applyRotary(heads(keyProjection(x), keyValueHeadCount), cos: cos, sin: sin)
-        var v = heads(valueProjection(x), keyValueHeadCount)
-        if let cache { (k, v) = cache.append(layer: layer, keys: k, values: v) }
-        let out = scaledDotProductAttention(queries: q, keys: repeatKeyValue(k), values: repeatKeyValue(v), mask: mask, causal: true)
-        return outputProjection(out.transposed(1, 2).reshaped([b, t, headCount * headDimension]))
+        let q = rotaryEmbedding(queryProjection(x), cos: cos, sin: sin, heads: headCount)
+        var k = rotaryEmbedding(keyProjection(x), cos: cos, sin: sin, heads: keyValueHeadCount)
+        var v = valueProjection(x)
+        var length: Int?
+        if let cache { (k, v, length) = cache.append(layer: layer, keys: k, values: v) }
+        let out = causalAttention(queries: q, keys: k, values: v, heads: headCount, keyValueHeads: keyValueHeadCount,
+                                  keyLength: length, mask: mask)
+        return outputProjection(out)
     }
 }
 
