@@ -66,6 +66,13 @@ public func causalAttention(
             let (bi, g) = task.quotientAndRemainder(dividingBy: keyValueHeads)
             let keys = kp + bi * buffered * kvWidth + g * d, values = vp + bi * buffered * kvWidth + g * d
             for h in (g * groups)..<((g + 1) * groups) {
+                if t == 1 {
+                    // Decoding one token: a BLAS call per head costs more than these few dot products.
+                    let p = pp.map { $0 + (bi * heads + h) * s } ?? scratch!
+                    attendOneQuery(qp + bi * width + h * d, keys: keys, values: values, stride: kvWidth, count: s, d: d, alpha: alpha,
+                                   mask: mp.map { $0 + bi * s }, probabilities: p, out: op + bi * width + h * d)
+                    continue
+                }
                 geometry.forEachBlock { t0, rows, visible in
                     let p = pp.map { $0 + ((bi * heads + h) * t + t0) * s } ?? scratch!
                     let queries = qp + (bi * t + t0) * width + h * d
@@ -93,6 +100,38 @@ public func causalAttention(
         }
     }
     return out
+}
+
+/// One query against `count` keys: scores by dot products, softmax, and the weighted sum of values.
+private func attendOneQuery(
+    _ q: UnsafePointer<Float>, keys: UnsafePointer<Float>, values: UnsafePointer<Float>, stride: Int, count: Int, d: Int,
+    alpha: Float, mask: UnsafePointer<Float>?, probabilities p: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>
+) {
+    for j in 0..<count {
+        let key = keys + j * stride
+        var acc = SIMD8<Float>()
+        var i = 0
+        while i + 8 <= d {
+            acc += UnsafeRawPointer(q + i).loadUnaligned(as: SIMD8<Float>.self) * UnsafeRawPointer(key + i).loadUnaligned(as: SIMD8<Float>.self)
+            i += 8
+        }
+        var dot = acc.sum()
+        while i < d { dot += q[i] * key[i]; i += 1 }
+        p[j] = alpha * dot + (mask?[j] ?? 0)
+    }
+    softmaxRow(p, p, count)
+    out.update(repeating: 0, count: d)
+    for j in 0..<count {
+        let weight = p[j], value = values + j * stride
+        var i = 0
+        while i + 8 <= d {
+            let o = UnsafeMutableRawPointer(out + i)
+            o.storeBytes(of: o.loadUnaligned(as: SIMD8<Float>.self) + SIMD8(repeating: weight) * UnsafeRawPointer(value + i).loadUnaligned(as: SIMD8<Float>.self),
+                         as: SIMD8<Float>.self)
+            i += 8
+        }
+        while i < d { out[i] += weight * value[i]; i += 1 }
+    }
 }
 
 /// Sizes shared by the attention passes.

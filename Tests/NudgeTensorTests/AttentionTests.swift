@@ -61,12 +61,19 @@ private func referenceAttention(_ q: Tensor, _ k: Tensor, _ v: Tensor, heads: In
         let fused = causalAttention(queries: q, keys: kBuffer, values: vBuffer, heads: heads, keyValueHeads: heads, keyLength: 7, mask: mask)
         let reference = referenceAttention(q, k, v, heads: heads, keyValueHeads: heads, mask: mask)
         expectClose(fused.scalars, reference.scalars, atol: 1e-5, rtol: 1e-4)
+        // One new query (decoding) takes the dot-product path instead of BLAS.
+        let last = q.slice(axis: 1, 2..<3)
+        let step = causalAttention(queries: last, keys: kBuffer, values: vBuffer, heads: heads, keyValueHeads: heads, keyLength: 7, mask: mask)
+        expectClose(step.scalars, reference.slice(axis: 1, 2..<3).scalars, atol: 1e-5, rtol: 1e-4)
     }
 
     @Test func finiteDifferenceGradients() {
         let q = randomTensor([1, 3, 4], seed: 7), k = randomTensor([1, 3, 2], seed: 8), v = randomTensor([1, 3, 2], seed: 9)
         let pad = paddingMask([[false, true, true]])
         checkGradients([q, k, v]) { causalAttention(queries: $0[0], keys: $0[1], values: $0[2], heads: 2, keyValueHeads: 1, mask: pad) }
+        checkGradients([q.slice(axis: 1, 0..<1), k, v]) {
+            causalAttention(queries: $0[0], keys: $0[1], values: $0[2], heads: 2, keyValueHeads: 1, mask: paddingMask([[true, false, true]]))
+        }
         let segments = segmentMask([[1, 1, 2]])
         checkGradients([q, k, v]) { causalAttention(queries: $0[0], keys: $0[1], values: $0[2], heads: 2, keyValueHeads: 1, mask: segments, scale: 0.7) }
         let x = randomTensor([2, 3, 8], seed: 10), angles = randomTensor([2, 3, 2], seed: 11, low: -3, high: 3)
