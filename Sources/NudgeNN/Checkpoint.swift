@@ -44,9 +44,10 @@ public enum Checkpoint {
         return NamedTensors(pairs)
     }
 
-    /// Writes a training checkpoint directory (model, optimizer state, step) atomically.
+    /// Writes a training checkpoint directory (model, optimizer state, step, and any trainer
+    /// `files` by name) atomically.
     public static func save(model: Module, optimizer: (any Optimizer)?, step: Int, to directory: URL,
-                            metadata: [String: String] = [:]) throws {
+                            metadata: [String: String] = [:], files: [String: Data] = [:]) throws {
         let fm = FileManager.default
         let parent = directory.deletingLastPathComponent()
         let staging = parent.appendingPathComponent(".\(directory.lastPathComponent).tmp-\(getpid())")
@@ -64,6 +65,10 @@ public enum Checkpoint {
         try save(model.parameters(), to: staging.appendingPathComponent("model.safetensors"), metadata: meta)
         if let optimizer {
             try save(optimizer.state(), to: staging.appendingPathComponent("optimizer.safetensors"), metadata: meta)
+        }
+        for (name, data) in files.sorted(by: { $0.key < $1.key }) {
+            let url = staging.appendingPathComponent(name)
+            do { try data.write(to: url) } catch { throw CheckpointError.io(path: url.path, reason: "\(error)") }
         }
         do {
             if fm.fileExists(atPath: directory.path) { try fm.moveItem(at: directory, to: old) }

@@ -26,6 +26,8 @@ public final class AnyEnvironment: StatefulEnvironment {
     private let stepBody: (ActionValue) throws -> Step<[Float]>
     private let getState: () -> [Double]?
     private let setStateBody: ([Double]) throws -> Void
+    private let writeSnapshotBody: ((inout EnvironmentSnapshot) -> Void)?
+    private let readSnapshotBody: ((inout SnapshotReader) throws -> Void)?
     /// The wrapped environment.
     public let base: AnyObject
 
@@ -51,6 +53,13 @@ public final class AnyEnvironment: StatefulEnvironment {
         } else {
             getState = { nil }
             setStateBody = { _ in throw EnvironmentError.invalidState(env: env.id, reason: "this environment's state cannot be set") }
+        }
+        if let resumable = env as? any SnapshotEnvironment {
+            writeSnapshotBody = { resumable.writeSnapshot(to: &$0) }
+            readSnapshotBody = { try resumable.readSnapshot(from: &$0) }
+        } else {
+            writeSnapshotBody = nil
+            readSnapshotBody = nil
         }
     }
 
@@ -105,4 +114,18 @@ public final class AnyEnvironment: StatefulEnvironment {
     /// Whether the state can be read and set.
     public var isStateful: Bool { getState() != nil }
     public func setState(_ state: [Double]) throws { try setStateBody(state) }
+}
+
+extension AnyEnvironment: SnapshotEnvironment {
+    /// Whether the wrapped environment (and every wrapper in it) can be snapshotted.
+    public var supportsSnapshots: Bool { writeSnapshotBody != nil }
+
+    public func writeSnapshot(to snapshot: inout EnvironmentSnapshot) { writeSnapshotBody?(&snapshot) }
+
+    public func readSnapshot(from reader: inout SnapshotReader) throws {
+        guard let readSnapshotBody else {
+            throw EnvironmentError.invalidState(env: id, reason: "this environment (or a wrapper around it) cannot be snapshotted")
+        }
+        try readSnapshotBody(&reader)
+    }
 }

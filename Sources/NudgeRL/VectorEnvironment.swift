@@ -33,6 +33,12 @@ public final class SyncVectorEnvironment<Base: Environment> {
     public let autoresetMode: AutoresetMode
     private var needsReset: [Bool]
 
+    /// Which environments reset instead of stepping on the next call (NEXT_STEP mode).
+    var pendingResets: [Bool] {
+        get { needsReset }
+        set { needsReset = newValue }
+    }
+
     /// Builds `count` environments with `make` (called with the index).
     public init(count: Int, autoresetMode: AutoresetMode = .nextStep, make: (Int) -> Base) {
         precondition(count > 0, "a vector environment needs at least one environment")

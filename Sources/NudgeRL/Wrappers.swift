@@ -266,3 +266,96 @@ public final class TransformReward<Base: Environment>: Environment {
         return s
     }
 }
+
+// Snapshots of the wrappers: each writes its own counters and statistics, then its base's.
+
+extension TimeLimit: SnapshotEnvironment where Base: SnapshotEnvironment {
+    public func writeSnapshot(to snapshot: inout EnvironmentSnapshot) {
+        snapshot.write(elapsedSteps)
+        base.writeSnapshot(to: &snapshot)
+    }
+
+    public func readSnapshot(from reader: inout SnapshotReader) throws {
+        elapsedSteps = try reader.int()
+        try base.readSnapshot(from: &reader)
+    }
+}
+
+extension RecordEpisodeStatistics: SnapshotEnvironment where Base: SnapshotEnvironment {
+    public func writeSnapshot(to snapshot: inout EnvironmentSnapshot) {
+        snapshot.write(episodeReturn)
+        snapshot.write(episodeLength)
+        snapshot.write(returnQueue)
+        snapshot.write(lengthQueue.map(Double.init))
+        base.writeSnapshot(to: &snapshot)
+    }
+
+    public func readSnapshot(from reader: inout SnapshotReader) throws {
+        episodeReturn = try reader.double()
+        episodeLength = try reader.int()
+        returnQueue = try reader.doubles()
+        lengthQueue = try reader.doubles().map { Int($0) }
+        // Wall-clock episode time restarts on resume; it is not part of any learning signal.
+        episodeStart = Date()
+        try base.readSnapshot(from: &reader)
+    }
+}
+
+extension RunningMeanStd {
+    func write(to snapshot: inout EnvironmentSnapshot) {
+        snapshot.write(mean)
+        snapshot.write(variance)
+        snapshot.write(count)
+    }
+
+    mutating func read(from reader: inout SnapshotReader) throws {
+        mean = try reader.doubles()
+        variance = try reader.doubles()
+        count = try reader.double()
+    }
+}
+
+extension NormalizeObservation: SnapshotEnvironment where Base: SnapshotEnvironment {
+    public func writeSnapshot(to snapshot: inout EnvironmentSnapshot) {
+        statistics.write(to: &snapshot)
+        snapshot.write(isUpdating)
+        base.writeSnapshot(to: &snapshot)
+    }
+
+    public func readSnapshot(from reader: inout SnapshotReader) throws {
+        try statistics.read(from: &reader)
+        isUpdating = try reader.bool()
+        try base.readSnapshot(from: &reader)
+    }
+}
+
+extension NormalizeReward: SnapshotEnvironment where Base: SnapshotEnvironment {
+    public func writeSnapshot(to snapshot: inout EnvironmentSnapshot) {
+        statistics.write(to: &snapshot)
+        snapshot.write(isUpdating)
+        snapshot.write(discountedReturn)
+        base.writeSnapshot(to: &snapshot)
+    }
+
+    public func readSnapshot(from reader: inout SnapshotReader) throws {
+        try statistics.read(from: &reader)
+        isUpdating = try reader.bool()
+        discountedReturn = try reader.double()
+        try base.readSnapshot(from: &reader)
+    }
+}
+
+extension ClipAction: SnapshotEnvironment where Base: SnapshotEnvironment {
+    public func writeSnapshot(to snapshot: inout EnvironmentSnapshot) { base.writeSnapshot(to: &snapshot) }
+    public func readSnapshot(from reader: inout SnapshotReader) throws { try base.readSnapshot(from: &reader) }
+}
+
+extension TransformObservation: SnapshotEnvironment where Base: SnapshotEnvironment {
+    public func writeSnapshot(to snapshot: inout EnvironmentSnapshot) { base.writeSnapshot(to: &snapshot) }
+    public func readSnapshot(from reader: inout SnapshotReader) throws { try base.readSnapshot(from: &reader) }
+}
+
+extension TransformReward: SnapshotEnvironment where Base: SnapshotEnvironment {
+    public func writeSnapshot(to snapshot: inout EnvironmentSnapshot) { base.writeSnapshot(to: &snapshot) }
+    public func readSnapshot(from reader: inout SnapshotReader) throws { try base.readSnapshot(from: &reader) }
+}

@@ -20,6 +20,17 @@ public struct RandomGenerator: RandomNumberGenerator, Sendable, Equatable {
         s0 = splitMix64(&sm); s1 = splitMix64(&sm); s2 = splitMix64(&sm); s3 = splitMix64(&sm)
     }
 
+    /// The seed and the four state words: everything needed to continue this exact sequence.
+    public var snapshot: [UInt64] { [seed, s0, s1, s2, s3] }
+
+    /// A generator continuing where the one that gave `snapshot` stood; nil unless 5 words with a
+    /// valid (not all-zero) state.
+    public init?(snapshot words: [UInt64]) {
+        guard words.count == 5, words[1...].contains(where: { $0 != 0 }) else { return nil }
+        seed = words[0]
+        (s0, s1, s2, s3) = (words[1], words[2], words[3], words[4])
+    }
+
     /// An independent generator for stream `stream` of this generator's seed (its own state is
     /// not advanced). Stream numbers name uses, e.g. 0 for the env, 1 for the policy.
     public func derive(stream: UInt64) -> RandomGenerator {

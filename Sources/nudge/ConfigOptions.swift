@@ -68,7 +68,7 @@ extension ConfigOptions {
     /// names of any other flags given, which are refused, as is `--config`. The output is the run
     /// directory as given now, wherever its config.toml says it was.
     func resolveResume(_ schema: ConfigSchema, runDirectory: String, extendable: String, extended: Flag,
-                       otherFlags: [String]) throws -> ResolvedConfig {
+                       otherFlags: [String], outputKey: String? = "output") throws -> ResolvedConfig {
         let file = URL(fileURLWithPath: runDirectory).appendingPathComponent("config.toml")
         guard FileManager.default.fileExists(atPath: file.path) else {
             throw ValidationError("--resume \(runDirectory): no config.toml there (not a run directory)")
@@ -80,7 +80,7 @@ extension ConfigOptions {
         }
         var options = self
         options.configFile = file.path
-        return try options.resolve(schema, flags: [extended, .init("output", "--resume", .string(runDirectory))])
+        return try options.resolve(schema, flags: [extended] + (outputKey.map { [.init($0, "--resume", .string(runDirectory))] } ?? []))
     }
 }
 

@@ -23,6 +23,7 @@ struct RL: ParsableCommand {
                 "nudge rl train ppo --env Pendulum-v1 --total-timesteps 200000",
                 "nudge rl train dqn --env CartPole-v1 --set learning_rate=1e-3 --set hidden_sizes=[128,128]",
                 "nudge rl train ppo --config runs/rl/ppo-CartPole-v1-1/config.toml --seed 2",
+                "nudge rl train ppo --resume runs/rl/ppo-CartPole-v1-1 --total-timesteps 1000000",
             ]).replacingOccurrences(of: "Config keys (key = default (type)):",
                                     with: "Config keys of ppo on CartPole-v1 (CleanRL's names; each algorithm has its own, listed in its config.toml):")
                 ?? "")
@@ -33,12 +34,16 @@ struct RL: ParsableCommand {
         @Option(name: .customLong("total-timesteps"), help: "Environment steps (key: total_timesteps; default: the algorithm's reference value).")
         var totalTimesteps: Int?
         @Option(help: "Run directory (default runs/rl/<algo>-<env>-<seed>).") var output: String?
+        @Option(help: ArgumentHelp("Continue the run in this directory from its checkpoints/latest (ppo, a2c); only --total-timesteps may change.",
+                                   valueName: "run-dir"))
+        var resume: String?
 
         /// The environment: --env, else the config file's env_id, else CartPole-v1 (the defaults
         /// of some algorithms depend on it, so it is settled before the rest).
         func environmentID() throws -> String {
             if let env { return env }
-            if let file = config.configFile, let document = try? ConfigDocument.load(path: file),
+            let recorded = resume.map { URL(fileURLWithPath: $0).appendingPathComponent("config.toml").path }
+            if let file = recorded ?? config.configFile, let document = try? ConfigDocument.load(path: file),
                let entry = document.entries.first(where: { $0.key == "env_id" }) {
                 switch entry.value {
                 case .typed(.string(let id)), .text(let id): return id
@@ -53,7 +58,14 @@ struct RL: ParsableCommand {
             guard Registry.ids.contains(id) else {
                 throw ValidationError("env_id: unknown environment '\(id)'; known: \(Registry.ids.joined(separator: ", "))")
             }
-            return try config.resolve(try RLRunner.schema(algorithm: algorithm.rawValue, environmentID: id), flags: [
+            let schema = try RLRunner.schema(algorithm: algorithm.rawValue, environmentID: id)
+            if let resume {
+                let given = [(env, "--env"), (seed.map(String.init), "--seed"), (output, "--output")].compactMap { $0.0 == nil ? nil : $0.1 }
+                return try config.resolveResume(schema, runDirectory: resume, extendable: "total_timesteps",
+                                                extended: .init("total_timesteps", "--total-timesteps", totalTimesteps.map { .int($0) }),
+                                                otherFlags: given, outputKey: nil)
+            }
+            return try config.resolve(schema, flags: [
                 .init("env_id", "--env", env.map { .string($0) }),
                 .init("seed", "--seed", seed.map { .int($0) }),
                 .init("total_timesteps", "--total-timesteps", totalTimesteps.map { .int($0) }),
@@ -65,10 +77,10 @@ struct RL: ParsableCommand {
 
         func run() throws {
             let resolved = try resolve()
-            let dir = URL(fileURLWithPath: output ?? "runs/rl/\(algorithm.rawValue)-\(resolved.string("env_id"))-\(resolved.int("seed"))")
+            let dir = URL(fileURLWithPath: resume ?? output ?? "runs/rl/\(algorithm.rawValue)-\(resolved.string("env_id"))-\(resolved.int("seed"))")
             let stop = StopSignal.install()
             let interrupted = Announcement("\nInterrupted: saving the agent and the report")
-            let summary = try RLRunner.train(resolved, directory: dir) {
+            let summary = try RLRunner.train(resolved, directory: dir, resume: resume != nil) {
                 guard stop.requested else { return false }
                 interrupted.print()
                 return true

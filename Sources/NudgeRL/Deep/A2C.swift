@@ -30,8 +30,11 @@ public struct A2CConfig: Sendable {
 
 /// A2C training.
 public enum A2C {
+    /// Trains an A2C agent; with `checkpointing`, its whole state is saved between updates (every
+    /// `every` of them, when stopped and at the end) and, when resuming, restored first.
     public static func train(environmentID: String, config c: A2CConfig, onMetrics: MetricsCallback? = nil,
-                             shouldStop: () -> Bool = { false }) throws -> (agent: ActorCriticAgent, result: TrainingResult) {
+                             shouldStop: () -> Bool = { false }, checkpointing: RLCheckpointing? = nil)
+        throws -> (agent: ActorCriticAgent, result: TrainingResult) {
         let envs = SyncVectorEnvironment(count: c.numEnvs, autoresetMode: .sameStep) { _ in try! makeTrainingEnvironment(environmentID) }
         guard case .discrete = envs.actionSpace else {
             throw EnvironmentError.invalidArgument("this A2C handles discrete actions; \(environmentID) has \(envs.actionSpace)")
@@ -42,11 +45,30 @@ public enum A2C {
         var rng = RandomGenerator(seed: c.seed).derive(stream: 31)
         let n = c.numEnvs, T = c.numSteps
         var episodes: [EpisodeRecord] = []
-        let start = Date()
         var globalStep = 0
-        var nextObs = envs.reset(seed: c.seed).observations
+        var nextObs: [[Float]]
+        var completed = 0
+        var resumedWall = 0.0
+        if let checkpointing { try envs.requireSnapshots() }
+        if let checkpointing, checkpointing.resume {
+            let state = try checkpointing.restore(agent: agent, optimizer: optimizer, algorithm: "a2c")
+            (completed, globalStep, resumedWall, episodes, nextObs) = (state.iteration, state.globalStep, state.wallTime, state.episodes, state.observations)
+            rng = try restoredGenerator(state)
+            try envs.restore(state.environments)
+        } else {
+            nextObs = envs.reset(seed: c.seed).observations
+        }
+        let start = Date().addingTimeInterval(-resumedWall)
+        var savedStep = globalStep
+        func checkpoint() throws {
+            savedStep = globalStep
+            try checkpointing?.save(RLTrainerState(algorithm: "a2c", iteration: completed, globalStep: globalStep,
+                                                   wallTime: Date().timeIntervalSince(start), generator: rng.snapshot,
+                                                   observations: nextObs, environments: envs.snapshot(), episodes: episodes),
+                                    agent: agent, optimizer: optimizer)
+        }
         let iterations = c.totalTimesteps / (n * T)
-        for _ in 0..<iterations {
+        for iteration in stride(from: completed + 1, through: iterations, by: 1) {
             if shouldStop() { break }
             var obs: [[Float]] = [], actions: [Int] = [], rewards: [Float] = [], values: [Float] = []
             var nextValues = [Float](repeating: 0, count: T * n)
@@ -97,7 +119,10 @@ public enum A2C {
                                         ("losses/explained_variance", Double(explainedVariance(predicted: values, target: returns))),
                                         ("charts/SPS", Double(globalStep) / Swift.max(Date().timeIntervalSince(start), 1e-9))])
             }
+            completed = iteration
+            if checkpointing?.isDue(from: savedStep, to: globalStep) == true { try checkpoint() }
         }
+        if globalStep != savedStep { try checkpoint() }
         let wall = Date().timeIntervalSince(start)
         return (agent, TrainingResult(episodes: episodes, wallTime: wall, stepsPerSecond: Double(globalStep) / Swift.max(wall, 1e-9), globalSteps: globalStep))
     }

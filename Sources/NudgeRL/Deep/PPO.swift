@@ -132,26 +132,51 @@ public struct TrainingResult {
 public enum PPO {
     /// Trains a PPO agent on the environment registered as `environmentID`.
     public static func train(environmentID: String, config: PPOConfig, onMetrics: MetricsCallback? = nil,
-                             shouldStop: () -> Bool = { false }) throws -> (agent: ActorCriticAgent, result: TrainingResult) {
+                             shouldStop: () -> Bool = { false }, checkpointing: RLCheckpointing? = nil)
+        throws -> (agent: ActorCriticAgent, result: TrainingResult) {
         let envs = SyncVectorEnvironment(count: config.numEnvs, autoresetMode: .sameStep) { _ in
             try! makeTrainingEnvironment(environmentID, normalizeReward: config.normalizeRewards, gamma: Double(config.gamma))
         }
         let obsSize = envs.observationSpace.flatCount
         let agent = ActorCriticAgent(observationSize: obsSize, actionSpace: envs.actionSpace, hidden: config.hiddenSizes,
                              normalizeObservations: config.normalizeObservations, seed: config.seed)
-        let result = try train(agent: agent, envs: envs, config: config, onMetrics: onMetrics, shouldStop: shouldStop)
+        let result = try train(agent: agent, envs: envs, config: config, onMetrics: onMetrics, shouldStop: shouldStop,
+                               checkpointing: checkpointing)
         return (agent, result)
     }
 
-    /// Trains `agent` on `envs` (same-step autoreset, episode statistics recorded).
+    /// Trains `agent` on `envs` (same-step autoreset, episode statistics recorded). With
+    /// `checkpointing`, the whole state is saved between iterations (every `every` of them, when
+    /// stopped and at the end) and, when resuming, restored first.
     public static func train(agent: ActorCriticAgent, envs: SyncVectorEnvironment<AnyEnvironment>, config c: PPOConfig,
-                             onMetrics: MetricsCallback? = nil, shouldStop: () -> Bool = { false }) throws -> TrainingResult {
+                             onMetrics: MetricsCallback? = nil, shouldStop: () -> Bool = { false },
+                             checkpointing: RLCheckpointing? = nil) throws -> TrainingResult {
         let n = c.numEnvs, T = c.numSteps, obsSize = envs.observationSpace.flatCount, A = agent.actionCount
         var rng = RandomGenerator(seed: c.seed).derive(stream: 11)
         let optimizer = Adam(learningRate: c.learningRate, eps: 1e-5)
         var episodes: [EpisodeRecord] = []
-        let start = Date()
         var globalStep = 0
+        var nextObs: [[Float]]
+        var completed = 0
+        var resumedWall = 0.0
+        if let checkpointing { try envs.requireSnapshots() }
+        if let checkpointing, checkpointing.resume {
+            let state = try checkpointing.restore(agent: agent, optimizer: optimizer, algorithm: "ppo")
+            (completed, globalStep, resumedWall, episodes, nextObs) = (state.iteration, state.globalStep, state.wallTime, state.episodes, state.observations)
+            rng = try restoredGenerator(state)
+            try envs.restore(state.environments)
+        } else {
+            nextObs = envs.reset(seed: c.seed).observations
+        }
+        let start = Date().addingTimeInterval(-resumedWall)
+        var savedStep = globalStep
+        func checkpoint() throws {
+            savedStep = globalStep
+            try checkpointing?.save(RLTrainerState(algorithm: "ppo", iteration: completed, globalStep: globalStep,
+                                                   wallTime: Date().timeIntervalSince(start), generator: rng.snapshot,
+                                                   observations: nextObs, environments: envs.snapshot(), episodes: episodes),
+                                    agent: agent, optimizer: optimizer)
+        }
 
         // Rollout storage, row-major (t·n + e).
         var obs = [[Float]](repeating: [], count: T * n)
@@ -164,8 +189,7 @@ public enum PPO {
         var terminated = [Bool](repeating: false, count: T * n)
         var ended = [Bool](repeating: false, count: T * n)
 
-        var nextObs = envs.reset(seed: c.seed).observations
-        for iteration in 1...max(c.iterations, 1) {
+        for iteration in stride(from: completed + 1, through: max(c.iterations, 1), by: 1) {
             if shouldStop() { break }
             if c.annealLearningRate {
                 optimizer.learningRate = (1 - Float(iteration - 1) / Float(c.iterations)) * c.learningRate
@@ -297,7 +321,10 @@ public enum PPO {
                 ("losses/explained_variance", Double(explainedVariance(predicted: values, target: returns))),
                 ("charts/SPS", Double(globalStep) / max(elapsed, 1e-9)),
             ])
+            completed = iteration
+            if checkpointing?.isDue(from: savedStep, to: globalStep) == true { try checkpoint() }
         }
+        if globalStep != savedStep { try checkpoint() }
         let wall = Date().timeIntervalSince(start)
         return TrainingResult(episodes: episodes, wallTime: wall, stepsPerSecond: Double(globalStep) / max(wall, 1e-9), globalSteps: globalStep)
     }

@@ -24,6 +24,7 @@ public enum RLRunner {
         let head: [ConfigField] = [
             .choice("algorithm", [algorithm], default: algorithm, help: "The algorithm (fixed; recorded in config.toml)."),
             .string("env_id", environmentID, help: "Environment id (see `nudge env list`)."),
+            .int("checkpoint_every", 100_000, help: "Environment steps between resumable checkpoints (ppo, a2c; 0: only when stopped and at the end)."),
         ]
         let keys: [ConfigField]
         switch algorithm {
@@ -37,18 +38,34 @@ public enum RLRunner {
         return ConfigSchema(head + keys)
     }
 
+    /// The algorithms whose runs can be resumed (`resume:` in `train`).
+    public static let resumable = ["ppo", "a2c"]
+
     /// Trains the algorithm of a configuration resolved against `schema(algorithm:environmentID:)`
     /// into `directory` (config.toml, metrics, checkpoints/latest, returns.svg, report.html);
-    /// `shouldStop` ends training early (Ctrl-C), still saving. Returns key results.
-    public static func train(_ config: ResolvedConfig, directory: URL, shouldStop: @escaping () -> Bool = { false }) throws -> [(String, Double)] {
+    /// `shouldStop` ends training early (Ctrl-C), still saving. With `resume`, continues the run
+    /// in `directory` from its checkpoints/latest, dropping metrics logged after it. Returns key
+    /// results.
+    public static func train(_ config: ResolvedConfig, directory: URL, resume: Bool = false,
+                             shouldStop: @escaping () -> Bool = { false }) throws -> [(String, Double)] {
         let algorithm = config.string("algorithm"), environmentID = config.string("env_id")
+        if resume && !resumable.contains(algorithm) {
+            throw EnvironmentError.invalidArgument(
+                "--resume: \(algorithm) runs cannot be resumed yet (\(resumable.joined(separator: " and ")) can): its replay buffer and episode state are not checkpointed")
+        }
+        let latest = directory.appendingPathComponent("checkpoints/latest")
+        // A loss that stops being a number ends training at once; no checkpoint is written after it.
+        var failure: NonFiniteValueError?
+        var checkpointing = RLCheckpointing(directory: latest, resume: resume, every: config.int("checkpoint_every"),
+                                            metadata: ["algorithm": algorithm, "env_id": environmentID])
+        checkpointing.skipSave = { failure != nil }
         let body: (@escaping MetricsCallback, @escaping () -> Bool) throws -> (Module, TrainingResult)
         let total: Int
         switch algorithm {
         case "ppo":
             let c = PPOConfig.configKeys.apply(config, to: PPOConfig())
             total = c.totalTimesteps
-            body = { try PPO.train(environmentID: environmentID, config: c, onMetrics: $0, shouldStop: $1) }
+            body = { try PPO.train(environmentID: environmentID, config: c, onMetrics: $0, shouldStop: $1, checkpointing: checkpointing) }
         case "dqn":
             let c = DQNConfig.configKeys.apply(config, to: DQNConfig())
             total = c.totalTimesteps
@@ -56,7 +73,7 @@ public enum RLRunner {
         case "a2c":
             let c = A2CConfig.configKeys.apply(config, to: A2CConfig())
             total = c.totalTimesteps
-            body = { try A2C.train(environmentID: environmentID, config: c, onMetrics: $0, shouldStop: $1) }
+            body = { try A2C.train(environmentID: environmentID, config: c, onMetrics: $0, shouldStop: $1, checkpointing: checkpointing) }
         case "sac":
             let c = SACConfig.configKeys.apply(config, to: SACConfig())
             total = c.totalTimesteps
@@ -72,12 +89,17 @@ public enum RLRunner {
         default:
             throw EnvironmentError.invalidArgument("unknown algorithm '\(algorithm)'; known: \(algorithms.joined(separator: ", "))")
         }
-        let run = try RunDirectory.create(at: directory, config: config.asConfigTable(), mode: .overwrite)
+        let run: RunDirectory
+        if resume {
+            let state = try RLCheckpointing.state(in: latest)
+            run = try RunDirectory.create(at: directory, config: config.asConfigTable(), mode: .resume)
+            try run.truncate(afterStep: state.globalStep)
+        } else {
+            run = try RunDirectory.create(at: directory, config: config.asConfigTable(), mode: .overwrite)
+        }
         defer { run.close() }
         let progress = ProgressReporter(total: total, label: "\(algorithm) \(environmentID)")
         var lastReturn = 0.0
-        // A loss that stops being a number ends training at once; the run is then not saved as a checkpoint.
-        var failure: NonFiniteValueError?
         let (model, result) = try body({ step, metrics in
             try? run.log(step: step, metrics)
             if failure == nil, let bad = metrics.first(where: { $0.0.hasPrefix("losses/") && !$0.1.isFinite }) {
@@ -92,8 +114,11 @@ public enum RLRunner {
             try? HTMLReport.forRun(directory).write(to: directory.appendingPathComponent("report.html"))
             throw failure
         }
-        try Checkpoint.save(model: model, optimizer: nil, step: result.globalSteps, to: run.checkpointURL(name: "latest"),
-                            metadata: ["algorithm": algorithm, "env_id": environmentID])
+        if !resumable.contains(algorithm) {
+            // The resumable trainers saved their full state themselves; the others save the agent.
+            try Checkpoint.save(model: model, optimizer: nil, step: result.globalSteps, to: run.checkpointURL(name: "latest"),
+                                metadata: ["algorithm": algorithm, "env_id": environmentID])
+        }
         try plotReturns(result.episodes, title: "\(algorithm.uppercased()) on \(environmentID) (seed \(config.int("seed")))",
                         to: run.url.appendingPathComponent("returns.svg"))
         run.close()

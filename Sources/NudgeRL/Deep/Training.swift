@@ -7,7 +7,7 @@ import NudgeNN
 import NudgeTensor
 
 /// A finished training episode.
-public struct EpisodeRecord: Sendable, Equatable {
+public struct EpisodeRecord: Sendable, Equatable, Codable {
     public var globalStep: Int
     public var episodeReturn: Double
     public var length: Int

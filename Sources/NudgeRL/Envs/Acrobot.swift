@@ -164,3 +164,15 @@ public final class Acrobot: StatefulEnvironment {
         return x
     }
 }
+
+extension Acrobot: SnapshotEnvironment {
+    public func writeSnapshot(to snapshot: inout EnvironmentSnapshot) {
+        snapshot.write(state)
+        snapshot.write(rng)
+    }
+
+    public func readSnapshot(from reader: inout SnapshotReader) throws {
+        state = try reader.doubles()
+        rng = try reader.generator()
+    }
+}

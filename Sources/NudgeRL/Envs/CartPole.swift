@@ -136,3 +136,18 @@ public final class CartPole: StatefulEnvironment {
 
     private var observation: [Float] { state.map { Float($0) } }
 }
+
+extension CartPole: SnapshotEnvironment {
+    public func writeSnapshot(to snapshot: inout EnvironmentSnapshot) {
+        snapshot.write(state)
+        snapshot.write(stepsBeyondTerminated ?? -1)
+        snapshot.write(rng)
+    }
+
+    public func readSnapshot(from reader: inout SnapshotReader) throws {
+        state = try reader.doubles()
+        let beyond = try reader.int()
+        stepsBeyondTerminated = beyond < 0 ? nil : beyond
+        rng = try reader.generator()
+    }
+}

@@ -95,3 +95,8 @@ public final class CliffWalking: TabularEnvironment, StatefulEnvironment {
     /// Replaces the state with `[Double(s)]`, s an integer in `0..<48`.
     public func setState(_ state: [Double]) throws { try core.setState(state) }
 }
+
+extension CliffWalking: SnapshotEnvironment {
+    public func writeSnapshot(to snapshot: inout EnvironmentSnapshot) { core.write(to: &snapshot) }
+    public func readSnapshot(from reader: inout SnapshotReader) throws { try core.read(from: &reader) }
+}

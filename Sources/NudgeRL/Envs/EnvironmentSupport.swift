@@ -101,3 +101,17 @@ struct TabularCore {
         current = Int(v)
     }
 }
+
+extension TabularCore {
+    func write(to snapshot: inout EnvironmentSnapshot) {
+        snapshot.write(current ?? -1)
+        snapshot.write(rng)
+    }
+
+    mutating func read(from reader: inout SnapshotReader) throws {
+        let state = try reader.int()
+        guard state < stateCount else { throw EnvironmentError.invalidState(env: id, reason: "\(state) is not a state in 0..<\(stateCount)") }
+        current = state < 0 ? nil : state
+        rng = try reader.generator()
+    }
+}

@@ -206,3 +206,8 @@ public final class FrozenLake: TabularEnvironment, StatefulEnvironment {
         return false
     }
 }
+
+extension FrozenLake: SnapshotEnvironment {
+    public func writeSnapshot(to snapshot: inout EnvironmentSnapshot) { core.write(to: &snapshot) }
+    public func readSnapshot(from reader: inout SnapshotReader) throws { try core.read(from: &reader) }
+}

@@ -83,3 +83,15 @@ public final class MountainCar: StatefulEnvironment {
         self.state = state
     }
 }
+
+extension MountainCar: SnapshotEnvironment {
+    public func writeSnapshot(to snapshot: inout EnvironmentSnapshot) {
+        snapshot.write(state)
+        snapshot.write(rng)
+    }
+
+    public func readSnapshot(from reader: inout SnapshotReader) throws {
+        state = try reader.doubles()
+        rng = try reader.generator()
+    }
+}

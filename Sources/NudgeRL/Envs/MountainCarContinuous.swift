@@ -124,3 +124,17 @@ public final class MountainCarContinuous: StatefulEnvironment {
         stateIsSingle = false
     }
 }
+
+extension MountainCarContinuous: SnapshotEnvironment {
+    public func writeSnapshot(to snapshot: inout EnvironmentSnapshot) {
+        snapshot.write(state)
+        snapshot.write(stateIsSingle)
+        snapshot.write(rng)
+    }
+
+    public func readSnapshot(from reader: inout SnapshotReader) throws {
+        state = try reader.doubles()
+        stateIsSingle = try reader.bool()
+        rng = try reader.generator()
+    }
+}

@@ -96,3 +96,15 @@ public final class Pendulum: StatefulEnvironment {
 
     private var observation: [Float] { [Float(cos(state[0])), Float(sin(state[0])), Float(state[1])] }
 }
+
+extension Pendulum: SnapshotEnvironment {
+    public func writeSnapshot(to snapshot: inout EnvironmentSnapshot) {
+        snapshot.write(state)
+        snapshot.write(rng)
+    }
+
+    public func readSnapshot(from reader: inout SnapshotReader) throws {
+        state = try reader.doubles()
+        rng = try reader.generator()
+    }
+}

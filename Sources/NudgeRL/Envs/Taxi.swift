@@ -147,3 +147,8 @@ public final class Taxi: TabularEnvironment, StatefulEnvironment {
 
     private static func maskInfo(_ state: Int) -> InfoValue { .floats(actionMask(state).map { $0 ? 1 : 0 }) }
 }
+
+extension Taxi: SnapshotEnvironment {
+    public func writeSnapshot(to snapshot: inout EnvironmentSnapshot) { core.write(to: &snapshot) }
+    public func readSnapshot(from reader: inout SnapshotReader) throws { try core.read(from: &reader) }
+}

@@ -1,0 +1,103 @@
+// Resumable deep-RL runs. Between updates a trainer can write its whole state into a checkpoint
+// directory: the agent's weights (observation statistics included), the optimizer's moments, and
+// trainer_state.json with the update count, the global step, the sampling generator, the current
+// observations, every environment's exact snapshot (physics state, random stream, time-limit and
+// episode counters, reward-normalizer statistics) and the finished episodes. Restored into freshly
+// built objects, the run continues with the numbers an uninterrupted run would have produced.
+
+import Foundation
+import NudgeNN
+import NudgeTensor
+
+/// Where an on-policy deep-RL run stands between updates.
+public struct RLTrainerState: Codable, Sendable {
+    /// The algorithm that wrote it ("ppo", "a2c").
+    public var algorithm: String
+    /// Updates completed (PPO iterations, A2C rollouts).
+    public var iteration: Int
+    public var globalStep: Int
+    /// Seconds of training so far (so steps per second stay true across a resume).
+    public var wallTime: Double
+    /// The sampling generator's snapshot.
+    public var generator: [UInt64]
+    /// The observations the next rollout starts from.
+    public var observations: [[Float]]
+    public var environments: VectorSnapshot
+    public var episodes: [EpisodeRecord]
+}
+
+/// Checkpoints a trainer writes as it goes, and the one it resumes from.
+public struct RLCheckpointing {
+    /// The checkpoint directory (a run's checkpoints/latest).
+    public var directory: URL
+    /// Continue from the checkpoint in `directory` instead of starting fresh.
+    public var resume: Bool
+    /// Save at the first update boundary past every multiple of `every` environment steps (0: only
+    /// when stopped and at the end).
+    public var every: Int
+    /// Extra metadata stored with the weights (e.g. algorithm and env_id for `rl eval`).
+    public var metadata: [String: String]
+    /// When true, nothing is saved (the last good checkpoint stays, e.g. after a NaN loss).
+    public var skipSave: () -> Bool = { false }
+
+    public init(directory: URL, resume: Bool = false, every: Int = 0, metadata: [String: String] = [:]) {
+        self.directory = directory
+        self.resume = resume
+        self.every = every
+        self.metadata = metadata
+    }
+
+    static let stateFile = "trainer_state.json"
+
+    /// Reads the trainer state of the checkpoint in `directory` (without touching any model).
+    public static func state(in directory: URL) throws -> RLTrainerState {
+        let url = directory.appendingPathComponent(stateFile)
+        guard let data = try? Data(contentsOf: url) else {
+            throw CheckpointError.io(path: url.path, reason: "no trainer state (was this run saved by a version that can resume?)")
+        }
+        do { return try JSONDecoder().decode(RLTrainerState.self, from: data) } catch {
+            throw CheckpointError.invalid(path: url.path, reason: "\(error)")
+        }
+    }
+
+    /// Loads the agent and optimizer from the checkpoint and returns the trainer state, checking
+    /// that `algorithm` wrote it and that the environments can be restored.
+    func restore(agent: Module, optimizer: any Optimizer, algorithm: String) throws -> RLTrainerState {
+        let state = try Self.state(in: directory)
+        guard state.algorithm == algorithm else {
+            throw CheckpointError.invalid(path: directory.path, reason: "written by \(state.algorithm), resumed as \(algorithm)")
+        }
+        try Checkpoint.restore(model: agent, optimizer: optimizer, from: directory)
+        return state
+    }
+
+    /// Writes `state` with the agent and optimizer (atomically, replacing the previous checkpoint).
+    func save(_ state: RLTrainerState, agent: Module, optimizer: any Optimizer) throws {
+        if skipSave() { return }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        try Checkpoint.save(model: agent, optimizer: optimizer, step: state.globalStep, to: directory, metadata: metadata,
+                            files: [Self.stateFile: try encoder.encode(state)])
+    }
+
+    /// Whether an update that took the run from `previous` to `step` environment steps crossed a
+    /// multiple of `every`.
+    func isDue(from previous: Int, to step: Int) -> Bool { every > 0 && step / every > previous / every }
+}
+
+extension SyncVectorEnvironment where Base == AnyEnvironment {
+    /// Fails unless every environment can be snapshotted (so a resumable checkpoint is possible).
+    func requireSnapshots() throws {
+        if let env = environments.first(where: { !$0.supportsSnapshots }) {
+            throw EnvironmentError.invalidArgument("\(env.id): this environment cannot be snapshotted, so the run cannot be checkpointed for resuming")
+        }
+    }
+}
+
+/// The sampling generator stored in `state`.
+func restoredGenerator(_ state: RLTrainerState) throws -> RandomGenerator {
+    guard let rng = RandomGenerator(snapshot: state.generator) else {
+        throw CheckpointError.invalid(path: RLCheckpointing.stateFile, reason: "invalid generator state \(state.generator)")
+    }
+    return rng
+}
