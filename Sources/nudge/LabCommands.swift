@@ -17,9 +17,18 @@ struct ExperimentOptions: ParsableArguments {
     @Option(help: "Random seed (key: seed).") var seed: Int?
     @Option(help: "Run directory (key: output).") var output: String?
 
-    /// The experiment's schema: `fields`, then seed (default 1) and output (default `output`).
-    static func schema(_ fields: [ConfigField], output: String) -> ConfigSchema {
-        ConfigSchema(fields + [.int("seed", 1, min: 0, help: "Random seed."), .string("output", output, help: "Run directory.")])
+    /// The experiment's schema: its name (fixed), `fields`, then seed (default 1) and output
+    /// (default runs/<group>/<experiment>). The run's config.toml holds exactly these keys, so
+    /// `--config` reads it back.
+    static func schema(_ group: String, _ experiment: String, _ fields: [ConfigField]) -> ConfigSchema {
+        ConfigSchema([.choice("experiment", [experiment], default: experiment, help: "The experiment (fixed; recorded in config.toml).")]
+                     + fields + [.int("seed", 1, min: 0, help: "Random seed."),
+                                 .string("output", "runs/\(group)/\(experiment)", help: "Run directory.")])
+    }
+
+    /// Bernoulli arm probabilities: at least two, each in [0, 1].
+    static func probabilities(_ defaults: [Double]) -> ConfigField {
+        .array("probabilities", of: .double, defaults.map { .double($0) }, help: "Success probability of each Bernoulli arm (at least 2, each in [0, 1]).")
     }
 
     /// Resolves `schema` with `flags` (the experiment's own) plus --seed and --output.
@@ -30,6 +39,21 @@ struct ExperimentOptions: ParsableArguments {
 }
 
 extension ResolvedConfig {
+    /// The `probabilities` key, checked.
+    func armProbabilities() throws -> [Double] {
+        let values = array("probabilities").compactMap { value -> Double? in
+            switch value {
+            case .double(let d): d
+            case .int(let i): Double(i)
+            default: nil
+            }
+        }
+        guard values.count >= 2, values.allSatisfy({ $0 >= 0 && $0 <= 1 }) else {
+            throw ValidationError("probabilities: expected at least 2 numbers in [0, 1], got \(values)")
+        }
+        return values
+    }
+
     var seed: UInt64 { UInt64(int("seed")) }
     var outputURL: URL { URL(fileURLWithPath: string("output")) }
 }
@@ -40,10 +64,11 @@ struct BanditCommand: ParsableCommand {
         subcommands: [ThompsonVsReinforce.self, TestbedCommand.self, RegretCommand.self])
 
     struct ThompsonVsReinforce: ParsableCommand {
-        static let schema = ExperimentOptions.schema([
+        static let schema = ExperimentOptions.schema("bandit", "thompson-vs-reinforce", [
+            ExperimentOptions.probabilities([0.1, 0.3, 0.5, 0.7, 0.9]),
             .int("runs", 200, min: 1, help: "Independent runs to average."),
             .int("steps", 500, min: 1, help: "Steps per run."),
-        ], output: "runs/bandit/thompson-vs-reinforce")
+        ])
         static let configuration = CommandConfiguration(
             commandName: "thompson-vs-reinforce",
             abstract: "Thompson sampling vs REINFORCE on a 5-armed Bernoulli bandit (p = 0.1…0.9, T = 500).",
@@ -54,19 +79,20 @@ struct BanditCommand: ParsableCommand {
         func resolve() throws -> ResolvedConfig {
             try options.resolve(Self.schema, [.init("runs", "--runs", runs.map { .int($0) }), .init("steps", "--steps", steps.map { .int($0) })])
         }
-        func validate() throws { _ = try resolve() }
+        func validate() throws { _ = try resolve().armProbabilities() }
         func run() throws {
             let c = try resolve()
-            report(try BanditLab.thompsonVsReinforce(steps: c.int("steps"), runs: c.int("runs"), seed: c.seed, output: c.outputURL))
+            report(try BanditLab.thompsonVsReinforce(probabilities: try c.armProbabilities(), steps: c.int("steps"), runs: c.int("runs"),
+                                                     seed: c.seed, output: c.outputURL, recordedConfig: c.asConfigTable()))
         }
     }
 
     struct TestbedCommand: ParsableCommand {
-        static let schema = ExperimentOptions.schema([
+        static let schema = ExperimentOptions.schema("bandit", "testbed", [
             .int("runs", 2000, min: 1, help: "Independent bandit problems per agent."),
             .int("steps", 1000, min: 1, help: "Steps per run."),
             .bool("nonstationary", false, help: "Random-walk action values (exercise 2.5)."),
-        ], output: "runs/bandit/testbed")
+        ])
         static let configuration = CommandConfiguration(
             commandName: "testbed", abstract: "Sutton & Barto's 10-armed testbed: greedy, ε-greedy, UCB, gradient, softmax.",
             discussion: schema.discussion(examples: ["nudge bandit testbed --runs 500", "nudge bandit testbed --nonstationary --set steps=10000"]))
@@ -82,16 +108,17 @@ struct BanditCommand: ParsableCommand {
         func run() throws {
             let c = try resolve()
             let summary = try BanditLab.testbed(runs: c.int("runs"), steps: c.int("steps"), nonstationary: c.bool("nonstationary"), seed: c.seed,
-                                                output: c.outputURL) { done, total in note("· agent \(done)/\(total)") }
+                                                output: c.outputURL, recordedConfig: c.asConfigTable()) { done, total in note("· agent \(done)/\(total)") }
             report(summary)
         }
     }
 
     struct RegretCommand: ParsableCommand {
-        static let schema = ExperimentOptions.schema([
+        static let schema = ExperimentOptions.schema("bandit", "regret", [
+            ExperimentOptions.probabilities([0.45, 0.5, 0.55, 0.6]),
             .int("runs", 100, min: 1, help: "Independent runs to average."),
             .int("steps", 10_000, min: 1, help: "Steps per run."),
-        ], output: "runs/bandit/regret")
+        ])
         static let configuration = CommandConfiguration(
             commandName: "regret", abstract: "UCB1, KL-UCB and Thompson regret against the Lai–Robbins bound.",
             discussion: schema.discussion(examples: ["nudge bandit regret", "nudge bandit regret --runs 20 --steps 100000"]))
@@ -101,10 +128,11 @@ struct BanditCommand: ParsableCommand {
         func resolve() throws -> ResolvedConfig {
             try options.resolve(Self.schema, [.init("runs", "--runs", runs.map { .int($0) }), .init("steps", "--steps", steps.map { .int($0) })])
         }
-        func validate() throws { _ = try resolve() }
+        func validate() throws { _ = try resolve().armProbabilities() }
         func run() throws {
             let c = try resolve()
-            report(try BanditLab.regret(steps: c.int("steps"), runs: c.int("runs"), seed: c.seed, output: c.outputURL))
+            report(try BanditLab.regret(probabilities: try c.armProbabilities(), steps: c.int("steps"), runs: c.int("runs"), seed: c.seed,
+                                        output: c.outputURL, recordedConfig: c.asConfigTable()))
         }
     }
 }
@@ -115,7 +143,7 @@ struct TabularCommand: ParsableCommand {
         subcommands: [GridWorldCommand.self, FrozenLakeCommand.self])
 
     struct GridWorldCommand: ParsableCommand {
-        static let schema = ExperimentOptions.schema([.int("episodes", 500, min: 1, help: "Q-learning episodes.")], output: "runs/tabular/gridworld")
+        static let schema = ExperimentOptions.schema("tabular", "gridworld", [.int("episodes", 500, min: 1, help: "Q-learning episodes.")])
         static let configuration = CommandConfiguration(
             commandName: "gridworld", abstract: "Q-learning on the 4x4 GridWorld: policy and value heatmap.",
             discussion: schema.discussion(examples: ["nudge tabular gridworld", "nudge tabular gridworld --episodes 2000 --seed 3"]))
@@ -125,15 +153,15 @@ struct TabularCommand: ParsableCommand {
         func validate() throws { _ = try resolve() }
         func run() throws {
             let c = try resolve()
-            report(try TabularLab.gridWorld(episodes: c.int("episodes"), seed: c.seed, output: c.outputURL))
+            report(try TabularLab.gridWorld(episodes: c.int("episodes"), seed: c.seed, output: c.outputURL, recordedConfig: c.asConfigTable()))
         }
     }
 
     struct FrozenLakeCommand: ParsableCommand {
-        static let schema = ExperimentOptions.schema([
+        static let schema = ExperimentOptions.schema("tabular", "frozenlake", [
             .int("episodes", 20_000, min: 1, help: "Q-learning episodes."),
             .int("evaluation_episodes", 10_000, min: 1, help: "Episodes to evaluate each policy."),
-        ], output: "runs/tabular/frozenlake")
+        ])
         static let configuration = CommandConfiguration(
             commandName: "frozenlake", abstract: "FrozenLake 4x4 slippery: the optimum vs Q-learning.",
             discussion: schema.discussion(examples: ["nudge tabular frozenlake", "nudge tabular frozenlake --set episodes=50000"]))
@@ -148,7 +176,7 @@ struct TabularCommand: ParsableCommand {
         func run() throws {
             let c = try resolve()
             report(try TabularLab.frozenLake(episodes: c.int("episodes"), evaluationEpisodes: c.int("evaluation_episodes"), seed: c.seed,
-                                             output: c.outputURL))
+                                             output: c.outputURL, recordedConfig: c.asConfigTable()))
         }
     }
 }

@@ -30,9 +30,9 @@ public enum BanditLab {
     /// cumulative regret (mean with min–max band over runs) and the 20-step moving-average reward.
     public static func thompsonVsReinforce(
         probabilities: [Double] = [0.1, 0.3, 0.5, 0.7, 0.9], steps: Int = 500, runs: Int = 200,
-        seed: UInt64 = 1, output: URL
+        seed: UInt64 = 1, output: URL, recordedConfig: ConfigTable? = nil
     ) throws -> ExperimentSummary {
-        let config = ConfigTable([
+        let config = recordedConfig ?? ConfigTable([
             ("experiment", .string("thompson-vs-reinforce")), ("probabilities", .array(probabilities.map { .double($0) })),
             ("steps", .int(steps)), ("runs", .int(runs)), ("seed", .int(Int(seed))),
             ("reinforce", .table(ConfigTable([("learning_rate", .double(0.1)), ("baseline_decay", .double(0.9)), ("optimizer", .string("adam"))]))),
@@ -79,9 +79,9 @@ public enum BanditLab {
     /// Sutton & Barto's 10-armed testbed: average reward and % optimal action over `steps` for
     /// greedy, ε-greedy, UCB, the gradient bandit and softmax agents, averaged over `runs`.
     public static func testbed(runs: Int = 2000, steps: Int = 1000, nonstationary: Bool = false, seed: UInt64 = 1,
-                               output: URL, progress: ((Int, Int) -> Void)? = nil) throws -> ExperimentSummary {
+                               output: URL, recordedConfig: ConfigTable? = nil, progress: ((Int, Int) -> Void)? = nil) throws -> ExperimentSummary {
         let agents = testbedAgents()
-        let config = ConfigTable([
+        let config = recordedConfig ?? ConfigTable([
             ("experiment", .string("testbed")), ("runs", .int(runs)), ("steps", .int(steps)),
             ("nonstationary", .bool(nonstationary)), ("seed", .int(Int(seed))),
             ("agents", .array(agents.map { .string($0.0) })),
@@ -127,14 +127,14 @@ public enum BanditLab {
     /// UCB1, KL-UCB and Thompson sampling regret on a Bernoulli bandit over `steps` (log-scale
     /// time axis) against the Lai–Robbins lower bound C·log T.
     public static func regret(probabilities: [Double] = [0.45, 0.5, 0.55, 0.6], steps: Int = 10_000, runs: Int = 100,
-                              seed: UInt64 = 1, output: URL) throws -> ExperimentSummary {
+                              seed: UInt64 = 1, output: URL, recordedConfig: ConfigTable? = nil) throws -> ExperimentSummary {
         let arms = probabilities.count
         let agents: [(String, (UInt64) -> any BanditAgent)] = [
             ("UCB1", { UCB(arms: arms, c: 2.0.squareRoot(), seed: $0) }),
             ("KL-UCB", { KLUCB(arms: arms, seed: $0) }),
             ("Thompson", { ThompsonBeta(arms: arms, seed: $0) }),
         ]
-        let config = ConfigTable([
+        let config = recordedConfig ?? ConfigTable([
             ("experiment", .string("regret")), ("probabilities", .array(probabilities.map { .double($0) })),
             ("steps", .int(steps)), ("runs", .int(runs)), ("seed", .int(Int(seed))),
         ])

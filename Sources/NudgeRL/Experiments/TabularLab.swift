@@ -12,7 +12,7 @@ public enum TabularLab {
 
     /// Q-learning on the GridWorld; writes the learning curve, the greedy policy and the value
     /// heatmap, and compares with value iteration.
-    public static func gridWorld(episodes: Int = 500, seed: UInt64 = 1, output: URL) throws -> ExperimentSummary {
+    public static func gridWorld(episodes: Int = 500, seed: UInt64 = 1, output: URL, recordedConfig: ConfigTable? = nil) throws -> ExperimentSummary {
         var td = TDConfig()
         td.episodes = episodes
         td.learningRate = 0.5
@@ -21,7 +21,7 @@ public enum TabularLab {
         td.epsilonEnd = 0.05
         td.epsilonDecayFraction = 0.5
         td.seed = seed
-        let config = ConfigTable([
+        let config = recordedConfig ?? ConfigTable([
             ("experiment", .string("gridworld-q-learning")), ("episodes", .int(episodes)), ("learning_rate", .double(td.learningRate)),
             ("gamma", .double(td.gamma)), ("epsilon_start", .double(td.epsilonStart)), ("epsilon_end", .double(td.epsilonEnd)),
             ("epsilon_decay_fraction", .double(td.epsilonDecayFraction)), ("seed", .int(Int(seed))),
@@ -60,11 +60,11 @@ public enum TabularLab {
     /// limit, by backward induction; and value iteration's γ = 0.99 policy, exactly and simulated)
     /// against Q-learning's greedy policy, exactly and over `evaluationEpisodes` simulated episodes.
     public static func frozenLake(episodes: Int = 20_000, evaluationEpisodes: Int = 10_000, seed: UInt64 = 1,
-                                  output: URL) throws -> ExperimentSummary {
+                                  output: URL, recordedConfig: ConfigTable? = nil) throws -> ExperimentSummary {
         var td = TDConfig()
         td.episodes = episodes
         td.seed = seed
-        let config = ConfigTable([
+        let config = recordedConfig ?? ConfigTable([
             ("experiment", .string("frozenlake")), ("episodes", .int(episodes)), ("evaluation_episodes", .int(evaluationEpisodes)),
             ("learning_rate", .double(td.learningRate)), ("gamma", .double(td.gamma)), ("epsilon_start", .double(td.epsilonStart)),
             ("epsilon_end", .double(td.epsilonEnd)), ("epsilon_decay_fraction", .double(td.epsilonDecayFraction)), ("seed", .int(Int(seed))),
