@@ -14,9 +14,11 @@
 
 import Foundation
 
-/// Queries per score block: small enough that a block's scores stay in cache, large enough for
-/// efficient GEMMs.
-private let queryBlock = 64
+/// Queries per score block: at most 64, and few enough that every per-head product stays at or
+/// under OpenBLAS's threading threshold (m·n·k ≤ 2¹⁸). Tasks then run side by side, each product
+/// single-threaded inside BLAS, without touching BLAS's global thread count, which other threads
+/// may be relying on (a product's last bits depend on how BLAS splits it).
+func attentionQueryBlock(keys s: Int, headDimension d: Int) -> Int { max(1, min(64, (1 << 18) / max(1, s * d))) }
 
 /// Causal multi-head attention, softmax(q·kᵀ·scale + mask)·v per head, on token-major tensors.
 ///
@@ -57,10 +59,8 @@ public func causalAttention(
     let (qp, kp, vp, op) = (q.data, k.data, v.data, out.data)
     let pp = probabilities?.data, mp = mask?.data
     let parallel = b * heads * t * s * d >= 1 << 20
-    if parallel { BLAS.setThreads(1) }
-    defer { if parallel { BLAS.setThreads(Engine.threads) } }
     parallelRanges(b * keyValueHeads, minimum: parallel ? 2 : Int.max, grain: 1) { tasks in
-        let scratch = pp == nil ? UnsafeMutablePointer<Float>.allocate(capacity: min(t, queryBlock) * s) : nil
+        let scratch = pp == nil ? UnsafeMutablePointer<Float>.allocate(capacity: min(t, geometry.block) * s) : nil
         defer { scratch?.deallocate() }
         for task in tasks {
             let (bi, g) = task.quotientAndRemainder(dividingBy: keyValueHeads)
@@ -138,6 +138,7 @@ private func attendOneQuery(
 struct AttentionGeometry {
     let b, t, s, buffered, d, heads, groups: Int
     let alpha: Float
+    var block: Int { attentionQueryBlock(keys: s, headDimension: d) }
 
     /// Keys query `t` may see.
     @inline(__always) func visibleKeys(query: Int) -> Int { query + s - t + 1 }
@@ -146,7 +147,7 @@ struct AttentionGeometry {
     @inline(__always) func forEachBlock(_ body: (Int, Int, Int) -> Void) {
         var t0 = 0
         while t0 < t {
-            let rows = min(queryBlock, t - t0)
+            let rows = min(block, t - t0)
             body(t0, rows, visibleKeys(query: t0 + rows - 1))
             t0 += rows
         }
@@ -168,10 +169,8 @@ private func attentionBackward(
     let (dqp, dkp, dvp) = (dq.data, dk.data, dv.data)
     let alpha = geometry.alpha
     let parallel = b * heads * t * s * d >= 1 << 19
-    if parallel { BLAS.setThreads(1) }
-    defer { if parallel { BLAS.setThreads(Engine.threads) } }
     parallelRanges(b * keyValueHeads, minimum: parallel ? 2 : Int.max, grain: 1) { tasks in
-        let dScores = UnsafeMutablePointer<Float>.allocate(capacity: min(t, queryBlock) * s)
+        let dScores = UnsafeMutablePointer<Float>.allocate(capacity: min(t, geometry.block) * s)
         defer { dScores.deallocate() }
         for task in tasks {
             let (bi, g) = task.quotientAndRemainder(dividingBy: keyValueHeads)

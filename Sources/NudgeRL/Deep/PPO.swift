@@ -159,7 +159,7 @@ public enum PPO {
         var nextObs: [[Float]]
         var completed = 0
         var resumedWall = 0.0
-        if let checkpointing { try envs.requireSnapshots() }
+        if checkpointing != nil { try envs.requireSnapshots() }
         if let checkpointing, checkpointing.resume {
             let state = try checkpointing.restore(agent: agent, optimizer: optimizer, algorithm: "ppo")
             (completed, globalStep, resumedWall, episodes, nextObs) = (state.iteration, state.globalStep, state.wallTime, state.episodes, state.observations)
