@@ -44,28 +44,16 @@ public enum A2C {
         let optimizer = RMSprop(learningRate: c.learningRate, alpha: c.rmspropAlpha, eps: c.rmspropEpsilon)
         var rng = RandomGenerator(seed: c.seed).derive(stream: 31)
         let n = c.numEnvs, T = c.numSteps
-        var episodes: [EpisodeRecord] = []
-        var globalStep = 0
-        var nextObs: [[Float]]
-        var completed = 0
-        var resumedWall = 0.0
-        if checkpointing != nil { try envs.requireSnapshots() }
-        if let checkpointing, checkpointing.resume {
-            let state = try checkpointing.restore(agent: agent, optimizer: optimizer, algorithm: "a2c")
-            (completed, globalStep, resumedWall, episodes, nextObs) = (state.iteration, state.globalStep, state.wallTime, state.episodes, state.observations)
-            rng = try restoredGenerator(state)
-            try envs.restore(state.environments)
-        } else {
-            nextObs = envs.reset(seed: c.seed).observations
-        }
-        let start = Date().addingTimeInterval(-resumedWall)
+        let begun = try RLCheckpointing.begin(checkpointing, algorithm: "a2c", envs: envs, agent: agent, optimizer: optimizer,
+                                              seed: c.seed, generator: rng)
+        var (completed, globalStep, episodes, nextObs) = (begun.iteration, begun.globalStep, begun.episodes, begun.observations)
+        rng = try restoredGenerator(begun)
+        let start = Date().addingTimeInterval(-begun.wallTime)
         var savedStep = globalStep
         func checkpoint() throws {
             savedStep = globalStep
-            try checkpointing?.save(RLTrainerState(algorithm: "a2c", iteration: completed, globalStep: globalStep,
-                                                   wallTime: Date().timeIntervalSince(start), generator: rng.snapshot,
-                                                   observations: nextObs, environments: envs.snapshot(), episodes: episodes),
-                                    agent: agent, optimizer: optimizer)
+            try checkpointing?.save(algorithm: "a2c", iteration: completed, globalStep: globalStep, start: start, generator: rng,
+                                    observations: nextObs, envs: envs, episodes: episodes, agent: agent, optimizer: optimizer)
         }
         let iterations = c.totalTimesteps / (n * T)
         for iteration in stride(from: completed + 1, through: iterations, by: 1) {

@@ -154,28 +154,16 @@ public enum PPO {
         let n = c.numEnvs, T = c.numSteps, obsSize = envs.observationSpace.flatCount, A = agent.actionCount
         var rng = RandomGenerator(seed: c.seed).derive(stream: 11)
         let optimizer = Adam(learningRate: c.learningRate, eps: 1e-5)
-        var episodes: [EpisodeRecord] = []
-        var globalStep = 0
-        var nextObs: [[Float]]
-        var completed = 0
-        var resumedWall = 0.0
-        if checkpointing != nil { try envs.requireSnapshots() }
-        if let checkpointing, checkpointing.resume {
-            let state = try checkpointing.restore(agent: agent, optimizer: optimizer, algorithm: "ppo")
-            (completed, globalStep, resumedWall, episodes, nextObs) = (state.iteration, state.globalStep, state.wallTime, state.episodes, state.observations)
-            rng = try restoredGenerator(state)
-            try envs.restore(state.environments)
-        } else {
-            nextObs = envs.reset(seed: c.seed).observations
-        }
-        let start = Date().addingTimeInterval(-resumedWall)
+        let begun = try RLCheckpointing.begin(checkpointing, algorithm: "ppo", envs: envs, agent: agent, optimizer: optimizer,
+                                              seed: c.seed, generator: rng)
+        var (completed, globalStep, episodes, nextObs) = (begun.iteration, begun.globalStep, begun.episodes, begun.observations)
+        rng = try restoredGenerator(begun)
+        let start = Date().addingTimeInterval(-begun.wallTime)
         var savedStep = globalStep
         func checkpoint() throws {
             savedStep = globalStep
-            try checkpointing?.save(RLTrainerState(algorithm: "ppo", iteration: completed, globalStep: globalStep,
-                                                   wallTime: Date().timeIntervalSince(start), generator: rng.snapshot,
-                                                   observations: nextObs, environments: envs.snapshot(), episodes: episodes),
-                                    agent: agent, optimizer: optimizer)
+            try checkpointing?.save(algorithm: "ppo", iteration: completed, globalStep: globalStep, start: start, generator: rng,
+                                    observations: nextObs, envs: envs, episodes: episodes, agent: agent, optimizer: optimizer)
         }
 
         // Rollout storage, row-major (t·n + e).

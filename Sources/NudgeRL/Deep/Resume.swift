@@ -85,6 +85,34 @@ public struct RLCheckpointing {
     func isDue(from previous: Int, to step: Int) -> Bool { every > 0 && step / every > previous / every }
 }
 
+extension RLCheckpointing {
+    /// Where an on-policy run starts: restored from the checkpoint when resuming (agent and
+    /// optimizer loaded too), else fresh, with `envs` reset from `seed` and `generator` as given.
+    /// Fails early when a checkpointed run's environments cannot be snapshotted.
+    static func begin(_ checkpointing: RLCheckpointing?, algorithm: String, envs: SyncVectorEnvironment<AnyEnvironment>,
+                      agent: Module, optimizer: any Optimizer, seed: UInt64, generator: RandomGenerator) throws -> RLTrainerState {
+        if checkpointing != nil { try envs.requireSnapshots() }
+        guard let checkpointing, checkpointing.resume else {
+            let observations = envs.reset(seed: seed).observations
+            return RLTrainerState(algorithm: algorithm, iteration: 0, globalStep: 0, wallTime: 0, generator: generator.snapshot,
+                                  observations: observations, environments: VectorSnapshot(environments: [], needsReset: []), episodes: [])
+        }
+        let state = try checkpointing.restore(agent: agent, optimizer: optimizer, algorithm: algorithm)
+        try envs.restore(state.environments)
+        return state
+    }
+
+    /// Saves an on-policy run's state after `iteration` updates, begun at `start`.
+    func save(algorithm: String, iteration: Int, globalStep: Int, start: Date, generator: RandomGenerator,
+              observations: [[Float]], envs: SyncVectorEnvironment<AnyEnvironment>, episodes: [EpisodeRecord],
+              agent: Module, optimizer: any Optimizer) throws {
+        try save(RLTrainerState(algorithm: algorithm, iteration: iteration, globalStep: globalStep,
+                                wallTime: Date().timeIntervalSince(start), generator: generator.snapshot,
+                                observations: observations, environments: envs.snapshot(), episodes: episodes),
+                 agent: agent, optimizer: optimizer)
+    }
+}
+
 extension SyncVectorEnvironment where Base == AnyEnvironment {
     /// Fails unless every environment can be snapshotted (so a resumable checkpoint is possible).
     func requireSnapshots() throws {
