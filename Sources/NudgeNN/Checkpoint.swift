@@ -44,10 +44,11 @@ public enum Checkpoint {
         return NamedTensors(pairs)
     }
 
-    /// Writes a training checkpoint directory (model, optimizer state, step, and any trainer
-    /// `files` by name) atomically.
+    /// Writes a training checkpoint directory (model, optimizer state, step, any trainer `files`
+    /// by name and any further safetensors files of `tensors` by name) atomically.
     public static func save(model: Module, optimizer: (any Optimizer)?, step: Int, to directory: URL,
-                            metadata: [String: String] = [:], files: [String: Data] = [:]) throws {
+                            metadata: [String: String] = [:], files: [String: Data] = [:],
+                            tensors: [String: NamedTensors] = [:]) throws {
         let fm = FileManager.default
         let parent = directory.deletingLastPathComponent()
         let staging = parent.appendingPathComponent(".\(directory.lastPathComponent).tmp-\(getpid())")
@@ -65,6 +66,9 @@ public enum Checkpoint {
         try save(model.parameters(), to: staging.appendingPathComponent("model.safetensors"), metadata: meta)
         if let optimizer {
             try save(optimizer.state(), to: staging.appendingPathComponent("optimizer.safetensors"), metadata: meta)
+        }
+        for (name, named) in tensors.sorted(by: { $0.key < $1.key }) {
+            try save(named, to: staging.appendingPathComponent(name), metadata: meta)
         }
         for (name, data) in files.sorted(by: { $0.key < $1.key }) {
             let url = staging.appendingPathComponent(name)

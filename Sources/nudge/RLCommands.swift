@@ -34,7 +34,7 @@ struct RL: ParsableCommand {
         @Option(name: .customLong("total-timesteps"), help: "Environment steps (key: total_timesteps; default: the algorithm's reference value).")
         var totalTimesteps: Int?
         @Option(help: "Run directory (default runs/rl/<algo>-<env>-<seed>).") var output: String?
-        @Option(help: ArgumentHelp("Continue the run in this directory from its checkpoints/latest (ppo, a2c); only --total-timesteps may change.",
+        @Option(help: ArgumentHelp("Continue the run in this directory from its checkpoints/latest; only --total-timesteps may change.",
                                    valueName: "run-dir"))
         var resume: String?
 

@@ -65,37 +65,90 @@ private func trajectory(_ env: AnyEnvironment, steps: Int, seed: UInt64) throws 
         #expect(try steps(copy, 100, &copyRNG) == expected)
     }
 
-    /// A run stopped between iterations and resumed logs exactly what an uninterrupted run logs.
-    @Test(arguments: ["ppo", "a2c"]) func resumedRunMatchesUninterrupted(algorithm: String) throws {
+    /// A run stopped (between updates, mid-episode for DQN and SAC, between episodes for REINFORCE
+    /// and actor-critic) and resumed logs exactly what an uninterrupted run logs.
+    @Test(arguments: ["ppo", "a2c", "dqn", "sac", "reinforce", "actor-critic"]) func resumedRunMatchesUninterrupted(algorithm: String) throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("resume-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
-        func run(stopAfter updates: Int?, resume: Bool) throws -> [String] {
+        // What counts toward the stop: loss rows, or finished episodes for the per-episode trainers.
+        let counted = ["reinforce", "actor-critic"].contains(algorithm) ? "charts/episodic_return" : "losses/"
+        func run(stopAfter events: Int?, resume: Bool) throws -> [String] {
             var log: [String] = []
             var seen = 0
             let checkpointing = RLCheckpointing(directory: directory, resume: resume, every: 1000)
             let record: MetricsCallback = { step, metrics in
                 log.append("\(step) \(metrics.filter { $0.0 != "charts/SPS" }.map { "\($0.0)=\($0.1)" })")
-                if metrics.contains(where: { $0.0.hasPrefix("losses/") || $0.0 == "charts/learning_rate" }) { seen += 1 }
+                if metrics.contains(where: { $0.0.hasPrefix(counted) || (counted == "losses/" && $0.0 == "charts/learning_rate") }) { seen += 1 }
             }
-            let stop = { updates.map { seen >= $0 } ?? false }
-            if algorithm == "ppo" {
+            let stop = { events.map { seen >= $0 } ?? false }
+            switch algorithm {
+            case "ppo":
                 var c = PPOConfig()
                 c.totalTimesteps = 8 * 512
                 c.numSteps = 128
                 _ = try PPO.train(environmentID: "CartPole-v1", config: c, onMetrics: record, shouldStop: stop, checkpointing: checkpointing)
-            } else {
+            case "a2c":
                 var c = A2CConfig()
                 c.totalTimesteps = 3 * 100 * 20  // losses are logged every 100 updates
                 _ = try A2C.train(environmentID: "CartPole-v1", config: c, onMetrics: record, shouldStop: stop, checkpointing: checkpointing)
+            case "dqn":
+                var c = DQNConfig()
+                (c.totalTimesteps, c.learningStarts, c.batchSize, c.targetNetworkFrequency) = (1200, 100, 32, 50)
+                _ = try DQN.train(environmentID: "CartPole-v1", config: c, onMetrics: record, shouldStop: stop, checkpointing: checkpointing)
+            case "sac":
+                var c = SACConfig()
+                (c.totalTimesteps, c.learningStarts, c.batchSize, c.hiddenSizes) = (450, 100, 16, [16, 16])
+                _ = try SAC.train(environmentID: "Pendulum-v1", config: c, onMetrics: record, shouldStop: stop, checkpointing: checkpointing)
+            default:
+                var c = PolicyGradientConfig()
+                c.totalTimesteps = 1500
+                _ = algorithm == "reinforce"
+                    ? try PolicyGradient.reinforce(environmentID: "CartPole-v1", config: c, onMetrics: record, shouldStop: stop, checkpointing: checkpointing)
+                    : try PolicyGradient.actorCritic(environmentID: "CartPole-v1", config: c, onMetrics: record, shouldStop: stop,
+                                                     checkpointing: checkpointing)
             }
             return log
         }
         let straight = try run(stopAfter: nil, resume: false)
-        let first = try run(stopAfter: algorithm == "ppo" ? 3 : 1, resume: false)
+        let stops = ["ppo": 3, "a2c": 1, "dqn": 3, "sac": 3]
+        let first = try run(stopAfter: stops[algorithm] ?? 8, resume: false)
         let state = try RLCheckpointing.state(in: directory)
         #expect(state.algorithm == algorithm && state.globalStep > 0)
         let second = try run(stopAfter: nil, resume: true)
         #expect(first.count < straight.count && !second.isEmpty)
         #expect(first + second == straight)
+    }
+
+    /// A replay buffer continues from its checkpoint with the same samples, also when it has
+    /// wrapped, and refuses a checkpoint that does not fit.
+    @Test func replayBufferRestoresExactly() throws {
+        var rng = RandomGenerator(seed: 4)
+        var buffer = ReplayBuffer(capacity: 7, observationSize: 3, actionSize: 2)
+        func add(_ b: inout ReplayBuffer, _ n: Int, _ rng: inout RandomGenerator) {
+            for _ in 0..<n {
+                b.add(observation: (0..<3).map { _ in Float(rng.uniform()) }, action: [Float(rng.uniform()), 1],
+                      reward: Float(rng.uniform()), nextObservation: (0..<3).map { _ in Float(rng.uniform()) }, terminated: rng.uniform() < 0.3)
+            }
+        }
+        func draws(_ b: ReplayBuffer, _ rng: inout RandomGenerator) -> [[Float]] {
+            let s = b.sample(5, using: &rng)
+            return [s.observations.scalars, s.actions.scalars, s.rewards.scalars, s.nextObservations.scalars, s.terminated.scalars]
+        }
+        for n in [4, 10] {  // part full, then wrapped
+            add(&buffer, n, &rng)
+            var copy = ReplayBuffer(capacity: 7, observationSize: 3, actionSize: 2)
+            try copy.restore(buffer.stateTensors(), count: buffer.count, position: buffer.writePosition, file: "replay")
+            var a = rng, b = rng
+            add(&buffer, 3, &a)
+            add(&copy, 3, &b)
+            #expect(draws(buffer, &a) == draws(copy, &b))
+            #expect(buffer.writePosition == copy.writePosition && buffer.count == copy.count)
+        }
+        var small = ReplayBuffer(capacity: 3, observationSize: 3, actionSize: 2)
+        #expect(throws: CheckpointError.self) { try small.restore(buffer.stateTensors(), count: buffer.count, position: 1, file: "replay") }
+        var wrongWidth = ReplayBuffer(capacity: 7, observationSize: 2, actionSize: 2)
+        #expect(throws: CheckpointError.self) {
+            try wrongWidth.restore(buffer.stateTensors(), count: buffer.count, position: buffer.writePosition, file: "replay")
+        }
     }
 }

@@ -56,8 +56,12 @@ public final class QNetwork: Module {
 
 /// DQN training.
 public enum DQN {
+    /// Trains a Q-network; with `checkpointing`, the whole run (network, target, optimizer, replay
+    /// buffer, environment, generator) is saved every `every` steps, when stopped and at the end
+    /// and, when resuming, restored first.
     public static func train(environmentID: String, config c: DQNConfig, onMetrics: MetricsCallback? = nil,
-                             shouldStop: () -> Bool = { false }) throws -> (network: QNetwork, result: TrainingResult) {
+                             shouldStop: () -> Bool = { false }, checkpointing: RLCheckpointing? = nil)
+        throws -> (network: QNetwork, result: TrainingResult) {
         let env = try makeTrainingEnvironment(environmentID)
         guard case .discrete(let actionCount, _) = env.actionSpace else {
             throw EnvironmentError.invalidArgument("DQN needs a discrete action space; \(environmentID) has \(env.actionSpace)")
@@ -71,10 +75,30 @@ public enum DQN {
         var buffer = ReplayBuffer(capacity: c.bufferSize, observationSize: obsSize)
         var rng = RandomGenerator(seed: c.seed).derive(stream: 21)
         var episodes: [EpisodeRecord] = []
-        let start = Date()
+        var firstStep = 0, wallBefore = 0.0
+        var obs: [Float]
+        if let restored = try RLCheckpointing.resume(checkpointing, algorithm: "dqn", env: env, agent: q, optimizer: optimizer) {
+            (firstStep, episodes, wallBefore) = (restored.state.globalStep, restored.state.episodes, restored.state.wallTime)
+            rng = try restoredGenerator(restored.state)
+            try target.update(parameters: restored.tensors("target"))
+            try buffer.restore(restored.tensors("replay"), count: restored.counter("replay_count"),
+                               position: restored.counter("replay_position"), file: restored.directory.path)
+            guard let o = restored.observation else { throw CheckpointError.invalid(path: restored.directory.path, reason: "no observation") }
+            obs = o
+        } else {
+            obs = env.reset(seed: c.seed, options: nil).observation
+        }
+        let start = Date().addingTimeInterval(-wallBefore)
+        var completed = firstStep, savedStep = firstStep
+        func checkpoint() throws {
+            savedStep = completed
+            try checkpointing?.save(algorithm: "dqn", iteration: completed, globalStep: completed, metricsThrough: completed - 1, start: start,
+                                    generator: rng, observation: obs, env: env, episodes: episodes, agent: q, optimizer: optimizer,
+                                    counters: ["replay_count": buffer.count, "replay_position": buffer.writePosition],
+                                    tensors: ["target": target.parameters(), "replay": buffer.stateTensors()])
+        }
 
-        var (obs, _) = env.reset(seed: c.seed, options: nil)
-        for globalStep in 0..<c.totalTimesteps {
+        for globalStep in stride(from: firstStep, to: c.totalTimesteps, by: 1) {
             if shouldStop() { break }
             let epsilon = c.epsilon(at: globalStep)
             let action = rng.uniform() < epsilon ? rng.int(below: actionCount) : q.greedyAction(obs)
@@ -84,8 +108,8 @@ public enum DQN {
             if s.done {
                 if case .double(let r)? = s.info["episode_return"], case .int(let l)? = s.info["episode_length"] {
                     episodes.append(EpisodeRecord(globalStep: globalStep + 1, episodeReturn: r, length: l))
-                    onMetrics?(globalStep + 1, [("charts/episodic_return", r), ("charts/episodic_length", Double(l)),
-                                                ("charts/epsilon", epsilon)])
+                    onMetrics?(globalStep, [("charts/episodic_return", r), ("charts/episodic_length", Double(l)),
+                                            ("charts/epsilon", epsilon)])
                 }
                 obs = env.reset(seed: nil, options: nil).observation
             } else {
@@ -112,9 +136,12 @@ public enum DQN {
                     polyakUpdate(target: target, source: q, tau: c.tau)
                 }
             }
+            completed = globalStep + 1
+            if checkpointing?.isDue(from: savedStep, to: completed) == true { try checkpoint() }
         }
+        if completed != savedStep { try checkpoint() }
         let wall = Date().timeIntervalSince(start)
-        return (q, TrainingResult(episodes: episodes, wallTime: wall, stepsPerSecond: Double(c.totalTimesteps) / Swift.max(wall, 1e-9),
-                                  globalSteps: c.totalTimesteps))
+        return (q, TrainingResult(episodes: episodes, wallTime: wall, stepsPerSecond: Double(completed) / Swift.max(wall, 1e-9),
+                                  globalSteps: completed))
     }
 }

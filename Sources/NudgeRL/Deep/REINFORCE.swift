@@ -54,16 +54,32 @@ func playEpisode(_ env: AnyEnvironment, _ agent: ActorCriticAgent, _ rng: inout 
 
 /// REINFORCE and one-step actor-critic.
 public enum PolicyGradient {
-    /// REINFORCE: one update per episode on −Σ log π(aₜ|sₜ)·(Gₜ − b(sₜ)) / T.
+    /// REINFORCE: one update per episode on −Σ log π(aₜ|sₜ)·(Gₜ − b(sₜ)) / T. With
+    /// `checkpointing`, the run is saved between episodes (past every `every` steps, when stopped
+    /// and at the end) and, when resuming, restored first.
     public static func reinforce(environmentID: String, config c: PolicyGradientConfig, onMetrics: MetricsCallback? = nil,
-                                 shouldStop: () -> Bool = { false }) throws -> (agent: ActorCriticAgent, result: TrainingResult) {
+                                 shouldStop: () -> Bool = { false }, checkpointing: RLCheckpointing? = nil)
+        throws -> (agent: ActorCriticAgent, result: TrainingResult) {
         let env = try makeTrainingEnvironment(environmentID)
         let agent = ActorCriticAgent(observationSize: env.observationSpace.flatCount, actionSpace: env.actionSpace, hidden: c.hiddenSizes, seed: c.seed)
         let policyOptimizer = Adam(learningRate: c.learningRate), valueOptimizer = Adam(learningRate: c.valueLearningRate)
         var rng = RandomGenerator(seed: c.seed).derive(stream: 50)
         var episodes: [EpisodeRecord] = []
-        var globalStep = 0
-        let start = Date()
+        var globalStep = 0, wallBefore = 0.0
+        if let restored = try RLCheckpointing.resume(checkpointing, algorithm: "reinforce", env: env, agent: agent, optimizer: policyOptimizer) {
+            (globalStep, episodes, wallBefore) = (restored.state.globalStep, restored.state.episodes, restored.state.wallTime)
+            rng = try restoredGenerator(restored.state)
+            try valueOptimizer.load(state: restored.tensors("value_optimizer"))
+        }
+        let start = Date().addingTimeInterval(-wallBefore)
+        var savedStep = globalStep
+        func checkpoint() throws {
+            savedStep = globalStep
+            // Between episodes: the next episode resets the restored environment, so no observation.
+            try checkpointing?.save(algorithm: "reinforce", iteration: episodes.count, globalStep: globalStep, start: start, generator: rng,
+                                    observation: nil, env: env, episodes: episodes, agent: agent, optimizer: policyOptimizer,
+                                    tensors: ["value_optimizer": valueOptimizer.state()])
+        }
         while globalStep < c.totalTimesteps && !shouldStop() {
             let e = try playEpisode(env, agent, &rng, seed: episodes.isEmpty ? c.seed : nil)
             globalStep += e.rewards.count
@@ -85,31 +101,51 @@ public enum PolicyGradient {
             let total = Double(e.rewards.reduce(0, +))
             episodes.append(EpisodeRecord(globalStep: globalStep, episodeReturn: total, length: e.rewards.count))
             onMetrics?(globalStep, [("charts/episodic_return", total), ("charts/episodic_length", Double(e.rewards.count))])
+            if checkpointing?.isDue(from: savedStep, to: globalStep) == true { try checkpoint() }
         }
+        if globalStep != savedStep { try checkpoint() }
         let wall = Date().timeIntervalSince(start)
         return (agent, TrainingResult(episodes: episodes, wallTime: wall, stepsPerSecond: Double(globalStep) / Swift.max(wall, 1e-9), globalSteps: globalStep))
     }
 
     /// One-step actor-critic: after every step, the actor follows −δ·log π(a|s) and the critic δ².
+    /// With `checkpointing`, the run is saved between episodes (past every `every` steps and when
+    /// stopped) and at the end and, when resuming, restored first.
     public static func actorCritic(environmentID: String, config c: PolicyGradientConfig, onMetrics: MetricsCallback? = nil,
-                                   shouldStop: () -> Bool = { false }) throws -> (agent: ActorCriticAgent, result: TrainingResult) {
+                                   shouldStop: () -> Bool = { false }, checkpointing: RLCheckpointing? = nil)
+        throws -> (agent: ActorCriticAgent, result: TrainingResult) {
         let env = try makeTrainingEnvironment(environmentID)
         let agent = ActorCriticAgent(observationSize: env.observationSpace.flatCount, actionSpace: env.actionSpace, hidden: c.hiddenSizes, seed: c.seed)
         let policyOptimizer = Adam(learningRate: c.learningRate), valueOptimizer = Adam(learningRate: c.valueLearningRate)
         var rng = RandomGenerator(seed: c.seed).derive(stream: 51)
         var episodes: [EpisodeRecord] = []
-        let start = Date()
-        var (obs, _) = env.reset(seed: c.seed, options: nil)
-        var episodeReturn = 0.0, episodeLength = 0
-        var steps = 0
-        for globalStep in 1...c.totalTimesteps {
+        var steps = 0, episodeLength = 0, wallBefore = 0.0
+        var obs: [Float]
+        if let restored = try RLCheckpointing.resume(checkpointing, algorithm: "actor-critic", env: env, agent: agent, optimizer: policyOptimizer) {
+            (steps, episodes, wallBefore) = (restored.state.globalStep, restored.state.episodes, restored.state.wallTime)
+            rng = try restoredGenerator(restored.state)
+            try valueOptimizer.load(state: restored.tensors("value_optimizer"))
+            episodeLength = try restored.counter("episode_length")
+            guard let o = restored.observation else { throw CheckpointError.invalid(path: restored.directory.path, reason: "no observation") }
+            obs = o
+        } else {
+            obs = env.reset(seed: c.seed, options: nil).observation
+        }
+        let start = Date().addingTimeInterval(-wallBefore)
+        var savedStep = steps
+        func checkpoint() throws {
+            savedStep = steps
+            try checkpointing?.save(algorithm: "actor-critic", iteration: steps, globalStep: steps, start: start, generator: rng,
+                                    observation: obs, env: env, episodes: episodes, agent: agent, optimizer: policyOptimizer,
+                                    counters: ["episode_length": episodeLength], tensors: ["value_optimizer": valueOptimizer.state()])
+        }
+        for globalStep in stride(from: steps + 1, through: c.totalTimesteps, by: 1) {
             // Stop requests are honoured between episodes, as REINFORCE does.
             if episodeLength == 0 && shouldStop() { break }
             steps = globalStep
             let x = agent.prepare([obs])
             let a = withoutGradients { CategoricalDistribution(logits: agent.actor(x)).sample(using: &rng)[0] }
             let s = try env.step(.discrete(a))
-            episodeReturn += s.reward
             episodeLength += 1
             let next: Float = s.terminated ? 0 : withoutGradients { agent.value(agent.prepare([s.observation])).item() }
             let v = withoutGradients { agent.value(x).item() }
@@ -122,15 +158,20 @@ public enum PolicyGradient {
             let (_, vg) = valueAndGrad(agent.critic) { critic in mseLoss(critic(x).reshaped([-1]), target) }
             valueOptimizer.update(agent.critic, gradients: vg)
             if s.done {
-                episodes.append(EpisodeRecord(globalStep: globalStep, episodeReturn: episodeReturn, length: episodeLength))
-                onMetrics?(globalStep, [("charts/episodic_return", episodeReturn), ("charts/episodic_length", Double(episodeLength))])
-                episodeReturn = 0
+                // The episode's return as the environment's statistics wrapper summed it (the
+                // raw rewards), so a run resumed mid-episode reports it whole.
+                if case .double(let r)? = s.info["episode_return"] {
+                    episodes.append(EpisodeRecord(globalStep: globalStep, episodeReturn: r, length: episodeLength))
+                    onMetrics?(globalStep, [("charts/episodic_return", r), ("charts/episodic_length", Double(episodeLength))])
+                }
                 episodeLength = 0
                 obs = env.reset(seed: nil, options: nil).observation
+                if checkpointing?.isDue(from: savedStep, to: globalStep) == true { try checkpoint() }
             } else {
                 obs = s.observation
             }
         }
+        if steps != savedStep { try checkpoint() }
         let wall = Date().timeIntervalSince(start)
         return (agent, TrainingResult(episodes: episodes, wallTime: wall, stepsPerSecond: Double(steps) / Swift.max(wall, 1e-9), globalSteps: steps))
     }

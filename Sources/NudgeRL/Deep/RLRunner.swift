@@ -24,7 +24,7 @@ public enum RLRunner {
         let head: [ConfigField] = [
             .choice("algorithm", [algorithm], default: algorithm, help: "The algorithm (fixed; recorded in config.toml)."),
             .string("env_id", environmentID, help: "Environment id (see `nudge env list`)."),
-            .int("checkpoint_every", 100_000, help: "Environment steps between resumable checkpoints (ppo, a2c; 0: only when stopped and at the end)."),
+            .int("checkpoint_every", 100_000, help: "Environment steps between resumable checkpoints (taken at the next update or episode boundary; 0: only when stopped and at the end)."),
         ]
         let keys: [ConfigField]
         switch algorithm {
@@ -38,8 +38,6 @@ public enum RLRunner {
         return ConfigSchema(head + keys)
     }
 
-    /// The algorithms whose runs can be resumed (`resume:` in `train`).
-    public static let resumable = ["ppo", "a2c"]
 
     /// Trains the algorithm of a configuration resolved against `schema(algorithm:environmentID:)`
     /// into `directory` (config.toml, metrics, checkpoints/latest, returns.svg, report.html);
@@ -49,10 +47,6 @@ public enum RLRunner {
     public static func train(_ config: ResolvedConfig, directory: URL, resume: Bool = false,
                              shouldStop: @escaping () -> Bool = { false }) throws -> [(String, Double)] {
         let algorithm = config.string("algorithm"), environmentID = config.string("env_id")
-        if resume && !resumable.contains(algorithm) {
-            throw EnvironmentError.invalidArgument(
-                "--resume: \(algorithm) runs cannot be resumed yet (\(resumable.joined(separator: " and ")) can): its replay buffer and episode state are not checkpointed")
-        }
         let latest = directory.appendingPathComponent("checkpoints/latest")
         // A loss that stops being a number ends training at once; no checkpoint is written after it.
         var failure: NonFiniteValueError?
@@ -69,7 +63,7 @@ public enum RLRunner {
         case "dqn":
             let c = DQNConfig.configKeys.apply(config, to: DQNConfig())
             total = c.totalTimesteps
-            body = { try DQN.train(environmentID: environmentID, config: c, onMetrics: $0, shouldStop: $1) }
+            body = { try DQN.train(environmentID: environmentID, config: c, onMetrics: $0, shouldStop: $1, checkpointing: checkpointing) }
         case "a2c":
             let c = A2CConfig.configKeys.apply(config, to: A2CConfig())
             total = c.totalTimesteps
@@ -77,14 +71,16 @@ public enum RLRunner {
         case "sac":
             let c = SACConfig.configKeys.apply(config, to: SACConfig())
             total = c.totalTimesteps
-            body = { try SAC.train(environmentID: environmentID, config: c, onMetrics: $0, shouldStop: $1) }
+            body = { try SAC.train(environmentID: environmentID, config: c, onMetrics: $0, shouldStop: $1, checkpointing: checkpointing) }
         case "reinforce", "actor-critic":
             let c = PolicyGradientConfig.configKeys.apply(config, to: PolicyGradientConfig())
             total = c.totalTimesteps
             body = { callback, stop in
                 algorithm == "reinforce"
-                    ? try PolicyGradient.reinforce(environmentID: environmentID, config: c, onMetrics: callback, shouldStop: stop)
-                    : try PolicyGradient.actorCritic(environmentID: environmentID, config: c, onMetrics: callback, shouldStop: stop)
+                    ? try PolicyGradient.reinforce(environmentID: environmentID, config: c, onMetrics: callback, shouldStop: stop,
+                                                   checkpointing: checkpointing)
+                    : try PolicyGradient.actorCritic(environmentID: environmentID, config: c, onMetrics: callback, shouldStop: stop,
+                                                     checkpointing: checkpointing)
             }
         default:
             throw EnvironmentError.invalidArgument("unknown algorithm '\(algorithm)'; known: \(algorithms.joined(separator: ", "))")
@@ -93,14 +89,14 @@ public enum RLRunner {
         if resume {
             let state = try RLCheckpointing.state(in: latest)
             run = try RunDirectory.create(at: directory, config: config.asConfigTable(), mode: .resume)
-            try run.truncate(afterStep: state.globalStep)
+            try run.truncate(afterStep: state.lastMetricsStep)
         } else {
             run = try RunDirectory.create(at: directory, config: config.asConfigTable(), mode: .overwrite)
         }
         defer { run.close() }
         let progress = ProgressReporter(total: total, label: "\(algorithm) \(environmentID)")
         var lastReturn = 0.0
-        let (model, result) = try body({ step, metrics in
+        let (_, result) = try body({ step, metrics in
             try? run.log(step: step, metrics)
             if failure == nil, let bad = metrics.first(where: { $0.0.hasPrefix("losses/") && !$0.1.isFinite }) {
                 failure = NonFiniteValueError(step: step, metric: bad.0, value: bad.1)
@@ -113,11 +109,6 @@ public enum RLRunner {
             run.close()
             try? HTMLReport.forRun(directory).write(to: directory.appendingPathComponent("report.html"))
             throw failure
-        }
-        if !resumable.contains(algorithm) {
-            // The resumable trainers saved their full state themselves; the others save the agent.
-            try Checkpoint.save(model: model, optimizer: nil, step: result.globalSteps, to: run.checkpointURL(name: "latest"),
-                                metadata: ["algorithm": algorithm, "env_id": environmentID])
         }
         try plotReturns(result.episodes, title: "\(algorithm.uppercased()) on \(environmentID) (seed \(config.int("seed")))",
                         to: run.url.appendingPathComponent("returns.svg"))

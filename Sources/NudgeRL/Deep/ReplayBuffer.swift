@@ -76,6 +76,48 @@ public struct ReplayBuffer {
     }
 }
 
+extension ReplayBuffer {
+    /// The stored transitions for a checkpoint (rows 0..<count of each field, in slot order;
+    /// nothing while empty), with `count` and `position` kept as counters beside them.
+    func stateTensors() -> NamedTensors {
+        guard count > 0 else { return NamedTensors() }
+        func rows(_ field: [Float], _ width: Int) -> Tensor { Tensor(shape: [count, width], values: Array(field[0..<(count * width)])) }
+        return NamedTensors([("observations", rows(observations, observationSize)), ("next_observations", rows(nextObservations, observationSize)),
+                             ("actions", rows(actions, actionSize)), ("rewards", rows(rewards, 1)), ("terminated", rows(terminated, 1))])
+    }
+
+    /// The write position, saved beside `stateTensors()`.
+    var writePosition: Int { position }
+
+    /// Restores `count` transitions saved by `stateTensors()` with write position `position`; a
+    /// missing field or a wrong shape is an error naming `file`. A buffer restored into a larger
+    /// capacity (a run extended past a buffer sized by its step budget) keeps writing after the
+    /// last row.
+    mutating func restore(_ tensors: NamedTensors, count: Int, position: Int, file: String) throws {
+        // Not yet full (writing at `count`), full (any slot), or full at a smaller capacity, which
+        // wraps to 0 only at the very end.
+        let consistent = (position == count && count < capacity) || (count == capacity && position >= 0 && position < capacity)
+            || (position == 0 && count > 0 && count <= capacity)
+        guard consistent else {
+            throw CheckpointError.invalid(path: file, reason: "replay buffer of \(count) transitions at position \(position) does not fit a capacity of \(capacity)")
+        }
+        func load(_ name: String, _ width: Int, into field: inout [Float]) throws {
+            guard count > 0 else { return }
+            guard let t = tensors[name], t.shape == [count, width] else {
+                throw CheckpointError.invalid(path: file, reason: "replay field '\(name)' missing or not of shape [\(count), \(width)]")
+            }
+            field.replaceSubrange(0..<(count * width), with: t.scalars)
+        }
+        try load("observations", observationSize, into: &observations)
+        try load("next_observations", observationSize, into: &nextObservations)
+        try load("actions", actionSize, into: &actions)
+        try load("rewards", 1, into: &rewards)
+        try load("terminated", 1, into: &terminated)
+        self.count = count
+        self.position = count < capacity ? count : position
+    }
+}
+
 /// θ_target ← τ·θ_source + (1 − τ)·θ_target for every parameter, in place (τ = 1 copies).
 public func polyakUpdate(target: Module, source: Module, tau: Float) {
     let t = target.parameters(), s = source.parameters()

@@ -9,11 +9,12 @@ import Foundation
 import NudgeNN
 import NudgeTensor
 
-/// Where an on-policy deep-RL run stands between updates.
+/// Where a deep-RL run stands between updates.
 public struct RLTrainerState: Codable, Sendable {
-    /// The algorithm that wrote it ("ppo", "a2c").
+    /// The algorithm that wrote it ("ppo", "a2c", "dqn", ...).
     public var algorithm: String
-    /// Updates completed (PPO iterations, A2C rollouts).
+    /// Updates completed (PPO iterations, A2C rollouts, REINFORCE episodes; for DQN and SAC the
+    /// environment steps).
     public var iteration: Int
     public var globalStep: Int
     /// Seconds of training so far (so steps per second stay true across a resume).
@@ -24,6 +25,14 @@ public struct RLTrainerState: Codable, Sendable {
     public var observations: [[Float]]
     public var environments: VectorSnapshot
     public var episodes: [EpisodeRecord]
+    /// The last metrics step this state accounts for, when not `globalStep` (DQN and SAC log at
+    /// the 0-based index of the step, as CleanRL does).
+    public var metricsThrough: Int?
+    /// Trainer-specific counts (e.g. the replay buffer's size and write position).
+    public var counters: [String: Int]?
+
+    /// The last metrics step this state accounts for: later rows of an interrupted run are dropped.
+    public var lastMetricsStep: Int { metricsThrough ?? globalStep }
 }
 
 /// Checkpoints a trainer writes as it goes, and the one it resumes from.
@@ -110,6 +119,68 @@ extension RLCheckpointing {
                                 wallTime: Date().timeIntervalSince(start), generator: generator.snapshot,
                                 observations: observations, environments: envs.snapshot(), episodes: episodes),
                  agent: agent, optimizer: optimizer)
+    }
+}
+
+/// A single-environment run restored from its checkpoint (DQN, SAC, REINFORCE, actor-critic): the
+/// trainer state and the further tensor files the trainer saved beside its agent.
+struct RestoredRun {
+    var state: RLTrainerState
+    var directory: URL
+
+    /// The observation the run continues from (nil when it stopped between episodes).
+    var observation: [Float]? { state.observations.first }
+
+    /// The tensors the trainer saved as `part` (e.g. a target network, a second optimizer).
+    func tensors(_ part: String) throws -> NamedTensors {
+        try Checkpoint.load(directory.appendingPathComponent("\(part).safetensors"))
+    }
+
+    /// A counter the trainer saved, or an error naming it.
+    func counter(_ key: String) throws -> Int {
+        guard let value = state.counters?[key] else {
+            throw CheckpointError.invalid(path: directory.appendingPathComponent(RLCheckpointing.stateFile).path, reason: "no counter '\(key)'")
+        }
+        return value
+    }
+}
+
+extension RLCheckpointing {
+    /// Where a single-environment run starts: nil when fresh, else the run restored from the
+    /// checkpoint (agent and optimizer loaded, `env` restored). Fails early when a checkpointed
+    /// run's environment cannot be snapshotted.
+    static func resume(_ checkpointing: RLCheckpointing?, algorithm: String, env: AnyEnvironment, agent: Module,
+                       optimizer: any Optimizer) throws -> RestoredRun? {
+        if checkpointing != nil && !env.supportsSnapshots {
+            throw EnvironmentError.invalidArgument("\(env.id): this environment cannot be snapshotted, so the run cannot be checkpointed for resuming")
+        }
+        guard let checkpointing, checkpointing.resume else { return nil }
+        let state = try checkpointing.restore(agent: agent, optimizer: optimizer, algorithm: algorithm)
+        guard state.environments.environments.count == 1 else {
+            throw CheckpointError.invalid(path: checkpointing.directory.path,
+                                          reason: "\(state.environments.environments.count) environment snapshots for a single-environment run")
+        }
+        try env.restore(state.environments.environments[0])
+        return RestoredRun(state: state, directory: checkpointing.directory)
+    }
+
+    /// Saves a single-environment run after `globalStep` environment steps: the agent and its
+    /// optimizer, the environment, the generator, `observation` (nil between episodes), the
+    /// `counters` and each of `tensors` as `<part>.safetensors`.
+    func save(algorithm: String, iteration: Int, globalStep: Int, metricsThrough: Int? = nil, start: Date,
+              generator: RandomGenerator, observation: [Float]?, env: AnyEnvironment, episodes: [EpisodeRecord],
+              agent: Module, optimizer: any Optimizer, counters: [String: Int]? = nil, tensors: [String: NamedTensors] = [:]) throws {
+        if skipSave() { return }
+        let state = RLTrainerState(algorithm: algorithm, iteration: iteration, globalStep: globalStep,
+                                   wallTime: Date().timeIntervalSince(start), generator: generator.snapshot,
+                                   observations: observation.map { [$0] } ?? [],
+                                   environments: VectorSnapshot(environments: [env.snapshot()], needsReset: [false]),
+                                   episodes: episodes, metricsThrough: metricsThrough, counters: counters)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        try Checkpoint.save(model: agent, optimizer: optimizer, step: globalStep, to: directory, metadata: metadata,
+                            files: [Self.stateFile: try encoder.encode(state)],
+                            tensors: Dictionary(uniqueKeysWithValues: tensors.map { ("\($0.key).safetensors", $0.value) }))
     }
 }
 

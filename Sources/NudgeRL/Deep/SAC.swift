@@ -81,8 +81,12 @@ public final class SACActor: Module {
 
 /// SAC training.
 public enum SAC {
+    /// Trains a SAC agent; with `checkpointing`, the whole run (actor, critics, targets, the three
+    /// optimizers, α, replay buffer, environment, generator) is saved every `every` steps, when
+    /// stopped and at the end and, when resuming, restored first.
     public static func train(environmentID: String, config c: SACConfig, onMetrics: MetricsCallback? = nil,
-                             shouldStop: () -> Bool = { false }) throws -> (actor: SACActor, result: TrainingResult) {
+                             shouldStop: () -> Bool = { false }, checkpointing: RLCheckpointing? = nil)
+        throws -> (actor: SACActor, result: TrainingResult) {
         let env = try makeTrainingEnvironment(environmentID)
         guard case .box(let low, let high, _) = env.actionSpace else {
             throw EnvironmentError.invalidArgument("SAC needs a continuous (Box) action space; \(environmentID) has \(env.actionSpace)")
@@ -117,10 +121,39 @@ public enum SAC {
         var buffer = ReplayBuffer(capacity: Swift.min(c.bufferSize, c.totalTimesteps), observationSize: obsSize, actionSize: actSize)
         var rng = RandomGenerator(seed: c.seed).derive(stream: 41)
         var episodes: [EpisodeRecord] = []
-        let start = Date()
+        var firstStep = 0, wallBefore = 0.0
+        var obs: [Float]
+        if let restored = try RLCheckpointing.resume(checkpointing, algorithm: "sac", env: env, agent: actor, optimizer: actorOptimizer) {
+            (firstStep, episodes, wallBefore) = (restored.state.globalStep, restored.state.episodes, restored.state.wallTime)
+            rng = try restoredGenerator(restored.state)
+            try critics.update(parameters: restored.tensors("critics"))
+            try q1Target.update(parameters: restored.tensors("qf1_target"))
+            try q2Target.update(parameters: restored.tensors("qf2_target"))
+            try temperature.update(parameters: restored.tensors("temperature"))
+            try qOptimizer.load(state: restored.tensors("q_optimizer"))
+            try alphaOptimizer.load(state: restored.tensors("alpha_optimizer"))
+            try buffer.restore(restored.tensors("replay"), count: restored.counter("replay_count"),
+                               position: restored.counter("replay_position"), file: restored.directory.path)
+            if c.autotune { alpha = Foundation.exp(temperature.logAlpha.item()) }
+            guard let o = restored.observation else { throw CheckpointError.invalid(path: restored.directory.path, reason: "no observation") }
+            obs = o
+        } else {
+            obs = env.reset(seed: c.seed, options: nil).observation
+        }
+        let start = Date().addingTimeInterval(-wallBefore)
+        var completed = firstStep, savedStep = firstStep
+        func checkpoint() throws {
+            savedStep = completed
+            try checkpointing?.save(algorithm: "sac", iteration: completed, globalStep: completed, metricsThrough: completed - 1, start: start,
+                                    generator: rng, observation: obs, env: env, episodes: episodes, agent: actor, optimizer: actorOptimizer,
+                                    counters: ["replay_count": buffer.count, "replay_position": buffer.writePosition],
+                                    tensors: ["critics": critics.parameters(), "qf1_target": q1Target.parameters(),
+                                              "qf2_target": q2Target.parameters(), "temperature": temperature.parameters(),
+                                              "q_optimizer": qOptimizer.state(), "alpha_optimizer": alphaOptimizer.state(),
+                                              "replay": buffer.stateTensors()])
+        }
 
-        var (obs, _) = env.reset(seed: c.seed, options: nil)
-        for globalStep in 0..<c.totalTimesteps {
+        for globalStep in stride(from: firstStep, to: c.totalTimesteps, by: 1) {
             if shouldStop() { break }
             let action: [Float]
             if globalStep < c.learningStarts {
@@ -133,13 +166,17 @@ public enum SAC {
             if s.done {
                 if case .double(let r)? = s.info["episode_return"], case .int(let l)? = s.info["episode_length"] {
                     episodes.append(EpisodeRecord(globalStep: globalStep + 1, episodeReturn: r, length: l))
-                    onMetrics?(globalStep + 1, [("charts/episodic_return", r), ("charts/episodic_length", Double(l))])
+                    onMetrics?(globalStep, [("charts/episodic_return", r), ("charts/episodic_length", Double(l))])
                 }
                 obs = env.reset(seed: nil, options: nil).observation
             } else {
                 obs = s.observation
             }
-            guard globalStep > c.learningStarts else { continue }
+            completed = globalStep + 1
+            guard globalStep > c.learningStarts else {
+                if checkpointing?.isDue(from: savedStep, to: completed) == true { try checkpoint() }
+                continue
+            }
 
             let batch = buffer.sample(c.batchSize, using: &rng)
             let target = withoutGradients {
@@ -184,9 +221,11 @@ public enum SAC {
                 polyakUpdate(target: q1Target, source: q1, tau: c.tau)
                 polyakUpdate(target: q2Target, source: q2, tau: c.tau)
             }
+            if checkpointing?.isDue(from: savedStep, to: completed) == true { try checkpoint() }
         }
+        if completed != savedStep { try checkpoint() }
         let wall = Date().timeIntervalSince(start)
-        return (actor, TrainingResult(episodes: episodes, wallTime: wall, stepsPerSecond: Double(c.totalTimesteps) / Swift.max(wall, 1e-9),
-                                      globalSteps: c.totalTimesteps))
+        return (actor, TrainingResult(episodes: episodes, wallTime: wall, stepsPerSecond: Double(completed) / Swift.max(wall, 1e-9),
+                                      globalSteps: completed))
     }
 }
