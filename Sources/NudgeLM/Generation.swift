@@ -43,6 +43,13 @@ public struct GenerationResult: Sendable {
 }
 
 /// Generates continuations of `prompts` (token ids, any lengths).
+///
+/// A batch of at least `2 × minimumDecodeRows` rows whose half-batch MLP product stays under
+/// OpenBLAS's own threading threshold (m·n·k ≤ 2¹⁸, small models) is decoded as two halves, each
+/// with its own cache, side by side when more than one thread is allowed: such a one-token step is
+/// mostly per-op overhead on one thread. Larger products are threaded inside BLAS already, where
+/// splitting only packs the weights twice. The halves depend only on the batch and the model, and
+/// tokens are drawn in row order afterwards, so results do not depend on the thread count.
 public func generate(model: any CausalLanguageModel, prompts: [[Int]], config: GenerationConfig) -> GenerationResult {
     withoutGradients {
         let b = prompts.count
@@ -50,24 +57,40 @@ public func generate(model: any CausalLanguageModel, prompts: [[Int]], config: G
         var mask = prompts.map { Array(repeating: false, count: longest - $0.count) + Array(repeating: true, count: $0.count) }
         let ids = prompts.map { Array(repeating: config.padTokenID, count: longest - $0.count) + $0 }
         var nextPosition = prompts.map(\.count)
-        let cache = KVCache(layers: model.configuration.layerCount, capacity: longest + config.maxNewTokens)
+        let c = model.configuration
+        let split = b >= 2 * minimumDecodeRows && (b / 2) * c.hiddenSize * c.intermediateSize <= 1 << 18
+        let parts = split ? [0..<(b / 2), (b / 2)..<b] : [0..<b]
+        let caches = parts.map { _ in KVCache(layers: model.configuration.layerCount, capacity: longest + config.maxNewTokens) }
         var rng = RandomGenerator(seed: config.seed)
         var tokens = [[Int]](repeating: [], count: b), logProbs = [[Float]](repeating: [], count: b)
         var finish = [FinishReason?](repeating: nil, count: b)
 
-        let prefill = TokenBatch(ids: ids, attentionMask: mask)
-        var logits = model.forward(prefill, cache: cache)  // (B, T, V)
-        var last = logits.slice(axis: 1, (longest - 1)..<longest).reshaped([b, -1])
+        /// Each part's last-position logits (rows, V) for the batch `input(rows)` makes.
+        func step(_ input: (Range<Int>) -> TokenBatch) -> [Tensor] {
+            let results = PartResults(count: parts.count)
+            parallelRanges(parts.count, minimum: 2, grain: 1) { range in
+                for k in range {
+                    let logits = model.forward(input(parts[k]), cache: caches[k])  // (rows, T, V)
+                    let t = logits.shape[1]
+                    results.set(k, (t == 1 ? logits : logits.slice(axis: 1, (t - 1)..<t)).reshaped([parts[k].count, -1]))
+                }
+            }
+            return results.tensors
+        }
+        var last = step { rows in TokenBatch(ids: Array(ids[rows]), attentionMask: Array(mask[rows])) }
         for _ in 0..<config.maxNewTokens {
             var chosen = [Int](repeating: config.padTokenID, count: b)
             let active = finish.map { $0 == nil }
-            for r in 0..<b where active[r] {
-                let row = Array(UnsafeBufferPointer(start: last.data + r * last.shape[1], count: last.shape[1]))
-                let (token, logProb) = sampleToken(row, config: config, rng: &rng)
-                chosen[r] = token
-                tokens[r].append(token)
-                logProbs[r].append(logProb)
-                if token == config.eosTokenID { finish[r] = .eos } else if config.stopTokens.contains(token) { finish[r] = .stop }
+            for (k, rows) in parts.enumerated() {
+                let logits = last[k], vocabulary = logits.shape[1]
+                for r in rows where active[r] {
+                    let row = Array(UnsafeBufferPointer(start: logits.data + (r - rows.lowerBound) * vocabulary, count: vocabulary))
+                    let (token, logProb) = sampleToken(row, config: config, rng: &rng)
+                    chosen[r] = token
+                    tokens[r].append(token)
+                    logProbs[r].append(logProb)
+                    if token == config.eosTokenID { finish[r] = .eos } else if config.stopTokens.contains(token) { finish[r] = .stop }
+                }
             }
             if finish.allSatisfy({ $0 != nil }) { break }
             // Rows finished before this step keep stepping with masked padding, so the batch stays
@@ -75,21 +98,33 @@ public func generate(model: any CausalLanguageModel, prompts: [[Int]], config: G
             for r in 0..<b { mask[r].append(active[r]) }
             let positions = nextPosition.map { [$0] }
             for r in 0..<b { nextPosition[r] += 1 }
-            logits = model.forward(TokenBatch(ids: chosen.map { [$0] }, positions: positions, attentionMask: mask), cache: cache)
-            last = logits.reshaped([b, -1])
+            last = step { rows in
+                TokenBatch(ids: chosen[rows].map { [$0] }, positions: Array(positions[rows]), attentionMask: Array(mask[rows]))
+            }
         }
         for r in 0..<b where finish[r] == nil { finish[r] = .length }
         return GenerationResult(tokens: tokens, logProbs: logProbs, finishReasons: finish.map { $0 ?? .length })
     }
 }
 
+/// Rows per half below which a batch is decoded whole.
+let minimumDecodeRows = 4
+
+/// Per-part results written by concurrent decoding tasks (each task writes only its own slot).
+private final class PartResults: @unchecked Sendable {
+    private var slots: [Tensor?]
+    private let lock = NSLock()
+    init(count: Int) { slots = Array(repeating: nil, count: count) }
+    func set(_ k: Int, _ t: Tensor) { lock.withLock { slots[k] = t } }
+    var tensors: [Tensor] { lock.withLock { slots.map { $0! } } }
+}
+
 /// Draws one token from logits with the config's filters; returns it and its log-probability under
 /// the distribution it was drawn from.
 public func sampleToken(_ logits: [Float], config: GenerationConfig, rng: inout RandomGenerator) -> (Int, Float) {
-    let logZ1 = logSumExp(logits)
     if config.temperature == 0 {
         let best = logits.indices.max { logits[$0] < logits[$1] || (logits[$0] == logits[$1] && $0 > $1) } ?? 0
-        return (best, logits[best] - logZ1)
+        return (best, logits[best] - logSumExp(logits))
     }
     var scaled = logits.map { $0 / config.temperature }
     if config.topK > 0 && config.topK < scaled.count {
