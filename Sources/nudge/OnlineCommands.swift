@@ -428,8 +428,9 @@ struct PPOCommand: ParsableCommand {
         .string("ppo.reward_model", "", help: "A reward-model weights file (nudge rm); empty: train one on gold-labelled pairs first."),
         .int("ppo.reward_model_pairs", 2000, min: 1, help: "Gold-labelled pairs for the reward model trained first."),
         .int("ppo.reward_model_epochs", 3, min: 1, help: "Epochs of that reward model."),
-        .choice("ppo.reward_model_data", ["policy_samples", "task_pairs"], default: "policy_samples",
-                help: "Pairs of the warm policy's own samples labelled by the gold reward (as RLHF collects them), or the task's synthetic pairs."),
+        .double("ppo.reward_model_learning_rate", 1e-3, min: 0, help: "AdamW learning rate of that reward model."),
+        .choice("ppo.reward_model_data", ["policy_samples", "policy_samples_and_answers", "task_pairs"], default: "policy_samples",
+                help: "Pairs of the warm policy's own samples labelled by the gold reward (as RLHF collects them), those plus the written answer against the worse sample (demonstrations beside comparisons), or the task's synthetic pairs."),
         .choice("ppo.value_model", ["separate", "shared"], default: "separate", help: "A separate value model, or a head on the policy trunk."),
         .int("ppo.batch_size", 32, min: 1, help: "Prompts (one completion each) per rollout batch."),
         .int("ppo.mini_batches", 2, min: 1, help: "Mini-batches per PPO epoch."),
@@ -495,7 +496,7 @@ struct PPOCommand: ParsableCommand {
             try rewardModel.load(from: URL(fileURLWithPath: rmPath))
         } else {
             var rm = RewardConfig()
-            rm.learningRate = 1e-3
+            rm.learningRate = config.float("ppo.reward_model_learning_rate")
             rm.epochs = config.int("ppo.reward_model_epochs")
             rm.batchSize = 16
             rm.seed = run.seed
@@ -557,15 +558,18 @@ struct PPOCommand: ParsableCommand {
 func goldLabelledPairs(policy: any CausalLanguageModel, tokenizer: any Tokenizer, config: ResolvedConfig, seed: UInt64) throws -> [DatasetRow] {
     let count = config.int("ppo.reward_model_pairs")
     let task = OnlineConfig.task(config)
-    guard config.string("ppo.reward_model_data") == "policy_samples" else { return task.preferenceRows(count: count, seed: seed) }
+    let data = config.string("ppo.reward_model_data")
+    guard data != "task_pairs" else { return task.preferenceRows(count: count, seed: seed) }
     return try goldLabelledPairs(policy: policy, tokenizer: tokenizer, task: task, count: count,
-                             maxNewTokens: config.int("ppo.max_completion_length"), seed: seed)
+                                 maxNewTokens: config.int("ppo.max_completion_length"), seed: seed,
+                                 withAnswers: data == "policy_samples_and_answers")
 }
 
 /// Preference pairs for a reward model: two samples of the policy per prompt, the one with the higher
-/// hidden gold reward chosen (ties skipped), as human labellers compare a model's own outputs.
+/// hidden gold reward chosen (ties skipped), as human labellers compare a model's own outputs; with
+/// `withAnswers`, also the task's written answer against the worse sample when that one is wrong.
 func goldLabelledPairs(policy: any CausalLanguageModel, tokenizer: any Tokenizer, task: SyntheticTask, count: Int, maxNewTokens: Int,
-                       seed: UInt64) throws -> [DatasetRow] {
+                       seed: UInt64, withAnswers: Bool = false) throws -> [DatasetRow] {
     var pairs: [DatasetRow] = []
     var generation = GenerationConfig()
     generation.maxNewTokens = maxNewTokens
@@ -583,6 +587,9 @@ func goldLabelledPairs(policy: any CausalLanguageModel, tokenizer: any Tokenizer
             guard ga != gb else { continue }
             let (chosen, rejected) = ga > gb ? (a.completion, b.completion) : (b.completion, a.completion)
             pairs.append(.preference(prompt: .text(a.prompt), chosen: .text(chosen), rejected: .text(rejected)))
+            if withAnswers, pairs.count < count, let answer = SyntheticTask.answer(for: a.prompt), min(ga, gb) < 1 {
+                pairs.append(.preference(prompt: .text(a.prompt), chosen: .text(answer), rejected: .text(rejected)))
+            }
         }
         round += 1
     }
