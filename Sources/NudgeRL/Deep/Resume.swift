@@ -80,13 +80,15 @@ public struct RLCheckpointing {
         return state
     }
 
-    /// Writes `state` with the agent and optimizer (atomically, replacing the previous checkpoint).
-    func save(_ state: RLTrainerState, agent: Module, optimizer: any Optimizer) throws {
+    /// Writes `state` with the agent and optimizer and each of `tensors` as `<part>.safetensors`
+    /// (atomically, replacing the previous checkpoint).
+    func save(_ state: RLTrainerState, agent: Module, optimizer: any Optimizer, tensors: [String: NamedTensors] = [:]) throws {
         if skipSave() { return }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         try Checkpoint.save(model: agent, optimizer: optimizer, step: state.globalStep, to: directory, metadata: metadata,
-                            files: [Self.stateFile: try encoder.encode(state)])
+                            files: [Self.stateFile: try encoder.encode(state)],
+                            tensors: Dictionary(uniqueKeysWithValues: tensors.map { ("\($0.key).safetensors", $0.value) }))
     }
 
     /// Whether an update that took the run from `previous` to `step` environment steps crossed a
@@ -151,9 +153,7 @@ extension RLCheckpointing {
     /// run's environment cannot be snapshotted.
     static func resume(_ checkpointing: RLCheckpointing?, algorithm: String, env: AnyEnvironment, agent: Module,
                        optimizer: any Optimizer) throws -> RestoredRun? {
-        if checkpointing != nil && !env.supportsSnapshots {
-            throw EnvironmentError.invalidArgument("\(env.id): this environment cannot be snapshotted, so the run cannot be checkpointed for resuming")
-        }
+        if checkpointing != nil && !env.supportsSnapshots { throw unsnapshottable(env) }
         guard let checkpointing, checkpointing.resume else { return nil }
         let state = try checkpointing.restore(agent: agent, optimizer: optimizer, algorithm: algorithm)
         guard state.environments.environments.count == 1 else {
@@ -170,27 +170,25 @@ extension RLCheckpointing {
     func save(algorithm: String, iteration: Int, globalStep: Int, metricsThrough: Int? = nil, start: Date,
               generator: RandomGenerator, observation: [Float]?, env: AnyEnvironment, episodes: [EpisodeRecord],
               agent: Module, optimizer: any Optimizer, counters: [String: Int]? = nil, tensors: [String: NamedTensors] = [:]) throws {
-        if skipSave() { return }
         let state = RLTrainerState(algorithm: algorithm, iteration: iteration, globalStep: globalStep,
                                    wallTime: Date().timeIntervalSince(start), generator: generator.snapshot,
                                    observations: observation.map { [$0] } ?? [],
                                    environments: VectorSnapshot(environments: [env.snapshot()], needsReset: [false]),
                                    episodes: episodes, metricsThrough: metricsThrough, counters: counters)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        try Checkpoint.save(model: agent, optimizer: optimizer, step: globalStep, to: directory, metadata: metadata,
-                            files: [Self.stateFile: try encoder.encode(state)],
-                            tensors: Dictionary(uniqueKeysWithValues: tensors.map { ("\($0.key).safetensors", $0.value) }))
+        try save(state, agent: agent, optimizer: optimizer, tensors: tensors)
     }
 }
 
 extension SyncVectorEnvironment where Base == AnyEnvironment {
     /// Fails unless every environment can be snapshotted (so a resumable checkpoint is possible).
     func requireSnapshots() throws {
-        if let env = environments.first(where: { !$0.supportsSnapshots }) {
-            throw EnvironmentError.invalidArgument("\(env.id): this environment cannot be snapshotted, so the run cannot be checkpointed for resuming")
-        }
+        if let env = environments.first(where: { !$0.supportsSnapshots }) { throw unsnapshottable(env) }
     }
+}
+
+/// The error for a checkpointed run whose environment cannot be snapshotted.
+func unsnapshottable(_ env: AnyEnvironment) -> EnvironmentError {
+    .invalidArgument("\(env.id): this environment cannot be snapshotted, so the run cannot be checkpointed for resuming")
 }
 
 /// The sampling generator stored in `state`.
