@@ -81,10 +81,8 @@ public enum DQN {
             (firstStep, episodes, wallBefore) = (restored.state.globalStep, restored.state.episodes, restored.state.wallTime)
             rng = try restoredGenerator(restored.state)
             try target.update(parameters: restored.tensors("target"))
-            try buffer.restore(restored.tensors("replay"), count: restored.counter("replay_count"),
-                               position: restored.counter("replay_position"), file: restored.directory.path)
-            guard let o = restored.observation else { throw CheckpointError.invalid(path: restored.directory.path, reason: "no observation") }
-            obs = o
+            try restored.restore(&buffer)
+            obs = try restored.observation()
         } else {
             obs = env.reset(seed: c.seed, options: nil).observation
         }
@@ -94,7 +92,7 @@ public enum DQN {
             savedStep = completed
             try checkpointing?.save(algorithm: "dqn", iteration: completed, globalStep: completed, metricsThrough: completed - 1, start: start,
                                     generator: rng, observation: obs, env: env, episodes: episodes, agent: q, optimizer: optimizer,
-                                    counters: ["replay_count": buffer.count, "replay_position": buffer.writePosition],
+                                    counters: buffer.checkpointCounters,
                                     tensors: ["target": target.parameters(), "replay": buffer.stateTensors()])
         }
 

@@ -126,8 +126,7 @@ public enum PolicyGradient {
             rng = try restoredGenerator(restored.state)
             try valueOptimizer.load(state: restored.tensors("value_optimizer"))
             episodeLength = try restored.counter("episode_length")
-            guard let o = restored.observation else { throw CheckpointError.invalid(path: restored.directory.path, reason: "no observation") }
-            obs = o
+            obs = try restored.observation()
         } else {
             obs = env.reset(seed: c.seed, options: nil).observation
         }

@@ -89,6 +89,9 @@ extension ReplayBuffer {
     /// The write position, saved beside `stateTensors()`.
     var writePosition: Int { position }
 
+    /// The counters saved beside `stateTensors()` (read back by `RestoredRun.restore(_:)`).
+    var checkpointCounters: [String: Int] { ["replay_count": count, "replay_position": position] }
+
     /// Restores `count` transitions saved by `stateTensors()` with write position `position`; a
     /// missing field or a wrong shape is an error naming `file`. A buffer restored into a larger
     /// capacity (a run extended past a buffer sized by its step budget) keeps writing after the

@@ -130,8 +130,16 @@ struct RestoredRun {
     var state: RLTrainerState
     var directory: URL
 
-    /// The observation the run continues from (nil when it stopped between episodes).
-    var observation: [Float]? { state.observations.first }
+    /// The observation the run continues from, or an error for a checkpoint without one.
+    func observation() throws -> [Float] {
+        guard let o = state.observations.first else { throw CheckpointError.invalid(path: directory.path, reason: "no observation") }
+        return o
+    }
+
+    /// Restores `buffer` from the transitions and counters the trainer saved as "replay".
+    func restore(_ buffer: inout ReplayBuffer) throws {
+        try buffer.restore(tensors("replay"), count: counter("replay_count"), position: counter("replay_position"), file: directory.path)
+    }
 
     /// The tensors the trainer saved as `part` (e.g. a target network, a second optimizer).
     func tensors(_ part: String) throws -> NamedTensors {

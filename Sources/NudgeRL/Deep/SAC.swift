@@ -132,11 +132,9 @@ public enum SAC {
             try temperature.update(parameters: restored.tensors("temperature"))
             try qOptimizer.load(state: restored.tensors("q_optimizer"))
             try alphaOptimizer.load(state: restored.tensors("alpha_optimizer"))
-            try buffer.restore(restored.tensors("replay"), count: restored.counter("replay_count"),
-                               position: restored.counter("replay_position"), file: restored.directory.path)
+            try restored.restore(&buffer)
             if c.autotune { alpha = Foundation.exp(temperature.logAlpha.item()) }
-            guard let o = restored.observation else { throw CheckpointError.invalid(path: restored.directory.path, reason: "no observation") }
-            obs = o
+            obs = try restored.observation()
         } else {
             obs = env.reset(seed: c.seed, options: nil).observation
         }
@@ -146,7 +144,7 @@ public enum SAC {
             savedStep = completed
             try checkpointing?.save(algorithm: "sac", iteration: completed, globalStep: completed, metricsThrough: completed - 1, start: start,
                                     generator: rng, observation: obs, env: env, episodes: episodes, agent: actor, optimizer: actorOptimizer,
-                                    counters: ["replay_count": buffer.count, "replay_position": buffer.writePosition],
+                                    counters: buffer.checkpointCounters,
                                     tensors: ["critics": critics.parameters(), "qf1_target": q1Target.parameters(),
                                               "qf2_target": q2Target.parameters(), "temperature": temperature.parameters(),
                                               "q_optimizer": qOptimizer.state(), "alpha_optimizer": alphaOptimizer.state(),
