@@ -1,5 +1,5 @@
 // `nudge rl train <algo>` and `nudge rl eval`: deep RL runs with CleanRL's metric names, written to
-// a run directory (config.toml, metrics.jsonl/csv, checkpoints/latest, returns.svg).
+// a run directory (config.toml, metrics.jsonl/csv, checkpoints/latest and best, returns.svg).
 
 import ArgumentParser
 import Foundation
@@ -113,8 +113,10 @@ struct RL: ParsableCommand {
         @Argument(help: "Run directory written by `nudge rl train`.") var directory: String
         @Option var episodes = 10
         @Option var seed: UInt64 = 100
+        @Flag(help: "Evaluate checkpoints/best (the agent with the best evaluation during training) instead of checkpoints/latest.")
+        var best = false
         func run() throws {
-            let returns = try RLRunner.evaluate(directory: URL(fileURLWithPath: directory), episodes: episodes, seed: seed)
+            let returns = try RLRunner.evaluate(directory: URL(fileURLWithPath: directory), episodes: episodes, seed: seed, best: best)
             let mean = returns.reduce(0, +) / Double(returns.count)
             print(String(format: "mean return over %d episodes: %.2f (min %.2f, max %.2f)", returns.count, mean,
                          returns.min() ?? 0, returns.max() ?? 0))

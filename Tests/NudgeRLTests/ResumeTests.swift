@@ -66,17 +66,24 @@ private func trajectory(_ env: AnyEnvironment, steps: Int, seed: UInt64) throws 
     }
 
     /// A run stopped (between updates, mid-episode for DQN and SAC, between episodes for REINFORCE
-    /// and actor-critic) and resumed logs exactly what an uninterrupted run logs.
+    /// and actor-critic) and resumed logs exactly what an uninterrupted run logs, evaluations
+    /// included; the best evaluated agent is the one kept, and replaying its evaluation gives its mean.
     @Test(arguments: ["ppo", "a2c", "dqn", "sac", "reinforce", "actor-critic"]) func resumedRunMatchesUninterrupted(algorithm: String) throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("resume-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: directory) }
+        let bestDirectory = directory.appendingPathExtension("best")
+        defer { for d in [directory, bestDirectory] { try? FileManager.default.removeItem(at: d) } }
+        let environmentID = algorithm == "sac" ? "Pendulum-v1" : "CartPole-v1"
+        let evaluateEvery = ["ppo": 1500, "a2c": 2000, "dqn": 400, "sac": 150][algorithm] ?? 500
+        var evaluations: [Double] = []
         // What counts toward the stop: loss rows, or finished episodes for the per-episode trainers.
         let counted = ["reinforce", "actor-critic"].contains(algorithm) ? "charts/episodic_return" : "losses/"
         func run(stopAfter events: Int?, resume: Bool) throws -> [String] {
             var log: [String] = []
             var seen = 0
-            let checkpointing = RLCheckpointing(directory: directory, resume: resume, every: 1000)
+            let evaluation = PeriodicEvaluation(environmentID: environmentID, every: evaluateEvery, episodes: 2, seed: 7, directory: bestDirectory)
+            let checkpointing = RLCheckpointing(directory: directory, resume: resume, every: 1000, evaluation: evaluation)
             let record: MetricsCallback = { step, metrics in
+                if let mean = metrics.first(where: { $0.0 == "eval/mean_return" }) { evaluations.append(mean.1) }
                 log.append("\(step) \(metrics.filter { $0.0 != "charts/SPS" }.map { "\($0.0)=\($0.1)" })")
                 if metrics.contains(where: { $0.0.hasPrefix(counted) || (counted == "losses/" && $0.0 == "charts/learning_rate") }) { seen += 1 }
             }
@@ -110,6 +117,26 @@ private func trajectory(_ env: AnyEnvironment, steps: Int, seed: UInt64) throws 
             return log
         }
         let straight = try run(stopAfter: nil, resume: false)
+        // Evaluations at each multiple of evaluateEvery crossed, and one when the budget is spent.
+        #expect(evaluations.count >= 3, "\(evaluations)")
+        let bestMean = try #require(evaluations.max())
+        /// The mean return of the kept best agent, evaluated again.
+        func bestReplayed() throws -> Double {
+            let agent: Module
+            switch algorithm {
+            case "dqn": agent = QNetwork(observationSize: 4, actionCount: 2, hidden: DQNConfig().hiddenSizes, seed: 99)
+            case "sac":
+                var rng = RandomGenerator(seed: 99)
+                agent = SACActor(observationSize: 3, low: [-2], high: [2], hidden: [16, 16], logStdMin: SACConfig().logStdMin,
+                                 logStdMax: SACConfig().logStdMax, rng: &rng)
+            default: agent = ActorCriticAgent(observationSize: 4, actionSpace: .discrete(n: 2), seed: 99)
+            }
+            try Checkpoint.restore(model: agent, optimizer: nil, from: bestDirectory)
+            let returns = try evaluate(env: try Registry.make(environmentID), episodes: 2, seed: 7, act: try #require(deterministicPolicy(of: agent)))
+            return returns.reduce(0, +) / 2
+        }
+        #expect(try bestReplayed() == bestMean)
+        try FileManager.default.removeItem(at: bestDirectory)
         let stops = ["ppo": 3, "a2c": 1, "dqn": 3, "sac": 3]
         let first = try run(stopAfter: stops[algorithm] ?? 8, resume: false)
         let state = try RLCheckpointing.state(in: directory)
@@ -117,6 +144,7 @@ private func trajectory(_ env: AnyEnvironment, steps: Int, seed: UInt64) throws 
         let second = try run(stopAfter: nil, resume: true)
         #expect(first.count < straight.count && !second.isEmpty)
         #expect(first + second == straight)
+        #expect(try bestReplayed() == bestMean)
     }
 
     /// A replay buffer continues from its checkpoint with the same samples, also when it has

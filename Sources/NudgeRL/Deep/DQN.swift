@@ -135,6 +135,7 @@ public enum DQN {
                 }
             }
             completed = globalStep + 1
+            try checkpointing?.evaluateIfDue(q, step: completed, last: completed == c.totalTimesteps, logStep: globalStep, onMetrics: onMetrics)
             if checkpointing?.isDue(from: savedStep, to: completed) == true { try checkpoint() }
         }
         if completed != savedStep { try checkpoint() }

@@ -310,6 +310,7 @@ public enum PPO {
                 ("charts/SPS", Double(globalStep) / max(elapsed, 1e-9)),
             ])
             completed = iteration
+            try checkpointing?.evaluateIfDue(agent, step: globalStep, last: iteration == max(c.iterations, 1), onMetrics: onMetrics)
             if checkpointing?.isDue(from: savedStep, to: globalStep) == true { try checkpoint() }
         }
         if globalStep != savedStep { try checkpoint() }

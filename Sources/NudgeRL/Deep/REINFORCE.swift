@@ -101,6 +101,7 @@ public enum PolicyGradient {
             let total = Double(e.rewards.reduce(0, +))
             episodes.append(EpisodeRecord(globalStep: globalStep, episodeReturn: total, length: e.rewards.count))
             onMetrics?(globalStep, [("charts/episodic_return", total), ("charts/episodic_length", Double(e.rewards.count))])
+            try checkpointing?.evaluateIfDue(agent, step: globalStep, last: globalStep >= c.totalTimesteps, onMetrics: onMetrics)
             if checkpointing?.isDue(from: savedStep, to: globalStep) == true { try checkpoint() }
         }
         if globalStep != savedStep { try checkpoint() }
@@ -165,11 +166,14 @@ public enum PolicyGradient {
                 }
                 episodeLength = 0
                 obs = env.reset(seed: nil, options: nil).observation
+                try checkpointing?.evaluateIfDue(agent, step: globalStep, last: globalStep == c.totalTimesteps, onMetrics: onMetrics)
                 if checkpointing?.isDue(from: savedStep, to: globalStep) == true { try checkpoint() }
             } else {
                 obs = s.observation
             }
         }
+        // A budget that ends mid-episode still gets its final evaluation.
+        try checkpointing?.evaluateIfDue(agent, step: steps, last: steps == c.totalTimesteps, onMetrics: onMetrics)
         if steps != savedStep { try checkpoint() }
         let wall = Date().timeIntervalSince(start)
         return (agent, TrainingResult(episodes: episodes, wallTime: wall, stepsPerSecond: Double(steps) / Swift.max(wall, 1e-9), globalSteps: steps))

@@ -25,6 +25,8 @@ public enum RLRunner {
             .choice("algorithm", [algorithm], default: algorithm, help: "The algorithm (fixed; recorded in config.toml)."),
             .string("env_id", environmentID, help: "Environment id (see `nudge env list`)."),
             .int("checkpoint_every", 100_000, help: "Environment steps between resumable checkpoints (taken at the next update or episode boundary; 0: only when stopped and at the end)."),
+            .int("eval_every", 25_000, min: 0, help: "Environment steps between evaluations of the deterministic policy on a separate environment (at the next update or episode boundary, and when the budget is spent; 0: only then); the best agent is kept in checkpoints/best."),
+            .int("eval_episodes", 10, min: 1, help: "Episodes per evaluation (the same seeded starts every time)."),
         ]
         let keys: [ConfigField]
         switch algorithm {
@@ -39,8 +41,11 @@ public enum RLRunner {
     }
 
 
+    /// The evaluation environment's seed: the run's seed moved out of the training streams' way.
+    static func evaluationSeed(_ seed: Int) -> UInt64 { UInt64(truncatingIfNeeded: seed) &+ 1_000_003 }
+
     /// Trains the algorithm of a configuration resolved against `schema(algorithm:environmentID:)`
-    /// into `directory` (config.toml, metrics, checkpoints/latest, returns.svg, report.html);
+    /// into `directory` (config.toml, metrics, checkpoints/latest and best, returns.svg, report.html);
     /// `shouldStop` ends training early (Ctrl-C), still saving. With `resume`, continues the run
     /// in `directory` from its checkpoints/latest, dropping metrics logged after it. Returns key
     /// results.
@@ -50,8 +55,12 @@ public enum RLRunner {
         let latest = directory.appendingPathComponent("checkpoints/latest")
         // A loss that stops being a number ends training at once; no checkpoint is written after it.
         var failure: NonFiniteValueError?
-        var checkpointing = RLCheckpointing(directory: latest, resume: resume, every: config.int("checkpoint_every"),
-                                            metadata: ["algorithm": algorithm, "env_id": environmentID])
+        let metadata = ["algorithm": algorithm, "env_id": environmentID]
+        let evaluation = PeriodicEvaluation(environmentID: environmentID, every: config.int("eval_every"), episodes: config.int("eval_episodes"),
+                                            seed: evaluationSeed(config.int("seed")),
+                                            directory: directory.appendingPathComponent("checkpoints/best"), metadata: metadata)
+        var checkpointing = RLCheckpointing(directory: latest, resume: resume, every: config.int("checkpoint_every"), metadata: metadata,
+                                            evaluation: evaluation)
         checkpointing.skipSave = { failure != nil }
         let body: (@escaping MetricsCallback, @escaping () -> Bool) throws -> (Module, TrainingResult)
         let total: Int
@@ -114,7 +123,9 @@ public enum RLRunner {
                         to: run.url.appendingPathComponent("returns.svg"))
         run.close()
         try HTMLReport.forRun(directory).write(to: directory.appendingPathComponent("report.html"))
-        return summary(result)
+        var out = summary(result)
+        if let best = evaluation.best { out.append(("best eval mean return (checkpoints/best)", best)) }
+        return out
     }
 
     /// Trains `algorithm` on `environmentID` with its reference configuration, changing only the
@@ -141,8 +152,9 @@ public enum RLRunner {
         try plot.write(to: url)
     }
 
-    /// Evaluates the deterministic policy saved in a run directory.
-    public static func evaluate(directory: URL, episodes: Int, seed: UInt64) throws -> [Double] {
+    /// Evaluates the deterministic policy saved in a run directory (its checkpoints/latest, or
+    /// checkpoints/best with `best`).
+    public static func evaluate(directory: URL, episodes: Int, seed: UInt64, best: Bool = false) throws -> [Double] {
         let file = directory.appendingPathComponent("config.toml")
         let document = try ConfigDocument.load(path: file.path)
         func recorded(_ key: String) -> String? {
@@ -157,29 +169,29 @@ public enum RLRunner {
         }
         let config = try schema(algorithm: algorithm, environmentID: envID).resolve(file: document)
         let env = try Registry.make(envID)
-        let checkpoint = directory.appendingPathComponent("checkpoints/latest")
+        let checkpoint = directory.appendingPathComponent(best ? "checkpoints/best" : "checkpoints/latest")
+        guard FileManager.default.fileExists(atPath: checkpoint.appendingPathComponent("model.safetensors").path) else {
+            throw CheckpointError.io(path: checkpoint.path, reason: best ? "no best agent (the run has not been evaluated yet)" : "no saved agent")
+        }
+        let agent: Module
         switch algorithm {
         case "dqn":
             guard case .discrete(let n, _) = env.actionSpace else { throw EnvironmentError.invalidArgument("DQN needs discrete actions") }
             let c = DQNConfig.configKeys.apply(config, to: DQNConfig())
-            let q = QNetwork(observationSize: env.observationSpace.flatCount, actionCount: n, hidden: c.hiddenSizes, seed: 0)
-            try Checkpoint.restore(model: q, optimizer: nil, from: checkpoint)
-            return try NudgeRL.evaluate(env: env, episodes: episodes, seed: seed) { .discrete(q.greedyAction($0)) }
+            agent = QNetwork(observationSize: env.observationSpace.flatCount, actionCount: n, hidden: c.hiddenSizes, seed: 0)
         case "sac":
             guard case .box(let low, let high, _) = env.actionSpace else { throw EnvironmentError.invalidArgument("SAC needs continuous actions") }
             var rng = RandomGenerator(seed: 0)
             let c = SACConfig.configKeys.apply(config, to: SACConfig())
-            let actor = SACActor(observationSize: env.observationSpace.flatCount, low: low, high: high, hidden: c.hiddenSizes,
-                                 logStdMin: c.logStdMin, logStdMax: c.logStdMax, rng: &rng)
-            try Checkpoint.restore(model: actor, optimizer: nil, from: checkpoint)
-            return try NudgeRL.evaluate(env: env, episodes: episodes, seed: seed) { .continuous(actor.deterministicAction($0)) }
+            agent = SACActor(observationSize: env.observationSpace.flatCount, low: low, high: high, hidden: c.hiddenSizes,
+                             logStdMin: c.logStdMin, logStdMax: c.logStdMax, rng: &rng)
         default:
             let hidden = config.array("hidden_sizes").compactMap { if case .int(let v) = $0 { v } else { nil } }
             let normalize = config.schema.field("normalize_observations") != nil && config.bool("normalize_observations")
-            let agent = ActorCriticAgent(observationSize: env.observationSpace.flatCount, actionSpace: env.actionSpace, hidden: hidden,
-                                         normalizeObservations: normalize, seed: 0)
-            try Checkpoint.restore(model: agent, optimizer: nil, from: checkpoint)
-            return try NudgeRL.evaluate(env: env, episodes: episodes, seed: seed) { agent.deterministicAction($0) }
+            agent = ActorCriticAgent(observationSize: env.observationSpace.flatCount, actionSpace: env.actionSpace, hidden: hidden,
+                                     normalizeObservations: normalize, seed: 0)
         }
+        try Checkpoint.restore(model: agent, optimizer: nil, from: checkpoint)
+        return try NudgeRL.evaluate(env: env, episodes: episodes, seed: seed, act: deterministicPolicy(of: agent)!)
     }
 }

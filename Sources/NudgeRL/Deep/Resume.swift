@@ -30,6 +30,8 @@ public struct RLTrainerState: Codable, Sendable {
     public var metricsThrough: Int?
     /// Trainer-specific counts (e.g. the replay buffer's size and write position).
     public var counters: [String: Int]?
+    /// The best evaluation mean return so far (runs that evaluate; see `PeriodicEvaluation`).
+    public var bestEvaluation: Double?
 
     /// The last metrics step this state accounts for: later rows of an interrupted run are dropped.
     public var lastMetricsStep: Int { metricsThrough ?? globalStep }
@@ -48,12 +50,16 @@ public struct RLCheckpointing {
     public var metadata: [String: String]
     /// When true, nothing is saved (the last good checkpoint stays, e.g. after a NaN loss).
     public var skipSave: () -> Bool = { false }
+    /// Periodic evaluation of the deterministic policy, keeping the best agent (nil: none).
+    public var evaluation: PeriodicEvaluation?
 
-    public init(directory: URL, resume: Bool = false, every: Int = 0, metadata: [String: String] = [:]) {
+    public init(directory: URL, resume: Bool = false, every: Int = 0, metadata: [String: String] = [:],
+                evaluation: PeriodicEvaluation? = nil) {
         self.directory = directory
         self.resume = resume
         self.every = every
         self.metadata = metadata
+        self.evaluation = evaluation
     }
 
     static let stateFile = "trainer_state.json"
@@ -77,6 +83,7 @@ public struct RLCheckpointing {
             throw CheckpointError.invalid(path: directory.path, reason: "written by \(state.algorithm), resumed as \(algorithm)")
         }
         try Checkpoint.restore(model: agent, optimizer: optimizer, from: directory)
+        evaluation?.resume(at: state.globalStep, best: state.bestEvaluation)
         return state
     }
 
@@ -84,6 +91,8 @@ public struct RLCheckpointing {
     /// (atomically, replacing the previous checkpoint).
     func save(_ state: RLTrainerState, agent: Module, optimizer: any Optimizer, tensors: [String: NamedTensors] = [:]) throws {
         if skipSave() { return }
+        var state = state
+        state.bestEvaluation = evaluation?.best
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         try Checkpoint.save(model: agent, optimizer: optimizer, step: state.globalStep, to: directory, metadata: metadata,
@@ -94,6 +103,15 @@ public struct RLCheckpointing {
     /// Whether an update that took the run from `previous` to `step` environment steps crossed a
     /// multiple of `every`.
     func isDue(from previous: Int, to step: Int) -> Bool { every > 0 && step / every > previous / every }
+
+    /// Evaluates `agent` when an evaluation is due at `step` (`last`: the budget is spent) and logs
+    /// its metrics at `logStep` (default `step`). Called before the checkpoint of the same step, so
+    /// the checkpoint records the best mean return.
+    func evaluateIfDue(_ agent: Module, step: Int, last: Bool, logStep: Int? = nil, onMetrics: MetricsCallback?) throws {
+        guard let evaluation, evaluation.isDue(step: step, last: last) else { return }
+        let metrics = try evaluation.evaluate(agent, step: step, save: !skipSave())
+        onMetrics?(logStep ?? step, metrics)
+    }
 }
 
 extension RLCheckpointing {
