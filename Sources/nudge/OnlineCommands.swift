@@ -501,10 +501,24 @@ struct PPOCommand: ParsableCommand {
             rm.batchSize = 16
             rm.seed = run.seed
             let pairs = try goldLabelledPairs(policy: model, tokenizer: tokenizer, config: config, seed: run.seed &+ 3)
+            if pairs.count < config.int("ppo.reward_model_pairs") {
+                print("Reward model: only \(pairs.count) of ppo.reward_model_pairs = \(config.int("ppo.reward_model_pairs")) pairs (the policy's samples tie too often)")
+            }
             let history = try RewardTrainer.train(model: rewardModel, tokenizer: tokenizer, rows: pairs, config: rm)
             let late = history.suffix(8)
             print(String(format: "Reward model: %d steps on %d gold-labelled pairs, accuracy %.3f (last %d batches)", history.count, pairs.count,
                          late.map(\.accuracy).reduce(0, +) / Float(max(late.count, 1)), late.count))
+            // What the policy will meet: fresh pairs of its samples, and the written answer against the worse sample of each.
+            let heldOut = try goldLabelledPairs(policy: model, tokenizer: tokenizer, task: OnlineConfig.task(config), count: 400,
+                                                maxNewTokens: config.int("ppo.max_completion_length"), seed: run.seed &+ 77_777)
+            let answerPairs = heldOut.compactMap { row -> DatasetRow? in
+                guard case .preference(let prompt, _, let rejected) = row, let answer = SyntheticTask.answer(for: prompt.plainText) else { return nil }
+                return .preference(prompt: prompt, chosen: .text(answer), rejected: rejected)
+            }
+            let samples = try RewardTrainer.evaluate(model: rewardModel, tokenizer: tokenizer, rows: heldOut)
+            let answers = try RewardTrainer.evaluate(model: rewardModel, tokenizer: tokenizer, rows: answerPairs)
+            print(String(format: "Reward model, held out: accuracy %.3f on %d new sample pairs, %.3f on the answer against their worse sample",
+                         samples.accuracy, heldOut.count, answers.accuracy))
         }
         rewardModel.freeze()
         let value = config.string("ppo.value_model") == "shared"
@@ -575,8 +589,11 @@ func goldLabelledPairs(policy: any CausalLanguageModel, tokenizer: any Tokenizer
     generation.maxNewTokens = maxNewTokens
     generation.eosTokenID = tokenizer.eosTokenID
     generation.padTokenID = Collator.padID(for: tokenizer)
+    // Rounds of 256 prompts; ties are skipped, so a near-deterministic policy needs more rounds than
+    // count/256, and one that always ties gives up (the caller reports the shortfall).
     var round: UInt64 = 0
-    while pairs.count < count && round < 20 {
+    let rounds = UInt64(20 + 4 * count / 256)
+    while pairs.count < count && round < rounds {
         generation.seed = seed &+ round
         let prompts = try onlinePrompts(rows: task.verifiableRows(count: 256, seed: seed &+ 1000 &+ round), tokenizer: tokenizer)
         let rollout = Rollout.sample(model: policy, tokenizer: tokenizer, prompts: prompts, repeats: 2, generation: generation)

@@ -95,4 +95,26 @@ func tinyPolicy(seed: UInt64 = 1) -> (LlamaModel, ByteTokenizer) {
         #expect(abs(firstLoss - Float(log(2.0))) < 0.1)
         #expect(lateAccuracy > 0.8, "\(history.map(\.accuracy))")
     }
+
+    /// Evaluation in batches gives the metrics of one whole batch: pair-weighted means of the loss,
+    /// the accuracy and the margin.
+    @Test func evaluationInBatchesMatchesOneBatch() throws {
+        let (trunk, tokenizer) = tinyPolicy(seed: 6)
+        let model = ScalarHeadModel(trunk: trunk, seed: 6)
+        let rows = SyntheticTask.addition(digits: 1).preferenceRows(count: 11, seed: 7)
+        let whole = try RewardTrainer.evaluate(model: model, tokenizer: tokenizer, rows: rows, batchSize: 11)
+        let batched = try RewardTrainer.evaluate(model: model, tokenizer: tokenizer, rows: rows, batchSize: 4)
+        // By hand: the scores of each pair read one row at a time.
+        let examples = try rows.map { try RowTokenizer(tokenizer: tokenizer).preference($0) }
+        var wins = 0, loss = 0.0
+        for e in examples {
+            let pair = RewardTrainer.rewards(model, Collator.preference([e], padID: Collator.padID(for: tokenizer)))
+            let d = Double(pair.chosen.item() - pair.rejected.item())
+            if d > 0 { wins += 1 }
+            loss += log(1 + exp(-d))
+        }
+        #expect(whole.accuracy == Float(wins) / 11 && batched.accuracy == whole.accuracy)
+        #expect(abs(Double(whole.loss) - loss / 11) < 1e-4 && abs(batched.loss - whole.loss) < 1e-5)
+        #expect(abs(batched.margin - whole.margin) < 1e-5)
+    }
 }

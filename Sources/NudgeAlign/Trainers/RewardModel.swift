@@ -59,4 +59,24 @@ public enum RewardTrainer {
         }
         return history
     }
+
+    /// Loss, accuracy and margin of `model` on preference rows (TRL's eval metrics), in batches of
+    /// `batchSize`, without training.
+    public static func evaluate(model: ScalarHeadModel, tokenizer: any Tokenizer, template: ChatTemplate? = nil, rows: [DatasetRow],
+                                batchSize: Int = 32) throws -> RewardMetrics {
+        let examples = try rows.map { try RowTokenizer(tokenizer: tokenizer, template: template).preference($0) }
+        let padID = Collator.padID(for: tokenizer)
+        var loss = 0.0, wins = 0.0, margin = 0.0
+        for start in stride(from: 0, to: examples.count, by: max(batchSize, 1)) {
+            let group = Array(examples[start..<min(start + batchSize, examples.count)])
+            let m = withoutGradients {
+                let (chosen, rejected) = rewards(model, Collator.preference(group, padID: padID))
+                return bradleyTerryLoss(chosen: chosen, rejected: rejected).metrics
+            }
+            let n = Double(group.count)
+            (loss, wins, margin) = (loss + Double(m.loss) * n, wins + Double(m.accuracy) * n, margin + Double(m.margin) * n)
+        }
+        let n = Double(max(examples.count, 1))
+        return RewardMetrics(loss: Float(loss / n), accuracy: Float(wins / n), margin: Float(margin / n))
+    }
 }
