@@ -108,8 +108,8 @@ public enum A2C {
                                         ("charts/SPS", Double(globalStep) / Swift.max(Date().timeIntervalSince(start), 1e-9))])
             }
             completed = iteration
-            try checkpointing?.evaluateIfDue(agent, step: globalStep, last: iteration == iterations, onMetrics: onMetrics)
-            if checkpointing?.isDue(from: savedStep, to: globalStep) == true { try checkpoint() }
+            try checkpointing?.boundary(agent, step: globalStep, savedStep: savedStep, last: iteration == iterations, onMetrics: onMetrics,
+                                          checkpoint: checkpoint)
         }
         if globalStep != savedStep { try checkpoint() }
         let wall = Date().timeIntervalSince(start)

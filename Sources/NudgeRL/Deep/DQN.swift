@@ -135,8 +135,8 @@ public enum DQN {
                 }
             }
             completed = globalStep + 1
-            try checkpointing?.evaluateIfDue(q, step: completed, last: completed == c.totalTimesteps, logStep: globalStep, onMetrics: onMetrics)
-            if checkpointing?.isDue(from: savedStep, to: completed) == true { try checkpoint() }
+            try checkpointing?.boundary(q, step: completed, savedStep: savedStep, last: completed == c.totalTimesteps, logStep: globalStep, onMetrics: onMetrics,
+                                          checkpoint: checkpoint)
         }
         if completed != savedStep { try checkpoint() }
         let wall = Date().timeIntervalSince(start)

@@ -310,8 +310,8 @@ public enum PPO {
                 ("charts/SPS", Double(globalStep) / max(elapsed, 1e-9)),
             ])
             completed = iteration
-            try checkpointing?.evaluateIfDue(agent, step: globalStep, last: iteration == max(c.iterations, 1), onMetrics: onMetrics)
-            if checkpointing?.isDue(from: savedStep, to: globalStep) == true { try checkpoint() }
+            try checkpointing?.boundary(agent, step: globalStep, savedStep: savedStep, last: iteration == max(c.iterations, 1), onMetrics: onMetrics,
+                                          checkpoint: checkpoint)
         }
         if globalStep != savedStep { try checkpoint() }
         let wall = Date().timeIntervalSince(start)

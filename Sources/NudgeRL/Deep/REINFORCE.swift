@@ -101,8 +101,8 @@ public enum PolicyGradient {
             let total = Double(e.rewards.reduce(0, +))
             episodes.append(EpisodeRecord(globalStep: globalStep, episodeReturn: total, length: e.rewards.count))
             onMetrics?(globalStep, [("charts/episodic_return", total), ("charts/episodic_length", Double(e.rewards.count))])
-            try checkpointing?.evaluateIfDue(agent, step: globalStep, last: globalStep >= c.totalTimesteps, onMetrics: onMetrics)
-            if checkpointing?.isDue(from: savedStep, to: globalStep) == true { try checkpoint() }
+            try checkpointing?.boundary(agent, step: globalStep, savedStep: savedStep, last: globalStep >= c.totalTimesteps, onMetrics: onMetrics,
+                                          checkpoint: checkpoint)
         }
         if globalStep != savedStep { try checkpoint() }
         let wall = Date().timeIntervalSince(start)
@@ -166,8 +166,8 @@ public enum PolicyGradient {
                 }
                 episodeLength = 0
                 obs = env.reset(seed: nil, options: nil).observation
-                try checkpointing?.evaluateIfDue(agent, step: globalStep, last: globalStep == c.totalTimesteps, onMetrics: onMetrics)
-                if checkpointing?.isDue(from: savedStep, to: globalStep) == true { try checkpoint() }
+                try checkpointing?.boundary(agent, step: globalStep, savedStep: savedStep, last: globalStep == c.totalTimesteps, onMetrics: onMetrics,
+                                              checkpoint: checkpoint)
             } else {
                 obs = s.observation
             }

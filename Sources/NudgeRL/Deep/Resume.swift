@@ -112,6 +112,14 @@ public struct RLCheckpointing {
         let metrics = try evaluation.evaluate(agent, step: step, save: !skipSave())
         onMetrics?(logStep ?? step, metrics)
     }
+
+    /// At an update or episode boundary that reached `step`: evaluates when due, then calls
+    /// `checkpoint` when a multiple of `every` was crossed since `savedStep`.
+    func boundary(_ agent: Module, step: Int, savedStep: Int, last: Bool, logStep: Int? = nil, onMetrics: MetricsCallback?,
+                  checkpoint: () throws -> Void) throws {
+        try evaluateIfDue(agent, step: step, last: last, logStep: logStep, onMetrics: onMetrics)
+        if isDue(from: savedStep, to: step) { try checkpoint() }
+    }
 }
 
 extension RLCheckpointing {

@@ -172,8 +172,8 @@ public enum SAC {
             }
             completed = globalStep + 1
             guard globalStep > c.learningStarts else {
-                try checkpointing?.evaluateIfDue(actor, step: completed, last: completed == c.totalTimesteps, logStep: globalStep, onMetrics: onMetrics)
-                if checkpointing?.isDue(from: savedStep, to: completed) == true { try checkpoint() }
+                try checkpointing?.boundary(actor, step: completed, savedStep: savedStep, last: completed == c.totalTimesteps, logStep: globalStep, onMetrics: onMetrics,
+                                              checkpoint: checkpoint)
                 continue
             }
 
@@ -220,8 +220,8 @@ public enum SAC {
                 polyakUpdate(target: q1Target, source: q1, tau: c.tau)
                 polyakUpdate(target: q2Target, source: q2, tau: c.tau)
             }
-            try checkpointing?.evaluateIfDue(actor, step: completed, last: completed == c.totalTimesteps, logStep: globalStep, onMetrics: onMetrics)
-            if checkpointing?.isDue(from: savedStep, to: completed) == true { try checkpoint() }
+            try checkpointing?.boundary(actor, step: completed, savedStep: savedStep, last: completed == c.totalTimesteps, logStep: globalStep, onMetrics: onMetrics,
+                                          checkpoint: checkpoint)
         }
         if completed != savedStep { try checkpoint() }
         let wall = Date().timeIntervalSince(start)
