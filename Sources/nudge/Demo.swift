@@ -1,9 +1,10 @@
 // `nudge demo`: the main job. It walks the seeds' line end to end on built-in tasks: a slot machine
 // (Thompson sampling vs REINFORCE), the Bradley–Terry link and fit, PPO on CartPole, then a tiny
-// language model taken by SFT to partial accuracy on two-digit addition and post-trained three ways
-// on the same warm start: DPO on pairs of its own samples labelled by a hidden gold reward, GRPO with
-// the verifiable exact-answer reward, and PPO-RLHF against a reward model trained on gold-labelled
-// pairs, with the KL to the reference logged. Everything lands under runs/demo/, with one page,
+// language model taken by SFT to partial accuracy on two-digit addition and post-trained two ways
+// on the same warm start: DPO on pairs of its own samples labelled by a hidden gold reward and GRPO
+// with the verifiable exact-answer reward; then the same preset warm-started on 5-letter sorting and
+// taken through PPO-RLHF against a reward model trained on gold-labelled pairs of its samples, with
+// the gold reward and the KL to the reference logged. Everything lands under runs/demo/, with one page,
 // runs/demo/report.html, drawing the numbers each stage computed.
 
 import ArgumentParser
@@ -79,11 +80,8 @@ struct Demo: ParsableCommand {
         }
 
         print("5/7  DPO (β = 0.1) on pairs of the warm model's own samples, labelled by the hidden gold reward")
-        let ppoConfig = try resolved(PPOCommand.schema, [
-            "seed=\(seed)", "output=\(root.appendingPathComponent("ppo-rlhf").path)", "ppo.steps=\(quick ? 15 : 60)",
-            "eval.every=\(quick ? 15 : 20)", "ppo.learning_rate=1e-4", "ppo.max_completion_length=6", "ppo.reward_model_pairs=\(quick ? 500 : 2000)",
-        ])
-        let pairs = try goldLabelledPairs(policy: warm, tokenizer: tokenizer, config: ppoConfig, seed: seed &+ 3)
+        let pairs = try goldLabelledPairs(policy: warm, tokenizer: tokenizer, task: .addition(digits: 2), count: quick ? 500 : 2000,
+                                          maxNewTokens: 6, seed: seed &+ 3)
         let dpoPolicy = try copyOfWarm()
         var dpo = DPOConfig()
         dpo.learningRate = 1e-4
@@ -112,9 +110,17 @@ struct Demo: ParsableCommand {
         rewardPlot.series.append(.line("reward", x: reward.x, y: reward.y, smoothing: 25))
         page.addPlot(rewardPlot)
 
-        print("7/7  PPO-RLHF against a reward model trained on gold-labelled pairs (the gold reward is only watched)")
-        let ppo = try PPOCommand.train(config: ppoConfig, warm: (try copyOfWarm(), tokenizer))
+        // PPO-RLHF gets its own warm start on sorting: a reward model as small as the policy can verify a
+        // sorted string (local checks) but not a sum, and a proxy that cannot verify gives PPO only noise.
+        print("7/7  PPO-RLHF on 5-letter sorting: SFT warm start, a reward model on gold-labelled pairs of its samples, then PPO (the gold reward is only watched)")
+        let ppoConfig = PPOCommand.withDefaults(try resolved(PPOCommand.schema, [
+            "seed=\(seed)", "output=\(root.appendingPathComponent("ppo-rlhf").path)", "task=sorting",
+        ] + (quick ? ["ppo.steps=40", "eval.every=20", "ppo.reward_model_pairs=2000"] : [])))
+        let ppo = try PPOCommand.train(config: ppoConfig)
         let early = max(1, ppo.steps / 5)
+        if let first = ppo.accuracies.first, let last = ppo.accuracies.last {
+            row("ppo-rlhf", "held-out accuracy (sorting)", String(format: "%.3f → %.3f (%d steps, %.0f s)", first.1, last.1, ppo.steps, ppo.seconds))
+        }
         for name in ["objective/scores", "monitor/gold", "objective/kl"] {
             row("ppo-rlhf", name, String(format: "%.3f → %.3f (first/last %d steps)", ppo.mean(name, first: early), ppo.mean(name, last: early), early))
         }
@@ -134,12 +140,12 @@ struct Demo: ParsableCommand {
             MethodComparison(method: "DPO", modelsInMemory: 1, rolloutsGenerated: 2 * pairs.count, wallSeconds: dpoSeconds, finalGold: dpoAccuracy),
             MethodComparison(method: "GRPO", modelsInMemory: 1, rolloutsGenerated: grpo.steps * 128, wallSeconds: grpo.seconds,
                              finalGold: grpo.accuracies.last?.1 ?? .nan),
-            MethodComparison(method: "PPO-RLHF", modelsInMemory: 4, rolloutsGenerated: ppo.steps * ppoConfig.int("ppo.batch_size"),
+            MethodComparison(method: "PPO-RLHF (sorting)", modelsInMemory: 4, rolloutsGenerated: ppo.steps * ppoConfig.int("ppo.batch_size"),
                              wallSeconds: ppo.seconds, finalGold: ppo.accuracies.last?.1 ?? .nan),
-        ], title: "Post-training methods from the same warm start (final gold = held-out accuracy)"))
+        ], title: "Post-training methods (final gold = held-out accuracy; DPO and GRPO on addition from one warm start, PPO-RLHF on sorting)"))
         page.notes = [
             "Every number and curve on this page was computed by this run (seed \(seed)\(quick ? ", --quick" : "")); total wall time \(String(format: "%.0f", Date().timeIntervalSince(started))) s.",
-            "The language-model stages share one warm start: a tiny Llama trained by SFT until its development accuracy reached 0.2.",
+            "DPO and GRPO share one warm start: a tiny Llama trained by SFT on 2-digit addition until its development accuracy reached 0.2. PPO-RLHF starts from the same preset trained the same way on 5-letter sorting, where a reward model of the policy's size can verify answers.",
             "PPO-RLHF optimizes a learned proxy; the hidden gold reward is logged but never trained on, so the gap between the two curves is reward over-optimization in miniature.",
         ]
         let reportURL = root.appendingPathComponent("report.html")

@@ -431,6 +431,10 @@ struct PPOCommand: ParsableCommand {
         .double("ppo.reward_model_learning_rate", 1e-3, min: 0, help: "AdamW learning rate of that reward model."),
         .choice("ppo.reward_model_data", ["policy_samples", "policy_samples_and_answers", "task_pairs"], default: "policy_samples",
                 help: "Pairs of the warm policy's own samples labelled by the gold reward (as RLHF collects them), those plus the written answer against the worse sample (demonstrations beside comparisons), or the task's synthetic pairs."),
+        .choice("ppo.reward_scale", ["normalize", "raw"], default: "normalize",
+                help: "Scale the reward model so its scores on the initial policy's samples have standard deviation 1 (Ziegler et al.), or use its raw scores."),
+        .choice("ppo.value_head_init", ["random", "zero", "reward_model"], default: "random",
+                help: "The value head's initial weights: random, zero (V = 0 everywhere), or the reward model's head (TRL)."),
         .choice("ppo.value_model", ["separate", "shared"], default: "separate", help: "A separate value model, or a head on the policy trunk."),
         .int("ppo.batch_size", 32, min: 1, help: "Prompts (one completion each) per rollout batch."),
         .int("ppo.mini_batches", 2, min: 1, help: "Mini-batches per PPO epoch."),
@@ -456,7 +460,7 @@ struct PPOCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ppo", abstract: "PPO-RLHF: policy, frozen reference, reward model and value model, with a KL leash.",
         discussion: schema.discussion(examples: [
-            "nudge ppo                        (RM trained on gold-labelled pairs, then PPO; gold reward logged as monitor/gold)",
+            "nudge ppo                        (5-letter sorting: RM trained on 8000 gold-labelled pairs of the warm policy's samples, scaled to std 1, then 600 PPO steps; gold reward logged as monitor/gold)",
             "nudge ppo --set ppo.target_kl=2 --set ppo.value_model=shared",
             "nudge ppo --set ppo.reward_model=runs/rm/checkpoints/reward_model.safetensors",
         ]))
@@ -471,11 +475,32 @@ struct PPOCommand: ParsableCommand {
     @discardableResult
     static func train(config resolved: ResolvedConfig, warm: (any CausalLanguageModel, any Tokenizer)? = nil,
                       resume: Bool = false) throws -> OnlineOutcome {
+        try train(filledIn: withDefaults(resolved), warm: warm, resume: resume)
+    }
+
+    /// The configuration with the command's defaults for the built-in task and the preset model
+    /// filled in where the user set nothing.
+    static func withDefaults(_ resolved: ResolvedConfig) -> ResolvedConfig {
         var config = resolved
+        // Sorting, because a small reward model can verify it (sortedness and the prompt's letters are
+        // local checks) while it cannot verify a sum without computing it; on addition the proxy stays
+        // near chance on the policy's own samples and PPO then optimizes noise.
+        if config.string("data").isEmpty { config.setDefault("task", .string("sorting")) }
         if config.string("model").isEmpty {
             config.setDefault("ppo.learning_rate", .double(1e-4))
             config.setDefault("ppo.max_completion_length", .int(6))
+            config.setDefault("ppo.steps", .int(600))
+            config.setDefault("ppo.batch_size", .int(64))
+            config.setDefault("ppo.mini_batches", .int(4))
+            config.setDefault("ppo.beta", .double(0.1))
+            config.setDefault("ppo.reward_model_pairs", .int(8000))
+            config.setDefault("ppo.value_head_init", .string("zero"))
+            config.setDefault("eval.every", .int(100))
         }
+        return config
+    }
+
+    static func train(filledIn config: ResolvedConfig, warm: (any CausalLanguageModel, any Tokenizer)?, resume: Bool) throws -> OnlineOutcome {
         let run = OnlineRun(config: config, name: "PPO")
         let (model, tokenizer) = try warm ?? run.loadModel()
         let (rows, heldOut) = try run.rows()
@@ -520,10 +545,18 @@ struct PPOCommand: ParsableCommand {
             print(String(format: "Reward model, held out: accuracy %.3f on %d new sample pairs, %.3f on the answer against their worse sample",
                          samples.accuracy, heldOut.count, answers.accuracy))
         }
+        if !resume && config.string("ppo.reward_scale") == "normalize" {
+            try normalizeRewardModel(rewardModel, policy: model, tokenizer: tokenizer, rows: rows, config: config, seed: run.seed &+ 13)
+        }
         rewardModel.freeze()
         let value = config.string("ppo.value_model") == "shared"
             ? ScalarHeadModel(trunk: model, seed: run.seed &+ 12) : ScalarHeadModel(trunk: try LanguageModelLoader.frozenCopy(of: rewardModel.trunk), seed: run.seed &+ 12)
         value.unfreeze()
+        switch config.string("ppo.value_head_init") {
+        case "zero": value.score.weight = Tensor.zeros(value.score.weight.shape)
+        case "reward_model": value.score.weight = rewardModel.score.weight.copy()
+        default: break
+        }
         var c = PPORLHFConfig()
         c.learningRate = config.float("ppo.learning_rate")
         c.batchSize = config.int("ppo.batch_size")
@@ -564,6 +597,25 @@ struct PPOCommand: ParsableCommand {
                             startStep: trainer.step, saveCheckpoint: { try trainer.saveCheckpoint(to: $0) }) {
             try trainer.trainStep()
         }
+    }
+}
+
+/// Scales the reward model so its scores on the policy's samples of `rows` have standard deviation 1.
+func normalizeRewardModel(_ rewardModel: ScalarHeadModel, policy: any CausalLanguageModel, tokenizer: any Tokenizer, rows: [DatasetRow],
+                          config: ResolvedConfig, seed: UInt64) throws {
+    var generation = GenerationConfig()
+    generation.maxNewTokens = config.int("ppo.max_completion_length")
+    generation.temperature = config.float("ppo.temperature")
+    generation.eosTokenID = tokenizer.eosTokenID
+    generation.padTokenID = Collator.padID(for: tokenizer)
+    generation.seed = seed
+    let prompts = Array(try onlinePrompts(rows: rows, tokenizer: tokenizer).prefix(256))
+    let rollout = Rollout.sample(model: policy, tokenizer: tokenizer, prompts: prompts, repeats: 1, generation: generation)
+    let reward = RewardModelReward(model: rewardModel, padTokenID: generation.padTokenID)
+    if let (mean, std) = reward.normalizeScale(on: rollout.samples.map { $0.promptIDs + $0.completionIDs }) {
+        print(String(format: "Reward model: scores on %d samples of the policy had mean %.3f, std %.3f; scaled to std 1", rollout.count, mean, std))
+    } else {
+        print("Reward model: its scores on the policy's samples do not vary; left unscaled")
     }
 }
 

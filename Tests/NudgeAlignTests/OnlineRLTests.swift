@@ -259,6 +259,25 @@ import NudgeTensor
         #expect(abs(kls[0]) < 1e-4, "the first rollout is sampled from the reference itself: \(kls)")
         #expect(kls.last! > 0.01, "\(kls)")
     }
+
+    @Test func rewardModelNormalizedToUnitStdKeepsRanking() throws {
+        let (model, _) = tinyPolicy(seed: 3)
+        let reward = RewardModelReward(model: ScalarHeadModel(trunk: model, seed: 4), padTokenID: 0, batchSize: 3)
+        let sequences = (0..<9).map { i in (0..<(3 + i % 4)).map { 1 + (7 * i + 13 * $0) % 90 } }
+        let before = reward.scoreSequences(sequences).map(Double.init)
+        let mean = before.reduce(0, +) / 9
+        let std = (before.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / 8).squareRoot()
+        let stats = try #require(reward.normalizeScale(on: sequences))
+        #expect(abs(stats.mean - mean) < 1e-9 && abs(stats.std - std) < 1e-9)
+        let after = reward.scoreSequences(sequences).map(Double.init)
+        let afterMean = after.reduce(0, +) / 9
+        let afterStd = (after.reduce(0) { $0 + ($1 - afterMean) * ($1 - afterMean) } / 8).squareRoot()
+        #expect(abs(afterStd - 1) < 1e-4, "\(after)")
+        for (a, b) in zip(before, after) { #expect(abs(b - a / std) < 1e-4) }
+        // Constant scores cannot be scaled: the head is left as it was.
+        #expect(reward.normalizeScale(on: Array(repeating: sequences[0], count: 4)) == nil)
+        #expect(reward.normalizeScale(on: [sequences[0]]) == nil)
+    }
 }
 
 @Suite("Online RL: reward functions") struct RewardFunctionTests {

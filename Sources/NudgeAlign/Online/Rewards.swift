@@ -228,6 +228,23 @@ public final class RewardModelReward: RewardFunction {
         return scoreSequences(sequences).map { Double($0) }
     }
 
+    /// Scales the model's head so that its scores of `sequences` (prompt + completion, e.g. the
+    /// initial policy's samples) have standard deviation 1, as Ziegler et al. normalize their reward
+    /// model before RL, so a KL coefficient means the same whatever scale Bradley–Terry training
+    /// reached. Rankings are unchanged; the head has no bias, and a constant offset would not change
+    /// PPO's whitened advantages. Returns the scores' mean and standard deviation before scaling, or
+    /// nil (the head left as it was) when fewer than two scores or when they do not vary.
+    @discardableResult
+    public func normalizeScale(on sequences: [[Int]]) -> (mean: Double, std: Double)? {
+        let scores = scoreSequences(sequences).map(Double.init)
+        guard scores.count > 1 else { return nil }
+        let mean = scores.reduce(0, +) / Double(scores.count)
+        let std = (scores.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(scores.count - 1)).squareRoot()
+        guard std.isFinite, std > 1e-6 else { return nil }
+        model.score.weight = model.score.weight * Float(1 / std)
+        return (mean, std)
+    }
+
     /// Scores of whole token sequences (prompt + completion), right-padded in batches.
     public func scoreSequences(_ sequences: [[Int]]) -> [Float] {
         withoutGradients {
