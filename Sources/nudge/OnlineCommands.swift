@@ -45,12 +45,12 @@ struct OnlineOptions: ParsableArguments {
 
 /// Keys and helpers shared by the online commands.
 enum OnlineConfig {
-    static func common(trainer: String) -> [ConfigField] {
+    static func common(trainer: String, task: String = "addition") -> [ConfigField] {
         [
             .choice("trainer", [trainer], default: trainer, help: "This trainer (fixed; recorded in config.toml)."),
             .string("model", "", help: "A Hugging Face model directory; empty: a fresh 'tiny' byte-level Llama warm-started by SFT."),
             .string("data", "", help: "A JSONL file of prompts (verifiable rows keep their answer); empty: the built-in task."),
-            .choice("task", AlignRun.taskNames, default: "addition", help: "The built-in task."),
+            .choice("task", AlignRun.taskNames, default: task, help: "The built-in task."),
             .int("seed", 0, min: 0, help: "Seed of the model, the task, prompt order and sampling."),
             .string("output", "runs/\(trainer)", help: "Run directory (a previous run there is replaced)."),
         ] + warmup + [
@@ -422,11 +422,14 @@ struct RLOOCommand: GroupOnlineCommand {
 }
 
 struct PPOCommand: ParsableCommand {
-    static let schema = ConfigSchema(OnlineConfig.common(trainer: "ppo") + OnlineConfig.rewards("ppo", default: []) + [
-        .int("ppo.steps", 60, min: 0, help: "Rollout batches (each followed by ppo_epochs epochs)."),
+    // Sorting by default, because a reward model as small as the policy can verify it (sortedness and
+    // the prompt's letters are local checks) but cannot verify a sum without computing it: on addition
+    // the proxy stays near chance on the policy's own samples and PPO optimizes noise.
+    static let schema = ConfigSchema(OnlineConfig.common(trainer: "ppo", task: "sorting") + OnlineConfig.rewards("ppo", default: []) + [
+        .int("ppo.steps", 60, min: 0, help: "Rollout batches (each followed by ppo_epochs epochs); 600 for the fresh preset model unless set."),
         .double("ppo.learning_rate", 3e-6, min: 0, help: "AdamW learning rate; 1e-4 for the fresh preset model unless set."),
         .string("ppo.reward_model", "", help: "A reward-model weights file (nudge rm); empty: train one on gold-labelled pairs first."),
-        .int("ppo.reward_model_pairs", 2000, min: 1, help: "Gold-labelled pairs for the reward model trained first."),
+        .int("ppo.reward_model_pairs", 2000, min: 1, help: "Gold-labelled pairs for the reward model trained first; 8000 for the fresh preset model unless set."),
         .int("ppo.reward_model_epochs", 3, min: 1, help: "Epochs of that reward model."),
         .double("ppo.reward_model_learning_rate", 1e-3, min: 0, help: "AdamW learning rate of that reward model."),
         .choice("ppo.reward_model_data", ["policy_samples", "policy_samples_and_answers", "task_pairs"], default: "policy_samples",
@@ -434,14 +437,14 @@ struct PPOCommand: ParsableCommand {
         .choice("ppo.reward_scale", ["normalize", "raw"], default: "normalize",
                 help: "Scale the reward model so its scores on the initial policy's samples have standard deviation 1 (Ziegler et al.), or use its raw scores."),
         .choice("ppo.value_head_init", ["random", "zero", "reward_model"], default: "random",
-                help: "The value head's initial weights: random, zero (V = 0 everywhere), or the reward model's head (TRL)."),
+                help: "The value head's initial weights: random, zero (V = 0 everywhere), or the reward model's head (TRL); zero for the fresh preset model unless set."),
         .choice("ppo.value_model", ["separate", "shared"], default: "separate", help: "A separate value model, or a head on the policy trunk."),
-        .int("ppo.batch_size", 32, min: 1, help: "Prompts (one completion each) per rollout batch."),
-        .int("ppo.mini_batches", 2, min: 1, help: "Mini-batches per PPO epoch."),
+        .int("ppo.batch_size", 32, min: 1, help: "Prompts (one completion each) per rollout batch; 64 for the fresh preset model unless set."),
+        .int("ppo.mini_batches", 2, min: 1, help: "Mini-batches per PPO epoch; 4 for the fresh preset model unless set."),
         .int("ppo.ppo_epochs", 4, min: 1, help: "PPO epochs per rollout batch."),
         .int("ppo.max_completion_length", 53, min: 1, help: "New tokens per completion; 6 for the built-in task unless set."),
         .double("ppo.temperature", 0.7, min: 0, help: "Sampling temperature."),
-        .double("ppo.beta", 0.05, min: 0, help: "β: the KL coefficient (initial, when adaptive)."),
+        .double("ppo.beta", 0.05, min: 0, help: "β: the KL coefficient (initial, when adaptive); 0.1 for the fresh preset model unless set."),
         .choice("ppo.kl_estimator", ["k1", "k2", "k3"], default: "k1", help: "Per-token KL estimator."),
         .choice("ppo.kl_placement", ["reward", "loss"], default: "reward", help: "KL penalty in the token rewards or in the loss."),
         .double("ppo.target_kl", 0, min: 0, help: "Adaptive KL controller target (0: fixed β)."),
@@ -482,10 +485,6 @@ struct PPOCommand: ParsableCommand {
     /// filled in where the user set nothing.
     static func withDefaults(_ resolved: ResolvedConfig) -> ResolvedConfig {
         var config = resolved
-        // Sorting, because a small reward model can verify it (sortedness and the prompt's letters are
-        // local checks) while it cannot verify a sum without computing it; on addition the proxy stays
-        // near chance on the policy's own samples and PPO then optimizes noise.
-        if config.string("data").isEmpty { config.setDefault("task", .string("sorting")) }
         if config.string("model").isEmpty {
             config.setDefault("ppo.learning_rate", .double(1e-4))
             config.setDefault("ppo.max_completion_length", .int(6))
