@@ -27,15 +27,24 @@ public func completionLogProbs(
     return completionLogProbs(logits: logits, ids: batch.ids, completionMask: completionMask, temperature: temperature)
 }
 
-/// The same from precomputed logits (B, T, V).
+/// The same from precomputed logits: (B, T, V), or (B, k, V) of the last k positions only
+/// (`logits(_:keepingLast:)`) when no completion token comes before position T − k + 1; the result
+/// is (B, T − 1) either way, 0 before the kept positions.
 public func completionLogProbs(logits: Tensor, ids: [[Int]], completionMask: [[Bool]], temperature: Float = 1) -> CompletionLogProbs {
-    let (b, t, v) = (logits.shape[0], logits.shape[1], logits.shape[2])
-    precondition(ids.count == b && completionMask.count == b && ids.allSatisfy { $0.count == t }, "completionLogProbs: ids and mask must be (B, T)")
-    let shifted = logits.slice(axis: 1, 0..<(t - 1)).reshaped([b * (t - 1), v])
+    let (b, k, v) = (logits.shape[0], logits.shape[1], logits.shape[2])
+    let t = ids.first?.count ?? 0
+    precondition(ids.count == b && completionMask.count == b && ids.allSatisfy { $0.count == t } && k <= t && k >= 1,
+                 "completionLogProbs: ids and mask must be (B, T) with T ≥ the logits' positions")
+    let offset = t - k
+    precondition(offset == 0 || completionMask.allSatisfy { !$0.prefix(offset + 1).contains(true) },
+                 "completionLogProbs: a completion token precedes the kept logits")
+    let shifted = logits.slice(axis: 1, 0..<(k - 1)).reshaped([b * (k - 1), v])
     let scaled = temperature == 1 ? shifted : shifted * (1 / temperature)
-    let targets = ids.flatMap { $0.dropFirst() }
+    let targets = ids.flatMap { $0.dropFirst(offset + 1) }
     let mask = Tensor(shape: [b, t - 1], values: completionMask.flatMap { $0.dropFirst().map { $0 ? Float(1) : 0 } })
-    let perToken = selectedLogProbabilities(logits: scaled, targets: targets).reshaped([b, t - 1]) * mask
+    var kept = selectedLogProbabilities(logits: scaled, targets: targets).reshaped([b, k - 1])
+    if offset > 0 { kept = kept.padded(axis: 1, before: offset, after: 0) }
+    let perToken = kept * mask
     return CompletionLogProbs(perToken: perToken, sums: perToken.sum(axis: 1), mask: mask)
 }
 

@@ -29,6 +29,33 @@ import NudgeTensor
         }
     }
 
+    @Test(arguments: ["llama", "gpt2"])
+    func logitsOfTheLastPositionsOnlyGiveTheSameLogProbsAndGradients(fixture: String) throws {
+        let model = try LanguageModelLoader.load(directory: lmFixture(fixture))
+        // Right-padded rows with prompts of 3 and 5 tokens: positions from the shorter prompt's last token on are kept.
+        let ids = [[5, 9, 2, 7, 7, 1, 4, 0, 0], [3, 8, 6, 2, 9, 4, 4, 1, 6]]
+        let mask = [[false, false, false, true, true, true, true, false, false], [false, false, false, false, false, true, true, true, true]]
+        let batch = TokenBatch(ids: ids, attentionMask: [[true, true, true, true, true, true, true, false, false], Array(repeating: true, count: 9)])
+        let keep = 9 - 3 + 1
+        #expect(model.logits(batch, keepingLast: keep).shape == [2, keep, model.configuration.vocabularySize])
+        for temperature: Float in [1, 0.7] {
+            let (fullSum, fullGrads) = valueAndGrad(model) { m in
+                completionLogProbs(logits: m(batch), ids: ids, completionMask: mask, temperature: temperature).sums.sum()
+            }
+            let (keptSum, keptGrads) = valueAndGrad(model) { m in
+                completionLogProbs(logits: m.logits(batch, keepingLast: keep), ids: ids, completionMask: mask, temperature: temperature).sums.sum()
+            }
+            let full = withoutGradients { completionLogProbs(logits: model(batch), ids: ids, completionMask: mask, temperature: temperature) }
+            let kept = withoutGradients {
+                completionLogProbs(logits: model.logits(batch, keepingLast: keep), ids: ids, completionMask: mask, temperature: temperature)
+            }
+            #expect(kept.perToken.shape == [2, 8])
+            for (a, b) in zip(full.perToken.scalars, kept.perToken.scalars) { #expect(abs(a - b) < 1e-5) }
+            #expect(abs(fullSum.item() - keptSum.item()) < 1e-4)
+            #expect(abs(fullGrads.globalNorm() - keptGrads.globalNorm()) < 1e-4 * max(1, fullGrads.globalNorm()))
+        }
+    }
+
     @Test func sftLossAndGradientNormsMatchTransformers() throws {
         let model = try LanguageModelLoader.load(directory: lmFixture("llama"))
         let sft = try expected()["sft"] as! [String: Any]

@@ -120,6 +120,10 @@ public struct Rollout {
 
     public var count: Int { completions.count }
 
+    /// Positions whose logits score a completion token: from the shortest prompt's last token on
+    /// (TRL's `logits_to_keep`, completion length + 1 when the prompts are equally long).
+    public var logitsToKeep: Int { input.length - (prompts.map(\.ids.count).min() ?? 1) + 1 }
+
     /// The (B, T − 1) mask in the shifted frame, with `excluding` rows zeroed (e.g. truncated ones).
     func shiftedMask(excluding: Set<Int> = []) -> [Float] {
         completionMask.enumerated().flatMap { r, row in row.dropFirst().map { $0 && !excluding.contains(r) ? Float(1) : 0 } }
@@ -128,19 +132,22 @@ public struct Rollout {
     /// Per-token log-probs (B, T − 1) of the completions under `model`, without gradients.
     func logProbs(_ model: any CausalLanguageModel, temperature: Float) -> Tensor {
         withoutGradients {
-            completionLogProbs(model: model, batch: input, completionMask: completionMask, temperature: temperature).perToken
+            completionLogProbs(logits: model.logits(input, keepingLast: logitsToKeep), ids: input.ids, completionMask: completionMask,
+                               temperature: temperature).perToken
         }
     }
 }
 
-/// The entropy of each masked position's distribution, from logits (B, T, V) in the shifted frame.
+/// The entropy of each masked position's distribution in the shifted (B, T − 1) frame of `mask`, from
+/// logits (B, T, V) or of the last k positions only (B, k, V).
 func tokenEntropies(logits: Tensor, mask: [Float], temperature: Float) -> [Float] {
-    let (b, t, v) = (logits.shape[0], logits.shape[1], logits.shape[2])
-    var out = [Float](repeating: 0, count: b * (t - 1))
+    let (b, k, v) = (logits.shape[0], logits.shape[1], logits.shape[2])
+    let width = mask.count / max(b, 1), offset = width + 1 - k
+    var out = [Float](repeating: 0, count: b * width)
     let data = logits.data
     for r in 0..<b {
-        for i in 0..<(t - 1) where mask[r * (t - 1) + i] != 0 {
-            let row = UnsafeBufferPointer(start: data + (r * t + i) * v, count: v)
+        for i in max(offset, 0)..<width where mask[r * width + i] != 0 {
+            let row = UnsafeBufferPointer(start: data + (r * k + i - offset) * v, count: v)
             var m = -Float.infinity
             for x in row { m = max(m, x / temperature) }
             var z: Double = 0, weighted: Double = 0
@@ -150,7 +157,7 @@ func tokenEntropies(logits: Tensor, mask: [Float], temperature: Float) -> [Float
                 z += e
                 weighted += e * s
             }
-            out[r * (t - 1) + i] = Float(Foundation.log(z) - weighted / z)
+            out[r * width + i] = Float(Foundation.log(z) - weighted / z)
         }
     }
     return out

@@ -122,6 +122,18 @@ public protocol CausalLanguageModel: Module {
     func forward(_ input: TokenBatch, cache: KVCache?) -> Tensor
     /// Hidden states after the final norm (B, T, H).
     func finalHiddenStates(_ input: TokenBatch) -> Tensor
+    /// The language-model head on hidden states (…, H) → (…, V).
+    func logits(_ hidden: Tensor) -> Tensor
+}
+
+extension CausalLanguageModel {
+    /// Logits (B, k, V) of the last `k` positions only (TRL's `logits_to_keep`): the head, and
+    /// whatever is computed from the logits, skip positions that score no completion token.
+    public func logits(_ input: TokenBatch, keepingLast k: Int) -> Tensor {
+        let hidden = finalHiddenStates(input)
+        let t = input.length
+        return logits(k >= t ? hidden : hidden.slice(axis: 1, (t - k)..<t))
+    }
 }
 
 /// Loading and saving Hugging Face model directories.
