@@ -21,7 +21,9 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: [
-        .target(name: "NudgeTensor"),
+        // AVX2/FMA kernels with function-level target attributes, chosen at run time (no -march).
+        .target(name: "CNudgeKernels"),
+        .target(name: "NudgeTensor", dependencies: ["CNudgeKernels"]),
         .target(name: "NudgeNN", dependencies: ["NudgeTensor"]),
         // TOMLKit and Yams read `--config` files (ConfigFile.swift).
         .target(
@@ -35,7 +37,7 @@ let package = Package(
         .target(name: "NudgeAlign", dependencies: ["NudgeTensor", "NudgeNN", "NudgeLM", "NudgeRL", "NudgeReport"]),
         .target(name: "Nudge", dependencies: ["NudgeTensor", "NudgeNN", "NudgeReport", "NudgeRL", "NudgeLM", "NudgeAlign"]),
         // Engine benchmarks shared by `nudge bench` and the NudgeBench executable.
-        .target(name: "NudgeBenchmarks", dependencies: ["NudgeTensor", "NudgeNN", "NudgeRL", "NudgeLM", "NudgeAlign"]),
+        .target(name: "NudgeBenchmarks", dependencies: ["CNudgeKernels", "NudgeTensor", "NudgeNN", "NudgeRL", "NudgeLM", "NudgeAlign"]),
         .executableTarget(
             name: "nudge",
             dependencies: [

@@ -3,6 +3,7 @@
 // step, and large elementwise / softmax / RMSNorm throughput. Timings are medians and bests over
 // repeats; speed is measured here, never asserted in tests.
 
+import CNudgeKernels
 import Foundation
 import NudgeNN
 import NudgeTensor
@@ -132,5 +133,32 @@ public enum EngineBenchmarks {
             let t = timePerUnit(minSeconds: 0.3, body)
             return (name, t.median * 1e3, t.best * 1e3, traffic / t.best * 1e-9)
         }
+    }
+}
+
+extension EngineBenchmarks {
+    /// Microseconds per x·Wᵀ product (x: m×k, W: n×k) with the unpacked AVX2 kernel and with the
+    /// BLAS backend (median of 2000 after a warm-up); the kernel's time is 0 where the CPU lacks it.
+    public static func smallProductMicroseconds(m: Int, n: Int, k: Int) -> (small: Double, blas: Double) {
+        var rng = RandomGenerator(seed: 1)
+        let x = Tensor.normal([m, k], using: &rng), w = Tensor.normal([n, k], using: &rng)
+        let out = Tensor(repeating: 0, shape: [m, n])
+        func median(_ body: () -> Void) -> Double {
+            for _ in 0..<200 { body() }
+            var times: [Double] = []
+            for _ in 0..<2000 {
+                let start = DispatchTime.now().uptimeNanoseconds
+                body()
+                times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1000)
+            }
+            return times.sorted()[times.count / 2]
+        }
+        let small = nudge_has_avx2_fma() == 0 ? 0 : median {
+            nudge_sgemm_nt_small(Int32(m), Int32(n), Int32(k), x.data, Int32(k), w.data, Int32(k), out.data, Int32(n))
+        }
+        let blas = median {
+            sgemm(transA: false, transB: true, m: m, n: n, k: k, a: x.data, lda: k, b: w.data, ldb: k, c: out.data, ldc: n, backend: BLAS.backend)
+        }
+        return (small, blas)
     }
 }

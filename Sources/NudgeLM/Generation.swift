@@ -49,7 +49,9 @@ public struct GenerationResult: Sendable {
 /// with its own cache, side by side when more than one thread is allowed: such a one-token step is
 /// mostly per-op overhead on one thread. Larger products are threaded inside BLAS already, where
 /// splitting only packs the weights twice. The halves depend only on the batch and the model, and
-/// tokens are drawn in row order afterwards, so results do not depend on the thread count.
+/// tokens are drawn in row order afterwards, so results do not depend on the thread count. When
+/// prompts repeat (G samples per prompt), each distinct prompt is prefilled once and its rows
+/// decode from copies of its cache.
 public func generate(model: any CausalLanguageModel, prompts: [[Int]], config: GenerationConfig) -> GenerationResult {
     withoutGradients {
         let b = prompts.count
@@ -60,7 +62,8 @@ public func generate(model: any CausalLanguageModel, prompts: [[Int]], config: G
         let c = model.configuration
         let split = b >= 2 * minimumDecodeRows && (b / 2) * c.hiddenSize * c.intermediateSize <= 1 << 18
         let parts = split ? [0..<(b / 2), (b / 2)..<b] : [0..<b]
-        let caches = parts.map { _ in KVCache(layers: model.configuration.layerCount, capacity: longest + config.maxNewTokens) }
+        let capacity = longest + config.maxNewTokens
+        var caches = parts.map { _ in KVCache(layers: model.configuration.layerCount, capacity: capacity) }
         var rng = RandomGenerator(seed: config.seed)
         var tokens = [[Int]](repeating: [], count: b), logProbs = [[Float]](repeating: [], count: b)
         var finish = [FinishReason?](repeating: nil, count: b)
@@ -77,7 +80,18 @@ public func generate(model: any CausalLanguageModel, prompts: [[Int]], config: G
             }
             return results.tensors
         }
-        var last = step { rows in TokenBatch(ids: Array(ids[rows]), attentionMask: Array(mask[rows])) }
+        var last: [Tensor]
+        if let sharing = SharedPrefixes(prompts: prompts) {
+            // Each distinct prompt is prefilled once; its rows start from copies of its cache.
+            let cache = KVCache(layers: c.layerCount, capacity: capacity)
+            let logits = model.forward(TokenBatch(ids: sharing.firstRow.map { ids[$0] }, attentionMask: sharing.firstRow.map { mask[$0] }),
+                                       cache: cache)
+            let finalLogits = logits.slice(axis: 1, (longest - 1)..<longest).reshaped([sharing.lengths.count, -1])
+            caches = parts.map { cache.selecting(rows: Array(sharing.group[$0])) }
+            last = parts.map { finalLogits.indexSelect(Array(sharing.group[$0])) }
+        } else {
+            last = step { rows in TokenBatch(ids: Array(ids[rows]), attentionMask: Array(mask[rows])) }
+        }
         for _ in 0..<config.maxNewTokens {
             var chosen = [Int](repeating: config.padTokenID, count: b)
             let active = finish.map { $0 == nil }

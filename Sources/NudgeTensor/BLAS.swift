@@ -6,6 +6,7 @@
 // pointer, so `swift build` needs no system package. The fallback is the packed Swift kernel in
 // Gemm.swift, which is also the oracle the tests compare BLAS against.
 
+import CNudgeKernels
 import Foundation
 #if canImport(Accelerate)
 import Accelerate
@@ -96,6 +97,10 @@ public enum BLAS {
     }
 }
 
+/// Rows up to which C = A·Bᵀ goes to the unpacked AVX2 kernel (where the CPU has it).
+let smallProductRows = 8
+let smallProductKernel = nudge_has_avx2_fma() != 0 && ProcessInfo.processInfo.environment["NUDGE_SMALL_GEMM"] != "0"
+
 /// C = α·op(A)·op(B) + β·C on row-major matrices, op(X) = Xᵀ when its flag is set.
 /// `backend` defaults to the active one; `.builtin` forces Nudge's own kernel.
 public func sgemm(
@@ -104,6 +109,12 @@ public func sgemm(
     beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int, backend: GemmBackend? = nil
 ) {
     if m == 0 || n == 0 { return }
+    if backend == nil && !transA && transB && m <= smallProductRows && alpha == 1 && beta == 0 && k > 0 && smallProductKernel {
+        // A linear layer on a few rows (decoding): dot products over the weight in place beat a
+        // BLAS that packs the whole weight for every call.
+        nudge_sgemm_nt_small(Int32(m), Int32(n), Int32(k), a, Int32(lda), b, Int32(ldb), c, Int32(ldc))
+        return
+    }
     let chosen = backend ?? BLAS.loaded.backend
     switch chosen {
     case .builtin:

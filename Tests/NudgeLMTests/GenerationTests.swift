@@ -98,7 +98,7 @@ import NudgeTensor
     }
 
     /// A batch large enough to be decoded as two halves (4 + 5 rows, side by side) gives each row
-    /// what it gets decoded alone, its sampled log-probs equal a re-scoring forward pass, and the
+    /// what it gets decoded alone (also when prompts repeat), its sampled log-probs equal a re-scoring forward pass, and the
     /// same seed gives the same numbers.
     @Test func halvedBatchesDecodeLikeSingleRows() throws {
         let model = try LanguageModelLoader.load(directory: lmFixture("llama"))
@@ -111,6 +111,15 @@ import NudgeTensor
             let alone = generate(model: model, prompts: [prompt], config: greedy)
             #expect(batched.tokens[r] == alone.tokens[0], "row \(r)")
             for (a, b) in zip(batched.logProbs[r], alone.logProbs[0]) { #expect(abs(a - b) < 1e-4, "row \(r)") }
+        }
+
+        // Repeated prompts are prefilled once and decoded from copies of their cache.
+        let repeated = [prompts[0], prompts[3], prompts[0], prompts[0], prompts[3], prompts[5], prompts[0], prompts[3], prompts[3]]
+        let shared = generate(model: model, prompts: repeated, config: greedy)
+        for (r, prompt) in repeated.enumerated() {
+            let alone = generate(model: model, prompts: [prompt], config: greedy)
+            #expect(shared.tokens[r] == alone.tokens[0], "repeated row \(r)")
+            for (a, b) in zip(shared.logProbs[r], alone.logProbs[0]) { #expect(abs(a - b) < 1e-4, "repeated row \(r)") }
         }
 
         var sampling = GenerationConfig()

@@ -56,6 +56,68 @@ import NudgeTensor
         }
     }
 
+    @Test func sharedPromptsAreGroupedAndLaidOut() throws {
+        #expect(SharedPrefixes(prompts: [[1, 2], [3], [4, 5]]) == nil)
+        let sharing = try #require(SharedPrefixes(prompts: [[1, 2], [3, 4, 5], [1, 2], [3, 4, 5], [1, 2]]))
+        #expect(sharing.group == [0, 1, 0, 1, 0] && sharing.lengths == [2, 3] && sharing.firstRow == [0, 1])
+        // T = 6: prompt rows 2 and 3 tokens long, so 4 later columns; keep the last 5 positions.
+        let input = TokenBatch(ids: [[1, 2, 7, 8, 0, 0], [3, 4, 5, 9, 9, 9], [1, 2, 6, 6, 6, 6], [3, 4, 5, 1, 0, 0], [1, 2, 3, 0, 0, 0]],
+                               attentionMask: [[true, true, true, true, false, false], Array(repeating: true, count: 6),
+                                               Array(repeating: true, count: 6), [true, true, true, true, false, false],
+                                               [true, true, true, false, false, false]])
+        let (prompts, later) = sharing.split(input)
+        #expect(prompts.ids == [[0, 1, 2], [3, 4, 5]] && prompts.attentionMask == [[false, true, true], [true, true, true]])
+        #expect(later.ids[1] == [9, 9, 9, 0] && later.positions[1] == [3, 4, 5, 0] && later.attentionMask?[1] == [true, true, true, false])
+        #expect(later.ids[0] == [7, 8, 0, 0] && later.positions[0] == [2, 3, 0, 0] && later.attentionMask?[0] == [true, true, false, false])
+        // Table rows: prompts 0..<6, later tokens 6..<26, zero row 26.
+        let rows = sharing.keptRows(length: 6, keep: 5)
+        #expect(Array(rows[0..<5]) == [2, 6, 7, 8, 9])
+        #expect(Array(rows[5..<10]) == [26, 5, 10, 11, 12])
+    }
+
+    @Test(arguments: ["llama"])
+    func sharedPromptsComputedOnceGiveTheSameLogProbsAndGradients(fixture: String) throws {
+        let model = try LanguageModelLoader.load(directory: lmFixture(fixture))
+        // Two prompts (3 and 5 tokens), rows 0, 2, 3 on the first and 1, 4 on the second; completions
+        // of different lengths, right-padded to T = 10.
+        let promptA = [5, 9, 2], promptB = [3, 8, 6, 2, 9]
+        let completions = [[7, 7, 1, 4], [4, 1, 6], [2, 2, 2, 2, 2, 2, 2], [8], [1, 1, 3, 5, 2]]
+        let prompts = [promptA, promptB, promptA, promptA, promptB]
+        let sequences = zip(prompts, completions).map { $0 + $1 }
+        let t = sequences.map(\.count).max()!
+        let ids = sequences.map { $0 + Array(repeating: 0, count: t - $0.count) }
+        let batch = TokenBatch(ids: ids, attentionMask: sequences.map { Array(repeating: true, count: $0.count) + Array(repeating: false, count: t - $0.count) })
+        let mask = zip(prompts, completions).map { p, c in
+            Array(repeating: false, count: p.count) + Array(repeating: true, count: c.count) + Array(repeating: false, count: t - p.count - c.count)
+        }
+        let sharing = try #require(SharedPrefixes(prompts: prompts))
+        let keep = t - 3 + 1
+        #expect(model.finalHiddenStates(batch, sharing: sharing, keepingLast: keep)?.shape == [5, keep, model.configuration.hiddenSize])
+        // Random weights per token, so every position's gradient counts.
+        var rng = RandomGenerator(seed: 4)
+        let weights = Tensor(shape: [5, t - 1], values: (0..<(5 * (t - 1))).map { _ in Float(rng.uniform()) })
+        for temperature: Float in [1, 0.7] {
+            func loss(_ m: any CausalLanguageModel, _ sharing: SharedPrefixes?) -> Tensor {
+                (completionLogProbs(logits: m.logits(batch, keepingLast: keep, sharing: sharing), ids: ids, completionMask: mask,
+                                    temperature: temperature).perToken * weights).sum()
+            }
+            let (plainLoss, plainGrads) = valueAndGrad(model) { loss($0 as! any CausalLanguageModel, nil) }
+            let (sharedLoss, sharedGrads) = valueAndGrad(model) { loss($0 as! any CausalLanguageModel, sharing) }
+            let plain = withoutGradients { completionLogProbs(logits: model.logits(batch, keepingLast: keep), ids: ids, completionMask: mask, temperature: temperature) }
+            let shared = withoutGradients {
+                completionLogProbs(logits: model.logits(batch, keepingLast: keep, sharing: sharing), ids: ids, completionMask: mask, temperature: temperature)
+            }
+            for (a, b) in zip(plain.perToken.scalars, shared.perToken.scalars) { #expect(abs(a - b) < 1e-5) }
+            #expect(abs(plainLoss.item() - sharedLoss.item()) < 1e-4)
+            #expect(plainGrads.keys == sharedGrads.keys)
+            for (key, g) in plainGrads {
+                let h = try #require(sharedGrads[key])
+                let scale = max(1, g.scalars.map(abs).max() ?? 0)
+                #expect(zip(g.scalars, h.scalars).allSatisfy { abs($0 - $1) < 1e-4 * scale }, "\(key)")
+            }
+        }
+    }
+
     @Test func sftLossAndGradientNormsMatchTransformers() throws {
         let model = try LanguageModelLoader.load(directory: lmFixture("llama"))
         let sft = try expected()["sft"] as! [String: Any]

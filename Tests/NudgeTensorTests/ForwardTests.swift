@@ -49,6 +49,22 @@ func naiveMatmul(_ a: [Float], _ b: [Float], m: Int, n: Int, k: Int, ta: Bool, t
         }
     }
 
+    /// x·Wᵀ on up to `smallProductRows` rows goes to the unpacked AVX2 kernel where the CPU has
+    /// it: every remainder of the 4×2 blocks and of k mod 8, with strided rows.
+    @Test func smallRowProductsMatchTheDefinition() {
+        for (m, n, k) in [(1, 1, 1), (1, 7, 8), (2, 3, 9), (3, 2, 15), (4, 5, 16), (5, 9, 33), (7, 64, 128), (8, 33, 130)] {
+            let (lda, ldb, ldc) = (k + 3, k + 1, n + 2)
+            let a = randomTensor([m * lda], seed: 5).scalars, b = randomTensor([n * ldb], seed: 6).scalars
+            let dense = (0..<m).flatMap { a[($0 * lda)..<($0 * lda + k)] }, denseB = (0..<n).flatMap { b[($0 * ldb)..<($0 * ldb + k)] }
+            let expected = naiveMatmul(dense, denseB, m: m, n: n, k: k, ta: false, tb: true)
+            var c = [Float](repeating: .nan, count: m * ldc)
+            sgemm(transA: false, transB: true, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: &c, ldc: ldc)
+            expectClose((0..<m).flatMap { c[($0 * ldc)..<($0 * ldc + n)] }, expected, atol: 1e-5, rtol: 1e-5)
+            // Columns past n in each row of C are left alone.
+            #expect((0..<m).allSatisfy { r in c[(r * ldc + n)..<((r + 1) * ldc)].allSatisfy(\.isNaN) })
+        }
+    }
+
     @Test func gemmAlphaBeta() {
         let a: [Float] = [1, 2, 3, 4], b: [Float] = [5, 6, 7, 8]
         for backend in [GemmBackend.builtin, BLAS.backend] {

@@ -247,7 +247,7 @@ public final class GRPOTrainer {
         var clipLow = 0.0, clipHigh = 0.0, clipRegion = 0.0, kl = 0.0, entropy = 0.0
         for iteration in 0..<config.numIterations {
             var (loss, grads) = valueAndGrad(policy) { m -> Tensor in
-                let logits = m.logits(rollout.input, keepingLast: rollout.logitsToKeep)
+                let logits = rollout.logits(m)
                 let current = completionLogProbs(logits: logits, ids: rollout.input.ids, completionMask: rollout.completionMask,
                                                  temperature: config.temperature).perToken
                 let logRatio = current - (storedOld ?? current.detached())

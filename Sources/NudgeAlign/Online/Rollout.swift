@@ -87,6 +87,8 @@ public struct Rollout {
     public var input: TokenBatch
     /// (B, T) completion-token marks of `input`.
     public var completionMask: [[Bool]]
+    /// Rows that share a prompt (G samples each), whose prompt the scoring passes compute once.
+    public var sharing: SharedPrefixes?
 
     /// Samples `repeats` completions of each prompt (consecutive rows share a prompt).
     public static func sample(model: any CausalLanguageModel, tokenizer: any Tokenizer, prompts: [OnlinePrompt], repeats: Int,
@@ -112,6 +114,7 @@ public struct Rollout {
         let length = sequences.map(\.count).max() ?? 0
         input = TokenBatch(ids: sequences.map { $0 + Array(repeating: padID, count: length - $0.count) },
                            attentionMask: sequences.map { Array(repeating: true, count: $0.count) + Array(repeating: false, count: length - $0.count) })
+        sharing = SharedPrefixes(prompts: prompts.map(\.ids))
         completionMask = zip(prompts, completions).map { p, c in
             Array(repeating: false, count: p.ids.count) + Array(repeating: true, count: c.count)
                 + Array(repeating: false, count: length - p.ids.count - c.count)
@@ -129,11 +132,16 @@ public struct Rollout {
         completionMask.enumerated().flatMap { r, row in row.dropFirst().map { $0 && !excluding.contains(r) ? Float(1) : 0 } }
     }
 
+    /// Logits (B, `logitsToKeep`, V) of the positions that score completion tokens, each shared
+    /// prompt computed once.
+    func logits(_ model: any CausalLanguageModel) -> Tensor {
+        model.logits(input, keepingLast: logitsToKeep, sharing: sharing)
+    }
+
     /// Per-token log-probs (B, T − 1) of the completions under `model`, without gradients.
     func logProbs(_ model: any CausalLanguageModel, temperature: Float) -> Tensor {
         withoutGradients {
-            completionLogProbs(logits: model.logits(input, keepingLast: logitsToKeep), ids: input.ids, completionMask: completionMask,
-                               temperature: temperature).perToken
+            completionLogProbs(logits: logits(model), ids: input.ids, completionMask: completionMask, temperature: temperature).perToken
         }
     }
 }

@@ -99,6 +99,25 @@ public final class KVCache {
         return (keyBuffer, valueBuffer, used + t)
     }
 
+    /// A cache whose row i is a copy of this cache's row `rows[i]` (prompts prefilled once, then
+    /// sampled several times), with the same capacity.
+    public func selecting(rows: [Int]) -> KVCache {
+        let copy = KVCache(layers: keys.count, capacity: initialCapacity)
+        copy.lengths = lengths
+        func select(_ buffer: Tensor?) -> Tensor? {
+            guard let buffer else { return nil }
+            let stride = buffer.shape[1] * buffer.shape[2], used = lengths.max() ?? 0
+            let out = Tensor(uninitializedShape: [rows.count, buffer.shape[1], buffer.shape[2]])
+            for (i, r) in rows.enumerated() {
+                (out.data + i * stride).update(from: buffer.data + r * stride, count: used * buffer.shape[2])
+            }
+            return out
+        }
+        copy.keys = keys.map(select)
+        copy.values = values.map(select)
+        return copy
+    }
+
     /// A (B, capacity, width) buffer holding the first `rows` rows of `old`.
     private static func resized(_ old: Tensor?, rows: Int, capacity: Int, batch: Int, width: Int) -> Tensor {
         let buffer = Tensor(uninitializedShape: [batch, capacity, width])
@@ -124,6 +143,83 @@ public protocol CausalLanguageModel: Module {
     func finalHiddenStates(_ input: TokenBatch) -> Tensor
     /// The language-model head on hidden states (…, H) → (…, V).
     func logits(_ hidden: Tensor) -> Tensor
+    /// Final hidden states (B, k, H) of the last `k` positions of `input`, with each shared prompt
+    /// computed once (see `SharedPrefixes`); positions before a row's last prompt token are zero.
+    /// nil when the model does not implement prefix sharing.
+    func finalHiddenStates(_ input: TokenBatch, sharing: SharedPrefixes, keepingLast k: Int) -> Tensor?
+}
+
+extension CausalLanguageModel {
+    public func finalHiddenStates(_ input: TokenBatch, sharing: SharedPrefixes, keepingLast k: Int) -> Tensor? { nil }
+}
+
+/// Rows of a batch that begin with the same prompt (GRPO's G samples of one prompt): the prompt's
+/// keys and values are computed once and every row's later tokens attend to them. Row r holds prompt
+/// `group[r]` in its first `lengths[group[r]]` tokens, all real; its later tokens continue the
+/// positions and may end in right padding.
+public struct SharedPrefixes: Sendable, Equatable {
+    /// The prompt of each row.
+    public var group: [Int]
+    /// Each prompt's length.
+    public var lengths: [Int]
+    /// A row that holds each prompt.
+    public var firstRow: [Int]
+
+    /// Groups rows by equal prompts; nil when no prompt repeats (sharing would save nothing).
+    public init?(prompts: [[Int]]) {
+        var index: [[Int]: Int] = [:]
+        group = []
+        lengths = []
+        firstRow = []
+        for (r, p) in prompts.enumerated() {
+            if let g = index[p] {
+                group.append(g)
+            } else {
+                index[p] = lengths.count
+                group.append(lengths.count)
+                lengths.append(p.count)
+                firstRow.append(r)
+            }
+        }
+        if lengths.count == prompts.count || lengths.contains(0) { return nil }
+    }
+
+    /// The prompts left-padded to the longest (ids, mask), the rows' later tokens right-padded to
+    /// the longest (ids, positions, mask) from a right-padded `input` whose rows hold their prompts.
+    func split(_ input: TokenBatch, padID: Int = 0) -> (prompts: TokenBatch, later: TokenBatch) {
+        let t = input.length, p = lengths.max() ?? 0, c = t - (lengths.min() ?? 0)
+        precondition(input.segments == nil && group.count == input.batchSize,
+                     "SharedPrefixes: \(group.count) rows for a batch of \(input.batchSize)")
+        let promptIDs = lengths.indices.map { g in
+            Array(repeating: padID, count: p - lengths[g]) + input.ids[firstRow[g]].prefix(lengths[g])
+        }
+        let promptMask = lengths.map { Array(repeating: false, count: p - $0) + Array(repeating: true, count: $0) }
+        var ids: [[Int]] = [], positions: [[Int]] = [], mask: [[Bool]] = []
+        for (r, g) in group.enumerated() {
+            let n = lengths[g], extra = c - (t - n)
+            precondition(input.ids[r].prefix(n).elementsEqual(promptIDs[g].suffix(n)) && input.attentionMask.map { !$0[r].prefix(n).contains(false) } ?? true,
+                         "SharedPrefixes: row \(r) does not begin with its prompt's \(n) real tokens")
+            ids.append(Array(input.ids[r][n...]) + Array(repeating: padID, count: extra))
+            positions.append(Array(input.positions[r][n...]) + Array(repeating: 0, count: extra))
+            mask.append((input.attentionMask.map { Array($0[r][n...]) } ?? Array(repeating: true, count: t - n)) + Array(repeating: false, count: extra))
+        }
+        return (TokenBatch(ids: promptIDs, attentionMask: promptMask), TokenBatch(ids: ids, positions: positions, attentionMask: mask))
+    }
+
+    /// For the last `k` of `t` positions of each row, the row of the table [prompt tokens (U·P) |
+    /// later tokens (B·C) | a zero row] that holds its hidden state: a prompt's last token, a later
+    /// token, or the zero row for earlier prompt tokens.
+    func keptRows(length t: Int, keep k: Int) -> [Int] {
+        let p = lengths.max() ?? 0, c = t - (lengths.min() ?? 0)
+        let later = lengths.count * p, zero = later + group.count * c
+        return group.enumerated().flatMap { r, g in
+            (0..<k).map { column in
+                let position = t - k + column, n = lengths[g]
+                if position == n - 1 { return g * p + p - 1 }
+                return position >= n ? later + r * c + position - n : zero
+            }
+        }
+    }
 }
 
 extension CausalLanguageModel {
@@ -133,6 +229,14 @@ extension CausalLanguageModel {
         let hidden = finalHiddenStates(input)
         let t = input.length
         return logits(k >= t ? hidden : hidden.slice(axis: 1, (t - k)..<t))
+    }
+
+    /// The same with each shared prompt computed once where the model implements it (Llama
+    /// family); the logits of kept positions before a row's last prompt token are then 0, so `k`
+    /// must start no later than the shortest prompt's last token, as `completionLogProbs` needs.
+    public func logits(_ input: TokenBatch, keepingLast k: Int, sharing: SharedPrefixes?) -> Tensor {
+        if let sharing, let hidden = finalHiddenStates(input, sharing: sharing, keepingLast: k) { return logits(hidden) }
+        return logits(input, keepingLast: k)
     }
 }
 
@@ -198,5 +302,47 @@ public enum LanguageModelLoader {
         }
         try Checkpoint.save(NamedTensors(pairs), to: directory.appendingPathComponent("model.safetensors"), metadata: ["format": "pt"])
         try configJSON.write(to: directory.appendingPathComponent("config.json"), options: .atomic)
+    }
+}
+
+/// Attention over a joint token layout (1, N, ·), N = U·P prompt tokens then B·C later tokens:
+/// prompts attend causally within themselves; each row's later tokens attend to its prompt's keys
+/// (gathered, so their gradients flow back to the one shared copy) and causally to their own.
+struct SharedPrefixLayout {
+    let prompts: Int, promptLength: Int, rows: Int, laterLength: Int
+    let group: [Int]
+    /// Additive masks: (U, 1, 1, P) over prompt keys, (B, 1, 1, P + C) over a row's keys.
+    let promptBias: Tensor, laterBias: Tensor
+
+    init(_ sharing: SharedPrefixes, prompts p: TokenBatch, later: TokenBatch) {
+        prompts = p.batchSize
+        promptLength = p.length
+        rows = later.batchSize
+        laterLength = later.length
+        group = sharing.group
+        let promptMask = p.attentionMask ?? Array(repeating: Array(repeating: true, count: p.length), count: p.batchSize)
+        let laterMask = later.attentionMask ?? Array(repeating: Array(repeating: true, count: later.length), count: later.batchSize)
+        promptBias = paddingMask(promptMask)
+        laterBias = paddingMask(zip(group, laterMask).map { promptMask[$0] + $1 })
+    }
+
+    var tokens: Int { prompts * promptLength + rows * laterLength }
+
+    /// `attention(queries, keys, values, mask)` on the prompt part and on the later part, joined
+    /// back into the (1, N, width) layout.
+    func attend(_ q: Tensor, _ k: Tensor, _ v: Tensor, _ attention: (Tensor, Tensor, Tensor, Tensor) -> Tensor) -> Tensor {
+        let split = prompts * promptLength
+        func parts(_ x: Tensor) -> (Tensor, Tensor) {
+            let w = x.shape[2]
+            return (x.slice(axis: 1, 0..<split).reshaped([prompts, promptLength, w]),
+                    x.slice(axis: 1, split..<tokens).reshaped([rows, laterLength, w]))
+        }
+        let (qp, ql) = parts(q), (kp, kl) = parts(k), (vp, vl) = parts(v)
+        let promptOut = attention(qp, kp, vp, promptBias)
+        let keys = Tensor.concat([kp.indexSelect(group), kl], axis: 1)
+        let values = Tensor.concat([vp.indexSelect(group), vl], axis: 1)
+        let laterOut = attention(ql, keys, values, laterBias)
+        let w = promptOut.shape[2]
+        return Tensor.concat([promptOut.reshaped([1, split, w]), laterOut.reshaped([1, rows * laterLength, w])], axis: 1)
     }
 }

@@ -67,6 +67,16 @@ public final class LlamaAttention: Module {
                                   keyLength: length, mask: mask)
         return outputProjection(out)
     }
+
+    /// The same on a shared-prompt layout (1, N, H) (see `SharedPrefixLayout`).
+    func callAsFunction(_ x: Tensor, cos: Tensor, sin: Tensor, shared: SharedPrefixLayout) -> Tensor {
+        let q = rotaryEmbedding(queryProjection(x), cos: cos, sin: sin, heads: headCount)
+        let k = rotaryEmbedding(keyProjection(x), cos: cos, sin: sin, heads: keyValueHeadCount)
+        let out = shared.attend(q, k, valueProjection(x)) { q, k, v, mask in
+            causalAttention(queries: q, keys: k, values: v, heads: headCount, keyValueHeads: keyValueHeadCount, mask: mask)
+        }
+        return outputProjection(out)
+    }
 }
 
 /// The SwiGLU feed-forward block: down(silu(gate(x)) ⊙ up(x)).
@@ -106,6 +116,11 @@ public final class LlamaBlock: Module {
 
     public func callAsFunction(_ h: Tensor, cos: Tensor, sin: Tensor, mask: Tensor?, cache: KVCache? = nil, layer: Int = 0) -> Tensor {
         let h1 = h + attention(inputNorm(h), cos: cos, sin: sin, mask: mask, cache: cache, layer: layer)
+        return h1 + mlp(postAttentionNorm(h1))
+    }
+
+    func callAsFunction(_ h: Tensor, cos: Tensor, sin: Tensor, shared: SharedPrefixLayout) -> Tensor {
+        let h1 = h + attention(inputNorm(h), cos: cos, sin: sin, shared: shared)
         return h1 + mlp(postAttentionNorm(h1))
     }
 }
@@ -162,6 +177,21 @@ public final class LlamaModel: Module, CausalLanguageModel {
     public func forward(_ input: TokenBatch, cache: KVCache?) -> Tensor { logits(hiddenStates(input, cache: cache).last) }
 
     public func finalHiddenStates(_ input: TokenBatch) -> Tensor { hiddenStates(input).last }
+
+    /// Prefix sharing: prompts and later tokens run as one (1, N, H) sequence of tokens through
+    /// the per-token layers, so every product covers both, and split only inside attention.
+    public func finalHiddenStates(_ input: TokenBatch, sharing: SharedPrefixes, keepingLast k: Int) -> Tensor? {
+        let (prompts, later) = sharing.split(input)
+        guard later.length > 0 else { return nil }
+        let layout = SharedPrefixLayout(sharing, prompts: prompts, later: later)
+        let n = layout.tokens, width = configuration.hiddenSize
+        let (cos, sin) = rotaryTables(positions: [prompts.positions.flatMap { $0 } + later.positions.flatMap { $0 }],
+                                      dimension: configuration.headDimension, theta: configuration.ropeTheta)
+        var h = model.embedding(prompts.ids.flatMap { $0 } + later.ids.flatMap { $0 }, shape: [1, n])
+        for layer in model.layers { h = layer(h, cos: cos, sin: sin, shared: layout) }
+        let table = Tensor.concat([model.norm(h).reshaped([n, width]), Tensor(repeating: 0, shape: [1, width])])
+        return table.indexSelect(sharing.keptRows(length: input.length, keep: k), indexShape: [input.batchSize, k])
+    }
 
     /// The language-model head on hidden states (tied: hidden · embeddingᵀ).
     public func logits(_ hidden: Tensor) -> Tensor {
