@@ -167,9 +167,27 @@ public func sampleToken(_ logits: [Float], config: GenerationConfig, rng: inout 
             for i in scaled.indices where !keep.contains(i) { scaled[i] = -.infinity }
         }
     }
-    let logZ = logSumExp(scaled)
-    let token = rng.categorical(logits: scaled)
-    return (token, scaled[token] - logZ)
+    // Inverse-CDF draw from softmax(scaled) with one uniform number per token; the Gumbel-max
+    // trick would spend two logarithms and a uniform draw per vocabulary entry.
+    let m = scaled.max() ?? 0
+    var weights = [Float](repeating: 0, count: scaled.count)
+    var z = 0.0
+    for i in scaled.indices {
+        let e = Foundation.exp(scaled[i] - m)
+        weights[i] = e
+        z += Double(e)
+    }
+    let u = rng.uniform() * z
+    var cumulative = 0.0
+    var token = weights.lastIndex { $0 > 0 } ?? 0
+    for i in weights.indices {
+        cumulative += Double(weights[i])
+        if u < cumulative {
+            token = i
+            break
+        }
+    }
+    return (token, scaled[token] - m - Float(Foundation.log(z)))
 }
 
 func logSumExp(_ x: [Float]) -> Float {

@@ -211,7 +211,9 @@ import NudgeTensor
     @Test(arguments: [AdvantageEstimator.grpo(scaling: .group), .rloo, .reinforcePlusPlus(baseline: true)])
     func onlineTrainerRaisesAToyReward(estimator: AdvantageEstimator) throws {
         // Reward: the fraction of completion characters that are the digit "7". A few steps at a high
-        // learning rate must raise it (sampling at temperature 1 from a random tiny model).
+        // learning rate must raise it (sampling at temperature 1 from a random tiny model). The reward
+        // is sparse until a first "7" is sampled: over seeds 3–8, 12 steps cleared the bar for about
+        // half the seeds (with either sampler), 20 steps for all seeds that sample a "7" at all.
         let (model, tokenizer) = tinyPolicy(seed: 2)
         var config = GRPOConfig()
         config.promptsPerStep = 4
@@ -225,7 +227,7 @@ import NudgeTensor
         let trainer = try GRPOTrainer(policy: model, tokenizer: tokenizer, rows: SyntheticTask.addition(digits: 1).verifiableRows(count: 16, seed: 1),
                                       rewards: WeightedRewards([(sevens, 1)]), config: config)
         var rewards: [Double] = []
-        for _ in 0..<12 { rewards.append(try #require(try trainer.trainStep())["reward"]!) }
+        for _ in 0..<20 { rewards.append(try #require(try trainer.trainStep())["reward"]!) }
         let early = rewards.prefix(3).reduce(0, +) / 3, late = rewards.suffix(3).reduce(0, +) / 3
         #expect(late > early + 0.2, "\(rewards)")
     }

@@ -87,6 +87,30 @@ import NudgeTensor
         #expect(abs(lp - (logits[t] - Foundation.log(z))) < 1e-6)
     }
 
+    /// Sampled frequencies follow softmax(logits / T): 20 000 draws over four tokens, each
+    /// frequency within 4.5 binomial standard deviations.
+    @Test func samplingFollowsTheSoftmax() {
+        let logits: [Float] = [0.5, -1, 2, 1.2]
+        for temperature: Float in [1, 0.5] {
+            var config = GenerationConfig()
+            config.temperature = temperature
+            var rng = RandomGenerator(seed: 11)
+            let n = 20_000
+            var counts = [0, 0, 0, 0]
+            for _ in 0..<n {
+                let (t, lp) = sampleToken(logits, config: config, rng: &rng)
+                counts[t] += 1
+                let z = logits.reduce(Float(0)) { $0 + Foundation.exp($1 / temperature) }
+                #expect(abs(lp - (logits[t] / temperature - Foundation.log(z))) < 1e-5)
+            }
+            let z = logits.reduce(0.0) { $0 + Foundation.exp(Double($1 / temperature)) }
+            for (i, c) in counts.enumerated() {
+                let p = Foundation.exp(Double(logits[i] / temperature)) / z
+                #expect(abs(Double(c) - Double(n) * p) < 4.5 * (Double(n) * p * (1 - p)).squareRoot(), "token \(i) at T = \(temperature)")
+            }
+        }
+    }
+
     @Test func sameSeedSameSamples() throws {
         let model = try LanguageModelLoader.load(directory: lmFixture("gpt2"))
         var config = GenerationConfig()
