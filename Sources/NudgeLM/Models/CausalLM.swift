@@ -206,6 +206,21 @@ public struct SharedPrefixes: Sendable, Equatable {
         return (TokenBatch(ids: promptIDs, attentionMask: promptMask), TokenBatch(ids: ids, positions: positions, attentionMask: mask))
     }
 
+    /// Final hidden states (B, k, H) of the last `k` positions of `input`, from `trunk`, which
+    /// maps the joint layout's token ids and positions (N each) to final hidden states (1, N, H);
+    /// nil when no row has tokens after its prompt.
+    func keptHiddenStates(_ input: TokenBatch, keepingLast k: Int,
+                          _ trunk: (_ ids: [Int], _ positions: [Int], _ layout: SharedPrefixLayout) -> Tensor) -> Tensor? {
+        let (prompts, later) = split(input)
+        guard later.length > 0 else { return nil }
+        let layout = SharedPrefixLayout(self, prompts: prompts, later: later)
+        let hidden = trunk(prompts.ids.flatMap { $0 } + later.ids.flatMap { $0 }, prompts.positions.flatMap { $0 } + later.positions.flatMap { $0 },
+                           layout)
+        let (n, width) = (layout.tokens, hidden.shape[2])
+        let table = Tensor.concat([hidden.reshaped([n, width]), Tensor(repeating: 0, shape: [1, width])])
+        return table.indexSelect(keptRows(length: input.length, keep: k), indexShape: [input.batchSize, k])
+    }
+
     /// For the last `k` of `t` positions of each row, the row of the table [prompt tokens (U·P) |
     /// later tokens (B·C) | a zero row] that holds its hidden state: a prompt's last token, a later
     /// token, or the zero row for earlier prompt tokens.
@@ -231,8 +246,8 @@ extension CausalLanguageModel {
         return logits(k >= t ? hidden : hidden.slice(axis: 1, (t - k)..<t))
     }
 
-    /// The same with each shared prompt computed once where the model implements it (Llama
-    /// family); the logits of kept positions before a row's last prompt token are then 0, so `k`
+    /// The same with each shared prompt computed once where the model implements it (Llama and
+    /// GPT-2 families); the logits of kept positions before a row's last prompt token are then 0, so `k`
     /// must start no later than the shortest prompt's last token, as `completionLogProbs` needs.
     public func logits(_ input: TokenBatch, keepingLast k: Int, sharing: SharedPrefixes?) -> Tensor {
         if let sharing, let hidden = finalHiddenStates(input, sharing: sharing, keepingLast: k) { return logits(hidden) }

@@ -32,6 +32,16 @@ public final class GPT2Attention: Module {
                                   keyLength: length, mask: mask)
         return projection(out)
     }
+
+    /// The same on a shared-prompt layout (1, N, H) (see `SharedPrefixLayout`).
+    func callAsFunction(_ x: Tensor, shared: SharedPrefixLayout) -> Tensor {
+        let h = x.shape[2]
+        let fused = qkv(x)
+        let out = shared.attend(fused.slice(axis: 2, 0..<h), fused.slice(axis: 2, h..<(2 * h)), fused.slice(axis: 2, (2 * h)..<(3 * h))) {
+            q, k, v, mask in causalAttention(queries: q, keys: k, values: v, heads: headCount, keyValueHeads: headCount, mask: mask)
+        }
+        return projection(out)
+    }
 }
 
 /// The GPT-2 MLP (`mlp.c_fc`, `mlp.c_proj`).
@@ -70,6 +80,11 @@ public final class GPT2Block: Module {
 
     public func callAsFunction(_ h: Tensor, mask: Tensor?, cache: KVCache? = nil, layer: Int = 0) -> Tensor {
         let h1 = h + attention(attentionNorm(h), mask: mask, cache: cache, layer: layer)
+        return h1 + mlp(mlpNorm(h1))
+    }
+
+    func callAsFunction(_ h: Tensor, shared: SharedPrefixLayout) -> Tensor {
+        let h1 = h + attention(attentionNorm(h), shared: shared)
         return h1 + mlp(mlpNorm(h1))
     }
 }
@@ -141,4 +156,13 @@ public final class GPT2Model: Module, CausalLanguageModel {
     public func logits(_ hidden: Tensor) -> Tensor { linear(hidden, weight: transformer.tokenEmbedding.weight, bias: nil) }
 
     public func finalHiddenStates(_ input: TokenBatch) -> Tensor { hiddenStates(input).last }
+
+    /// Prefix sharing (see `SharedPrefixes`): prompts and later tokens as one (1, N, H) sequence.
+    public func finalHiddenStates(_ input: TokenBatch, sharing: SharedPrefixes, keepingLast k: Int) -> Tensor? {
+        sharing.keptHiddenStates(input, keepingLast: k) { ids, positions, layout in
+            var h = transformer.tokenEmbedding(ids, shape: [1, ids.count]) + transformer.positionEmbedding(positions, shape: [1, ids.count])
+            for layer in transformer.layers { h = layer(h, shared: layout) }
+            return transformer.finalNorm(h)
+        }
+    }
 }

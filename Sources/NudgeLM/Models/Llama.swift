@@ -181,16 +181,12 @@ public final class LlamaModel: Module, CausalLanguageModel {
     /// Prefix sharing: prompts and later tokens run as one (1, N, H) sequence of tokens through
     /// the per-token layers, so every product covers both, and split only inside attention.
     public func finalHiddenStates(_ input: TokenBatch, sharing: SharedPrefixes, keepingLast k: Int) -> Tensor? {
-        let (prompts, later) = sharing.split(input)
-        guard later.length > 0 else { return nil }
-        let layout = SharedPrefixLayout(sharing, prompts: prompts, later: later)
-        let n = layout.tokens, width = configuration.hiddenSize
-        let (cos, sin) = rotaryTables(positions: [prompts.positions.flatMap { $0 } + later.positions.flatMap { $0 }],
-                                      dimension: configuration.headDimension, theta: configuration.ropeTheta)
-        var h = model.embedding(prompts.ids.flatMap { $0 } + later.ids.flatMap { $0 }, shape: [1, n])
-        for layer in model.layers { h = layer(h, cos: cos, sin: sin, shared: layout) }
-        let table = Tensor.concat([model.norm(h).reshaped([n, width]), Tensor(repeating: 0, shape: [1, width])])
-        return table.indexSelect(sharing.keptRows(length: input.length, keep: k), indexShape: [input.batchSize, k])
+        sharing.keptHiddenStates(input, keepingLast: k) { ids, positions, layout in
+            let (cos, sin) = rotaryTables(positions: [positions], dimension: configuration.headDimension, theta: configuration.ropeTheta)
+            var h = model.embedding(ids, shape: [1, ids.count])
+            for layer in model.layers { h = layer(h, cos: cos, sin: sin, shared: layout) }
+            return model.norm(h)
+        }
     }
 
     /// The language-model head on hidden states (tied: hidden · embeddingᵀ).
