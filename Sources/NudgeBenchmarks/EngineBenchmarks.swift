@@ -137,28 +137,32 @@ public enum EngineBenchmarks {
 }
 
 extension EngineBenchmarks {
-    /// Microseconds per x·Wᵀ product (x: m×k, W: n×k) with the unpacked AVX2 kernel and with the
-    /// BLAS backend (median of 2000 after a warm-up); the kernel's time is 0 where the CPU lacks it.
-    public static func smallProductMicroseconds(m: Int, n: Int, k: Int) -> (small: Double, blas: Double) {
+    /// Microseconds per x·Wᵀ product (x: m×k, W: n×k): the unpacked AVX2 kernel on one thread,
+    /// the default path (that kernel, split by columns over threads for large weights, up to
+    /// `m` = 8) and the BLAS backend; medians after a warm-up. The kernel's time is 0 where the
+    /// CPU lacks it.
+    public static func smallProductMicroseconds(m: Int, n: Int, k: Int) -> (unpacked: Double, defaultPath: Double, blas: Double) {
         var rng = RandomGenerator(seed: 1)
         let x = Tensor.normal([m, k], using: &rng), w = Tensor.normal([n, k], using: &rng)
         let out = Tensor(repeating: 0, shape: [m, n])
+        let repeats = max(5, min(2000, 200_000_000 / (m * n * k)))
         func median(_ body: () -> Void) -> Double {
-            for _ in 0..<200 { body() }
+            for _ in 0..<max(2, repeats / 10) { body() }
             var times: [Double] = []
-            for _ in 0..<2000 {
+            for _ in 0..<repeats {
                 let start = DispatchTime.now().uptimeNanoseconds
                 body()
                 times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1000)
             }
             return times.sorted()[times.count / 2]
         }
-        let small = nudge_has_avx2_fma() == 0 ? 0 : median {
+        let unpacked = nudge_has_avx2_fma() == 0 ? 0 : median {
             nudge_sgemm_nt_small(Int32(m), Int32(n), Int32(k), x.data, Int32(k), w.data, Int32(k), out.data, Int32(n))
         }
+        let defaultPath = median { sgemm(transA: false, transB: true, m: m, n: n, k: k, a: x.data, lda: k, b: w.data, ldb: k, c: out.data, ldc: n) }
         let blas = median {
             sgemm(transA: false, transB: true, m: m, n: n, k: k, a: x.data, lda: k, b: w.data, ldb: k, c: out.data, ldc: n, backend: BLAS.backend)
         }
-        return (small, blas)
+        return (unpacked, defaultPath, blas)
     }
 }

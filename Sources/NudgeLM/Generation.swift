@@ -44,11 +44,13 @@ public struct GenerationResult: Sendable {
 
 /// Generates continuations of `prompts` (token ids, any lengths).
 ///
-/// A batch of at least `2 × minimumDecodeRows` rows whose half-batch MLP product stays under
-/// OpenBLAS's own threading threshold (m·n·k ≤ 2¹⁸, small models) is decoded as two halves, each
-/// with its own cache, side by side when more than one thread is allowed: such a one-token step is
-/// mostly per-op overhead on one thread. Larger products are threaded inside BLAS already, where
-/// splitting only packs the weights twice. The halves depend only on the batch and the model, and
+/// A batch of at least `2 × minimumDecodeRows` rows of a small model is decoded as two halves,
+/// each with its own cache, side by side when more than one thread is allowed: such a one-token
+/// step is mostly per-op overhead on one thread. Small means MLP weights under a million values
+/// where the unpacked small-row kernel runs (each half reads them from cache; larger ones are read
+/// from memory once, split by columns inside the product), else a half-batch MLP product under
+/// OpenBLAS's own threading threshold (m·n·k ≤ 2¹⁸; larger ones are threaded inside BLAS, where
+/// splitting only packs the weights twice). The halves depend only on the batch and the model, and
 /// tokens are drawn in row order afterwards, so results do not depend on the thread count. When
 /// prompts repeat (G samples per prompt), each distinct prompt is prefilled once and its rows
 /// decode from copies of its cache.
@@ -60,7 +62,8 @@ public func generate(model: any CausalLanguageModel, prompts: [[Int]], config: G
         let ids = prompts.map { Array(repeating: config.padTokenID, count: longest - $0.count) + $0 }
         var nextPosition = prompts.map(\.count)
         let c = model.configuration
-        let split = b >= 2 * minimumDecodeRows && (b / 2) * c.hiddenSize * c.intermediateSize <= 1 << 18
+        let split = b >= 2 * minimumDecodeRows
+            && (BLAS.smallRowKernel ? c.hiddenSize * c.intermediateSize < 1 << 20 : (b / 2) * c.hiddenSize * c.intermediateSize <= 1 << 18)
         let parts = split ? [0..<(b / 2), (b / 2)..<b] : [0..<b]
         let capacity = longest + config.maxNewTokens
         var caches = parts.map { _ in KVCache(layers: model.configuration.layerCount, capacity: capacity) }

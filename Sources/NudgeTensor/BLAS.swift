@@ -48,6 +48,10 @@ public enum BLAS {
     /// How the backend was found (or why the fallback is active).
     public static var note: String { loaded.note }
 
+    /// Whether x·Wᵀ on up to 8 rows runs on the unpacked AVX2/FMA kernel (single-threaded for
+    /// weights under a million values, split by columns over threads above).
+    public static var smallRowKernel: Bool { smallProductKernel }
+
     /// Sets the BLAS library's thread count, where the library allows it.
     public static func setThreads(_ n: Int) {
         loaded.setThreads?(Int32(n))
@@ -111,8 +115,13 @@ public func sgemm(
     if m == 0 || n == 0 { return }
     if backend == nil && !transA && transB && m <= smallProductRows && alpha == 1 && beta == 0 && k > 0 && smallProductKernel {
         // A linear layer on a few rows (decoding): dot products over the weight in place beat a
-        // BLAS that packs the whole weight for every call.
-        nudge_sgemm_nt_small(Int32(m), Int32(n), Int32(k), a, Int32(lda), b, Int32(ldb), c, Int32(ldc))
+        // BLAS that packs the whole weight for every call. A weight of a million values or more
+        // (read from memory, not cache) is split by output columns over threads; each value of C
+        // is still one dot product in a fixed order.
+        parallelRanges(n, minimum: n * k >= 1 << 20 ? 2 : Int.max, grain: 64) { columns in
+            nudge_sgemm_nt_small(Int32(m), Int32(columns.count), Int32(k), a, Int32(lda), b + columns.lowerBound * ldb, Int32(ldb),
+                                 c + columns.lowerBound, Int32(ldc))
+        }
         return
     }
     let chosen = backend ?? BLAS.loaded.backend

@@ -50,9 +50,10 @@ func naiveMatmul(_ a: [Float], _ b: [Float], m: Int, n: Int, k: Int, ta: Bool, t
     }
 
     /// x·Wᵀ on up to `smallProductRows` rows goes to the unpacked AVX2 kernel where the CPU has
-    /// it: every remainder of the 4×2 blocks and of k mod 8, with strided rows.
+    /// it: every remainder of the 4×2 blocks and of k mod 8, with strided rows, and a weight of a
+    /// million values, split by columns over threads.
     @Test func smallRowProductsMatchTheDefinition() {
-        for (m, n, k) in [(1, 1, 1), (1, 7, 8), (2, 3, 9), (3, 2, 15), (4, 5, 16), (5, 9, 33), (7, 64, 128), (8, 33, 130)] {
+        for (m, n, k) in [(1, 1, 1), (1, 7, 8), (2, 3, 9), (3, 2, 15), (4, 5, 16), (5, 9, 33), (7, 64, 128), (8, 33, 130), (3, 2101, 500)] {
             let (lda, ldb, ldc) = (k + 3, k + 1, n + 2)
             let a = randomTensor([m * lda], seed: 5).scalars, b = randomTensor([n * ldb], seed: 6).scalars
             let dense = (0..<m).flatMap { a[($0 * lda)..<($0 * lda + k)] }, denseB = (0..<n).flatMap { b[($0 * ldb)..<($0 * ldb + k)] }
