@@ -12,6 +12,7 @@
 // `rotaryEmbedding` rotates each (x_i, x_{i+d/2}) pair of every head by its position's angle in
 // one pass; backward is the rotation by the opposite angle.
 
+import CNudgeKernels
 import Foundation
 
 /// Queries per score block: at most 64, and few enough that every per-head product stays at or
@@ -69,8 +70,13 @@ public func causalAttention(
                 if t == 1 {
                     // Decoding one token: a BLAS call per head costs more than these few dot products.
                     let p = pp.map { $0 + (bi * heads + h) * s } ?? scratch!
-                    attendOneQuery(qp + bi * width + h * d, keys: keys, values: values, stride: kvWidth, count: s, d: d, alpha: alpha,
-                                   mask: mp.map { $0 + bi * s }, probabilities: p, out: op + bi * width + h * d)
+                    if smallProductKernel {
+                        nudge_attend_one_query(qp + bi * width + h * d, keys, values, Int32(kvWidth), Int32(s), Int32(d), alpha,
+                                               mp.map { $0 + bi * s }, p, op + bi * width + h * d)
+                    } else {
+                        attendOneQuery(qp + bi * width + h * d, keys: keys, values: values, stride: kvWidth, count: s, d: d, alpha: alpha,
+                                       mask: mp.map { $0 + bi * s }, probabilities: p, out: op + bi * width + h * d)
+                    }
                     continue
                 }
                 geometry.forEachBlock { t0, rows, visible in

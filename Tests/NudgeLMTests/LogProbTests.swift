@@ -101,8 +101,8 @@ import NudgeTensor
                 (completionLogProbs(logits: m.logits(batch, keepingLast: keep, sharing: sharing), ids: ids, completionMask: mask,
                                     temperature: temperature).perToken * weights).sum()
             }
-            let (plainLoss, plainGrads) = valueAndGrad(model) { loss($0 as! any CausalLanguageModel, nil) }
-            let (sharedLoss, sharedGrads) = valueAndGrad(model) { loss($0 as! any CausalLanguageModel, sharing) }
+            let (plainLoss, plainGrads) = valueAndGrad(model) { loss($0, nil) }
+            let (sharedLoss, sharedGrads) = valueAndGrad(model) { loss($0, sharing) }
             let plain = withoutGradients { completionLogProbs(logits: model.logits(batch, keepingLast: keep), ids: ids, completionMask: mask, temperature: temperature) }
             let shared = withoutGradients {
                 completionLogProbs(logits: model.logits(batch, keepingLast: keep, sharing: sharing), ids: ids, completionMask: mask, temperature: temperature)

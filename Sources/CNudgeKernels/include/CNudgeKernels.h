@@ -18,6 +18,12 @@ int nudge_has_avx2_fma(void);
 /// Needs `nudge_has_avx2_fma()`.
 void nudge_sgemm_nt_small(int m, int n, int k, const float *a, int lda, const float *b, int ldb, float *c, int ldc);
 
+/// Decoding attention for one query head: scores p_j = alpha·(q·k_j) + mask_j over `count` keys
+/// (rows `stride` floats apart, d values each; `mask` may be NULL), p ← softmax(p) (written to
+/// `p`), and out = Σ_j p_j·v_j (d values). Needs `nudge_has_avx2_fma()`.
+void nudge_attend_one_query(const float *q, const float *keys, const float *values, int stride, int count, int d, float alpha,
+                            const float *mask, float *p, float *out);
+
 #ifdef __cplusplus
 }
 #endif
