@@ -139,6 +139,20 @@ import NudgeTensor
 }
 
 @Suite("Online RL: rollouts and trainers") struct OnlineTrainerTests {
+    /// Token entropies in the shifted frame from kept logits: uniform over 2 gives log 2, a
+    /// (0, log 3) row at T = 1 gives p = (1/4, 3/4); unmasked positions stay 0.
+    @Test func tokenEntropiesMatchHandValues() {
+        // B = 1, T = 4 (width 3), the last k = 3 positions kept: columns 0 and 1 score frame
+        // positions 1 and 2; the last position scores nothing.
+        let logits = Tensor(shape: [1, 3, 2], values: [0, 0, 0, Float(Foundation.log(3.0)), 5, -5])
+        let h = tokenEntropies(logits: logits, mask: [0, 1, 1], temperature: 1)
+        let quarter = -(0.25 * Foundation.log(0.25) + 0.75 * Foundation.log(0.75))
+        #expect(h[0] == 0 && abs(Double(h[1]) - Foundation.log(2.0)) < 1e-6 && abs(Double(h[2]) - quarter) < 1e-6)
+        // T = 0.5 doubles the logits: p = (1/10, 9/10).
+        let sharp = tokenEntropies(logits: logits, mask: [0, 0, 1], temperature: 0.5)
+        #expect(sharp[1] == 0 && abs(Double(sharp[2]) + (0.1 * Foundation.log(0.1) + 0.9 * Foundation.log(0.9))) < 1e-6)
+    }
+
     @Test func eosAndTruncationMasks() {
         let (_, tokenizer) = tinyPolicy()
         let eos = tokenizer.eosTokenID!

@@ -149,24 +149,16 @@ public struct Rollout {
 /// The entropy of each masked position's distribution in the shifted (B, T − 1) frame of `mask`, from
 /// logits (B, T, V) or of the last k positions only (B, k, V).
 func tokenEntropies(logits: Tensor, mask: [Float], temperature: Float) -> [Float] {
-    let (b, k, v) = (logits.shape[0], logits.shape[1], logits.shape[2])
+    let (b, k) = (logits.shape[0], logits.shape[1])
     let width = mask.count / max(b, 1), offset = width + 1 - k
+    // H = −Σ p·log p from one vectorized log-softmax over every kept position.
+    let entropies = withoutGradients {
+        let logP = (temperature == 1 ? logits : logits * (1 / temperature)).logSoftmax(axis: -1)
+        return (logP.exp() * logP).sum(axis: -1).scalars
+    }
     var out = [Float](repeating: 0, count: b * width)
-    let data = logits.data
     for r in 0..<b {
-        for i in max(offset, 0)..<width where mask[r * width + i] != 0 {
-            let row = UnsafeBufferPointer(start: data + (r * k + i - offset) * v, count: v)
-            var m = -Float.infinity
-            for x in row { m = max(m, x / temperature) }
-            var z: Double = 0, weighted: Double = 0
-            for x in row {
-                let s = Double(x / temperature - m)
-                let e = Foundation.exp(s)
-                z += e
-                weighted += e * s
-            }
-            out[r * width + i] = Float(Foundation.log(z) - weighted / z)
-        }
+        for i in max(offset, 0)..<width where mask[r * width + i] != 0 { out[r * width + i] = -entropies[r * k + i - offset] }
     }
     return out
 }
