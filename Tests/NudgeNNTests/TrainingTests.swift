@@ -85,6 +85,17 @@ final class Scalar: Module {
         #expect(clipGradientNorm(&small, maxNorm: 1) == 0.3 && small["a"]!.scalars == [0.3])
     }
 
+    /// The blocked sum of squares (256 at a time) against a plain Double sum, over sizes with and
+    /// without a remainder.
+    @Test func globalNormOfLargeTensors() {
+        var rng = RandomGenerator(seed: 5)
+        let tensors = [1000, 256, 7, 4096].map { Tensor.normal([$0], using: &rng) }
+        let exact = tensors.reduce(0.0) { s, t in t.scalars.reduce(s) { $0 + Double($1) * Double($1) } }.squareRoot()
+        let norm = NamedTensors(tensors.enumerated().map { ("t\($0.offset)", $0.element) }).globalNorm()
+        #expect(abs(Double(norm) - exact) < 1e-6 * exact)
+        #expect(NamedTensors([("c", Tensor(repeating: 0.5, shape: [1000]))]).globalNorm() == Float(250.0.squareRoot()))
+    }
+
     @Test func schedules() {
         #expect(LearningRateSchedule.constant(0.1)(100) == 0.1)
         #expect(LearningRateSchedule.linearWarmup(peak: 1, steps: 4)(1) == 0.5)
