@@ -7,7 +7,7 @@ import NudgeBenchmarks
 
 struct Doctor: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Show versions, CPU features, the BLAS backend with its measured speed, and threads.")
+        abstract: "Show versions, CPU features, the BLAS backend with its measured speed, the small-row kernel, and threads.")
 
     func run() throws {
         print("Nudge \(NudgeVersion.string)")
@@ -18,6 +18,8 @@ struct Doctor: ParsableCommand {
         print("CPU features: \(cpu.features.isEmpty ? "unknown" : cpu.features.joined(separator: " "))")
         print("Threads: \(Engine.threads) (set NUDGE_THREADS to change)")
         print("BLAS: \(BLAS.backend == .builtin ? "built-in Swift kernel" : "\(BLAS.backend)") — \(BLAS.note)")
+        print("Small-row kernel (x·Wᵀ on ≤ 8 rows, decoding attention): "
+              + (BLAS.smallRowKernel ? "AVX2/FMA" : "off (\(ProcessInfo.processInfo.environment["NUDGE_SMALL_GEMM"] == "0" ? "NUDGE_SMALL_GEMM=0" : "this CPU lacks AVX2/FMA"); BLAS and Swift kernels instead)"))
         let active = EngineBenchmarks.quickGemmGFLOPS()
         print(String(format: "sgemm 512³ (active backend): %.1f GFLOP/s", active))
         if BLAS.backend != .builtin {
