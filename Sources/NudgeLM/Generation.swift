@@ -76,9 +76,7 @@ public func generate(model: any CausalLanguageModel, prompts: [[Int]], config: G
             let results = PartResults(count: parts.count)
             parallelRanges(parts.count, minimum: 2, grain: 1) { range in
                 for k in range {
-                    let logits = model.forward(input(parts[k]), cache: caches[k])  // (rows, T, V)
-                    let t = logits.shape[1]
-                    results.set(k, (t == 1 ? logits : logits.slice(axis: 1, (t - 1)..<t)).reshaped([parts[k].count, -1]))
+                    results.set(k, model.logits(input(parts[k]), keepingLast: 1, cache: caches[k]).reshaped([parts[k].count, -1]))
                 }
             }
             return results.tensors
@@ -87,9 +85,8 @@ public func generate(model: any CausalLanguageModel, prompts: [[Int]], config: G
         if let sharing = SharedPrefixes(prompts: prompts) {
             // Each distinct prompt is prefilled once; its rows start from copies of its cache.
             let cache = KVCache(layers: c.layerCount, capacity: capacity)
-            let logits = model.forward(TokenBatch(ids: sharing.firstRow.map { ids[$0] }, attentionMask: sharing.firstRow.map { mask[$0] }),
-                                       cache: cache)
-            let finalLogits = logits.slice(axis: 1, (longest - 1)..<longest).reshaped([sharing.lengths.count, -1])
+            let finalLogits = model.logits(TokenBatch(ids: sharing.firstRow.map { ids[$0] }, attentionMask: sharing.firstRow.map { mask[$0] }),
+                                           keepingLast: 1, cache: cache).reshaped([sharing.lengths.count, -1])
             caches = parts.map { cache.selecting(rows: Array(sharing.group[$0])) }
             last = parts.map { finalLogits.indexSelect(Array(sharing.group[$0])) }
         } else {

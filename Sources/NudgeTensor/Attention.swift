@@ -70,7 +70,7 @@ public func causalAttention(
                 if t == 1 {
                     // Decoding one token: a BLAS call per head costs more than these few dot products.
                     let p = pp.map { $0 + (bi * heads + h) * s } ?? scratch!
-                    if smallProductKernel {
+                    if BLAS.smallRowKernel {
                         nudge_attend_one_query(qp + bi * width + h * d, keys, values, Int32(kvWidth), Int32(s), Int32(d), alpha,
                                                mp.map { $0 + bi * s }, p, op + bi * width + h * d)
                     } else {

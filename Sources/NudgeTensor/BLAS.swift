@@ -48,9 +48,9 @@ public enum BLAS {
     /// How the backend was found (or why the fallback is active).
     public static var note: String { loaded.note }
 
-    /// Whether x·Wᵀ on up to 8 rows runs on the unpacked AVX2/FMA kernel (single-threaded for
-    /// weights under a million values, split by columns over threads above).
-    public static var smallRowKernel: Bool { smallProductKernel }
+    /// Whether x·Wᵀ on up to 8 rows and decoding attention run on the AVX2/FMA C kernels (the CPU
+    /// has them and `NUDGE_SMALL_GEMM` is not 0).
+    public static let smallRowKernel = nudge_has_avx2_fma() != 0 && ProcessInfo.processInfo.environment["NUDGE_SMALL_GEMM"] != "0"
 
     /// Sets the BLAS library's thread count, where the library allows it.
     public static func setThreads(_ n: Int) {
@@ -103,7 +103,6 @@ public enum BLAS {
 
 /// Rows up to which C = A·Bᵀ goes to the unpacked AVX2 kernel (where the CPU has it).
 let smallProductRows = 8
-let smallProductKernel = nudge_has_avx2_fma() != 0 && ProcessInfo.processInfo.environment["NUDGE_SMALL_GEMM"] != "0"
 
 /// C = α·op(A)·op(B) + β·C on row-major matrices, op(X) = Xᵀ when its flag is set.
 /// `backend` defaults to the active one; `.builtin` forces Nudge's own kernel.
@@ -113,7 +112,7 @@ public func sgemm(
     beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int, backend: GemmBackend? = nil
 ) {
     if m == 0 || n == 0 { return }
-    if backend == nil && !transA && transB && m <= smallProductRows && alpha == 1 && beta == 0 && k > 0 && smallProductKernel {
+    if backend == nil && !transA && transB && m <= smallProductRows && alpha == 1 && beta == 0 && k > 0 && BLAS.smallRowKernel {
         // A linear layer on a few rows (decoding): dot products over the weight in place beat a
         // BLAS that packs the whole weight for every call. A weight of a million values or more
         // (read from memory, not cache) is split by output columns over threads; each value of C

@@ -602,12 +602,8 @@ struct PPOCommand: ParsableCommand {
 /// Scales the reward model so its scores on the policy's samples of `rows` have standard deviation 1.
 func normalizeRewardModel(_ rewardModel: ScalarHeadModel, policy: any CausalLanguageModel, tokenizer: any Tokenizer, rows: [DatasetRow],
                           config: ResolvedConfig, seed: UInt64) throws {
-    var generation = GenerationConfig()
-    generation.maxNewTokens = config.int("ppo.max_completion_length")
-    generation.temperature = config.float("ppo.temperature")
-    generation.eosTokenID = tokenizer.eosTokenID
-    generation.padTokenID = Collator.padID(for: tokenizer)
-    generation.seed = seed
+    let generation = GenerationConfig(tokenizer: tokenizer, maxNewTokens: config.int("ppo.max_completion_length"),
+                                      temperature: config.float("ppo.temperature"), seed: seed)
     let prompts = Array(try onlinePrompts(rows: rows, tokenizer: tokenizer).prefix(256))
     let rollout = Rollout.sample(model: policy, tokenizer: tokenizer, prompts: prompts, repeats: 1, generation: generation)
     let reward = RewardModelReward(model: rewardModel, padTokenID: generation.padTokenID)
@@ -636,10 +632,7 @@ func goldLabelledPairs(policy: any CausalLanguageModel, tokenizer: any Tokenizer
 func goldLabelledPairs(policy: any CausalLanguageModel, tokenizer: any Tokenizer, task: SyntheticTask, count: Int, maxNewTokens: Int,
                        seed: UInt64, withAnswers: Bool = false) throws -> [DatasetRow] {
     var pairs: [DatasetRow] = []
-    var generation = GenerationConfig()
-    generation.maxNewTokens = maxNewTokens
-    generation.eosTokenID = tokenizer.eosTokenID
-    generation.padTokenID = Collator.padID(for: tokenizer)
+    var generation = GenerationConfig(tokenizer: tokenizer, maxNewTokens: maxNewTokens)
     // Rounds of 256 prompts; ties are skipped, so a near-deterministic policy needs more rounds than
     // count/256, and one that always ties gives up (the caller reports the shortfall).
     var round: UInt64 = 0

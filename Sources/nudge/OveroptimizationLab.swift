@@ -235,13 +235,7 @@ struct OveroptimizationExperiment {
     }
 
     func generationConfig(_ tokenizer: any Tokenizer, _ maxLength: Int, seed: UInt64) -> GenerationConfig {
-        var g = GenerationConfig()
-        g.maxNewTokens = maxLength
-        g.temperature = 1
-        g.eosTokenID = tokenizer.eosTokenID
-        g.padTokenID = Collator.padID(for: tokenizer)
-        g.seed = seed
-        return g
+        GenerationConfig(tokenizer: tokenizer, maxNewTokens: maxLength, seed: seed)
     }
 
     /// How often the proxy orders two samples of a prompt as gold does (ties in gold skipped).

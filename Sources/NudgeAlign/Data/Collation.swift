@@ -61,6 +61,19 @@ public struct PreferenceBatch: Sendable, Hashable {
     public var batch: Batch
 }
 
+extension GenerationConfig {
+    /// Sampling settings for completions in `tokenizer`'s vocabulary: its EOS ends a row, and
+    /// `Collator.padID` fills rows that finished.
+    public init(tokenizer: any Tokenizer, maxNewTokens: Int, temperature: Float = 1, seed: UInt64 = 0) {
+        self.init()
+        self.maxNewTokens = maxNewTokens
+        self.temperature = temperature
+        eosTokenID = tokenizer.eosTokenID
+        padTokenID = Collator.padID(for: tokenizer)
+        self.seed = seed
+    }
+}
+
 /// Builds batches from tokenized examples.
 public enum Collator {
     /// The pad id to use with `tokenizer`: its pad token, else its EOS, else 0 (the masks make

@@ -229,11 +229,7 @@ public func bestOfN(policy: any CausalLanguageModel, tokenizer: any Tokenizer, p
                     batchSize: Int = 256) throws -> [BestOfNPoint] {
     precondition(n.allSatisfy { $0 >= 1 }, "best-of-n needs n ≥ 1")
     guard let samplesPerPrompt = n.max(), !prompts.isEmpty else { return [] }
-    var config = GenerationConfig()
-    config.maxNewTokens = maxNewTokens
-    config.temperature = 1
-    config.eosTokenID = tokenizer.eosTokenID
-    config.padTokenID = Collator.padID(for: tokenizer)
+    var config = GenerationConfig(tokenizer: tokenizer, maxNewTokens: maxNewTokens)
     var proxyScores: [Double?] = [], goldScores: [Double?] = []
     let promptsPerBatch = max(1, batchSize / samplesPerPrompt)
     for (k, start) in stride(from: 0, to: prompts.count, by: promptsPerBatch).enumerated() {

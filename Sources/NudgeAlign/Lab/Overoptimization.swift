@@ -46,11 +46,7 @@ public func probeOveroptimization(policy: any CausalLanguageModel, reference: an
                                   gold: any RewardFunction, maxNewTokens: Int, seed: UInt64, step: Int = 0,
                                   batchSize: Int = 256) throws -> OveroptimizationProbe {
     precondition(samplesPerPrompt >= 1, "a probe needs at least one sample per prompt")
-    var config = GenerationConfig()
-    config.maxNewTokens = maxNewTokens
-    config.temperature = 1
-    config.eosTokenID = tokenizer.eosTokenID
-    config.padTokenID = Collator.padID(for: tokenizer)
+    var config = GenerationConfig(tokenizer: tokenizer, maxNewTokens: maxNewTokens)
     var kls: [Double] = [], proxies: [Double?] = [], golds: [Double?] = [], lengths: [Int] = []
     let promptsPerBatch = max(1, batchSize / samplesPerPrompt)
     for (k, start) in stride(from: 0, to: prompts.count, by: promptsPerBatch).enumerated() {

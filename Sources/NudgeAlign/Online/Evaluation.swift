@@ -10,12 +10,7 @@ public func exactMatchAccuracy(model: any CausalLanguageModel, tokenizer: any To
                                rows: [DatasetRow], maxNewTokens: Int = 16, batchSize: Int = 64, temperature: Float = 0,
                                seed: UInt64 = 0) throws -> Double {
     let prompts = try onlinePrompts(rows: rows, tokenizer: tokenizer, template: template)
-    var config = GenerationConfig()
-    config.maxNewTokens = maxNewTokens
-    config.temperature = temperature
-    config.eosTokenID = tokenizer.eosTokenID
-    config.padTokenID = Collator.padID(for: tokenizer)
-    config.seed = seed
+    let config = GenerationConfig(tokenizer: tokenizer, maxNewTokens: maxNewTokens, temperature: temperature, seed: seed)
     var correct = 0
     for start in stride(from: 0, to: prompts.count, by: batchSize) {
         let chunk = Array(prompts[start..<min(start + batchSize, prompts.count)])
@@ -72,11 +67,7 @@ public func evaluateVerifiable(model: any CausalLanguageModel, tokenizer: any To
                                gold: (any RewardFunction)? = nil, seed: UInt64 = 0, batchSize: Int = 256,
                                exampleCount: Int = 5) throws -> VerifiableEvaluation {
     let prompts = try onlinePrompts(rows: rows, tokenizer: tokenizer, template: template)
-    var config = GenerationConfig()
-    config.maxNewTokens = maxNewTokens
-    config.eosTokenID = tokenizer.eosTokenID
-    config.padTokenID = Collator.padID(for: tokenizer)
-    config.seed = seed
+    var config = GenerationConfig(tokenizer: tokenizer, maxNewTokens: maxNewTokens, seed: seed)
     func run(_ repeats: Int, temperature: Float) throws -> (samples: [RewardSample], correct: [Bool]) {
         config.temperature = temperature
         var samples: [RewardSample] = []

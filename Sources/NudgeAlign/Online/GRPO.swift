@@ -99,13 +99,9 @@ public final class GRPOTrainer {
     }
 
     var generation: GenerationConfig {
-        var g = GenerationConfig()
-        g.maxNewTokens = config.maxCompletionLength
-        g.temperature = config.temperature
+        var g = GenerationConfig(tokenizer: tokenizer, maxNewTokens: config.maxCompletionLength, temperature: config.temperature)
         g.topP = config.topP
         g.topK = config.topK
-        g.eosTokenID = tokenizer.eosTokenID
-        g.padTokenID = Collator.padID(for: tokenizer)
         return g
     }
 

@@ -205,12 +205,8 @@ public final class PPORLHFTrainer {
     @discardableResult
     public func trainStep() throws -> OnlineStepResult {
         let start = Date()
-        var gen = GenerationConfig()
-        gen.maxNewTokens = config.maxCompletionLength
-        gen.temperature = config.temperature
-        gen.eosTokenID = tokenizer.eosTokenID
-        gen.padTokenID = Collator.padID(for: tokenizer)
-        gen.seed = config.seed &+ UInt64(step) &* 1_000_003
+        let gen = GenerationConfig(tokenizer: tokenizer, maxNewTokens: config.maxCompletionLength, temperature: config.temperature,
+                                   seed: config.seed &+ UInt64(step) &* 1_000_003)
         let rollout = Rollout.sample(model: policy, tokenizer: tokenizer, prompts: cursor.next(config.batchSize), repeats: 1, generation: gen)
         let b = rollout.count, width = rollout.input.length - 1
         let maskValues = rollout.shiftedMask()

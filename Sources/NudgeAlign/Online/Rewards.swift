@@ -236,10 +236,9 @@ public final class RewardModelReward: RewardFunction {
     /// nil (the head left as it was) when fewer than two scores or when they do not vary.
     @discardableResult
     public func normalizeScale(on sequences: [[Int]]) -> (mean: Double, std: Double)? {
-        let scores = scoreSequences(sequences).map(Double.init)
+        let scores = scoreSequences(sequences).map { Optional(Double($0)) }
         guard scores.count > 1 else { return nil }
-        let mean = scores.reduce(0, +) / Double(scores.count)
-        let std = (scores.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(scores.count - 1)).squareRoot()
+        let (mean, std) = meanAndStd(scores)
         guard std.isFinite, std > 1e-6 else { return nil }
         model.score.weight = model.score.weight * Float(1 / std)
         return (mean, std)

@@ -136,11 +136,9 @@ public protocol CausalLanguageModel: Module {
     var configuration: TransformerConfiguration { get }
     /// Logits (B, T, V) for a batch.
     func callAsFunction(_ input: TokenBatch) -> Tensor
-    /// Logits (B, T, V) for new tokens, reading and extending `cache` (the batch's mask covers
-    /// cached and new keys).
-    func forward(_ input: TokenBatch, cache: KVCache?) -> Tensor
-    /// Hidden states after the final norm (B, T, H).
-    func finalHiddenStates(_ input: TokenBatch) -> Tensor
+    /// Hidden states after the final norm (B, T, H) for the batch's tokens, reading and extending
+    /// `cache` when given (the batch's mask then covers cached and new keys).
+    func finalHiddenStates(_ input: TokenBatch, cache: KVCache?) -> Tensor
     /// The language-model head on hidden states (…, H) → (…, V).
     func logits(_ hidden: Tensor) -> Tensor
     /// Final hidden states (B, k, H) of the last `k` positions of `input`, with each shared prompt
@@ -151,6 +149,12 @@ public protocol CausalLanguageModel: Module {
 
 extension CausalLanguageModel {
     public func finalHiddenStates(_ input: TokenBatch, sharing: SharedPrefixes, keepingLast k: Int) -> Tensor? { nil }
+
+    /// Hidden states after the final norm (B, T, H).
+    public func finalHiddenStates(_ input: TokenBatch) -> Tensor { finalHiddenStates(input, cache: nil) }
+
+    /// Logits (B, T, V) for new tokens, reading and extending `cache`.
+    public func forward(_ input: TokenBatch, cache: KVCache?) -> Tensor { logits(finalHiddenStates(input, cache: cache)) }
 }
 
 /// Rows of a batch that begin with the same prompt (GRPO's G samples of one prompt): the prompt's
@@ -186,7 +190,8 @@ public struct SharedPrefixes: Sendable, Equatable {
 
     /// The prompts left-padded to the longest (ids, mask), the rows' later tokens right-padded to
     /// the longest (ids, positions, mask) from a right-padded `input` whose rows hold their prompts.
-    func split(_ input: TokenBatch, padID: Int = 0) -> (prompts: TokenBatch, later: TokenBatch) {
+    func split(_ input: TokenBatch) -> (prompts: TokenBatch, later: TokenBatch) {
+        let padID = 0  // any valid id: padding is masked
         let t = input.length, p = lengths.max() ?? 0, c = t - (lengths.min() ?? 0)
         precondition(input.segments == nil && group.count == input.batchSize,
                      "SharedPrefixes: \(group.count) rows for a batch of \(input.batchSize)")
@@ -213,7 +218,7 @@ public struct SharedPrefixes: Sendable, Equatable {
                           _ trunk: (_ ids: [Int], _ positions: [Int], _ layout: SharedPrefixLayout) -> Tensor) -> Tensor? {
         let (prompts, later) = split(input)
         guard later.length > 0 else { return nil }
-        let layout = SharedPrefixLayout(self, prompts: prompts, later: later)
+        let layout = SharedPrefixLayout(group: group, promptMask: prompts.attentionMask!, laterMask: later.attentionMask!)
         let hidden = trunk(prompts.ids.flatMap { $0 } + later.ids.flatMap { $0 }, prompts.positions.flatMap { $0 } + later.positions.flatMap { $0 },
                            layout)
         let (n, width) = (layout.tokens, hidden.shape[2])
@@ -240,8 +245,9 @@ public struct SharedPrefixes: Sendable, Equatable {
 extension CausalLanguageModel {
     /// Logits (B, k, V) of the last `k` positions only (TRL's `logits_to_keep`): the head, and
     /// whatever is computed from the logits, skip positions that score no completion token.
-    public func logits(_ input: TokenBatch, keepingLast k: Int) -> Tensor {
-        let hidden = finalHiddenStates(input)
+    /// With `cache`, the batch's new tokens are read against it and appended (decoding keeps 1).
+    public func logits(_ input: TokenBatch, keepingLast k: Int, cache: KVCache? = nil) -> Tensor {
+        let hidden = finalHiddenStates(input, cache: cache)
         let t = input.length
         return logits(k >= t ? hidden : hidden.slice(axis: 1, (t - k)..<t))
     }
@@ -329,14 +335,13 @@ struct SharedPrefixLayout {
     /// Additive masks: (U, 1, 1, P) over prompt keys, (B, 1, 1, P + C) over a row's keys.
     let promptBias: Tensor, laterBias: Tensor
 
-    init(_ sharing: SharedPrefixes, prompts p: TokenBatch, later: TokenBatch) {
-        prompts = p.batchSize
-        promptLength = p.length
-        rows = later.batchSize
-        laterLength = later.length
-        group = sharing.group
-        let promptMask = p.attentionMask ?? Array(repeating: Array(repeating: true, count: p.length), count: p.batchSize)
-        let laterMask = later.attentionMask ?? Array(repeating: Array(repeating: true, count: later.length), count: later.batchSize)
+    /// `promptMask` (U, P) and `laterMask` (B, C) mark real tokens; row r extends prompt `group[r]`.
+    init(group: [Int], promptMask: [[Bool]], laterMask: [[Bool]]) {
+        prompts = promptMask.count
+        promptLength = promptMask.first?.count ?? 0
+        rows = laterMask.count
+        laterLength = laterMask.first?.count ?? 0
+        self.group = group
         promptBias = paddingMask(promptMask)
         laterBias = paddingMask(zip(group, laterMask).map { promptMask[$0] + $1 })
     }

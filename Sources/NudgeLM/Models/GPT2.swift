@@ -150,12 +150,11 @@ public final class GPT2Model: Module, CausalLanguageModel {
 
     public func callAsFunction(_ input: TokenBatch) -> Tensor { forward(input, cache: nil) }
 
-    public func forward(_ input: TokenBatch, cache: KVCache?) -> Tensor { logits(hiddenStates(input, cache: cache).last) }
 
     /// The tied head: hidden · embeddingᵀ.
     public func logits(_ hidden: Tensor) -> Tensor { linear(hidden, weight: transformer.tokenEmbedding.weight, bias: nil) }
 
-    public func finalHiddenStates(_ input: TokenBatch) -> Tensor { hiddenStates(input).last }
+    public func finalHiddenStates(_ input: TokenBatch, cache: KVCache?) -> Tensor { hiddenStates(input, cache: cache).last }
 
     /// Prefix sharing (see `SharedPrefixes`): prompts and later tokens as one (1, N, H) sequence.
     public func finalHiddenStates(_ input: TokenBatch, sharing: SharedPrefixes, keepingLast k: Int) -> Tensor? {

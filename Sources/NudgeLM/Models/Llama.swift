@@ -174,9 +174,7 @@ public final class LlamaModel: Module, CausalLanguageModel {
     /// Logits (B, T, V).
     public func callAsFunction(_ input: TokenBatch) -> Tensor { logits(hiddenStates(input).last) }
 
-    public func forward(_ input: TokenBatch, cache: KVCache?) -> Tensor { logits(hiddenStates(input, cache: cache).last) }
-
-    public func finalHiddenStates(_ input: TokenBatch) -> Tensor { hiddenStates(input).last }
+    public func finalHiddenStates(_ input: TokenBatch, cache: KVCache?) -> Tensor { hiddenStates(input, cache: cache).last }
 
     /// Prefix sharing: prompts and later tokens run as one (1, N, H) sequence of tokens through
     /// the per-token layers, so every product covers both, and split only inside attention.
