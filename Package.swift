@@ -23,8 +23,10 @@ let package = Package(
     targets: [
         // AVX2/FMA kernels with function-level target attributes, chosen at run time (no -march).
         .target(name: "CNudgeKernels"),
+        // renameat2(RENAME_EXCHANGE) for atomic checkpoint swaps (a variadic syscall Swift cannot call).
+        .target(name: "CNudgeSystem"),
         .target(name: "NudgeTensor", dependencies: ["CNudgeKernels"]),
-        .target(name: "NudgeNN", dependencies: ["NudgeTensor"]),
+        .target(name: "NudgeNN", dependencies: ["NudgeTensor", "CNudgeSystem"]),
         // TOMLKit and Yams read `--config` files (ConfigFile.swift).
         .target(
             name: "NudgeReport",

@@ -2,9 +2,11 @@
 //
 // A training checkpoint is a directory holding `model.safetensors` (parameters under their Hugging
 // Face keys) and `optimizer.safetensors` (moments under `<key>.<buffer>` and the step), with the
-// step also in the metadata. The directory is assembled beside its destination and renamed into
-// place, so a crash leaves either the previous checkpoint or the new one, never a mix.
+// step also in the metadata. The directory is assembled beside its destination and swapped into
+// place (one atomic renameat2 exchange on Linux), so a crash leaves either the previous checkpoint
+// or the new one, never a mix and never none.
 
+import CNudgeSystem
 import Foundation
 import NudgeTensor
 
@@ -52,13 +54,17 @@ public enum Checkpoint {
         let fm = FileManager.default
         let parent = directory.deletingLastPathComponent()
         let staging = parent.appendingPathComponent(".\(directory.lastPathComponent).tmp-\(getpid())")
-        let old = parent.appendingPathComponent(".\(directory.lastPathComponent).old-\(getpid())")
         do {
             try fm.createDirectory(at: parent, withIntermediateDirectories: true)
-            try? fm.removeItem(at: staging)
+            try recoverInterruptedSwap(at: directory)
             try fm.createDirectory(at: staging, withIntermediateDirectories: false)
+        } catch let error as CheckpointError {
+            throw error
         } catch {
             throw CheckpointError.io(path: staging.path, reason: "\(error)")
+        }
+        if let bad = model.firstNonFiniteParameter() {
+            throw CheckpointError.invalid(path: directory.path, reason: "parameter \(bad.name) is \(bad.value); non-finite weights are never saved")
         }
         var meta = metadata
         meta["step"] = String(step)
@@ -74,12 +80,74 @@ public enum Checkpoint {
             let url = staging.appendingPathComponent(name)
             do { try data.write(to: url) } catch { throw CheckpointError.io(path: url.path, reason: "\(error)") }
         }
-        do {
-            if fm.fileExists(atPath: directory.path) { try fm.moveItem(at: directory, to: old) }
-            try fm.moveItem(at: staging, to: directory)
-            try? fm.removeItem(at: old)
-        } catch {
-            throw CheckpointError.io(path: directory.path, reason: "cannot move checkpoint into place: \(error)")
+        try swapIntoPlace(staging, directory)
+    }
+
+    /// Test hook: runs between the two renames of the fallback swap (a kill there is what
+    /// `recoverInterruptedSwap` repairs).
+    nonisolated(unsafe) static var afterMovingAside: (() throws -> Void)?
+    /// Test hook: false forces the two-rename fallback where RENAME_EXCHANGE is available.
+    nonisolated(unsafe) static var useExchange = true
+
+    /// Puts the finished `staging` directory at `directory`. With Linux's RENAME_EXCHANGE the two
+    /// swap in one atomic step (a kill leaves the old or the new checkpoint at `directory`, never
+    /// none); elsewhere the old one is renamed aside first, to a name `recoverInterruptedSwap`
+    /// knows, then the new one in.
+    static func swapIntoPlace(_ staging: URL, _ directory: URL) throws {
+        let fm = FileManager.default
+        func fail(_ what: String) -> CheckpointError {
+            CheckpointError.io(path: directory.path, reason: "cannot move checkpoint into place (\(what)): \(String(cString: strerror(errno)))")
+        }
+        if !fm.fileExists(atPath: directory.path) {
+            guard rename(staging.path, directory.path) == 0 else { throw fail("rename") }
+            syncDirectory(directory.deletingLastPathComponent())
+            return
+        }
+        if useExchange && nudge_rename_exchange(staging.path, directory.path) == 0 {
+            syncDirectory(directory.deletingLastPathComponent())
+            try? fm.removeItem(at: staging)  // now the previous checkpoint
+            return
+        }
+        let old = asideURL(directory)
+        try? fm.removeItem(at: old)
+        guard rename(directory.path, old.path) == 0 else { throw fail("rename aside") }
+        try afterMovingAside?()
+        guard rename(staging.path, directory.path) == 0 else { throw fail("rename") }
+        syncDirectory(directory.deletingLastPathComponent())
+        try? fm.removeItem(at: old)
+    }
+
+    /// Where the fallback swap keeps the previous checkpoint of `directory` for a moment.
+    static func asideURL(_ directory: URL) -> URL {
+        directory.deletingLastPathComponent().appendingPathComponent(".\(directory.lastPathComponent).old")
+    }
+
+    /// Repairs what a killed save leaves: when `directory` is missing but its previous version sits
+    /// aside, it is moved back; an aside copy beside a complete `directory` and staging directories
+    /// of earlier processes are deleted. Safe because one process owns a run (the run directory's
+    /// lock). Call before reading a checkpoint to resume.
+    public static func recoverInterruptedSwap(at directory: URL) throws {
+        let fm = FileManager.default
+        let parent = directory.deletingLastPathComponent()
+        let name = directory.lastPathComponent
+        let old = asideURL(directory)
+        if fm.fileExists(atPath: old.path) {
+            if fm.fileExists(atPath: directory.path) {
+                try? fm.removeItem(at: old)
+            } else if rename(old.path, directory.path) != 0 {
+                throw CheckpointError.io(path: directory.path, reason: "cannot restore the previous checkpoint from \(old.path): \(String(cString: strerror(errno)))")
+            }
+        }
+        let stale = ((try? fm.contentsOfDirectory(atPath: parent.path)) ?? []).filter { $0.hasPrefix(".\(name).tmp-") || $0.hasPrefix(".\(name).old-") }
+        for entry in stale { try? fm.removeItem(at: parent.appendingPathComponent(entry)) }
+    }
+
+    /// fsync of a directory, so a rename in it survives a power loss (best effort).
+    static func syncDirectory(_ url: URL) {
+        let fd = open(url.path, O_RDONLY)
+        if fd >= 0 {
+            _ = fsync(fd)
+            close(fd)
         }
     }
 
@@ -123,6 +191,9 @@ extension Checkpoint {
 extension Module {
     /// Saves this module's parameters to a safetensors file (atomically).
     public func save(to url: URL, dtype: SafeTensorsDType = .f32) throws {
+        if let bad = firstNonFiniteParameter() {
+            throw CheckpointError.invalid(path: url.path, reason: "parameter \(bad.name) is \(bad.value); non-finite weights are never saved")
+        }
         try Checkpoint.save(parameters(), to: url, dtype: dtype)
     }
 

@@ -49,12 +49,51 @@ public struct NonFiniteValueError: Error, CustomStringConvertible {
         self.value = value
     }
 
+    /// Whether the value is a weight the step's update made non-finite (else a loss or norm
+    /// refused before the update).
+    public var afterUpdate = false
+
     public var description: String {
-        "step \(step): \(metric) is \(value); training stopped before this step's update (the last checkpoint is kept)"
+        afterUpdate
+            ? "step \(step): \(metric) became \(value) in this step's update (the learning rate or the loss scale is too large); training stopped and these weights are not saved"
+            : "step \(step): \(metric) is \(value); training stopped before this step's update"
+    }
+
+    /// Throws when a parameter of `model` holds a NaN or an infinity (an update that overflowed).
+    public static func checkParameters(of model: Module, step: Int) throws {
+        if let bad = model.firstNonFiniteParameter() {
+            var error = NonFiniteValueError(step: step, metric: "parameter \(bad.name)", value: Double(bad.value))
+            error.afterUpdate = true
+            throw error
+        }
     }
 
     /// Throws for the first of `values` that is not finite.
     public static func check(step: Int, _ values: [(String, Double)]) throws {
         if let bad = values.first(where: { !$0.1.isFinite }) { throw NonFiniteValueError(step: step, metric: bad.0, value: bad.1) }
     }
+}
+
+extension Module {
+    /// The first parameter holding a NaN or an infinity, with that value; nil when all are finite.
+    public func firstNonFiniteParameter() -> (name: String, value: Float)? {
+        for (name, tensor) in parameters() {
+            if let value = firstNonFinite(tensor.data, tensor.count) { return (name, value) }
+        }
+        return nil
+    }
+}
+
+/// The first NaN or infinity of `count` values: one vectorized pass over 0 × value (NaN exactly
+/// where a value is not finite), then a scan only when that sum is NaN.
+func firstNonFinite(_ values: UnsafePointer<Float>, _ count: Int) -> Float? {
+    var lanes = SIMD8<Float>(repeating: 0)
+    let raw = UnsafeRawPointer(values)
+    // 0 × value: 0 for every finite value, NaN for NaN and ±infinity, so no finite sum can overflow.
+    for k in 0..<(count / 8) { lanes += raw.loadUnaligned(fromByteOffset: k * 32, as: SIMD8<Float>.self) * 0 }
+    var total = lanes.sum()
+    for i in (count / 8 * 8)..<count { total += values[i] * 0 }
+    if total.isFinite { return nil }
+    for k in 0..<count where !values[k].isFinite { return values[k] }
+    return nil
 }

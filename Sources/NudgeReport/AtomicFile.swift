@@ -124,3 +124,18 @@ enum FileOps {
         #endif
     }
 }
+
+/// A file-system error as one line: the path and the system's reason, instead of Foundation's
+/// `Error Domain=NSCocoaErrorDomain Code=… UserInfo={…}` dump.
+public func fileSystemMessage(_ error: any Error) -> String {
+    let ns = error as NSError
+    guard ns.domain == NSCocoaErrorDomain || ns.domain == NSPOSIXErrorDomain else { return "\(error)" }
+    let path = (ns.userInfo[NSFilePathErrorKey] as? String) ?? (ns.userInfo[NSURLErrorKey] as? URL)?.path
+    var reason = ns.localizedFailureReason ?? ns.localizedDescription
+    if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
+        reason = String(cString: strerror(Int32(underlying.code)))
+    } else if ns.domain == NSPOSIXErrorDomain {
+        reason = String(cString: strerror(Int32(ns.code)))
+    }
+    return path.map { "\($0): \(reason)" } ?? reason
+}

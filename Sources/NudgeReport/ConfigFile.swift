@@ -80,8 +80,80 @@ public struct ConfigDocument: Sendable, Equatable {
         return ext == "toml" ? try parseTOML(text, name: path) : try parseYAML(text, name: path)
     }
 
+    /// The position (1-based line and column) of a table header with no name (`[` or `[[` followed
+    /// only by blanks before the line ends), or nil. toml++ aborts the process on such a header
+    /// instead of reporting it, so it is found first. A lexer just good enough to tell a header from
+    /// an array value: strings (basic, literal, multi-line) and comments are skipped, and brackets
+    /// after `=` are counted, so a `[` opening a line inside a multi-line array is not a header.
+    static func emptyTableHeader(in text: String) -> (line: Int, column: Int)? {
+        let bytes = Array(text.utf8)
+        var i = 0, line = 1, lineStart = 0, depth = 0
+        var atLineStart = true
+        func skipString(_ quote: UInt8) {
+            let multi = i + 2 < bytes.count && bytes[i + 1] == quote && bytes[i + 2] == quote
+            i += multi ? 3 : 1
+            while i < bytes.count {
+                let c = bytes[i]
+                if c == 0x0A {
+                    line += 1
+                    lineStart = i + 1
+                    if !multi { return }
+                }
+                if quote == UInt8(ascii: "\""), c == UInt8(ascii: "\\") { i += 2; continue }
+                if c == quote {
+                    if !multi { i += 1; return }
+                    if i + 2 < bytes.count && bytes[i + 1] == quote && bytes[i + 2] == quote { i += 3; return }
+                }
+                i += 1
+            }
+        }
+        while i < bytes.count {
+            let c = bytes[i]
+            switch c {
+            case 0x0A:
+                line += 1
+                lineStart = i + 1
+                atLineStart = true
+                i += 1
+                continue
+            case 0x20, 0x09, 0x0D:
+                i += 1
+                continue
+            case UInt8(ascii: "#"):
+                while i < bytes.count && bytes[i] != 0x0A { i += 1 }
+                continue
+            case UInt8(ascii: "\""), UInt8(ascii: "'"):
+                skipString(c)
+            case UInt8(ascii: "[") where atLineStart && depth == 0:
+                let column = i - lineStart + 1
+                var j = i + 1
+                if j < bytes.count && bytes[j] == UInt8(ascii: "[") { j += 1 }
+                while j < bytes.count && (bytes[j] == 0x20 || bytes[j] == 0x09 || bytes[j] == 0x0D) { j += 1 }
+                if j == bytes.count || bytes[j] == 0x0A || bytes[j] == UInt8(ascii: "#") { return (line, column) }
+                // The rest of a header line holds no value brackets.
+                while i < bytes.count && bytes[i] != 0x0A && bytes[i] != UInt8(ascii: "#") {
+                    if bytes[i] == UInt8(ascii: "\"") || bytes[i] == UInt8(ascii: "'") { skipString(bytes[i]) } else { i += 1 }
+                }
+            case UInt8(ascii: "["):
+                depth += 1
+                i += 1
+            case UInt8(ascii: "]"):
+                depth = max(0, depth - 1)
+                i += 1
+            default:
+                i += 1
+            }
+            atLineStart = false
+        }
+        return nil
+    }
+
     /// Parses a TOML document; nested tables become dotted keys.
     public static func parseTOML(_ text: String, name: String) throws(ConfigError) -> ConfigDocument {
+        if let (line, column) = emptyTableHeader(in: text) {
+            throw ConfigError([.invalidFile(name, line: line, column: column,
+                                            message: "invalid TOML: a table header needs a name, e.g. [sft] or [[items]]")])
+        }
         let table: TOMLTable
         do {
             table = try TOMLTable(string: text)

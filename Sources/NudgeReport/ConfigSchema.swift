@@ -77,13 +77,16 @@ public struct ConfigField: Sendable, Equatable {
     public let defaultValue: ConfigValue
     /// One line for `--help`.
     public let help: String
-    /// Inclusive bounds for `.int` and `.double` fields.
+    /// Bounds for `.int` and `.double` fields (inclusive, except `minimum` when `minimumExclusive`).
     public let minimum: Double?
     public let maximum: Double?
+    /// Whether `minimum` itself is refused (e.g. a temperature or an ε must be > 0).
+    public let minimumExclusive: Bool
 
     /// A field; `defaultValue` must have the field's type (checked by `ConfigSchema.init`).
     public init(_ key: String, _ type: ConfigType, default defaultValue: ConfigValue, minimum: Double? = nil,
-                maximum: Double? = nil, help: String) {
+                maximum: Double? = nil, minimumExclusive: Bool = false, help: String) {
+        self.minimumExclusive = minimumExclusive
         self.key = key
         self.type = type
         self.defaultValue = defaultValue
@@ -97,9 +100,14 @@ public struct ConfigField: Sendable, Equatable {
         ConfigField(key, .int, default: .int(defaultValue), minimum: min.map(Double.init), maximum: max.map(Double.init), help: help)
     }
 
-    /// A floating-point field, optionally bounded.
+    /// A floating-point field, optionally bounded; NaN and infinities are always refused.
     public static func double(_ key: String, _ defaultValue: Double, min: Double? = nil, max: Double? = nil, help: String) -> ConfigField {
         ConfigField(key, .double, default: .double(defaultValue), minimum: min, maximum: max, help: help)
+    }
+
+    /// A floating-point field that must be greater than `above` (and at most `max`).
+    public static func double(_ key: String, _ defaultValue: Double, above: Double, max: Double? = nil, help: String) -> ConfigField {
+        ConfigField(key, .double, default: .double(defaultValue), minimum: above, maximum: max, minimumExclusive: true, help: help)
     }
 
     /// A boolean field.
@@ -124,11 +132,14 @@ public struct ConfigField: Sendable, Equatable {
 
     /// The type description including bounds: "an integer ≥ 1", "a number between 0 and 1".
     var expectedDescription: String {
+        let finite = type.description
+        let atLeast = minimumExclusive ? " > " : " ≥ "
         switch (minimum, maximum) {
-        case (nil, nil): return type.description
-        case (let lo?, nil): return type.description + " ≥ " + formatBound(lo)
-        case (nil, let hi?): return type.description + " ≤ " + formatBound(hi)
-        case (let lo?, let hi?): return type.description + " between " + formatBound(lo) + " and " + formatBound(hi)
+        case (nil, nil): return finite
+        case (let lo?, nil): return finite + atLeast + formatBound(lo)
+        case (nil, let hi?): return finite + " ≤ " + formatBound(hi)
+        case (let lo?, let hi?) where minimumExclusive: return finite + " > " + formatBound(lo) + " and ≤ " + formatBound(hi)
+        case (let lo?, let hi?): return finite + " between " + formatBound(lo) + " and " + formatBound(hi)
         }
     }
 
@@ -337,8 +348,11 @@ public struct ConfigSchema: Sendable {
         case .double(let d): d
         default: nil
         }
+        // A NaN or infinite number is never a setting: it only poisons the run later.
+        if case .double(let d) = converted, !d.isFinite { throw problem }
         if let n = number, field.minimum != nil || field.maximum != nil {
             if n.isNaN || n < (field.minimum ?? -.infinity) || n > (field.maximum ?? .infinity) { throw problem }
+            if field.minimumExclusive, let lo = field.minimum, n <= lo { throw problem }
         }
         return converted
     }
@@ -518,6 +532,16 @@ public struct ResolvedConfig: Sendable {
             preconditionFailure("ResolvedConfig: default \(value) does not fit '\(key)'")
         }
         values[i] = converted
+    }
+
+    /// Turns the relative paths among `keys` (string fields of this schema; others are skipped)
+    /// into absolute ones against the current directory, keeping their sources: config.toml then
+    /// names the same files when a run is resumed from another directory.
+    public mutating func makePathsAbsolute(_ keys: [String]) {
+        for key in keys {
+            guard let i = schema.position(of: key), case .string(let path) = values[i], !path.isEmpty, !path.hasPrefix("/") else { continue }
+            values[i] = .string(URL(fileURLWithPath: path).standardizedFileURL.path)
+        }
     }
 
     /// Parses `input` for `key` and stores it; the problem thrown carries `source`.

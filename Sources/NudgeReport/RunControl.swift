@@ -29,6 +29,8 @@ public final class StopSignal: Sendable {
 
     /// Whether a stop was requested.
     public var requested: Bool { stopRequests > 0 }
+    /// Whether a stop was requested, for code that polls without installing the handlers.
+    public static var isRequested: Bool { stopRequests > 0 }
 }
 
 /// A JSON-lines file opened for appending.

@@ -22,6 +22,14 @@
 
 import Foundation
 
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 /// Errors raised by `RunDirectory`.
 public enum RunDirectoryError: Error, CustomStringConvertible, Sendable {
     /// `create` with `.createNew` found an existing run (config.toml or metrics.jsonl).
@@ -32,6 +40,10 @@ public enum RunDirectoryError: Error, CustomStringConvertible, Sendable {
     case invalidMetricName(String)
     /// The run directory was closed.
     case closed
+    /// The directory could not be created (the reason names the path and the system's error).
+    case cannotCreate(URL, reason: String)
+    /// Another process holds the run directory's lock (it is writing this run now).
+    case locked(URL, holder: String)
 
     public var description: String {
         switch self {
@@ -39,6 +51,9 @@ public enum RunDirectoryError: Error, CustomStringConvertible, Sendable {
         case .notADirectory(let url): "not a directory: \(url.path)"
         case .invalidMetricName(let name): "invalid metric name: \"\(name)\""
         case .closed: "run directory is closed"
+        case .cannotCreate(let url, let reason): "cannot create the run directory \(url.path): \(reason)"
+        case .locked(let url, let holder):
+            "\(url.path) is in use by another nudge process\(holder.isEmpty ? "" : " (\(holder))"); wait for it to finish, or choose another --output"
         }
     }
 }
@@ -69,6 +84,8 @@ public final class RunDirectory: @unchecked Sendable {
 
     private let lock = NSLock()
     private var jsonlFD: Int32 = -1
+    /// `<run>/.lock`, held with flock for this object's lifetime (the kernel drops it when the process dies).
+    private var lockFD: Int32 = -1
     private var csvFD: Int32 = -1
     private var csvColumns: [String] = []
     private var csvColumnSet: Set<String> = []
@@ -83,6 +100,25 @@ public final class RunDirectory: @unchecked Sendable {
     deinit {
         FileOps.close(jsonlFD)
         FileOps.close(csvFD)
+        FileOps.close(lockFD)
+    }
+
+    /// Takes `<run>/.lock` exclusively, so two processes never write one run (the second would
+    /// silently replace the first's files); a killed holder releases it with its descriptors.
+    private func acquireLock() throws {
+        let path = url.appendingPathComponent(".lock").path
+        let fd = try FileOps.open(path, O_RDWR | O_CREAT)
+        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            let code = errno
+            let holder = (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+            FileOps.close(fd)
+            if code == EWOULDBLOCK { throw RunDirectoryError.locked(url, holder: holder) }
+            throw FileIOError(operation: "flock", path: path, code: code)
+        }
+        _ = ftruncate(fd, 0)
+        let text = "pid \(getpid())\n"
+        _ = text.withCString { pwrite(fd, $0, strlen($0), 0) }
+        lockFD = fd
     }
 
     /// The TensorBoard events file this process writes, once the first step has been logged.
@@ -104,6 +140,10 @@ public final class RunDirectory: @unchecked Sendable {
             throw RunDirectoryError.notADirectory(url)
         }
         let ownedFiles = [run.configURL, run.metricsURL, run.metricsCSVURL, run.checkpointsURL]
+        do { try fm.createDirectory(at: url, withIntermediateDirectories: true) } catch {
+            throw RunDirectoryError.cannotCreate(url, reason: fileSystemMessage(error))
+        }
+        try run.acquireLock()
         switch mode {
         case .createNew:
             if fm.fileExists(atPath: run.configURL.path) || fm.fileExists(atPath: run.metricsURL.path) {
@@ -211,14 +251,16 @@ public final class RunDirectory: @unchecked Sendable {
         try tensorBoard?.flush()
     }
 
-    /// Closes the metric files; later `log` calls throw `RunDirectoryError.closed`.
+    /// Closes the metric files and releases the lock; later `log` calls throw `RunDirectoryError.closed`.
     public func close() {
         lock.lock()
         defer { lock.unlock() }
         FileOps.close(jsonlFD)
         FileOps.close(csvFD)
+        FileOps.close(lockFD)
         jsonlFD = -1
         csvFD = -1
+        lockFD = -1
         tensorBoard?.close()
     }
 

@@ -117,10 +117,7 @@ struct AlignRun {
     /// A model directory and its tokenizer: tokenizer.json when present, else the byte tokenizer the
     /// fresh preset models are trained with.
     static func loadModel(directory dir: URL) throws -> (any CausalLanguageModel, any Tokenizer) {
-        let lm = try LanguageModelLoader.load(directory: dir)
-        let tokenizer: any Tokenizer = FileManager.default.fileExists(atPath: dir.appendingPathComponent("tokenizer.json").path)
-            ? try BPETokenizer.load(directory: dir) : ByteTokenizer(eosToken: "<|endoftext|>", padToken: "<|pad|>")
-        return (lm, tokenizer)
+        try LanguageModelLoader.loadWithTokenizer(directory: dir)
     }
 
     /// The built-in task (the schema limits `task` to these names).
@@ -175,6 +172,8 @@ struct OfflineSession {
     let optimizer: Adam
     let control: TrainingControl
     let display: OfflineProgress
+    /// The first failed metrics write (a full disk): the loop stops at the next step and it is thrown.
+    let logFailure = LogFailure()
     var startStep: Int { control.startStep }
 
     /// Opens the run of `run`'s configuration for `model` (everything the checkpoint holds) trained by
@@ -185,6 +184,7 @@ struct OfflineSession {
         let latest = run.latestCheckpointURL
         var start = 0
         if resume {
+            try Checkpoint.recoverInterruptedSwap(at: latest)
             guard FileManager.default.fileExists(atPath: latest.path) else {
                 throw ValidationError("--resume \(run.config.string("output")): no checkpoints/latest to continue from")
             }
@@ -196,7 +196,9 @@ struct OfflineSession {
         self.display = display
         let stop = StopSignal.install()
         let announced = Announcement("\nInterrupted: saving the checkpoint and the report")
+        let failure = logFailure
         control = TrainingControl(startStep: start, shouldStop: {
+            if failure.error != nil { return true }
             guard stop.requested else { return false }
             announced.print()
             return true
@@ -207,7 +209,7 @@ struct OfflineSession {
 
     /// Logs one step's metrics.
     func log(_ step: Int, _ metrics: [(String, Double)]) {
-        try? directory.log(step: step, metrics)
+        do { try directory.log(step: step, metrics) } catch { if logFailure.error == nil { logFailure.error = error } }
         display.headline = metrics.filter { OfflineProgress.shown.contains($0.0) }
     }
 
@@ -221,14 +223,20 @@ struct OfflineSession {
         let result: T
         do {
             result = try train(control, log)
+            if let failure = logFailure.error { throw failure }
             try save()
         } catch {
             close()
             try? HTMLReport.forRun(directory.url).write(to: directory.url.appendingPathComponent("report.html"))
+            if let stop = error as? NonFiniteValueError {
+                throw TrainingStopped(reason: "\(stop)", checkpoint: directory.checkpointURL(name: "latest"))
+            }
             throw error
         }
         close()
         try HTMLReport.forRun(directory.url).write(to: directory.url.appendingPathComponent("report.html"))
+        // 128 + SIGINT, so a scheduler tells an interrupted run from a finished one.
+        if StopSignal.install().requested { throw ExitCode(130) }
         return result
     }
 
@@ -570,4 +578,9 @@ extension AlignRun {
         if !path.isEmpty { return try LanguageModelLoader.load(directory: URL(fileURLWithPath: path)) }
         return resume ? try run.loadModel().0 : nil
     }
+}
+
+/// Where a non-throwing metrics callback leaves its first error.
+final class LogFailure: @unchecked Sendable {
+    var error: (any Error)?
 }

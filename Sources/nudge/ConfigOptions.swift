@@ -30,6 +30,10 @@ struct ConfigOptions: ParsableArguments {
         }
     }
 
+    /// The keys that name files or directories, recorded absolute in config.toml.
+    static let pathKeys = ["model", "data", "output", "eval.data", "sft.eval_data", "dpo.ref_model", "kto.ref_model",
+                           "ppo.reward_model"]
+
     /// Resolves `schema`: defaults ← `--config` file ← `--set` overrides ← the explicit `flags`.
     /// Every problem (file, overrides and flags alike) is reported at once, as a `ValidationError`.
     func resolve(_ schema: ConfigSchema, flags: [Flag] = []) throws -> ResolvedConfig {
@@ -58,6 +62,7 @@ struct ConfigOptions: ParsableArguments {
             throw ValidationError(problems.count == 1 ? problems[0].description
                                   : "invalid configuration:\n" + problems.map { "  \($0)" }.joined(separator: "\n"))
         }
+        config.makePathsAbsolute(Self.pathKeys)
         return config
     }
 }

@@ -17,7 +17,13 @@ struct LM: ParsableCommand {
         @Flag(help: "Print JSON.") var json = false
         func run() throws {
             let lm = try LanguageModelLoader.load(directory: URL(fileURLWithPath: model))
-            let tokens = try parseNumbers(ids, field: "--ids").map { Int($0) }
+            let tokens = try ids.split(separator: ",").map { item in
+                let text = item.trimmingCharacters(in: .whitespaces)
+                guard let id = Int(text) else { throw ValidationError("--ids: '\(text)' is not a token id (a non-negative integer)") }
+                return id
+            }
+            guard !tokens.isEmpty else { throw ValidationError("--ids: expected at least one token id, e.g. --ids 1,2,3") }
+            do { try TokenLimits(model: lm).check(tokens) } catch { throw ValidationError("--ids: \(error)") }
             let logits = withoutGradients { lm(TokenBatch(ids: [tokens])) }
             let v = logits.shape[2]
             let last = Array(logits.scalars[((tokens.count - 1) * v)...])
@@ -35,11 +41,16 @@ struct LM: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Write a freshly initialized model (preset tiny, S or M) as a Hugging Face directory.")
         @Option var preset = "tiny"
-        @Option(name: .customLong("vocab-size")) var vocabularySize: Int?
+        @Option(name: .customLong("vocab-size"), help: "Vocabulary size (default: the byte tokenizer's \(byteVocabulary), so the model trains without a tokenizer.json).")
+        var vocabularySize: Int?
+        static var byteVocabulary: Int { ByteTokenizer(eosToken: "<|endoftext|>", padToken: "<|pad|>").vocabularySize }
         @Option var seed: UInt64 = 0
         @Option var output: String
         func run() throws {
-            guard let config = TransformerConfiguration.preset(preset, vocabularySize: vocabularySize) else {
+            if let vocabularySize, vocabularySize < 1 || vocabularySize > LanguageModelLoader.byteModelVocabularyLimit * 32 {
+                throw ValidationError("--vocab-size: expected an integer between 1 and \(LanguageModelLoader.byteModelVocabularyLimit * 32), got \(vocabularySize)")
+            }
+            guard let config = TransformerConfiguration.preset(preset, vocabularySize: vocabularySize ?? Self.byteVocabulary) else {
                 throw ValidationError("--preset: expected tiny, S or M, got '\(preset)'")
             }
             let model = LlamaModel(config, seed: seed)
@@ -65,10 +76,7 @@ struct Generate: ParsableCommand {
     @Option(name: .customLong("min-p")) var minP: Float = 0
     @Option var seed: UInt64 = 0
     func run() throws {
-        let dir = URL(fileURLWithPath: model)
-        let lm = try LanguageModelLoader.load(directory: dir)
-        let tokenizer: any Tokenizer = FileManager.default.fileExists(atPath: dir.appendingPathComponent("tokenizer.json").path)
-            ? try BPETokenizer.load(directory: dir) : ByteTokenizer()
+        let (lm, tokenizer) = try LanguageModelLoader.loadWithTokenizer(directory: URL(fileURLWithPath: model))
         var config = GenerationConfig()
         config.maxNewTokens = maxNewTokens
         config.temperature = temperature
@@ -78,13 +86,15 @@ struct Generate: ParsableCommand {
         config.seed = seed
         config.eosTokenID = tokenizer.eosTokenID ?? lm.configuration.eosTokenID
         let ids = tokenizer.encode(prompt, addSpecialTokens: true)
-        let vocabulary = lm.configuration.vocabularySize
-        guard let bad = ids.first(where: { $0 >= vocabulary }) else {
-            let result = generate(model: lm, prompts: [ids], config: config)
-            print(prompt + tokenizer.decode(result.tokens[0], skipSpecialTokens: true))
-            note("finish: \(result.finishReasons[0].rawValue), \(result.tokens[0].count) tokens, mean log-prob \(String(format: "%.3f", result.logProbs[0].reduce(0, +) / Float(max(result.logProbs[0].count, 1))))")
-            return
+        do {
+            try config.validate(prompts: [ids], limits: TokenLimits(model: lm))
+        } catch let error as RowError {
+            throw ValidationError("--prompt: \(error.underlying)")
+        } catch TokenLimitError.invalidSetting(let name, let value, let expected) {
+            throw ValidationError("--\(name.replacingOccurrences(of: "_", with: "-")): expected \(expected), got \(value)")
         }
-        throw ValidationError("token id \(bad) from the tokenizer is outside the model's vocabulary (\(vocabulary))")
+        let result = generate(model: lm, prompts: [ids], config: config)
+        print(prompt + tokenizer.decode(result.tokens[0], skipSpecialTokens: true))
+        note("finish: \(result.finishReasons[0].rawValue), \(result.tokens[0].count) tokens, mean log-prob \(String(format: "%.3f", result.logProbs[0].reduce(0, +) / Float(max(result.logProbs[0].count, 1))))")
     }
 }

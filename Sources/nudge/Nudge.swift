@@ -20,6 +20,20 @@ struct NudgeCommand: ParsableCommand {
         version: NudgeVersion.string,
         subcommands: [Demo.self, Doctor.self, Bench.self, Env.self, BanditCommand.self, TabularCommand.self, RL.self, LM.self, Generate.self, SFTCommand.self, RMCommand.self, DPOCommand.self, KTOCommand.self, GRPOCommand.self, RLOOCommand.self, PPOCommand.self, EvalCommand.self, LabCommand.self, ReportCommand.self]
     )
+
+    /// Runs the command; a Foundation file error that reaches here is printed as one line with its
+    /// path and reason, not as an NSError dump.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch let error as NSError where error.domain == NSCocoaErrorDomain || error.domain == NSPOSIXErrorDomain {
+            note("Error: \(fileSystemMessage(error))")
+            Foundation.exit(1)
+        } catch {
+            exit(withError: error)
+        }
+    }
 }
 
 /// Writes a line to standard error.

@@ -54,7 +54,8 @@ enum OnlineConfig {
             .int("seed", 0, min: 0, help: "Seed of the model, the task, prompt order and sampling."),
             .string("output", "runs/\(trainer)", help: "Run directory (a previous run there is replaced)."),
         ] + warmup + [
-            .int("eval.rows", 200, min: 0, help: "Held-out verifiable rows for greedy exact-match accuracy (0: none)."),
+            .int("eval.rows", 200, min: 0, help: "Held-out verifiable rows for greedy exact-match accuracy (0: none); with data and no eval.data, a seeded sample of at most a tenth of the data's verifiable rows, removed from training."),
+            .string("eval.data", "", help: "A JSONL file of held-out verifiable rows (its first eval.rows); empty: held out from data (see eval.rows)."),
             .int("eval.every", 20, min: 1, help: "Evaluate every this many steps."),
             .int("log.samples_every", 10, min: 1, help: "Write the step's completions to samples.jsonl every this many steps."),
             .int("checkpoint.every", 100, min: 1, help: "Write checkpoints/latest (model, optimizer, trainer position) every this many steps."),
@@ -73,8 +74,8 @@ enum OnlineConfig {
             .array("\(s).reward_funcs", of: .choice(["accuracy", "format", "length_penalty", "overlong", "gold", "command"]),
                    functions.map { .string($0) }, help: "Reward functions, summed with reward_weights."),
             .array("\(s).reward_weights", of: .double, [], help: "One weight per reward function (empty: all 1)."),
-            .string("\(s).reward_command", "", help: "command: a program reading JSON lines on stdin, answering one reward per line."),
-            .double("\(s).reward_timeout", 30, min: 0, help: "command: seconds allowed per scoring call."),
+            .string("\(s).reward_command", "", help: "command: a program reading JSON lines on stdin, answering one reward per line; run by /bin/sh -c, so quote as in a shell."),
+            .double("\(s).reward_timeout", 30, above: 0, help: "command: seconds allowed per scoring call."),
             .double("\(s).length_penalty_coefficient", 0.01, min: 0, help: "length_penalty: −c·max(0, tokens − threshold)."),
             .int("\(s).length_penalty_threshold", 150, min: 0, help: "length_penalty: tokens allowed without penalty."),
             .int("\(s).overlong_cache", 2, min: 1, help: "overlong: the soft-punishment window below max_completion_length."),
@@ -101,9 +102,11 @@ enum OnlineConfig {
                 f = SoftOverlongPunishment(maxLength: maxLength, cacheLength: min(c.int("\(s).overlong_cache"), maxLength))
             case "gold": f = ClosureReward(name: "gold") { SyntheticTask.goldReward(prompt: $0.prompt, completion: $0.completion) }
             case "command":
-                let command = c.string("\(s).reward_command").split(separator: " ").map(String.init)
-                guard !command.isEmpty else { throw ValidationError("\(s).reward_command: the 'command' reward needs a command") }
-                f = ExternalCommandReward(command: command, timeout: c.double("\(s).reward_timeout"))
+                let command = c.string("\(s).reward_command")
+                guard !command.allSatisfy(\.isWhitespace) else { throw ValidationError("\(s).reward_command: the 'command' reward needs a command") }
+                let timeout = c.double("\(s).reward_timeout")
+                guard timeout > 0, timeout.isFinite else { throw ValidationError("\(s).reward_timeout: expected a positive number of seconds, got \(timeout)") }
+                f = try ExternalCommandReward(command: ["/bin/sh", "-c", command], timeout: timeout)
             default: f = ExactAnswerReward()
             }
             return (f, weights.isEmpty ? 1 : weights[k])
@@ -128,10 +131,29 @@ struct OnlineRun {
     func rows() throws -> (train: [DatasetRow], heldOut: [DatasetRow]) {
         let data = config.string("data")
         let heldOutCount = config.int("eval.rows")
+        func isVerifiable(_ row: DatasetRow) -> Bool { if case .verifiable = row { true } else { false } }
+        let evalData = config.string("eval.data")
+        if !evalData.isEmpty {
+            let heldOut = try JSONLDataset.load(URL(fileURLWithPath: evalData)).filter(isVerifiable)
+            guard !heldOut.isEmpty else { throw ValidationError("eval.data \(evalData): no verifiable rows (with an \"answer\") to evaluate on") }
+            let train = data.isEmpty ? OnlineConfig.task(config).verifiableRows(count: 5000, seed: seed &+ 2)
+                                     : try JSONLDataset.load(URL(fileURLWithPath: data))
+            return (train, Array(heldOut.prefix(heldOutCount)))
+        }
         if !data.isEmpty {
             let rows = try JSONLDataset.load(URL(fileURLWithPath: data))
-            let verifiable = rows.filter { if case .verifiable = $0 { true } else { false } }
-            return (rows, Array(verifiable.suffix(heldOutCount)))
+            // A seeded sample of the verifiable rows, removed from training, so held-out accuracy is
+            // measured on prompts the policy never trained on; at most a tenth of them.
+            var candidates = rows.indices.filter { isVerifiable(rows[$0]) }
+            var rng = RandomGenerator(seed: seed &+ 4_242)
+            for i in stride(from: candidates.count - 1, to: 0, by: -1) { candidates.swapAt(i, rng.int(below: i + 1)) }
+            let count = min(heldOutCount, candidates.count / 10)
+            let heldOutIndices = Set(candidates.prefix(count))
+            if heldOutCount > 0 {
+                print(count > 0 ? "Held out \(count) of \(rows.count) rows of \(data) for evaluation (eval.rows, at most a tenth of the verifiable rows; eval.data names a separate file)"
+                                : "No held-out evaluation: \(data) has \(candidates.count) verifiable rows, too few to hold a tenth out; eval.data names a separate file")
+            }
+            return (rows.indices.filter { !heldOutIndices.contains($0) }.map { rows[$0] }, heldOutIndices.sorted().map { rows[$0] })
         }
         let task = OnlineConfig.task(config)
         return (task.verifiableRows(count: 5000, seed: seed &+ 2), task.verifiableRows(count: heldOutCount, seed: seed &+ 999))
@@ -181,6 +203,7 @@ struct OnlineRun {
     /// already holds them), so the reference made from it is the original run's.
     func loadInitialWeights(_ model: any CausalLanguageModel) throws {
         let run = URL(fileURLWithPath: config.string("output"))
+        try Checkpoint.recoverInterruptedSwap(at: latestCheckpointURL(run))
         guard FileManager.default.fileExists(atPath: latestCheckpointURL(run).path) else {
             throw ValidationError("--resume \(run.path): no checkpoints/latest to continue from")
         }
@@ -218,8 +241,23 @@ struct OnlineRun {
         let progress = ProgressReporter(total: steps, label: name)
         var completed = startStep
         var history: [[(String, Double)]] = []
+        var interrupted = false
         for k in (startStep + 1)..<(max(steps, startStep) + 1) {
-            guard let result = try step() else { continue }
+            let stepResult: OnlineStepResult?
+            do {
+                stepResult = try step()
+            } catch let error as NonFiniteValueError {
+                progress.finish()
+                directory.close()
+                try? HTMLReport.forRun(directory.url).write(to: directory.url.appendingPathComponent("report.html"))
+                throw TrainingStopped(reason: "\(error)", checkpoint: latestCheckpointURL(directory.url))
+            } catch RewardError.interrupted {
+                // Ctrl-C while the reward command ran: the step was rolled back, so save after the last one.
+                print("\nInterrupted during step \(k): saving after step \(completed)")
+                interrupted = true
+                break
+            }
+            guard let result = stepResult else { continue }
             var metrics = result.metrics
             history.append(metrics)
             if k % every == 0 || k == steps, let a = try accuracy(model, tokenizer, heldOut, maxNewTokens: maxNewTokens) {
@@ -231,7 +269,10 @@ struct OnlineRun {
                 }
             }
             if let bad = metrics.first(where: { !$0.1.isFinite && ["loss", "grad_norm", "loss/policy_avg", "loss/value_avg"].contains($0.0) }) {
-                throw ValidationError("step \(k): \(bad.0) is \(bad.1); stopping (the last checkpoint, checkpoints/latest, is kept)")
+                progress.finish()
+                directory.close()
+                throw TrainingStopped(reason: "\(NonFiniteValueError(step: k, metric: bad.0, value: bad.1))",
+                                      checkpoint: latestCheckpointURL(directory.url))
             }
             try directory.log(step: k, metrics)
             if k % samplesEvery == 0 || k == 1 {
@@ -242,7 +283,7 @@ struct OnlineRun {
             }
             progress.update(completed: k, metrics: headline.compactMap { h in metrics.first { $0.0 == h } })
             completed = k
-            if stop.requested { print("\nInterrupted: saving after step \(k)"); break }
+            if stop.requested { print("\nInterrupted: saving after step \(k)"); interrupted = true; break }
             if k % checkpointEvery == 0 && k != steps { try save() }
         }
         progress.finish()
@@ -260,6 +301,8 @@ struct OnlineRun {
         } else {
             print("\(name): \(completed) steps; run in \(directory.url.path)")
         }
+        // A scheduler tells an interrupted run from a finished one by the exit status (128 + SIGINT).
+        if interrupted { throw ExitCode(130) }
         return OnlineOutcome(directory: directory.url, steps: completed, seconds: Date().timeIntervalSince(started), accuracies: accuracies,
                              history: history)
     }
@@ -306,8 +349,8 @@ extension GroupOnlineCommand {
             .int("\(s).prompts_per_step", 8, min: 1, help: "Distinct prompts per step; 16 for the preset model."),
             .int("\(s).num_generations", 8, min: 2, help: "G: completions per prompt."),
             .int("\(s).max_completion_length", 256, min: 1, help: "New tokens per completion; 6 for the built-in task unless set."),
-            .double("\(s).temperature", 1, min: 0, help: "Sampling temperature."),
-            .double("\(s).top_p", 1, min: 0, max: 1, help: "Nucleus sampling (1: off)."),
+            .double("\(s).temperature", 1, above: 0, help: "Sampling temperature (> 0: training divides the logits by it)."),
+            .double("\(s).top_p", 1, above: 0, max: 1, help: "Nucleus sampling (1: off)."),
             .int("\(s).top_k", 0, min: 0, help: "Top-k sampling (0: off)."),
             .double("\(s).beta", 0, min: 0, help: "β of the KL leash (0: no reference model)."),
             .double("\(s).epsilon", 0.2, min: 0, help: "Clip range ε (low side)."),
@@ -443,7 +486,7 @@ struct PPOCommand: ParsableCommand {
         .int("ppo.mini_batches", 2, min: 1, help: "Mini-batches per PPO epoch; 4 for the fresh preset model unless set."),
         .int("ppo.ppo_epochs", 4, min: 1, help: "PPO epochs per rollout batch."),
         .int("ppo.max_completion_length", 53, min: 1, help: "New tokens per completion; 6 for the built-in task unless set."),
-        .double("ppo.temperature", 0.7, min: 0, help: "Sampling temperature."),
+        .double("ppo.temperature", 0.7, above: 0, help: "Sampling temperature (> 0: training divides the logits by it)."),
         .double("ppo.beta", 0.05, min: 0, help: "β: the KL coefficient (initial, when adaptive); 0.1 for the fresh preset model unless set."),
         .choice("ppo.kl_estimator", ["k1", "k2", "k3"], default: "k1", help: "Per-token KL estimator."),
         .choice("ppo.kl_placement", ["reward", "loss"], default: "reward", help: "KL penalty in the token rewards or in the loss."),
@@ -605,7 +648,7 @@ func normalizeRewardModel(_ rewardModel: ScalarHeadModel, policy: any CausalLang
     let generation = GenerationConfig(tokenizer: tokenizer, maxNewTokens: config.int("ppo.max_completion_length"),
                                       temperature: config.float("ppo.temperature"), seed: seed)
     let prompts = Array(try onlinePrompts(rows: rows, tokenizer: tokenizer).prefix(256))
-    let rollout = Rollout.sample(model: policy, tokenizer: tokenizer, prompts: prompts, repeats: 1, generation: generation)
+    let rollout = try Rollout.sample(model: policy, tokenizer: tokenizer, prompts: prompts, repeats: 1, generation: generation)
     let reward = RewardModelReward(model: rewardModel, padTokenID: generation.padTokenID)
     if let (mean, std) = reward.normalizeScale(on: rollout.samples.map { $0.promptIDs + $0.completionIDs }) {
         print(String(format: "Reward model: scores on %d samples of the policy had mean %.3f, std %.3f; scaled to std 1", rollout.count, mean, std))
@@ -640,7 +683,7 @@ func goldLabelledPairs(policy: any CausalLanguageModel, tokenizer: any Tokenizer
     while pairs.count < count && round < rounds {
         generation.seed = seed &+ round
         let prompts = try onlinePrompts(rows: task.verifiableRows(count: 256, seed: seed &+ 1000 &+ round), tokenizer: tokenizer)
-        let rollout = Rollout.sample(model: policy, tokenizer: tokenizer, prompts: prompts, repeats: 2, generation: generation)
+        let rollout = try Rollout.sample(model: policy, tokenizer: tokenizer, prompts: prompts, repeats: 2, generation: generation)
         for k in stride(from: 0, to: rollout.count, by: 2) where pairs.count < count {
             let a = rollout.samples[k], b = rollout.samples[k + 1]
             let ga = SyntheticTask.goldReward(prompt: a.prompt, completion: a.completion)
@@ -655,4 +698,19 @@ func goldLabelledPairs(policy: any CausalLanguageModel, tokenizer: any Tokenizer
         round += 1
     }
     return pairs
+}
+
+/// Training stopped on a non-finite value: the reason, and the checkpoint that is left (always
+/// finite: non-finite weights are never saved), or that there is none.
+struct TrainingStopped: Error, CustomStringConvertible {
+    var reason: String
+    var checkpoint: URL
+
+    var description: String {
+        let model = checkpoint.appendingPathComponent("model.safetensors")
+        guard let step = (try? SafeTensorsFile(url: model))?.metadata["step"] else {
+            return "\(reason). No checkpoint was written before the stop (checkpoint.every is larger than the steps done), so no trained weights are kept."
+        }
+        return "\(reason). The last finite checkpoint, \(checkpoint.path) (step \(step)), is kept."
+    }
 }

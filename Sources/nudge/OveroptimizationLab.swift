@@ -168,7 +168,7 @@ struct OveroptimizationExperiment {
         rewardModel.freeze()
         let rawProxy = RewardModelReward(model: rewardModel, padTokenID: Collator.padID(for: tokenizer))
         let probePrompts = try onlinePrompts(rows: task.verifiableRows(count: config.int("probe.prompts"), seed: seed &+ 777), tokenizer: tokenizer)
-        let calibration = Rollout.sample(model: warm, tokenizer: tokenizer, prompts: probePrompts, repeats: 8,
+        let calibration = try Rollout.sample(model: warm, tokenizer: tokenizer, prompts: probePrompts, repeats: 8,
                                          generation: generationConfig(tokenizer, maxLength, seed: seed &+ 5))
         let (scale, shift) = momentMatching(try rawProxy.scores(calibration.samples).compactMap { $0 },
                                             onto: try gold.scores(calibration.samples).compactMap { $0 })

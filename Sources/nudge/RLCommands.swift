@@ -87,6 +87,8 @@ struct RL: ParsableCommand {
             }
             for (k, v) in summary { print(String(format: "  %@: %.4g", k, v)) }
             print("Run directory: \(dir.path)")
+            // 128 + SIGINT, so a scheduler tells an interrupted run from a finished one.
+            if stop.requested { throw ExitCode(130) }
         }
     }
 

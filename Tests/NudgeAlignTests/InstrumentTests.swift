@@ -121,7 +121,7 @@ private func sigma(_ x: Double) -> Double { 1 / (1 + exp(-x)) }
         config.eosTokenID = tokenizer.eosTokenID
         config.padTokenID = Collator.padID(for: tokenizer)
         config.seed = 5
-        let rollout = Rollout.sample(model: model, tokenizer: tokenizer, prompts: prompts, repeats: 8, generation: config)
+        let rollout = try Rollout.sample(model: model, tokenizer: tokenizer, prompts: prompts, repeats: 8, generation: config)
         let proxy = try ascii.scores(rollout.samples).map { $0! }, gold = try length.scores(rollout.samples).map { $0! }
         for point in points {
             for p in prompts.indices {

@@ -169,7 +169,7 @@ import NudgeTensor
     }
 
     @Test(arguments: [Float(1), 0.7])
-    func generationLogProbsEqualARescoringPass(temperature: Float) {
+    func generationLogProbsEqualARescoringPass(temperature: Float) throws {
         let (model, tokenizer) = tinyPolicy(seed: 4)
         var config = GenerationConfig()
         config.maxNewTokens = 8
@@ -180,7 +180,7 @@ import NudgeTensor
         let prompts = ["What is 1 + 2?", "Hi", "Sort the letters: abc"].map {
             OnlinePrompt(ids: tokenizer.encode($0, addSpecialTokens: false), text: $0, answer: nil)
         }
-        let rollout = Rollout.sample(model: model, tokenizer: tokenizer, prompts: prompts, repeats: 2, generation: config)
+        let rollout = try Rollout.sample(model: model, tokenizer: tokenizer, prompts: prompts, repeats: 2, generation: config)
         let rescored = rollout.logProbs(model, temperature: temperature).scalars
         let width = rollout.input.length - 1
         for r in 0..<rollout.count {
@@ -351,21 +351,21 @@ import NudgeTensor
           case $i in 1) echo 0.5;; 2) echo null;; *) echo '{"reward": 2}';; esac
         done
         """)
-        let reward = ExternalCommandReward(command: [path], timeout: 10)
+        let reward = try ExternalCommandReward(command: [path], timeout: 10)
         #expect(try reward.scores([sample("a"), sample("b"), sample("c")]) == [0.5, nil, 2])
     }
 
     @Test func externalCommandMisbehaving() throws {
-        let wrongCount = ExternalCommandReward(command: [try script("cat > /dev/null; echo 1")], timeout: 10)
+        let wrongCount = try ExternalCommandReward(command: [try script("cat > /dev/null; echo 1")], timeout: 10)
         #expect { try wrongCount.scores([sample("a"), sample("b")]) } throws: { "\($0)".contains("answered 1 lines for 2 samples") }
-        let garbage = ExternalCommandReward(command: [try script("cat > /dev/null; echo yes")], timeout: 10)
+        let garbage = try ExternalCommandReward(command: [try script("cat > /dev/null; echo yes")], timeout: 10)
         #expect { try garbage.scores([sample("a")]) } throws: { "\($0)".contains("output line 1") && "\($0)".contains("'yes'") }
-        let failing = ExternalCommandReward(command: [try script("echo broken >&2; exit 3")], timeout: 10)
+        let failing = try ExternalCommandReward(command: [try script("echo broken >&2; exit 3")], timeout: 10)
         #expect { try failing.scores([sample("a")]) } throws: { "\($0)".contains("status 3") && "\($0)".contains("broken") }
-        let missing = ExternalCommandReward(command: ["/nonexistent/verifier"], timeout: 10)
+        let missing = try ExternalCommandReward(command: ["/nonexistent/verifier"], timeout: 10)
         #expect { try missing.scores([sample("a")]) } throws: { "\($0)".contains("could not start") }
         let start = Date()
-        let stuck = ExternalCommandReward(command: [try script("exec sleep 30")], timeout: 0.5)
+        let stuck = try ExternalCommandReward(command: [try script("exec sleep 30")], timeout: 0.5)
         #expect { try stuck.scores([sample("a")]) } throws: { "\($0)".contains("did not answer within 0.5 s") }
         #expect(Date().timeIntervalSince(start) < 10)
     }

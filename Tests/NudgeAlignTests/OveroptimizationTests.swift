@@ -29,7 +29,7 @@ import NudgeTensor
         config.eosTokenID = tokenizer.eosTokenID
         config.padTokenID = Collator.padID(for: tokenizer)
         config.seed = 9
-        let rollout = Rollout.sample(model: model, tokenizer: tokenizer, prompts: ps, repeats: 4, generation: config)
+        let rollout = try Rollout.sample(model: model, tokenizer: tokenizer, prompts: ps, repeats: 4, generation: config)
         let asciiMean = try ascii.scores(rollout.samples).map { $0! }.reduce(0, +) / 8
         let lengths = rollout.completions.map { Double($0.count) }
         #expect(probe.proxy == asciiMean)

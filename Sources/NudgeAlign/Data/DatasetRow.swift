@@ -111,6 +111,10 @@ public struct DatasetError: Error, Sendable, Equatable, CustomStringConvertible 
         case mixedFormats
         /// The fields contradict each other (e.g. lengths differ); the text says how.
         case inconsistent(String)
+        /// The file holds no rows.
+        case noRows
+        /// The bytes are not UTF-8 text; the text names what they look like.
+        case notUTF8(String)
     }
 
     /// The file's name (last path component).
@@ -148,6 +152,8 @@ public struct DatasetError: Error, Sendable, Equatable, CustomStringConvertible 
             text += "row shape \(found.rawValue) differs from the file's shape \(expected.rawValue) (line \(firstLine))"
         case .mixedFormats: text += "mixes plain-text and conversational format"
         case .inconsistent(let reason): text += reason
+        case .noRows: text += "the file has no rows (a dataset needs at least one JSON object line)"
+        case .notUTF8(let what): text += "not UTF-8 text (\(what)); save the file as UTF-8"
         }
         return text
     }

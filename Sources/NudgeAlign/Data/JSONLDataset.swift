@@ -25,18 +25,43 @@ public enum JSONLDataset {
     /// - Throws: `DatasetError` for an unreadable file or the first malformed line.
     public static func load(_ url: URL) throws -> [DatasetRow] {
         let data: Data
+        let name = url.lastPathComponent
+        let path = url.path
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw DatasetError(file: name, line: 0, field: nil, kind: .unreadable("no such file"))
+        }
+        // A FIFO or device would block or read as nothing; a dataset is a regular file.
+        let type = (try? FileManager.default.attributesOfItem(atPath: path)[.type]) as? FileAttributeType
+        guard !isDirectory.boolValue, type == .typeRegular || type == .typeSymbolicLink else {
+            throw DatasetError(file: name, line: 0, field: nil,
+                               kind: .unreadable(isDirectory.boolValue ? "it is a directory, not a JSONL file" : "not a regular file"))
+        }
         do {
             data = try Data(contentsOf: url)
         } catch {
-            throw DatasetError(file: url.lastPathComponent, line: 0, field: nil, kind: .unreadable("\(error)"))
+            let reason = (error as NSError).localizedFailureReason ?? (error as NSError).localizedDescription
+            throw DatasetError(file: name, line: 0, field: nil, kind: .unreadable(reason))
         }
-        return try parse(data, fileName: url.lastPathComponent)
+        let rows = try parse(data, fileName: name)
+        guard !rows.isEmpty else { throw DatasetError(file: name, line: 0, field: nil, kind: .noRows) }
+        return rows
+    }
+
+    /// What a UTF-16 file looks like, or nil (invalid UTF-8 bytes are found line by line).
+    static func encodingProblem(_ data: Data) -> String? {
+        let head = Array(data.prefix(4))
+        if head.starts(with: [0xFF, 0xFE]) { return "it starts with a UTF-16 little-endian byte-order mark" }
+        if head.starts(with: [0xFE, 0xFF]) { return "it starts with a UTF-16 big-endian byte-order mark" }
+        if head.count >= 2, head[1] == 0, head[0] != 0 { return "every other byte is 0, as in UTF-16" }
+        return nil
     }
 
     /// The rows of JSON Lines `data`; `fileName` is used in errors.
     ///
     /// - Throws: `DatasetError` for the first malformed line.
     public static func parse(_ data: Data, fileName: String) throws -> [DatasetRow] {
+        if let problem = encodingProblem(data) { throw DatasetError(file: fileName, line: 0, field: nil, kind: .notUTF8(problem)) }
         var rows: [DatasetRow] = []
         var first: (shape: DatasetShape, conversational: Bool?, line: Int)?
         let decoder = JSONDecoder()
@@ -46,11 +71,17 @@ public enum JSONLDataset {
             do {
                 value = try decoder.decode(JSONValue.self, from: Data(line.bytes))
             } catch {
+                if String(validating: line.bytes, as: UTF8.self) == nil { throw parser.error(nil, .notUTF8("invalid UTF-8 bytes on this line")) }
                 throw parser.error(nil, .invalidJSON)
             }
             guard case .object(let object) = value else { throw parser.error(nil, .notAnObject) }
             let shape = try parser.shape(of: object)
             if let first, first.shape != shape {
+                // A row that is the file's shape minus its distinguishing key lacks that key
+                // (a prompt/completion file with a prompt-only row is missing "completion").
+                if shape == .promptOnly && first.shape != .conversation {
+                    throw parser.error(parser.distinguishingKey(of: first.shape), .missingField)
+                }
                 throw parser.error(
                     parser.distinguishingKey(of: shape), .mixedShapes(expected: first.shape, found: shape, firstLine: first.line))
             }

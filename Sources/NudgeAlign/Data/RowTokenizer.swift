@@ -144,12 +144,28 @@ public struct RowTokenizer: Sendable {
     public var template: ChatTemplate?
     /// Lengths and options.
     public var options: TokenizationOptions
+    /// The model's vocabulary and positions, when known: every example is checked against them
+    /// (after truncation), so an id the model cannot embed is an error naming the row, not a trap.
+    public var limits: TokenLimits?
 
     /// Creates a row tokenizer; `template` defaults to the tokenizer's default chat template.
-    public init(tokenizer: any Tokenizer, template: ChatTemplate? = nil, options: TokenizationOptions = .init()) {
+    public init(tokenizer: any Tokenizer, template: ChatTemplate? = nil, options: TokenizationOptions = .init(),
+                limits: TokenLimits? = nil) {
         self.tokenizer = tokenizer
         self.template = template ?? tokenizer.defaultChatTemplate
         self.options = options
+        self.limits = limits
+    }
+
+    /// Creates a row tokenizer for `model`'s limits.
+    public init(tokenizer: any Tokenizer, template: ChatTemplate? = nil, options: TokenizationOptions = .init(),
+                model: any CausalLanguageModel) {
+        self.init(tokenizer: tokenizer, template: template, options: options, limits: TokenLimits(model: model))
+    }
+
+    /// `transform` of each row, an error naming the first failing row (from 1).
+    public func each<T>(_ rows: [DatasetRow], _ transform: (DatasetRow) throws -> T) throws -> [T] {
+        try RowError.map(rows, transform)
     }
 
     // MARK: Rows to examples
@@ -157,6 +173,12 @@ public struct RowTokenizer: Sendable {
     /// The SFT example of a conversation, prompt/completion, verifiable (answer as completion)
     /// or pre-tokenized language-modeling row.
     public func sft(_ row: DatasetRow) throws -> SFTExample {
+        let example = try sftUnchecked(row)
+        try limits?.check(example.inputIDs)
+        return example
+    }
+
+    private func sftUnchecked(_ row: DatasetRow) throws -> SFTExample {
         switch row {
         case .conversation(let messages):
             let template = try requireTemplate()
@@ -180,6 +202,14 @@ public struct RowTokenizer: Sendable {
 
     /// The preference example of a preference or pre-tokenized preference row.
     public func preference(_ row: DatasetRow) throws -> PreferenceExample {
+        let example = try preferenceUnchecked(row)
+        if example.promptIDs.isEmpty { throw TokenLimitError.emptyPrompt }
+        try limits?.check(example.promptIDs + example.chosenIDs)
+        try limits?.check(example.promptIDs + example.rejectedIDs)
+        return example
+    }
+
+    private func preferenceUnchecked(_ row: DatasetRow) throws -> PreferenceExample {
         switch row {
         case .preference(let prompt, let chosen, let rejected):
             let (promptIDs, chosenIDs) = try encodePair(prompt: prompt, completion: chosen)
@@ -199,12 +229,21 @@ public struct RowTokenizer: Sendable {
         }
         let (promptIDs, completionIDs) = try encodePair(prompt: prompt, completion: completion)
         let (p, c) = truncatePair(promptIDs, completionIDs)
+        if p.isEmpty { throw TokenLimitError.emptyPrompt }
+        try limits?.check(p + c)
         return UnpairedExample(promptIDs: p, completionIDs: c, label: label)
     }
 
     /// The prompt of any row with a text prompt (conversations: all but the last assistant turn),
     /// truncated to `maxPromptLength`.
     public func prompt(_ row: DatasetRow) throws -> PromptExample {
+        let example = try promptUnchecked(row)
+        if example.promptIDs.isEmpty { throw TokenLimitError.emptyPrompt }
+        try limits?.check(example.promptIDs)
+        return example
+    }
+
+    private func promptUnchecked(_ row: DatasetRow) throws -> PromptExample {
         var answer: String?
         let prompt: Content
         switch row {

@@ -235,7 +235,7 @@ public func bestOfN(policy: any CausalLanguageModel, tokenizer: any Tokenizer, p
     for (k, start) in stride(from: 0, to: prompts.count, by: promptsPerBatch).enumerated() {
         config.seed = seed &+ UInt64(k)
         let chunk = Array(prompts[start..<min(start + promptsPerBatch, prompts.count)])
-        let rollout = Rollout.sample(model: policy, tokenizer: tokenizer, prompts: chunk, repeats: samplesPerPrompt,
+        let rollout = try Rollout.sample(model: policy, tokenizer: tokenizer, prompts: chunk, repeats: samplesPerPrompt,
                                      generation: config)
         proxyScores += try checkedScores(proxy, rollout.samples)
         goldScores += try checkedScores(gold, rollout.samples)

@@ -52,7 +52,7 @@ public func probeOveroptimization(policy: any CausalLanguageModel, reference: an
     for (k, start) in stride(from: 0, to: prompts.count, by: promptsPerBatch).enumerated() {
         config.seed = seed &+ UInt64(k)
         let chunk = Array(prompts[start..<min(start + promptsPerBatch, prompts.count)])
-        let rollout = Rollout.sample(model: policy, tokenizer: tokenizer, prompts: chunk, repeats: samplesPerPrompt, generation: config)
+        let rollout = try Rollout.sample(model: policy, tokenizer: tokenizer, prompts: chunk, repeats: samplesPerPrompt, generation: config)
         kls += sequenceKL(rollout, policy: policy, reference: reference)
         proxies += try checkedScores(proxy, rollout.samples)
         golds += try checkedScores(gold, rollout.samples)

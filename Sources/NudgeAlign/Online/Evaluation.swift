@@ -9,12 +9,12 @@ import NudgeTensor
 public func exactMatchAccuracy(model: any CausalLanguageModel, tokenizer: any Tokenizer, template: ChatTemplate? = nil,
                                rows: [DatasetRow], maxNewTokens: Int = 16, batchSize: Int = 64, temperature: Float = 0,
                                seed: UInt64 = 0) throws -> Double {
-    let prompts = try onlinePrompts(rows: rows, tokenizer: tokenizer, template: template)
+    let prompts = try onlinePrompts(rows: rows, tokenizer: tokenizer, template: template, limits: TokenLimits(model: model), maxNewTokens: maxNewTokens)
     let config = GenerationConfig(tokenizer: tokenizer, maxNewTokens: maxNewTokens, temperature: temperature, seed: seed)
     var correct = 0
     for start in stride(from: 0, to: prompts.count, by: batchSize) {
         let chunk = Array(prompts[start..<min(start + batchSize, prompts.count)])
-        let rollout = Rollout.sample(model: model, tokenizer: tokenizer, prompts: chunk, repeats: 1, generation: config)
+        let rollout = try Rollout.sample(model: model, tokenizer: tokenizer, prompts: chunk, repeats: 1, generation: config)
         correct += try ExactAnswerReward().scores(rollout.samples).filter { $0 == 1 }.count
     }
     return Double(correct) / Double(max(prompts.count, 1))
@@ -66,7 +66,7 @@ public func evaluateVerifiable(model: any CausalLanguageModel, tokenizer: any To
                                rows: [DatasetRow], maxNewTokens: Int, samplesPerPrompt: Int = 0, temperature: Float = 1,
                                gold: (any RewardFunction)? = nil, seed: UInt64 = 0, batchSize: Int = 256,
                                exampleCount: Int = 5) throws -> VerifiableEvaluation {
-    let prompts = try onlinePrompts(rows: rows, tokenizer: tokenizer, template: template)
+    let prompts = try onlinePrompts(rows: rows, tokenizer: tokenizer, template: template, limits: TokenLimits(model: model), maxNewTokens: maxNewTokens)
     var config = GenerationConfig(tokenizer: tokenizer, maxNewTokens: maxNewTokens, seed: seed)
     func run(_ repeats: Int, temperature: Float) throws -> (samples: [RewardSample], correct: [Bool]) {
         config.temperature = temperature
@@ -75,7 +75,7 @@ public func evaluateVerifiable(model: any CausalLanguageModel, tokenizer: any To
         for (k, start) in stride(from: 0, to: prompts.count, by: perBatch).enumerated() {
             config.seed = seed &+ UInt64(k)
             let chunk = Array(prompts[start..<min(start + perBatch, prompts.count)])
-            samples += Rollout.sample(model: model, tokenizer: tokenizer, prompts: chunk, repeats: repeats, generation: config).samples
+            samples += try Rollout.sample(model: model, tokenizer: tokenizer, prompts: chunk, repeats: repeats, generation: config).samples
         }
         return (samples, try ExactAnswerReward().scores(samples).map { $0 == 1 })
     }

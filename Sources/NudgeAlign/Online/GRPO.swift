@@ -79,7 +79,11 @@ public final class GRPOTrainer {
     ///     it has adapters, else a frozen copy of the initial policy.
     public init(policy: any CausalLanguageModel, reference: (any CausalLanguageModel)? = nil, tokenizer: any Tokenizer,
                 template: ChatTemplate? = nil, rows: [DatasetRow], rewards: WeightedRewards, config: GRPOConfig) throws {
-        precondition(config.numGenerations >= 2, "GRPO needs at least 2 generations per prompt")
+        guard config.numGenerations >= 2 else {
+            throw TrainerConfigurationError(field: "num_generations", message: "GRPO needs at least 2 generations per prompt, got \(config.numGenerations)")
+        }
+        try checkSampling(temperature: config.temperature, maxCompletionLength: config.maxCompletionLength)
+        if let reference { try checkReference(reference, of: policy) }
         self.policy = policy
         self.tokenizer = tokenizer
         self.rewards = rewards
@@ -94,8 +98,10 @@ public final class GRPOTrainer {
             self.reference = nil
         }
         optimizer = AdamW(learningRate: config.learningRate, weightDecay: config.weightDecay)
-        cursor = PromptCursor(try onlinePrompts(rows: rows, tokenizer: tokenizer, template: template, maxPromptLength: config.maxPromptLength),
-                              seed: config.seed)
+        let prompts = try onlinePrompts(rows: rows, tokenizer: tokenizer, template: template, maxPromptLength: config.maxPromptLength,
+                                        limits: TokenLimits(model: policy), maxNewTokens: config.maxCompletionLength)
+        try checkAnswers(prompts, rewards: rewards)
+        cursor = try PromptCursor(prompts, seed: config.seed)
     }
 
     var generation: GenerationConfig {
@@ -126,7 +132,7 @@ public final class GRPOTrainer {
             var gen = generation
             gen.seed = config.seed &+ UInt64(step) &* 1_000_003 &+ UInt64(rounds)
             let prompts = cursor.next(config.dynamicSampling ? config.promptsPerStep - keptGroups : config.promptsPerStep)
-            let rollout = Rollout.sample(model: policy, tokenizer: tokenizer, prompts: prompts, repeats: g, generation: gen)
+            let rollout = try Rollout.sample(model: policy, tokenizer: tokenizer, prompts: prompts, repeats: g, generation: gen)
             let (perFunction, totals) = try rewards.evaluate(rollout.samples)
             let std = groupRelativeAdvantages(rewards: totals, groupSize: g, scaling: .group, unbiased: config.unbiasedStd).groupStd
             let zero = stride(from: 0, to: totals.count, by: g).map { std[$0] < 1e-12 }
@@ -220,7 +226,12 @@ public final class GRPOTrainer {
     @discardableResult
     public func trainStep() throws -> OnlineStepResult? {
         let start = Date()
-        guard let (rollout, perFunction, totals, zeroStdFraction, rounds) = try sampleGroups() else {
+        // A failed or interrupted scoring (e.g. Ctrl-C during the reward command) leaves the step
+        // undone: put the prompts back so a checkpoint saved now resumes exactly here.
+        let cursorBefore = cursor
+        let sampled: (Rollout, perFunction: [[Double?]], totals: [Double?], zeroStdFraction: Double, rounds: Int)?
+        do { sampled = try sampleGroups() } catch { cursor = cursorBefore; throw error }
+        guard let (rollout, perFunction, totals, zeroStdFraction, rounds) = sampled else {
             step += 1
             return nil
         }
@@ -274,7 +285,10 @@ public final class GRPOTrainer {
                                           stepTokenCount: stepTokens)
             }
             gradNorm = Double(clipGradientNorm(&grads, maxNorm: config.maxGradNorm))
+            // Refused before the weights change; an update that overflows them is caught after it.
+            try NonFiniteValueError.check(step: step + 1, [("loss", Double(loss.item())), ("grad_norm", gradNorm)])
             optimizer.update(policy, gradients: grads)
+            try NonFiniteValueError.checkParameters(of: policy, step: step + 1)
             lossValue += Double(loss.item()) / Double(config.numIterations)
         }
         step += 1

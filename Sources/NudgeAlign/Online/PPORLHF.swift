@@ -152,7 +152,11 @@ public final class PPORLHFTrainer {
     public init(policy: any CausalLanguageModel, value: ScalarHeadModel, reference: (any CausalLanguageModel)? = nil,
                 tokenizer: any Tokenizer, template: ChatTemplate? = nil, rows: [DatasetRow], rewards: WeightedRewards,
                 config: PPORLHFConfig) throws {
-        precondition(config.batchSize % config.miniBatches == 0, "batch size must be a multiple of the mini-batch count")
+        guard config.batchSize >= 1, config.miniBatches >= 1, config.batchSize % config.miniBatches == 0 else {
+            throw TrainerConfigurationError(field: "batch_size", message: "the batch size (\(config.batchSize)) must be a positive multiple of the mini-batch count (\(config.miniBatches))")
+        }
+        try checkSampling(temperature: config.temperature, maxCompletionLength: config.maxCompletionLength)
+        if let reference { try checkReference(reference, of: policy) }
         self.policy = policy
         self.value = value
         self.tokenizer = tokenizer
@@ -163,8 +167,10 @@ public final class PPORLHFTrainer {
         klCoefficient = config.klCoefficient
         trainable = PolicyAndValue(policy: policy, value: value)
         optimizer = AdamW(learningRate: config.learningRate, weightDecay: 0)
-        cursor = PromptCursor(try onlinePrompts(rows: rows, tokenizer: tokenizer, template: template, maxPromptLength: config.maxPromptLength),
-                              seed: config.seed)
+        let prompts = try onlinePrompts(rows: rows, tokenizer: tokenizer, template: template, maxPromptLength: config.maxPromptLength,
+                                        limits: TokenLimits(model: policy), maxNewTokens: config.maxCompletionLength)
+        try checkAnswers(prompts, rewards: rewards)
+        cursor = try PromptCursor(prompts, seed: config.seed)
     }
 
     func referenceLogProbs(_ rollout: Rollout) -> Tensor {
@@ -207,13 +213,22 @@ public final class PPORLHFTrainer {
         let start = Date()
         let gen = GenerationConfig(tokenizer: tokenizer, maxNewTokens: config.maxCompletionLength, temperature: config.temperature,
                                    seed: config.seed &+ UInt64(step) &* 1_000_003)
-        let rollout = Rollout.sample(model: policy, tokenizer: tokenizer, prompts: cursor.next(config.batchSize), repeats: 1, generation: gen)
+        // A failed or interrupted scoring (e.g. Ctrl-C during the reward command) leaves the step
+        // undone: put the prompts back so a checkpoint saved now resumes exactly here.
+        let cursorBefore = cursor
+        let rollout: Rollout, perFunction: [[Double?]], totals: [Double?]
+        do {
+            rollout = try Rollout.sample(model: policy, tokenizer: tokenizer, prompts: cursor.next(config.batchSize), repeats: 1, generation: gen)
+            (perFunction, totals) = try rewards.evaluate(rollout.samples)
+        } catch {
+            cursor = cursorBefore
+            throw error
+        }
         let b = rollout.count, width = rollout.input.length - 1
         let maskValues = rollout.shiftedMask()
         let mask2D = (0..<b).map { r in (0..<width).map { maskValues[r * width + $0] != 0 } }
 
         // Scores, with the missing-EOS penalty.
-        let (perFunction, totals) = try rewards.evaluate(rollout.samples)
         var scores = totals.map { $0 ?? 0 }
         if let penalty = config.missingEOSPenalty {
             for r in 0..<b where rollout.finishReasons[r] != .eos { scores[r] -= penalty }
@@ -294,7 +309,10 @@ public final class PPORLHFTrainer {
                     return loss
                 }
                 norms.append(Double(clipGradientNorm(&grads, maxNorm: config.maxGradNorm)))
+                try NonFiniteValueError.check(step: step + 1, [("loss/policy", policyLosses.last ?? 0), ("loss/value", valueLosses.last ?? 0),
+                                                                ("grad_norm", norms.last!)])
                 optimizer.update(trainable, gradients: grads)
+                try NonFiniteValueError.checkParameters(of: trainable, step: step + 1)
             }
         }
         step += 1

@@ -74,12 +74,15 @@ public enum RewardError: Error, CustomStringConvertible, Equatable {
     case wrongCount(function: String, expected: Int, got: Int)
     case invalidPattern(String)
     case command(String)
+    /// A stop (Ctrl-C) was requested while a reward command ran; it was killed.
+    case interrupted
 
     public var description: String {
         switch self {
         case .wrongCount(let f, let e, let g): "reward function '\(f)' returned \(g) scores for \(e) samples"
         case .invalidPattern(let p): "invalid regular expression for the format reward: \(p)"
         case .command(let message): message
+        case .interrupted: "interrupted while waiting for the reward command (it was killed)"
         }
     }
 }

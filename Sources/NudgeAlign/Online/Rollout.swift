@@ -19,12 +19,14 @@ public struct OnlinePrompt: Sendable {
 
 /// Tokenizes rows into prompts (any row with a prompt works; verifiable rows keep their answer).
 public func onlinePrompts(rows: [DatasetRow], tokenizer: any Tokenizer, template: ChatTemplate? = nil,
-                          maxPromptLength: Int? = nil) throws -> [OnlinePrompt] {
+                          maxPromptLength: Int? = nil, limits: TokenLimits? = nil, maxNewTokens: Int = 0) throws -> [OnlinePrompt] {
     var options = TokenizationOptions()
     options.maxPromptLength = maxPromptLength
-    let rowTokenizer = RowTokenizer(tokenizer: tokenizer, template: template, options: options)
-    return try rows.map { row in
+    let rowTokenizer = RowTokenizer(tokenizer: tokenizer, template: template, options: options, limits: limits)
+    return try rowTokenizer.each(rows) { row in
         let example = try rowTokenizer.prompt(row)
+        // Room for the completion too, where positions are learned (GPT-2).
+        try limits?.check(example.promptIDs, extra: maxNewTokens)
         let text: String
         switch row {
         case .promptOnly(let p), .promptCompletion(let p, _), .preference(let p, _, _), .unpairedPreference(let p, _, _),
@@ -47,8 +49,10 @@ struct PromptCursor {
     /// Prompts handed out so far (a checkpoint's position).
     private(set) var consumed = 0
 
-    init(_ prompts: [OnlinePrompt], seed: UInt64) {
-        precondition(!prompts.isEmpty, "online training needs at least one prompt")
+    init(_ prompts: [OnlinePrompt], seed: UInt64) throws {
+        guard !prompts.isEmpty else {
+            throw TrainerConfigurationError(field: "data", message: "online training needs at least one prompt; the dataset has none")
+        }
         self.prompts = prompts
         self.seed = seed
         rng = RandomGenerator(seed: seed)
@@ -56,7 +60,7 @@ struct PromptCursor {
 
     /// The cursor of the same prompts and seed after `consumed` prompts were handed out.
     func replayed(to consumed: Int) -> PromptCursor {
-        var cursor = PromptCursor(prompts, seed: seed)
+        var cursor = try! PromptCursor(prompts, seed: seed)  // the same non-empty prompts
         _ = cursor.next(consumed)
         return cursor
     }
@@ -92,8 +96,9 @@ public struct Rollout {
 
     /// Samples `repeats` completions of each prompt (consecutive rows share a prompt).
     public static func sample(model: any CausalLanguageModel, tokenizer: any Tokenizer, prompts: [OnlinePrompt], repeats: Int,
-                              generation: GenerationConfig) -> Rollout {
+                              generation: GenerationConfig) throws -> Rollout {
         let expanded = prompts.flatMap { Array(repeating: $0, count: repeats) }
+        try generation.validate(prompts: prompts.map(\.ids), limits: TokenLimits(model: model))
         let result = generate(model: model, prompts: expanded.map(\.ids), config: generation)
         return Rollout(prompts: expanded, completions: result.tokens, finishReasons: result.finishReasons,
                        samplingLogProbs: result.logProbs, tokenizer: tokenizer, padID: generation.padTokenID)
@@ -200,4 +205,24 @@ public struct OnlineStepResult: Sendable {
 
     /// A metric by name.
     public subscript(_ name: String) -> Double? { metrics.first { $0.0 == name }?.1 }
+}
+
+/// Throws unless online sampling settings can train: the log-probs divide by the temperature, so
+/// it must be positive (greedy decoding is for evaluation), and a completion needs a token.
+func checkSampling(temperature: Float, maxCompletionLength: Int) throws {
+    guard temperature.isFinite, temperature > 0 else {
+        throw TrainerConfigurationError(field: "temperature", message: "training samples at a temperature > 0 (its log-probs divide by it), got \(temperature)")
+    }
+    guard maxCompletionLength >= 1 else {
+        throw TrainerConfigurationError(field: "max_completion_length", message: "expected at least 1 new token, got \(maxCompletionLength)")
+    }
+}
+
+/// Throws when the exact-answer reward is used on a prompt without an answer: every such sample
+/// would be unscored (no reward, nothing trained) without a word.
+func checkAnswers(_ prompts: [OnlinePrompt], rewards: WeightedRewards) throws {
+    guard rewards.functions.contains(where: { $0.function is ExactAnswerReward }),
+          let missing = prompts.firstIndex(where: { $0.answer == nil }) else { return }
+    throw RowError(row: missing + 1, underlying: TrainerConfigurationError(
+        field: "answer", message: "the accuracy reward needs an answer for every prompt (\(prompts.filter { $0.answer == nil }.count) of \(prompts.count) have none); give rows an \"answer\" or choose other reward_funcs"))
 }

@@ -47,7 +47,9 @@ public enum DPOTrainer {
         var options = TokenizationOptions()
         options.maxLength = c.maxLength
         options.maxPromptLength = c.maxPromptLength
-        let examples = try rows.map { try RowTokenizer(tokenizer: tokenizer, template: template, options: options).preference($0) }
+        let rowTokenizer = RowTokenizer(tokenizer: tokenizer, template: template, options: options, model: policy)
+        let examples = try rowTokenizer.each(rows) { try rowTokenizer.preference($0) }
+        if let reference { try checkReference(reference, of: policy) }
         let padID = Collator.padID(for: tokenizer)
         // Reference log-probs, once per dataset (EQ R6.6's π_ref), in fixed batches; a resumed run
         // gets the same ones from the same initial weights or reference. Reference-free losses need none.
@@ -90,7 +92,13 @@ public enum DPOTrainer {
     /// The loss and metrics of `policy` against `reference` on `rows`, without training.
     public static func evaluate(policy: any CausalLanguageModel, reference: any CausalLanguageModel, tokenizer: any Tokenizer,
                                 template: ChatTemplate? = nil, rows: [DatasetRow], config c: DPOConfig) throws -> PreferenceMetrics {
-        let examples = try rows.map { try RowTokenizer(tokenizer: tokenizer, template: template).preference($0) }
+        // The training run's truncation, so evaluation scores the same tokens training saw.
+        var options = TokenizationOptions()
+        options.maxLength = c.maxLength
+        options.maxPromptLength = c.maxPromptLength
+        let rowTokenizer = RowTokenizer(tokenizer: tokenizer, template: template, options: options, model: policy)
+        let examples = try rowTokenizer.each(rows) { try rowTokenizer.preference($0) }
+        try checkReference(reference, of: policy)
         let pb = Collator.preference(examples, padID: Collator.padID(for: tokenizer))
         return withoutGradients {
             let (chosen, rejected, lengths) = logProbs(policy, pb)
@@ -99,5 +107,14 @@ public enum DPOTrainer {
             return preferenceLoss(c.loss, beta: c.beta, PairedLogProbs(chosen: chosen, rejected: rejected, referenceChosen: rc, referenceRejected: rr,
                                                                        chosenLengths: Array(lengths[0..<n]), rejectedLengths: Array(lengths[n..<(2 * n)]))).metrics
         }
+    }
+}
+
+/// Throws unless `reference` can score `policy`'s tokens: the same vocabulary (a reference with
+/// another vocabulary or tokenizer would give log-probs of different tokens, or trap on an id).
+func checkReference(_ reference: any CausalLanguageModel, of policy: any CausalLanguageModel) throws {
+    let (r, p) = (reference.configuration.vocabularySize, policy.configuration.vocabularySize)
+    guard r == p else {
+        throw TrainerConfigurationError(field: "ref_model", message: "the reference model's vocabulary (\(r)) differs from the policy's (\(p)); it must be the same model family and tokenizer")
     }
 }

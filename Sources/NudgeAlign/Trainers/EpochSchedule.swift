@@ -74,6 +74,7 @@ func applyUpdate(_ optimizer: Adam, to model: Module, gradients: inout NamedTens
     let norm = clipGradientNorm(&gradients, maxNorm: maxNorm)
     try NonFiniteValueError.check(step: step, [("loss", Double(loss)), ("grad_norm", Double(norm))])
     optimizer.update(model, gradients: gradients)
+    try NonFiniteValueError.checkParameters(of: model, step: step)
     return norm
 }
 
@@ -89,3 +90,4 @@ public struct TrainerConfigurationError: Error, CustomStringConvertible {
 
     public var description: String { "\(field): \(message)" }
 }
+

@@ -82,8 +82,8 @@ public enum KTOTrainer {
         var options = TokenizationOptions()
         options.maxLength = c.maxLength
         options.maxPromptLength = c.maxPromptLength
-        let rowTokenizer = RowTokenizer(tokenizer: tokenizer, template: template, options: options)
-        let examples = try rows.map { try rowTokenizer.unpaired($0) }
+        let rowTokenizer = RowTokenizer(tokenizer: tokenizer, template: template, options: options, model: policy)
+        let examples = try rowTokenizer.each(rows) { try rowTokenizer.unpaired($0) }
         let shifted = mismatched(examples, chunk: c.batchSize)
         let padID = Collator.padID(for: tokenizer)
         var referenceLogps = [Float](repeating: 0, count: examples.count), referenceKL = referenceLogps

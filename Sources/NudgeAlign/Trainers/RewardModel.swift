@@ -37,7 +37,8 @@ public enum RewardTrainer {
                              onMetrics: ((Int, [(String, Double)]) -> Void)? = nil) throws -> [RewardMetrics] {
         var options = TokenizationOptions()
         options.maxLength = c.maxLength
-        let examples = try rows.map { try RowTokenizer(tokenizer: tokenizer, template: template, options: options).preference($0) }
+        let rowTokenizer = RowTokenizer(tokenizer: tokenizer, template: template, options: options, model: model.trunk)
+        let examples = try rowTokenizer.each(rows) { try rowTokenizer.preference($0) }
         let padID = Collator.padID(for: tokenizer)
         let optimizer = optimizer ?? AdamW(learningRate: c.learningRate, weightDecay: 0)
         var history: [RewardMetrics] = []
@@ -64,8 +65,8 @@ public enum RewardTrainer {
     /// `batchSize`, without training.
     public static func evaluate(model: ScalarHeadModel, tokenizer: any Tokenizer, template: ChatTemplate? = nil, rows: [DatasetRow],
                                 batchSize: Int = 32) throws -> RewardMetrics {
-        let rowTokenizer = RowTokenizer(tokenizer: tokenizer, template: template)
-        let examples = try rows.map { try rowTokenizer.preference($0) }
+        let rowTokenizer = RowTokenizer(tokenizer: tokenizer, template: template, model: model.trunk)
+        let examples = try rowTokenizer.each(rows) { try rowTokenizer.preference($0) }
         let padID = Collator.padID(for: tokenizer)
         var loss = 0.0, wins = 0.0, margin = 0.0
         for start in stride(from: 0, to: examples.count, by: max(batchSize, 1)) {

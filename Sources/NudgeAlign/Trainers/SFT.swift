@@ -39,8 +39,11 @@ public enum SFTTrainer {
                              rows: [DatasetRow], evalRows: [DatasetRow] = [], config c: SFTConfig, optimizer: Adam? = nil,
                              control: TrainingControl = TrainingControl(),
                              onMetrics: ((Int, [(String, Double)]) -> Void)? = nil) throws -> [Float] {
-        let rowTokenizer = RowTokenizer(tokenizer: tokenizer, template: template, options: tokenization(c))
-        let examples = try rows.map { try rowTokenizer.sft($0) }
+        let rowTokenizer = RowTokenizer(tokenizer: tokenizer, template: template, options: tokenization(c), model: model)
+        let examples = try rowTokenizer.each(rows) { try rowTokenizer.sft($0) }
+        guard examples.isEmpty || examples.contains(where: { $0.completionMask.contains(1) }) else {
+            throw TrainerConfigurationError(field: "max_length", message: "no row has a token left to train on after truncation to max_length \(c.maxLength.map(String.init) ?? "none") (every completion was cut away); raise max_length")
+        }
         let padID = Collator.padID(for: tokenizer)
         // The items batched are packed rows (several examples each) or single examples.
         let packed = c.packing ? Packer.pack(examples, maxLength: c.maxLength ?? defaultPackingLength, padID: padID) : nil
@@ -50,7 +53,7 @@ public enum SFTTrainer {
                                  lossMask: items.map { packed.lossMask[$0] }, positionIDs: items.map { packed.positionIDs[$0] },
                                  segmentIDs: items.map { packed.segmentIDs[$0] }, exampleIndices: items.map { packed.exampleIndices[$0] }))
         }
-        let evalBatches = try evalRows.isEmpty ? [] : Self.batches(evalRows.map { try rowTokenizer.sft($0) }, size: c.batchSize, padID: padID)
+        let evalBatches = try evalRows.isEmpty ? [] : Self.batches(rowTokenizer.each(evalRows) { try rowTokenizer.sft($0) }, size: c.batchSize, padID: padID)
         let optimizer = optimizer ?? AdamW(learningRate: c.learningRate, weightDecay: c.weightDecay)
         let schedule = EpochSchedule(count: packed?.rowCount ?? examples.count, batchSize: c.batchSize,
                                      accumulation: c.gradientAccumulationSteps, epochs: c.epochs, seed: c.seed)
@@ -87,8 +90,8 @@ public enum SFTTrainer {
     /// The mean next-token loss of `model` over every counted token of `rows` (TRL's eval_loss).
     public static func evaluationLoss(model: any CausalLanguageModel, tokenizer: any Tokenizer, template: ChatTemplate? = nil,
                                       rows: [DatasetRow], config c: SFTConfig) throws -> Float {
-        let rowTokenizer = RowTokenizer(tokenizer: tokenizer, template: template, options: tokenization(c))
-        return evaluationLoss(model: model, batches: try batches(rows.map { try rowTokenizer.sft($0) }, size: c.batchSize,
+        let rowTokenizer = RowTokenizer(tokenizer: tokenizer, template: template, options: tokenization(c), model: model)
+        return evaluationLoss(model: model, batches: try batches(rowTokenizer.each(rows) { try rowTokenizer.sft($0) }, size: c.batchSize,
                                                                   padID: Collator.padID(for: tokenizer)))
     }
 

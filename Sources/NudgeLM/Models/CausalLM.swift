@@ -312,6 +312,9 @@ public enum LanguageModelLoader {
 
     /// Writes `model.safetensors` (and the GPT-2 layout back) into `directory`.
     public static func save(_ model: any CausalLanguageModel, configJSON: Data, to directory: URL) throws {
+        if let bad = model.firstNonFiniteParameter() {
+            throw CheckpointError.invalid(path: directory.path, reason: "parameter \(bad.name) is \(bad.value); non-finite weights are never saved")
+        }
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         var pairs: [(String, Tensor)] = []
         for (key, tensor) in model.parameters() {

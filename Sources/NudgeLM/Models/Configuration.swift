@@ -10,6 +10,8 @@ public enum ModelLoadError: Error, CustomStringConvertible, Equatable {
     case wrongType(file: String, field: String, expected: String)
     case unsupported(file: String, field: String, value: String)
     case io(file: String, reason: String)
+    /// A field whose value is out of its range.
+    case outOfRange(file: String, field: String, value: String, expected: String)
 
     public var description: String {
         switch self {
@@ -17,6 +19,7 @@ public enum ModelLoadError: Error, CustomStringConvertible, Equatable {
         case .wrongType(let f, let k, let e): "\(f): field '\(k)' should be \(e)"
         case .unsupported(let f, let k, let v): "\(f): \(k) '\(v)' is not supported"
         case .io(let f, let r): "\(f): \(r)"
+        case .outOfRange(let f, let k, let v, let e): "\(f): field '\(k)' is \(v); expected \(e)"
         }
     }
 }
@@ -61,7 +64,7 @@ public struct TransformerConfiguration: Sendable, Equatable {
         self.layerCount = layerCount
         self.headCount = headCount
         self.keyValueHeadCount = keyValueHeadCount ?? headCount
-        self.headDimension = headDimension ?? hiddenSize / headCount
+        self.headDimension = headDimension ?? (headCount > 0 ? hiddenSize / headCount : 0)  // 0 heads: refused by validate
         self.normEpsilon = normEpsilon
         self.ropeTheta = ropeTheta
         self.maxPositions = maxPositions
@@ -75,23 +78,90 @@ public struct TransformerConfiguration: Sendable, Equatable {
         self.padTokenID = padTokenID
     }
 
-    /// Reads `config.json`.
+    /// Reads `config.json` and checks its sizes (`validate`).
     public static func load(_ url: URL) throws -> TransformerConfiguration {
+        let configuration = try parse(url)
+        try configuration.validate(file: url.path)
+        return configuration
+    }
+
+    /// The parameters a model of this configuration holds (embedding, blocks, head).
+    public var estimatedParameterCount: Double {
+        let h = Double(hiddenSize), v = Double(vocabularySize), i = Double(intermediateSize)
+        let attention = h * Double(headCount) * Double(headDimension) * 2 + h * Double(keyValueHeadCount) * Double(headDimension) * 2
+        let mlp = h * i * (family == .gpt2 ? 2 : 3)
+        let positions = family == .gpt2 ? Double(maxPositions) * h : 0
+        return v * h * (tieWordEmbeddings ? 1 : 2) + Double(layerCount) * (attention + mlp + 4 * h) + positions
+    }
+
+    /// Throws unless every size is positive, the heads divide evenly, ε and θ are positive and the
+    /// weights fit in this machine's memory: a negative or absurd size would otherwise trap or abort
+    /// in an allocation instead of naming the field.
+    public func validate(file: String) throws {
+        func positive(_ value: Int, _ field: String) throws {
+            guard value >= 1 else { throw ModelLoadError.outOfRange(file: file, field: field, value: "\(value)", expected: "an integer ≥ 1") }
+        }
+        let gpt2 = family == .gpt2
+        try positive(vocabularySize, "vocab_size")
+        try positive(hiddenSize, gpt2 ? "n_embd" : "hidden_size")
+        try positive(intermediateSize, gpt2 ? "n_inner" : "intermediate_size")
+        try positive(layerCount, gpt2 ? "n_layer" : "num_hidden_layers")
+        try positive(headCount, gpt2 ? "n_head" : "num_attention_heads")
+        try positive(keyValueHeadCount, "num_key_value_heads")
+        try positive(headDimension, "head_dim")
+        try positive(maxPositions, gpt2 ? "n_positions" : "max_position_embeddings")
+        guard headCount % keyValueHeadCount == 0 else {
+            throw ModelLoadError.outOfRange(file: file, field: "num_key_value_heads", value: "\(keyValueHeadCount)",
+                                            expected: "a divisor of num_attention_heads (\(headCount))")
+        }
+        if gpt2, hiddenSize % headCount != 0 {
+            throw ModelLoadError.outOfRange(file: file, field: "n_head", value: "\(headCount)", expected: "a divisor of n_embd (\(hiddenSize))")
+        }
+        guard normEpsilon.isFinite, normEpsilon > 0 else {
+            throw ModelLoadError.outOfRange(file: file, field: gpt2 ? "layer_norm_epsilon" : "rms_norm_eps", value: "\(normEpsilon)", expected: "a number > 0")
+        }
+        guard ropeTheta.isFinite, ropeTheta > 0 else {
+            throw ModelLoadError.outOfRange(file: file, field: "rope_theta", value: "\(ropeTheta)", expected: "a number > 0")
+        }
+        for (id, field) in [(bosTokenID, "bos_token_id"), (eosTokenID, "eos_token_id"), (padTokenID, "pad_token_id")] {
+            if let id, id < 0 || id >= vocabularySize {
+                throw ModelLoadError.outOfRange(file: file, field: field, value: "\(id)", expected: "an id below vocab_size (\(vocabularySize))")
+            }
+        }
+        // The Float32 weights alone must fit (training needs about four times that).
+        let bytes = estimatedParameterCount * 4
+        let memory = Double(ProcessInfo.processInfo.physicalMemory)
+        guard bytes < memory else {
+            throw ModelLoadError.io(
+                file: file,
+                reason: String(format: "its sizes make a model of %.3g parameters (%.1f GB of Float32 weights), more than this machine's %.1f GB of memory",
+                               estimatedParameterCount, bytes / 1e9, memory / 1e9))
+        }
+    }
+
+    /// Reads `config.json` without checking its sizes.
+    static func parse(_ url: URL) throws -> TransformerConfiguration {
         let file = url.path
         guard let data = try? Data(contentsOf: url) else { throw ModelLoadError.io(file: file, reason: "cannot read the file") }
         guard let json = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
             throw ModelLoadError.wrongType(file: file, field: "(root)", expected: "a JSON object")
         }
+        // No size or id of a real model comes near 2⁴⁰; refusing larger ones here keeps every later
+        // product of sizes (4 · n_embd, heads · head_dim) from overflowing Int.
+        func bounded(_ n: Int, _ key: String) throws -> Int {
+            guard n.magnitude < 1 << 40 else { throw ModelLoadError.outOfRange(file: file, field: key, value: "\(n)", expected: "a size below 2^40") }
+            return n
+        }
         func int(_ key: String) throws -> Int {
             guard let v = json[key] else { throw ModelLoadError.missingField(file: file, field: key) }
             guard let n = v as? Int else { throw ModelLoadError.wrongType(file: file, field: key, expected: "an integer") }
-            return n
+            return try bounded(n, key)
         }
         func optionalInt(_ key: String) throws -> Int? {
             guard let v = json[key], !(v is NSNull) else { return nil }
-            if let list = v as? [Int] { return list.first }  // eos_token_id may be a list
+            if let list = v as? [Int] { return try list.first.map { try bounded($0, key) } }  // eos_token_id may be a list
             guard let n = v as? Int else { throw ModelLoadError.wrongType(file: file, field: key, expected: "an integer") }
-            return n
+            return try bounded(n, key)
         }
         func double(_ key: String, default value: Double? = nil) throws -> Double {
             guard let v = json[key] else {

@@ -61,6 +61,8 @@ public enum RLRunner {
                                             directory: directory.appendingPathComponent("checkpoints/best"), metadata: metadata)
         var checkpointing = RLCheckpointing(directory: latest, resume: resume, every: config.int("checkpoint_every"), metadata: metadata,
                                             evaluation: evaluation)
+        // A failed metrics write (a full disk) stops the run at once and is thrown, never dropped.
+        var logFailure: (any Error)?
         checkpointing.skipSave = { failure != nil }
         let body: (@escaping MetricsCallback, @escaping () -> Bool) throws -> (Module, TrainingResult)
         let total: Int
@@ -96,6 +98,7 @@ public enum RLRunner {
         }
         let run: RunDirectory
         if resume {
+            try Checkpoint.recoverInterruptedSwap(at: latest)
             let state = try RLCheckpointing.state(in: latest)
             run = try RunDirectory.create(at: directory, config: config.asConfigTable(), mode: .resume)
             try run.truncate(afterStep: state.lastMetricsStep)
@@ -106,14 +109,15 @@ public enum RLRunner {
         let progress = ProgressReporter(total: total, label: "\(algorithm) \(environmentID)")
         var lastReturn = 0.0
         let (_, result) = try body({ step, metrics in
-            try? run.log(step: step, metrics)
+            do { try run.log(step: step, metrics) } catch { if logFailure == nil { logFailure = error } }
             if failure == nil, let bad = metrics.first(where: { $0.0.hasPrefix("losses/") && !$0.1.isFinite }) {
                 failure = NonFiniteValueError(step: step, metric: bad.0, value: bad.1)
             }
             if let r = metrics.first(where: { $0.0 == "charts/episodic_return" }) { lastReturn = r.1 }
             progress.update(completed: step, metrics: [("return", lastReturn)])
-        }, { failure != nil || shouldStop() })
+        }, { failure != nil || logFailure != nil || shouldStop() })
         progress.finish()
+        if let logFailure { throw logFailure }
         if let failure {
             run.close()
             try? HTMLReport.forRun(directory).write(to: directory.appendingPathComponent("report.html"))
