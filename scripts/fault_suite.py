@@ -162,6 +162,10 @@ case("tokenizer.json with an added token beyond the vocabulary", ["generate", "-
      ["tokenizer.json", "1200", "vocab_size 256"])
 case("lm logits --ids 300", ["lm", "logits", "--model", "tiny", "--ids", "300"], ["--ids", "token id 300"])
 
+assert run(["lm", "init", "--output", "m49k", "--vocab-size", "49152"])[0] == 0
+case("sft, 49k-vocabulary model without tokenizer.json", ["sft", "--model", "m49k", "--data", "sft.jsonl", "--output", "r/m49k"],
+     ["m49k", "no tokenizer.json"])
+
 # ---- 2. Empty prompts and prompt sets ------------------------------------------------------------
 case("generate --prompt ''", ["generate", "--model", "tiny", "--prompt", ""], ["--prompt", "no tokens"])
 case("grpo, {\"prompt\": \"\"}", ["grpo", "--model", "tiny", "--data", "empty-prompt.jsonl", "--output", "r/ep"] + G, ["row 1", "no tokens"])
@@ -233,6 +237,24 @@ results.append(("Ctrl-C (SIGINT) during sft: saves, exits 130", holder_rc, f"exi
                 [] if holder_rc == 130 and os.path.exists("r/locked/checkpoints/latest") else ["expected exit 130 and checkpoints/latest"]))
 if not TABLE:
     print(("ok   " if holder_rc == 130 else "FAIL ") + f"Ctrl-C during sft: exit {holder_rc}", flush=True)
+# Ctrl-C while the reward command runs: the command's process group is killed, the run saves and exits 130.
+reward_run = [NUDGE, "grpo", "--model", "tiny", "--data", "prompts.jsonl", "--output", "r/reward-int"] + G + [
+    "--set", "grpo.reward_funcs=[command]", "--set", "grpo.reward_command=sleep 60; cat", "--set", "grpo.reward_timeout=120"]
+scorer = subprocess.Popen(reward_run, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+time.sleep(4)
+scorer.send_signal(signal.SIGINT)
+try:
+    scorer_out, _ = scorer.communicate(timeout=60)
+except subprocess.TimeoutExpired:
+    scorer.kill()
+    scorer_out, _ = scorer.communicate()
+left = subprocess.run(["pgrep", "-f", "sleep 60; cat"], capture_output=True, text=True).stdout.split()
+ok = scorer.returncode == 130 and "Interrupted" in scorer_out and not left and os.path.exists("r/reward-int/checkpoints/latest")
+results.append(("Ctrl-C while the reward command runs: group killed, saves, exits 130", scorer.returncode,
+                next((l for l in scorer_out.splitlines() if "Interrupted" in l), scorer_out.strip()[-200:]),
+                [] if ok else [f"exit {scorer.returncode}, leftover processes {left}"]))
+if not TABLE:
+    print(("ok   " if ok else "FAIL ") + f"Ctrl-C during the reward command: exit {scorer.returncode}", flush=True)
 os.makedirs("elsewhere", exist_ok=True)
 assert run(["sft", "--data", "sft.jsonl", "--epochs", "1", "--output", "r/rel"])[0] == 0
 case("--resume from another directory (config.toml has absolute paths)", ["sft", "--resume", os.path.join(work, "r/rel"), "--epochs", "2"],
@@ -243,6 +265,11 @@ case("UTF-16 JSONL", ["sft", "--data", "utf16.jsonl", "--output", "r/u16"], ["ut
 case("FIFO as data", ["sft", "--data", "fifo.jsonl", "--output", "r/fifo"], ["fifo.jsonl", "not a regular file"])
 case("/dev/null as data", ["sft", "--data", "/dev/null", "--output", "r/devnull"], ["null", "not a regular file"])
 case("row missing its completion", ["sft", "--data", "missing-completion.jsonl", "--output", "r/mc"], ["missing-completion.jsonl:2"])
+jsonl("chat-roles.jsonl", [{"prompt": [{"role": "user", "content": "hi"}], "completion": [{"role": "user", "content": "yo"}]}])
+case("chat completion that starts with a user turn", ["sft", "--model", "tiny", "--data", "chat-roles.jsonl", "--output", "r/roles"],
+     ["chat-roles.jsonl:1", "completion[0].role", "assistant"])
+case("--state -0.1,0 (a negative value without '=')", ["env", "replay", "--env", "Pendulum-v1", "--state", "-0.1,0", "--actions", "-1", "--json"],
+     ['"step":1'], code=0)
 case("unwritable --output", ["sft", "--rows", "8", "--epochs", "1", "--output", "/proc/nudge-run"], ["/proc/nudge-run"])
 
 # ---- Summary -------------------------------------------------------------------------------------

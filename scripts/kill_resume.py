@@ -6,7 +6,7 @@
 For each of `nudge sft`, `nudge grpo` and `nudge rl train ppo` (small settings, checkpoints every
 few steps), runs once uninterrupted, then again with SIGKILL sent at seeded random moments
 `--kills` times: after each kill the run is resumed with `--resume` (or started again when the
-kill came before its first checkpoint). The finished run's metrics (wall times aside), samples and
+kill came before its first checkpoint). The finished run's metrics (timings aside), samples and
 final weights must equal the uninterrupted run's byte for byte. Exits 1 on any difference.
 """
 
@@ -49,7 +49,8 @@ def digest(run_dir, weights):
         for line in f:
             if line.strip():
                 row = json.loads(line)
-                row.pop("wall_time", None)
+                for clock in ("wall_time", "step_time", "charts/SPS"):  # timings differ run to run
+                    row.pop(clock, None)
                 rows.append(json.dumps(row, sort_keys=True))
     out["metrics"] = (len(rows), hashlib.sha256("\n".join(rows).encode()).hexdigest()[:16])
     samples = os.path.join(run_dir, "samples.jsonl")
@@ -79,7 +80,7 @@ for name, (fresh, resume, weights) in CASES.items():
 
     killed = os.path.join(work, f"{name}-killed")
     rng = random.Random(f"{name}-kills")
-    kills = restarts = resumes = 0
+    kills = restarts = resumes = mid_save = 0
     finished = False
     while not finished:
         # A checkpoint to continue from: latest, or the previous one a killed swap left aside.
@@ -90,11 +91,15 @@ for name, (fresh, resume, weights) in CASES.items():
         if resumable:
             resumes += 1
         else:
+            # Killed before its first checkpoint: start over, as a user would.
+            shutil.rmtree(killed, ignore_errors=True)
             restarts += 1
         process = subprocess.Popen([NUDGE] + argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         if kills < KILLS:
-            # Anywhere in the run: early (loading, warm start) to late (checkpoints, the report).
-            delay = rng.uniform(0.05, max(0.5, duration * 0.6))
+            # Spread over the whole run (mean gap: its duration / kills), so kills land everywhere
+            # from loading and the warm start to checkpoint swaps and the report.
+            # A fresh start has to get past its first checkpoint some time, so its kill may come late.
+            delay = rng.uniform(0.05, max(0.5, 2 * duration / KILLS) if resumable else duration)
             try:
                 output, _ = process.communicate(timeout=delay)
                 finished = process.returncode == 0
@@ -104,6 +109,9 @@ for name, (fresh, resume, weights) in CASES.items():
                 process.send_signal(signal.SIGKILL)
                 process.communicate()
                 kills += 1
+                # Left mid-save: a temporary checkpoint or the previous one moved aside.
+                if os.path.isdir(checkpoints) and any(e.startswith(".") for e in os.listdir(checkpoints)):
+                    mid_save += 1
         else:
             output, _ = process.communicate()
             if process.returncode != 0:
@@ -112,7 +120,7 @@ for name, (fresh, resume, weights) in CASES.items():
     got = digest(killed, weights)
     same = got == expected
     failed |= not same
-    print(f"{'ok  ' if same else 'FAIL'} {name}: {kills} kills, {resumes} resumes, {restarts} fresh starts; "
+    print(f"{'ok  ' if same else 'FAIL'} {name}: {kills} kills ({mid_save} mid-save), {resumes} resumes, {restarts} fresh starts; "
           f"uninterrupted {duration:.1f} s; metrics rows {expected['metrics'][0]}; "
           f"{'metrics, samples and weights identical' if same else f'expected {expected}, got {got}'}", flush=True)
 shutil.rmtree(work, ignore_errors=True)

@@ -25,7 +25,7 @@ struct NudgeCommand: ParsableCommand {
     /// path and reason, not as an NSError dump.
     static func main() {
         do {
-            var command = try parseAsRoot()
+            var command = try parseAsRoot(joiningNegativeValues(Array(CommandLine.arguments.dropFirst())))
             try command.run()
         } catch let error as NSError where error.domain == NSCocoaErrorDomain || error.domain == NSPOSIXErrorDomain {
             note("Error: \(fileSystemMessage(error))")
@@ -34,6 +34,29 @@ struct NudgeCommand: ParsableCommand {
             exit(withError: error)
         }
     }
+}
+
+/// `--state -0.1,0` → `--state=-0.1,0`: the argument parser reads a value that starts with `-` as
+/// an option, so a negative number after an option is joined to it (nothing after a bare `--`).
+func joiningNegativeValues(_ arguments: [String]) -> [String] {
+    var out: [String] = []
+    for argument in arguments {
+        if let previous = out.last, previous.hasPrefix("--"), previous != "--", !previous.contains("="),
+           !out.contains("--"), isNegativeNumber(argument) {
+            out[out.count - 1] = previous + "=" + argument
+        } else {
+            out.append(argument)
+        }
+    }
+    return out
+}
+
+/// `-1`, `-0.5`, `-.5`, `-1e-3,2`: starts like a negative number.
+private func isNegativeNumber(_ text: String) -> Bool {
+    let bytes = Array(text.utf8)
+    guard bytes.count >= 2, bytes[0] == UInt8(ascii: "-") else { return false }
+    let isDigit = { (b: UInt8) in b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9") }
+    return isDigit(bytes[1]) || (bytes[1] == UInt8(ascii: ".") && bytes.count >= 3 && isDigit(bytes[2]))
 }
 
 /// Writes a line to standard error.

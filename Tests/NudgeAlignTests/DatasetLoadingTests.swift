@@ -145,4 +145,20 @@ struct DatasetLoadingTests {
         let identical = #"{"chosen": "same", "rejected": "same"}"#
         #expect(throws: DatasetError.self) { try parse(identical) }
     }
+
+    /// A completion is the assistant's turn: a user turn there, or a prompt ending with the
+    /// assistant, is named by file, line and field instead of failing later in the template.
+    @Test("Conversational completions start with the assistant's turn")
+    func completionTurns() throws {
+        func parse(_ text: String) throws -> [DatasetRow] { try JSONLDataset.parse(Data(text.utf8), fileName: "t.jsonl") }
+        let userCompletion = #"{"prompt": [{"role": "user", "content": "hi"}], "completion": [{"role": "user", "content": "yo"}]}"#
+        let error = try #require(throws: DatasetError.self) { try parse(userCompletion) }
+        #expect(error.line == 1 && error.field == "completion[0].role" && "\(error)".contains("\"user\""))
+        let assistantPrompt = #"{"prompt": [{"role": "assistant", "content": "hi"}], "chosen": [{"role": "assistant", "content": "a"}], "rejected": [{"role": "assistant", "content": "b"}]}"#
+        #expect(try #require(throws: DatasetError.self) { try parse(assistantPrompt) }.field == "prompt[0].role")
+        let implicit = #"{"chosen": [{"role": "user", "content": "q"}, {"role": "system", "content": "a"}], "rejected": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "b"}]}"#
+        #expect(try #require(throws: DatasetError.self) { try parse(implicit) }.field == "chosen[1].role")
+        let good = #"{"prompt": [{"role": "system", "content": "s"}, {"role": "user", "content": "hi"}], "completion": [{"role": "assistant", "content": "yo"}]}"#
+        #expect(try parse(good).count == 1)
+    }
 }

@@ -134,9 +134,9 @@ public struct DatasetError: Error, Sendable, Equatable, CustomStringConvertible 
         self.kind = kind
     }
 
-    /// `file:line: field "name": message`.
+    /// `file:line: field "name": message` (`file: message` for the whole file, line 0).
     public var description: String {
-        var text = "\(file):\(line): "
+        var text = line > 0 ? "\(file):\(line): " : "\(file): "
         if let field { text += "field \"\(field)\": " }
         switch kind {
         case .unreadable(let reason): text += "cannot read the file: \(reason)"
@@ -173,7 +173,8 @@ public enum TokenizationError: Error, Sendable, Equatable, CustomStringConvertib
         switch self {
         case .unsupportedShape(let shape, let expected): "a \(shape.rawValue) row cannot be tokenized as \(expected)"
         case .missingChatTemplate: "conversational row but no chat template"
-        case .promptNotPrefix: "the templated prompt is not a prefix of the templated prompt + completion"
+        case .promptNotPrefix:
+            "the chat template renders the prompt differently once the completion follows it (the templated prompt is not a prefix of prompt + completion); check the turns' roles and order"
         }
     }
 }

@@ -265,6 +265,8 @@ struct LineParser {
             let chosenRest = Array(a[shared...]), rejectedRest = Array(b[shared...])
             if !chosenRest.contains(where: { !$0.content.isEmpty }) { throw error("chosen", .emptyCompletion) }
             if !rejectedRest.contains(where: { !$0.content.isEmpty }) { throw error("rejected", .emptyCompletion) }
+            try checkTurns(prompt: .messages(Array(a[..<shared])), completion: chosenRest, key: "chosen", offset: shared)
+            try checkTurns(prompt: .messages(Array(a[..<shared])), completion: rejectedRest, key: "rejected", offset: shared)
             return .preference(
                 prompt: .messages(Array(a[..<shared])), chosen: .messages(chosenRest), rejected: .messages(rejectedRest))
         default:
@@ -280,7 +282,22 @@ struct LineParser {
         case .text(let text) where text.isEmpty: throw error(key, .emptyCompletion)
         case .messages(let messages) where !messages.contains(where: { !$0.content.isEmpty }):
             throw error(key, .emptyCompletion)
+        case .messages(let messages):
+            try checkTurns(prompt: format, completion: messages, key: key)
+            return value
         default: return value
+        }
+    }
+
+    /// The completion is the model's answer: it starts with an assistant turn after a prompt that
+    /// does not end with one (otherwise the template renders the pair as another conversation).
+    func checkTurns(prompt: Content, completion: [ChatMessage], key: String, offset: Int = 0) throws {
+        if let first = completion.first, !first.isAssistant {
+            throw error("\(key)[\(offset)].role", .inconsistent("a completion starts with the assistant's turn, found role \"\(first.role)\""))
+        }
+        if case .messages(let turns) = prompt, let last = turns.last, last.isAssistant {
+            throw error("prompt[\(turns.count - 1)].role",
+                        .inconsistent("the prompt ends with an assistant turn; its answer belongs in the completion"))
         }
     }
 
