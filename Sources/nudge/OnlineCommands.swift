@@ -335,6 +335,8 @@ struct OnlineOutcome {
 protocol GroupOnlineCommand: ParsableCommand {
     static var section: String { get }
     static var defaultAdvantage: String { get }
+    /// β by default: TRL's GRPOConfig has 0, its RLOOConfig 0.05.
+    static var defaultBeta: Double { get }
     var options: OnlineOptions { get }
 }
 
@@ -352,7 +354,8 @@ extension GroupOnlineCommand {
             .double("\(s).temperature", 1, above: 0, help: "Sampling temperature (> 0: training divides the logits by it)."),
             .double("\(s).top_p", 1, above: 0, max: 1, help: "Nucleus sampling (1: off)."),
             .int("\(s).top_k", 0, min: 0, help: "Top-k sampling (0: off)."),
-            .double("\(s).beta", 0, min: 0, help: "β of the KL leash (0: no reference model)."),
+            .double("\(s).beta", defaultBeta, min: 0, help: "β of the KL leash (0: no reference model)."),
+            .bool("\(s).use_bias_correction_kl", false, help: "Multiply the k3 KL term by the importance ratio (TRL's option, off by default)."),
             .double("\(s).epsilon", 0.2, min: 0, help: "Clip range ε (low side)."),
             .double("\(s).epsilon_high", 0, min: 0, help: "Clip-higher ε_high (0: same as epsilon)."),
             .choice("\(s).scale_rewards", ["group", "batch", "none"], default: "group", help: "GRPO: divide by the group's or batch's std, or not."),
@@ -402,6 +405,7 @@ extension GroupOnlineCommand {
         c.topP = config.float("\(s).top_p")
         c.topK = config.int("\(s).top_k")
         c.beta = config.float("\(s).beta")
+        c.klBiasCorrection = config.bool("\(s).use_bias_correction_kl")
         c.epsilon = config.float("\(s).epsilon")
         c.epsilonHigh = config.double("\(s).epsilon_high") > 0 ? config.float("\(s).epsilon_high") : nil
         let scaling = RewardScaling(rawValue: config.string("\(s).scale_rewards")) ?? .group
@@ -437,6 +441,7 @@ extension GroupOnlineCommand {
 struct GRPOCommand: GroupOnlineCommand {
     static let section = "grpo"
     static let defaultAdvantage = "grpo"
+    static let defaultBeta = 0.0
     static let schema = makeSchema()
     static let configuration = CommandConfiguration(
         commandName: "grpo", abstract: "GRPO (and DAPO, Dr. GRPO, GSPO, REINFORCE++) with verifiable or learned rewards.",
@@ -455,6 +460,7 @@ struct GRPOCommand: GroupOnlineCommand {
 struct RLOOCommand: GroupOnlineCommand {
     static let section = "rloo"
     static let defaultAdvantage = "rloo"
+    static let defaultBeta = 0.05
     static let schema = makeSchema()
     static let configuration = CommandConfiguration(
         commandName: "rloo", abstract: "RLOO: the leave-one-out baseline, KL in the reward.",

@@ -191,6 +191,28 @@ import NudgeTensor
         }
     }
 
+    /// TRL logs the clip fractions on every loss computation: with μ = 2 the second one sees the
+    /// first update's ratios, so clipping shows (it was logged at the first only, always 0).
+    @Test func clipRatiosCountEveryIteration() throws {
+        func clipRegion(iterations: Int) throws -> Double {
+            let (model, tokenizer) = tinyPolicy()
+            var config = GRPOConfig()
+            config.promptsPerStep = 2
+            config.numGenerations = 4
+            config.maxCompletionLength = 4
+            config.numIterations = iterations
+            config.learningRate = 3e-2
+            config.epsilon = 0.01
+            let varied = ClosureReward(name: "length") { Double($0.completion.count % 3) }
+            let trainer = try GRPOTrainer(policy: model, tokenizer: tokenizer, rows: SyntheticTask.addition(digits: 1).verifiableRows(count: 4, seed: 1),
+                                          rewards: WeightedRewards([(varied, 1)]), config: config)
+            let result = try #require(try trainer.trainStep())
+            return try #require(result["clip_ratio/region_mean"])
+        }
+        #expect(try clipRegion(iterations: 1) == 0)
+        #expect(try clipRegion(iterations: 2) > 0)
+    }
+
     @Test func allEqualGroupGivesExactlyZeroGradient() throws {
         let (model, tokenizer) = tinyPolicy()
         let before = model.parameters().tensors.map(\.scalars)

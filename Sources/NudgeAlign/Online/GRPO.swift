@@ -43,8 +43,8 @@ public struct GRPOConfig: Sendable {
     /// μ: optimizer steps per generated batch.
     public var numIterations = 1
     public var importanceSampling: ImportanceSamplingLevel = .token
-    /// Multiply the k3 term by the importance ratio (TRL's use_bias_correction_kl).
-    public var klBiasCorrection = true
+    /// Multiply the k3 term by the importance ratio (TRL's use_bias_correction_kl, off by default).
+    public var klBiasCorrection = false
     /// Exclude completions cut at max length from the loss.
     public var maskTruncatedCompletions = false
     /// DAPO's dynamic sampling: drop groups whose rewards are all equal and sample more prompts.
@@ -271,15 +271,19 @@ public final class GRPOTrainer {
                     if config.klBiasCorrection { k3 = k3 * ratio }
                     perToken = perToken + k3 * config.beta
                 }
-                if iteration == 0 {
-                    withoutGradients {
-                        (clipLow, clipHigh, clipRegion) = clipFractions(ratio: ratio, advantages: advantages, mask: maskValues, width: width,
-                                                                       epsilonLow: config.epsilon, epsilonHigh: config.epsilonHigh ?? config.epsilon)
-                        if let ref = referenceLogProbs {
-                            kl = maskedMean(KLEstimator.k3(logRatio: ref - current).scalars, maskValues)
-                        }
-                        entropy = maskedMean(tokenEntropies(logits: logits, mask: maskValues, temperature: config.temperature), maskValues)
+                // Logged on every loss computation and averaged over the μ iterations, as TRL does (at the
+                // first one the ratio is 1, so clipping only shows for μ > 1).
+                withoutGradients {
+                    let n = Double(config.numIterations)
+                    let (low, high, region) = clipFractions(ratio: ratio, advantages: advantages, mask: maskValues, width: width,
+                                                            epsilonLow: config.epsilon, epsilonHigh: config.epsilonHigh ?? config.epsilon)
+                    clipLow += low / n
+                    clipHigh += high / n
+                    clipRegion += region / n
+                    if let ref = referenceLogProbs {
+                        kl += maskedMean(KLEstimator.k3(logRatio: ref - current).scalars, maskValues) / n
                     }
+                    entropy += maskedMean(tokenEntropies(logits: logits, mask: maskValues, temperature: config.temperature), maskValues) / n
                 }
                 return aggregateTokenLoss(perToken, mask: mask, config.lossType, maxCompletionLength: config.maxCompletionLength,
                                           stepTokenCount: stepTokens)
