@@ -168,3 +168,23 @@ import NudgeTensor
         #expect(a == b)
     }
 }
+
+@Suite("PPO rollout storage") struct PPORolloutStorageTests {
+    /// CleanRL stores the normalized observation the policy acted on; re-normalizing raw ones with
+    /// end-of-rollout statistics would make the first minibatch's ratio differ from 1 before any update.
+    @Test func theFirstMinibatchRatioIsOneWithObservationNormalization() throws {
+        var config = PPOConfig.continuous
+        config.totalTimesteps = 256
+        config.numSteps = 256
+        config.numMinibatches = 1
+        config.updateEpochs = 1
+        config.learningRate = 0
+        config.annealLearningRate = false
+        var metrics: [String: Double] = [:]
+        _ = try PPO.train(environmentID: "Pendulum-v1", config: config, onMetrics: { _, values in
+            for (name, value) in values { metrics[name] = value }
+        })
+        let oldKL = try #require(metrics["losses/old_approx_kl"]), clip = try #require(metrics["losses/clipfrac"])
+        #expect(abs(oldKL) < 1e-7 && clip == 0, "old_approx_kl \(oldKL), clipfrac \(clip)")
+    }
+}

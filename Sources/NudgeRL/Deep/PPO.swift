@@ -186,7 +186,10 @@ public enum PPO {
             for t in 0..<T {
                 globalStep += n
                 agent.normalizer?.update(nextObs)
-                let x = agent.prepare(nextObs)
+                // Stored as the policy saw them (CleanRL stores NormalizeObservation's output): the
+                // update then re-evaluates the very inputs the old log-probs and values came from.
+                let seen = nextObs.map { agent.normalizer?.normalize($0) ?? $0 }
+                let x = Tensor(shape: [n, seen.first?.count ?? 0], values: seen.flatMap { $0 })
                 let stepActions: [ActionValue] = withoutGradients {
                     let v = agent.value(x).scalars
                     let out = agent.actor(x)
@@ -214,7 +217,7 @@ public enum PPO {
                         }
                     }
                     for e in 0..<n {
-                        obs[t * n + e] = nextObs[e]
+                        obs[t * n + e] = seen[e]
                         values[t * n + e] = v[e]
                     }
                     return chosen
@@ -254,7 +257,6 @@ public enum PPO {
 
             // Optimize.
             let batch = T * n, mb = c.minibatchSize
-            let normalizedObs = obs.map { agent.normalizer?.normalize($0) ?? $0 }
             var indices = Array(0..<batch)
             var lastStats = (policy: Float(0), value: Float(0), entropy: Float(0), approxKL: Float(0), oldApproxKL: Float(0))
             var clipFractions: [Float] = []
@@ -262,7 +264,7 @@ public enum PPO {
                 for i in stride(from: batch - 1, to: 0, by: -1) { indices.swapAt(i, rng.int(below: i + 1)) }
                 for startIndex in stride(from: 0, to: batch, by: mb) {
                     let idx = indices[startIndex..<Swift.min(startIndex + mb, batch)]
-                    let x = Tensor(shape: [idx.count, obsSize], values: idx.flatMap { normalizedObs[$0] })
+                    let x = Tensor(shape: [idx.count, obsSize], values: idx.flatMap { obs[$0] })
                     var adv = idx.map { advantages[$0] }
                     if c.normalizeAdvantages { adv = normalized(adv) }
                     let advT = Tensor(adv), retT = Tensor(idx.map { returns[$0] })
