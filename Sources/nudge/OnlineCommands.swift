@@ -355,6 +355,7 @@ extension GroupOnlineCommand {
             .double("\(s).top_p", 1, above: 0, max: 1, help: "Nucleus sampling (1: off)."),
             .int("\(s).top_k", 0, min: 0, help: "Top-k sampling (0: off)."),
             .double("\(s).beta", defaultBeta, min: 0, help: "β of the KL leash (0: no reference model)."),
+            .double("\(s).gamma", 1, min: 0, max: 1, help: "γ of REINFORCE++'s token returns (advantage=reinforce_pp; the baseline variant uses 1, as OpenRLHF)."),
             .bool("\(s).use_bias_correction_kl", false, help: "Multiply the k3 KL term by the importance ratio (TRL's option, off by default)."),
             .double("\(s).epsilon", 0.2, min: 0, help: "Clip range ε (low side)."),
             .double("\(s).epsilon_high", 0, min: 0, help: "Clip-higher ε_high (0: same as epsilon)."),
@@ -406,6 +407,7 @@ extension GroupOnlineCommand {
         c.topK = config.int("\(s).top_k")
         c.beta = config.float("\(s).beta")
         c.klBiasCorrection = config.bool("\(s).use_bias_correction_kl")
+        c.gamma = config.double("\(s).gamma")
         c.epsilon = config.float("\(s).epsilon")
         c.epsilonHigh = config.double("\(s).epsilon_high") > 0 ? config.float("\(s).epsilon_high") : nil
         let scaling = RewardScaling(rawValue: config.string("\(s).scale_rewards")) ?? .group

@@ -54,13 +54,17 @@ import NudgeTensor
 
     @Test func reinforcePlusPlusReturnsAreWhitenedOverTokens() {
         // Row 0: rewards (0, 0, 1) → returns (1, 1, 1); row 1: (0, −1, pad) → (−1, −1).
+        // OpenRLHF: mean 0.2, population variance (3·0.64 + 2·1.44) / 5 = 0.96, times rsqrt(0.96).
         let a = reinforcePlusPlusAdvantages(tokenRewards: [[0, 0, 1], [0, -1, 0]], mask: [[true, true, true], [true, true, false]])
-        let returns = [1.0, 1, 1, -1, -1]
-        let mean = returns.reduce(0, +) / 5
-        let std = (returns.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / 4).squareRoot()
-        #expect(abs(a[0][0] - (1 - mean) / (std + 1e-8)) < 1e-9)
-        #expect(abs(a[1][1] - (-1 - mean) / (std + 1e-8)) < 1e-9)
+        #expect(abs(a[0][0] - 0.8 / 0.96.squareRoot()) < 1e-12)
+        #expect(abs(a[1][1] - -1.2 / 0.96.squareRoot()) < 1e-12)
         #expect(a[1][2] == 0)
+        // γ = 0.5: row 0 → (0.25, 0.5, 1), row 1 → (−0.5, −1); mean 0.05, variance 0.51.
+        let d = reinforcePlusPlusAdvantages(tokenRewards: [[0, 0, 1], [0, -1, 0]], mask: [[true, true, true], [true, true, false]], gamma: 0.5)
+        #expect(abs(d[0][0] - 0.2 / 0.51.squareRoot()) < 1e-12)
+        #expect(abs(d[1][0] - -0.55 / 0.51.squareRoot()) < 1e-12)
+        // All returns equal: the variance floor 1e-8 keeps it finite, every advantage 0.
+        #expect(reinforcePlusPlusAdvantages(tokenRewards: [[1], [1]], mask: [[true], [true]]) == [[0], [0]])
     }
 
     @Test func k3IsNonNegativeAndMatchesHandValues() {

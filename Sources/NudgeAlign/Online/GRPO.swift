@@ -32,6 +32,8 @@ public struct GRPOConfig: Sendable {
     public var topK = 0
     /// β: the KL leash's weight (0: no reference model is used).
     public var beta: Float = 0
+    /// γ of REINFORCE++'s token returns (OpenRLHF's gamma; its baseline variant always uses 1).
+    public var gamma: Double = 1
     public var advantage: AdvantageEstimator = .grpo(scaling: .group)
     /// TRL's unbiased std (G − 1); false uses the population std.
     public var unbiasedStd = true
@@ -180,8 +182,10 @@ public final class GRPOTrainer {
         case .reinforcePlusPlus(let baseline):
             var scores = totals.map { $0 ?? 0 }
             if baseline {
+                // The group mean of the rows that were scored (an unscored row is not a reward of 0).
                 for start in stride(from: 0, to: b, by: g) {
-                    let mean = scores[start..<(start + g)].reduce(0, +) / Double(g)
+                    let scored = totals[start..<(start + g)].compactMap { $0 }
+                    let mean = scored.isEmpty ? 0 : scored.reduce(0, +) / Double(scored.count)
                     for i in start..<(start + g) { scores[i] -= mean }
                 }
             }
@@ -192,11 +196,13 @@ public final class GRPOTrainer {
                 for t in 0..<width where mask[r * width + t] != 0 {
                     tokenMask[r][t] = true
                     last = t
-                    if let k1 { tokenRewards[r][t] = -Double(config.beta) * Double(k1[r * width + t]) }
+                    // OpenRLHF's compute_approx_kl clamps the estimate to ±10.
+                    if let k1 { tokenRewards[r][t] = -Double(config.beta) * min(max(Double(k1[r * width + t]), -10), 10) }
                 }
                 if let last, totals[r] != nil { tokenRewards[r][last] += scores[r] }
             }
-            let a = reinforcePlusPlusAdvantages(tokenRewards: tokenRewards, mask: tokenMask)
+            // OpenRLHF discounts only plain REINFORCE++; its baseline variant sets γ to 1.
+            let a = reinforcePlusPlusAdvantages(tokenRewards: tokenRewards, mask: tokenMask, gamma: baseline ? 1 : config.gamma)
             return Tensor(shape: [b, width], values: a.flatMap { $0.map(Float.init) })
         }
     }

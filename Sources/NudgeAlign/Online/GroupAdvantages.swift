@@ -6,8 +6,9 @@
 //   over the group, over the whole batch, or no scaling (Dr. GRPO). TRL uses the unbiased std and
 //   ε = 1e-4; the seeds' worked example uses the population std.
 // - RLOO (Ahmadian et al. 2024): A_i = r_i − mean of the other G − 1 rewards.
-// - REINFORCE++ (Hu 2025): per-token returns of the reward (KL penalty included), whitened over
-//   every completion token of the batch; the "baseline" variant first subtracts the group mean.
+// - REINFORCE++ (Hu 2025), as OpenRLHF: per-token returns of the reward (KL penalty included, k1
+//   clamped to ±10), whitened over every completion token of the batch (population variance); the
+//   "baseline" variant first subtracts the group mean of the scored rows and fixes γ at 1.
 // - Loss aggregation as TRL names it: grpo (mean over sequences of per-sequence token means), bnpo
 //   (token mean over the batch), dr_grpo (sum over B · L_max), dapo (sum over the step's tokens).
 
@@ -97,22 +98,25 @@ public func leaveOneOutAdvantages(rewards: [Double?], groupSize: Int) -> [Double
     return advantages
 }
 
-/// REINFORCE++ token advantages: per-token rewards (B, T) summed into returns-to-go (γ = 1) and
-/// whitened with the mean and std over every masked token of the batch. Masked positions get 0.
-public func reinforcePlusPlusAdvantages(tokenRewards: [[Double]], mask: [[Bool]], epsilon: Double = 1e-8) -> [[Double]] {
+/// REINFORCE++ token advantages, as OpenRLHF computes them: per-token rewards (B, T) summed into
+/// discounted returns-to-go, whitened with the mean and population variance over every masked token
+/// of the batch, (x − mean) · rsqrt(max(var, `varianceFloor`)). Masked positions get 0.
+public func reinforcePlusPlusAdvantages(tokenRewards: [[Double]], mask: [[Bool]], gamma: Double = 1,
+                                        varianceFloor: Double = 1e-8) -> [[Double]] {
     var returns = tokenRewards.map { $0.map { _ in 0.0 } }
     for (r, row) in tokenRewards.enumerated() {
         var g = 0.0
         for t in stride(from: row.count - 1, through: 0, by: -1) where mask[r][t] {
-            g += row[t]
+            g = row[t] + gamma * g
             returns[r][t] = g
         }
     }
     let flat = zip(returns, mask).flatMap { zip($0, $1).filter(\.1).map(\.0) }
-    guard flat.count > 1 else { return returns.map { $0.map { _ in 0 } } }
+    guard !flat.isEmpty else { return returns.map { $0.map { _ in 0 } } }
     let mean = flat.reduce(0, +) / Double(flat.count)
-    let std = (flat.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(flat.count - 1)).squareRoot()
-    return zip(returns, mask).map { row, m in zip(row, m).map { $1 ? ($0 - mean) / (std + epsilon) : 0 } }
+    let variance = flat.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(flat.count)
+    let rstd = 1 / max(variance, varianceFloor).squareRoot()
+    return zip(returns, mask).map { row, m in zip(row, m).map { $1 ? ($0 - mean) * rstd : 0 } }
 }
 
 /// Aggregates per-token losses (B, T) over the 0/1 `mask` (B, T).
