@@ -337,6 +337,8 @@ protocol GroupOnlineCommand: ParsableCommand {
     static var defaultAdvantage: String { get }
     /// β by default: TRL's GRPOConfig has 0, its RLOOConfig 0.05.
     static var defaultBeta: Double { get }
+    /// token for GRPO; RLOO's loss works on summed sequence log-ratios (TRL's RLOOTrainer).
+    static var defaultImportanceSampling: String { get }
     var options: OnlineOptions { get }
 }
 
@@ -362,7 +364,8 @@ extension GroupOnlineCommand {
             .choice("\(s).scale_rewards", ["group", "batch", "none"], default: "group", help: "GRPO: divide by the group's or batch's std, or not."),
             .choice("\(s).loss_type", ["grpo", "bnpo", "dr_grpo", "dapo"], default: "dapo", help: "Token-loss aggregation."),
             .int("\(s).num_iterations", 1, min: 1, help: "μ: optimizer steps per generation batch."),
-            .choice("\(s).importance_sampling_level", ["token", "sequence"], default: "token", help: "sequence: GSPO."),
+            .choice("\(s).importance_sampling_level", ["token", "sequence", "sequence_sum"], default: defaultImportanceSampling,
+                    help: "sequence: GSPO (mean log-ratio); sequence_sum: TRL's RLOO (summed log-ratio, one clip per sequence, mean over sequences; loss_type unused)."),
             .bool("\(s).mask_truncated_completions", false, help: "Exclude completions cut at max length from the loss."),
             .bool("\(s).dynamic_sampling", false, help: "DAPO: drop all-equal groups and sample more prompts."),
             .double("\(s).max_grad_norm", 1, min: 0, help: "Clip the gradient norm (0: no clipping)."),
@@ -444,6 +447,7 @@ struct GRPOCommand: GroupOnlineCommand {
     static let section = "grpo"
     static let defaultAdvantage = "grpo"
     static let defaultBeta = 0.0
+    static let defaultImportanceSampling = "token"
     static let schema = makeSchema()
     static let configuration = CommandConfiguration(
         commandName: "grpo", abstract: "GRPO (and DAPO, Dr. GRPO, GSPO, REINFORCE++) with verifiable or learned rewards.",
@@ -463,9 +467,10 @@ struct RLOOCommand: GroupOnlineCommand {
     static let section = "rloo"
     static let defaultAdvantage = "rloo"
     static let defaultBeta = 0.05
+    static let defaultImportanceSampling = "sequence_sum"
     static let schema = makeSchema()
     static let configuration = CommandConfiguration(
-        commandName: "rloo", abstract: "RLOO: the leave-one-out baseline, KL in the reward.",
+        commandName: "rloo", abstract: "RLOO as TRL's RLOOTrainer: the leave-one-out baseline, β·k1 in the reward, one clipped ratio per sequence.",
         discussion: schema.discussion(examples: ["nudge rloo", "nudge rloo --beta 0.05 --set rloo.num_generations=4"]))
     @OptionGroup var options: OnlineOptions
     func validate() throws { _ = try options.resolve(Self.schema, section: Self.section) }

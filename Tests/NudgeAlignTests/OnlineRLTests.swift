@@ -217,6 +217,34 @@ import NudgeTensor
         #expect(try clipRegion(iterations: 2) > 0)
     }
 
+    /// TRL's RLOO: one ratio per sequence from the summed log-ratio, clipped per sequence; with
+    /// μ = 2 the second pass's ratios move, so a sequence clips, and clip fractions count sequences.
+    @Test func rlooClipsWholeSequences() throws {
+        let (model, tokenizer) = tinyPolicy()
+        var config = GRPOConfig.rloo
+        config.promptsPerStep = 2
+        config.numGenerations = 4
+        config.maxCompletionLength = 4
+        config.numIterations = 2
+        config.learningRate = 3e-2
+        config.epsilon = 0.01
+        let varied = ClosureReward(name: "length") { Double($0.completion.count % 3) }
+        let trainer = try GRPOTrainer(policy: model, tokenizer: tokenizer, rows: SyntheticTask.addition(digits: 1).verifiableRows(count: 4, seed: 1),
+                                      rewards: WeightedRewards([(varied, 1)]), config: config)
+        let result = try #require(try trainer.trainStep())
+        let region = try #require(result["clip_ratio/region_mean"])
+        // 8 sequences, averaged over 2 passes: a multiple of 1/16, and some clipping at the second pass.
+        #expect(region > 0 && abs(region * 16 - (region * 16).rounded()) < 1e-9)
+        #expect(result["kl"] != nil)
+        var mixed = GRPOConfig.rloo
+        mixed.advantage = .reinforcePlusPlus(baseline: false)
+        let error = try #require(throws: TrainerConfigurationError.self) {
+            try GRPOTrainer(policy: model, tokenizer: tokenizer, rows: SyntheticTask.addition(digits: 1).verifiableRows(count: 4, seed: 1),
+                            rewards: WeightedRewards([(varied, 1)]), config: mixed)
+        }
+        #expect(error.field == "importance_sampling_level")
+    }
+
     @Test func allEqualGroupGivesExactlyZeroGradient() throws {
         let (model, tokenizer) = tinyPolicy()
         let before = model.parameters().tensors.map(\.scalars)

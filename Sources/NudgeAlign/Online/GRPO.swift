@@ -13,9 +13,12 @@ import NudgeNN
 import NudgeRL
 import NudgeTensor
 
-/// Whether importance ratios are per token (GRPO) or per sequence (GSPO, Zheng et al. 2025).
+/// Whether importance ratios are per token (GRPO), per sequence from the mean log-ratio (GSPO, Zheng
+/// et al. 2025), or per sequence from the summed log-ratio with one clipped term per sequence,
+/// averaged over sequences (TRL's RLOOTrainer; the loss aggregation is then unused).
 public enum ImportanceSamplingLevel: String, Sendable, CaseIterable {
     case token, sequence
+    case sequenceSum = "sequence_sum"
 }
 
 /// GRPO / RLOO / REINFORCE++ hyperparameters (TRL's GRPOConfig defaults).
@@ -58,6 +61,16 @@ public struct GRPOConfig: Sendable {
     public var seed: UInt64 = 0
 
     public init() {}
+
+    /// TRL's RLOOTrainer: leave-one-out advantages, β = 0.05 as a k1 penalty in the reward, and one
+    /// importance ratio from the summed log-ratio, clipped per sequence, averaged over sequences.
+    public static var rloo: GRPOConfig {
+        var c = GRPOConfig()
+        c.advantage = .rloo
+        c.beta = 0.05
+        c.importanceSampling = .sequenceSum
+        return c
+    }
 }
 
 /// An online trainer of the GRPO family over a prompt dataset.
@@ -85,6 +98,10 @@ public final class GRPOTrainer {
             throw TrainerConfigurationError(field: "num_generations", message: "GRPO needs at least 2 generations per prompt, got \(config.numGenerations)")
         }
         try checkSampling(temperature: config.temperature, maxCompletionLength: config.maxCompletionLength)
+        if config.importanceSampling == .sequenceSum, case .reinforcePlusPlus = config.advantage {
+            throw TrainerConfigurationError(field: "importance_sampling_level",
+                                            message: "sequence_sum needs one advantage per sequence (grpo or rloo), not REINFORCE++'s per-token ones")
+        }
         if let reference { try checkReference(reference, of: policy) }
         self.policy = policy
         self.tokenizer = tokenizer
@@ -124,6 +141,13 @@ public final class GRPOTrainer {
         return reference.map { rollout.logProbs($0, temperature: config.temperature) }
     }
 
+    /// Per group of `numGenerations` rows: whether all its rewards are equal (no learning signal).
+    func zeroStdGroups(_ totals: [Double?]) -> [Bool] {
+        let g = config.numGenerations
+        let std = groupRelativeAdvantages(rewards: totals, groupSize: g, scaling: .group, unbiased: config.unbiasedStd).groupStd
+        return stride(from: 0, to: totals.count, by: g).map { std[$0] < 1e-12 }
+    }
+
     /// Samples and scores one step's groups (refilling when dynamic sampling drops some).
     func sampleGroups() throws -> (Rollout, perFunction: [[Double?]], totals: [Double?], zeroStdFraction: Double, rounds: Int)? {
         let g = config.numGenerations
@@ -136,8 +160,7 @@ public final class GRPOTrainer {
             let prompts = cursor.next(config.dynamicSampling ? config.promptsPerStep - keptGroups : config.promptsPerStep)
             let rollout = try Rollout.sample(model: policy, tokenizer: tokenizer, prompts: prompts, repeats: g, generation: gen)
             let (perFunction, totals) = try rewards.evaluate(rollout.samples)
-            let std = groupRelativeAdvantages(rewards: totals, groupSize: g, scaling: .group, unbiased: config.unbiasedStd).groupStd
-            let zero = stride(from: 0, to: totals.count, by: g).map { std[$0] < 1e-12 }
+            let zero = zeroStdGroups(totals)
             if rounds == 0 { zeroStdFraction = Double(zero.filter { $0 }.count) / Double(zero.count) }
             rounds += 1
             let keep = config.dynamicSampling ? zero.indices.filter { !zero[$0] } : Array(zero.indices)
@@ -241,6 +264,28 @@ public final class GRPOTrainer {
             step += 1
             return nil
         }
+        return try update(rollout, perFunction: perFunction, totals: totals, zeroStdFraction: zeroStdFraction, rounds: rounds, start: start)
+    }
+
+    /// One step on given completions (consecutive groups of `numGenerations` rows per prompt): score
+    /// them with the reward functions, then the same μ optimizer steps as `trainStep`. The parity
+    /// tests feed the reference implementation's fixed completions through here.
+    @discardableResult
+    public func trainStep(on rollout: Rollout) throws -> OnlineStepResult {
+        let start = Date()
+        let g = config.numGenerations
+        guard rollout.count > 0, rollout.count % g == 0 else {
+            throw TrainerConfigurationError(field: "num_generations", message: "a rollout of \(rollout.count) rows is not whole groups of \(g)")
+        }
+        let (perFunction, totals) = try rewards.evaluate(rollout.samples)
+        let zero = zeroStdGroups(totals)
+        return try update(rollout, perFunction: perFunction, totals: totals,
+                          zeroStdFraction: Double(zero.filter { $0 }.count) / Double(zero.count), rounds: 1, start: start)
+    }
+
+    /// Advantages, then μ optimizer steps on `rollout`, and the step's metrics.
+    func update(_ rollout: Rollout, perFunction: [[Double?]], totals: [Double?], zeroStdFraction: Double, rounds: Int,
+                start: Date) throws -> OnlineStepResult {
         let b = rollout.count
         let truncated = config.maskTruncatedCompletions ? Set(rollout.finishReasons.indices.filter { rollout.finishReasons[$0] == .length }) : []
         let maskValues = rollout.shiftedMask(excluding: truncated)
@@ -270,6 +315,27 @@ public final class GRPOTrainer {
                 case .sequence:
                     let lengths = (0..<b).map { r in max(1, maskValues[(r * width)..<((r + 1) * width)].reduce(0, +)) }
                     ratio = ((logRatio * mask).sum(axis: 1) / Tensor(lengths)).reshaped([b, 1]).exp()
+                case .sequenceSum:
+                    ratio = (logRatio * mask).sum(axis: 1).reshaped([b, 1]).exp()
+                }
+                if config.importanceSampling == .sequenceSum {
+                    // TRL's RLOO: −min(r·A, clip(r)·A) per sequence, the mean over sequences; its clip
+                    // fractions count sequences.
+                    let perSequence = clippedSurrogateTerms(ratio: ratio, advantages: advantages, clipLow: config.epsilon, clipHigh: config.epsilonHigh)
+                    withoutGradients {
+                        let n = Double(config.numIterations)
+                        let (low, high, region) = clipFractions(ratio: ratio, advantages: advantages, mask: [Float](repeating: 1, count: b), width: 1,
+                                                                epsilonLow: config.epsilon, epsilonHigh: config.epsilonHigh ?? config.epsilon)
+                        clipLow += low / n
+                        clipHigh += high / n
+                        clipRegion += region / n
+                        if let ref = referenceLogProbs {
+                            // The KL it logs is RLOO's own k1, per token.
+                            kl += maskedMean(((storedOld ?? current.detached()) - ref).scalars, maskValues) / n
+                        }
+                        entropy += maskedMean(tokenEntropies(logits: logits, mask: maskValues, temperature: config.temperature), maskValues) / n
+                    }
+                    return perSequence.mean()
                 }
                 var perToken = clippedSurrogateTerms(ratio: ratio, advantages: advantages, clipLow: config.epsilon, clipHigh: config.epsilonHigh)
                 if let ref = lossKL {
