@@ -495,8 +495,8 @@ struct PPOCommand: ParsableCommand {
         .choice("ppo.value_head_init", ["random", "zero", "reward_model"], default: "random",
                 help: "The value head's initial weights: random, zero (V = 0 everywhere), or the reward model's head (TRL); zero for the fresh preset model unless set."),
         .choice("ppo.value_model", ["separate", "shared"], default: "separate", help: "A separate value model, or a head on the policy trunk."),
-        .int("ppo.batch_size", 32, min: 1, help: "Prompts (one completion each) per rollout batch; 64 for the fresh preset model unless set."),
-        .int("ppo.mini_batches", 2, min: 1, help: "Mini-batches per PPO epoch; 4 for the fresh preset model unless set."),
+        .int("ppo.batch_size", 16, min: 1, help: "Prompts (one completion each) per rollout batch; 64 for the fresh preset model unless set."),
+        .int("ppo.mini_batches", 1, min: 1, help: "Mini-batches per PPO epoch; 4 for the fresh preset model unless set."),
         .int("ppo.ppo_epochs", 4, min: 1, help: "PPO epochs per rollout batch."),
         .int("ppo.max_completion_length", 53, min: 1, help: "New tokens per completion; 6 for the built-in task unless set."),
         .double("ppo.temperature", 0.7, above: 0, help: "Sampling temperature (> 0: training divides the logits by it)."),
@@ -512,7 +512,7 @@ struct PPOCommand: ParsableCommand {
         .double("ppo.gamma", 1, min: 0, max: 1, help: "γ over tokens."),
         .double("ppo.lam", 0.95, min: 0, max: 1, help: "GAE λ."),
         .bool("ppo.whiten_rewards", false, help: "Whiten token rewards (masked statistics)."),
-        .double("ppo.missing_eos_penalty", 1, min: 0, help: "Subtracted from the score of completions without EOS (0: none)."),
+        .double("ppo.missing_eos_penalty", 0, min: 0, help: "Subtracted from the score of completions without EOS (0: none, TRL's default); 1 for the fresh preset model unless set."),
         .double("ppo.max_grad_norm", 1, min: 0, help: "Clip the gradient norm (0: no clipping)."),
     ])
 
@@ -550,6 +550,7 @@ struct PPOCommand: ParsableCommand {
             config.setDefault("ppo.beta", .double(0.1))
             config.setDefault("ppo.reward_model_pairs", .int(8000))
             config.setDefault("ppo.value_head_init", .string("zero"))
+            config.setDefault("ppo.missing_eos_penalty", .double(1))
             config.setDefault("eval.every", .int(100))
         }
         return config

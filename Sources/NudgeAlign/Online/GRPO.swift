@@ -24,8 +24,9 @@ public enum ImportanceSamplingLevel: String, Sendable, CaseIterable {
 /// GRPO / RLOO / REINFORCE++ hyperparameters (TRL's GRPOConfig defaults).
 public struct GRPOConfig: Sendable {
     public var learningRate: Float = 1e-6
-    /// Distinct prompts per optimizer step (TRL: per_device_train_batch_size / num_generations).
-    public var promptsPerStep = 2
+    /// Distinct prompts per optimizer step (TRL: generation_batch_size / num_generations; its default
+    /// 8 × 8 on each of 8 devices is 8 prompts). The same default as `nudge grpo`.
+    public var promptsPerStep = 8
     /// G: completions per prompt.
     public var numGenerations = 8
     public var maxPromptLength: Int? = 512
