@@ -17,7 +17,6 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: [
@@ -27,13 +26,8 @@ let package = Package(
         .target(name: "CNudgeSystem"),
         .target(name: "NudgeTensor", dependencies: ["CNudgeKernels"]),
         .target(name: "NudgeNN", dependencies: ["NudgeTensor", "CNudgeSystem"]),
-        // TOMLKit and Yams read `--config` files (ConfigFile.swift).
-        .target(
-            name: "NudgeReport",
-            dependencies: [
-                .product(name: "TOMLKit", package: "TOMLKit"),
-                .product(name: "Yams", package: "Yams"),
-            ]),
+        // Yams reads YAML `--config` files; TOML has our own parser (ConfigFile.swift, TOMLParser.swift).
+        .target(name: "NudgeReport", dependencies: [.product(name: "Yams", package: "Yams")]),
         .target(name: "NudgeRL", dependencies: ["NudgeTensor", "NudgeNN", "NudgeReport"]),
         .target(name: "NudgeLM", dependencies: ["NudgeTensor", "NudgeNN"]),
         .target(name: "NudgeAlign", dependencies: ["NudgeTensor", "NudgeNN", "NudgeLM", "NudgeRL", "NudgeReport"]),
@@ -49,7 +43,7 @@ let package = Package(
         .executableTarget(name: "NudgeBench", dependencies: ["NudgeBenchmarks", "NudgeNN", "NudgeTensor", "NudgeRL"]),
         .testTarget(name: "NudgeTensorTests", dependencies: ["NudgeTensor"]),
         .testTarget(name: "NudgeNNTests", dependencies: ["NudgeNN"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "NudgeReportTests", dependencies: ["NudgeReport"]),
+        .testTarget(name: "NudgeReportTests", dependencies: ["NudgeReport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "NudgeAlignTests", dependencies: ["NudgeAlign", "NudgeLM", "NudgeNN", "NudgeTensor"], resources: [.copy("Fixtures")]),
         .testTarget(name: "NudgeLMTests", dependencies: ["NudgeLM", "NudgeNN", "NudgeTensor"], resources: [.copy("Fixtures")]),
         .testTarget(name: "NudgeRLTests", dependencies: ["NudgeRL", "NudgeReport", "NudgeNN", "NudgeTensor"], resources: [.copy("Fixtures")]),

@@ -183,7 +183,7 @@ case("sft past n_positions", ["sft", "--model", "gpt2", "--data", "long.jsonl", 
 case("grpo past n_positions", ["grpo", "--model", "gpt2", "--data", "prompts.jsonl", "--output", "r/g3", "--steps", "1",
      "--set", "grpo.max_completion_length=100", "--set", "eval.rows=0"], ["n_positions"])
 
-# ---- 4. TOML that aborts toml++ ------------------------------------------------------------------
+# ---- 4. TOML that once aborted toml++ ------------------------------------------------------------
 case("--config with '[[' alone", ["sft", "--config", "bad.toml"], ["bad.toml line 1", "table header needs a name"])
 case("--config with '[' alone", ["sft", "--config", "bad2.toml"], ["bad2.toml line 3"])
 

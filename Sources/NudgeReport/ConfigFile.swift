@@ -1,15 +1,9 @@
 // ConfigFile.swift
 //
-// Reading `--config` files: a TOML (TOMLKit) or YAML (Yams) document becomes a flat list of
-// dotted keys with their values and source lines, ready for `ConfigSchema.resolve`.
-//
-// Line numbers: Yams gives every node's position. TOMLKit 0.6 only reports positions for parse
-// errors, so `TOMLKeyLocator` finds a key's line by scanning the text for `[table]` headers and
-// `key =` lines; a key it cannot place (e.g. inside a multi-line inline table) gets the line of
-// its closest placed parent, or none.
+// Reading `--config` files: a TOML (our `TOMLParser`) or YAML (Yams) document becomes a flat
+// list of dotted keys with their values and source lines, ready for `ConfigSchema.resolve`.
 
 import Foundation
-internal import TOMLKit
 internal import Yams
 
 /// A value as written in a config file or on the command line, before the schema gives it a type.
@@ -80,132 +74,60 @@ public struct ConfigDocument: Sendable, Equatable {
         return ext == "toml" ? try parseTOML(text, name: path) : try parseYAML(text, name: path)
     }
 
-    /// The position (1-based line and column) of a table header with no name (`[` or `[[` followed
-    /// only by blanks before the line ends), or nil. toml++ aborts the process on such a header
-    /// instead of reporting it, so it is found first. A lexer just good enough to tell a header from
-    /// an array value: strings (basic, literal, multi-line) and comments are skipped, and brackets
-    /// after `=` are counted, so a `[` opening a line inside a multi-line array is not a header.
-    static func emptyTableHeader(in text: String) -> (line: Int, column: Int)? {
-        let bytes = Array(text.utf8)
-        var i = 0, line = 1, lineStart = 0, depth = 0
-        var atLineStart = true
-        func skipString(_ quote: UInt8) {
-            let multi = i + 2 < bytes.count && bytes[i + 1] == quote && bytes[i + 2] == quote
-            i += multi ? 3 : 1
-            while i < bytes.count {
-                let c = bytes[i]
-                if c == 0x0A {
-                    line += 1
-                    lineStart = i + 1
-                    if !multi { return }
-                }
-                if quote == UInt8(ascii: "\""), c == UInt8(ascii: "\\") { i += 2; continue }
-                if c == quote {
-                    if !multi { i += 1; return }
-                    if i + 2 < bytes.count && bytes[i + 1] == quote && bytes[i + 2] == quote { i += 3; return }
-                }
-                i += 1
-            }
-        }
-        while i < bytes.count {
-            let c = bytes[i]
-            switch c {
-            case 0x0A:
-                line += 1
-                lineStart = i + 1
-                atLineStart = true
-                i += 1
-                continue
-            case 0x20, 0x09, 0x0D:
-                i += 1
-                continue
-            case UInt8(ascii: "#"):
-                while i < bytes.count && bytes[i] != 0x0A { i += 1 }
-                continue
-            case UInt8(ascii: "\""), UInt8(ascii: "'"):
-                skipString(c)
-            case UInt8(ascii: "[") where atLineStart && depth == 0:
-                let column = i - lineStart + 1
-                var j = i + 1
-                if j < bytes.count && bytes[j] == UInt8(ascii: "[") { j += 1 }
-                while j < bytes.count && (bytes[j] == 0x20 || bytes[j] == 0x09 || bytes[j] == 0x0D) { j += 1 }
-                if j == bytes.count || bytes[j] == 0x0A || bytes[j] == UInt8(ascii: "#") { return (line, column) }
-                // The rest of a header line holds no value brackets.
-                while i < bytes.count && bytes[i] != 0x0A && bytes[i] != UInt8(ascii: "#") {
-                    if bytes[i] == UInt8(ascii: "\"") || bytes[i] == UInt8(ascii: "'") { skipString(bytes[i]) } else { i += 1 }
-                }
-            case UInt8(ascii: "["):
-                depth += 1
-                i += 1
-            case UInt8(ascii: "]"):
-                depth = max(0, depth - 1)
-                i += 1
-            default:
-                i += 1
-            }
-            atLineStart = false
-        }
-        return nil
-    }
-
     /// Parses a TOML document; nested tables become dotted keys.
     public static func parseTOML(_ text: String, name: String) throws(ConfigError) -> ConfigDocument {
-        if let (line, column) = emptyTableHeader(in: text) {
-            throw ConfigError([.invalidFile(name, line: line, column: column,
-                                            message: "invalid TOML: a table header needs a name, e.g. [sft] or [[items]]")])
-        }
         let table: TOMLTable
         do {
-            table = try TOMLTable(string: text)
-        } catch let error as TOMLParseError {
-            throw ConfigError([.invalidFile(name, line: error.source.begin.line, column: error.source.begin.column,
-                                            message: "invalid TOML: \(error.description)")])
+            table = try TOMLParser.parse(text)
         } catch {
-            throw ConfigError([.invalidFile(name, line: nil, column: nil, message: "invalid TOML: \(error)")])
+            throw ConfigError([.invalidFile(name, line: error.line, column: error.column, message: "invalid TOML: \(error.message)")])
         }
-        let locator = TOMLKeyLocator(text)
-        var entries: [Entry] = []
+        var entries: [(entry: Entry, line: Int, column: Int)] = []
         var problems: [ConfigProblem] = []
         func flatten(_ table: TOMLTable, prefix: String) {
-            for (key, value) in table {
-                let path = prefix.isEmpty ? key : prefix + "." + key
-                if let sub = value.table {
+            for item in table.entries {
+                let path = prefix.isEmpty ? item.key : prefix + "." + item.key
+                if case .table(let sub) = item.value {
                     flatten(sub, prefix: path)
-                } else {
-                    do throws(ConfigProblem) {
-                        entries.append(Entry(key: path, value: .typed(try tomlValue(value, key: path, name: name, locator: locator)),
-                                             line: locator.line(of: path)))
-                    } catch {
-                        problems.append(error)
-                    }
+                    continue
+                }
+                do throws(ConfigProblem) {
+                    let value = try configValue(item.value, key: path, line: item.line, name: name)
+                    entries.append((Entry(key: path, value: .typed(value), line: item.line), item.line, item.column))
+                } catch {
+                    problems.append(error)
                 }
             }
         }
         flatten(table, prefix: "")
         if !problems.isEmpty { throw ConfigError(problems) }
-        // toml++ keeps keys sorted; file order reads better in messages and is what a user expects.
-        let ordered = entries.enumerated().sorted { ($0.element.line ?? .max, $0.offset) < ($1.element.line ?? .max, $1.offset) }
-        return ConfigDocument(name: name, entries: ordered.map(\.element))
+        // A later header can add keys to a table opened earlier (`[a]`, `[b]`, `[a.c]`); listing
+        // keys where they were written reads better in messages and is what a user expects.
+        let ordered = entries.enumerated().sorted {
+            ($0.element.line, $0.element.column, $0.offset) < ($1.element.line, $1.element.column, $1.offset)
+        }
+        return ConfigDocument(name: name, entries: ordered.map(\.element.entry))
     }
 
-    private static func tomlValue(_ value: any TOMLValueConvertible, key: String, name: String,
-                                  locator: TOMLKeyLocator) throws(ConfigProblem) -> ConfigValue {
-        switch value.type {
-        case .bool: return .bool(value.bool!)
-        case .int: return .int(value.int!)
-        case .double: return .double(value.double!)
-        case .string: return .string(value.string!)
-        case .array:
-            var items: [ConfigValue] = []
-            for item in value.array! { items.append(try tomlValue(item, key: key, name: name, locator: locator)) }
-            return .array(items)
-        case .table:
+    /// A TOML value as a config value; dates and times have no config type.
+    private static func configValue(_ value: TOMLValue, key: String, line: Int, name: String) throws(ConfigProblem) -> ConfigValue {
+        switch value {
+        case .boolean(let b): return .bool(b)
+        case .integer(let i): return .int(i)
+        case .float(let d): return .double(d)
+        case .string(let s): return .string(s)
+        case .array(let items):
+            var out: [ConfigValue] = []
+            for item in items { out.append(try configValue(item, key: key, line: line, name: name)) }
+            return .array(out)
+        case .table(let table):
             var sub = ConfigTable()
-            for (k, v) in value.table! { sub[k] = try tomlValue(v, key: key + "." + k, name: name, locator: locator) }
+            for entry in table.entries {
+                sub[entry.key] = try configValue(entry.value, key: key + "." + entry.key, line: entry.line, name: name)
+            }
             return .table(sub)
-        case .date, .time, .dateTime:
-            throw .invalidFile(name, line: locator.line(of: key), column: nil,
-                               message: "\(key): dates and times are not supported in a config")
+        case .dateTime:
+            throw .invalidFile(name, line: line, column: nil, message: "\(key): dates and times are not supported in a config")
         }
     }
 
@@ -292,75 +214,6 @@ public struct ConfigDocument: Sendable, Equatable {
             return .invalidFile(name, line: nil, column: nil, message: "invalid YAML: \(problem)")
         default:
             return .invalidFile(name, line: nil, column: nil, message: "invalid YAML: \(error)")
-        }
-    }
-}
-
-/// Finds the line of a dotted key in a TOML text by scanning `[table]` headers and `key = value`
-/// lines (see the file comment for why).
-struct TOMLKeyLocator {
-    private var lines: [String: Int] = [:]
-
-    init(_ text: String) {
-        var table: [String]? = []
-        var inMultilineString: String? = nil
-        for (n, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let line = rawLine.trimmingCharacters(in: .whitespaces)
-            if let delimiter = inMultilineString {
-                if line.components(separatedBy: delimiter).count % 2 == 0 { inMultilineString = nil }
-                continue
-            }
-            if line.hasPrefix("[[") {
-                table = nil  // array of tables: its keys are not config keys
-            } else if line.hasPrefix("["), let keys = Self.keyPath(line.dropFirst(), terminator: "]") {
-                table = keys.path
-                record(keys.path, line: n + 1)
-            } else if let table, let keys = Self.keyPath(Substring(line), terminator: "=") {
-                record(table + keys.path, line: n + 1)
-                let value = keys.rest
-                for delimiter in ["\"\"\"", "'''"] where value.components(separatedBy: delimiter).count == 2 {
-                    inMultilineString = delimiter
-                }
-            }
-        }
-    }
-
-    /// The line of `key`, or of its closest located parent.
-    func line(of key: String) -> Int? {
-        var path = key
-        while true {
-            if let line = lines[path] { return line }
-            guard let dot = path.lastIndex(of: ".") else { return nil }
-            path = String(path[..<dot])
-        }
-    }
-
-    private mutating func record(_ path: [String], line: Int) {
-        let key = path.joined(separator: ".")
-        if lines[key] == nil { lines[key] = line }
-    }
-
-    /// The dotted key at the start of `text` up to `terminator` (`a.b."c d" =`), and what follows.
-    private static func keyPath(_ text: Substring, terminator: Character) -> (path: [String], rest: String)? {
-        var path: [String] = []
-        var rest = text
-        while true {
-            rest = rest.drop { $0 == " " || $0 == "\t" }
-            guard let first = rest.first else { return nil }
-            if first == "\"" || first == "'" {
-                guard let close = rest.dropFirst().firstIndex(of: first) else { return nil }
-                path.append(String(rest[rest.index(after: rest.startIndex)..<close]))
-                rest = rest[rest.index(after: close)...]
-            } else {
-                let bare = rest.prefix { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" }
-                guard !bare.isEmpty else { return nil }
-                path.append(String(bare))
-                rest = rest.dropFirst(bare.count)
-            }
-            rest = rest.drop { $0 == " " || $0 == "\t" }
-            guard let next = rest.first else { return nil }
-            if next == "." { rest = rest.dropFirst(); continue }
-            return next == terminator ? (path, String(rest.dropFirst())) : nil
         }
     }
 }

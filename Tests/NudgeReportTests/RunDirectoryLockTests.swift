@@ -1,4 +1,4 @@
-// One process per run directory (a lock), and TOML headers that toml++ would abort on.
+// One process per run directory (a lock), and malformed TOML headers (once aborts under toml++, now errors).
 
 import Foundation
 import Testing

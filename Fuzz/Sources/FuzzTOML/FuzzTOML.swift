@@ -1,5 +1,5 @@
 // `--config run.toml`: ConfigDocument.parseTOML must return a document or throw a ConfigError,
-// never trap or abort (toml++ is C++ underneath).
+// never trap or abort (our TOMLParser; toml++, which it replaced, aborted on malformed input).
 
 import Foundation
 import FuzzSupport
