@@ -341,6 +341,14 @@ extension Tensor {
     public func logSigmoid() -> Tensor {
         unary({ -stableSoftplus(-$0) }) { g, x, y in g.pointwise(x, y) { g, x, _ in g * stableSigmoid(-x) } }
     }
+    /// log(1 − eˣ) for x < 0, without cancellation: log(−expm1(x)) above −ln 2, log1p(−eˣ) below
+    /// (Mächler 2012; TRL's ORPO branches the same way). d/dx = −1 / expm1(−x).
+    public func log1mexp() -> Tensor {
+        unary({ x in
+            let d = Double(x)
+            return Float(d > -0.6931471805599453 ? Foundation.log(-Foundation.expm1(d)) : Foundation.log1p(-Foundation.exp(d)))
+        }) { g, x, y in g.pointwise(x, y) { g, x, _ in Float(Double(g) * (-1 / Foundation.expm1(-Double(x)))) } }
+    }
     /// log(1 + eˣ), stable for large |x|.
     public func softplus() -> Tensor { unary(stableSoftplus) { g, x, y in g.pointwise(x, y) { g, x, _ in g * stableSigmoid(x) } } }
     public func relu() -> Tensor { unary({ $0 > 0 ? $0 : 0 }) { g, x, y in g.pointwise(x, y) { g, x, _ in x > 0 ? g : 0 } } }

@@ -1,6 +1,7 @@
 // Every differentiable op against central finite differences (tolerances in GradientCheck.swift),
 // including broadcasting and fan-out.
 
+import Foundation
 import Testing
 @testable import NudgeTensor
 
@@ -43,6 +44,13 @@ import Testing
         for op in [{ (t: Tensor) in t.log() }, { $0.log1p() }, { $0.sqrt() }, { $0.rsqrt() }] {
             checkGradients([pos]) { op($0[0]) }
         }
+        let negative = randomTensor([2, 5], seed: 11, low: -3, high: -0.05)
+        checkGradients([negative]) { $0[0].log1mexp() }
+        // Near 0, where log1p(−eˣ) loses every digit: log(1 − e^−1e-6) = log(1e-6 − 5e-13) to float precision.
+        let tiny = Tensor([-1e-6, -1e-5, -2]).log1mexp().scalars
+        #expect(abs(tiny[0] - Float(Foundation.log(1e-6 - 5e-13))) < 1e-5)
+        #expect(abs(tiny[1] - Float(Foundation.log(-Foundation.expm1(-1e-5)))) < 1e-5)
+        #expect(abs(tiny[2] - Float(Foundation.log1p(-Foundation.exp(-2.0)))) < 1e-6)
         // Large magnitudes stay finite in the stable forms.
         let big = Tensor([-100, 100])
         #expect(big.logSigmoid().scalars.allSatisfy { $0.isFinite })

@@ -5,12 +5,14 @@
 //   robust DPO (Chowdhury et al.)    [−(1 − ε)·log σ(β·h) + ε·log σ(−β·h)] / (1 − 2ε)
 //   hinge (SLiC)                     max(0, 1 − β·h)
 //   IPO (Azar et al. 2023)           (h − 1/(2β))², on length-averaged log-probs
-//   RPO (Pang et al. 2024)           DPO + α·NLL(chosen)
+//   RPO (Pang et al. 2024)           DPO + α·NLL(chosen)   (NLL: one token mean over the batch's chosen tokens)
 //   KTO (Ethayarajh et al. 2024)     unpaired: λ_D·(1 − σ(β(r − z))) or λ_U·(1 − σ(β(z − r))), z = max(0, KL̂)
 //   SimPO (Meng et al. 2024)         −log σ(β·(log π_w/|w| − log π_l/|l|) − γ), reference-free
 //   CPO (Xu et al. 2024)             −log σ(β·(log π_w − log π_l)) + λ·NLL(chosen), reference-free
 //   ORPO (Hong et al. 2024)          NLL(chosen) − λ·log σ(log odds_w − log odds_l), odds = p/(1 − p), p = exp(mean log π)
-// Implicit rewards β·(log π − log π_ref) give TRL's metrics.
+//                                    (TRL: the NLL over the chosen rows' whole sequences, prompt included)
+// Implicit rewards β·(log π − log π_ref) give TRL's metrics; SimPO and ORPO report them, and logps/*,
+// on length-averaged log-probs as TRL does.
 
 import Foundation
 import NudgeTensor
@@ -30,6 +32,13 @@ public enum PreferenceLoss: Sendable, Equatable {
     /// ORPO's odds-ratio weight λ (reference-free; log-probs are length-averaged; β only scales
     /// the reported rewards).
     case orpo(lambda: Float)
+
+    /// Whether the NLL term runs over the chosen rows' whole sequences (ORPO in TRL) rather than
+    /// their completions.
+    public var nllOverSequences: Bool {
+        if case .orpo = self { return true }
+        return false
+    }
 
     /// Whether the loss ignores the reference model.
     public var isReferenceFree: Bool {
@@ -51,9 +60,13 @@ public struct PairedLogProbs {
     /// Completion lengths in tokens (for length-normalized losses and the NLL terms).
     public var chosenLengths: [Int]
     public var rejectedLengths: [Int]
+    /// The NLL term when the trainer computed it over more than the completions (ORPO's whole chosen
+    /// sequences); nil: −Σ chosen / Σ chosen lengths, one token mean over the batch.
+    public var chosenNLL: Tensor?
 
     public init(chosen: Tensor, rejected: Tensor, referenceChosen: Tensor?, referenceRejected: Tensor?,
-                chosenLengths: [Int], rejectedLengths: [Int]) {
+                chosenLengths: [Int], rejectedLengths: [Int], chosenNLL: Tensor? = nil) {
+        self.chosenNLL = chosenNLL
         self.chosen = chosen
         self.rejected = rejected
         self.referenceChosen = referenceChosen
@@ -94,7 +107,8 @@ public func preferenceLoss(_ kind: PreferenceLoss, beta: Float, _ p: PairedLogPr
     let refRejected = referenceFree ? Tensor.zeros(p.rejected.shape) : (p.referenceRejected ?? Tensor.zeros(p.rejected.shape))
     let chosenRatio = p.chosen - refChosen, rejectedRatio = p.rejected - refRejected
     let h = chosenRatio - rejectedRatio
-    let nllChosen = (-p.chosen / chosenLength).mean()
+    // TRL's cross-entropy over all chosen tokens of the batch: a token-weighted mean, not a mean of means.
+    let nllChosen = p.chosenNLL ?? p.chosen.sum() * (-1 / Float(Swift.max(p.chosenLengths.reduce(0, +), 1)))
     let losses: Tensor
     switch kind {
     case .sigmoid(let eps):
@@ -118,27 +132,38 @@ public func preferenceLoss(_ kind: PreferenceLoss, beta: Float, _ p: PairedLogPr
     case .cpo(let lambda):
         losses = -((p.chosen - p.rejected) * beta).logSigmoid() + nllChosen * lambda
     case .orpo(let lambda):
-        losses = orpoLoss(chosenAverage: p.chosen / chosenLength, rejectedAverage: p.rejected / rejectedLength, lambda: lambda)
+        losses = orpoLoss(chosenAverage: p.chosen / chosenLength, rejectedAverage: p.rejected / rejectedLength, lambda: lambda,
+                          nll: nllChosen)
     }
     let loss = losses.mean()
+    // SimPO and ORPO score length-averaged log-probs, and TRL reports those.
+    let averaged: Bool
+    switch kind {
+    case .simpo, .orpo: averaged = true
+    default: averaged = false
+    }
+    let metricChosen = averaged ? p.chosen / chosenLength : p.chosen, metricRejected = averaged ? p.rejected / rejectedLength : p.rejected
     let metrics = withoutGradients { () -> PreferenceMetrics in
-        let rc = (chosenRatio * beta).scalars, rr = (rejectedRatio * beta).scalars
+        let rc = averaged ? (metricChosen * beta).scalars : (chosenRatio * beta).scalars
+        let rr = averaged ? (metricRejected * beta).scalars : (rejectedRatio * beta).scalars
         let n = Float(Swift.max(rc.count, 1))
         return PreferenceMetrics(
             loss: loss.item(), rewardsChosen: rc.reduce(0, +) / n, rewardsRejected: rr.reduce(0, +) / n,
             rewardsMargins: zip(rc, rr).reduce(0) { $0 + $1.0 - $1.1 } / n,
             rewardsAccuracies: Float(zip(rc, rr).filter { $0 > $1 }.count) / n,
-            logpsChosen: p.chosen.scalars.reduce(0, +) / n, logpsRejected: p.rejected.scalars.reduce(0, +) / n)
+            logpsChosen: metricChosen.scalars.reduce(0, +) / n, logpsRejected: metricRejected.scalars.reduce(0, +) / n)
     }
     return (loss, metrics)
 }
 
-/// ORPO's loss from length-averaged log-probs: NLL(chosen) − λ·mean log σ(log odds_w − log odds_l).
-public func orpoLoss(chosenAverage: Tensor, rejectedAverage: Tensor, lambda: Float) -> Tensor {
-    // log odds = log p − log(1 − p) with log p the average log-prob (< 0), computed stably.
-    func logOdds(_ lp: Tensor) -> Tensor { lp - (-lp.exp()).log1p() }
+/// ORPO's loss from length-averaged log-probs: NLL(chosen) − λ·mean log σ(log odds_w − log odds_l);
+/// `nll` defaults to the mean of −`chosenAverage`.
+public func orpoLoss(chosenAverage: Tensor, rejectedAverage: Tensor, lambda: Float, nll: Tensor? = nil) -> Tensor {
+    // log odds = log p − log(1 − p) with log p the average log-prob (< 0); log1mexp keeps the digits
+    // that log1p(−eˣ) loses near 0 (a confident model's average log-prob).
+    func logOdds(_ lp: Tensor) -> Tensor { lp - lp.log1mexp() }
     let ratio = (logOdds(chosenAverage) - logOdds(rejectedAverage)).logSigmoid()
-    return -chosenAverage.mean() - ratio.mean() * lambda
+    return (nll ?? -chosenAverage.mean()) - ratio.mean() * lambda
 }
 
 /// KTO's loss for unpaired completions: `logRatios` = log π − log π_ref per completion,

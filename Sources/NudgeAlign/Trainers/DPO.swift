@@ -27,14 +27,21 @@ public struct DPOConfig: Sendable {
 
 /// DPO training and evaluation.
 public enum DPOTrainer {
-    /// Summed completion log-probs of chosen and rejected rows, and the completion lengths.
-    static func logProbs(_ model: any CausalLanguageModel, _ pb: PreferenceBatch) -> (chosen: Tensor, rejected: Tensor, lengths: [Int]) {
+    /// Summed completion log-probs of chosen and rejected rows, the completion lengths, and with
+    /// `sequenceNLL` the chosen rows' mean next-token cross-entropy over their whole sequences
+    /// (ORPO's NLL term in TRL: prompt and completion, padding excluded).
+    static func logProbs(_ model: any CausalLanguageModel, _ pb: PreferenceBatch, sequenceNLL: Bool = false)
+        -> (chosen: Tensor, rejected: Tensor, lengths: [Int], chosenNLL: Tensor?)
+    {
         let b = pb.batch
         let input = TokenBatch(ids: b.inputIDs, attentionMask: b.attentionMask.map { $0.map { $0 != 0 } })
-        let result = completionLogProbs(model: model, batch: input, completionMask: b.lossMask.map { $0.map { $0 != 0 } })
+        let logits = model(input)
+        let result = completionLogProbs(logits: logits, ids: input.ids, completionMask: b.lossMask.map { $0.map { $0 != 0 } })
         let n = pb.pairCount
         let lengths = b.lossMask.map { $0.dropFirst().reduce(0, +) }
-        return (result.sums.slice(axis: 0, 0..<n), result.sums.slice(axis: 0, n..<(2 * n)), lengths)
+        let nll = sequenceNLL ? causalLanguageModelLoss(logits: logits.slice(axis: 0, 0..<n), ids: Array(input.ids[0..<n]),
+                                                        lossMask: Array(b.attentionMask[0..<n]).map { $0.map { $0 != 0 } }) : nil
+        return (result.sums.slice(axis: 0, 0..<n), result.sums.slice(axis: 0, n..<(2 * n)), lengths, nll)
     }
 
     /// Trains `policy` on preference rows; returns the metrics of every step. `optimizer` (default:
@@ -58,7 +65,7 @@ public enum DPOTrainer {
             withoutGradients {
                 for start in stride(from: 0, to: examples.count, by: c.batchSize) {
                     let indices = Array(start..<Swift.min(start + c.batchSize, examples.count))
-                    let (rc, rr, _) = logProbs(reference ?? policy, Collator.preference(indices.map { examples[$0] }, padID: padID))
+                    let (rc, rr, _, _) = logProbs(reference ?? policy, Collator.preference(indices.map { examples[$0] }, padID: padID))
                     for (k, i) in indices.enumerated() { referenceChosen[i] = rc.scalars[k]; referenceRejected[i] = rr.scalars[k] }
                 }
             }
@@ -71,12 +78,12 @@ public enum DPOTrainer {
             let pb = Collator.preference(indices.map { examples[$0] }, padID: padID)
             var metrics: PreferenceMetrics?
             var (_, grads) = valueAndGrad(policy) { m in
-                let (chosen, rejected, lengths) = logProbs(m, pb)
+                let (chosen, rejected, lengths, nll) = logProbs(m, pb, sequenceNLL: c.loss.nllOverSequences)
                 let n = indices.count
                 let pairs = PairedLogProbs(chosen: chosen, rejected: rejected,
                                            referenceChosen: Tensor(indices.map { referenceChosen[$0] }),
                                            referenceRejected: Tensor(indices.map { referenceRejected[$0] }),
-                                           chosenLengths: Array(lengths[0..<n]), rejectedLengths: Array(lengths[n..<(2 * n)]))
+                                           chosenLengths: Array(lengths[0..<n]), rejectedLengths: Array(lengths[n..<(2 * n)]), chosenNLL: nll)
                 let (loss, m) = preferenceLoss(c.loss, beta: c.beta, pairs)
                 metrics = m
                 return loss
@@ -101,11 +108,12 @@ public enum DPOTrainer {
         try checkReference(reference, of: policy)
         let pb = Collator.preference(examples, padID: Collator.padID(for: tokenizer))
         return withoutGradients {
-            let (chosen, rejected, lengths) = logProbs(policy, pb)
-            let (rc, rr, _) = logProbs(reference, pb)
+            let (chosen, rejected, lengths, nll) = logProbs(policy, pb, sequenceNLL: c.loss.nllOverSequences)
+            let (rc, rr, _, _) = logProbs(reference, pb)
             let n = examples.count
             return preferenceLoss(c.loss, beta: c.beta, PairedLogProbs(chosen: chosen, rejected: rejected, referenceChosen: rc, referenceRejected: rr,
-                                                                       chosenLengths: Array(lengths[0..<n]), rejectedLengths: Array(lengths[n..<(2 * n)]))).metrics
+                                                                       chosenLengths: Array(lengths[0..<n]), rejectedLengths: Array(lengths[n..<(2 * n)]),
+                                                                       chosenNLL: nll)).metrics
         }
     }
 }
