@@ -28,6 +28,7 @@ let targets: [(String, [String])] = [
     ("FuzzYAML", ["NudgeReport"]),
     ("FuzzSafeTensors", ["NudgeNN"]),
     ("FuzzSafeTensorsIndex", ["NudgeNN"]),
+    ("FuzzGGUF", ["NudgeNN", "NudgeLM"]),
     ("FuzzMetrics", ["NudgeReport"]),
 ]
 

@@ -16,7 +16,7 @@ enum AlignConfig {
     static func common(trainer: String) -> [ConfigField] {
         [
             .choice("trainer", [trainer], default: trainer, help: "This trainer (fixed; recorded in config.toml)."),
-            .string("model", "", help: "A Hugging Face model directory; empty: a fresh 'tiny' byte-level Llama."),
+            .string("model", "", help: "A Hugging Face model directory or a .gguf file; empty: a fresh 'tiny' byte-level Llama."),
             .string("data", "", help: "A JSONL file in TRL's shapes; empty: the built-in task."),
             .choice("task", ["addition", "multiplication", "reversal", "sorting"], default: "addition", help: "The built-in task."),
             .int("rows", 256, min: 1, help: "Rows generated for the built-in task."),
@@ -59,7 +59,7 @@ enum AlignConfig {
 /// The flags shared by sft, rm and dpo: `--config`/`--set` and shortcuts for common keys.
 struct AlignOptions: ParsableArguments {
     @OptionGroup var config: ConfigOptions
-    @Option(help: "A Hugging Face model directory (key: model).") var model: String?
+    @Option(help: "A Hugging Face model directory or a .gguf file (key: model).") var model: String?
     @Option(help: "A JSONL file in TRL's shapes (key: data).") var data: String?
     @Option(help: "Built-in task: addition, multiplication, reversal, sorting (key: task).") var task: String?
     @Option(help: "Rows generated for the built-in task (key: rows).") var rows: Int?
@@ -117,7 +117,7 @@ struct AlignRun {
     /// A model directory and its tokenizer: tokenizer.json when present, else the byte tokenizer the
     /// fresh preset models are trained with.
     static func loadModel(directory dir: URL) throws -> (any CausalLanguageModel, any Tokenizer) {
-        try LanguageModelLoader.loadWithTokenizer(directory: dir)
+        try LanguageModelLoader.loadWithTokenizer(path: dir)
     }
 
     /// The built-in task (the schema limits `task` to these names).
@@ -382,7 +382,7 @@ struct DPOCommand: ParsableCommand {
             .double("dpo.cpo_alpha", 1, min: 0, help: "cpo: weight of the behaviour-cloning NLL."),
             .double("dpo.orpo_lambda", 0.1, min: 0, help: "orpo: weight λ of the odds-ratio term (TRL's beta)."),
             .int("dpo.max_prompt_length", 512, min: 0, help: "Truncate prompts to this many tokens (0: no limit)."),
-            .string("dpo.ref_model", "", help: "Reference model directory; empty: the initial policy."),
+            .string("dpo.ref_model", "", help: "Reference model directory or .gguf file; empty: the initial policy."),
         ])
 
     static let configuration = CommandConfiguration(
@@ -399,7 +399,7 @@ struct DPOCommand: ParsableCommand {
     @Option(help: "β (key: dpo.beta).") var beta: Double?
     @Option(help: "Loss: \(losses.joined(separator: ", ")) (key: dpo.loss).") var loss: String?
     @Flag(name: .customLong("eval-only"), help: "Compute the loss and metrics without training.") var evalOnly = false
-    @Option(name: .customLong("ref-model"), help: "Reference model directory (key: dpo.ref_model).") var referenceModel: String?
+    @Option(name: .customLong("ref-model"), help: "Reference model directory or .gguf file (key: dpo.ref_model).") var referenceModel: String?
     @Flag(help: "Print metrics as JSON.") var json = false
 
     /// The loss named by `dpo.loss`, with its parameters.
@@ -481,7 +481,7 @@ struct KTOCommand: ParsableCommand {
             .double("kto.desirable_weight", 1, min: 0, help: "λ_D: weight of desirable completions' losses."),
             .double("kto.undesirable_weight", 1, min: 0, help: "λ_U: weight of undesirable completions' losses."),
             .int("kto.max_prompt_length", 512, min: 0, help: "Truncate prompts to this many tokens (0: no limit)."),
-            .string("kto.ref_model", "", help: "Reference model directory; empty: the initial policy."),
+            .string("kto.ref_model", "", help: "Reference model directory or .gguf file; empty: the initial policy."),
         ])
 
     static let configuration = CommandConfiguration(
@@ -575,7 +575,7 @@ extension AlignRun {
     /// initial policy), except when resuming, where the policy holds trained weights and the initial
     /// ones are loaded again (the preset from its seed, or the model directory).
     static func reference(_ path: String, run: AlignRun, resume: Bool) throws -> (any CausalLanguageModel)? {
-        if !path.isEmpty { return try LanguageModelLoader.load(directory: URL(fileURLWithPath: path)) }
+        if !path.isEmpty { return try LanguageModelLoader.load(path: URL(fileURLWithPath: path)) }
         return resume ? try run.loadModel().0 : nil
     }
 }

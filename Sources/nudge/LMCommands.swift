@@ -12,11 +12,11 @@ struct LM: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Print the last position's logits for token ids (compare with transformers).",
             discussion: "Example: nudge lm logits --model path/to/hf-dir --ids 1,2,3 --json")
-        @Option(help: "A Hugging Face model directory (config.json + model.safetensors).") var model: String
+        @Option(help: "A Hugging Face model directory (config.json + model.safetensors) or a .gguf file.") var model: String
         @Option(help: "Comma-separated token ids.") var ids: String
         @Flag(help: "Print JSON.") var json = false
         func run() throws {
-            let lm = try LanguageModelLoader.load(directory: URL(fileURLWithPath: model))
+            let lm = try LanguageModelLoader.load(path: URL(fileURLWithPath: model))
             let tokens = try ids.split(separator: ",").map { item in
                 let text = item.trimmingCharacters(in: .whitespaces)
                 guard let id = Int(text) else { throw ValidationError("--ids: '\(text)' is not a token id (a non-negative integer)") }
@@ -76,7 +76,7 @@ struct Generate: ParsableCommand {
     @Option(name: .customLong("min-p")) var minP: Float = 0
     @Option var seed: UInt64 = 0
     func run() throws {
-        let (lm, tokenizer) = try LanguageModelLoader.loadWithTokenizer(directory: URL(fileURLWithPath: model))
+        let (lm, tokenizer) = try LanguageModelLoader.loadWithTokenizer(path: URL(fileURLWithPath: model))
         var config = GenerationConfig()
         config.maxNewTokens = maxNewTokens
         config.temperature = temperature

@@ -39,7 +39,7 @@ struct LabCommand: ParsableCommand {
 
 struct OveroptimizationLab: ParsableCommand {
     static let schema = ConfigSchema([
-        .string("model", "", help: "A Hugging Face model directory; empty: a fresh 'tiny' byte-level Llama warm-started by SFT."),
+        .string("model", "", help: "A Hugging Face model directory or a .gguf file; empty: a fresh 'tiny' byte-level Llama warm-started by SFT."),
         .choice("task", AlignRun.taskNames, default: "sorting",
                 help: "The built-in task; its hidden gold reward is the gold standard (sorting: partial credit a tiny reward model can learn; on addition it stays near chance)."),
         .int("seed", 1, min: 0, help: "Seed of the model, data, sampling and training."),

@@ -1,0 +1,278 @@
+// Models and tokenizers read from a GGUF file (llama.cpp, Ollama, LM Studio).
+//
+// The architecture's hyperparameters come from `<arch>.*` metadata keys, the weights from ggml's
+// tensor names (`blk.N.attn_q.weight`, …) mapped onto Nudge's Hugging Face keys and dequantized to
+// Float32. llama.cpp's converter reorders the rows of a llama-arch model's q and k projections so
+// that ggml's RoPE rotates adjacent pairs; transformers' RoPE rotates the two halves of each head,
+// so loading undoes that permutation (qwen2 and gpt2 are stored unpermuted). The tokenizer is
+// rebuilt from `tokenizer.ggml.*` as the tokenizer.json a Hugging Face checkout would carry.
+
+import Foundation
+import NudgeNN
+import NudgeTensor
+
+/// What a GGUF file holds beyond the weights: the chat template and the role tokens.
+public struct GGUFModelInfo: Sendable {
+    /// `general.architecture`.
+    public var architecture: String
+    /// `general.name`, when given.
+    public var name: String?
+    /// `tokenizer.chat_template`, when given.
+    public var chatTemplate: String?
+    /// The BOS and EOS token texts, for templates that print them.
+    public var bosToken: String?
+    public var eosToken: String?
+}
+
+extension LanguageModelLoader {
+    /// Whether `path` names a GGUF file rather than a model directory.
+    public static func isGGUF(_ url: URL) -> Bool { url.pathExtension.lowercased() == "gguf" }
+
+    /// Reads a model directory or a `.gguf` file.
+    public static func load(path url: URL) throws -> any CausalLanguageModel {
+        isGGUF(url) ? try load(gguf: GGUFFile(url: url)) : try load(directory: url)
+    }
+
+    /// A model directory's or GGUF file's model and its checked tokenizer.
+    public static func loadWithTokenizer(path url: URL) throws -> (any CausalLanguageModel, any Tokenizer) {
+        guard isGGUF(url) else { return try loadWithTokenizer(directory: url) }
+        let file = try GGUFFile(url: url)
+        let model = try load(gguf: file)
+        let tokenizer = try GGUFTokenizer.make(file)
+        guard tokenizer.vocabularySize <= model.configuration.vocabularySize else {
+            throw ModelLoadError.io(file: url.path, reason: "the tokenizer has \(tokenizer.vocabularySize) tokens but the model only \(model.configuration.vocabularySize) embeddings")
+        }
+        return (model, tokenizer)
+    }
+
+    /// The model in an opened GGUF file.
+    public static func load(gguf file: GGUFFile) throws -> any CausalLanguageModel {
+        let config = try TransformerConfiguration(gguf: file)
+        let model: any CausalLanguageModel
+        switch config.family {
+        case .llama, .qwen2, .mistral: model = LlamaModel(config)
+        case .gpt2: model = try GPT2Model.make(config)
+        }
+        try model.update(parameters: try GGUFWeights.read(file, config: config))
+        return model
+    }
+
+    /// The chat template and role tokens stored in a GGUF file.
+    public static func info(gguf file: GGUFFile) throws -> GGUFModelInfo {
+        let tokens = try file.strings("tokenizer.ggml.tokens")
+        func token(_ key: String) throws -> String? {
+            guard let id = try file.int(key), let tokens, id >= 0, id < tokens.count else { return nil }
+            return tokens[id]
+        }
+        return GGUFModelInfo(architecture: try file.string("general.architecture") ?? "", name: try file.string("general.name"),
+                             chatTemplate: try file.string("tokenizer.chat_template"),
+                             bosToken: try token("tokenizer.ggml.bos_token_id"), eosToken: try token("tokenizer.ggml.eos_token_id"))
+    }
+}
+
+extension TransformerConfiguration {
+    /// The configuration described by a GGUF file's metadata.
+    public init(gguf file: GGUFFile) throws {
+        let path = file.url.path
+        guard let arch = try file.string("general.architecture") else { throw GGUFError.missingKey(file: path, key: "general.architecture") }
+        let family: Family
+        switch arch {
+        case "llama": family = .llama
+        case "qwen2": family = .qwen2
+        case "gpt2": family = .gpt2
+        default:
+            throw ModelLoadError.io(file: path, reason: "general.architecture '\(arch)' is not supported (supported: llama, qwen2, gpt2)")
+        }
+        func int(_ key: String) throws -> Int { try file.requiredInt("\(arch).\(key)") }
+        let scaling = try file.string("\(arch).rope.scaling.type")
+        if file.tensor("rope_freqs.weight") != nil || (scaling != nil && scaling != "none") {
+            throw ModelLoadError.io(file: path, reason: "scaled RoPE (\(arch).rope.scaling, rope_freqs.weight: Llama 3.1 and later) is not supported yet")
+        }
+        let hidden = try int("embedding_length"), heads = try int("attention.head_count")
+        let tokens = try file.strings("tokenizer.ggml.tokens")
+        let embedding = file.tensor("token_embd.weight")
+        let vocabulary = try file.int("\(arch).vocab_size") ?? embedding?.shape.first ?? tokens?.count ?? 0
+        let headDimension = try file.int("\(arch).attention.key_length") ?? (heads > 0 ? hidden / heads : 0)
+        let epsilonKey = family == .gpt2 ? "attention.layer_norm_epsilon" : "attention.layer_norm_rms_epsilon"
+        guard let epsilon = try file.double("\(arch).\(epsilonKey)") else { throw GGUFError.missingKey(file: path, key: "\(arch).\(epsilonKey)") }
+        self.init(
+            family: family, vocabularySize: vocabulary, hiddenSize: hidden, intermediateSize: try int("feed_forward_length"),
+            layerCount: try int("block_count"), headCount: heads,
+            keyValueHeadCount: try file.int("\(arch).attention.head_count_kv") ?? heads, headDimension: headDimension,
+            normEpsilon: Float(epsilon), ropeTheta: Float(try file.double("\(arch).rope.freq_base") ?? 10_000),
+            maxPositions: try int("context_length"),
+            tieWordEmbeddings: file.tensor("output.weight") == nil,
+            attentionBias: family != .gpt2 && file.tensor("blk.0.attn_q.bias") != nil,
+            outputProjectionBias: family == .gpt2 || file.tensor("blk.0.attn_output.bias") != nil,
+            mlpBias: family == .gpt2 || file.tensor("blk.0.ffn_up.bias") != nil,
+            activation: family == .gpt2 ? "gelu_new" : "silu",
+            bosTokenID: try file.int("tokenizer.ggml.bos_token_id"), eosTokenID: try file.int("tokenizer.ggml.eos_token_id"),
+            padTokenID: try file.int("tokenizer.ggml.padding_token_id"))
+        if let count = try file.int("\(arch).rope.dimension_count"), family != .gpt2, count != headDimension {
+            throw ModelLoadError.io(file: path, reason: "\(arch).rope.dimension_count is \(count) but the head size is \(headDimension); partial rotary embeddings are not supported")
+        }
+        try validate(file: path)
+    }
+}
+
+/// Tensor names and layouts between ggml and Nudge.
+enum GGUFWeights {
+    /// The Nudge key of a ggml tensor name, or nil for tensors Nudge does not use.
+    static func key(_ name: String, family: TransformerConfiguration.Family) -> String? {
+        let gpt2 = family == .gpt2
+        switch name {
+        case "token_embd.weight": return gpt2 ? "transformer.wte.weight" : "model.embed_tokens.weight"
+        case "position_embd.weight": return gpt2 ? "transformer.wpe.weight" : nil
+        case "output_norm.weight": return gpt2 ? "transformer.ln_f.weight" : "model.norm.weight"
+        case "output_norm.bias": return gpt2 ? "transformer.ln_f.bias" : nil
+        case "output.weight": return "lm_head.weight"
+        default: break
+        }
+        let parts = name.split(separator: ".", maxSplits: 2).map(String.init)
+        guard parts.count == 3, parts[0] == "blk", let layer = Int(parts[1]) else { return nil }
+        let names: [String: String] = gpt2 ? [
+            "attn_norm": "ln_1", "attn_qkv": "attn.c_attn", "attn_output": "attn.c_proj",
+            "ffn_norm": "ln_2", "ffn_up": "mlp.c_fc", "ffn_down": "mlp.c_proj",
+        ] : [
+            "attn_norm": "input_layernorm", "attn_q": "self_attn.q_proj", "attn_k": "self_attn.k_proj",
+            "attn_v": "self_attn.v_proj", "attn_output": "self_attn.o_proj", "ffn_norm": "post_attention_layernorm",
+            "ffn_gate": "mlp.gate_proj", "ffn_up": "mlp.up_proj", "ffn_down": "mlp.down_proj",
+        ]
+        let pieces = parts[2].split(separator: ".").map(String.init)
+        guard pieces.count == 2, let module = names[pieces[0]] else { return nil }
+        return (gpt2 ? "transformer.h.\(layer)." : "model.layers.\(layer).") + module + "." + pieces[1]
+    }
+
+    /// Every tensor mapped, dequantized and, for llama-arch q/k, un-permuted.
+    static func read(_ file: GGUFFile, config: TransformerConfiguration) throws -> NamedTensors {
+        var pairs: [(String, Tensor)] = []
+        for info in file.tensors {
+            guard let key = key(info.name, family: config.family) else {
+                if info.name == "rope_freqs.weight" { continue }
+                throw ModelLoadError.io(file: file.url.path, reason: "tensor '\(info.name)' has no place in a \(config.family.rawValue) model")
+            }
+            var values = file.floats(info)
+            if config.family == .llama {
+                if info.name.hasSuffix("attn_q.weight") || info.name.hasSuffix("attn_q.bias") {
+                    values = unpermute(values, rows: info.shape[0], heads: config.headCount)
+                } else if info.name.hasSuffix("attn_k.weight") || info.name.hasSuffix("attn_k.bias") {
+                    values = unpermute(values, rows: info.shape[0], heads: config.keyValueHeadCount)
+                }
+            }
+            pairs.append((key, Tensor(shape: info.shape, values: values)))
+        }
+        return NamedTensors(pairs)
+    }
+
+    /// Undoes llama.cpp's `permute`: within each head, ggml row 2i + s holds transformers' row s·d/2 + i.
+    static func unpermute(_ values: [Float], rows: Int, heads: Int) -> [Float] {
+        guard heads > 0, rows % heads == 0, (rows / heads) % 2 == 0 else { return values }
+        let columns = values.count / rows, head = rows / heads, half = head / 2
+        var out = [Float](repeating: 0, count: values.count)
+        values.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                for h in 0..<heads {
+                    for s in 0..<2 {
+                        for i in 0..<half {
+                            let from = (h * head + 2 * i + s) * columns, to = (h * head + s * half + i) * columns
+                            for c in 0..<columns { dst[to + c] = src[from + c] }
+                        }
+                    }
+                }
+            }
+        }
+        return out
+    }
+}
+
+/// Tokenizers rebuilt from GGUF metadata.
+public enum GGUFTokenizer {
+    /// The pre-tokenizer (tokenizer.json form) that llama.cpp's `tokenizer.ggml.pre` names.
+    static func preTokenizer(_ pre: String, file: String) throws -> (pre: [String: Any], ignoreMerges: Bool) {
+        func split(_ regex: String) -> [String: Any] {
+            ["type": "Split", "pattern": ["Regex": regex], "behavior": "Isolated", "invert": false]
+        }
+        let byteLevel: [String: Any] = ["type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": false]
+        let gpt2: [String: Any] = ["type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true]
+        switch pre {
+        case "default", "gpt-2", "gpt2":
+            return (gpt2, false)
+        case "smollm", "starcoder", "refact", "codeshell":
+            // Digits one by one, then GPT-2's split (the Hugging Face pre-tokenizer of SmolLM and StarCoder).
+            return (["type": "Sequence", "pretokenizers": [split("\\p{N}"), gpt2]], false)
+        case "llama-bpe", "llama3", "dbrx", "smaug-bpe":
+            let regex = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
+            return (["type": "Sequence", "pretokenizers": [split(regex), byteLevel]], true)
+        case "qwen2", "deepseek-r1-qwen":
+            let regex = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
+            return (["type": "Sequence", "pretokenizers": [split(regex), byteLevel]], false)
+        default:
+            throw ModelLoadError.io(file: file, reason: "tokenizer.ggml.pre '\(pre)' is not supported (supported: default, gpt2, smollm, starcoder, llama-bpe, qwen2)")
+        }
+    }
+
+    /// The tokenizer a GGUF file describes (`tokenizer.ggml.model` gpt2: byte-level BPE).
+    public static func make(_ file: GGUFFile) throws -> BPETokenizer {
+        let path = file.url.path
+        let model = try file.string("tokenizer.ggml.model")
+        guard let model else { throw GGUFError.missingKey(file: path, key: "tokenizer.ggml.model") }
+        guard model == "gpt2" else {
+            throw ModelLoadError.io(file: path, reason: "tokenizer.ggml.model '\(model)' is not supported; only byte-level BPE ('gpt2') is read from GGUF so far")
+        }
+        guard let tokens = try file.strings("tokenizer.ggml.tokens") else { throw GGUFError.missingKey(file: path, key: "tokenizer.ggml.tokens") }
+        let merges = try file.strings("tokenizer.ggml.merges") ?? []
+        let types = try file.numbers("tokenizer.ggml.token_type") ?? []
+        guard types.isEmpty || types.count == tokens.count else {
+            throw GGUFError.invalid(file: path, reason: "tokenizer.ggml.token_type has \(types.count) entries for \(tokens.count) tokens")
+        }
+        let (pre, ignoreMerges) = try preTokenizer(try file.string("tokenizer.ggml.pre") ?? "default", file: path)
+        var vocab: [String: Int] = [:]
+        vocab.reserveCapacity(tokens.count)
+        var added: [[String: Any]] = []
+        for (id, token) in tokens.enumerated() {
+            if vocab[token] == nil { vocab[token] = id }
+            // llama.cpp's token types: 3 control (special added tokens), 4 user-defined (added, not special).
+            let type = types.isEmpty ? 1 : Int(types[id])
+            if type == 3 || type == 4 {
+                added.append(["id": id, "content": token, "single_word": false, "lstrip": false, "rstrip": false,
+                              "normalized": type == 4, "special": type == 3])
+            }
+        }
+        var json: [String: Any] = [
+            "version": "1.0", "normalizer": NSNull(), "pre_tokenizer": pre, "added_tokens": added,
+            "decoder": ["type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true],
+            "model": ["type": "BPE", "vocab": vocab, "merges": merges, "ignore_merges": ignoreMerges,
+                      "byte_fallback": false, "fuse_unk": false, "dropout": NSNull(),
+                      "continuing_subword_prefix": NSNull(), "end_of_word_suffix": NSNull()] as [String: Any],
+        ]
+        func token(_ key: String) throws -> String? {
+            guard let id = try file.int(key) else { return nil }
+            guard id >= 0, id < tokens.count else {
+                throw GGUFError.invalid(file: path, reason: "\(key) is \(id), outside the \(tokens.count) tokens")
+            }
+            return tokens[id]
+        }
+        let bos = try token("tokenizer.ggml.bos_token_id")
+        if try file.bool("tokenizer.ggml.add_bos_token") == true, let bos, let id = vocab[bos] {
+            json["post_processor"] = [
+                "type": "TemplateProcessing",
+                "single": [["SpecialToken": ["id": bos, "type_id": 0]], ["Sequence": ["id": "A", "type_id": 0]]],
+                "pair": [["SpecialToken": ["id": bos, "type_id": 0]], ["Sequence": ["id": "A", "type_id": 0]],
+                         ["Sequence": ["id": "B", "type_id": 1]]],
+                "special_tokens": [bos: ["id": bos, "ids": [id], "tokens": [bos]]],
+            ] as [String: Any]
+        }
+        let data: Data
+        do {
+            data = try JSONSerialization.data(withJSONObject: json)
+        } catch {
+            throw GGUFError.invalid(file: path, reason: "the tokenizer metadata cannot be assembled: \(error)")
+        }
+        do {
+            return try BPETokenizer(data: data, bosToken: bos, eosToken: try token("tokenizer.ggml.eos_token_id"),
+                                    padToken: try token("tokenizer.ggml.padding_token_id"))
+        } catch {
+            throw ModelLoadError.io(file: path, reason: "its tokenizer metadata: \(error)")
+        }
+    }
+}

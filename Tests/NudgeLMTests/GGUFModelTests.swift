@@ -1,0 +1,65 @@
+// Models read from GGUF files as llama.cpp's converter writes them (Fixtures/gguf, written by
+// scripts/make_gguf_fixtures.py from the tiny transformers fixtures): the same logits as
+// transformers gives for the original checkpoint, so names, layouts and llama's Q/K row
+// permutation are all undone correctly.
+
+import Foundation
+import Testing
+@testable import NudgeLM
+import NudgeNN
+import NudgeTensor
+
+@Suite("GGUF models") struct GGUFModelTests {
+    static func fixture(_ name: String) throws -> URL {
+        try #require(Bundle.module.url(forResource: name, withExtension: "gguf", subdirectory: "Fixtures/gguf"))
+    }
+
+    @Test(arguments: ["llama", "qwen2"])
+    func logitsMatchTransformers(_ name: String) throws {
+        let model = try LanguageModelLoader.load(path: try Self.fixture(name))
+        let original = try LanguageModelLoader.load(directory: try lmFixture(name))
+        #expect(model.configuration.family == original.configuration.family)
+        #expect(model.configuration.tieWordEmbeddings == original.configuration.tieWordEmbeddings)
+        #expect(model.configuration.attentionBias == original.configuration.attentionBias)
+        let expected = try SafeTensorsFile(url: try lmFixture(name).appendingPathComponent("expected.safetensors"))
+        let ids = try expected.int64s("input_ids").map(Int.init)
+        let shape = try #require(expected.entry("input_ids")).shape
+        let batch = TokenBatch(ids: (0..<shape[0]).map { Array(ids[($0 * shape[1])..<(($0 + 1) * shape[1])]) })
+        let logits = withoutGradients { model(batch) }
+        let diff = maxAbsDifference(logits.scalars, try expected.floats("logits"))
+        #expect(diff < 1e-4, "\(name).gguf: max |Δlogits| = \(diff)")
+    }
+
+    @Test func unpermuteInvertsLlamaCppsPermute() {
+        // llama.cpp: reshape(heads, 2, d/2, cols).swapaxes(1, 2) — row h·d + s·d/2 + i goes to h·d + 2i + s.
+        let heads = 2, d = 6, columns = 3, rows = heads * d
+        let original = (0..<(rows * columns)).map(Float.init)
+        var permuted = [Float](repeating: 0, count: original.count)
+        for h in 0..<heads { for s in 0..<2 { for i in 0..<(d / 2) { for c in 0..<columns {
+            permuted[(h * d + 2 * i + s) * columns + c] = original[(h * d + s * d / 2 + i) * columns + c]
+        } } } }
+        #expect(GGUFWeights.unpermute(permuted, rows: rows, heads: heads) == original)
+    }
+
+    @Test func tokenizerFromMetadata() throws {
+        let (model, tokenizer) = try LanguageModelLoader.loadWithTokenizer(path: try Self.fixture("tiny_tokenizer"))
+        #expect(model.configuration.layerCount == 1 && model.configuration.tieWordEmbeddings)
+        #expect(tokenizer.vocabularySize == 269)
+        // smollm pre-tokenizer: digits one by one, then GPT-2's split; merges give "hello" and "Ġworld".
+        #expect(tokenizer.encode("hello world", addSpecialTokens: false) == [262, 267])
+        #expect(tokenizer.encode("<|im_start|>hello<tool>", addSpecialTokens: false) == [1, 262, 268])
+        #expect(tokenizer.encode("12", addSpecialTokens: false) == [3 + 0x31, 3 + 0x32])  // the byte alphabet follows the specials, in byte order
+        #expect(tokenizer.decode([1, 262, 267, 2], skipSpecialTokens: true) == "hello world")
+        #expect(tokenizer.eosTokenID == 2)
+        let info = try LanguageModelLoader.info(gguf: try GGUFFile(url: try Self.fixture("tiny_tokenizer")))
+        #expect(info.chatTemplate?.hasPrefix("{% for m in messages %}") == true)
+        #expect(info.bosToken == "<|endoftext|>" && info.eosToken == "<|im_end|>")
+    }
+
+    @Test func modelWithoutTokenizerMetadataSaysSo() throws {
+        let url = try Self.fixture("llama")
+        #expect(throws: GGUFError.missingKey(file: url.path, key: "tokenizer.ggml.model")) {
+            _ = try LanguageModelLoader.loadWithTokenizer(path: url)
+        }
+    }
+}
