@@ -91,6 +91,12 @@ def write_types():
     w.add_tensor("bf16", bf_bits.view(np.uint8).reshape(2, 32), raw_dtype=T.BF16)
     expected["tensors"]["bf16"] = {"shape": [2, 16], "values": [float(v) for v in (bf_bits.astype(np.uint32) << 16).view(np.float32).reshape(-1)]}
     w.write_header_to_file(); w.write_kv_data_to_file(); w.write_tensors_to_file(); w.close()
+    # Export's Q8_0 quantizer against gguf-py's (ggml's reference): values with ties and a zero block.
+    q_in = (rng.standard_normal(96) * 0.3).astype(np.float32)
+    q_in[32:64] = 0
+    q_in[70] = 2.5; q_in[71] = -2.5
+    expected["q8_0_quantize"] = {"values": [float(v) for v in q_in],
+                                 "bytes": gguf.quants.quantize(q_in.reshape(1, 96), T.Q8_0).reshape(-1).tobytes().hex()}
     (out / "types.json").write_text(json.dumps(expected))
 
 

@@ -6,7 +6,7 @@ import Nudge
 
 struct LM: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Language-model tools.", subcommands: [Logits.self, Init.self])
+        abstract: "Language-model tools.", subcommands: [Logits.self, Init.self, Export.self, Tokenize.self])
 
     struct Logits: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -56,6 +56,72 @@ struct LM: ParsableCommand {
             let model = LlamaModel(config, seed: seed)
             try LanguageModelLoader.save(model, configJSON: config.configJSON(), to: URL(fileURLWithPath: output))
             print("\(preset): \(model.parameterCount) parameters written to \(output)")
+        }
+    }
+}
+
+extension LM {
+    struct Export: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write a model as a GGUF file (llama.cpp, Ollama, transformers) or a Hugging Face directory.",
+            discussion: """
+            The tokenizer and chat template travel with the weights (from the source GGUF's metadata, or from
+            tokenizer.json / tokenizer_config.json / chat_template.jinja beside a model directory).
+            Example: nudge lm export --model runs/sft/checkpoints/model --output model.gguf --type q8_0
+            """)
+        @Option(help: "A Hugging Face model directory or a .gguf file.") var model: String
+        @Option(help: "OUT.gguf, or a directory for the Hugging Face layout.") var output: String
+        @Option(help: "Storage of the matrices in a GGUF file: f32, f16, bf16 or q8_0 (norms and biases stay f32).") var type = "f16"
+        @Option(help: "general.name in the GGUF file.") var name: String?
+        func run() throws {
+            let types: [String: GGMLType] = ["f32": .f32, "f16": .f16, "bf16": .bf16, "q8_0": .q8_0]
+            guard let ggmlType = types[type.lowercased()] else { throw ValidationError("--type: expected f32, f16, bf16 or q8_0, got '\(type)'") }
+            let source = URL(fileURLWithPath: model), destination = URL(fileURLWithPath: output)
+            let gguf = LanguageModelLoader.isGGUF(source) ? try GGUFFile(url: source) : nil
+            let lm = try gguf.map { try LanguageModelLoader.load(gguf: $0) } ?? LanguageModelLoader.load(directory: source)
+            if LanguageModelLoader.isGGUF(destination) {
+                let tokenizer: [(String, GGUFTypedValue)]
+                if let gguf {
+                    tokenizer = GGUFExport.tokenizerMetadata(from: gguf)
+                } else if FileManager.default.fileExists(atPath: source.appendingPathComponent("tokenizer.json").path) {
+                    tokenizer = try GGUFExport.tokenizerMetadata(directory: source)
+                } else {
+                    throw ValidationError("\(source.path): no tokenizer.json; a GGUF file needs its tokenizer (llama.cpp cannot load one without it)")
+                }
+                try GGUFExport.write(lm, tokenizer: tokenizer, name: name ?? source.deletingPathExtension().lastPathComponent, type: ggmlType, to: destination)
+            } else {
+                try LanguageModelLoader.save(lm, configJSON: lm.configuration.configJSON(), to: destination)
+                if let gguf {
+                    try GGUFExport.writeTokenizerFiles(from: gguf, to: destination)
+                } else {
+                    for file in ["tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "generation_config.json"] {
+                        let from = source.appendingPathComponent(file), to = destination.appendingPathComponent(file)
+                        guard FileManager.default.fileExists(atPath: from.path), from.standardizedFileURL != to.standardizedFileURL else { continue }
+                        try? FileManager.default.removeItem(at: to)
+                        try FileManager.default.copyItem(at: from, to: to)
+                    }
+                }
+            }
+            print("\(lm.parameterCount) parameters written to \(output)")
+        }
+    }
+
+    struct Tokenize: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print the token ids of a text.")
+        @Option(help: "A Hugging Face model directory or a .gguf file.") var model: String
+        @Option(help: "The text.") var text: String
+        @Flag(name: .customLong("special"), help: "Add the tokenizer's sequence tokens (e.g. BOS).") var addSpecialTokens = false
+        @Flag(help: "Print JSON (ids and the token strings).") var json = false
+        func run() throws {
+            let (_, tokenizer) = try LanguageModelLoader.loadWithTokenizer(path: URL(fileURLWithPath: model))
+            let ids = tokenizer.encode(text, addSpecialTokens: addSpecialTokens)
+            if json {
+                let tokens = ids.map { tokenizer.decode([$0], skipSpecialTokens: false) }
+                let data = try JSONSerialization.data(withJSONObject: ["ids": ids, "tokens": tokens])
+                print(String(decoding: data, as: UTF8.self))
+            } else {
+                print(ids.map(String.init).joined(separator: " "))
+            }
         }
     }
 }

@@ -62,4 +62,28 @@ import NudgeTensor
             _ = try LanguageModelLoader.loadWithTokenizer(path: url)
         }
     }
+
+    /// Exports the fixture and reads it back: F32 gives the same logits, F16 and Q8_0 close ones, and
+    /// the tokenizer and chat template travel with the weights.
+    @Test(arguments: [("llama", GGMLType.f32, Float(1e-6)), ("qwen2", .f32, 1e-6), ("llama", .f16, 2e-2), ("tiny_tokenizer", .q8_0, 2e-2)])
+    func exportRoundTrip(_ name: String, _ type: GGMLType, _ tolerance: Float) throws {
+        let source = try GGUFFile(url: try Self.fixture(name))
+        let model = try LanguageModelLoader.load(gguf: source)
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("nudge-export-\(UUID().uuidString).gguf")
+        defer { try? FileManager.default.removeItem(at: url) }
+        try GGUFExport.write(model, tokenizer: GGUFExport.tokenizerMetadata(from: source), name: "round trip", type: type, to: url)
+        let written = try GGUFFile(url: url)
+        #expect(try written.string("general.name") == "round trip")
+        let reloaded = try LanguageModelLoader.load(gguf: written)
+        #expect(reloaded.configuration == model.configuration)
+        let ids = [[1, 5, 9, 2, 7, 7, 3, 0], [4, 4, 8, 1, 6, 2, 9, 5]]
+        let a = withoutGradients { model(TokenBatch(ids: ids)) }, b = withoutGradients { reloaded(TokenBatch(ids: ids)) }
+        let diff = maxAbsDifference(a.scalars, b.scalars)
+        #expect(diff <= tolerance, "\(name) as \(type.name): max |Δlogits| \(diff)")
+        if name == "tiny_tokenizer" {
+            #expect(try written.string("tokenizer.chat_template") == source.string("tokenizer.chat_template"))
+            let t1 = try GGUFTokenizer.make(source), t2 = try GGUFTokenizer.make(written)
+            #expect(t2.encode("<|im_start|>hello world 42", addSpecialTokens: false) == t1.encode("<|im_start|>hello world 42", addSpecialTokens: false))
+        }
+    }
 }

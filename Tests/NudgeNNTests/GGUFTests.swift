@@ -115,4 +115,51 @@ import Testing
         defer { try? FileManager.default.removeItem(at: url) }
         #expect(throws: GGUFError.unsupportedType(file: url.path, tensor: "q4_0", type: "IQ2_XXS")) { _ = try GGUFFile(url: url) }
     }
+
+    @Test func q8_0QuantizesAsGGML() throws {
+        let entry = try #require(try Self.expected()["q8_0_quantize"] as? [String: Any])
+        let values = try #require(entry["values"] as? [Double]).map(Float.init)
+        let hex = try #require(entry["bytes"] as? String)
+        let expected = stride(from: 0, to: hex.count, by: 2).map { i -> UInt8 in
+            let start = hex.index(hex.startIndex, offsetBy: i)
+            return UInt8(hex[start..<hex.index(start, offsetBy: 2)], radix: 16)!
+        }
+        #expect(GGUFWriter.quantizeQ8_0(values) == expected)
+    }
+
+    @Test func writtenFilesReadBack() throws {
+        var w = GGUFWriter()
+        w.set("general.architecture", .string("test"))
+        w.set("test.count", .u32(7))
+        w.set("test.signed", .i32(-3))
+        w.set("test.big", .u64(1 << 40))
+        w.set("test.ratio", .f32(0.5))
+        w.set("test.flag", .bool(false))
+        w.set("test.words", .strings(["x", "yz"]))
+        w.set("test.types", .i32s([1, 3, 4]))
+        w.set("test.scores", .f32s([0.25, -1]))
+        let values = (0..<(3 * 64)).map { Float($0 % 17) * 0.125 - 1 }
+        w.add("a.f32", shape: [3, 64], values: values, type: .f32)
+        w.add("a.f16", shape: [3, 64], values: values, type: .f16)
+        w.add("a.bf16", shape: [3, 64], values: values, type: .bf16)
+        w.add("a.q8", shape: [3, 64], values: values, type: .q8_0)
+        w.add("a.vector", shape: [5], values: [1, 2, 3, 4, 5], type: .q8_0)  // not whole blocks: F32
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("nudge-gguf-\(UUID().uuidString).gguf")
+        defer { try? FileManager.default.removeItem(at: url) }
+        try w.write(to: url)
+        let file = try GGUFFile(url: url)
+        #expect(file.metadata["test.count"] == .uint(7) && file.metadata["test.signed"] == .int(-3))
+        #expect(file.metadata["test.big"] == .uint(1 << 40) && file.metadata["test.ratio"] == .float(0.5))
+        #expect(try file.bool("test.flag") == false && file.strings("test.words") == ["x", "yz"])
+        #expect(try file.numbers("test.types") == [1, 3, 4] && file.numbers("test.scores") == [0.25, -1])
+        #expect(try file.floats("a.f32") == values)
+        #expect(try file.floats("a.f16") == values)  // multiples of 1/8 are exact in f16 and bf16
+        #expect(try file.floats("a.bf16") == values)
+        #expect(file.tensor("a.q8")?.type == .q8_0 && file.tensor("a.vector")?.type == .f32)
+        let q8 = try file.floats("a.q8")
+        #expect(zip(q8, values).allSatisfy { abs($0 - $1) <= 1.0 / 127 })
+        // Every typed value read back converts to the same typed value.
+        #expect(GGUFTypedValue(file.metadata["test.types"]!) == .i32s([1, 3, 4]))
+        #expect(GGUFTypedValue(file.metadata["test.count"]!) == .u32(7))
+    }
 }

@@ -213,6 +213,16 @@ public enum GGUFTokenizer {
 
     /// The tokenizer a GGUF file describes (`tokenizer.ggml.model` gpt2: byte-level BPE).
     public static func make(_ file: GGUFFile) throws -> BPETokenizer {
+        let (data, roles) = try tokenizerJSON(file)
+        do {
+            return try BPETokenizer(data: data, bosToken: roles.bos, eosToken: roles.eos, padToken: roles.pad)
+        } catch {
+            throw ModelLoadError.io(file: file.url.path, reason: "its tokenizer metadata: \(error)")
+        }
+    }
+
+    /// The Hugging Face tokenizer.json equivalent of a GGUF file's tokenizer metadata, and its role tokens.
+    public static func tokenizerJSON(_ file: GGUFFile) throws -> (json: Data, roles: (bos: String?, eos: String?, pad: String?)) {
         let path = file.url.path
         let model = try file.string("tokenizer.ggml.model")
         guard let model else { throw GGUFError.missingKey(file: path, key: "tokenizer.ggml.model") }
@@ -264,15 +274,10 @@ public enum GGUFTokenizer {
         }
         let data: Data
         do {
-            data = try JSONSerialization.data(withJSONObject: json)
+            data = try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys])
         } catch {
             throw GGUFError.invalid(file: path, reason: "the tokenizer metadata cannot be assembled: \(error)")
         }
-        do {
-            return try BPETokenizer(data: data, bosToken: bos, eosToken: try token("tokenizer.ggml.eos_token_id"),
-                                    padToken: try token("tokenizer.ggml.padding_token_id"))
-        } catch {
-            throw ModelLoadError.io(file: path, reason: "its tokenizer metadata: \(error)")
-        }
+        return (data, (bos, try token("tokenizer.ggml.eos_token_id"), try token("tokenizer.ggml.padding_token_id")))
     }
 }
