@@ -174,6 +174,8 @@ struct OfflineSession {
     let display: OfflineProgress
     /// The first failed metrics write (a full disk): the loop stops at the next step and it is thrown.
     let logFailure = LogFailure()
+    /// The model file or directory the run started from (nil for the fresh preset): saved models carry its tokenizer.
+    let sourceModel: URL?
     var startStep: Int { control.startStep }
 
     /// Opens the run of `run`'s configuration for `model` (everything the checkpoint holds) trained by
@@ -181,6 +183,7 @@ struct OfflineSession {
     init(_ name: String, run: AlignRun, model: Module, optimizer: Adam, resume: Bool) throws {
         self.name = name
         self.optimizer = optimizer
+        sourceModel = AlignRun.usesPreset(run.config) ? nil : URL(fileURLWithPath: run.config.string("model"))
         let latest = run.latestCheckpointURL
         var start = 0
         if resume {
@@ -247,7 +250,7 @@ struct OfflineSession {
 
     /// Saves a language model as a Hugging Face directory in checkpoints/model.
     func saveModel(_ model: any CausalLanguageModel) throws {
-        try LanguageModelLoader.save(model, configJSON: model.configuration.configJSON(), to: directory.checkpointURL(name: "model"))
+        try LanguageModelLoader.save(model, tokenizerFrom: sourceModel, to: directory.checkpointURL(name: "model"))
     }
 }
 

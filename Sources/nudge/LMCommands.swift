@@ -90,17 +90,7 @@ extension LM {
                 }
                 try GGUFExport.write(lm, tokenizer: tokenizer, name: name ?? source.deletingPathExtension().lastPathComponent, type: ggmlType, to: destination)
             } else {
-                try LanguageModelLoader.save(lm, configJSON: lm.configuration.configJSON(), to: destination)
-                if let gguf {
-                    try GGUFExport.writeTokenizerFiles(from: gguf, to: destination)
-                } else {
-                    for file in ["tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "generation_config.json"] {
-                        let from = source.appendingPathComponent(file), to = destination.appendingPathComponent(file)
-                        guard FileManager.default.fileExists(atPath: from.path), from.standardizedFileURL != to.standardizedFileURL else { continue }
-                        try? FileManager.default.removeItem(at: to)
-                        try FileManager.default.copyItem(at: from, to: to)
-                    }
-                }
+                try LanguageModelLoader.save(lm, tokenizerFrom: source, to: destination)
             }
             print("\(lm.parameterCount) parameters written to \(output)")
         }

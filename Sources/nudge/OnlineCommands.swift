@@ -123,6 +123,8 @@ struct OnlineRun {
     let name: String
     var seed: UInt64 { UInt64(config.int("seed")) }
     var usesPreset: Bool { config.string("model").isEmpty }
+    /// The model file or directory the run started from (nil for the fresh preset): saved models carry its tokenizer.
+    var sourceModel: URL? { usesPreset ? nil : URL(fileURLWithPath: config.string("model")) }
 
     /// The model and tokenizer named by `model` (the fresh preset when empty), as sft/rm/dpo load them.
     func loadModel() throws -> (any CausalLanguageModel, any Tokenizer) { try AlignRun(config: config).loadModel() }
@@ -265,7 +267,7 @@ struct OnlineRun {
                 accuracies.append((k, a))
                 if a > best {
                     best = a
-                    try LanguageModelLoader.save(model, configJSON: model.configuration.configJSON(), to: directory.checkpointURL(name: "best"))
+                    try LanguageModelLoader.save(model, tokenizerFrom: sourceModel, to: directory.checkpointURL(name: "best"))
                 }
             }
             if let bad = metrics.first(where: { !$0.1.isFinite && ["loss", "grad_norm", "loss/policy_avg", "loss/value_avg"].contains($0.0) }) {
@@ -288,7 +290,7 @@ struct OnlineRun {
         }
         progress.finish()
         if completed > startStep || startStep == 0 { try save() }
-        try LanguageModelLoader.save(model, configJSON: model.configuration.configJSON(), to: directory.checkpointURL(name: "model"))
+        try LanguageModelLoader.save(model, tokenizerFrom: sourceModel, to: directory.checkpointURL(name: "model"))
         directory.close()
         var page = try HTMLReport.forRun(directory.url)
         if let first = accuracies.first, let last = accuracies.last {

@@ -223,3 +223,23 @@ public enum GGUFExport {
         try data.write(to: directory.appendingPathComponent("tokenizer_config.json"), options: .atomic)
     }
 }
+
+extension LanguageModelLoader {
+    /// Saves `model` as a Hugging Face directory together with the tokenizer of `source` (a model
+    /// directory's tokenizer files, or a GGUF file's tokenizer metadata written as tokenizer.json and
+    /// tokenizer_config.json), so the saved directory loads, evaluates and exports on its own.
+    public static func save(_ model: any CausalLanguageModel, tokenizerFrom source: URL?, to directory: URL) throws {
+        try save(model, configJSON: model.configuration.configJSON(), to: directory)
+        guard let source else { return }
+        if isGGUF(source) {
+            try GGUFExport.writeTokenizerFiles(from: try GGUFFile(url: source), to: directory)
+            return
+        }
+        for name in ["tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "generation_config.json"] {
+            let from = source.appendingPathComponent(name), to = directory.appendingPathComponent(name)
+            guard FileManager.default.fileExists(atPath: from.path), from.standardizedFileURL != to.standardizedFileURL else { continue }
+            try? FileManager.default.removeItem(at: to)
+            try FileManager.default.copyItem(at: from, to: to)
+        }
+    }
+}
