@@ -184,12 +184,14 @@ import NudgeTensor
         #expect(late < early, "\(history.map(\.loss))")
     }
 
-    @Test("KTO: loss 1/2 at the reference, mismatched pairs within chunks, desirable rewards rise above undesirable")
+    @Test("KTO: loss 1/2 at the reference, mismatched pairs within the batch, desirable rewards rise above undesirable")
     func kto() throws {
-        let examples = (0..<5).map { UnpairedExample(promptIDs: [$0], completionIDs: [10 + $0], label: $0 % 2 == 0) }
-        let shifted = KTOTrainer.mismatched(examples, chunk: 2)
-        #expect(shifted.map(\.promptIDs) == [[0], [1], [2], [3], [4]])
-        #expect(shifted.map(\.completionIDs) == [[11], [10], [13], [12], [14]])
+        // A batch as scheduled (shuffled rows 3, 0, 4): each prompt takes the completion of the row before it, the first the last's (TRL).
+        let batch = [3, 0, 4].map { UnpairedExample(promptIDs: [$0], completionIDs: [10 + $0], label: $0 % 2 == 0) }
+        let shifted = KTOTrainer.mismatched(batch)
+        #expect(shifted.map(\.promptIDs) == [[3], [0], [4]])
+        #expect(shifted.map(\.completionIDs) == [[14], [13], [10]])
+        #expect(shifted.map(\.label) == batch.map(\.label))
 
         let (policy, tokenizer) = tinyPolicy(seed: 11)
         let rows = SyntheticTask.addition(digits: 1).unpairedRows(count: 48, seed: 7)
@@ -199,8 +201,8 @@ import NudgeTensor
         let history = try KTOTrainer.train(policy: policy, tokenizer: tokenizer, rows: rows, config: config)
         #expect(history.count == 18)
         // Step 1: π = π_ref, so every log-ratio and z are 0 and each term is 1 − σ(0). z is 0 up to
-        // the last bits: the reference log-probs were computed in dataset-order chunks and the
-        // step's in a shuffled batch, and BLAS rounding depends on the matrix shapes.
+        // the last bits: the policy scores matched and mismatched rows in one padded batch, the
+        // reference the mismatched ones alone, and BLAS rounding depends on the matrix shapes.
         #expect(abs(history[0].loss - 0.5) < 1e-6 && abs(history[0].kl) < 1e-5, "\(history[0])")
         let late = history.suffix(4)
         let margin = late.map { $0.rewardsChosen - $0.rewardsRejected }.reduce(0, +) / 4

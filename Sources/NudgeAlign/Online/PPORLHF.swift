@@ -9,6 +9,17 @@
 // mini-batches, with an optional entropy bonus. β is fixed or follows the adaptive controller of
 // Ziegler et al. (target KL, horizon). Alternatively the KL goes in the loss (k3, as GRPO) instead of
 // the reward.
+//
+// Where the score goes: at the last real token (InstructGPT's reading, and OpenRLHF's). TRL's
+// PPOTrainer adds it one position later (`sequence_lengths + 1`, a padding position whose value it
+// keeps and trains) when the completion is shorter than the response length, so the score reaches
+// the last real token through one more step of GAE (discounted by γλ, against that position's
+// value); that variant needs value targets on padding and is not offered.
+// Metrics keep TRL's names and definitions: `objective/entropy` is the mean over sequences of the
+// summed −log π_old of the sampled tokens (TRL's, without its padding positions, which TRL fills
+// with log-prob 1), `policy/approxkl_avg` the mean over mini-batches of ½·(log π − log π_old)²
+// averaged over every position of the mini-batch, padding included as zeros (TRL's `.mean()`),
+// and `policy/entropy_avg` the masked mean of the full-distribution token entropy.
 
 import Foundation
 import NudgeLM
@@ -303,7 +314,7 @@ public final class PPORLHFTrainer {
                         }
                         clipFractions.append(clipped / Double(tokens))
                         valueClipFractions.append(vClipped / Double(tokens))
-                        approxKLs.append(kl / Double(tokens))
+                        approxKLs.append(kl / Double(maskList.count))
                         entropies.append(maskedMean(tokenEntropies(logits: logits, mask: maskList, temperature: config.temperature), maskList))
                     }
                     return loss
@@ -323,11 +334,15 @@ public final class PPORLHFTrainer {
         }
         func mean(_ x: [Double]) -> Double { x.isEmpty ? 0 : x.reduce(0, +) / Double(x.count) }
         let score = mean(scores)
+        let oldLogProbs = old.scalars
+        let sampledEntropy = (0..<b).map { r in
+            (0..<width).reduce(0.0) { $0 + (mask2D[r][$1] ? -Double(oldLogProbs[r * width + $1]) : 0) }
+        }.reduce(0, +) / Double(max(b, 1))
         var metrics: [(String, Double)] = [
             ("objective/scores", score), ("objective/kl", meanKL),
             ("objective/non_score_reward", config.klPlacement == .reward ? -usedBeta * meanKL : 0),
             ("objective/rlhf_reward", score - usedBeta * meanKL),
-            ("objective/entropy", entropies.first ?? 0),
+            ("objective/entropy", sampledEntropy),
         ]
         for (f, column) in zip(rewards.functions, perFunction) {
             let (m, s) = meanAndStd(column)

@@ -1,8 +1,11 @@
 // Kahneman–Tversky optimization (Ethayarajh et al. 2024; TRL's KTOTrainer) on unpaired completions
 // labelled desirable or not. The reference point z is the batch's KL(π‖π_ref) estimated on
-// mismatched pairs (each prompt with the completion of the row before it in its chunk of the
-// dataset, as TRL builds its KL dataset), detached and clamped at 0. Reference log-probs of both the
-// completions and the mismatched pairs are computed once before training.
+// mismatched pairs — each prompt of a training batch with the completion of the batch's row before
+// it, the first with the last (TRL shifts its KL dataset the same way, batch by batch) — detached and
+// clamped at 0. The pairs are formed from the batch as scheduled (after shuffling), so they are that
+// batch's completions; the reference's log-probs of the matched rows are computed once before
+// training, those of the mismatched pairs with each batch (they depend on the shuffle). Without a
+// reference model a frozen copy of the initial policy is the reference, as in TRL.
 
 import Foundation
 import NudgeLM
@@ -52,13 +55,12 @@ public struct KTOMetrics: Sendable {
 
 /// KTO training.
 public enum KTOTrainer {
-    /// The mismatched (prompt i, completion of row i − 1) pairs, within consecutive chunks of
-    /// `chunk` rows in dataset order (the first row of a chunk takes the chunk's last completion).
-    static func mismatched(_ examples: [UnpairedExample], chunk: Int) -> [UnpairedExample] {
-        examples.indices.map { i in
-            let start = i - i % chunk, end = Swift.min(start + chunk, examples.count)
-            let j = i == start ? end - 1 : i - 1
-            return UnpairedExample(promptIDs: examples[i].promptIDs, completionIDs: examples[j].completionIDs, label: examples[i].label)
+    /// A batch's mismatched (prompt k, completion of row k − 1) pairs; the first row takes the last
+    /// row's completion.
+    static func mismatched(_ batch: [UnpairedExample]) -> [UnpairedExample] {
+        batch.indices.map { k in
+            let j = k == 0 ? batch.count - 1 : k - 1
+            return UnpairedExample(promptIDs: batch[k].promptIDs, completionIDs: batch[j].completionIDs, label: batch[k].label)
         }
     }
 
@@ -84,14 +86,14 @@ public enum KTOTrainer {
         options.maxPromptLength = c.maxPromptLength
         let rowTokenizer = RowTokenizer(tokenizer: tokenizer, template: template, options: options, model: policy)
         let examples = try rowTokenizer.each(rows) { try rowTokenizer.unpaired($0) }
-        let shifted = mismatched(examples, chunk: c.batchSize)
         let padID = Collator.padID(for: tokenizer)
-        var referenceLogps = [Float](repeating: 0, count: examples.count), referenceKL = referenceLogps
+        let referenceModel = try reference ?? LanguageModelLoader.frozenCopy(of: policy)
+        var referenceLogps = [Float](repeating: 0, count: examples.count)
         withoutGradients {
             for start in stride(from: 0, to: examples.count, by: c.batchSize) {
                 let range = start..<Swift.min(start + c.batchSize, examples.count)
-                let sums = logProbs(reference ?? policy, Array(examples[range]) + Array(shifted[range]), padID: padID).scalars
-                for (k, i) in range.enumerated() { referenceLogps[i] = sums[k]; referenceKL[i] = sums[range.count + k] }
+                let sums = logProbs(referenceModel, Array(examples[range]), padID: padID).scalars
+                for (k, i) in range.enumerated() { referenceLogps[i] = sums[k] }
             }
         }
         let optimizer = optimizer ?? AdamW(learningRate: c.learningRate, weightDecay: 0)
@@ -100,13 +102,15 @@ public enum KTOTrainer {
         try schedule.run(control: control) { step, group in
             let indices = group[0], n = indices.count
             let desirable = indices.map { examples[$0].label }
+            let batch = indices.map { examples[$0] }, shifted = mismatched(batch)
+            let referenceKL = withoutGradients { logProbs(referenceModel, shifted, padID: padID).scalars }
             var metrics: KTOMetrics?
             var (_, grads) = valueAndGrad(policy) { m in
-                let sums = logProbs(m, indices.map { examples[$0] } + indices.map { shifted[$0] }, padID: padID)
+                let sums = logProbs(m, batch + shifted, padID: padID)
                 let logps = sums.slice(axis: 0, 0..<n)
                 let ratios = logps - Tensor(indices.map { referenceLogps[$0] })
                 // z: detached, as TRL computes it under no_grad.
-                let klTerms = zip(sums.scalars[n...], indices).map { $0 - referenceKL[$1] }
+                let klTerms = zip(sums.scalars[n...], referenceKL).map { $0 - $1 }
                 let z = Swift.max(klTerms.reduce(0, +) / Float(n), 0)
                 let loss = ktoLoss(logRatios: ratios, desirable: desirable, klEstimate: z, beta: c.beta,
                                    desirableWeight: c.desirableWeight, undesirableWeight: c.undesirableWeight)
