@@ -53,7 +53,20 @@ extension LanguageModelLoader {
         case .llama, .qwen2, .mistral: model = LlamaModel(config)
         case .gpt2: model = try GPT2Model.make(config)
         }
-        try model.update(parameters: try GGUFWeights.read(file, config: config))
+        // One tensor at a time into the model's own storage: peak memory is the model plus its
+        // largest tensor, not two copies of every weight.
+        var targets: [String: Tensor] = [:]
+        for (key, tensor, _) in model.namedParameters() { targets[key] = tensor }
+        var assigned = Set<String>()
+        try GGUFWeights.forEach(file, config: config) { key, tensor in
+            guard let target = targets[key] else { throw ModuleError.unusedKey(key) }
+            guard target.shape == tensor.shape else { throw ModuleError.shapeMismatch(key: key, expected: target.shape, actual: tensor.shape) }
+            target.assign(tensor)
+            assigned.insert(key)
+        }
+        if let missing = targets.keys.sorted().first(where: { !assigned.contains($0) }) {
+            throw ModelLoadError.io(file: file.url.path, reason: "no tensor for \(missing) (\(GGUFExport.ggmlName(missing, family: config.family) ?? "?") in ggml's names)")
+        }
         return model
     }
 
@@ -143,9 +156,9 @@ enum GGUFWeights {
         return (gpt2 ? "transformer.h.\(layer)." : "model.layers.\(layer).") + module + "." + pieces[1]
     }
 
-    /// Every tensor mapped, dequantized and, for llama-arch q/k, un-permuted.
-    static func read(_ file: GGUFFile, config: TransformerConfiguration) throws -> NamedTensors {
-        var pairs: [(String, Tensor)] = []
+    /// Calls `body` with each tensor's Nudge key and value, mapped, dequantized and, for llama-arch
+    /// q/k, un-permuted.
+    static func forEach(_ file: GGUFFile, config: TransformerConfiguration, _ body: (String, Tensor) throws -> Void) throws {
         for info in file.tensors {
             guard let key = key(info.name, family: config.family) else {
                 if info.name == "rope_freqs.weight" { continue }
@@ -159,9 +172,8 @@ enum GGUFWeights {
                     values = unpermute(values, rows: info.shape[0], heads: config.keyValueHeadCount)
                 }
             }
-            pairs.append((key, Tensor(shape: info.shape, values: values)))
+            try body(key, Tensor(shape: info.shape, values: values))
         }
-        return NamedTensors(pairs)
     }
 
     /// Undoes llama.cpp's `permute`: within each head, ggml row 2i + s holds transformers' row s·d/2 + i.
