@@ -149,6 +149,20 @@ public final class GRPOTrainer {
         return stride(from: 0, to: totals.count, by: g).map { std[$0] < 1e-12 }
     }
 
+    /// TRL's `frac_reward_zero_std`: the share of rows whose scaling std is 0 — each group's std, or
+    /// with batch scaling the whole batch's (so 0 or 1).
+    func zeroStdFraction(_ totals: [Double?]) -> Double {
+        if case .grpo(.batch) = config.advantage {
+            let scored = totals.compactMap { $0 }
+            guard scored.count > 1 else { return 1 }
+            let mean = scored.reduce(0, +) / Double(scored.count)
+            let variance = scored.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(scored.count - (config.unbiasedStd ? 1 : 0))
+            return variance.squareRoot() < 1e-12 ? 1 : 0
+        }
+        let zero = zeroStdGroups(totals)
+        return Double(zero.filter { $0 }.count) / Double(max(zero.count, 1))
+    }
+
     /// Samples and scores one step's groups (refilling when dynamic sampling drops some).
     func sampleGroups() throws -> (Rollout, perFunction: [[Double?]], totals: [Double?], zeroStdFraction: Double, rounds: Int)? {
         let g = config.numGenerations
@@ -162,7 +176,7 @@ public final class GRPOTrainer {
             let rollout = try Rollout.sample(model: policy, tokenizer: tokenizer, prompts: prompts, repeats: g, generation: gen)
             let (perFunction, totals) = try rewards.evaluate(rollout.samples)
             let zero = zeroStdGroups(totals)
-            if rounds == 0 { zeroStdFraction = Double(zero.filter { $0 }.count) / Double(zero.count) }
+            if rounds == 0 { zeroStdFraction = self.zeroStdFraction(totals) }
             rounds += 1
             let keep = config.dynamicSampling ? zero.indices.filter { !zero[$0] } : Array(zero.indices)
             guard !keep.isEmpty else { continue }
@@ -279,9 +293,7 @@ public final class GRPOTrainer {
             throw TrainerConfigurationError(field: "num_generations", message: "a rollout of \(rollout.count) rows is not whole groups of \(g)")
         }
         let (perFunction, totals) = try rewards.evaluate(rollout.samples)
-        let zero = zeroStdGroups(totals)
-        return try update(rollout, perFunction: perFunction, totals: totals,
-                          zeroStdFraction: Double(zero.filter { $0 }.count) / Double(zero.count), rounds: 1, start: start)
+        return try update(rollout, perFunction: perFunction, totals: totals, zeroStdFraction: zeroStdFraction(totals), rounds: 1, start: start)
     }
 
     /// Advantages, then μ optimizer steps on `rollout`, and the step's metrics.
@@ -348,7 +360,10 @@ public final class GRPOTrainer {
                 // first one the ratio is 1, so clipping only shows for μ > 1).
                 withoutGradients {
                     let n = Double(config.numIterations)
-                    let (low, high, region) = clipFractions(ratio: ratio, advantages: advantages, mask: maskValues, width: width,
+                    // GSPO's one ratio per sequence: TRL averages its clip flags over sequences.
+                    let perSequence = config.importanceSampling == .sequence
+                    let (low, high, region) = clipFractions(ratio: ratio, advantages: advantages,
+                                                            mask: perSequence ? [Float](repeating: 1, count: b) : maskValues, width: perSequence ? 1 : width,
                                                             epsilonLow: config.epsilon, epsilonHigh: config.epsilonHigh ?? config.epsilon)
                     clipLow += low / n
                     clipHigh += high / n
@@ -405,8 +420,10 @@ func clipFractions(ratio: Tensor, advantages: Tensor, mask: [Float], width: Int,
     var low = 0.0, high = 0.0, region = 0.0, count = 0.0
     for row in 0..<b {
         for t in 0..<width where mask[row * width + t] != 0 {
-            let ratioValue = ratio.shape[1] == 1 ? r[row] : r[row * width + t]
-            let advantage = advantages.shape[1] == 1 ? a[row] : a[row * width + t]
+            // A per-sequence ratio or advantage is (B, 1); counted per sequence (width 1), a per-token
+            // advantage is read at the row's first position (GRPO's are equal along the row).
+            let ratioValue = ratio.shape[1] == 1 ? r[row] : r[row * ratio.shape[1] + t]
+            let advantage = advantages.shape[1] == 1 ? a[row] : a[row * advantages.shape[1] + t]
             let isLow = ratioValue < 1 - epsilonLow && advantage < 0
             let isHigh = ratioValue > 1 + epsilonHigh && advantage > 0
             low += isLow ? 1 : 0
