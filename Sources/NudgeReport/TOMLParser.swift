@@ -490,9 +490,9 @@ private struct Reader {
         guard let b = peek() else { throw error("expected a value, found the end of the file") }
         switch b {
         case .quote:
-            return .scalar(.string(peek(1) == .quote && peek(2) == .quote ? try multilineBasicString() : try basicString()))
+            return .scalar(.string(peek(1) == .quote && peek(2) == .quote ? try multilineString(literal: false) : try basicString()))
         case .apostrophe:
-            return .scalar(.string(peek(1) == .apostrophe && peek(2) == .apostrophe ? try multilineLiteralString() : try literalString()))
+            return .scalar(.string(peek(1) == .apostrophe && peek(2) == .apostrophe ? try multilineString(literal: true) : try literalString()))
         case .openBracket:
             return try array(depth: depth, path: path)
         case .openBrace:
@@ -596,21 +596,23 @@ private struct Reader {
         }
     }
 
-    /// `"""..."""`, with escapes and line-ending backslashes.
-    mutating func multilineBasicString() throws(TOMLError) -> String {
+    /// `"""..."""` (escapes and line-ending backslashes) or, `literal`, `'''...'''` (as written).
+    mutating func multilineString(literal: Bool) throws(TOMLError) -> String {
         let start = pos
+        let delimiter: UInt8 = literal ? .apostrophe : .quote
         pos += 3
         skipFirstNewline()
         var out: [UInt8] = []
         while true {
             guard let b = peek() else {
                 let line = location(start).line
-                throw error("expected '\"\"\"' to close the multi-line string opened on line \(line), found the end of the file")
+                let closing = literal ? "\"'''\"" : "'\"\"\"'"
+                throw error("expected \(closing) to close the multi-line string opened on line \(line), found the end of the file")
             }
             switch b {
-            case .quote:
-                if try closesMultiline(.quote, into: &out) { return String(decoding: out, as: UTF8.self) }
-            case .backslash:
+            case delimiter:
+                if try closesMultiline(delimiter, into: &out) { return String(decoding: out, as: UTF8.self) }
+            case .backslash where !literal:
                 try escape(into: &out, multiline: true)
             case .lf:
                 out.append(.lf)
@@ -619,7 +621,8 @@ private struct Reader {
                 try carriageReturn()
                 out.append(.lf)
             case let b where b.isForbiddenControl:
-                throw error("control character \(found()) must be escaped in a string")
+                throw error(literal ? "control character \(found()) is not allowed in a literal string"
+                                    : "control character \(found()) must be escaped in a string")
             default:
                 out.append(b)
                 pos += 1
@@ -642,35 +645,6 @@ private struct Reader {
             case let b where b.isForbiddenControl:
                 throw error("control character \(found()) is not allowed in a literal string")
             default:
-                pos += 1
-            }
-        }
-    }
-
-    /// `'''...'''`, as written.
-    mutating func multilineLiteralString() throws(TOMLError) -> String {
-        let start = pos
-        pos += 3
-        skipFirstNewline()
-        var out: [UInt8] = []
-        while true {
-            guard let b = peek() else {
-                let line = location(start).line
-                throw error("expected \"'''\" to close the multi-line string opened on line \(line), found the end of the file")
-            }
-            switch b {
-            case .apostrophe:
-                if try closesMultiline(.apostrophe, into: &out) { return String(decoding: out, as: UTF8.self) }
-            case .lf:
-                out.append(.lf)
-                pos += 1
-            case .cr:
-                try carriageReturn()
-                out.append(.lf)
-            case let b where b.isForbiddenControl:
-                throw error("control character \(found()) is not allowed in a literal string")
-            default:
-                out.append(b)
                 pos += 1
             }
         }

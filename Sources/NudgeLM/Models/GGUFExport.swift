@@ -12,29 +12,15 @@ import NudgeTensor
 public enum GGUFExport {
     /// The ggml name of a Nudge parameter key (the inverse of loading's mapping).
     static func ggmlName(_ key: String, family: TransformerConfiguration.Family) -> String? {
-        let gpt2 = family == .gpt2
-        let fixed: [String: String] = gpt2 ? [
-            "transformer.wte.weight": "token_embd.weight", "transformer.wpe.weight": "position_embd.weight",
-            "transformer.ln_f.weight": "output_norm.weight", "transformer.ln_f.bias": "output_norm.bias", "lm_head.weight": "output.weight",
-        ] : ["model.embed_tokens.weight": "token_embd.weight", "model.norm.weight": "output_norm.weight", "lm_head.weight": "output.weight"]
-        if let name = fixed[key] { return name }
-        let prefix = gpt2 ? "transformer.h." : "model.layers."
+        if let fixed = GGUFWeights.fixedNames(family).first(where: { $0.0 == key }) { return fixed.1 }
+        let (prefix, modules) = GGUFWeights.layerNames(family)
         guard key.hasPrefix(prefix) else { return nil }
         let rest = key.dropFirst(prefix.count)
         guard let dot = rest.firstIndex(of: "."), let layer = Int(rest[..<dot]) else { return nil }
         let tail = String(rest[rest.index(after: dot)...])
-        guard let lastDot = tail.lastIndex(of: ".") else { return nil }
-        let module = String(tail[..<lastDot]), suffix = String(tail[tail.index(after: lastDot)...])
-        let names: [String: String] = gpt2 ? [
-            "ln_1": "attn_norm", "attn.c_attn": "attn_qkv", "attn.c_proj": "attn_output",
-            "ln_2": "ffn_norm", "mlp.c_fc": "ffn_up", "mlp.c_proj": "ffn_down",
-        ] : [
-            "input_layernorm": "attn_norm", "self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k",
-            "self_attn.v_proj": "attn_v", "self_attn.o_proj": "attn_output", "post_attention_layernorm": "ffn_norm",
-            "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up", "mlp.down_proj": "ffn_down",
-        ]
-        guard let name = names[module] else { return nil }
-        return "blk.\(layer).\(name).\(suffix)"
+        guard let lastDot = tail.lastIndex(of: "."),
+              let name = modules.first(where: { $0.0 == String(tail[..<lastDot]) })?.1 else { return nil }
+        return "blk.\(layer).\(name).\(tail[tail.index(after: lastDot)...])"
     }
 
     /// llama.cpp's `permute`: within each head, transformers' row s·d/2 + i becomes ggml row 2i + s.

@@ -130,30 +130,35 @@ extension TransformerConfiguration {
 
 /// Tensor names and layouts between ggml and Nudge.
 enum GGUFWeights {
+    /// Whole-model tensors as (Nudge key, ggml name).
+    static func fixedNames(_ family: TransformerConfiguration.Family) -> [(String, String)] {
+        family == .gpt2 ? [
+            ("transformer.wte.weight", "token_embd.weight"), ("transformer.wpe.weight", "position_embd.weight"),
+            ("transformer.ln_f.weight", "output_norm.weight"), ("transformer.ln_f.bias", "output_norm.bias"), ("lm_head.weight", "output.weight"),
+        ] : [("model.embed_tokens.weight", "token_embd.weight"), ("model.norm.weight", "output_norm.weight"), ("lm_head.weight", "output.weight")]
+    }
+
+    /// A block's modules as (Nudge module path, ggml name), and the Nudge prefix of block N.
+    static func layerNames(_ family: TransformerConfiguration.Family) -> (prefix: String, modules: [(String, String)]) {
+        family == .gpt2 ? ("transformer.h.", [
+            ("ln_1", "attn_norm"), ("attn.c_attn", "attn_qkv"), ("attn.c_proj", "attn_output"),
+            ("ln_2", "ffn_norm"), ("mlp.c_fc", "ffn_up"), ("mlp.c_proj", "ffn_down"),
+        ]) : ("model.layers.", [
+            ("input_layernorm", "attn_norm"), ("self_attn.q_proj", "attn_q"), ("self_attn.k_proj", "attn_k"),
+            ("self_attn.v_proj", "attn_v"), ("self_attn.o_proj", "attn_output"), ("post_attention_layernorm", "ffn_norm"),
+            ("mlp.gate_proj", "ffn_gate"), ("mlp.up_proj", "ffn_up"), ("mlp.down_proj", "ffn_down"),
+        ])
+    }
+
     /// The Nudge key of a ggml tensor name, or nil for tensors Nudge does not use.
     static func key(_ name: String, family: TransformerConfiguration.Family) -> String? {
-        let gpt2 = family == .gpt2
-        switch name {
-        case "token_embd.weight": return gpt2 ? "transformer.wte.weight" : "model.embed_tokens.weight"
-        case "position_embd.weight": return gpt2 ? "transformer.wpe.weight" : nil
-        case "output_norm.weight": return gpt2 ? "transformer.ln_f.weight" : "model.norm.weight"
-        case "output_norm.bias": return gpt2 ? "transformer.ln_f.bias" : nil
-        case "output.weight": return "lm_head.weight"
-        default: break
-        }
+        if let fixed = fixedNames(family).first(where: { $0.1 == name }) { return fixed.0 }
         let parts = name.split(separator: ".", maxSplits: 2).map(String.init)
         guard parts.count == 3, parts[0] == "blk", let layer = Int(parts[1]) else { return nil }
-        let names: [String: String] = gpt2 ? [
-            "attn_norm": "ln_1", "attn_qkv": "attn.c_attn", "attn_output": "attn.c_proj",
-            "ffn_norm": "ln_2", "ffn_up": "mlp.c_fc", "ffn_down": "mlp.c_proj",
-        ] : [
-            "attn_norm": "input_layernorm", "attn_q": "self_attn.q_proj", "attn_k": "self_attn.k_proj",
-            "attn_v": "self_attn.v_proj", "attn_output": "self_attn.o_proj", "ffn_norm": "post_attention_layernorm",
-            "ffn_gate": "mlp.gate_proj", "ffn_up": "mlp.up_proj", "ffn_down": "mlp.down_proj",
-        ]
         let pieces = parts[2].split(separator: ".").map(String.init)
-        guard pieces.count == 2, let module = names[pieces[0]] else { return nil }
-        return (gpt2 ? "transformer.h.\(layer)." : "model.layers.\(layer).") + module + "." + pieces[1]
+        let (prefix, modules) = layerNames(family)
+        guard pieces.count == 2, let module = modules.first(where: { $0.1 == pieces[0] })?.0 else { return nil }
+        return prefix + "\(layer)." + module + "." + pieces[1]
     }
 
     /// Calls `body` with each tensor's Nudge key and value, mapped, dequantized and, for llama-arch
