@@ -1,6 +1,6 @@
 // swift-tools-version: 6.0
 // libFuzzer targets for the parsers a user feeds (datasets, model and tokenizer files, config
-// files, safetensors, metrics logs). A package of its own so that the main `swift build` and
+// files, safetensors, metrics logs, chat templates). A package of its own so that the main `swift build` and
 // `swift test` never see the fuzzer flags; build and run it with `scripts/fuzz.sh`.
 //
 // Each executable defines `LLVMFuzzerTestOneInput` and its main.swift runs libFuzzer's driver on
@@ -30,6 +30,7 @@ let targets: [(String, [String])] = [
     ("FuzzSafeTensorsIndex", ["NudgeNN"]),
     ("FuzzGGUF", ["NudgeNN", "NudgeLM"]),
     ("FuzzMetrics", ["NudgeReport"]),
+    ("FuzzChatTemplate", ["NudgeLM"]),
 ]
 
 let package = Package(

@@ -272,6 +272,30 @@ case("--state -0.1,0 (a negative value without '=')", ["env", "replay", "--env",
      ['"step":1'], code=0)
 case("unwritable --output", ["sft", "--rows", "8", "--epochs", "1", "--output", "/proc/nudge-run"], ["/proc/nudge-run"])
 
+# ---- Chat templates (nudge lm template) ----------------------------------------------------------
+os.makedirs("tpl-model", exist_ok=True)
+write("tpl-model/tokenizer_config.json", '{"chat_template": "{{ bos_token }}x", "bos_token": ')
+write("chat.json", json.dumps([{"role": "user", "content": "hi"}, {"role": "user", "content": "again"}]))
+case("lm template: truncated tokenizer_config.json", ["lm", "template", "--model", "tpl-model", "--messages", "chat.json"],
+     ["tokenizer_config.json", "invalid JSON"])
+write("tpl-model/tokenizer_config.json", '{"eos_token": "</s>"}')
+case("lm template: no chat template", ["lm", "template", "--model", "tpl-model", "--messages", "chat.json"], ["tpl-model", "no chat template"])
+write("syntax.jinja", "{% for m in messages %}\n  {{ m.content }\n{% endfor %}")
+case("lm template: syntax error", ["lm", "template", "--template", "syntax.jinja", "--messages", "chat.json"], ["syntax.jinja:2:"])
+write("alternate.jinja", "{% for m in messages %}{% if (m.role == 'user') != (loop.index0 % 2 == 0) %}"
+      "{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}{% endfor %}")
+case("lm template: raise_exception", ["lm", "template", "--template", "alternate.jinja", "--messages", "chat.json"],
+     ["Error: Conversation roles must alternate user/assistant/user/assistant/..."], code=1)
+write("recursive.jinja", "{% macro r(n) %}{{ r(n + 1) }}{% endmacro %}{{ r(0) }}")
+case("lm template: unbounded recursion", ["lm", "template", "--template", "recursive.jinja", "--messages", "chat.json"],
+     ["recursive.jinja:1:", "recursion"], code=1)
+write("explode.jinja", "{% set ns = namespace(s='ab') %}{% for i in range(64) %}{% set ns.s = ns.s + ns.s %}{% endfor %}")
+case("lm template: exponential string growth", ["lm", "template", "--template", "explode.jinja", "--messages", "chat.json"],
+     ["explode.jinja:1:", "exceeds"], code=1)
+write("not-a-list.json", '{"role": "user"}')
+case("lm template: messages not a list", ["lm", "template", "--template", "explode.jinja", "--messages", "not-a-list.json"], ["--messages"])
+case("lm template: a GGUF file as --model", ["lm", "template", "--model", "chat.json", "--messages", "chat.json"], ["--model", "directory"])
+
 # ---- Summary -------------------------------------------------------------------------------------
 failed = [r for r in results if r[3]]
 if TABLE:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzes every parser a user feeds (Fuzz/: JSONL datasets, config.json, tokenizer.json and
-# tokenizer_config.json, TOML and YAML configs, safetensors files and indexes, metrics.jsonl)
-# for a bounded time, and fails when one crashes.
+# tokenizer_config.json, TOML and YAML configs, safetensors files and indexes, metrics.jsonl,
+# chat templates) for a bounded time, and fails when one crashes.
 #
 #   scripts/fuzz.sh [seconds-per-target] [target...]     (default: 60 seconds, every target)
 #

@@ -1,4 +1,5 @@
-// `nudge lm logits` (parity checks against transformers) and `nudge generate`.
+// `nudge lm logits` (parity checks against transformers), `nudge lm template` (a model's
+// chat template applied to a conversation) and `nudge generate`.
 
 import ArgumentParser
 import Foundation
@@ -6,7 +7,7 @@ import Nudge
 
 struct LM: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Language-model tools.", subcommands: [Logits.self, Init.self, Export.self, Tokenize.self])
+        abstract: "Language-model tools.", subcommands: [Logits.self, Init.self, Template.self, Export.self, Tokenize.self])
 
     struct Logits: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -112,6 +113,104 @@ extension LM {
             } else {
                 print(ids.map(String.init).joined(separator: " "))
             }
+        }
+    }
+
+    struct Template: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Render a conversation with a model's Jinja chat template (as transformers' apply_chat_template).",
+            discussion: """
+            Prints exactly the rendered text (no newline is added). The template comes from a model
+            directory (chat_template.jinja, else tokenizer_config.json's chat_template) or a .jinja file;
+            the special tokens (bos_token, eos_token, ...) from the directory's tokenizer_config.json.
+            --messages is a JSON list of messages ({"role": ..., "content": ...}, plus keys such as
+            tool_calls), or an object with a "messages" list. --var values are JSON when they parse
+            (true, 3, [1], {"a": 1}), else strings. When the template raises (raise_exception), the
+            command fails with the template's message.
+            Example: nudge lm template --model path/to/hf-dir --messages chat.json --add-generation-prompt --var enable_thinking=false
+            """)
+        @Option(help: "A Hugging Face model directory.") var model: String?
+        @Option(help: "A Jinja chat template file.") var template: String?
+        @Option(name: .customLong("template-name"), help: "Which of several named templates (e.g. tool_use).") var templateName: String?
+        @Option(help: "A JSON file with the messages.") var messages: String
+        @Option(help: "A JSON file with a list of tool schemas.") var tools: String?
+        @Option(help: "A JSON file with a list of documents ({\"title\", \"text\"}).") var documents: String?
+        @Flag(name: .customLong("add-generation-prompt"), help: "End with the header of a new assistant turn.") var addGenerationPrompt = false
+        @Option(name: .customLong("var"), help: "A template variable NAME=VALUE (repeatable).") var variables: [String] = []
+
+        func validate() throws {
+            guard (model == nil) != (template == nil) else { throw ValidationError("give either --model DIR or --template FILE.jinja") }
+            if template != nil && templateName != nil { throw ValidationError("--template-name applies to --model only") }
+        }
+
+        func run() throws {
+            let source = try loadSource()
+            var variableValues: [String: JinjaValue] = [:]
+            for assignment in variables {
+                guard let equals = assignment.firstIndex(of: "="), equals != assignment.startIndex else {
+                    throw ValidationError("--var: expected NAME=VALUE, got '\(assignment)'")
+                }
+                let text = String(assignment[assignment.index(after: equals)...])
+                variableValues[String(assignment[..<equals])] = (try? JinjaValue(json: text)) ?? .string(text)
+            }
+            let conversation = try readJSON(messages, option: "--messages")
+            let messageList: [JinjaValue]
+            switch conversation {
+            case .array(let list): messageList = list
+            case .object(let object):
+                guard let list = object["messages"]?.arrayValue else {
+                    throw ValidationError("--messages: expected a JSON list of messages or an object with a \"messages\" list")
+                }
+                messageList = list
+            default: throw ValidationError("--messages: expected a JSON list of messages or an object with a \"messages\" list")
+            }
+            let toolList = try tools.map { path in try list(readJSON(path, option: "--tools"), option: "--tools") }
+            let documentList = try documents.map { path in try list(readJSON(path, option: "--documents"), option: "--documents") }
+            let result = Result { () throws(JinjaError) -> ChatRendering in
+                try source.renderer().render(
+                    messages: messageList, addGenerationPrompt: addGenerationPrompt, tools: toolList, documents: documentList,
+                    variables: variableValues)
+            }
+            switch result {
+            case .success(let rendering):
+                FileHandle.standardOutput.write(Data(rendering.text.utf8))
+            case .failure(let error):
+                // A template's own raise_exception message is printed as it is; other errors name file, line and column.
+                note("Error: " + (error.kind == .raised ? error.message : error.description))
+                throw ExitCode(1)
+            }
+        }
+
+        private func loadSource() throws -> ChatTemplateSource {
+            do {
+                if let template { return try ChatTemplateSource.load(templateFile: URL(fileURLWithPath: template)) }
+                let path = model ?? ""
+                var isDirectory: ObjCBool = false
+                guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+                    throw ValidationError("--model: no such directory '\(path)'")
+                }
+                guard isDirectory.boolValue else {
+                    throw ValidationError("--model: expected a Hugging Face model directory, got the file '\(path)' (GGUF files are not supported yet)")
+                }
+                return try ChatTemplateSource.load(directory: URL(fileURLWithPath: path), templateName: templateName, forTools: tools != nil)
+            } catch let error as ChatTemplateLoadError {
+                throw ValidationError(error.description)
+            }
+        }
+
+        private func readJSON(_ path: String, option: String) throws -> JinjaValue {
+            let data: Data
+            do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch { throw ValidationError("\(option): cannot read '\(path)'") }
+            do {
+                return try JinjaValue(json: String(decoding: data, as: UTF8.self))
+            } catch {
+                throw ValidationError("\(option): \(path): \(error)")
+            }
+        }
+
+        private func list(_ value: JinjaValue, option: String) throws -> [JinjaValue] {
+            guard let list = value.arrayValue else { throw ValidationError("\(option): expected a JSON list") }
+            return list
         }
     }
 }

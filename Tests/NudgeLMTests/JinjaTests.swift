@@ -124,6 +124,19 @@ struct JinjaTests {
         #expect(Self.error("{% for i in range(3000) %}0123456789{% endfor %}", options: small)?.kind == .limit)
         #expect(Self.error("{% set ns = namespace(s='ab') %}{% for i in range(40) %}{% set ns.s = ns.s + ns.s %}{% endfor %}", options: small)?.kind == .limit)
         #expect(Self.error("{{ range(1000000) }}")?.kind == .limit)
+        // Sizes are checked before anything that big is allocated.
+        for source in [
+            "{{ 'x'.center(10 ** 12) }}", "{{ 'x' | center(10 ** 12) }}", "{{ 'x'.zfill(10 ** 12) }}", "{{ 'a\\nb' | indent(10 ** 12) }}",
+            "{{ ('a' * 1000) | replace('a', 'b' * 100000) }}", "{{ ('a' * 1000).replace('a', 'b' * 100000) }}",
+            "{{ range(100000) | join('x' * 100000) }}", "{{ ('x' * 100000).join(['a'] * 100000) }}", "{{ '%999999999999d' % 1 }}",
+            "{% set ns = namespace(l=[1]) %}{% for i in range(60) %}{% set ns.l = ns.l + ns.l %}{% endfor %}",
+            "{% set ns = namespace(l=[1]) %}{% for i in range(60) %}{% set ns.l = [ns.l, ns.l] %}{% endfor %}{{ ns.l }}",
+            "{% set ns = namespace(l=[1]) %}{% for i in range(60) %}{% set ns.l = [ns.l, ns.l] %}{% endfor %}{{ ns.l | tojson }}",
+            "{{ [[[1]]] | tojson(indent='x' * 10000000) }}",
+        ] {
+            #expect(Self.error(source, options: small)?.kind == .limit, "\(source)")
+        }
+        #expect(try Self.render("{% set ns = namespace(l=[1]) %}{% for i in range(60) %}{% set ns.l = [ns.l, ns.l] %}{% endfor %}{{ ns.l == ns.l }}", options: small) == "True")
         // The default limits hold on a test thread's stack.
         #expect(Self.error("{% macro r(n) %}{% if true %}{% for i in [1] %}{{ r(n + 1) }}{% endfor %}{% endif %}{% endmacro %}{{ r(0) }}")?.kind == .limit)
         let ninetyDeep = String(repeating: "(", count: 90) + "1" + String(repeating: ")", count: 90)

@@ -129,6 +129,20 @@ public struct ChatTemplateSource: Sendable, Equatable {
         return ChatTemplateSource(source: chosen.source, name: name, specialTokens: tokens)
     }
 
+    /// Reads a template file; special tokens come from a `tokenizer_config.json` (and
+    /// `special_tokens_map.json`) in the same directory, when there is one.
+    public static func load(templateFile: URL) throws(ChatTemplateLoadError) -> ChatTemplateSource {
+        let directory = templateFile.deletingLastPathComponent()
+        var tokens: [String: String] = [:]
+        for file in ["tokenizer_config.json", "special_tokens_map.json"] {
+            let url = directory.appendingPathComponent(file)
+            if let object = try readJSONObject(url) {
+                for (name, token) in try specialTokens(in: object, file: url.path) where tokens[name] == nil { tokens[name] = token }
+            }
+        }
+        return ChatTemplateSource(source: try readText(templateFile), name: templateFile.path, specialTokens: tokens)
+    }
+
     /// Parses the template into a renderer.
     public func renderer() throws(JinjaError) -> ChatTemplateRenderer {
         try ChatTemplateRenderer(source: source, name: name, specialTokens: specialTokens)

@@ -93,10 +93,12 @@ extension JinjaInterpreter {
             return .undefined(Undefined(name: attributeName, owner: value.objectTypeDescription))
         case "capitalize":
             _ = try bind([])
-            return .string(PythonString.capitalize(value.pythonString))
+            return .string(PythonString.capitalize(try str(value)))
         case "center":
             let arguments = try bind(["width"])
-            return .string(PythonString.pad(value.pythonString, width: try arguments.int("width", 80), fill: " ", alignment: "center"))
+            let width = try arguments.int("width", 80)
+            try checkLength(width)
+            return .string(PythonString.pad(try str(value), width: width, fill: " ", alignment: "center"))
         case "count", "length":
             _ = try bind([])
             return .int(try length(of: value))
@@ -122,7 +124,7 @@ extension JinjaInterpreter {
             return .list(pairs.map { .tuple([$0.0, $0.1]) })
         case "e", "escape":
             _ = try bind([])
-            return .string(PythonString.htmlEscape(value.pythonString))
+            return .string(PythonString.htmlEscape(try str(value)))
         case "first":
             _ = try bind([])
             return try iterate(value).first ?? .undefined(Undefined(hint: "No first item, sequence was empty."))
@@ -133,16 +135,22 @@ extension JinjaInterpreter {
             if case .undefined(let undefined) = value { throw undefined.error }
             var dict = PyDict()
             for (key, item) in keyword { dict.set(.string(key), item) }
-            return .string(try percentFormat(value.pythonString, keyword.isEmpty ? .tuple(positional) : .dict(dict)))
+            return .string(try percentFormat(try str(value), keyword.isEmpty ? .tuple(positional) : .dict(dict)))
         case "indent":
             let arguments = try bind(["width", "first", "blank"])
             let indentation: String
             if case .string(let text) = arguments["width"] ?? .none {
                 indentation = text
             } else {
-                indentation = String(repeating: " ", count: max(0, try arguments.int("width", 4)))
+                let width = try arguments.int("width", 4)
+                try checkLength(width)
+                indentation = String(repeating: " ", count: max(0, width))
             }
-            var lines = PythonString.splitLines(value.pythonString + "\n")
+            let text = try str(value)
+            var lines = PythonString.splitLines(text + "\n")
+            let (added, overflow) = indentation.unicodeScalars.count.multipliedReportingOverflow(by: lines.count + 1)
+            if overflow { throw integerOverflow() }
+            try checkLength(text.unicodeScalars.count + added)
             var result: String
             if arguments.bool("blank", false) {
                 result = lines.joined(separator: "\n" + indentation)
@@ -168,10 +176,11 @@ extension JinjaInterpreter {
             if let attribute = arguments["attribute"], !attribute.isNone {
                 items = try items.map { (item) throws(JinjaError) in try lookupAttributePath(item, attribute, default: nil) }
             }
-            let separator = arguments["d"].map(\.pythonString) ?? ""
-            let joined = items.map(\.pythonString).joined(separator: separator)
-            try checkLength(joined.unicodeScalars.count)
-            return .string(joined)
+            let separator = try arguments["d"].map { (item) throws(JinjaError) in try str(item) } ?? ""
+            var pieces: [String] = []
+            for item in items { pieces.append(try str(item)) }
+            try checkJoinedLength(pieces, separator: separator)
+            return .string(pieces.joined(separator: separator))
         case "last":
             _ = try bind([])
             if case .iterator = value { throw JinjaError(.type, "'generator' object is not reversible") }
@@ -181,10 +190,10 @@ extension JinjaInterpreter {
             return .list(try iterate(value))
         case "lower":
             _ = try bind([])
-            return .string(PythonString.lower(value.pythonString))
+            return .string(PythonString.lower(try str(value)))
         case "upper":
             _ = try bind([])
-            return .string(PythonString.upper(value.pythonString))
+            return .string(PythonString.upper(try str(value)))
         case "map":
             return try mapFilter(value, positional, keyword)
         case "max", "min":
@@ -209,8 +218,7 @@ extension JinjaInterpreter {
         case "replace":
             let arguments = try bind(["old", "new", "count"])
             guard let old = arguments["old"], let new = arguments["new"] else { throw JinjaError(.type, "replace() missing arguments") }
-            return .string(
-                PythonString.replace(value.pythonString, old.pythonString, new.pythonString, count: try arguments.int("count", -1)))
+            return .string(try checkedReplace(try str(value), try str(old), try str(new), count: try arguments.int("count", -1)))
         case "reverse":
             _ = try bind([])
             switch value {
@@ -240,7 +248,7 @@ extension JinjaInterpreter {
             return .float(rounded / scale)
         case "safe":
             _ = try bind([])
-            return .string(value.pythonString)
+            return .string(try str(value))
         case "sort":
             let arguments = try bind(["reverse", "case_sensitive", "attribute"])
             let caseSensitive = arguments.bool("case_sensitive", false)
@@ -251,7 +259,7 @@ extension JinjaInterpreter {
             return .list(sorted)
         case "string":
             _ = try bind([])
-            return .string(value.pythonString)
+            return .string(try str(value))
         case "sum":
             let arguments = try bind(["attribute", "start"])
             var total = arguments["start"] ?? .int(0)
@@ -261,7 +269,7 @@ extension JinjaInterpreter {
             return total
         case "title":
             _ = try bind([])
-            return .string(PythonString.jinjaTitle(value.pythonString))
+            return .string(PythonString.jinjaTitle(try str(value)))
         case "tojson":
             // transformers' signature: tojson(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False)
             let arguments = try bind(["ensure_ascii", "indent", "separators", "sort_keys"])
@@ -283,12 +291,13 @@ extension JinjaInterpreter {
             }
             var encoder = PythonJSONEncoder(indent: indent, separators: separators, sortKeys: arguments.bool("sort_keys", false))
             encoder.maximumDepth = options.maximumMacroDepth * 4
+            encoder.maximumLength = options.maximumOutputLength
             var json = try encoder.encode(value)
             if arguments.bool("ensure_ascii", false) { json = Self.asciiEscaped(json) }
             return .string(json)
         case "trim":
             let arguments = try bind(["chars"])
-            return .string(PythonString.strip(value.pythonString, try arguments.string("chars"), leading: true, trailing: true))
+            return .string(PythonString.strip(try str(value), try arguments.string("chars"), leading: true, trailing: true))
         case "unique":
             let arguments = try bind(["case_sensitive", "attribute"])
             let caseSensitive = arguments.bool("case_sensitive", false)
@@ -303,7 +312,7 @@ extension JinjaInterpreter {
             _ = try bind([])
             var count = 0
             var inWord = false
-            for scalar in value.pythonString.unicodeScalars {
+            for scalar in try str(value).unicodeScalars {
                 let isWord = PythonString.isWordCharacter(scalar)
                 if isWord && !inWord { count += 1 }
                 inWord = isWord
@@ -312,6 +321,29 @@ extension JinjaInterpreter {
         default:
             throw JinjaError(.syntax, "No filter named '\(name)'.")
         }
+    }
+
+    /// Checks that joining `pieces` with `separator` stays within the output limit, before joining.
+    func checkJoinedLength(_ pieces: [String], separator: String) throws(JinjaError) {
+        var total = separator.unicodeScalars.count * max(0, pieces.count - 1)
+        if pieces.count > 1 && total / (pieces.count - 1) != separator.unicodeScalars.count { throw integerOverflow() }
+        try checkLength(total)
+        for piece in pieces {
+            total += piece.unicodeScalars.count
+            try checkLength(total)
+        }
+    }
+
+    /// `str.replace`, refused before building a result beyond the output limit.
+    func checkedReplace(_ text: String, _ old: String, _ new: String, count: Int) throws(JinjaError) -> String {
+        let occurrences = min(count < 0 ? Int.max : count, PythonString.count(old, in: text))
+        let growth = new.unicodeScalars.count - old.unicodeScalars.count
+        if growth > 0 {
+            let (added, overflow) = occurrences.multipliedReportingOverflow(by: growth)
+            if overflow { throw integerOverflow() }
+            try checkLength(text.unicodeScalars.count + added)
+        }
+        return PythonString.replace(text, old, new, count: count)
     }
 
     /// `len(value)`.
@@ -595,10 +627,10 @@ extension JinjaInterpreter {
             if case .string = value { return true }
             return false
         case "lower":
-            let text = value.pythonString
+            let text = try str(value)
             return text.unicodeScalars.contains(where: PythonString.isCased) && text == text.lowercased()
         case "upper":
-            let text = value.pythonString
+            let text = try str(value)
             return text.unicodeScalars.contains(where: PythonString.isCased) && text == text.uppercased()
         case "sameas":
             let other = try argument()
@@ -739,7 +771,9 @@ extension JinjaInterpreter {
                 guard fill.unicodeScalars.count == 1, let scalar = fill.unicodeScalars.first else {
                     throw JinjaError(.type, "The fill character must be exactly one character long")
                 }
-                return .string(PythonString.pad(text, width: try bound.int("width", 0), fill: scalar, alignment: alignment))
+                let width = try bound.int("width", 0)
+                try self.checkLength(width)
+                return .string(PythonString.pad(text, width: width, fill: scalar, alignment: alignment))
             }
         }
         switch name {
@@ -781,9 +815,7 @@ extension JinjaInterpreter {
                 guard let old = try bound.string("old"), let new = try bound.string("new") else {
                     throw JinjaError(.type, "replace expected at least 2 arguments")
                 }
-                let result = PythonString.replace(text, old, new, count: try bound.int("count", -1))
-                try self.checkLength(result.unicodeScalars.count)
-                return .string(result)
+                return .string(try self.checkedReplace(text, old, new, count: try bound.int("count", -1)))
             }
         case "find": return search(reverse: false, raising: false)
         case "rfind": return search(reverse: true, raising: false)
@@ -804,12 +836,11 @@ extension JinjaInterpreter {
                     }
                     pieces.append(piece)
                 }
-                let joined = pieces.joined(separator: text)
-                try self.checkLength(joined.unicodeScalars.count)
-                return .string(joined)
+                try self.checkJoinedLength(pieces, separator: text)
+                return .string(pieces.joined(separator: text))
             }
         case "format":
-            return bound { (arguments) throws(JinjaError) in .string(try Self.braceFormat(text, arguments.positional, arguments.keyword)) }
+            return bound { (arguments) throws(JinjaError) in .string(try Self.braceFormat(text, arguments.positional, arguments.keyword, limit: self.options.maximumOutputLength)) }
         case "isdigit", "isdecimal", "isnumeric":
             return predicate { $0.unicodeScalars.allSatisfy { $0.properties.numericType != nil } }
         case "isalpha": return predicate { $0.unicodeScalars.allSatisfy { $0.properties.isAlphabetic } }
@@ -823,6 +854,7 @@ extension JinjaInterpreter {
         case "zfill":
             return bound { (arguments) throws(JinjaError) in
                 let width = try arguments.bind(["width"]).int("width", 0)
+                try self.checkLength(width)
                 var scalars = text.scalars
                 guard width > scalars.count else { return .string(text) }
                 let sign = scalars.first == "+" || scalars.first == "-" ? scalars.removeFirst() : nil
@@ -882,7 +914,7 @@ extension JinjaInterpreter {
 
     /// `str.format` with positional (`{}`, `{0}`) and named (`{name}`) fields, `!r`/`!s` conversions
     /// and `{{`/`}}` escapes; format specifications are not supported.
-    static func braceFormat(_ format: String, _ positional: [Value], _ keyword: [(String, Value)]) throws(JinjaError) -> String {
+    static func braceFormat(_ format: String, _ positional: [Value], _ keyword: [(String, Value)], limit: Int) throws(JinjaError) -> String {
         let scalars = format.scalars
         var result = ""
         var index = 0
@@ -932,7 +964,8 @@ extension JinjaInterpreter {
                 guard let found = keyword.first(where: { $0.0 == field }) else { throw JinjaError(.value, "KeyError: '\(field)'") }
                 value = found.1
             }
-            result += conversion == "r" ? value.pythonRepr : value.pythonString
+            result += conversion == "r" ? try value.repr(limit: limit) : try value.str(limit: limit)
+            if result.unicodeScalars.count > limit { throw JinjaError(.limit, "a formatted string exceeds the limit of \(limit) characters") }
         }
         return result
     }
@@ -985,9 +1018,12 @@ extension JinjaInterpreter {
                     digits.unicodeScalars.append(scalars[index])
                     index += 1
                 }
-                precision = Int(digits) ?? 0
+                guard let given = digits.isEmpty ? 0 : Int(digits) else { throw integerOverflow() }
+                precision = given
             }
             guard index < scalars.count else { throw JinjaError(.value, "incomplete format") }
+            if let width = Int(widthText) { try checkLength(width) } else if !widthText.isEmpty { throw integerOverflow() }
+            if let precision { try checkLength(precision) }
             let conversion = scalars[index]
             index += 1
             if conversion == "%" {
@@ -1005,8 +1041,8 @@ extension JinjaInterpreter {
             }
             var piece: String
             switch conversion {
-            case "s": piece = value.pythonString
-            case "r", "a": piece = value.pythonRepr
+            case "s": piece = try str(value)
+            case "r", "a": piece = try value.repr(limit: options.maximumOutputLength)
             case "d", "i", "u":
                 guard let number = value.numericValue else { throw JinjaError(.type, "%\(conversion) format: a real number is required, not \(value.typeName)") }
                 switch number {

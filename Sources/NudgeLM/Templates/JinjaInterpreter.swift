@@ -78,10 +78,13 @@ final class JinjaInterpreter {
         return buffers[buffers.count - 1].text
     }
 
-    /// Checks that a string built by an operation stays within the output limit.
+    /// Python's `str(value)` within the output limit.
+    func str(_ value: Value) throws(JinjaError) -> String { try value.str(limit: options.maximumOutputLength) }
+
+    /// Checks that a string (or list) built by an operation stays within the output limit.
     func checkLength(_ count: Int) throws(JinjaError) {
         if count > options.maximumOutputLength {
-            throw JinjaError(.limit, "a string of \(count) characters exceeds the limit of \(options.maximumOutputLength)")
+            throw JinjaError(.limit, "a value of \(count) characters or items exceeds the limit of \(options.maximumOutputLength)")
         }
     }
 
@@ -105,7 +108,7 @@ final class JinjaInterpreter {
         case .text(let text):
             try write(text)
         case .output(let expression):
-            try write(try evaluate(expression, in: scope).pythonString)
+            try write(try str(try evaluate(expression, in: scope)))
         case .if(let branches, let otherwise):
             for branch in branches where try evaluate(branch.condition, in: scope).isTruthy {
                 return try execute(branch.body, in: scope)
@@ -126,10 +129,10 @@ final class JinjaInterpreter {
             let callee = try evaluate(calleeExpression, in: scope)
             var (positional, keyword) = try evaluateArguments(arguments, in: scope)
             keyword.append(("caller", .callable(makeMacro(callerDefinition, definedIn: scope))))
-            try write(try self.call(callee, positional, keyword).pythonString)
+            try write(try str(try self.call(callee, positional, keyword)))
         case .filterBlock(let filters, let body):
             let text = try capture(body, in: Scope(parent: scope))
-            try write(try applyFilters(filters, to: .string(text), in: scope).pythonString)
+            try write(try str(try applyFilters(filters, to: .string(text), in: scope)))
         case .with(let assignments, let body):
             let inner = Scope(parent: scope)
             for (target, expression) in assignments { try assign(try evaluate(expression, in: scope), to: target, in: inner) }
@@ -341,7 +344,7 @@ final class JinjaInterpreter {
             return try binary(op, try evaluate(left, in: scope), try evaluate(right, in: scope))
         case .concat(let items):
             var text = ""
-            for item in items { text += try evaluate(item, in: scope).pythonString }
+            for item in items { text += try str(try evaluate(item, in: scope)) }
             try checkLength(text.unicodeScalars.count)
             return .string(text)
         case .compare(let first, let operations):
@@ -430,8 +433,10 @@ final class JinjaInterpreter {
             try checkLength(a.unicodeScalars.count + b.unicodeScalars.count)
             return .string(a + b)
         case (.add, .list(let a), .list(let b)):
+            try checkLength(a.count + b.count)
             return .list(a + b)
         case (.add, .tuple(let a), .tuple(let b)):
+            try checkLength(a.count + b.count)
             return .tuple(a + b)
         case (.multiply, .string(let text), _), (.multiply, _, .string(let text)):
             guard let count = (left.numericValue == nil ? right : left).integerValue else { break }

@@ -358,35 +358,92 @@ enum PythonFormat {
     }
 }
 
+/// Text built piece by piece under a length limit (in Unicode scalars), so that printing a huge
+/// or deeply shared structure stops as soon as the result is too long instead of building it.
+struct PrintBuffer {
+    private(set) var text = ""
+    private(set) var count = 0
+    let limit: Int
+
+    init(limit: Int) { self.limit = limit }
+
+    mutating func append(_ piece: String) throws(JinjaError) {
+        count += piece.unicodeScalars.count
+        if count > limit { throw JinjaError(.limit, "a printed value exceeds the limit of \(limit) characters") }
+        text += piece
+    }
+}
+
 extension Value {
-    /// Python's `str(value)`: what `{{ value }}` prints.
-    var pythonString: String {
+    /// Python's `str(value)`, failing with `.limit` past `limit` characters: what `{{ value }}` prints.
+    func str(limit: Int) throws(JinjaError) -> String {
         switch self {
         case .string(let text): return text
         case .undefined: return ""
-        default: return pythonRepr
+        default: return try repr(limit: limit)
         }
     }
 
-    /// Python's `repr(value)`: how values print inside lists and dicts.
+    /// Python's `repr(value)`, failing with `.limit` past `limit` characters.
+    func repr(limit: Int) throws(JinjaError) -> String {
+        var buffer = PrintBuffer(limit: limit)
+        try appendRepr(to: &buffer)
+        return buffer.text
+    }
+
+    /// `str(value)` for messages: cut after 10,000 characters.
+    var pythonString: String {
+        if case .string(let text) = self { return text }
+        return pythonRepr
+    }
+
+    /// `repr(value)` for messages: cut after 10,000 characters.
     var pythonRepr: String {
+        var buffer = PrintBuffer(limit: 10_000)
+        do {
+            try appendRepr(to: &buffer)
+            return buffer.text
+        } catch {
+            return buffer.text + "..."
+        }
+    }
+
+    private func appendRepr(to output: inout PrintBuffer) throws(JinjaError) {
+        func appendItems(_ items: [Value], open: String, close: String, trailingComma: Bool = false) throws(JinjaError) {
+            try output.append(open)
+            for (position, item) in items.enumerated() {
+                if position > 0 { try output.append(", ") }
+                try item.appendRepr(to: &output)
+            }
+            if trailingComma { try output.append(",") }
+            try output.append(close)
+        }
         switch self {
-        case .none: return "None"
-        case .bool(let flag): return flag ? "True" : "False"
-        case .int(let number): return String(number)
-        case .float(let number): return PythonFormat.float(number)
-        case .string(let text): return PythonFormat.stringRepr(text)
-        case .list(let items): return "[" + items.map(\.pythonRepr).joined(separator: ", ") + "]"
-        case .tuple(let items):
-            return items.count == 1 ? "(\(items[0].pythonRepr),)" : "(" + items.map(\.pythonRepr).joined(separator: ", ") + ")"
+        case .none: try output.append("None")
+        case .bool(let flag): try output.append(flag ? "True" : "False")
+        case .int(let number): try output.append(String(number))
+        case .float(let number): try output.append(PythonFormat.float(number))
+        case .string(let text): try output.append(PythonFormat.stringRepr(text))
+        case .list(let items): try appendItems(items, open: "[", close: "]")
+        case .tuple(let items): try appendItems(items, open: "(", close: ")", trailingComma: items.count == 1)
         case .dict(let dict):
-            return "{" + dict.items.map { "\($0.0.pythonRepr): \($0.1.pythonRepr)" }.joined(separator: ", ") + "}"
-        case .iterator: return "<generator object>"
-        case .view(let kind, let items): return "\(kind.rawValue)(\(Value.list(items).pythonRepr))"
-        case .undefined: return "Undefined"
-        case .namespace(let namespace): return "<Namespace \(Value.dict(namespace.attributes).pythonRepr)>"
-        case .callable(let callable): return callable.isMacro ? "<Macro '\(callable.name)'>" : "<built-in method \(callable.name)>"
-        case .loop: return "<LoopContext>"
+            try output.append("{")
+            for (position, (key, item)) in dict.items.enumerated() {
+                if position > 0 { try output.append(", ") }
+                try key.appendRepr(to: &output)
+                try output.append(": ")
+                try item.appendRepr(to: &output)
+            }
+            try output.append("}")
+        case .iterator: try output.append("<generator object>")
+        case .view(let kind, let items): try appendItems(items, open: kind.rawValue + "([", close: "])")
+        case .undefined: try output.append("Undefined")
+        case .namespace(let namespace):
+            try output.append("<Namespace ")
+            try Value.dict(namespace.attributes).appendRepr(to: &output)
+            try output.append(">")
+        case .callable(let callable): try output.append(callable.isMacro ? "<Macro '\(callable.name)'>" : "<built-in method \(callable.name)>")
+        case .loop: try output.append("<LoopContext>")
         }
     }
 }
@@ -400,7 +457,11 @@ extension Value {
         case (.none, .none): return true
         case (.string(let left), .string(let right)): return left.pythonEquals(right)
         case (.list(let left), .list(let right)), (.tuple(let left), .tuple(let right)):
-            return left.count == right.count && zip(left, right).allSatisfy { $0.pythonEquals($1) }
+            guard left.count == right.count else { return false }
+            // Python compares identical objects as equal without visiting them; shared storage is the
+            // same here, and keeps self-similar structures (`[l, l]` nested 40 times) from taking 2^40 steps.
+            let sameStorage = left.withUnsafeBufferPointer { a in right.withUnsafeBufferPointer { b in a.baseAddress == b.baseAddress } }
+            return sameStorage || zip(left, right).allSatisfy { $0.pythonEquals($1) }
         case (.dict(let left), .dict(let right)):
             guard left.count == right.count else { return false }
             for (key, value) in left.items {
@@ -483,6 +544,8 @@ struct PythonJSONEncoder {
     var keySeparator: String
     var sortKeys: Bool
     var maximumDepth = 256
+    /// The most characters the output may take.
+    var maximumLength = Int.max
 
     init(indent: String?, separators: (String, String)?, sortKeys: Bool) {
         self.indent = indent
@@ -492,61 +555,62 @@ struct PythonJSONEncoder {
     }
 
     func encode(_ value: Value) throws(JinjaError) -> String {
-        var output = ""
+        var output = PrintBuffer(limit: maximumLength)
         try write(value, level: 0, into: &output)
-        return output
+        return output.text
     }
 
-    private func newline(_ level: Int, into output: inout String) {
+    private func newline(_ level: Int, into output: inout PrintBuffer) throws(JinjaError) {
         guard let indent else { return }
-        output += "\n" + String(repeating: indent, count: level)
+        try output.append("\n")
+        for _ in 0..<level { try output.append(indent) }
     }
 
-    private func write(_ value: Value, level: Int, into output: inout String) throws(JinjaError) {
+    private func write(_ value: Value, level: Int, into output: inout PrintBuffer) throws(JinjaError) {
         guard level < maximumDepth else { throw JinjaError(.value, "Circular reference detected") }
         switch value {
-        case .none: output += "null"
-        case .bool(let flag): output += flag ? "true" : "false"
-        case .int(let number): output += String(number)
+        case .none: try output.append("null")
+        case .bool(let flag): try output.append(flag ? "true" : "false")
+        case .int(let number): try output.append(String(number))
         case .float(let number):
             if number.isNaN {
-                output += "NaN"
+                try output.append("NaN")
             } else if number.isInfinite {
-                output += number < 0 ? "-Infinity" : "Infinity"
+                try output.append(number < 0 ? "-Infinity" : "Infinity")
             } else {
-                output += PythonFormat.float(number)
+                try output.append(PythonFormat.float(number))
             }
-        case .string(let text): output += Self.quoted(text)
+        case .string(let text): try output.append(Self.quoted(text))
         case .list(let items), .tuple(let items):
             guard !items.isEmpty else {
-                output += "[]"
+                try output.append("[]")
                 return
             }
-            output += "["
+            try output.append("[")
             for (position, item) in items.enumerated() {
-                if position > 0 { output += itemSeparator }
-                newline(level + 1, into: &output)
+                if position > 0 { try output.append(itemSeparator) }
+                try newline(level + 1, into: &output)
                 try write(item, level: level + 1, into: &output)
             }
-            newline(level, into: &output)
-            output += "]"
+            try newline(level, into: &output)
+            try output.append("]")
         case .dict(let dict):
             guard dict.count > 0 else {
-                output += "{}"
+                try output.append("{}")
                 return
             }
             var entries: [(String, Value)] = []
             for (key, item) in dict.items { entries.append((try Self.keyString(key), item)) }
             if sortKeys { entries.sort { pythonLess($0.0, $1.0) } }
-            output += "{"
+            try output.append("{")
             for (position, entry) in entries.enumerated() {
-                if position > 0 { output += itemSeparator }
-                newline(level + 1, into: &output)
-                output += Self.quoted(entry.0) + keySeparator
+                if position > 0 { try output.append(itemSeparator) }
+                try newline(level + 1, into: &output)
+                try output.append(Self.quoted(entry.0) + keySeparator)
                 try write(entry.1, level: level + 1, into: &output)
             }
-            newline(level, into: &output)
-            output += "}"
+            try newline(level, into: &output)
+            try output.append("}")
         case .undefined, .iterator, .view, .namespace, .callable, .loop:
             let name: String
             switch value {

@@ -98,9 +98,9 @@ public struct JinjaTemplate: Sendable {
     private static func globals(_ options: JinjaRenderOptions) -> [String: Value] {
         [
             "raise_exception": .callable(
-                Callable(name: "raise_exception") { positional, keyword, _ throws(JinjaError) in
+                Callable(name: "raise_exception") { positional, keyword, interpreter throws(JinjaError) in
                     let arguments = try BoundArguments("raise_exception", positional, keyword, names: ["message"])
-                    throw JinjaError(.raised, arguments["message"]?.pythonString ?? "")
+                    throw JinjaError(.raised, try arguments["message"].map { (message) throws(JinjaError) in try interpreter.str(message) } ?? "")
                 }),
             "strftime_now": .callable(
                 Callable(name: "strftime_now") { positional, keyword, _ throws(JinjaError) in

@@ -1,0 +1,4 @@
+// libFuzzer runs `fuzz` (FuzzChatTemplate.swift), the LLVMFuzzerTestOneInput of this target.
+import FuzzSupport
+
+runFuzzer { data, size in fuzz(data, size) }
