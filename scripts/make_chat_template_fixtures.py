@@ -432,6 +432,18 @@ SNIPPETS = [
     ("{{ undefined_fn() }}", {}),
     ("{{ 'x' | map | list }}", {}),
     ("{{ namespace(_private=1) }}", {}),
+    # found by differential testing against jinja2
+    ("{% if n | reject('none') %}a generator is true before it fails{% endif %}", {"n": 5}),
+    ("{{ n | reject('none') | list }}", {"n": 5}),
+    ("{{ 'abc' is odd }}", {}),
+    ("{{ n[1:] }}", {"n": 5}),
+    ("{{ d[1:] }}", {"d": {"a": 1}}),
+    ("{{ 10 ** 400.0 }}", {}),
+    ("{{ n | indent }}", {"n": 5}),
+    ("{{ [{'a': 1}] | max }}", {}),
+    ("{{ {'a': 1} > {'b': 2} }}", {}),
+    ("{{ (1,) + 'a' }}", {}),
+    ("{{ 'ab' * 2.0 }}", {}),
 ]
 
 

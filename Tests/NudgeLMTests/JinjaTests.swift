@@ -137,6 +137,14 @@ struct JinjaTests {
             #expect(Self.error(source, options: small)?.kind == .limit, "\(source)")
         }
         #expect(try Self.render("{% set ns = namespace(l=[1]) %}{% for i in range(60) %}{% set ns.l = [ns.l, ns.l] %}{% endfor %}{{ ns.l == ns.l }}", options: small) == "True")
+        // Values nested by a loop fail like Python's recursion limit instead of exhausting the stack.
+        let nest = "{% set ns = namespace(l=[]) %}{% for i in range(5000) %}{% set ns.l = [ns.l] %}{% endfor %}"
+        #expect(Self.error(nest + "{{ ns.l }}")?.kind == .limit)
+        #expect(Self.error(nest + "{{ ns.l | tojson }}")?.kind == .limit)
+        let twoNests = "{% set ns = namespace(a=[], b=[]) %}{% for i in range(5000) %}{% set ns.a = [ns.a] %}{% set ns.b = [ns.b] %}{% endfor %}"
+        #expect(Self.error(twoNests + "{{ ns.a < ns.b }}")?.kind == .limit)
+        #expect(try Self.render(twoNests + "{{ ns.a == ns.b }}") == "False")
+        #expect(try Self.render("{{ [1, 2, 3, 4][1::9223372036854775807] }} {{ [1, 2, 3][::-9223372036854775807] }} {{ range(-9223372036854775807, 9223372036854775807, 9223372036854775807) | length }}") == "[2] [3] 2")
         // The default limits hold on a test thread's stack.
         #expect(Self.error("{% macro r(n) %}{% if true %}{% for i in [1] %}{{ r(n + 1) }}{% endfor %}{% endif %}{% endmacro %}{{ r(0) }}")?.kind == .limit)
         let ninetyDeep = String(repeating: "(", count: 90) + "1" + String(repeating: ")", count: 90)

@@ -73,6 +73,14 @@ extension JinjaInterpreter {
         func bind(_ names: [String]) throws(JinjaError) -> BoundArguments {
             try BoundArguments(name, positional, keyword, names: names)
         }
+        // These jinja2 filters are generators: whatever goes wrong surfaces when the result is iterated.
+        func lazily(_ body: () throws(JinjaError) -> Value) -> Value {
+            do {
+                return try body()
+            } catch {
+                return .failedIterator(error)
+            }
+        }
         switch name {
         case "abs":
             _ = try bind([])
@@ -110,7 +118,10 @@ extension JinjaInterpreter {
             return value
         case "dictsort":
             let arguments = try bind(["case_sensitive", "by", "reverse"])
-            guard case .dict(let dict) = value else { throw JinjaError(.type, "You can only sort by either 'key' or 'value'") }
+            guard case .dict(let dict) = value else {
+                if case .undefined(let undefined) = value { throw undefined.error }
+                throw JinjaError(.type, "'\(value.typeName)' object has no attribute 'items'")
+            }
             let byValue: Bool
             switch try arguments.string("by") ?? "key" {
             case "key": byValue = false
@@ -146,7 +157,10 @@ extension JinjaInterpreter {
                 try checkLength(width)
                 indentation = String(repeating: " ", count: max(0, width))
             }
-            let text = try str(value)
+            guard case .string(let text) = value else {
+                if case .undefined(let undefined) = value { throw undefined.error }
+                throw JinjaError(.type, "unsupported operand type(s) for +=: '\(value.typeName)' and 'str'")
+            }
             var lines = PythonString.splitLines(text + "\n")
             let (added, overflow) = indentation.unicodeScalars.count.multipliedReportingOverflow(by: lines.count + 1)
             if overflow { throw integerOverflow() }
@@ -164,11 +178,13 @@ extension JinjaInterpreter {
             let arguments = try bind(["default", "base"])
             return try toInt(value, base: try arguments.int("base", 10)) ?? arguments["default"] ?? .int(0)
         case "items":
-            _ = try bind([])
-            switch value {
-            case .undefined: return .iterator([])
-            case .dict(let dict): return .iterator(dict.items.map { .tuple([$0.0, $0.1]) })
-            default: throw JinjaError(.type, "Can only get item pairs from a mapping.")
+            return lazily { () throws(JinjaError) -> Value in
+                _ = try bind([])
+                switch value {
+                case .undefined: return .iterator([])
+                case .dict(let dict): return .iterator(dict.items.map { .tuple([$0.0, $0.1]) })
+                default: throw JinjaError(.type, "Can only get item pairs from a mapping.")
+                }
             }
         case "join":
             let arguments = try bind(["d", "attribute"])
@@ -183,7 +199,10 @@ extension JinjaInterpreter {
             return .string(pieces.joined(separator: separator))
         case "last":
             _ = try bind([])
-            if case .iterator = value { throw JinjaError(.type, "'generator' object is not reversible") }
+            switch value {
+            case .string, .list, .tuple, .dict, .view, .undefined: break
+            default: throw JinjaError(.type, "'\(value.typeName)' object is not reversible")
+            }
             return try iterate(value).last ?? .undefined(Undefined(hint: "No last item, sequence was empty."))
         case "list":
             _ = try bind([])
@@ -195,7 +214,7 @@ extension JinjaInterpreter {
             _ = try bind([])
             return .string(PythonString.upper(try str(value)))
         case "map":
-            return try mapFilter(value, positional, keyword)
+            return lazily { () throws(JinjaError) -> Value in try mapFilter(value, positional, keyword) }
         case "max", "min":
             let arguments = try bind(["case_sensitive", "attribute"])
             let items = try iterate(value)
@@ -206,7 +225,10 @@ extension JinjaInterpreter {
             var bestKey = Self.ignoringCase(try lookupAttributePath(best, attribute, default: nil), caseSensitive: caseSensitive)
             for item in items.dropFirst() {
                 let key = Self.ignoringCase(try lookupAttributePath(item, attribute, default: nil), caseSensitive: caseSensitive)
-                let better = name == "max" ? try bestKey.pythonLessThan(key) : try key.pythonLessThan(bestKey)
+                // Python's max compares `item > best`, min `item < best`.
+                let better =
+                    name == "max"
+                    ? try bestKey.pythonLessThan(key, operatorName: ">", swapped: true) : try key.pythonLessThan(bestKey)
                 if better {
                     best = item
                     bestKey = key
@@ -214,7 +236,7 @@ extension JinjaInterpreter {
             }
             return best
         case "select", "reject", "selectattr", "rejectattr":
-            return try selectFilter(name, value, positional, keyword)
+            return lazily { () throws(JinjaError) -> Value in try selectFilter(name, value, positional, keyword) }
         case "replace":
             let arguments = try bind(["old", "new", "count"])
             guard let old = arguments["old"], let new = arguments["new"] else { throw JinjaError(.type, "replace() missing arguments") }
@@ -223,7 +245,13 @@ extension JinjaInterpreter {
             _ = try bind([])
             switch value {
             case .string(let text): return .string(String(scalars: text.unicodeScalars.reversed()))
-            default: return .iterator(try iterate(value).reversed())
+            default:
+                do {
+                    return .iterator(try iterate(value).reversed())
+                } catch {
+                    if case .undefined = value { throw error }
+                    throw JinjaError(.type, "argument must be iterable")
+                }
             }
         case "round":
             let arguments = try bind(["precision", "method"])
@@ -290,7 +318,6 @@ extension JinjaInterpreter {
                 separators = (item, key)
             }
             var encoder = PythonJSONEncoder(indent: indent, separators: separators, sortKeys: arguments.bool("sort_keys", false))
-            encoder.maximumDepth = options.maximumMacroDepth * 4
             encoder.maximumLength = options.maximumOutputLength
             var json = try encoder.encode(value)
             if arguments.bool("ensure_ascii", false) { json = Self.asciiEscaped(json) }
@@ -299,15 +326,17 @@ extension JinjaInterpreter {
             let arguments = try bind(["chars"])
             return .string(PythonString.strip(try str(value), try arguments.string("chars"), leading: true, trailing: true))
         case "unique":
-            let arguments = try bind(["case_sensitive", "attribute"])
-            let caseSensitive = arguments.bool("case_sensitive", false)
-            var seen = Set<DictKey>()
-            var kept: [Value] = []
-            for item in try iterate(value) {
-                let key = try DictKey(Self.ignoringCase(try lookupAttributePath(item, arguments["attribute"], default: nil), caseSensitive: caseSensitive))
-                if seen.insert(key).inserted { kept.append(item) }
+            return lazily { () throws(JinjaError) -> Value in
+                let arguments = try bind(["case_sensitive", "attribute"])
+                let caseSensitive = arguments.bool("case_sensitive", false)
+                var seen = Set<DictKey>()
+                var kept: [Value] = []
+                for item in try iterate(value) {
+                    let attribute = try lookupAttributePath(item, arguments["attribute"], default: nil)
+                    if seen.insert(try DictKey(Self.ignoringCase(attribute, caseSensitive: caseSensitive))).inserted { kept.append(item) }
+                }
+                return .iterator(kept)
             }
-            return .iterator(kept)
         case "wordcount":
             _ = try bind([])
             var count = 0
@@ -569,12 +598,7 @@ extension JinjaInterpreter {
         case "defined": return !value.isUndefined
         case "undefined": return value.isUndefined
         case "divisibleby":
-            guard case .int(let divisor) = try argument().numericValue ?? .float(0), let number = value.numericValue else {
-                throw JinjaError(.type, "divisibleby needs numbers")
-            }
-            if divisor == 0 { throw JinjaError(.value, "integer division or modulo by zero") }
-            if case .int(let integer) = number { return integer % divisor == 0 }
-            return number.double.truncatingRemainder(dividingBy: Double(divisor)) == 0
+            return try binary(.modulo, value, try argument()).pythonEquals(.int(0))
         case "eq", "equalto", "==": return value.pythonEquals(try argument())
         case "ne", "!=": return !value.pythonEquals(try argument())
         case "lt", "lessthan", "<": return try compare(.less, value, try argument())
@@ -583,12 +607,8 @@ extension JinjaInterpreter {
         case "ge", ">=": return try compare(.greaterEqual, value, try argument())
         case "escaped": return false
         case "even", "odd":
-            if case .undefined(let undefined) = value { throw undefined.error }
-            guard let integer = value.integerValue else {
-                if case .float(let number) = value { return number.truncatingRemainder(dividingBy: 2) == (name == "odd" ? 1 : 0) }
-                throw JinjaError(.type, "unsupported operand type(s) for %: '\(value.typeName)' and 'int'")
-            }
-            return (integer & 1 == 1) == (name == "odd")
+            // jinja2: value % 2 == 1 (or == 0), with Python's `%` (string formatting for strings).
+            return try binary(.modulo, value, .int(2)).pythonEquals(.int(name == "odd" ? 1 : 0))
         case "false":
             if case .bool(false) = value { return true }
             return false
@@ -747,7 +767,9 @@ extension JinjaInterpreter {
         func search(reverse: Bool, raising: Bool) -> Value {
             bound { (arguments) throws(JinjaError) in
                 let bound = try arguments.bind(["sub", "start", "end"])
-                guard case .string(let needle) = bound["sub"] ?? .none else { throw JinjaError(.type, "must be str") }
+                guard case .string(let needle) = bound["sub"] ?? .none else {
+                    throw JinjaError(.type, "must be str, not \((bound["sub"] ?? .none).typeName)")
+                }
                 let scalars = text.scalars
                 let window = try Self.window(scalars.count, bound["start"], bound["end"])
                 let found =

@@ -401,6 +401,7 @@ final class JinjaInterpreter {
         case .string(let text): return text.unicodeScalars.map { .string(String($0)) }
         case .undefined: return []
         case .loop(let loop): return loop.items
+        case .failedIterator(let error): throw error
         default: throw JinjaError(.type, "'\(value.typeName)' object is not iterable")
         }
     }
@@ -462,6 +463,18 @@ final class JinjaInterpreter {
         }
         if op == .add, case .list = left {
             throw JinjaError(.type, "can only concatenate list (not \"\(right.typeName)\") to list")
+        }
+        if op == .add, case .tuple = left {
+            throw JinjaError(.type, "can only concatenate tuple (not \"\(right.typeName)\") to tuple")
+        }
+        if op == .multiply {
+            for (sequence, count) in [(left, right), (right, left)] {
+                switch sequence {
+                case .string, .list, .tuple:
+                    throw JinjaError(.type, "can't multiply sequence by non-int of type '\(count.typeName)'")
+                default: break
+                }
+            }
         }
         let symbol = op == .power ? "** or pow()" : op.rawValue
         throw JinjaError(.type, "unsupported operand type(s) for \(symbol): '\(left.typeName)' and '\(right.typeName)'")
@@ -541,7 +554,10 @@ final class JinjaInterpreter {
             return .float(remainder)
         case .power:
             if x == 0 && y < 0 { throw JinjaError(.value, "0.0 cannot be raised to a negative power") }
-            return .float(pow(x, y))
+            if x < 0 && y.rounded() != y { throw JinjaError(.value, "complex results are not supported") }
+            let result = pow(x, y)
+            if result.isInfinite && x.isFinite && y.isFinite { throw JinjaError(.value, "(34, 'Numerical result out of range')") }
+            return .float(result)
         case .and, .or:
             return .none
         }
@@ -552,9 +568,9 @@ final class JinjaInterpreter {
         case .equal: return left.pythonEquals(right)
         case .notEqual: return !left.pythonEquals(right)
         case .less: return try left.pythonLessThan(right, operatorName: "<")
-        case .greater: return try right.pythonLessThan(left, operatorName: ">")
+        case .greater: return try right.pythonLessThan(left, operatorName: ">", swapped: true)
         case .lessEqual: return try left.pythonLessThan(right, operatorName: "<=") || left.pythonEquals(right)
-        case .greaterEqual: return try right.pythonLessThan(left, operatorName: ">=") || left.pythonEquals(right)
+        case .greaterEqual: return try right.pythonLessThan(left, operatorName: ">=", swapped: true) || left.pythonEquals(right)
         case .in: return try contains(right, left)
         case .notIn: return !(try contains(right, left))
         }
@@ -576,6 +592,8 @@ final class JinjaInterpreter {
             return dict.get(item) != nil
         case .undefined:
             return false
+        case .failedIterator(let error):
+            throw error
         default:
             throw JinjaError(.type, "argument of type '\(container.typeName)' is not iterable")
         }
@@ -657,16 +675,26 @@ final class JinjaInterpreter {
         let stepValue = try bound(step) ?? 1
         if stepValue == 0 { throw JinjaError(.value, "slice step cannot be zero") }
         func indices(count: Int) throws(JinjaError) -> [Int] {
-            var lower = try bound(start)
-            var upper = try bound(stop)
+            let given = (try bound(start), try bound(stop))
+            let lower: Int
+            let upper: Int
             if stepValue > 0 {
-                lower = Self.clamp(lower ?? 0, count: count, low: 0, high: count)
-                upper = Self.clamp(upper ?? count, count: count, low: 0, high: count)
-                return lower! < upper! ? Array(stride(from: lower!, to: upper!, by: stepValue)) : []
+                lower = Self.clamp(given.0 ?? 0, count: count, low: 0, high: count)
+                upper = Self.clamp(given.1 ?? count, count: count, low: 0, high: count)
+            } else {
+                lower = Self.clamp(given.0 ?? count - 1, count: count, low: -1, high: count - 1)
+                upper = given.1.map { Self.clamp($0, count: count, low: -1, high: count - 1) } ?? -1
             }
-            lower = Self.clamp(lower ?? count - 1, count: count, low: -1, high: count - 1)
-            upper = upper.map { Self.clamp($0, count: count, low: -1, high: count - 1) } ?? -1
-            return lower! > upper! ? Array(stride(from: lower!, to: upper!, by: stepValue)) : []
+            var result: [Int] = []
+            var index = lower
+            // Stepping by hand: a huge step must end the slice, not overflow.
+            while stepValue > 0 ? index < upper : index > upper {
+                result.append(index)
+                let (next, overflow) = index.addingReportingOverflow(stepValue)
+                if overflow { break }
+                index = next
+            }
+            return result
         }
         switch value {
         case .undefined(let undefined):
@@ -678,7 +706,10 @@ final class JinjaInterpreter {
         case .string(let text):
             let scalars = text.scalars
             return .string(String(scalars: try indices(count: scalars.count).map { scalars[$0] }))
+        case .dict:
+            throw JinjaError(.type, "unhashable type: 'slice'")
         default:
+            // Slices bypass jinja2's getitem: a plain Python subscript, so no undefined fallback.
             throw JinjaError(.type, "'\(value.typeName)' object is not subscriptable")
         }
     }

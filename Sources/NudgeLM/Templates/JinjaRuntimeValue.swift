@@ -19,6 +19,8 @@ enum Value {
     /// A one-shot Python iterator (what `map`, `select`, `selectattr`, `items` and `reverse` return):
     /// iterable and always true, but with no length and no indexing.
     case iterator([Value])
+    /// A Python iterator whose production failed: Python reports the error when it is iterated, not before.
+    case failedIterator(JinjaError)
     /// A dict view (`d.keys()`, `d.values()`, `d.items()`): sized and iterable, printed as `dict_keys([...])`.
     case view(DictView, [Value])
     case undefined(Undefined)
@@ -67,7 +69,7 @@ enum Value {
         case .list: return "list"
         case .tuple: return "tuple"
         case .dict: return "dict"
-        case .iterator: return "generator"
+        case .iterator, .failedIterator: return "generator"
         case .view(let kind, _): return kind.rawValue
         case .undefined: return "Undefined"
         case .namespace: return "Namespace"
@@ -93,7 +95,7 @@ enum Value {
         case .list(let items), .tuple(let items), .view(_, let items): return !items.isEmpty
         case .dict(let dict): return dict.count > 0
         case .undefined: return false
-        case .iterator, .namespace, .callable, .loop: return true
+        case .iterator, .failedIterator, .namespace, .callable, .loop: return true
         }
     }
 }
@@ -175,7 +177,8 @@ enum DictKey: Hashable {
     case string([UInt8])
     case tuple([DictKey])
 
-    init(_ value: Value) throws(JinjaError) {
+    init(_ value: Value, depth: Int = 0) throws(JinjaError) {
+        guard depth < Value.maximumNesting else { throw Value.nestingError }
         switch value {
         case .none: self = .none
         case .bool(let flag): self = .int(flag ? 1 : 0)
@@ -189,7 +192,7 @@ enum DictKey: Hashable {
         case .string(let text): self = .string(Array(text.utf8))
         case .tuple(let items):
             var keys: [DictKey] = []
-            for item in items { keys.append(try DictKey(item)) }
+            for item in items { keys.append(try DictKey(item, depth: depth + 1)) }
             self = .tuple(keys)
         default:
             throw JinjaError(.type, "unhashable type: '\(value.typeName)'")
@@ -358,6 +361,14 @@ enum PythonFormat {
     }
 }
 
+extension Value {
+    /// How deeply values may nest before printing, comparing or hashing them fails (as Python's
+    /// recursion limit makes them fail), so that a value nested in a loop cannot exhaust the stack.
+    static let maximumNesting = 400
+
+    static var nestingError: JinjaError { JinjaError(.limit, "maximum recursion depth exceeded (values nested deeper than \(maximumNesting))") }
+}
+
 /// Text built piece by piece under a length limit (in Unicode scalars), so that printing a huge
 /// or deeply shared structure stops as soon as the result is too long instead of building it.
 struct PrintBuffer {
@@ -408,12 +419,13 @@ extension Value {
         }
     }
 
-    private func appendRepr(to output: inout PrintBuffer) throws(JinjaError) {
+    private func appendRepr(to output: inout PrintBuffer, depth: Int = 0) throws(JinjaError) {
+        guard depth < Value.maximumNesting else { throw Value.nestingError }
         func appendItems(_ items: [Value], open: String, close: String, trailingComma: Bool = false) throws(JinjaError) {
             try output.append(open)
             for (position, item) in items.enumerated() {
                 if position > 0 { try output.append(", ") }
-                try item.appendRepr(to: &output)
+                try item.appendRepr(to: &output, depth: depth + 1)
             }
             if trailingComma { try output.append(",") }
             try output.append(close)
@@ -430,17 +442,17 @@ extension Value {
             try output.append("{")
             for (position, (key, item)) in dict.items.enumerated() {
                 if position > 0 { try output.append(", ") }
-                try key.appendRepr(to: &output)
+                try key.appendRepr(to: &output, depth: depth + 1)
                 try output.append(": ")
-                try item.appendRepr(to: &output)
+                try item.appendRepr(to: &output, depth: depth + 1)
             }
             try output.append("}")
-        case .iterator: try output.append("<generator object>")
+        case .iterator, .failedIterator: try output.append("<generator object>")
         case .view(let kind, let items): try appendItems(items, open: kind.rawValue + "([", close: "])")
         case .undefined: try output.append("Undefined")
         case .namespace(let namespace):
             try output.append("<Namespace ")
-            try Value.dict(namespace.attributes).appendRepr(to: &output)
+            try Value.dict(namespace.attributes).appendRepr(to: &output, depth: depth + 1)
             try output.append(">")
         case .callable(let callable): try output.append(callable.isMacro ? "<Macro '\(callable.name)'>" : "<built-in method \(callable.name)>")
         case .loop: try output.append("<LoopContext>")
@@ -452,7 +464,9 @@ extension Value {
 
 extension Value {
     /// Python's `==`.
-    func pythonEquals(_ other: Value) -> Bool {
+    func pythonEquals(_ other: Value, depth: Int = 0) -> Bool {
+        // Python raises RecursionError past its stack limit; values nested this deep compare unequal here.
+        guard depth < Value.maximumNesting else { return false }
         switch (self, other) {
         case (.none, .none): return true
         case (.string(let left), .string(let right)): return left.pythonEquals(right)
@@ -461,11 +475,11 @@ extension Value {
             // Python compares identical objects as equal without visiting them; shared storage is the
             // same here, and keeps self-similar structures (`[l, l]` nested 40 times) from taking 2^40 steps.
             let sameStorage = left.withUnsafeBufferPointer { a in right.withUnsafeBufferPointer { b in a.baseAddress == b.baseAddress } }
-            return sameStorage || zip(left, right).allSatisfy { $0.pythonEquals($1) }
+            return sameStorage || zip(left, right).allSatisfy { $0.pythonEquals($1, depth: depth + 1) }
         case (.dict(let left), .dict(let right)):
             guard left.count == right.count else { return false }
             for (key, value) in left.items {
-                guard let match = right.get(key), match.pythonEquals(value) else { return false }
+                guard let match = right.get(key), match.pythonEquals(value, depth: depth + 1) else { return false }
             }
             return true
         case (.undefined, .undefined): return true
@@ -489,17 +503,21 @@ extension Value {
     }
 
     /// Python's `<`, for the types Python orders: numbers, strings, lists and tuples.
-    func pythonLessThan(_ other: Value, operatorName: String = "<") throws(JinjaError) -> Bool {
+    func pythonLessThan(_ other: Value, operatorName: String = "<", swapped: Bool = false, depth: Int = 0) throws(JinjaError) -> Bool {
+        guard depth < Value.maximumNesting else { throw Value.nestingError }
         if case .undefined(let undefined) = self { throw undefined.error }
         if case .undefined(let undefined) = other { throw undefined.error }
         switch (self, other) {
         case (.string(let left), .string(let right)): return pythonLess(left, right)
         case (.list(let left), .list(let right)), (.tuple(let left), .tuple(let right)):
-            for (a, b) in zip(left, right) where !a.pythonEquals(b) { return try a.pythonLessThan(b, operatorName: operatorName) }
+            for (a, b) in zip(left, right) where !a.pythonEquals(b, depth: depth + 1) {
+                return try a.pythonLessThan(b, operatorName: operatorName, swapped: swapped, depth: depth + 1)
+            }
             return left.count < right.count
         default:
             if let left = numericValue, let right = other.numericValue { return left.less(right) }
-            throw JinjaError(.type, "'\(operatorName)' not supported between instances of '\(typeName)' and '\(other.typeName)'")
+            let (first, second) = swapped ? (other.typeName, typeName) : (typeName, other.typeName)
+            throw JinjaError(.type, "'\(operatorName)' not supported between instances of '\(first)' and '\(second)'")
         }
     }
 }
@@ -543,7 +561,7 @@ struct PythonJSONEncoder {
     var itemSeparator: String
     var keySeparator: String
     var sortKeys: Bool
-    var maximumDepth = 256
+    var maximumDepth = Value.maximumNesting
     /// The most characters the output may take.
     var maximumLength = Int.max
 
@@ -567,7 +585,7 @@ struct PythonJSONEncoder {
     }
 
     private func write(_ value: Value, level: Int, into output: inout PrintBuffer) throws(JinjaError) {
-        guard level < maximumDepth else { throw JinjaError(.value, "Circular reference detected") }
+        guard level < maximumDepth else { throw Value.nestingError }
         switch value {
         case .none: try output.append("null")
         case .bool(let flag): try output.append(flag ? "true" : "false")
@@ -611,7 +629,7 @@ struct PythonJSONEncoder {
             }
             try newline(level, into: &output)
             try output.append("}")
-        case .undefined, .iterator, .view, .namespace, .callable, .loop:
+        case .undefined, .iterator, .failedIterator, .view, .namespace, .callable, .loop:
             let name: String
             switch value {
             case .undefined: name = "Undefined"

@@ -174,8 +174,17 @@ public struct JinjaTemplate: Sendable {
         default: throw JinjaError(.type, "range expected 1 to 3 arguments, got \(bounds.count)")
         }
         if step == 0 { throw JinjaError(.value, "range() arg 3 must not be zero") }
-        let (span, overflow) = stop.subtractingReportingOverflow(start)
-        let count = overflow ? Int.max : max(0, (span + (step > 0 ? step - 1 : step + 1)) / step)
+        // ceil((stop - start) / step), in floating point first so that huge bounds cannot overflow.
+        let estimate = (Double(stop) - Double(start)) / Double(step)
+        guard estimate <= 100_000 else {
+            throw JinjaError(.limit, "Range too big. The sandbox blocks ranges larger than MAX_RANGE (100000).")
+        }
+        var count = 0
+        if estimate > 0 {
+            let (span, spanOverflow) = stop.subtractingReportingOverflow(start)
+            let (rounded, roundOverflow) = span.addingReportingOverflow(step > 0 ? step - 1 : step + 1)
+            count = spanOverflow || roundOverflow ? Int(estimate.rounded(.up)) : rounded / step
+        }
         if count > 100_000 {
             throw JinjaError(.limit, "Range too big. The sandbox blocks ranges larger than MAX_RANGE (100000).")
         }
