@@ -121,7 +121,7 @@ extension LanguageModelLoader {
                     file: file.path, field: "vocabulary",
                     value: "ids up to \(tokenizer.vocabularySize - 1)\(over.isEmpty ? "" : " (\(over.joined(separator: ", ")))") but the model's config.json has vocab_size \(vocabulary)")
             }
-            return tokenizer
+            return try withChatTemplate(tokenizer, directory: directory)
         }
         let bytes = ByteTokenizer(eosToken: "<|endoftext|>", padToken: "<|pad|>")
         guard bytes.vocabularySize <= vocabulary else {
@@ -147,5 +147,17 @@ extension LanguageModelLoader {
     public static func loadWithTokenizer(directory: URL) throws -> (any CausalLanguageModel, any Tokenizer) {
         let model = try load(directory: directory)
         return (model, try tokenizer(directory: directory, for: model))
+    }
+
+    /// `tokenizer` paired with the directory's own Jinja chat template (chat_template.jinja or
+    /// tokenizer_config.json's chat_template) when it has one.
+    public static func withChatTemplate(_ tokenizer: any Tokenizer, directory: URL) throws -> any Tokenizer {
+        let jinja = directory.appendingPathComponent("chat_template.jinja")
+        let config = directory.appendingPathComponent("tokenizer_config.json")
+        let hasTemplate = FileManager.default.fileExists(atPath: jinja.path)
+            || ((try? Data(contentsOf: config)).flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }?["chat_template"] != nil)
+        guard hasTemplate else { return tokenizer }
+        let renderer = try ChatTemplateSource.load(directory: directory).renderer()
+        return TemplatedTokenizer(tokenizer, format: JinjaChatFormat(renderer))
     }
 }

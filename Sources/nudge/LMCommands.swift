@@ -220,7 +220,11 @@ struct Generate: ParsableCommand {
         abstract: "Sample a continuation from a model.",
         discussion: """
         The prompt is tokenized with the directory's tokenizer.json when present, else as UTF-8 bytes.
+        With --chat the prompt is one user message (after --system, when given) rendered by the model's
+        own chat template (from its directory or GGUF file) with the generation prompt, and only the
+        reply is printed.
         Example: nudge generate --model path/to/hf-dir --prompt "Once upon" --max-new-tokens 32 --temperature 0.8
+        Example: nudge generate --model SmolLM2-135M-Instruct.Q4_1.gguf --chat --prompt "What is 12 + 7?" --temperature 0
         """)
     @Option var model: String
     @Option var prompt: String
@@ -230,6 +234,8 @@ struct Generate: ParsableCommand {
     @Option(name: .customLong("top-p")) var topP: Float = 1
     @Option(name: .customLong("min-p")) var minP: Float = 0
     @Option var seed: UInt64 = 0
+    @Flag(help: "Render --prompt as a user message with the model's chat template.") var chat = false
+    @Option(help: "A system message before the prompt (with --chat).") var system: String?
     func run() throws {
         let (lm, tokenizer) = try LanguageModelLoader.loadWithTokenizer(path: URL(fileURLWithPath: model))
         var config = GenerationConfig()
@@ -240,7 +246,15 @@ struct Generate: ParsableCommand {
         config.minP = minP
         config.seed = seed
         config.eosTokenID = tokenizer.eosTokenID ?? lm.configuration.eosTokenID
-        let ids = tokenizer.encode(prompt, addSpecialTokens: true)
+        if system != nil && !chat { throw ValidationError("--system needs --chat") }
+        var ids = tokenizer.encode(prompt, addSpecialTokens: true)
+        if chat {
+            guard let format = tokenizer.chatFormat else {
+                throw ValidationError("--chat: \(model) has no chat template (no chat_template.jinja, tokenizer_config.json chat_template or GGUF tokenizer.chat_template)")
+            }
+            let messages = (system.map { [ChatMessage.system($0)] } ?? []) + [.user(prompt)]
+            ids = try format.tokenize(messages: messages, addGenerationPrompt: true, tokenizer: tokenizer).ids
+        }
         do {
             try config.validate(prompts: [ids], limits: TokenLimits(model: lm))
         } catch let error as RowError {
@@ -249,7 +263,8 @@ struct Generate: ParsableCommand {
             throw ValidationError("--\(name.replacingOccurrences(of: "_", with: "-")): expected \(expected), got \(value)")
         }
         let result = generate(model: lm, prompts: [ids], config: config)
-        print(prompt + tokenizer.decode(result.tokens[0], skipSpecialTokens: true))
+        let reply = tokenizer.decode(result.tokens[0], skipSpecialTokens: true)
+        print(chat ? reply : prompt + reply)
         note("finish: \(result.finishReasons[0].rawValue), \(result.tokens[0].count) tokens, mean log-prob \(String(format: "%.3f", result.logProbs[0].reduce(0, +) / Float(max(result.logProbs[0].count, 1))))")
     }
 }

@@ -105,4 +105,19 @@ struct RealModelTests {
         let result = generate(model: model, prompts: [ids], config: config)
         #expect(result.tokens[0] == greedy, "\(tokenizer.decode(result.tokens[0], skipSpecialTokens: false).debugDescription)")
     }
+
+    @Test(.enabled(if: RealModel.available, "set NUDGE_SMOLLM2_GGUF to run the real-model tests"))
+    func chatTemplateFromTheFileMatchesTransformers() throws {
+        let (_, tokenizer) = try #require(RealModel.loaded)
+        let file = try GGUFFile(url: try #require(RealModel.path))
+        let info = try LanguageModelLoader.info(gguf: file)
+        let renderer = try ChatTemplateRenderer(source: try #require(info.chatTemplate), name: "smollm2",
+                                                specialTokens: ["bos_token": info.bosToken ?? "", "eos_token": info.eosToken ?? ""])
+        let chat = try #require(try RealModel.expected()["chat"] as? [String: Any])
+        let text = try #require(chat["text"] as? String), ids = try #require(chat["ids"] as? [Int])
+        // No system message: SmolLM2's template inserts its default one, as transformers renders it.
+        let messages = [ChatMessage.user("What is 12 + 7?")]
+        #expect(try renderer.render(messages, addGenerationPrompt: true).text == text)
+        #expect(try JinjaChatFormat(renderer).tokenize(messages: messages, addGenerationPrompt: true, tokenizer: tokenizer).ids == ids)
+    }
 }

@@ -140,8 +140,9 @@ public func truncate(_ ids: [Int], to limit: Int?, keeping side: TruncationSide)
 public struct RowTokenizer: Sendable {
     /// The tokenizer.
     public var tokenizer: any Tokenizer
-    /// The chat template for conversational rows.
-    public var template: ChatTemplate?
+    /// The chat format for conversational rows: the given built-in template, else the model's own
+    /// template the tokenizer carries, else the tokenizer's default built-in one.
+    public var template: (any ChatFormat)?
     /// Lengths and options.
     public var options: TokenizationOptions
     /// The model's vocabulary and positions, when known: every example is checked against them
@@ -152,7 +153,7 @@ public struct RowTokenizer: Sendable {
     public init(tokenizer: any Tokenizer, template: ChatTemplate? = nil, options: TokenizationOptions = .init(),
                 limits: TokenLimits? = nil) {
         self.tokenizer = tokenizer
-        self.template = template ?? tokenizer.defaultChatTemplate
+        self.template = template.map { $0 as any ChatFormat } ?? tokenizer.chatFormat
         self.options = options
         self.limits = limits
     }
@@ -182,7 +183,7 @@ public struct RowTokenizer: Sendable {
         switch row {
         case .conversation(let messages):
             let template = try requireTemplate()
-            let encoding = template.encode(messages: messages, addGenerationPrompt: false, using: tokenizer)
+            let encoding = try template.tokenize(messages: messages, addGenerationPrompt: false, tokenizer: tokenizer)
             let mask = options.completionOnlyLoss ? encoding.assistantMask : Array(repeating: 1, count: encoding.ids.count)
             return clip(SFTExample(inputIDs: encoding.ids, completionMask: mask))
         case .promptCompletion(let prompt, let completion):
@@ -274,7 +275,7 @@ public struct RowTokenizer: Sendable {
         case .text(let text):
             return tokenizer.encode(text, addSpecialTokens: options.addSpecialTokens)
         case .messages(let messages):
-            return try requireTemplate().encode(messages: messages, addGenerationPrompt: true, using: tokenizer).ids
+            return try requireTemplate().tokenize(messages: messages, addGenerationPrompt: true, tokenizer: tokenizer).ids
         }
     }
 
@@ -283,8 +284,8 @@ public struct RowTokenizer: Sendable {
         let promptIDs = try encodePrompt(prompt)
         switch (prompt, completion) {
         case (.messages(let promptMessages), .messages(let completionMessages)):
-            let full = try requireTemplate().encode(
-                messages: promptMessages + completionMessages, addGenerationPrompt: false, using: tokenizer
+            let full = try requireTemplate().tokenize(
+                messages: promptMessages + completionMessages, addGenerationPrompt: false, tokenizer: tokenizer
             ).ids
             guard full.starts(with: promptIDs) else { throw TokenizationError.promptNotPrefix }
             return (promptIDs, Array(full[promptIDs.count...]))
@@ -295,7 +296,7 @@ public struct RowTokenizer: Sendable {
         }
     }
 
-    func requireTemplate() throws -> ChatTemplate {
+    func requireTemplate() throws -> any ChatFormat {
         guard let template else { throw TokenizationError.missingChatTemplate }
         return template
     }

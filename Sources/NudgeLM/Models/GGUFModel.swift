@@ -42,7 +42,13 @@ extension LanguageModelLoader {
         guard tokenizer.vocabularySize <= model.configuration.vocabularySize else {
             throw ModelLoadError.io(file: url.path, reason: "the tokenizer has \(tokenizer.vocabularySize) tokens but the model only \(model.configuration.vocabularySize) embeddings")
         }
-        return (model, tokenizer)
+        let info = try info(gguf: file)
+        guard let template = info.chatTemplate else { return (model, tokenizer) }
+        var tokens: [String: String] = [:]
+        if let bos = info.bosToken { tokens["bos_token"] = bos }
+        if let eos = info.eosToken { tokens["eos_token"] = eos }
+        let renderer = try ChatTemplateRenderer(source: template, name: url.lastPathComponent + ":tokenizer.chat_template", specialTokens: tokens)
+        return (model, TemplatedTokenizer(tokenizer, format: JinjaChatFormat(renderer)))
     }
 
     /// The model in an opened GGUF file.

@@ -19,6 +19,9 @@ public protocol Tokenizer: Sendable {
     var padTokenID: Int? { get }
     /// The chat template the tokenizer's special tokens suggest, if any.
     var defaultChatTemplate: ChatTemplate? { get }
+    /// How conversations are rendered: the model's own template when it came with one, else
+    /// `defaultChatTemplate`.
+    var chatFormat: (any ChatFormat)? { get }
 
     /// The token ids of `text`. Special tokens written in the text are always recognized;
     /// `addSpecialTokens` adds the ones the tokenizer puts around a sequence (e.g. Llama 3's BOS).
@@ -32,6 +35,8 @@ public protocol Tokenizer: Sendable {
 }
 
 extension Tokenizer {
+    public var chatFormat: (any ChatFormat)? { defaultChatTemplate }
+
     /// The token ids of `text`, with the tokenizer's sequence special tokens added.
     public func encode(_ text: String) -> [Int] { encode(text, addSpecialTokens: true) }
 
