@@ -294,7 +294,7 @@ case("lm template: exponential string growth", ["lm", "template", "--template", 
      ["explode.jinja:1:", "exceeds"], code=1)
 write("not-a-list.json", '{"role": "user"}')
 case("lm template: messages not a list", ["lm", "template", "--template", "explode.jinja", "--messages", "not-a-list.json"], ["--messages"])
-case("lm template: a GGUF file as --model", ["lm", "template", "--model", "chat.json", "--messages", "chat.json"], ["--model", "directory"])
+case("lm template: a file that is neither a directory nor a GGUF as --model", ["lm", "template", "--model", "chat.json", "--messages", "chat.json"], ["--model", "directory", ".gguf"])
 
 # ---- Summary -------------------------------------------------------------------------------------
 failed = [r for r in results if r[3]]

@@ -80,7 +80,7 @@ for name, (fresh, resume, weights) in CASES.items():
 
     killed = os.path.join(work, f"{name}-killed")
     rng = random.Random(f"{name}-kills")
-    kills = restarts = resumes = mid_save = 0
+    kills = restarts = resumes = mid_save = fresh_in_a_row = 0
     finished = False
     while not finished:
         # A checkpoint to continue from: latest, or the previous one a killed swap left aside.
@@ -88,6 +88,7 @@ for name, (fresh, resume, weights) in CASES.items():
         resumable = os.path.exists(os.path.join(killed, "config.toml")) and os.path.isdir(checkpoints) and \
             any(e == "latest" or e == ".latest.old" for e in os.listdir(checkpoints))
         argv = resume + [killed] if resumable else fresh + ["--output", killed]
+        fresh_in_a_row = 0 if resumable else fresh_in_a_row + 1
         if resumable:
             resumes += 1
         else:
@@ -98,8 +99,10 @@ for name, (fresh, resume, weights) in CASES.items():
         if kills < KILLS:
             # Spread over the whole run (mean gap: its duration / kills), so kills land everywhere
             # from loading and the warm start to checkpoint swaps and the report.
-            # A fresh start has to get past its first checkpoint some time, so its kill may come late.
-            delay = rng.uniform(0.05, max(0.5, 2 * duration / KILLS) if resumable else duration)
+            # A fresh start has to get past its first checkpoint some time: its window doubles with each
+            # fresh start in a row (so it is not one long run that leaves too little to kill 20 times).
+            window = max(0.5, 2 * duration / KILLS)
+            delay = rng.uniform(0.05, window if resumable else min(duration, window * 2 ** fresh_in_a_row))
             try:
                 output, _ = process.communicate(timeout=delay)
                 finished = process.returncode == 0
