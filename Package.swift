@@ -20,7 +20,8 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: [
-        // AVX2/FMA kernels with function-level target attributes, chosen at run time (no -march).
+        // AVX2/FMA and AVX-512 kernels (packed sgemm, small-row products, decoding attention) with
+        // function-level target attributes, chosen at run time (no -march).
         .target(name: "CNudgeKernels"),
         // renameat2(RENAME_EXCHANGE) for atomic checkpoint swaps (a variadic syscall Swift cannot call).
         .target(name: "CNudgeSystem"),

@@ -12,6 +12,16 @@ if let i = CommandLine.arguments.firstIndex(of: "--only"), i + 1 < CommandLine.a
     // A single benchmark, for profiling: mlp, floor.
     switch CommandLine.arguments[i + 1] {
     case "mlp": print(EngineBenchmarks.mlpStep())
+    case "sgemm":
+        // Built-in C kernels, the Swift kernel and BLAS side by side:
+        // --only sgemm [--threads 1,2] [--rounds 5] [--shapes 0,2,5] [--no-portable]
+        let args = CommandLine.arguments
+        func list(_ name: String) -> [Int]? {
+            args.firstIndex(of: name).flatMap { $0 + 1 < args.count ? args[$0 + 1].split(separator: ",").compactMap { Int($0) } : nil }
+        }
+        let shapes = list("--shapes").map { $0.map { EngineBenchmarks.gemmShapes[$0] } } ?? EngineBenchmarks.gemmShapes
+        EngineBenchmarks.gemmTable(shapes: shapes, threadCounts: list("--threads") ?? [1, 2], portable: !args.contains("--no-portable"),
+                                   rounds: list("--rounds")?.first ?? 5) { FileHandle.standardOutput.write(Data(($0 + "\n").utf8)) }
     case "floor": print(EngineBenchmarks.opFloor())
     case "throughput": print(EngineBenchmarks.throughput())
     case "testbed": print(EngineBenchmarks.testbedSeconds())

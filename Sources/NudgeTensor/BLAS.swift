@@ -3,8 +3,9 @@
 // On Apple platforms Accelerate is linked. On Linux a CBLAS is opened with dlopen on first use
 // (libopenblas.so.0, then libblas.so.3; `NUDGE_BLAS=/path/lib.so` names another,
 // `NUDGE_BLAS=builtin` forces the fallback) and `cblas_sgemm` is called through a function
-// pointer, so `swift build` needs no system package. The fallback is the packed Swift kernel in
-// Gemm.swift, which is also the oracle the tests compare BLAS against.
+// pointer, so `swift build` needs no system package. The fallback is Nudge's own kernel
+// (Gemm.swift): packed C with AVX-512 or AVX2+FMA micro-kernels, or the portable Swift kernel,
+// which is also the oracle the tests compare the others against.
 
 import CNudgeKernels
 import Foundation
@@ -21,8 +22,11 @@ public enum GemmBackend: Sendable, Equatable {
     case accelerate
     /// A CBLAS shared library opened at run time.
     case library(path: String)
-    /// Nudge's own packed SIMD kernel.
+    /// Nudge's own kernel: packed C with AVX-512 or AVX2+FMA where the CPU has them, else the
+    /// portable Swift kernel (`BuiltinGemm.kernel` says which).
     case builtin
+    /// Nudge's portable Swift kernel, whatever the CPU (the fallback and the tests' oracle).
+    case portable
 }
 
 typealias CBLASSgemm = @convention(c) (
@@ -105,7 +109,8 @@ public enum BLAS {
 let smallProductRows = 8
 
 /// C = α·op(A)·op(B) + β·C on row-major matrices, op(X) = Xᵀ when its flag is set.
-/// `backend` defaults to the active one; `.builtin` forces Nudge's own kernel.
+/// `backend` defaults to the active one; `.builtin` forces Nudge's own kernel, `.portable` its
+/// Swift kernel.
 public func sgemm(
     transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
     a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
@@ -126,6 +131,9 @@ public func sgemm(
     let chosen = backend ?? BLAS.loaded.backend
     switch chosen {
     case .builtin:
+        builtinGemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+                    b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+    case .portable:
         builtinSgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
                      b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
     case .accelerate:

@@ -1,12 +1,122 @@
-// Nudge's own single-precision GEMM: the fallback when no BLAS is found, and the tests' oracle.
+// Nudge's own single-precision GEMM: what `.builtin` products run on when no BLAS is loaded.
+//
+// Two implementations. On x86-64 CPUs with AVX2+FMA (or AVX-512F) the packed, cache-blocked C
+// kernel in CNudgeKernels/gemm.c runs; its micro-kernels carry their own `target` attributes and
+// are chosen at run time, because the manifest may not pass `-march`. Everywhere else the portable
+// Swift kernel below runs; it is also the tests' oracle.
+//
+// Large products are split over threads by whole register tiles of C (columns when n ≥ m, else
+// rows). Each element of C is computed by one call in the C kernel's fixed order, so the result is
+// bit-identical for every thread count.
+
+import CNudgeKernels
+import Dispatch
+import Foundation
+
+/// Which of Nudge's own kernels computes `.builtin` matrix products on this machine.
+public enum BuiltinGemm {
+    /// An implementation of the built-in kernel.
+    public enum Kernel: String, Sendable, CaseIterable {
+        /// Packed C kernel with a 14×32 tile on 512-bit vectors.
+        case avx512 = "AVX-512"
+        /// Packed C kernel with a 6×16 tile on 256-bit vectors and FMA.
+        case avx2 = "AVX2+FMA"
+        /// The portable Swift kernel (`SIMD8<Float>`, no FMA).
+        case portable = "portable Swift"
+
+        /// The C library's id for the kernel (`NUDGE_SGEMM_NONE` for the Swift one).
+        var cKernel: Int32 {
+            switch self {
+            case .avx512: Int32(NUDGE_SGEMM_AVX512)
+            case .avx2: Int32(NUDGE_SGEMM_AVX2)
+            case .portable: Int32(NUDGE_SGEMM_NONE)
+            }
+        }
+
+        /// Whether this CPU can run the kernel.
+        public var isSupported: Bool { self == .portable || nudge_sgemm_best_kernel() >= cKernel }
+    }
+
+    /// The kernel `.builtin` products use: the fastest this CPU runs, or the one
+    /// `NUDGE_GEMM_KERNEL` names (`avx512`, `avx2`, `portable`) when the CPU runs it.
+    public static let kernel: Kernel = {
+        let requested: Kernel? = switch ProcessInfo.processInfo.environment["NUDGE_GEMM_KERNEL"]?.lowercased() {
+        case "avx512", "avx-512": .avx512
+        case "avx2": .avx2
+        case "portable", "swift": .portable
+        default: nil
+        }
+        if let requested, requested.isSupported { return requested }
+        switch Int(nudge_sgemm_best_kernel()) {
+        case Int(NUDGE_SGEMM_AVX512): return .avx512
+        case Int(NUDGE_SGEMM_AVX2): return .avx2
+        default: return .portable
+        }
+    }()
+
+    /// C = α·op(A)·op(B) + β·C on `kernel`, which must be supported (for benchmarks and
+    /// side-by-side checks; `sgemm(…, backend: .builtin)` runs the active kernel).
+    public static func sgemm(
+        kernel: Kernel, transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
+        a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+        beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        precondition(kernel.isSupported, "BuiltinGemm: this CPU cannot run the \(kernel.rawValue) kernel")
+        if m == 0 || n == 0 { return }
+        builtinGemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+                    b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, kernel: kernel)
+    }
+
+    /// Multiply-adds (m·n·k) from which a product is split over threads. Below it the second
+    /// thread's start (25–200 µs with `concurrentPerform`) costs more than it saves.
+    static let parallelMinimum = 1 << 23
+}
+
+/// C = α·op(A)·op(B) + β·C on Nudge's own kernel `kernel` (the active one by default), split
+/// over up to `threads` threads when m·n·k reaches `parallelMinimum` (the tests lower both).
+func builtinGemm(
+    transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+    a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+    beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, kernel: BuiltinGemm.Kernel = BuiltinGemm.kernel,
+    threads: Int = Engine.threads, parallelMinimum: Int = BuiltinGemm.parallelMinimum
+) {
+    if kernel == .portable {
+        builtinSgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+                     b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+        return
+    }
+    let id = kernel.cKernel
+    let ta: Int32 = transA ? 1 : 0, tb: Int32 = transB ? 1 : 0
+    // Split the longer side of C, so the operand every piece packs again is the smaller one.
+    let splitColumns = n >= m
+    let extent = splitColumns ? n : m
+    let tile = Int(splitColumns ? nudge_sgemm_tile_columns(id) : nudge_sgemm_tile_rows(id))
+    let tiles = (extent + tile - 1) / tile
+    let pieces = m * n * k < parallelMinimum ? 1 : min(threads, tiles)
+    if pieces < 2 {
+        nudge_sgemm(id, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+        return
+    }
+    let pointers = UncheckedSendable(value: (a, b, c))
+    DispatchQueue.concurrentPerform(iterations: pieces) { piece in
+        let (a, b, c) = pointers.value
+        // Piece boundaries fall on whole tiles, so every tile is computed as in one call.
+        let lo = piece * tiles / pieces * tile, hi = min(extent, (piece + 1) * tiles / pieces * tile)
+        if splitColumns {
+            nudge_sgemm(id, ta, tb, m, hi - lo, k, alpha, a, lda, transB ? b + lo * ldb : b + lo, ldb, beta, c + lo, ldc)
+        } else {
+            nudge_sgemm(id, ta, tb, hi - lo, n, k, alpha, transA ? a + lo : a + lo * lda, lda, b, ldb, beta, c + lo * ldc, ldc)
+        }
+    }
+}
+
+// MARK: The portable Swift kernel
 //
 // Goto-style blocking: B is packed into KC×NR panels, A into MC×KC blocks of MR-row panels, and
 // an MR×NR register tile accumulates with SIMD8 vectors. NR = 8 and MR = 4 fit the 16 vector
 // registers of baseline x86-64 (SSE; no `-march` flags are allowed in the manifest). Rows of C are
 // split across threads in fixed blocks for large problems; each C element is computed by one
 // thread in a fixed order, so results do not depend on the thread count.
-
-import Foundation
 
 private let mr = 4
 private let nr = 8

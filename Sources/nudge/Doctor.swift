@@ -17,14 +17,19 @@ struct Doctor: ParsableCommand {
         print("CPU: \(cpu.model) (\(ProcessInfo.processInfo.activeProcessorCount) cores)")
         print("CPU features: \(cpu.features.isEmpty ? "unknown" : cpu.features.joined(separator: " "))")
         print("Threads: \(Engine.threads) (set NUDGE_THREADS to change)")
-        print("BLAS: \(BLAS.backend == .builtin ? "built-in Swift kernel" : "\(BLAS.backend)") — \(BLAS.note)")
+        print("BLAS: \(BLAS.backend == .builtin ? "Nudge's built-in kernel" : "\(BLAS.backend)") — \(BLAS.note)")
+        let kernel = BuiltinGemm.kernel
+        print("Built-in sgemm kernel: \(kernel.rawValue)"
+              + (kernel == .portable ? " (this CPU lacks AVX2/FMA, or NUDGE_GEMM_KERNEL=portable)" : " (packed C, chosen at run time; NUDGE_GEMM_KERNEL=avx2|portable to change)"))
         print("Small-row kernel (x·Wᵀ on ≤ 8 rows, decoding attention): "
               + (BLAS.smallRowKernel ? "AVX2/FMA" : "off (\(ProcessInfo.processInfo.environment["NUDGE_SMALL_GEMM"] == "0" ? "NUDGE_SMALL_GEMM=0" : "this CPU lacks AVX2/FMA"); BLAS and Swift kernels instead)"))
         let active = EngineBenchmarks.quickGemmGFLOPS()
         print(String(format: "sgemm 512³ (active backend): %.1f GFLOP/s", active))
         if BLAS.backend != .builtin {
             let builtin = EngineBenchmarks.gemm(m: 512, n: 512, k: 512, transA: false, transB: false, backend: .builtin).direct.0
-            print(String(format: "sgemm 512³ (built-in kernel): %.1f GFLOP/s", builtin))
+            print("sgemm 512³ (built-in \(kernel.rawValue) kernel): " + String(format: "%.1f GFLOP/s", builtin))
+        } else if kernel != .portable {
+            print("(OpenBLAS, where installed, runs about as fast as this kernel; NUDGE_BLAS=/path/libopenblas.so selects one.)")
         } else {
             print("""
             Advice: install OpenBLAS for much faster matrix products, e.g.

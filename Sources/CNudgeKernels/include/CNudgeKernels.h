@@ -24,6 +24,36 @@ void nudge_sgemm_nt_small(int m, int n, int k, const float *a, int lda, const fl
 void nudge_attend_one_query(const float *q, const float *keys, const float *values, int stride, int count, int d, float alpha,
                             const float *mask, float *p, float *out);
 
+/// The instruction sets `nudge_sgemm` has micro-kernels for.
+enum {
+    /// No kernel for this CPU: use the portable Swift kernel.
+    NUDGE_SGEMM_NONE = 0,
+    /// 6×16 tiles on 256-bit vectors (AVX2 and FMA).
+    NUDGE_SGEMM_AVX2 = 1,
+    /// 14×32 tiles on 512-bit vectors (AVX-512F).
+    NUDGE_SGEMM_AVX512 = 2,
+};
+
+/// The fastest `nudge_sgemm` kernel this CPU runs (`NUDGE_SGEMM_NONE` on other architectures).
+int nudge_sgemm_best_kernel(void);
+
+/// A short name for a kernel: "AVX-512", "AVX2+FMA" or "none".
+const char *nudge_sgemm_kernel_name(int kernel);
+
+/// Rows (MR) and columns (NR) of a kernel's register tile. Splitting C on multiples of these
+/// keeps results bit-identical to a single call.
+int nudge_sgemm_tile_rows(int kernel);
+int nudge_sgemm_tile_columns(int kernel);
+
+/// C = alpha·op(A)·op(B) + beta·C on row-major matrices (op(X) = Xᵀ when its flag is nonzero;
+/// C is m×n, op(A) m×k, op(B) k×n; lda, ldb, ldc are row strides). Packed and cache-blocked, on
+/// one thread. beta = 0 overwrites C without reading it. Each element of C is computed in the same
+/// order however C is split into calls on tile boundaries, so concurrent calls on disjoint column
+/// (or row) ranges give the same bits as one call. `kernel` must be one this CPU runs
+/// (at most `nudge_sgemm_best_kernel()`, not `NUDGE_SGEMM_NONE`).
+void nudge_sgemm(int kernel, int transA, int transB, long m, long n, long k, float alpha, const float *a, long lda,
+                 const float *b, long ldb, float beta, float *c, long ldc);
+
 #ifdef __cplusplus
 }
 #endif
