@@ -12,6 +12,8 @@ Tests/NudgeLMTests/Fixtures/gguf/
   llama.gguf   the tiny Llama fixture (Fixtures/lm/llama) as llama.cpp's converter writes it: llama-arch
                names, Q/K rows permuted for ggml's RoPE, F32 weights
   qwen2.gguf   the tiny Qwen2 fixture (biases on q/k/v, no permutation), F32
+  qwen3.gguf   the tiny Qwen3 fixture (attn_q_norm/attn_k_norm, head_dim 32 != hidden/heads written as
+               attention.key_length/value_length, no permutation), F32
   tiny_tokenizer.gguf  a one-layer llama whose metadata holds a small byte-level BPE tokenizer
 """
 import json
@@ -126,6 +128,9 @@ def write_model(family, arch):
     theta = cfg.get("rope_theta") or cfg.get("rope_parameters", {}).get("rope_theta", 10000.0)
     w.add_rope_freq_base(float(theta))
     w.add_layer_norm_rms_eps(cfg["rms_norm_eps"])
+    if cfg.get("head_dim") is not None:  # as convert_hf_to_gguf.py does
+        w.add_key_length(cfg["head_dim"])
+        w.add_value_length(cfg["head_dim"])
     w.add_vocab_size(cfg["vocab_size"])
     w.add_file_type(gguf.LlamaFileType.ALL_F32)
     names = {
@@ -136,6 +141,7 @@ def write_model(family, arch):
         "input_layernorm.weight": "attn_norm.weight", "post_attention_layernorm.weight": "ffn_norm.weight",
         "self_attn.q_proj.weight": "attn_q.weight", "self_attn.k_proj.weight": "attn_k.weight",
         "self_attn.v_proj.weight": "attn_v.weight", "self_attn.o_proj.weight": "attn_output.weight",
+        "self_attn.q_norm.weight": "attn_q_norm.weight", "self_attn.k_norm.weight": "attn_k_norm.weight",
         "self_attn.q_proj.bias": "attn_q.bias", "self_attn.k_proj.bias": "attn_k.bias", "self_attn.v_proj.bias": "attn_v.bias",
         "mlp.gate_proj.weight": "ffn_gate.weight", "mlp.up_proj.weight": "ffn_up.weight", "mlp.down_proj.weight": "ffn_down.weight",
     }
@@ -202,4 +208,5 @@ if __name__ == "__main__":
     write_types()
     write_model("llama", "llama")
     write_model("qwen2", "qwen2")
+    write_model("qwen3", "qwen3")
     print("wrote the GGUF fixtures", file=sys.stderr)

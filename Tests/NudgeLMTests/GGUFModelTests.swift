@@ -14,13 +14,15 @@ import NudgeTensor
         try #require(Bundle.module.url(forResource: name, withExtension: "gguf", subdirectory: "Fixtures/gguf"))
     }
 
-    @Test(arguments: ["llama", "qwen2"])
+    @Test(arguments: ["llama", "qwen2", "qwen3"])
     func logitsMatchTransformers(_ name: String) throws {
         let model = try LanguageModelLoader.load(path: try Self.fixture(name))
         let original = try LanguageModelLoader.load(directory: try lmFixture(name))
         #expect(model.configuration.family == original.configuration.family)
         #expect(model.configuration.tieWordEmbeddings == original.configuration.tieWordEmbeddings)
         #expect(model.configuration.attentionBias == original.configuration.attentionBias)
+        #expect(model.configuration.headDimension == original.configuration.headDimension)
+        #expect(model.configuration.ropeTheta == original.configuration.ropeTheta)
         let expected = try SafeTensorsFile(url: try lmFixture(name).appendingPathComponent("expected.safetensors"))
         let ids = try expected.int64s("input_ids").map(Int.init)
         let shape = try #require(expected.entry("input_ids")).shape
@@ -28,6 +30,25 @@ import NudgeTensor
         let logits = withoutGradients { model(batch) }
         let diff = maxAbsDifference(logits.scalars, try expected.floats("logits"))
         #expect(diff < 1e-4, "\(name).gguf: max |Δlogits| = \(diff)")
+    }
+
+    /// The Qwen3 directory fixture exported by Nudge (arch qwen3, attn_q_norm/attn_k_norm, key_length
+    /// 32 since head_dim·heads ≠ hidden) reads back to the same configuration and bit-identical logits.
+    @Test func qwen3DirectoryExportsAndReloads() throws {
+        let model = try LanguageModelLoader.load(directory: try lmFixture("qwen3"))
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("nudge-qwen3-\(UUID().uuidString).gguf")
+        defer { try? FileManager.default.removeItem(at: url) }
+        try GGUFExport.write(model, tokenizer: [], name: nil, type: .f32, to: url)
+        let written = try GGUFFile(url: url)
+        #expect(try written.string("general.architecture") == "qwen3")
+        #expect(try written.int("qwen3.attention.key_length") == 32 && written.int("qwen3.attention.value_length") == 32)
+        #expect(written.tensor("blk.1.attn_q_norm.weight")?.shape == [32] && written.tensor("blk.1.attn_k_norm.weight") != nil)
+        let reloaded = try LanguageModelLoader.load(gguf: written)
+        var expected = model.configuration
+        (expected.maxPositions, expected.bosTokenID, expected.eosTokenID, expected.padTokenID) = (reloaded.configuration.maxPositions, nil, nil, nil)
+        #expect(reloaded.configuration == expected)
+        let batch = TokenBatch(ids: [[1, 5, 9, 2, 7, 7, 3, 0], [4, 4, 8, 1, 6, 2, 9, 5]])
+        #expect(withoutGradients { model(batch).scalars } == withoutGradients { reloaded(batch).scalars })
     }
 
     @Test func unpermuteInvertsLlamaCppsPermute() {
@@ -65,7 +86,7 @@ import NudgeTensor
 
     /// Exports the fixture and reads it back: F32 gives the same logits, F16 and Q8_0 close ones, and
     /// the tokenizer and chat template travel with the weights.
-    @Test(arguments: [("llama", GGMLType.f32, Float(1e-6)), ("qwen2", .f32, 1e-6), ("llama", .f16, 2e-2), ("tiny_tokenizer", .q8_0, 2e-2)])
+    @Test(arguments: [("llama", GGMLType.f32, Float(1e-6)), ("qwen2", .f32, 1e-6), ("qwen3", .f32, 0), ("llama", .f16, 2e-2), ("tiny_tokenizer", .q8_0, 2e-2)])
     func exportRoundTrip(_ name: String, _ type: GGMLType, _ tolerance: Float) throws {
         let source = try GGUFFile(url: try Self.fixture(name))
         let model = try LanguageModelLoader.load(gguf: source)

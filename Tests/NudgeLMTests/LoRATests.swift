@@ -104,6 +104,26 @@ private func manualMerged(_ l: LoRALinear, base: Tensor) -> Tensor {
         #expect(maxDiff(y.scalars, expected.scalars) < 1e-5)
     }
 
+    /// Qwen3 (q/k RMSNorm before RoPE, head size 32 ≠ hidden/heads): adapters on every projection
+    /// get gradients through the per-head norms while the base stays frozen, and merging gives the
+    /// adapted logits; the norms themselves are no Linear target.
+    @Test func qwen3AdaptersTrainAndMerge() throws {
+        let model = try loadModel("qwen3")
+        let replaced = try applyLoRA(to: model, configuration: LoRAConfiguration(rank: 4, alpha: 8, targetModules: allLlamaProjections))
+        #expect(replaced.count == 14)
+        #expect(model.parameters()["model.layers.0.self_attn.q_proj.lora_B.weight"]?.shape == [128, 4])
+        randomizeB(model)
+        let targets = batch.ids.flatMap { Array($0.dropFirst()) + [0] }
+        let (_, gradients) = valueAndGrad(model) { m in crossEntropy(logits: m(batch), targets: targets) }
+        #expect(gradients.keys == model.trainableParameters().keys)
+        for (key, g) in gradients { #expect(g.scalars.contains { $0 != 0 }, "\(key)") }
+        let adapted = logits(model)
+        #expect(maxDiff(adapted, try logits(loadModel("qwen3"))) > 1e-3)
+        mergeLoRA(in: model)
+        #expect(maxDiff(logits(model), adapted) < 1e-5)
+        #expect(throws: (any Error).self) { try applyLoRA(to: try loadModel("qwen3"), configuration: LoRAConfiguration(targetModules: ["q_norm"])) }
+    }
+
     @Test func mergeAndUnmerge() throws {
         let model = try loadModel()
         try applyLoRA(to: model, configuration: LoRAConfiguration(rank: 8, alpha: 16, targetModules: allLlamaProjections))

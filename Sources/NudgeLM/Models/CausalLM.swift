@@ -269,7 +269,7 @@ public enum LanguageModelLoader {
         let weights = try Checkpoint.load(directory)
         let model: any CausalLanguageModel
         switch config.family {
-        case .llama, .qwen2, .mistral: model = LlamaModel(config)
+        case .llama, .qwen2, .qwen3, .mistral: model = LlamaModel(config)
         case .gpt2: model = try GPT2Model.make(config)
         }
         try model.update(parameters: sanitize(weights, for: config))
@@ -281,7 +281,7 @@ public enum LanguageModelLoader {
     public static func frozenCopy(of model: any CausalLanguageModel) throws -> any CausalLanguageModel {
         let copy: any CausalLanguageModel
         switch model.configuration.family {
-        case .llama, .qwen2, .mistral: copy = LlamaModel(model.configuration)
+        case .llama, .qwen2, .qwen3, .mistral: copy = LlamaModel(model.configuration)
         case .gpt2: copy = try GPT2Model.make(model.configuration)
         }
         try copy.update(parameters: model.parameters())

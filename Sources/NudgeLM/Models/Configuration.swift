@@ -1,5 +1,5 @@
 // Model configuration read from a Hugging Face `config.json`, for the Llama family (llama, qwen2,
-// mistral-style) and GPT-2. Both transformers 4 (`rope_theta`) and 5 (`rope_parameters`)
+// qwen3, mistral-style) and GPT-2. Both transformers 4 (`rope_theta`) and 5 (`rope_parameters`)
 // spellings are accepted; a missing or mistyped field is an error naming it.
 
 import Foundation
@@ -26,7 +26,7 @@ public enum ModelLoadError: Error, CustomStringConvertible, Equatable {
 
 /// The architecture hyperparameters of a decoder-only transformer.
 public struct TransformerConfiguration: Sendable, Equatable {
-    public enum Family: String, Sendable { case llama, qwen2, mistral, gpt2 }
+    public enum Family: String, Sendable { case llama, qwen2, qwen3, mistral, gpt2 }
 
     public var family: Family
     public var vocabularySize: Int
@@ -51,6 +51,20 @@ public struct TransformerConfiguration: Sendable, Equatable {
     public var bosTokenID: Int?
     public var eosTokenID: Int?
     public var padTokenID: Int?
+
+    /// Whether each attention head's queries and keys are RMS-normalized before RoPE (Qwen3's
+    /// `q_norm`/`k_norm`, gains of size `headDimension`).
+    public var queryKeyNorm: Bool { family == .qwen3 }
+
+    /// The transformers class of the family (`architectures` in config.json).
+    public var architectureName: String {
+        switch family {
+        case .llama, .mistral: "LlamaForCausalLM"
+        case .qwen2: "Qwen2ForCausalLM"
+        case .qwen3: "Qwen3ForCausalLM"
+        case .gpt2: "GPT2LMHeadModel"
+        }
+    }
 
     public init(family: Family, vocabularySize: Int, hiddenSize: Int, intermediateSize: Int, layerCount: Int, headCount: Int,
                 keyValueHeadCount: Int? = nil, headDimension: Int? = nil, normEpsilon: Float = 1e-5, ropeTheta: Float = 10_000,
@@ -90,8 +104,9 @@ public struct TransformerConfiguration: Sendable, Equatable {
         let h = Double(hiddenSize), v = Double(vocabularySize), i = Double(intermediateSize)
         let attention = h * Double(headCount) * Double(headDimension) * 2 + h * Double(keyValueHeadCount) * Double(headDimension) * 2
         let mlp = h * i * (family == .gpt2 ? 2 : 3)
+        let qkNorms = queryKeyNorm ? 2 * Double(headDimension) : 0
         let positions = family == .gpt2 ? Double(maxPositions) * h : 0
-        return v * h * (tieWordEmbeddings ? 1 : 2) + Double(layerCount) * (attention + mlp + 4 * h) + positions
+        return v * h * (tieWordEmbeddings ? 1 : 2) + Double(layerCount) * (attention + mlp + 4 * h + qkNorms) + positions
     }
 
     /// Throws unless every size is positive, the heads divide evenly, ε and θ are positive and the
@@ -178,8 +193,11 @@ public struct TransformerConfiguration: Sendable, Equatable {
         }
         guard let type = json["model_type"] as? String else { throw ModelLoadError.missingField(file: file, field: "model_type") }
         switch type {
-        case "llama", "qwen2", "mistral":
+        case "llama", "qwen2", "qwen3", "mistral":
             let family = Family(rawValue: type)!
+            if family == .qwen3, try bool("use_sliding_window", default: false) {
+                throw ModelLoadError.unsupported(file: file, field: "use_sliding_window", value: "true (sliding-window attention)")
+            }
             var theta = 10_000.0
             if let params = json["rope_parameters"] as? [String: Any] {
                 if let t = params["rope_type"] as? String, t != "default" {
@@ -202,7 +220,7 @@ public struct TransformerConfiguration: Sendable, Equatable {
                 family: family, vocabularySize: try int("vocab_size"), hiddenSize: try int("hidden_size"),
                 intermediateSize: try int("intermediate_size"), layerCount: try int("num_hidden_layers"),
                 headCount: try int("num_attention_heads"), keyValueHeadCount: try optionalInt("num_key_value_heads"),
-                headDimension: try optionalInt("head_dim"), normEpsilon: Float(try double("rms_norm_eps", default: 1e-6)),
+                headDimension: try optionalInt("head_dim") ?? (family == .qwen3 ? 128 : nil), normEpsilon: Float(try double("rms_norm_eps", default: 1e-6)),
                 ropeTheta: Float(theta), maxPositions: try optionalInt("max_position_embeddings") ?? 2048,
                 tieWordEmbeddings: try bool("tie_word_embeddings", default: false),
                 attentionBias: family == .qwen2 ? true : attentionBias, outputProjectionBias: family == .qwen2 ? false : attentionBias,
@@ -249,14 +267,15 @@ extension TransformerConfiguration {
 
     /// The configuration as a transformers `config.json` (Llama family only).
     public func configJSON() -> Data {
-        let object: [String: Any] = [
-            "model_type": family.rawValue, "architectures": [family == .qwen2 ? "Qwen2ForCausalLM" : "LlamaForCausalLM"],
+        var object: [String: Any] = [
+            "model_type": family.rawValue, "architectures": [architectureName],
             "vocab_size": vocabularySize, "hidden_size": hiddenSize, "intermediate_size": intermediateSize,
             "num_hidden_layers": layerCount, "num_attention_heads": headCount, "num_key_value_heads": keyValueHeadCount,
             "head_dim": headDimension, "rms_norm_eps": Double(normEpsilon), "rope_theta": Double(ropeTheta),
             "max_position_embeddings": maxPositions, "tie_word_embeddings": tieWordEmbeddings,
             "attention_bias": attentionBias, "mlp_bias": mlpBias, "hidden_act": activation, "torch_dtype": "float32",
         ]
+        if family == .qwen3 { object["use_sliding_window"] = false }
         return (try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])) ?? Data()
     }
 }

@@ -44,6 +44,7 @@ public enum GGUFExport {
         switch family {
         case .llama, .mistral: "llama"
         case .qwen2: "qwen2"
+        case .qwen3: "qwen3"
         case .gpt2: "gpt2"
         }
     }

@@ -4,7 +4,8 @@
 // tensor names (`blk.N.attn_q.weight`, …) mapped onto Nudge's Hugging Face keys and dequantized to
 // Float32. llama.cpp's converter reorders the rows of a llama-arch model's q and k projections so
 // that ggml's RoPE rotates adjacent pairs; transformers' RoPE rotates the two halves of each head,
-// so loading undoes that permutation (qwen2 and gpt2 are stored unpermuted). The tokenizer is
+// so loading undoes that permutation (qwen2, qwen3 and gpt2 are stored unpermuted). Qwen3's per-head
+// q/k norms are `blk.N.attn_q_norm` / `attn_k_norm`. The tokenizer is
 // rebuilt from `tokenizer.ggml.*` as the tokenizer.json a Hugging Face checkout would carry.
 
 import Foundation
@@ -56,7 +57,7 @@ extension LanguageModelLoader {
         let config = try TransformerConfiguration(gguf: file)
         let model: any CausalLanguageModel
         switch config.family {
-        case .llama, .qwen2, .mistral: model = LlamaModel(config)
+        case .llama, .qwen2, .qwen3, .mistral: model = LlamaModel(config)
         case .gpt2: model = try GPT2Model.make(config)
         }
         // One tensor at a time into the model's own storage: peak memory is the model plus its
@@ -98,9 +99,10 @@ extension TransformerConfiguration {
         switch arch {
         case "llama": family = .llama
         case "qwen2": family = .qwen2
+        case "qwen3": family = .qwen3
         case "gpt2": family = .gpt2
         default:
-            throw ModelLoadError.io(file: path, reason: "general.architecture '\(arch)' is not supported (supported: llama, qwen2, gpt2)")
+            throw ModelLoadError.io(file: path, reason: "general.architecture '\(arch)' is not supported (supported: llama, qwen2, qwen3, gpt2)")
         }
         func int(_ key: String) throws -> Int { try file.requiredInt("\(arch).\(key)") }
         let scaling = try file.string("\(arch).rope.scaling.type")
@@ -152,6 +154,7 @@ enum GGUFWeights {
         ]) : ("model.layers.", [
             ("input_layernorm", "attn_norm"), ("self_attn.q_proj", "attn_q"), ("self_attn.k_proj", "attn_k"),
             ("self_attn.v_proj", "attn_v"), ("self_attn.o_proj", "attn_output"), ("post_attention_layernorm", "ffn_norm"),
+            ("self_attn.q_norm", "attn_q_norm"), ("self_attn.k_norm", "attn_k_norm"),
             ("mlp.gate_proj", "ffn_gate"), ("mlp.up_proj", "ffn_up"), ("mlp.down_proj", "ffn_down"),
         ])
     }

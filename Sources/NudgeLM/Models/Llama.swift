@@ -1,7 +1,9 @@
-// The Llama family (Llama 2/3, Qwen2, Mistral-style): pre-norm decoder blocks with RMSNorm, rotary
-// position embeddings (Su et al. 2021; HF's rotate-half layout), grouped-query attention, SwiGLU
-// MLPs (Shazeer 2020), optional q/k/v biases (Qwen2) and tied or untied embeddings. Parameter keys
-// are Hugging Face's (`model.layers.0.self_attn.q_proj.weight`), so checkpoints load strictly.
+// The Llama family (Llama 2/3, Qwen2, Qwen3, Mistral-style): pre-norm decoder blocks with RMSNorm,
+// rotary position embeddings (Su et al. 2021; HF's rotate-half layout), grouped-query attention,
+// SwiGLU MLPs (Shazeer 2020), optional q/k/v biases (Qwen2), optional per-head RMSNorm of queries and
+// keys before RoPE (Qwen3's q_norm/k_norm, with a head size decoupled from hidden/heads) and tied or
+// untied embeddings. Parameter keys are Hugging Face's (`model.layers.0.self_attn.q_proj.weight`),
+// so checkpoints load strictly.
 //
 // Shapes: B batch, T tokens, H hidden, nH heads, nKV key-value heads, d head dimension. Activations
 // stay token-major (B, T, heads·d) throughout; `causalAttention` reads each head in place.
@@ -41,6 +43,10 @@ public final class LlamaAttention: Module {
     @Key public var valueProjection: any LinearLayer
     /// Checkpoint key `o_proj`.
     @Key public var outputProjection: any LinearLayer
+    /// Checkpoint key `q_norm`: RMSNorm over each query head's d values before RoPE (Qwen3); nil otherwise.
+    @Key("q_norm") public var queryNorm: RMSNorm? = nil
+    /// Checkpoint key `k_norm`: the same for each key head.
+    @Key("k_norm") public var keyNorm: RMSNorm? = nil
     public let headCount: Int
     public let keyValueHeadCount: Int
     public let headDimension: Int
@@ -54,13 +60,28 @@ public final class LlamaAttention: Module {
         _keyProjection = Key(wrappedValue: Linear(inputCount: h, outputCount: kv, bias: c.attentionBias, using: &rng), "k_proj")
         _valueProjection = Key(wrappedValue: Linear(inputCount: h, outputCount: kv, bias: c.attentionBias, using: &rng), "v_proj")
         _outputProjection = Key(wrappedValue: Linear(inputCount: q, outputCount: h, bias: c.outputProjectionBias, using: &rng), "o_proj")
+        if c.queryKeyNorm {
+            _queryNorm = Key(wrappedValue: RMSNorm(dimensions: c.headDimension, eps: c.normEpsilon), "q_norm")
+            _keyNorm = Key(wrappedValue: RMSNorm(dimensions: c.headDimension, eps: c.normEpsilon), "k_norm")
+        }
+    }
+
+    /// Rotated queries and keys (B, T, heads·d) of `x`, each head RMS-normalized first where the
+    /// family does (Qwen3: `q_norm(q_proj(x).view(…, heads, d))`, then RoPE).
+    func rotatedQueriesKeys(_ x: Tensor, cos: Tensor, sin: Tensor) -> (Tensor, Tensor) {
+        func perHead(_ y: Tensor, _ norm: RMSNorm?) -> Tensor {
+            guard let norm else { return y }
+            let shape = y.shape
+            return norm(y.reshaped(Array(shape.dropLast()) + [-1, headDimension])).reshaped(shape)
+        }
+        return (rotaryEmbedding(perHead(queryProjection(x), queryNorm), cos: cos, sin: sin, heads: headCount),
+                rotaryEmbedding(perHead(keyProjection(x), keyNorm), cos: cos, sin: sin, heads: keyValueHeadCount))
     }
 
     /// x: (B, T, H); mask: additive, B·S or B·T·S values (see `causalAttention`); returns (B, T, H).
     public func callAsFunction(_ x: Tensor, cos: Tensor, sin: Tensor, mask: Tensor?, cache: KVCache? = nil, layer: Int = 0) -> Tensor {
-        let q = rotaryEmbedding(queryProjection(x), cos: cos, sin: sin, heads: headCount)
-        var k = rotaryEmbedding(keyProjection(x), cos: cos, sin: sin, heads: keyValueHeadCount)
-        var v = valueProjection(x)
+        let (q, rotatedKeys) = rotatedQueriesKeys(x, cos: cos, sin: sin)
+        var k = rotatedKeys, v = valueProjection(x)
         var length: Int?
         if let cache { (k, v, length) = cache.append(layer: layer, keys: k, values: v) }
         let out = causalAttention(queries: q, keys: k, values: v, heads: headCount, keyValueHeads: keyValueHeadCount,
@@ -70,8 +91,7 @@ public final class LlamaAttention: Module {
 
     /// The same on a shared-prompt layout (1, N, H) (see `SharedPrefixLayout`).
     func callAsFunction(_ x: Tensor, cos: Tensor, sin: Tensor, shared: SharedPrefixLayout) -> Tensor {
-        let q = rotaryEmbedding(queryProjection(x), cos: cos, sin: sin, heads: headCount)
-        let k = rotaryEmbedding(keyProjection(x), cos: cos, sin: sin, heads: keyValueHeadCount)
+        let (q, k) = rotatedQueriesKeys(x, cos: cos, sin: sin)
         let out = shared.attend(q, k, valueProjection(x)) { q, k, v, mask in
             causalAttention(queries: q, keys: k, values: v, heads: headCount, keyValueHeads: keyValueHeadCount, mask: mask)
         }
@@ -139,7 +159,7 @@ public final class LlamaBackbone: Module {
     }
 }
 
-/// A Llama-family causal language model (`LlamaForCausalLM`, `Qwen2ForCausalLM`).
+/// A Llama-family causal language model (`LlamaForCausalLM`, `Qwen2ForCausalLM`, `Qwen3ForCausalLM`).
 public final class LlamaModel: Module, CausalLanguageModel {
     public let configuration: TransformerConfiguration
     public let model: LlamaBackbone
