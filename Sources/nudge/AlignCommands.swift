@@ -9,6 +9,21 @@ import ArgumentParser
 import Foundation
 import Nudge
 
+/// `dataset.columns` and `dataset.answer` (beside the `data` path): a dataset's own column names and answer format.
+enum DataKeys {
+    static let fields: [ConfigField] = [
+        .string("dataset.columns", "", help: "Rename the data's columns to TRL's fields, e.g. question=prompt (GSM8K) or problem=prompt,solution=answer (MATH)."),
+        .choice("dataset.answer", ["none"] + AnswerExtractor.allCases.map(\.rawValue), default: "none",
+                help: "Extract the answer column's final answer: gsm8k (after ####), boxed (the last \\boxed{}), last_number; none: as written."),
+    ]
+
+    static func options(_ config: ResolvedConfig) throws -> DatasetOptions {
+        let columns: [String: String]
+        do { columns = try DatasetOptions.parseColumns(config.string("dataset.columns")) } catch { throw ValidationError("\(error)") }
+        return DatasetOptions(columns: columns, answer: AnswerExtractor(rawValue: config.string("dataset.answer")))
+    }
+}
+
 /// The config keys and reading helpers shared by sft, rm and dpo.
 enum AlignConfig {
     /// The top-level keys. `trainer` has one allowed value so that a run's config.toml says
@@ -18,6 +33,7 @@ enum AlignConfig {
             .choice("trainer", [trainer], default: trainer, help: "This trainer (fixed; recorded in config.toml)."),
             .string("model", "", help: "A Hugging Face model directory or a .gguf file; empty: a fresh 'tiny' byte-level Llama."),
             .string("data", "", help: "A JSONL file in TRL's shapes; empty: the built-in task."),
+        ] + DataKeys.fields + [
             .choice("task", ["addition", "multiplication", "reversal", "sorting"], default: "addition", help: "The built-in task."),
             .int("rows", 256, min: 1, help: "Rows generated for the built-in task."),
             .int("seed", 0, min: 0, help: "Seed of the model initialization, the built-in task and batch order."),
@@ -140,7 +156,7 @@ struct AlignRun {
     /// The JSONL file's rows, or the built-in task's SFT (or preference) rows.
     func rows(preference: Bool) throws -> [DatasetRow] {
         let data = config.string("data")
-        if !data.isEmpty { return try JSONLDataset.load(URL(fileURLWithPath: data)) }
+        if !data.isEmpty { return try JSONLDataset.load(URL(fileURLWithPath: data), options: DataKeys.options(config)) }
         let count = config.int("rows")
         return preference ? syntheticTask.preferenceRows(count: count, seed: seed) : syntheticTask.sftRows(count: count, seed: seed)
     }
@@ -515,7 +531,7 @@ struct KTOCommand: ParsableCommand {
         let (policy, tokenizer) = try run.loadModel()
         let data = config.string("data")
         let rows = data.isEmpty ? run.syntheticTask.unpairedRows(count: config.int("rows"), seed: run.seed)
-            : try JSONLDataset.load(URL(fileURLWithPath: data))
+            : try JSONLDataset.load(URL(fileURLWithPath: data), options: DataKeys.options(config))
         var trainer = KTOConfig()
         AlignConfig.applyTraining(config, section: "kto", to: &trainer)
         trainer.beta = config.float("kto.beta")

@@ -50,6 +50,7 @@ enum OnlineConfig {
             .choice("trainer", [trainer], default: trainer, help: "This trainer (fixed; recorded in config.toml)."),
             .string("model", "", help: "A Hugging Face model directory or a .gguf file; empty: a fresh 'tiny' byte-level Llama warm-started by SFT."),
             .string("data", "", help: "A JSONL file of prompts (verifiable rows keep their answer); empty: the built-in task."),
+        ] + DataKeys.fields + [
             .choice("task", AlignRun.taskNames, default: task, help: "The built-in task."),
             .int("seed", 0, min: 0, help: "Seed of the model, the task, prompt order and sampling."),
             .string("output", "runs/\(trainer)", help: "Run directory (a previous run there is replaced)."),
@@ -136,14 +137,14 @@ struct OnlineRun {
         func isVerifiable(_ row: DatasetRow) -> Bool { if case .verifiable = row { true } else { false } }
         let evalData = config.string("eval.data")
         if !evalData.isEmpty {
-            let heldOut = try JSONLDataset.load(URL(fileURLWithPath: evalData)).filter(isVerifiable)
+            let heldOut = try JSONLDataset.load(URL(fileURLWithPath: evalData), options: DataKeys.options(config)).filter(isVerifiable)
             guard !heldOut.isEmpty else { throw ValidationError("eval.data \(evalData): no verifiable rows (with an \"answer\") to evaluate on") }
             let train = data.isEmpty ? OnlineConfig.task(config).verifiableRows(count: 5000, seed: seed &+ 2)
-                                     : try JSONLDataset.load(URL(fileURLWithPath: data))
+                                     : try JSONLDataset.load(URL(fileURLWithPath: data), options: DataKeys.options(config))
             return (train, Array(heldOut.prefix(heldOutCount)))
         }
         if !data.isEmpty {
-            let rows = try JSONLDataset.load(URL(fileURLWithPath: data))
+            let rows = try JSONLDataset.load(URL(fileURLWithPath: data), options: DataKeys.options(config))
             // A seeded sample of the verifiable rows, removed from training, so held-out accuracy is
             // measured on prompts the policy never trained on; at most a tenth of them.
             var candidates = rows.indices.filter { isVerifiable(rows[$0]) }

@@ -23,7 +23,7 @@ public enum JSONLDataset {
     /// The rows of the JSON Lines file at `url`.
     ///
     /// - Throws: `DatasetError` for an unreadable file or the first malformed line.
-    public static func load(_ url: URL) throws -> [DatasetRow] {
+    public static func load(_ url: URL, options: DatasetOptions = DatasetOptions()) throws -> [DatasetRow] {
         let data: Data
         let name = url.lastPathComponent
         let path = url.path
@@ -43,7 +43,7 @@ public enum JSONLDataset {
             let reason = (error as NSError).localizedFailureReason ?? (error as NSError).localizedDescription
             throw DatasetError(file: name, line: 0, field: nil, kind: .unreadable(reason))
         }
-        let rows = try parse(data, fileName: name)
+        let rows = try parse(data, fileName: name, options: options)
         guard !rows.isEmpty else { throw DatasetError(file: name, line: 0, field: nil, kind: .noRows) }
         return rows
     }
@@ -60,7 +60,7 @@ public enum JSONLDataset {
     /// The rows of JSON Lines `data`; `fileName` is used in errors.
     ///
     /// - Throws: `DatasetError` for the first malformed line.
-    public static func parse(_ data: Data, fileName: String) throws -> [DatasetRow] {
+    public static func parse(_ data: Data, fileName: String, options: DatasetOptions = DatasetOptions()) throws -> [DatasetRow] {
         if let problem = encodingProblem(data) { throw DatasetError(file: fileName, line: 0, field: nil, kind: .notUTF8(problem)) }
         var rows: [DatasetRow] = []
         var first: (shape: DatasetShape, conversational: Bool?, line: Int)?
@@ -74,7 +74,8 @@ public enum JSONLDataset {
                 if String(validating: line.bytes, as: UTF8.self) == nil { throw parser.error(nil, .notUTF8("invalid UTF-8 bytes on this line")) }
                 throw parser.error(nil, .invalidJSON)
             }
-            guard case .object(let object) = value else { throw parser.error(nil, .notAnObject) }
+            guard case .object(let raw) = value else { throw parser.error(nil, .notAnObject) }
+            let object = try options.apply(to: raw, file: fileName, line: line.number)
             let shape = try parser.shape(of: object)
             if let first, first.shape != shape {
                 // A row that is the file's shape minus its distinguishing key lacks that key

@@ -1,0 +1,43 @@
+// Datasets in their own column names and answer formats (GSM8K, MATH) loaded without conversion.
+
+import Foundation
+import Testing
+@testable import NudgeAlign
+
+@Suite("Dataset options") struct DatasetOptionsTests {
+    @Test func extractors() {
+        #expect(AnswerExtractor.gsm8k.extract("She pays 3 * 24 = <<3*24=72>>72 dollars.\n#### 72") == "72")
+        #expect(AnswerExtractor.gsm8k.extract("So 1,000 + 234 = 1,234\n#### 1,234 ") == "1234")
+        #expect(AnswerExtractor.gsm8k.extract("#### -5") == "-5")
+        #expect(AnswerExtractor.gsm8k.extract("no marker here") == nil)
+        #expect(AnswerExtractor.boxed.extract("so $x = \\boxed{\\frac{1}{2}}$ and then \\boxed{ 42 }.") == "42")
+        #expect(AnswerExtractor.boxed.extract("\\boxed{\\dfrac{\\sqrt{3}}{2}}") == "\\dfrac{\\sqrt{3}}{2}")
+        #expect(AnswerExtractor.boxed.extract("\\boxed{unbalanced") == nil)
+        #expect(AnswerExtractor.lastNumber.extract("first 12, then 3.5, finally -1,250.") == "-1250")
+        #expect(AnswerExtractor.lastNumber.extract("the answer is 7.") == "7")
+        #expect(AnswerExtractor.lastNumber.extract("none") == nil)
+    }
+
+    @Test func columnsParse() throws {
+        #expect(try DatasetOptions.parseColumns("question=prompt, answer = answer") == ["question": "prompt", "answer": "answer"])
+        #expect(try DatasetOptions.parseColumns("") == [:])
+        #expect(throws: DatasetOptionsError.self) { try DatasetOptions.parseColumns("question") }
+        #expect(throws: DatasetOptionsError.self) { try DatasetOptions.parseColumns("a=prompt,b=prompt") }
+    }
+
+    @Test func gsm8kShapedRowsLoad() throws {
+        let jsonl = """
+        {"question": "Natalia sold 48 clips in April and half as many in May. How many in all?", "answer": "48/2 = 24\\n48+24 = 72\\n#### 72"}
+        {"question": "What is 2 + 2?", "answer": "#### 4"}
+        """
+        let options = DatasetOptions(columns: ["question": "prompt"], answer: .gsm8k)
+        let rows = try JSONLDataset.parse(Data(jsonl.utf8), fileName: "gsm8k.jsonl", options: options)
+        #expect(rows == [.verifiable(prompt: .text("Natalia sold 48 clips in April and half as many in May. How many in all?"), answer: "72"),
+                         .verifiable(prompt: .text("What is 2 + 2?"), answer: "4")])
+        // A row whose answer has no #### names the file, line and field.
+        let bad = "{\"question\": \"q\", \"answer\": \"no marker\"}"
+        #expect { try JSONLDataset.parse(Data(bad.utf8), fileName: "gsm8k.jsonl", options: options) } throws: { error in
+            "\(error)".hasPrefix("gsm8k.jsonl:1: field \"answer\": ") && "\(error)".contains("dataset.answer=gsm8k")
+        }
+    }
+}
