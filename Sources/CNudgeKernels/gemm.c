@@ -4,30 +4,34 @@
 // multiplication", 2008) as BLIS lays it out, written for row-major C, where a row of C is the
 // vector dimension:
 //
-//   for each block of MC rows of C:                        (op(A) block, KC × MC, packed: L3)
+//   for each block of MC rows of C:
 //     for each block of KC along k:
-//       pack op(A)[rows, k-block] into MR-row slivers (k-major: MR values per k)
-//       for each block of NC columns:                      (op(B) block, KC × NC, packed: L2)
-//         pack op(B)[k-block, columns] into NR-column slivers (NR values per k)
-//         for each MR-row sliver of A:                     (KC × MR: stays in L1)
-//           for each NR-column sliver of B:                (streamed from L2)
+//       pack op(A)[rows, k-block] into MR-row slivers, MR values per k  (KC × MC: L3)
+//       for each block of NC columns:
+//         pack op(B)[k-block, columns] into NR-column slivers           (KC × NC: L2)
+//         for each MR-row sliver of A:                                  (KC × MR: L1)
+//           for each NR-column sliver of B:                             (streamed from L2)
 //             micro-kernel: an MR × NR tile of C in registers, one FMA chain per element over k
 //
-// Both operands are packed once per call (B once per block of MC rows, which is all of M for the
-// shapes Nudge trains), so the micro-kernel reads only contiguous, aligned memory. Partial tiles
-// are packed with zeros, computed in full into a scratch tile and only the valid part is written.
+// B is packed once per block of MC rows (once for the shapes Nudge trains) and A once per call,
+// so the micro-kernel reads contiguous memory. Two exceptions, where packing costs more than it
+// saves: with few rows of C, the kernels read a row-major B in place, and with few columns, a
+// transposed A. Partial tiles at the edges are packed with zeros and run on a smaller kernel
+// (a third, two thirds or all of MR rows; half or all of NR columns), through a scratch tile when
+// even that one is larger than what is left.
 //
-// Determinism: every element of C is the same sequence of operations whatever the tile or thread
-// layout: per KC block an FMA chain over k in order starting from 0, then C = α·acc (β = 0) or
-// C = fma(α, acc, β·C) on the first block and C = fma(α, acc, C) on later ones. Callers may split
-// C into column or row ranges on tile boundaries and run the pieces concurrently; the result is
-// bit-identical to one call.
+// Determinism: every element of C is the same sequence of operations whatever the tile, kernel
+// or thread layout: per KC block an FMA chain over k in order starting from 0, then C = α·acc
+// (β = 0) or C = fma(α, acc, β·C) on the first block and fma(α, acc, C) on later ones. So callers
+// may split C into column or row ranges on tile boundaries and run them concurrently, and the
+// AVX2 and AVX-512 kernels (same KC) give the same bits as each other.
 //
 // The instruction set is chosen at run time (`__builtin_cpu_supports`) and each kernel carries its
-// own `target` attribute, because a Swift package may not pass `-march`. Packing buffers are
-// allocated per call; there is no global mutable state.
+// own `target` attribute, because a Swift package may not pass `-march`. Packing buffers belong
+// to the calling thread; there is no other state between calls.
 
 #include "CNudgeKernels.h"
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,39 +42,91 @@
 #define TARGET_AVX512 __attribute__((target("avx512f,avx2,fma")))
 #define INLINE static inline __attribute__((always_inline))
 // Loops over the register tile must unroll completely so the accumulators live in registers.
+#if defined(__clang__)
 #define UNROLL _Pragma("clang loop unroll(full)")
+#else
+#define UNROLL _Pragma("GCC unroll 16")
+#endif
 
 static long min_long(long x, long y) { return x < y ? x : y; }
 
-// MARK: Packing (generic C, inlined into each kernel's driver so it is compiled for its target)
+// MARK: Packing (inlined into each kernel's driver so it is compiled for that kernel's target)
+
+/// Transposes 4 rows × 8 columns of `s` (row stride ld) into 8 rows at `d` (row stride dst), of
+/// which the first `width` (4 or 2) values are stored. Rows from `valid` on (when under 4) read
+/// as zeros and are not loaded.
+TARGET_AVX2 INLINE void transpose4x8(const float *restrict s, long ld, long valid, const int width, float *restrict d, long dst) {
+    __m256 zero = _mm256_setzero_ps();
+    __m256 r0 = valid > 0 ? _mm256_loadu_ps(s) : zero, r1 = valid > 1 ? _mm256_loadu_ps(s + ld) : zero;
+    __m256 r2 = valid > 2 ? _mm256_loadu_ps(s + 2 * ld) : zero, r3 = valid > 3 ? _mm256_loadu_ps(s + 3 * ld) : zero;
+    __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+    __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+    // u[q] holds column q of the four rows in its low half and column q + 4 in its high half.
+    __m256 u[4] = {_mm256_shuffle_ps(t0, t2, 0x44), _mm256_shuffle_ps(t0, t2, 0xEE), _mm256_shuffle_ps(t1, t3, 0x44),
+                   _mm256_shuffle_ps(t1, t3, 0xEE)};
+    UNROLL
+    for (int q = 0; q < 4; q++) {
+        __m128 lo = _mm256_castps256_ps128(u[q]), hi = _mm256_extractf128_ps(u[q], 1);
+        if (width == 4) {
+            _mm_storeu_ps(d + q * dst, lo);
+            _mm_storeu_ps(d + (q + 4) * dst, hi);
+        } else {
+            _mm_storel_pi((__m64 *)(d + q * dst), lo);
+            _mm_storel_pi((__m64 *)(d + (q + 4) * dst), hi);
+        }
+    }
+}
+
+/// Transposes 8 rows × 8 columns of `s` (row stride ld) into 8 rows of 8 at `d` (row stride dst).
+TARGET_AVX2 INLINE void transpose8x8(const float *restrict s, long ld, float *restrict d, long dst) {
+    __m256 r[8], t[8], u[8];
+    for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(s + i * ld);
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int h = 0; h < 8; h += 4) {
+        u[h] = _mm256_shuffle_ps(t[h], t[h + 2], 0x44);
+        u[h + 1] = _mm256_shuffle_ps(t[h], t[h + 2], 0xEE);
+        u[h + 2] = _mm256_shuffle_ps(t[h + 1], t[h + 3], 0x44);
+        u[h + 3] = _mm256_shuffle_ps(t[h + 1], t[h + 3], 0xEE);
+    }
+    // u[q] (rows 0-3) and u[q + 4] (rows 4-7) hold columns q and q + 4 in their two halves.
+    for (int q = 0; q < 4; q++) {
+        _mm256_storeu_ps(d + q * dst, _mm256_permute2f128_ps(u[q], u[q + 4], 0x20));
+        _mm256_storeu_ps(d + (q + 4) * dst, _mm256_permute2f128_ps(u[q], u[q + 4], 0x31));
+    }
+}
 
 /// Packs rows [0, mc) × k [0, kc) of op(A) into MR-row slivers: sliver s holds, for each p, the MR
 /// values op(A)[s·MR + 0 ..< MR][p], zero past row mc. op(A)[i][p] = trans ? a[p·lda + i] : a[i·lda + p].
-INLINE void pack_a(int trans, const float *restrict a, long lda, long mc, long kc, const int mr, float *restrict dst) {
+TARGET_AVX2 INLINE void pack_a(int trans, const float *restrict a, long lda, long mc, long kc, const int mr, float *restrict dst) {
     for (long i0 = 0; i0 < mc; i0 += mr) {
         long rows = min_long(mr, mc - i0);
         float *d = dst + i0 * kc;
         if (trans) {
             for (long p = 0; p < kc; p++) {
                 const float *s = a + p * lda + i0;
-                for (long i = 0; i < rows; i++) d[p * mr + i] = s[i];
-                for (long i = rows; i < mr; i++) d[p * mr + i] = 0;
+                if (rows == mr) {
+                    UNROLL
+                    for (int i = 0; i < mr; i++) d[p * mr + i] = s[i];
+                } else {
+                    for (long i = 0; i < rows; i++) d[p * mr + i] = s[i];
+                    for (long i = rows; i < mr; i++) d[p * mr + i] = 0;
+                }
             }
-        } else if (rows == mr) {
-            // A transpose: blocks of 8 values along k from each of the MR rows, so reads stay
-            // sequential per row and writes fill whole k-rows of the sliver.
+        } else {
+            // A transpose, in blocks of 4 rows × 8 values of k (2 rows for the last block of a
+            // 6-row sliver); rows past the end of A are zeros.
             long p = 0;
             for (; p + 8 <= kc; p += 8) {
-                for (int i = 0; i < mr; i++) {
-                    const float *s = a + (i0 + i) * lda + p;
-                    for (int q = 0; q < 8; q++) d[(p + q) * mr + i] = s[q];
+                UNROLL
+                for (int i = 0; i < mr; i += 4) {
+                    long valid = rows - i;
+                    transpose4x8(a + (i0 + i) * lda + p, lda, valid, mr - i < 4 ? mr - i : 4, d + p * mr + i, mr);
                 }
             }
             for (; p < kc; p++) {
-                for (int i = 0; i < mr; i++) d[p * mr + i] = a[(i0 + i) * lda + p];
-            }
-        } else {
-            for (long p = 0; p < kc; p++) {
                 for (long i = 0; i < rows; i++) d[p * mr + i] = a[(i0 + i) * lda + p];
                 for (long i = rows; i < mr; i++) d[p * mr + i] = 0;
             }
@@ -80,7 +136,8 @@ INLINE void pack_a(int trans, const float *restrict a, long lda, long mc, long k
 
 /// Packs k [0, kc) × columns [0, nc) of op(B) into NR-column slivers: sliver s holds, for each p,
 /// the NR values op(B)[p][s·NR + 0 ..< NR], zero past column nc. op(B)[p][j] = trans ? b[j·ldb + p] : b[p·ldb + j].
-INLINE void pack_b(int trans, const float *restrict b, long ldb, long kc, long nc, const int nr, float *restrict dst) {
+/// NR is a multiple of 8.
+TARGET_AVX2 INLINE void pack_b(int trans, const float *restrict b, long ldb, long kc, long nc, const int nr, float *restrict dst) {
     for (long j0 = 0; j0 < nc; j0 += nr) {
         long cols = min_long(nr, nc - j0);
         float *d = dst + j0 * kc;
@@ -88,7 +145,8 @@ INLINE void pack_b(int trans, const float *restrict b, long ldb, long kc, long n
             for (long p = 0; p < kc; p++) {
                 const float *s = b + p * ldb + j0;
                 if (cols == nr) {
-                    for (int j = 0; j < nr; j++) d[p * nr + j] = s[j];
+                    UNROLL
+                    for (int j = 0; j < nr; j += 8) _mm256_store_ps(d + p * nr + j, _mm256_loadu_ps(s + j));
                 } else {
                     for (long j = 0; j < cols; j++) d[p * nr + j] = s[j];
                     for (long j = cols; j < nr; j++) d[p * nr + j] = 0;
@@ -97,12 +155,11 @@ INLINE void pack_b(int trans, const float *restrict b, long ldb, long kc, long n
         } else if (cols == nr) {
             long p = 0;
             for (; p + 8 <= kc; p += 8) {
-                for (int j = 0; j < nr; j++) {
-                    const float *s = b + (j0 + j) * ldb + p;
-                    for (int q = 0; q < 8; q++) d[(p + q) * nr + j] = s[q];
-                }
+                UNROLL
+                for (int j = 0; j < nr; j += 8) transpose8x8(b + (j0 + j) * ldb + p, ldb, d + p * nr + j, nr);
             }
             for (; p < kc; p++) {
+                UNROLL
                 for (int j = 0; j < nr; j++) d[p * nr + j] = b[(j0 + j) * ldb + p];
             }
         } else {
@@ -114,19 +171,64 @@ INLINE void pack_b(int trans, const float *restrict b, long ldb, long kc, long n
     }
 }
 
+// MARK: Packing buffers
+
+// One buffer per thread, grown as needed and freed when the thread exits: allocating per call
+// cost a third of the time at 256³ (glibc maps and unmaps blocks this size, so every call paid
+// fresh page faults). A call never runs inside another on the same thread, so one buffer suffices.
+typedef struct {
+    float *data;
+    size_t capacity;
+} workspace;
+
+static pthread_key_t workspace_key;
+static pthread_once_t workspace_once = PTHREAD_ONCE_INIT;
+
+static void workspace_release(void *p) {
+    workspace *w = p;
+    free(w->data);
+    free(w);
+}
+
+static void workspace_make_key(void) { pthread_key_create(&workspace_key, workspace_release); }
+
+/// This thread's buffer of at least `floats` floats, 64-byte aligned.
+static float *workspace_get(size_t floats) {
+    pthread_once(&workspace_once, workspace_make_key);
+    workspace *w = pthread_getspecific(workspace_key);
+    if (!w) {
+        w = calloc(1, sizeof *w);
+        if (!w) abort();
+        pthread_setspecific(workspace_key, w);
+    }
+    if (w->capacity < floats) {
+        free(w->data);
+        w->data = aligned_alloc(64, (floats * sizeof(float) + 63) / 64 * 64);
+        if (!w->data) abort();
+        w->capacity = floats;
+    }
+    return w->data;
+}
+
 // MARK: Micro-kernels
 
-/// The MR × NR tile c (row stride ldc) = α·Σ_p a_p ⊗ b_p (β = 0) or fma(α, Σ, β·c), from an
-/// A sliver (MR values per p) and a B sliver (NR values per p, 64-byte aligned).
-typedef void (*micro_kernel)(long kc, const float *restrict a, const float *restrict b, float *restrict c, long ldc,
-                             float alpha, float beta);
+/// A register tile of C (row stride ldc) = α·Σ_p a_p ⊗ b_p (β = 0) or fma(α, Σ, β·c), from an A
+/// sliver and B (a packed sliver, or B itself). Each kernel covers a fixed number of rows and columns
+/// of a full MR × NR sliver pair; the smaller ones serve partial tiles at the edges of C.
+typedef void (*micro_kernel)(long kc, const float *restrict a, long lda, const float *restrict b, long ldb, float *restrict c,
+                             long ldc, float alpha, float beta);
 
-// The bodies are written once with the tile size as constant arguments; each instantiation below
-// inlines them, unrolls the loops over the tile and keeps the accumulators in registers.
+// The bodies are written once with the tile size as constant arguments: `mr` rows and `nv`
+// vectors of columns computed, read `lda` floats per k from A and `ldb` from B (packed slivers,
+// or the operands themselves where packing does not pay). Each
+// instantiation below inlines them, unrolls the loops over the tile and keeps the accumulators
+// in registers. Every element is one FMA chain over k from 0, whatever the tile size, so all
+// kernels (and both instruction sets) give the same bits.
 
-TARGET_AVX512 INLINE void micro512(const int mr, const int nv, long kc, const float *restrict a, const float *restrict b,
-                                   float *restrict c, long ldc, float alpha, float beta) {
-    __m512 acc[16][4];
+TARGET_AVX512 INLINE void micro512(const int mr, const int nv, long kc, const float *restrict a, long lda,
+                                   const float *restrict b, long ldb, float *restrict c, long ldc,
+                                   float alpha, float beta) {
+    __m512 acc[12][2];
     UNROLL
     for (int i = 0; i < mr; i++)
         UNROLL
@@ -134,40 +236,38 @@ TARGET_AVX512 INLINE void micro512(const int mr, const int nv, long kc, const fl
     UNROLL
     for (int i = 0; i < mr; i++) _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
     for (long p = 0; p < kc; p++) {
-        __m512 bv[4];
+        __m512 bv[2];
         UNROLL
-        for (int j = 0; j < nv; j++) bv[j] = _mm512_load_ps(b + 16 * j);
+        for (int j = 0; j < nv; j++) bv[j] = _mm512_loadu_ps(b + 16 * j);
         UNROLL
         for (int i = 0; i < mr; i++) {
             __m512 ai = _mm512_set1_ps(a[i]);
             UNROLL
             for (int j = 0; j < nv; j++) acc[i][j] = _mm512_fmadd_ps(ai, bv[j], acc[i][j]);
         }
-        a += mr;
-        b += 16 * nv;
+        a += lda;
+        b += ldb;
     }
-    __m512 va = _mm512_set1_ps(alpha);
-    if (beta == 0) {
-        // β = 0 overwrites C without reading it (NaN or garbage there must not leak in).
+    // α = 1 and β = 1 skip their multiplications: the results are the same bits (1·x = x exactly).
+    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+    UNROLL
+    for (int i = 0; i < mr; i++) {
         UNROLL
-        for (int i = 0; i < mr; i++)
-            UNROLL
-            for (int j = 0; j < nv; j++) _mm512_storeu_ps(c + i * ldc + 16 * j, _mm512_mul_ps(va, acc[i][j]));
-    } else {
-        __m512 vb = _mm512_set1_ps(beta);
-        UNROLL
-        for (int i = 0; i < mr; i++)
-            UNROLL
-            for (int j = 0; j < nv; j++) {
-                float *t = c + i * ldc + 16 * j;
-                _mm512_storeu_ps(t, _mm512_fmadd_ps(va, acc[i][j], _mm512_mul_ps(vb, _mm512_loadu_ps(t))));
-            }
+        for (int j = 0; j < nv; j++) {
+            float *t = c + i * ldc + 16 * j;
+            __m512 r;
+            if (beta == 0) r = alpha == 1 ? acc[i][j] : _mm512_mul_ps(va, acc[i][j]);  // C is not read: NaN there must not leak in.
+            else if (beta == 1) r = alpha == 1 ? _mm512_add_ps(acc[i][j], _mm512_loadu_ps(t)) : _mm512_fmadd_ps(va, acc[i][j], _mm512_loadu_ps(t));
+            else r = _mm512_fmadd_ps(va, acc[i][j], _mm512_mul_ps(vb, _mm512_loadu_ps(t)));
+            _mm512_storeu_ps(t, r);
+        }
     }
 }
 
-TARGET_AVX2 INLINE void micro256(const int mr, const int nv, long kc, const float *restrict a, const float *restrict b,
-                                 float *restrict c, long ldc, float alpha, float beta) {
-    __m256 acc[8][2];
+TARGET_AVX2 INLINE void micro256(const int mr, const int nv, long kc, const float *restrict a, long lda,
+                                 const float *restrict b, long ldb, float *restrict c, long ldc,
+                                 float alpha, float beta) {
+    __m256 acc[6][2];
     UNROLL
     for (int i = 0; i < mr; i++)
         UNROLL
@@ -177,104 +277,120 @@ TARGET_AVX2 INLINE void micro256(const int mr, const int nv, long kc, const floa
     for (long p = 0; p < kc; p++) {
         __m256 bv[2];
         UNROLL
-        for (int j = 0; j < nv; j++) bv[j] = _mm256_load_ps(b + 8 * j);
+        for (int j = 0; j < nv; j++) bv[j] = _mm256_loadu_ps(b + 8 * j);
         UNROLL
         for (int i = 0; i < mr; i++) {
             __m256 ai = _mm256_broadcast_ss(a + i);
             UNROLL
             for (int j = 0; j < nv; j++) acc[i][j] = _mm256_fmadd_ps(ai, bv[j], acc[i][j]);
         }
-        a += mr;
-        b += 8 * nv;
+        a += lda;
+        b += ldb;
     }
-    __m256 va = _mm256_set1_ps(alpha);
-    if (beta == 0) {
+    // α = 1 and β = 1 skip their multiplications: the results are the same bits (1·x = x exactly).
+    __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
+    UNROLL
+    for (int i = 0; i < mr; i++) {
         UNROLL
-        for (int i = 0; i < mr; i++)
-            UNROLL
-            for (int j = 0; j < nv; j++) _mm256_storeu_ps(c + i * ldc + 8 * j, _mm256_mul_ps(va, acc[i][j]));
-    } else {
-        __m256 vb = _mm256_set1_ps(beta);
-        UNROLL
-        for (int i = 0; i < mr; i++)
-            UNROLL
-            for (int j = 0; j < nv; j++) {
-                float *t = c + i * ldc + 8 * j;
-                _mm256_storeu_ps(t, _mm256_fmadd_ps(va, acc[i][j], _mm256_mul_ps(vb, _mm256_loadu_ps(t))));
-            }
+        for (int j = 0; j < nv; j++) {
+            float *t = c + i * ldc + 8 * j;
+            __m256 r;
+            if (beta == 0) r = alpha == 1 ? acc[i][j] : _mm256_mul_ps(va, acc[i][j]);  // C is not read: NaN there must not leak in.
+            else if (beta == 1) r = alpha == 1 ? _mm256_add_ps(acc[i][j], _mm256_loadu_ps(t)) : _mm256_fmadd_ps(va, acc[i][j], _mm256_loadu_ps(t));
+            else r = _mm256_fmadd_ps(va, acc[i][j], _mm256_mul_ps(vb, _mm256_loadu_ps(t)));
+            _mm256_storeu_ps(t, r);
+        }
     }
 }
 
-#ifndef NUDGE_GEMM_MR512
-#define NUDGE_GEMM_MR512 14
-#endif
-#ifndef NUDGE_GEMM_NV512
-#define NUDGE_GEMM_NV512 2
-#endif
-#ifndef NUDGE_GEMM_KC512
-#define NUDGE_GEMM_KC512 384
-#endif
-#ifndef NUDGE_GEMM_NC512
-#define NUDGE_GEMM_NC512 512
-#endif
-#ifndef NUDGE_GEMM_MC512
-#define NUDGE_GEMM_MC512 2016
-#endif
-#ifndef NUDGE_GEMM_KC256
-#define NUDGE_GEMM_KC256 384
-#endif
-#ifndef NUDGE_GEMM_NC256
-#define NUDGE_GEMM_NC256 512
-#endif
-#ifndef NUDGE_GEMM_MC256
-#define NUDGE_GEMM_MC256 2016
-#endif
+// Tiles: AVX-512 12 × 32 (24 accumulators of the 32 zmm registers), AVX2 6 × 16 (12 of 16 ymm).
+// On Zen 4 the two reach the same speed (its 512-bit FMAs take both 256-bit pipes); CPUs with two
+// 512-bit FMA units run the AVX-512 kernel up to twice as fast.
+enum { MR512 = 12, NR512 = 32, MR256 = 6, NR256 = 16 };
 
-enum { MR512 = NUDGE_GEMM_MR512, NR512 = 16 * NUDGE_GEMM_NV512, MR256 = 6, NR256 = 16 };
+// Blocks, for Zen 4's 32 KB L1, 1 MB L2 and shared L3: an A sliver KC × MR (18 KB) stays in L1, a
+// B block KC × NC (768 KB) in L2, an A block KC × MC (1.5 MB) in L3. KC 256 or 512 and NC 256 or
+// 1024 measured within 2 % of these, mostly below. KC also fixes the order of the sums, so it is
+// one constant for both instruction sets.
+enum { KC = 384, NC = 512, MC = 1008 };
 
-TARGET_AVX512 static void micro_avx512(long kc, const float *restrict a, const float *restrict b, float *restrict c, long ldc,
-                                       float alpha, float beta) {
-    micro512(MR512, NR512 / 16, kc, a, b, c, ldc, alpha, beta);
-}
+/// Kernels by rows (a third, two thirds or all of MR) and columns (half or all of NR).
+typedef micro_kernel kernel_table[3][2];
 
-TARGET_AVX2 static void micro_avx2(long kc, const float *restrict a, const float *restrict b, float *restrict c, long ldc,
-                                   float alpha, float beta) {
-    micro256(MR256, NR256 / 8, kc, a, b, c, ldc, alpha, beta);
-}
+#define MICRO(isa, body, rows, vectors)                                                                                     \
+    isa static void micro_##body##_##rows##x##vectors(long kc, const float *restrict a, long lda, const float *restrict b,    \
+                                                      long ldb, float *restrict c, long ldc, float alpha, float beta) {     \
+        body(rows, vectors, kc, a, lda, b, ldb, c, ldc, alpha, beta);                                                        \
+    }
+MICRO(TARGET_AVX512, micro512, 4, 1)
+MICRO(TARGET_AVX512, micro512, 4, 2)
+MICRO(TARGET_AVX512, micro512, 8, 1)
+MICRO(TARGET_AVX512, micro512, 8, 2)
+MICRO(TARGET_AVX512, micro512, 12, 1)
+MICRO(TARGET_AVX512, micro512, 12, 2)
+MICRO(TARGET_AVX2, micro256, 2, 1)
+MICRO(TARGET_AVX2, micro256, 2, 2)
+MICRO(TARGET_AVX2, micro256, 4, 1)
+MICRO(TARGET_AVX2, micro256, 4, 2)
+MICRO(TARGET_AVX2, micro256, 6, 1)
+MICRO(TARGET_AVX2, micro256, 6, 2)
+
+static const kernel_table kernels512 = {
+    {micro_micro512_4x1, micro_micro512_4x2}, {micro_micro512_8x1, micro_micro512_8x2}, {micro_micro512_12x1, micro_micro512_12x2}};
+static const kernel_table kernels256 = {
+    {micro_micro256_2x1, micro_micro256_2x2}, {micro_micro256_4x1, micro_micro256_4x2}, {micro_micro256_6x1, micro_micro256_6x2}};
 
 // MARK: Driver
 
-/// The loops around the micro-kernel, with the tile and block sizes as constants.
-INLINE void gemm_blocked(const int mr, const int nr, const long kcmax, const long mcmax, const long ncmax, micro_kernel micro,
-                         int transA, int transB, long m, long n, long k, float alpha, const float *a, long lda,
-                         const float *b, long ldb, float beta, float *c, long ldc) {
+/// The loops around the micro-kernels, with the tile and block sizes as constants.
+TARGET_AVX2 INLINE void gemm_blocked(const int mr, const int nr, const kernel_table *kernels, int transA, int transB, long m, long n,
+                                     long k, float alpha, const float *a, long lda, const float *b, long ldb, float beta, float *c,
+                                     long ldc) {
+    const long kcmax = KC, mcmax = MC / mr * mr, ncmax = NC / nr * nr;
     long mcap = min_long(mcmax, (m + mr - 1) / mr * mr), ncap = min_long(ncmax, (n + nr - 1) / nr * nr);
     long kcap = min_long(kcmax, k);
-    float *abuf = aligned_alloc(64, (size_t)(mcap * kcap * sizeof(float) + 63) / 64 * 64);
-    float *bbuf = aligned_alloc(64, (size_t)(ncap * kcap * sizeof(float) + 63) / 64 * 64);
-    _Alignas(64) float tile[16 * 64];
+    long asize = (mcap * kcap + 15) / 16 * 16;
+    float *abuf = workspace_get((size_t)(asize + ncap * kcap)), *bbuf = abuf + asize;
+    _Alignas(64) float tile[MR512 * NR512];
+    // With few rows (up to 8 slivers), the kernels read op(B) = B in place (its rows are
+    // contiguous along n) instead of copying it first: measured as fast or faster up to 96 rows,
+    // and up to twice as fast for a handful. Partial column tiles are still packed, with zeros.
+    int directB = !transB && m <= 8 * mr;
+    // Likewise A when it is stored transposed (its k-rows are contiguous along m) and C has few
+    // columns, so each A sliver serves only a few B slivers.
+    int directA = transA && n <= 4 * nr;
     for (long ic = 0; ic < m; ic += mcmax) {
         long mc = min_long(mcmax, m - ic);
         for (long pc = 0; pc < k; pc += kcmax) {
             long kc = min_long(kcmax, k - pc);
             // β applies once, on the first block along k; later blocks add onto C.
             float betaNow = pc == 0 ? beta : 1.0f;
-            pack_a(transA, transA ? a + pc * lda + ic : a + ic * lda + pc, lda, mc, kc, mr, abuf);
+            const float *ablock = transA ? a + pc * lda + ic : a + ic * lda + pc;
+            if (!directA) pack_a(transA, ablock, lda, mc, kc, mr, abuf);
+            else if (mc % mr) pack_a(1, ablock + mc / mr * mr, lda, mc % mr, kc, mr, abuf + mc / mr * mr * kc);
             for (long jc = 0; jc < n; jc += ncmax) {
                 long nc = min_long(ncmax, n - jc);
-                pack_b(transB, transB ? b + jc * ldb + pc : b + pc * ldb + jc, ldb, kc, nc, nr, bbuf);
+                const float *bblock = transB ? b + jc * ldb + pc : b + pc * ldb + jc;
+                if (!directB) pack_b(transB, bblock, ldb, kc, nc, nr, bbuf);
+                else if (nc % nr) pack_b(0, bblock + nc / nr * nr, ldb, kc, nc % nr, nr, bbuf + nc / nr * nr * kc);
                 for (long ir = 0; ir < mc; ir += mr) {
                     long rows = min_long(mr, mc - ir);
-                    const float *as = abuf + ir * kc;
+                    // The smallest kernel that covers the rows left (a third of MR at a time).
+                    long rowClass = (rows * 3 + mr - 1) / mr - 1, rowsDone = (rowClass + 1) * mr / 3;
+                    const float *as = directA && rows == mr ? ablock + ir : abuf + ir * kc;
+                    long astride = directA && rows == mr ? lda : mr;
                     float *crow = c + (ic + ir) * ldc + jc;
                     for (long jr = 0; jr < nc; jr += nr) {
                         long cols = min_long(nr, nc - jr);
-                        const float *bs = bbuf + jr * kc;
-                        if (rows == mr && cols == nr) {
-                            micro(kc, as, bs, crow + jr, ldc, alpha, betaNow);
+                        long colClass = cols * 2 > nr, colsDone = (colClass + 1) * nr / 2;
+                        micro_kernel micro = (*kernels)[rowClass][colClass];
+                        const float *bs = directB && cols == nr ? bblock + jr : bbuf + jr * kc;
+                        long bstride = directB && cols == nr ? ldb : nr;
+                        if (rows == rowsDone && cols == colsDone) {
+                            micro(kc, as, astride, bs, bstride, crow + jr, ldc, alpha, betaNow);
                         } else {
                             // tile = 1·Σ exactly, then the same α/β step as the vector store.
-                            micro(kc, as, bs, tile, nr, 1.0f, 0.0f);
+                            micro(kc, as, astride, bs, bstride, tile, nr, 1.0f, 0.0f);
                             for (long i = 0; i < rows; i++) {
                                 float *t = crow + i * ldc + jr;
                                 for (long j = 0; j < cols; j++) {
@@ -288,20 +404,16 @@ INLINE void gemm_blocked(const int mr, const int nr, const long kcmax, const lon
             }
         }
     }
-    free(abuf);
-    free(bbuf);
 }
 
 TARGET_AVX512 static void gemm_avx512(int transA, int transB, long m, long n, long k, float alpha, const float *a, long lda,
                                       const float *b, long ldb, float beta, float *c, long ldc) {
-    gemm_blocked(MR512, NR512, NUDGE_GEMM_KC512, NUDGE_GEMM_MC512, NUDGE_GEMM_NC512, micro_avx512, transA, transB, m, n, k,
-                 alpha, a, lda, b, ldb, beta, c, ldc);
+    gemm_blocked(MR512, NR512, &kernels512, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 TARGET_AVX2 static void gemm_avx2(int transA, int transB, long m, long n, long k, float alpha, const float *a, long lda,
                                   const float *b, long ldb, float beta, float *c, long ldc) {
-    gemm_blocked(MR256, NR256, NUDGE_GEMM_KC256, NUDGE_GEMM_MC256, NUDGE_GEMM_NC256, micro_avx2, transA, transB, m, n, k,
-                 alpha, a, lda, b, ldb, beta, c, ldc);
+    gemm_blocked(MR256, NR256, &kernels256, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 int nudge_sgemm_best_kernel(void) {

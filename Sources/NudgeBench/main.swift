@@ -14,12 +14,15 @@ if let i = CommandLine.arguments.firstIndex(of: "--only"), i + 1 < CommandLine.a
     case "mlp": print(EngineBenchmarks.mlpStep())
     case "sgemm":
         // Built-in C kernels, the Swift kernel and BLAS side by side:
-        // --only sgemm [--threads 1,2] [--rounds 5] [--shapes 0,2,5] [--no-portable]
+        // --only sgemm [--threads 1,2] [--rounds 5] [--shapes 0,2,5 | --dims m,n,k,m,n,k…] [--no-portable]
         let args = CommandLine.arguments
         func list(_ name: String) -> [Int]? {
             args.firstIndex(of: name).flatMap { $0 + 1 < args.count ? args[$0 + 1].split(separator: ",").compactMap { Int($0) } : nil }
         }
-        let shapes = list("--shapes").map { $0.map { EngineBenchmarks.gemmShapes[$0] } } ?? EngineBenchmarks.gemmShapes
+        var shapes = list("--shapes").map { $0.map { EngineBenchmarks.gemmShapes[$0] } } ?? EngineBenchmarks.gemmShapes
+        if let d = list("--dims"), d.count % 3 == 0 {
+            shapes = stride(from: 0, to: d.count, by: 3).map { EngineBenchmarks.GemmShape("", d[$0], d[$0 + 1], d[$0 + 2]) }
+        }
         EngineBenchmarks.gemmTable(shapes: shapes, threadCounts: list("--threads") ?? [1, 2], portable: !args.contains("--no-portable"),
                                    rounds: list("--rounds")?.first ?? 5) { FileHandle.standardOutput.write(Data(($0 + "\n").utf8)) }
     case "floor": print(EngineBenchmarks.opFloor())

@@ -17,7 +17,7 @@ import Foundation
 public enum BuiltinGemm {
     /// An implementation of the built-in kernel.
     public enum Kernel: String, Sendable, CaseIterable {
-        /// Packed C kernel with a 14×32 tile on 512-bit vectors.
+        /// Packed C kernel with a 12×32 tile on 512-bit vectors.
         case avx512 = "AVX-512"
         /// Packed C kernel with a 6×16 tile on 256-bit vectors and FMA.
         case avx2 = "AVX2+FMA"

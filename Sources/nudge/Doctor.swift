@@ -19,8 +19,10 @@ struct Doctor: ParsableCommand {
         print("Threads: \(Engine.threads) (set NUDGE_THREADS to change)")
         print("BLAS: \(BLAS.backend == .builtin ? "Nudge's built-in kernel" : "\(BLAS.backend)") — \(BLAS.note)")
         let kernel = BuiltinGemm.kernel
-        print("Built-in sgemm kernel: \(kernel.rawValue)"
-              + (kernel == .portable ? " (this CPU lacks AVX2/FMA, or NUDGE_GEMM_KERNEL=portable)" : " (packed C, chosen at run time; NUDGE_GEMM_KERNEL=avx2|portable to change)"))
+        let requested = ProcessInfo.processInfo.environment["NUDGE_GEMM_KERNEL"]
+        print("Built-in sgemm kernel: \(kernel.rawValue) "
+              + (requested.map { "(NUDGE_GEMM_KERNEL=\($0))" }
+                 ?? (kernel == .portable ? "(this CPU lacks AVX2/FMA)" : "(packed C, chosen at run time; NUDGE_GEMM_KERNEL=avx2|portable to change)")))
         print("Small-row kernel (x·Wᵀ on ≤ 8 rows, decoding attention): "
               + (BLAS.smallRowKernel ? "AVX2/FMA" : "off (\(ProcessInfo.processInfo.environment["NUDGE_SMALL_GEMM"] == "0" ? "NUDGE_SMALL_GEMM=0" : "this CPU lacks AVX2/FMA"); BLAS and Swift kernels instead)"))
         let active = EngineBenchmarks.quickGemmGFLOPS()

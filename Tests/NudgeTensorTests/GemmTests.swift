@@ -91,7 +91,7 @@ private struct Operands {
 }
 
 @Suite("Gemm") struct GemmTests {
-    /// Sizes around the tiles (MR 6 or 14, NR 16 or 32) and past the cache blocks (KC 384,
+    /// Sizes around the tiles (MR 6 or 12, NR 16 or 32) and past the cache blocks (KC 384,
     /// NC 512), one dimension at a time, then a few large mixed shapes.
     static let shapes: [(Int, Int, Int)] = {
         let sizes = [1, 2, 5, 7, 15, 17, 63, 65, 129, 257]
@@ -144,6 +144,18 @@ private struct Operands {
                             "\(kernel.rawValue) \(m)×\(n)×\(k) on \(threads) threads")
                 }
             }
+        }
+    }
+
+    /// The C kernels share KC and compute every element as the same FMA chain, so AVX2 and
+    /// AVX-512 machines get the same bits (checked where the CPU runs both).
+    @Test func cKernelsGiveTheSameBits() {
+        guard cKernels.count > 1 else { return }
+        for (m, n, k, ta, tb) in [(13, 301, 400, false, true), (100, 37, 390, true, false), (7, 64, 544, false, false), (50, 20, 9, true, true)] {
+            let ops = Operands(m: m, n: n, k: k, ta: ta, tb: tb, seed: 31)
+            let results = cKernels.map { ops.run($0, alpha: 0.5, beta: 1) }
+            #expect(results.allSatisfy { zip($0, results[0]).allSatisfy { $0.bitPattern == $1.bitPattern || ($0.isNaN && $1.isNaN) } },
+                    "\(m)×\(n)×\(k)")
         }
     }
 

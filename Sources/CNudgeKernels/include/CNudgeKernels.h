@@ -30,7 +30,7 @@ enum {
     NUDGE_SGEMM_NONE = 0,
     /// 6×16 tiles on 256-bit vectors (AVX2 and FMA).
     NUDGE_SGEMM_AVX2 = 1,
-    /// 14×32 tiles on 512-bit vectors (AVX-512F).
+    /// 12×32 tiles on 512-bit vectors (AVX-512F).
     NUDGE_SGEMM_AVX512 = 2,
 };
 
