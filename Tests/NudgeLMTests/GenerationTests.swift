@@ -8,7 +8,7 @@ import NudgeNN
 import NudgeTensor
 
 @Suite("Generation") struct GenerationTests {
-    @Test(arguments: ["llama", "qwen2", "qwen3", "gpt2"])
+    @Test(arguments: ["llama", "qwen2", "qwen3", "gemma3", "gpt2"])
     func greedyWithCacheEqualsFullForwardArgmax(_ name: String) throws {
         let model = try LanguageModelLoader.load(directory: lmFixture(name))
         var config = GenerationConfig()

@@ -271,6 +271,7 @@ public enum LanguageModelLoader {
         switch config.family {
         case .llama, .qwen2, .qwen3, .mistral: model = LlamaModel(config)
         case .gpt2: model = try GPT2Model.make(config)
+        case .gemma3: model = Gemma3Model(config)
         }
         try model.update(parameters: sanitize(weights, for: config))
         return model
@@ -283,6 +284,7 @@ public enum LanguageModelLoader {
         switch model.configuration.family {
         case .llama, .qwen2, .qwen3, .mistral: copy = LlamaModel(model.configuration)
         case .gpt2: copy = try GPT2Model.make(model.configuration)
+        case .gemma3: copy = Gemma3Model(model.configuration)
         }
         try copy.update(parameters: model.parameters())
         copy.freeze()

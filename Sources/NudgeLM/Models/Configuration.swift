@@ -1,5 +1,5 @@
 // Model configuration read from a Hugging Face `config.json`, for the Llama family (llama, qwen2,
-// qwen3, mistral-style) and GPT-2. Both transformers 4 (`rope_theta`) and 5 (`rope_parameters`)
+// qwen3, mistral-style), Gemma 3 text (gemma3_text) and GPT-2. Both transformers 4 (`rope_theta`) and 5 (`rope_parameters`)
 // spellings are accepted; a missing or mistyped field is an error naming it.
 
 import Foundation
@@ -26,7 +26,7 @@ public enum ModelLoadError: Error, CustomStringConvertible, Equatable {
 
 /// The architecture hyperparameters of a decoder-only transformer.
 public struct TransformerConfiguration: Sendable, Equatable {
-    public enum Family: String, Sendable { case llama, qwen2, qwen3, mistral, gpt2 }
+    public enum Family: String, Sendable { case llama, qwen2, qwen3, mistral, gpt2, gemma3 = "gemma3_text" }
 
     public var family: Family
     public var vocabularySize: Int
@@ -52,9 +52,27 @@ public struct TransformerConfiguration: Sendable, Equatable {
     public var eosTokenID: Int?
     public var padTokenID: Int?
 
+    // Gemma 3 only (see Gemma3.swift).
+    /// Per layer: true for a sliding-window (local) attention layer, false for a full (global) one.
+    public var slidingLayers: [Bool] = []
+    /// Keys a sliding layer's query sees: itself and the `slidingWindow − 1` before it.
+    public var slidingWindow: Int = 0
+    /// θ of RoPE on sliding layers (`rope_local_base_freq`); `ropeTheta` is the full layers'.
+    public var localRopeTheta: Float = 10_000
+    /// Linear RoPE scaling factors (inverse frequencies ÷ factor) of full and sliding layers.
+    public var ropeScalingFactor: Float = 1
+    public var localRopeScalingFactor: Float = 1
+    /// Attention scores are scaled by `queryPreAttentionScalar`^(−1/2) instead of d^(−1/2).
+    public var queryPreAttentionScalar: Float = 0
+    /// Tanh soft-capping of the logits: cap · tanh(logits / cap) (nil: none).
+    public var finalLogitSoftcap: Float? = nil
+    /// Read and written back, never applied: transformers' Gemma3Attention does not pass it to its
+    /// attention either (released Gemma 3 sets it to null).
+    public var attentionLogitSoftcap: Float? = nil
+
     /// Whether each attention head's queries and keys are RMS-normalized before RoPE (Qwen3's
     /// `q_norm`/`k_norm`, gains of size `headDimension`).
-    public var queryKeyNorm: Bool { family == .qwen3 }
+    public var queryKeyNorm: Bool { family == .qwen3 || family == .gemma3 }
 
     /// The transformers class of the family (`architectures` in config.json).
     public var architectureName: String {
@@ -63,6 +81,7 @@ public struct TransformerConfiguration: Sendable, Equatable {
         case .qwen2: "Qwen2ForCausalLM"
         case .qwen3: "Qwen3ForCausalLM"
         case .gpt2: "GPT2LMHeadModel"
+        case .gemma3: "Gemma3ForCausalLM"
         }
     }
 
@@ -138,6 +157,20 @@ public struct TransformerConfiguration: Sendable, Equatable {
         guard ropeTheta.isFinite, ropeTheta > 0 else {
             throw ModelLoadError.outOfRange(file: file, field: "rope_theta", value: "\(ropeTheta)", expected: "a number > 0")
         }
+        if family == .gemma3 {
+            guard slidingLayers.count == layerCount else {
+                throw ModelLoadError.outOfRange(file: file, field: "layer_types", value: "\(slidingLayers.count) entries",
+                                                expected: "one per layer (\(layerCount))")
+            }
+            if slidingLayers.contains(true) { try positive(slidingWindow, "sliding_window") }
+            for (value, field) in [(localRopeTheta, "rope_local_base_freq"), (ropeScalingFactor, "rope_scaling.factor"),
+                                   (localRopeScalingFactor, "rope_parameters.sliding_attention.factor"),
+                                   (queryPreAttentionScalar, "query_pre_attn_scalar"), (finalLogitSoftcap ?? 1, "final_logit_softcapping")] {
+                guard value.isFinite, value > 0 else {
+                    throw ModelLoadError.outOfRange(file: file, field: field, value: "\(value)", expected: "a number > 0")
+                }
+            }
+        }
         for (id, field) in [(bosTokenID, "bos_token_id"), (eosTokenID, "eos_token_id"), (padTokenID, "pad_token_id")] {
             if let id, id < 0 || id >= vocabularySize {
                 throw ModelLoadError.outOfRange(file: file, field: field, value: "\(id)", expected: "an id below vocab_size (\(vocabularySize))")
@@ -193,6 +226,8 @@ public struct TransformerConfiguration: Sendable, Equatable {
         }
         guard let type = json["model_type"] as? String else { throw ModelLoadError.missingField(file: file, field: "model_type") }
         switch type {
+        case "gemma3_text":
+            return try parseGemma3(json, file: file, int: int, optionalInt: optionalInt, double: double, bool: bool)
         case "llama", "qwen2", "qwen3", "mistral":
             let family = Family(rawValue: type)!
             if family == .qwen3, try bool("use_sliding_window", default: false) {
@@ -243,6 +278,81 @@ public struct TransformerConfiguration: Sendable, Equatable {
             throw ModelLoadError.unsupported(file: file, field: "model_type", value: type)
         }
     }
+
+    /// A `gemma3_text` config.json (Gemma3TextConfig): transformers 5's `rope_parameters` per layer
+    /// type or transformers 4's `rope_theta`, `rope_local_base_freq` and `rope_scaling`; `layer_types`
+    /// or the older `sliding_window_pattern` (every n-th layer full); Gemma3TextConfig's defaults.
+    static func parseGemma3(_ json: [String: Any], file: String, int: (String) throws -> Int, optionalInt: (String) throws -> Int?,
+                            double: (String, Double?) throws -> Double, bool: (String, Bool) throws -> Bool) throws -> TransformerConfiguration {
+        func optionalNumber(_ key: String) throws -> Double? {
+            guard let v = json[key], !(v is NSNull) else { return nil }
+            guard let n = v as? NSNumber, !(v is Bool) else { throw ModelLoadError.wrongType(file: file, field: key, expected: "a number or null") }
+            return n.doubleValue
+        }
+        if try bool("use_bidirectional_attention", false) {
+            throw ModelLoadError.unsupported(file: file, field: "use_bidirectional_attention", value: "true")
+        }
+        let act = json["hidden_activation"] as? String ?? json["hidden_act"] as? String ?? "gelu_pytorch_tanh"
+        guard act == "gelu_pytorch_tanh" || act == "gelu_new" else { throw ModelLoadError.unsupported(file: file, field: "hidden_activation", value: act) }
+        let layers = try int("num_hidden_layers")
+        var sliding: [Bool]
+        if let types = json["layer_types"], !(types is NSNull) {
+            guard let names = types as? [String] else { throw ModelLoadError.wrongType(file: file, field: "layer_types", expected: "a list of strings") }
+            sliding = try names.map {
+                switch $0 {
+                case "sliding_attention": return true
+                case "full_attention": return false
+                default: throw ModelLoadError.unsupported(file: file, field: "layer_types", value: $0)
+                }
+            }
+        } else {
+            let pattern = try optionalInt("sliding_window_pattern") ?? optionalInt("_sliding_window_pattern") ?? 6
+            guard pattern >= 1 else { throw ModelLoadError.outOfRange(file: file, field: "sliding_window_pattern", value: "\(pattern)", expected: "an integer ≥ 1") }
+            sliding = (0..<max(layers, 0)).map { ($0 + 1) % pattern != 0 }
+        }
+        // RoPE of each layer type: θ and a linear factor.
+        func rope(_ params: [String: Any], _ field: String, theta defaultTheta: Double) throws -> (Float, Float) {
+            let kind = params["rope_type"] as? String ?? params["type"] as? String ?? "default"
+            guard kind == "default" || kind == "linear" else { throw ModelLoadError.unsupported(file: file, field: field + ".rope_type", value: kind) }
+            let theta = (params["rope_theta"] as? NSNumber)?.doubleValue ?? defaultTheta
+            var factor = 1.0
+            if kind == "linear" {
+                guard let f = params["factor"] as? NSNumber else { throw ModelLoadError.missingField(file: file, field: field + ".factor") }
+                factor = f.doubleValue
+            }
+            return (Float(theta), Float(factor))
+        }
+        let global, local: (Float, Float)
+        if let params = json["rope_parameters"] as? [String: Any], params["full_attention"] != nil || params["sliding_attention"] != nil {
+            global = try rope(params["full_attention"] as? [String: Any] ?? [:], "rope_parameters.full_attention", theta: try double("rope_theta", 1_000_000))
+            local = try rope(params["sliding_attention"] as? [String: Any] ?? [:], "rope_parameters.sliding_attention", theta: try double("rope_local_base_freq", 10_000))
+        } else {
+            var scaling = (json["rope_scaling"] as? [String: Any]) ?? [:]
+            if let s = json["rope_scaling"], !(s is NSNull), !(s is [String: Any]) {
+                throw ModelLoadError.wrongType(file: file, field: "rope_scaling", expected: "an object or null")
+            }
+            scaling["rope_theta"] = try double("rope_theta", 1_000_000)
+            global = try rope(scaling, "rope_scaling", theta: 1_000_000)
+            local = (Float(try double("rope_local_base_freq", 10_000)), 1)
+        }
+        let attentionBias = try bool("attention_bias", false)
+        var c = TransformerConfiguration(
+            family: .gemma3, vocabularySize: try int("vocab_size"), hiddenSize: try int("hidden_size"),
+            intermediateSize: try int("intermediate_size"), layerCount: layers, headCount: try int("num_attention_heads"),
+            keyValueHeadCount: try optionalInt("num_key_value_heads") ?? 4, headDimension: try optionalInt("head_dim") ?? 256,
+            normEpsilon: Float(try double("rms_norm_eps", 1e-6)), ropeTheta: global.0,
+            maxPositions: try optionalInt("max_position_embeddings") ?? 131_072, tieWordEmbeddings: try bool("tie_word_embeddings", true),
+            attentionBias: attentionBias, outputProjectionBias: attentionBias, mlpBias: false, activation: act,
+            bosTokenID: try optionalInt("bos_token_id"), eosTokenID: try optionalInt("eos_token_id"), padTokenID: try optionalInt("pad_token_id"))
+        c.slidingLayers = sliding
+        c.slidingWindow = try optionalInt("sliding_window") ?? 4096
+        c.ropeScalingFactor = global.1
+        (c.localRopeTheta, c.localRopeScalingFactor) = local
+        c.queryPreAttentionScalar = Float(try double("query_pre_attn_scalar", 256))
+        c.finalLogitSoftcap = try optionalNumber("final_logit_softcapping").map(Float.init)
+        c.attentionLogitSoftcap = try optionalNumber("attn_logit_softcapping").map(Float.init)
+        return c
+    }
 }
 
 extension TransformerConfiguration {
@@ -265,8 +375,9 @@ extension TransformerConfiguration {
         }
     }
 
-    /// The configuration as a transformers `config.json` (Llama family only).
+    /// The configuration as a transformers `config.json` (Llama family and Gemma 3).
     public func configJSON() -> Data {
+        if family == .gemma3 { return gemma3ConfigJSON() }
         var object: [String: Any] = [
             "model_type": family.rawValue, "architectures": [architectureName],
             "vocab_size": vocabularySize, "hidden_size": hiddenSize, "intermediate_size": intermediateSize,
@@ -276,6 +387,36 @@ extension TransformerConfiguration {
             "attention_bias": attentionBias, "mlp_bias": mlpBias, "hidden_act": activation, "torch_dtype": "float32",
         ]
         if family == .qwen3 { object["use_sliding_window"] = false }
+        return (try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])) ?? Data()
+    }
+}
+
+extension TransformerConfiguration {
+    /// A Gemma3TextConfig `config.json` that transformers 5 (`rope_parameters`) and 4 (`rope_theta`,
+    /// `rope_local_base_freq`, `rope_scaling`) both read back.
+    func gemma3ConfigJSON() -> Data {
+        func rope(_ theta: Float, _ factor: Float) -> [String: Any] {
+            factor == 1 ? ["rope_type": "default", "rope_theta": Double(theta)]
+                : ["rope_type": "linear", "rope_theta": Double(theta), "factor": Double(factor)]
+        }
+        var object: [String: Any] = [
+            "model_type": family.rawValue, "architectures": [architectureName],
+            "vocab_size": vocabularySize, "hidden_size": hiddenSize, "intermediate_size": intermediateSize,
+            "num_hidden_layers": layerCount, "num_attention_heads": headCount, "num_key_value_heads": keyValueHeadCount,
+            "head_dim": headDimension, "rms_norm_eps": Double(normEpsilon), "max_position_embeddings": maxPositions,
+            "tie_word_embeddings": tieWordEmbeddings, "attention_bias": attentionBias, "hidden_activation": activation,
+            "layer_types": slidingLayers.map { $0 ? "sliding_attention" : "full_attention" }, "sliding_window": slidingWindow,
+            "query_pre_attn_scalar": Double(queryPreAttentionScalar),
+            "final_logit_softcapping": finalLogitSoftcap.map { Double($0) as Any } ?? NSNull(),
+            "attn_logit_softcapping": attentionLogitSoftcap.map { Double($0) as Any } ?? NSNull(),
+            "rope_parameters": ["full_attention": rope(ropeTheta, ropeScalingFactor), "sliding_attention": rope(localRopeTheta, localRopeScalingFactor)],
+            "rope_theta": Double(ropeTheta), "rope_local_base_freq": Double(localRopeTheta),
+            "rope_scaling": ropeScalingFactor == 1 ? NSNull() as Any : ["rope_type": "linear", "factor": Double(ropeScalingFactor)] as Any,
+            "use_bidirectional_attention": false, "torch_dtype": "float32",
+        ]
+        for (key, id) in [("bos_token_id", bosTokenID), ("eos_token_id", eosTokenID), ("pad_token_id", padTokenID)] {
+            if let id { object[key] = id }
+        }
         return (try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])) ?? Data()
     }
 }

@@ -46,6 +46,7 @@ public enum GGUFExport {
         case .qwen2: "qwen2"
         case .qwen3: "qwen3"
         case .gpt2: "gpt2"
+        case .gemma3: "gemma3"
         }
     }
 
@@ -60,6 +61,9 @@ public enum GGUFExport {
             throw GGUFError.io(file: url.path, reason: "export writes f32, f16, bf16 or q8_0, not \(type.name)")
         }
         let c = model.configuration, arch = architecture(c.family)
+        guard c.family != .gemma3 else {
+            throw GGUFError.io(file: url.path, reason: "GGUF export of Gemma 3 is not supported yet (llama.cpp stores its norm gains as 1 + w)")
+        }
         var w = GGUFWriter()
         w.set("general.architecture", .string(arch))
         if let name { w.set("general.name", .string(name)) }

@@ -59,6 +59,7 @@ extension LanguageModelLoader {
         switch config.family {
         case .llama, .qwen2, .qwen3, .mistral: model = LlamaModel(config)
         case .gpt2: model = try GPT2Model.make(config)
+        case .gemma3: model = Gemma3Model(config)
         }
         // One tensor at a time into the model's own storage: peak memory is the model plus its
         // largest tensor, not two copies of every weight.

@@ -13,13 +13,14 @@ import NudgeNN
 import NudgeTensor
 
 /// Rotary angle tables for given positions: cos and sin of shape (B, T, d/2), one row per token,
-/// at frequencies θ^(−2i/d) (`rotaryEmbedding` applies them to both halves, HF's layout).
-func rotaryTables(positions: [[Int]], dimension d: Int, theta: Float) -> (cos: Tensor, sin: Tensor) {
+/// at frequencies θ^(−2i/d) (`rotaryEmbedding` applies them to both halves, HF's layout), divided by
+/// `linearScaling` (HF's "linear" rope type; Gemma 3's global layers).
+func rotaryTables(positions: [[Int]], dimension d: Int, theta: Float, linearScaling: Float = 1) -> (cos: Tensor, sin: Tensor) {
     let b = positions.count, t = positions.first?.count ?? 0
     let half = d / 2
     let cos = Tensor(uninitializedShape: [b, t, half]), sin = Tensor(uninitializedShape: [b, t, half])
     // Rounded to Float as HF's float32 inv_freq is; the angle itself in Double (< 1e-6 from HF here).
-    let inverseFrequencies = (0..<half).map { Double(Float(1 / Foundation.pow(Double(theta), Double(2 * $0) / Double(d)))) }
+    let inverseFrequencies = (0..<half).map { Double(Float(1 / Foundation.pow(Double(theta), Double(2 * $0) / Double(d))) / linearScaling) }
     for (r, row) in positions.enumerated() {
         for (j, p) in row.enumerated() {
             let base = (r * t + j) * half
