@@ -1,7 +1,7 @@
 // Gemma 3 text beyond the shared parity tests: final-logit soft-capping against transformers, the
 // configuration read from both transformers spellings and written back, cached decoding past the
-// sliding window (chunked prefill, left padding) against the uncached forward, and LoRA through the
-// (1 + w) norms.
+// sliding window (chunked prefill, left padding) against the uncached forward, LoRA through the
+// (1 + w) norms, and GGUF export/reload (llama.cpp's gemma3 names, gains stored as 1 + w).
 
 import Foundation
 import Testing
@@ -93,5 +93,32 @@ import NudgeTensor
         let adapted = withoutGradients { model(batch) }.scalars
         mergeLoRA(in: model)
         #expect(maxAbsDifference(withoutGradients { model(batch) }.scalars, adapted) < 1e-5)
+    }
+
+    @Test func ggufExportReloadsWithTheSameLogits() throws {
+        let model = try load()
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("nudge-gemma3-\(UUID().uuidString).gguf")
+        defer { try? FileManager.default.removeItem(at: url) }
+        try GGUFExport.write(model, tokenizer: [], name: nil, type: .f32, to: url)
+        let written = try GGUFFile(url: url)
+        #expect(try written.string("general.architecture") == "gemma3")
+        #expect(try written.int("gemma3.attention.sliding_window") == 8 && written.int("gemma3.attention.sliding_window_pattern") == 4)
+        #expect(try written.string("gemma3.rope.scaling.type") == "linear" && written.double("gemma3.rope.scaling.factor") == 8)
+        for name in ["attn_norm", "post_attention_norm", "ffn_norm", "post_ffw_norm", "attn_q_norm", "attn_k_norm"] {
+            #expect(written.tensor("blk.3.\(name).weight") != nil, "\(name)")
+        }
+        // Gains are stored as 1 + w.
+        let stored = written.floats(try #require(written.tensor("output_norm.weight")))
+        #expect(maxAbsDifference(stored, model.parameters()["model.norm.weight"]!.scalars.map { $0 + 1 }) == 0)
+        let reloaded = try LanguageModelLoader.load(gguf: written)
+        var expected = model.configuration
+        (expected.maxPositions, expected.bosTokenID, expected.eosTokenID, expected.padTokenID) = (reloaded.configuration.maxPositions, nil, nil, nil)
+        #expect(reloaded.configuration == expected)
+        let batch = TokenBatch(ids: [[1, 5, 9, 2, 7, 7, 3, 0, 4, 4, 8, 1, 6, 2, 9, 5, 11, 12]])
+        #expect(maxAbsDifference(withoutGradients { model(batch).scalars }, withoutGradients { reloaded(batch).scalars }) < 1e-5)
+        // A layout that is not every n-th layer full is refused.
+        var c = model.configuration
+        c.slidingLayers = [false, true, true, true]
+        #expect(throws: (any Error).self) { try GGUFExport.write(Gemma3Model(c), tokenizer: [], name: nil, type: .f32, to: url) }
     }
 }

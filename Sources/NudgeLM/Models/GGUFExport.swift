@@ -1,6 +1,7 @@
 // Exporting a model as a GGUF file for llama.cpp, Ollama, LM Studio and transformers' GGUF loader:
 // the architecture keys llama.cpp reads, ggml tensor names, llama's Q/K rows permuted for ggml's
-// RoPE (the inverse of what loading undoes), 1-D tensors (norms, biases) in F32 and matrices in
+// RoPE (the inverse of what loading undoes), Gemma 3's norm gains as llama.cpp's 1 + w (with the
+// window, its every-n-th-layer pattern and the local θ as gemma3.* keys), 1-D tensors (norms, biases) in F32 and matrices in
 // the requested type, and the tokenizer and chat template carried over — copied key by key from a
 // source GGUF, or converted from a Hugging Face tokenizer.json.
 
@@ -61,8 +62,18 @@ public enum GGUFExport {
             throw GGUFError.io(file: url.path, reason: "export writes f32, f16, bf16 or q8_0, not \(type.name)")
         }
         let c = model.configuration, arch = architecture(c.family)
-        guard c.family != .gemma3 else {
-            throw GGUFError.io(file: url.path, reason: "GGUF export of Gemma 3 is not supported yet (llama.cpp stores its norm gains as 1 + w)")
+        var gemma3Pattern = 0
+        if c.family == .gemma3 {
+            // llama.cpp knows Gemma 3's layout only as "every n-th layer full" and derives the
+            // attention scale from the shape; refuse what it would read differently.
+            guard let n = (1...(c.layerCount + 1)).first(where: { n in c.slidingLayers.indices.allSatisfy { c.slidingLayers[$0] == (($0 + 1) % n != 0) } }) else {
+                throw GGUFError.io(file: url.path, reason: "Gemma 3 layer_types are not every n-th layer full, which GGUF cannot describe")
+            }
+            gemma3Pattern = n
+            let scalar = TransformerConfiguration.gemma3GGUFAttentionScalar(layers: c.layerCount, hidden: c.hiddenSize, heads: c.headCount, headDimension: c.headDimension)
+            guard c.queryPreAttentionScalar == scalar, c.localRopeScalingFactor == 1 else {
+                throw GGUFError.io(file: url.path, reason: "query_pre_attn_scalar \(c.queryPreAttentionScalar) (llama.cpp assumes \(scalar)) or scaled local RoPE cannot be described in GGUF")
+            }
         }
         var w = GGUFWriter()
         w.set("general.architecture", .string(arch))
@@ -86,7 +97,17 @@ public enum GGUFExport {
             w.set("\(arch).rope.freq_base", .f32(c.ropeTheta))
             w.set("\(arch).attention.layer_norm_rms_epsilon", .f32(c.normEpsilon))
             w.set("\(arch).rope.dimension_count", .u32(UInt32(c.headDimension)))
-            if c.headDimension * c.headCount != c.hiddenSize {
+            if c.family == .gemma3 {
+                w.set("\(arch).attention.sliding_window", .u32(UInt32(c.slidingWindow)))
+                w.set("\(arch).attention.sliding_window_pattern", .u32(UInt32(gemma3Pattern)))
+                w.set("\(arch).rope.freq_base_swa", .f32(c.localRopeTheta))
+                if c.ropeScalingFactor != 1 {
+                    w.set("\(arch).rope.scaling.type", .string("linear"))
+                    w.set("\(arch).rope.scaling.factor", .f32(c.ropeScalingFactor))
+                }
+                if let cap = c.finalLogitSoftcap { w.set("\(arch).final_logit_softcapping", .f32(cap)) }
+            }
+            if c.headDimension * c.headCount != c.hiddenSize || c.family == .gemma3 {
                 w.set("\(arch).attention.key_length", .u32(UInt32(c.headDimension)))
                 w.set("\(arch).attention.value_length", .u32(UInt32(c.headDimension)))
             }
@@ -105,6 +126,7 @@ public enum GGUFExport {
                     values = permute(values, rows: tensor.shape[0], heads: c.keyValueHeadCount)
                 }
             }
+            if c.family == .gemma3 && ggml.hasSuffix("norm.weight") { values = values.map { $0 + 1 } }  // llama.cpp's gain is 1 + w
             w.add(ggml, shape: tensor.shape, values: values, type: tensor.rank >= 2 ? type : .f32)
         }
         try w.write(to: url)

@@ -5,7 +5,9 @@
 // Float32. llama.cpp's converter reorders the rows of a llama-arch model's q and k projections so
 // that ggml's RoPE rotates adjacent pairs; transformers' RoPE rotates the two halves of each head,
 // so loading undoes that permutation (qwen2, qwen3 and gpt2 are stored unpermuted). Qwen3's per-head
-// q/k norms are `blk.N.attn_q_norm` / `attn_k_norm`. The tokenizer is
+// q/k norms are `blk.N.attn_q_norm` / `attn_k_norm`. Gemma 3 (arch gemma3) adds `post_attention_norm`,
+// `ffn_norm` (pre-feedforward) and `post_ffw_norm`, and llama.cpp's converter stores every Gemma norm
+// gain as 1 + w (its RMSNorm multiplies by the gain itself), so loading subtracts 1. The tokenizer is
 // rebuilt from `tokenizer.ggml.*` as the tokenizer.json a Hugging Face checkout would carry.
 
 import Foundation
@@ -102,12 +104,13 @@ extension TransformerConfiguration {
         case "qwen2": family = .qwen2
         case "qwen3": family = .qwen3
         case "gpt2": family = .gpt2
+        case "gemma3": family = .gemma3
         default:
-            throw ModelLoadError.io(file: path, reason: "general.architecture '\(arch)' is not supported (supported: llama, qwen2, qwen3, gpt2)")
+            throw ModelLoadError.io(file: path, reason: "general.architecture '\(arch)' is not supported (supported: llama, qwen2, qwen3, gemma3, gpt2)")
         }
         func int(_ key: String) throws -> Int { try file.requiredInt("\(arch).\(key)") }
         let scaling = try file.string("\(arch).rope.scaling.type")
-        if file.tensor("rope_freqs.weight") != nil || (scaling != nil && scaling != "none") {
+        if file.tensor("rope_freqs.weight") != nil || (scaling != nil && scaling != "none" && !(family == .gemma3 && scaling == "linear")) {
             throw ModelLoadError.io(file: path, reason: "scaled RoPE (\(arch).rope.scaling, rope_freqs.weight: Llama 3.1 and later) is not supported yet")
         }
         let hidden = try int("embedding_length"), heads = try int("attention.head_count")
@@ -127,13 +130,38 @@ extension TransformerConfiguration {
             attentionBias: family != .gpt2 && file.tensor("blk.0.attn_q.bias") != nil,
             outputProjectionBias: family == .gpt2 || file.tensor("blk.0.attn_output.bias") != nil,
             mlpBias: family == .gpt2 || file.tensor("blk.0.ffn_up.bias") != nil,
-            activation: family == .gpt2 ? "gelu_new" : "silu",
+            activation: family == .gpt2 ? "gelu_new" : family == .gemma3 ? "gelu_pytorch_tanh" : "silu",
             bosTokenID: try file.int("tokenizer.ggml.bos_token_id"), eosTokenID: try file.int("tokenizer.ggml.eos_token_id"),
             padTokenID: try file.int("tokenizer.ggml.padding_token_id"))
         if let count = try file.int("\(arch).rope.dimension_count"), family != .gpt2, count != headDimension {
             throw ModelLoadError.io(file: path, reason: "\(arch).rope.dimension_count is \(count) but the head size is \(headDimension); partial rotary embeddings are not supported")
         }
+        if family == .gemma3 { try readGemma3(file, scaling: scaling) }
         try validate(file: path)
+    }
+
+    /// Gemma 3's keys as llama.cpp reads them: the window, its layer pattern (every n-th layer full,
+    /// 6 when absent), the sliding layers' θ (`rope.freq_base_swa`, 10⁴ when absent), linear scaling
+    /// of the full layers, and the attention scale llama.cpp derives (1/√d; 1/√(H/nH) for the
+    /// 62-layer 27B), since GGUF does not store query_pre_attn_scalar.
+    mutating func readGemma3(_ file: GGUFFile, scaling: String?) throws {
+        let path = file.url.path
+        slidingWindow = try file.int("gemma3.attention.sliding_window") ?? 4096
+        let pattern = try file.int("gemma3.attention.sliding_window_pattern") ?? 6
+        guard pattern >= 1 else { throw GGUFError.invalid(file: path, reason: "gemma3.attention.sliding_window_pattern is \(pattern)") }
+        slidingLayers = (0..<layerCount).map { ($0 + 1) % pattern != 0 }
+        localRopeTheta = Float(try file.double("gemma3.rope.freq_base_swa") ?? 10_000)
+        if scaling == "linear" {
+            guard let factor = try file.double("gemma3.rope.scaling.factor") else { throw GGUFError.missingKey(file: path, key: "gemma3.rope.scaling.factor") }
+            ropeScalingFactor = Float(factor)
+        }
+        queryPreAttentionScalar = Self.gemma3GGUFAttentionScalar(layers: layerCount, hidden: hiddenSize, heads: headCount, headDimension: headDimension)
+        finalLogitSoftcap = try file.double("gemma3.final_logit_softcapping").map(Float.init)
+    }
+
+    /// The query_pre_attn_scalar llama.cpp's attention scale amounts to for a Gemma 3 shape.
+    static func gemma3GGUFAttentionScalar(layers: Int, hidden: Int, heads: Int, headDimension: Int) -> Float {
+        Float(layers == 62 && heads > 0 ? hidden / heads : headDimension)
     }
 }
 
@@ -149,7 +177,17 @@ enum GGUFWeights {
 
     /// A block's modules as (Nudge module path, ggml name), and the Nudge prefix of block N.
     static func layerNames(_ family: TransformerConfiguration.Family) -> (prefix: String, modules: [(String, String)]) {
-        family == .gpt2 ? ("transformer.h.", [
+        if family == .gemma3 {
+            return ("model.layers.", [
+                ("input_layernorm", "attn_norm"), ("self_attn.q_proj", "attn_q"), ("self_attn.k_proj", "attn_k"),
+                ("self_attn.v_proj", "attn_v"), ("self_attn.o_proj", "attn_output"),
+                ("self_attn.q_norm", "attn_q_norm"), ("self_attn.k_norm", "attn_k_norm"),
+                ("post_attention_layernorm", "post_attention_norm"), ("pre_feedforward_layernorm", "ffn_norm"),
+                ("post_feedforward_layernorm", "post_ffw_norm"),
+                ("mlp.gate_proj", "ffn_gate"), ("mlp.up_proj", "ffn_up"), ("mlp.down_proj", "ffn_down"),
+            ])
+        }
+        return family == .gpt2 ? ("transformer.h.", [
             ("ln_1", "attn_norm"), ("attn.c_attn", "attn_qkv"), ("attn.c_proj", "attn_output"),
             ("ln_2", "ffn_norm"), ("mlp.c_fc", "ffn_up"), ("mlp.c_proj", "ffn_down"),
         ]) : ("model.layers.", [
@@ -187,6 +225,7 @@ enum GGUFWeights {
                     values = unpermute(values, rows: info.shape[0], heads: config.keyValueHeadCount)
                 }
             }
+            if config.family == .gemma3 && info.name.hasSuffix("norm.weight") { values = values.map { $0 - 1 } }  // stored as 1 + w
             try body(key, Tensor(shape: info.shape, values: values))
         }
     }
