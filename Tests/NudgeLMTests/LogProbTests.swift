@@ -75,7 +75,7 @@ import NudgeTensor
         #expect(Array(rows[5..<10]) == [26, 5, 10, 11, 12])
     }
 
-    @Test(arguments: ["llama", "qwen3", "gpt2"])
+    @Test(arguments: ["llama", "qwen3", "gemma3", "gpt2"])
     func sharedPromptsComputedOnceGiveTheSameLogProbsAndGradients(fixture: String) throws {
         let model = try LanguageModelLoader.load(directory: lmFixture(fixture))
         // Two prompts (3 and 5 tokens), rows 0, 2, 3 on the first and 1, 4 on the second; completions

@@ -76,19 +76,35 @@ public final class Gemma3Attention: Module {
         _keyNorm = Key(wrappedValue: Gemma3RMSNorm(dimensions: c.headDimension, eps: c.normEpsilon), "k_norm")
     }
 
-    /// x: (B, T, H); cos, sin: (B, T, d/2) of this layer's kind; mask: additive, B·S or B·T·S values
-    /// (the causal part is the attention's own). Returns (B, T, H).
-    public func callAsFunction(_ x: Tensor, cos: Tensor, sin: Tensor, mask: Tensor?, cache: KVCache? = nil, layer: Int = 0) -> Tensor {
+    /// Normalized, rotated queries (B, T, nH·d) and keys (B, T, nKV·d) of x (B, T, H).
+    func rotatedQueriesKeys(_ x: Tensor, cos: Tensor, sin: Tensor) -> (Tensor, Tensor) {
         let (b, t) = (x.shape[0], x.shape[1])
         // The head split: (B, T, heads·d) viewed as (B, T, heads, d) to normalize each head, then back.
         let q = queryNorm(queryProjection(x).reshaped([b, t, headCount, headDimension])).reshaped([b, t, headCount * headDimension])
         let k = keyNorm(keyProjection(x).reshaped([b, t, keyValueHeadCount, headDimension])).reshaped([b, t, keyValueHeadCount * headDimension])
-        let rotatedQueries = rotaryEmbedding(q, cos: cos, sin: sin, heads: headCount)
-        var keys = rotaryEmbedding(k, cos: cos, sin: sin, heads: keyValueHeadCount), values = valueProjection(x)
-        var length: Int?
+        return (rotaryEmbedding(q, cos: cos, sin: sin, heads: headCount), rotaryEmbedding(k, cos: cos, sin: sin, heads: keyValueHeadCount))
+    }
+
+    /// x: (B, T, H); cos, sin: (B, T, d/2) of this layer's kind; mask: additive, B·S or B·T·S values
+    /// (the causal part is the attention's own). Returns (B, T, H).
+    public func callAsFunction(_ x: Tensor, cos: Tensor, sin: Tensor, mask: Tensor?, cache: KVCache? = nil, layer: Int = 0) -> Tensor {
+        var (queries, keys) = rotatedQueriesKeys(x, cos: cos, sin: sin)
+        var values = valueProjection(x), length: Int?
         if let cache { (keys, values, length) = cache.append(layer: layer, keys: keys, values: values) }
-        let out = causalAttention(queries: rotatedQueries, keys: keys, values: values, heads: headCount, keyValueHeads: keyValueHeadCount,
+        let out = causalAttention(queries: queries, keys: keys, values: values, heads: headCount, keyValueHeads: keyValueHeadCount,
                                   keyLength: length, mask: mask, scale: scale)
+        return outputProjection(out)
+    }
+
+    /// The same on a shared-prompt layout (1, N, H) (see `SharedPrefixLayout`); `window` (sliding
+    /// layers) is added to each part's padding mask: in both parts a key's distance to its query is
+    /// its index distance, as in the unshared rows.
+    func callAsFunction(_ x: Tensor, cos: Tensor, sin: Tensor, shared: SharedPrefixLayout, window: Int?) -> Tensor {
+        let (queries, keys) = rotatedQueriesKeys(x, cos: cos, sin: sin)
+        let out = shared.attend(queries, keys, valueProjection(x)) { q, k, v, mask in
+            let windowed = window.map { Gemma3Model.slidingMask(base: mask, batch: q.shape[0], queries: q.shape[1], keys: k.shape[1], window: $0) } ?? mask
+            return causalAttention(queries: q, keys: k, values: v, heads: headCount, keyValueHeads: keyValueHeadCount, mask: windowed, scale: scale)
+        }
         return outputProjection(out)
     }
 }
@@ -140,6 +156,11 @@ public final class Gemma3Block: Module {
 
     public func callAsFunction(_ h: Tensor, cos: Tensor, sin: Tensor, mask: Tensor?, cache: KVCache? = nil, layer: Int = 0) -> Tensor {
         let h1 = h + postAttentionNorm(attention(inputNorm(h), cos: cos, sin: sin, mask: mask, cache: cache, layer: layer))
+        return h1 + postFeedForwardNorm(mlp(preFeedForwardNorm(h1)))
+    }
+
+    func callAsFunction(_ h: Tensor, cos: Tensor, sin: Tensor, shared: SharedPrefixLayout, window: Int) -> Tensor {
+        let h1 = h + postAttentionNorm(attention(inputNorm(h), cos: cos, sin: sin, shared: shared, window: isSliding ? window : nil))
         return h1 + postFeedForwardNorm(mlp(preFeedForwardNorm(h1)))
     }
 }
@@ -226,8 +247,21 @@ public final class Gemma3Model: Module, CausalLanguageModel {
 
     public func finalHiddenStates(_ input: TokenBatch, cache: KVCache?) -> Tensor { hiddenStates(input, cache: cache).last }
 
-    // Prefix sharing (`finalHiddenStates(_:sharing:keepingLast:)`) keeps the protocol's nil: the
-    // shared layout's masks would need the window too. Callers then run the full batch.
+    /// Prefix sharing: prompts and later tokens run as one (1, N, H) sequence through the per-token
+    /// layers and split only inside attention, the window added to the sliding layers' masks.
+    public func finalHiddenStates(_ input: TokenBatch, sharing: SharedPrefixes, keepingLast k: Int) -> Tensor? {
+        let c = configuration
+        return sharing.keptHiddenStates(input, keepingLast: k) { ids, positions, layout in
+            let global = rotaryTables(positions: [positions], dimension: c.headDimension, theta: c.ropeTheta, linearScaling: c.ropeScalingFactor)
+            let local = rotaryTables(positions: [positions], dimension: c.headDimension, theta: c.localRopeTheta, linearScaling: c.localRopeScalingFactor)
+            var h = model.embedding(ids, shape: [1, ids.count]) * embeddingScale
+            for layer in model.layers {
+                let (cos, sin) = layer.isSliding ? local : global
+                h = layer(h, cos: cos, sin: sin, shared: layout, window: c.slidingWindow)
+            }
+            return model.norm(h)
+        }
+    }
 
     /// The language-model head on hidden states (tied: hidden · embeddingᵀ, unscaled), soft-capped
     /// when the configuration says so.
