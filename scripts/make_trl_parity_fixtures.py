@@ -1,7 +1,7 @@
 """Parity fixtures for Nudge's trainers, computed by TRL's own code (issue 23).
 
-Each case feeds fixed inputs (per-token log-probs, lengths, rewards, and for GRPO real token ids on the
-tiny Llama fixture) to TRL's real loss methods, called unbound on a minimal stand-in `self` that holds
+Each case feeds fixed inputs (per-token log-probs, lengths, rewards, and for GRPO, RLOO and KTO real
+token ids on the tiny Llama fixture) to TRL's real loss methods, called unbound on a minimal stand-in `self` that holds
 only the config fields the method reads, and records the loss and every metric TRL logs. The Swift
 test Tests/NudgeAlignTests/TRLParityTests.swift drives Nudge's real code path with the same inputs
 and compares to 1e-5 relative.
@@ -40,6 +40,10 @@ class Accel:
         return x
 
     gather_for_metrics = gather
+
+    def autocast(self):
+        import contextlib
+        return contextlib.nullcontext()
 
 
 def fl(x):
@@ -250,6 +254,84 @@ def grpo_case(name, loss_type="dapo", scale_rewards="group", beta=0.0, bias_corr
             "rewards": rewards, "advantages": fl(advantages), "expected": expected}
 
 
+def optimizer_step(policy, lr, max_grad_norm=1.0):
+    """What HF Trainer does between two loss computations: clip_grad_norm_ (the norm it returns is the
+    logged grad_norm), then torch's AdamW (betas 0.9/0.999, eps 1e-8, weight_decay 0: TRL's defaults
+    and Nudge's GRPOConfig's)."""
+    grad_norm = torch.nn.utils.clip_grad_norm_(list(policy.parameters()), max_grad_norm).item()
+    opt = torch.optim.AdamW(policy.parameters(), lr=lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
+    opt.step()
+    policy.zero_grad()
+    return grad_norm
+
+
+def mu2_expected(iterations, keys):
+    """μ = 2: TRL logs each optimizer step; Nudge logs one step per generation batch with the μ losses and
+    loss-side metrics averaged and the last grad_norm. Both iterations are recorded as TRL logs them."""
+    out = {k: sum(it[k] for it in iterations) / len(iterations) for k in keys}
+    out["grad_norm"] = iterations[-1]["grad_norm"]
+    return out
+
+
+def grpo_mu2_case(name, lr, loss_type="dapo", beta=0.04, epsilon=0.2, epsilon_high=None, rewards=REWARDS):
+    """num_iterations = 2: old_per_token_logps from the sampling-time weights (TRL computes them when
+    num_iterations > 1), the loss, its backward, one clipped AdamW step, then the loss again on the
+    updated weights against the same old log-probs and advantages; the second pass is where the clip
+    metrics become non-zero."""
+    from trl.trainer.grpo_trainer import GRPOTrainer
+    from trl.trainer.utils import nanstd
+    policy = load_lm("llama")
+    ref_model = load_lm("llama_ref") if beta != 0 else None
+    b = len(COMPLETIONS)
+    prompt_ids = torch.tensor([PROMPTS[i // G] for i in range(b)])
+    width = max(len(c) for c in COMPLETIONS)
+    completion_ids = torch.tensor([c + [0] * (width - len(c)) for c in COMPLETIONS])
+    completion_mask = torch.tensor([[1] * len(c) + [0] * (width - len(c)) for c in COMPLETIONS])
+    ids = torch.cat([prompt_ids, completion_ids], 1)
+    attn = torch.cat([torch.ones_like(prompt_ids), completion_mask], 1)
+    r = torch.tensor(rewards, dtype=torch.float32)
+    advantages, is_std_zero = grpo_advantages(r, "group")
+    with torch.no_grad():
+        old, _ = logps_and_entropies(policy, ids, attn, width)
+    inputs = {"prompt_ids": prompt_ids, "prompt_mask": torch.ones_like(prompt_ids), "completion_ids": completion_ids,
+              "completion_mask": completion_mask, "advantages": advantages, "old_per_token_logps": old,
+              "num_items_in_batch": completion_mask.sum()}
+    if beta != 0:
+        with torch.no_grad():
+            inputs["ref_per_token_logps"], _ = logps_and_entropies(ref_model, ids, attn, width)
+    accel = Accel()
+    accel.num_processes = 1
+    accel.reduce = lambda x, reduction="sum": x
+    stub = SimpleNamespace(
+        _get_per_token_logps_and_entropies=lambda *a, **k: (*logps_and_entropies(*a, **k), None),
+        aux_loss_enabled=False, top_entropy_quantile=1.0, off_policy_mask_threshold=None,
+        importance_sampling_level="token", beta=beta, loss_type=loss_type,
+        epsilon_low=epsilon, epsilon_high=epsilon_high if epsilon_high is not None else epsilon,
+        args=SimpleNamespace(use_bias_correction_kl=False, delta=None, steps_per_generation=1),
+        use_vllm=False, vllm_importance_sampling_correction=False, model=SimpleNamespace(training=True),
+        current_gradient_accumulation_steps=1, max_completion_length=MAX_COMPLETION_LENGTH, accelerator=accel,
+        _entropy_bonus_enabled=False, _metrics={"train": defaultdict(list)})
+    keys = ["loss", "entropy", "clip_ratio/low_mean", "clip_ratio/high_mean", "clip_ratio/region_mean"] + (["kl"] if beta != 0 else [])
+    iterations = []
+    policy.zero_grad()
+    for _ in range(2):
+        loss = GRPOTrainer._compute_loss(stub, policy, inputs)
+        loss.backward()
+        m = stub._metrics["train"]
+        it = {"loss": loss.item(), **{k: m[k][-1] for k in keys if k != "loss"}}
+        it["grad_norm"] = optimizer_step(policy, lr)
+        iterations.append(it)
+    expected = mu2_expected(iterations, keys)
+    expected.update({"reward": torch.nanmean(r).item(), "reward_std": nanstd(r).item(),
+                     "frac_reward_zero_std": is_std_zero.float().mean().item()})
+    return {"name": name, "trainer": "GRPOTrainer._compute_loss x2 with clip_grad_norm_ + torch AdamW between",
+            "loss_type": loss_type, "scale_rewards": "group", "beta": beta, "use_bias_correction_kl": False,
+            "importance_sampling_level": "token", "epsilon": epsilon, "epsilon_high": epsilon_high, "num_generations": G,
+            "num_iterations": 2, "learning_rate": lr, "max_grad_norm": 1.0,
+            "max_completion_length": MAX_COMPLETION_LENGTH, "prompts": PROMPTS, "completions": COMPLETIONS,
+            "rewards": rewards, "advantages": fl(advantages), "iterations": iterations, "expected": expected}
+
+
 def grpo_cases():
     cases = []
     for loss_type in ["grpo", "bnpo", "dr_grpo", "dapo"]:
@@ -261,7 +343,186 @@ def grpo_cases():
     cases.append(grpo_case("gspo", loss_type="grpo", importance_sampling_level="sequence", epsilon=3e-4, epsilon_high=4e-4))
     # One group with equal rewards: frac_reward_zero_std and a zero-advantage group.
     cases.append(grpo_case("zero_std_group", loss_type="dapo", rewards=[0.5, 0.5, 0.5, 0.75, 2.0, 0.0]))
+    # μ = 2 (issue 23): a large enough step that the second pass clips.
+    cases.append(grpo_mu2_case("mu2_dapo_beta", MU2_LR, loss_type="dapo", beta=0.04))
+    cases.append(grpo_mu2_case("mu2_grpo_clip_higher", MU2_LR, loss_type="grpo", beta=0.0, epsilon=0.2, epsilon_high=0.28))
     return cases
+
+
+MU2_LR = 3e-3
+
+
+# ---------------------------------------------------------------------------------------------
+# RLOO end to end on the same fixture: RLOOTrainer._compute_loss on a stand-in self. Its
+# _generate_and_score_completions computes old_logps (summed over the completion) and the
+# ref log-probs with the sampling-time weights, subtracts β·Σ(log π_old − log π_ref) from each reward,
+# and takes the leave-one-out advantages; rloo_advantages is that code verbatim.
+
+def rloo_advantages(rewards, old_per_token_logps, ref_per_token_logps, completion_mask, beta, normalize_advantages=False):
+    """trl/trainer/rloo_trainer.py (1.16.0) _generate_and_score_completions, lines 1663-1699, verbatim
+    apart from the variable plumbing (one reward function of weight 1, no reward clipping, one process)."""
+    from trl.trainer.utils import nanstd
+    num_generations = G
+    if beta != 0.0:
+        per_token_kl = old_per_token_logps - ref_per_token_logps
+        kl = (per_token_kl * completion_mask).sum(-1)
+        rewards = rewards - beta * kl
+    grouped_rewards = rewards.view(-1, num_generations)
+    std_rewards = nanstd(grouped_rewards, dim=1)
+    scorable_counts = (~torch.isnan(grouped_rewards)).sum(dim=1, keepdim=True)
+    grouped_sum = torch.nansum(grouped_rewards, dim=1, keepdim=True)
+    baselines = (grouped_sum - grouped_rewards) / (scorable_counts - 1)
+    baselines = baselines.view(-1)
+    advantages = rewards - baselines
+    if normalize_advantages:
+        advantages = (advantages - torch.nanmean(advantages)) / (nanstd(advantages) + 1e-4)
+    advantages = torch.nan_to_num(advantages, nan=0.0)
+    is_std_zero = torch.isclose(std_rewards, torch.zeros_like(std_rewards))
+    kl_metric = (per_token_kl * completion_mask).sum() / completion_mask.sum().float().clamp(min=1.0) if beta != 0.0 else None
+    return advantages, is_std_zero, kl_metric
+
+
+def rloo_case(name, beta=0.05, epsilon=0.2, epsilon_high=None, num_iterations=1, lr=MU2_LR, rewards=REWARDS):
+    from trl.trainer.rloo_trainer import RLOOTrainer
+    from trl.trainer.utils import nanstd
+    policy = load_lm("llama")
+    ref_model = load_lm("llama_ref") if beta != 0 else None
+    b = len(COMPLETIONS)
+    prompt_ids = torch.tensor([PROMPTS[i // G] for i in range(b)])
+    width = max(len(c) for c in COMPLETIONS)
+    completion_ids = torch.tensor([c + [0] * (width - len(c)) for c in COMPLETIONS])
+    completion_mask = torch.tensor([[1] * len(c) + [0] * (width - len(c)) for c in COMPLETIONS])
+    ids = torch.cat([prompt_ids, completion_ids], 1)
+    attn = torch.cat([torch.ones_like(prompt_ids), completion_mask], 1)
+    r = torch.tensor(rewards, dtype=torch.float32)
+    with torch.no_grad():
+        old_per_token, _ = logps_and_entropies(policy, ids, attn, width)
+        ref_per_token = logps_and_entropies(ref_model, ids, attn, width)[0] if beta != 0 else None
+    advantages, is_std_zero, kl_metric = rloo_advantages(r, old_per_token, ref_per_token, completion_mask, beta)
+    inputs = {"prompt_ids": prompt_ids, "prompt_mask": torch.ones_like(prompt_ids), "completion_ids": completion_ids,
+              "completion_mask": completion_mask, "old_logps": (old_per_token * completion_mask).sum(1), "advantages": advantages}
+    accel = Accel()
+    accel.num_processes = 1
+    accel.reduce = lambda x, reduction="sum": x
+    stub = SimpleNamespace(
+        _get_per_token_logps_and_entropies=lambda *a, **k: (*logps_and_entropies(*a, **k), None),
+        aux_loss_enabled=False, epsilon_low=epsilon, epsilon_high=epsilon_high if epsilon_high is not None else epsilon,
+        model=SimpleNamespace(training=True), accelerator=accel, _metrics={"train": defaultdict(list)})
+    keys = ["loss", "entropy", "clip_ratio/low_mean", "clip_ratio/high_mean", "clip_ratio/region_mean"]
+    iterations = []
+    policy.zero_grad()
+    for _ in range(num_iterations):
+        loss = RLOOTrainer._compute_loss(stub, policy, inputs)
+        loss.backward()
+        m = stub._metrics["train"]
+        it = {"loss": loss.item(), **{k: m[k][-1] for k in keys if k != "loss"}}
+        it["grad_norm"] = optimizer_step(policy, lr)
+        iterations.append(it)
+    expected = mu2_expected(iterations, keys)
+    expected.update({"reward": torch.nanmean(r).item(), "reward_std": nanstd(r).item(),
+                     "frac_reward_zero_std": is_std_zero.float().mean().item()})
+    if beta != 0:
+        expected["kl"] = kl_metric.item()
+    return {"name": name, "trainer": "RLOOTrainer._compute_loss" + (f" x{num_iterations} with clip_grad_norm_ + torch AdamW between" if num_iterations > 1 else ""),
+            "beta": beta, "epsilon": epsilon, "epsilon_high": epsilon_high, "num_generations": G, "num_iterations": num_iterations,
+            "learning_rate": lr, "max_grad_norm": 1.0, "max_completion_length": MAX_COMPLETION_LENGTH, "prompts": PROMPTS,
+            "completions": COMPLETIONS, "rewards": rewards, "advantages": fl(advantages), "iterations": iterations,
+            "expected": expected}
+
+
+def rloo_cases():
+    return [
+        rloo_case("rloo_default"),  # RLOOConfig's defaults: β 0.05, ε 0.2
+        rloo_case("rloo_beta0", beta=0.0),
+        rloo_case("rloo_clip_higher_beta", beta=0.2, epsilon=0.2, epsilon_high=0.28),
+        # A group with equal raw rewards: TRL's frac_reward_zero_std is taken after the KL penalty.
+        rloo_case("rloo_zero_std_group", rewards=[0.5, 0.5, 0.5, 0.75, 2.0, 0.0]),
+        rloo_case("rloo_zero_std_group_beta0", beta=0.0, rewards=[0.5, 0.5, 0.5, 0.75, 2.0, 0.0]),
+        rloo_case("rloo_mu2", num_iterations=2, lr=1e-4),  # partly clipped on the second pass
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# KTO on the tiny Llama fixture: KTOTrainer._compute_loss on a stand-in self, the model being the real
+# weights behind a wrapper that returns what TRL's fused head does for labels (per-token log-probs of
+# the label, 0 where it is -100; entropies; mean logits). The reference log-probs are precomputed with
+# llama_ref (precompute_ref_logps), and the KL rows are TRL's rotation of the completions by one
+# within the batch: (x_1, y_n), (x_2, y_1), ...
+
+KTO_PROMPTS = [[5, 17, 42, 9], [33, 8, 71], [12, 90, 4, 4, 61], [200, 3]]
+KTO_COMPLETIONS = [[40, 2, 99], [7, 7, 61, 23, 5], [88, 14], [120, 31, 6, 77]]
+
+
+class FusedHead(torch.nn.Module):
+    def __init__(self, lm):
+        super().__init__()
+        self.lm = lm
+
+    def forward(self, input_ids, attention_mask, labels, fused_lm_head=True, use_cache=False, **_):
+        logits = self.lm(input_ids=input_ids, attention_mask=attention_mask).logits[:, :-1, :].float()
+        logp = torch.log_softmax(logits, dim=-1)
+        target = labels[:, 1:]
+        keep = target != -100
+        per_token = logp.gather(-1, target.clamp(min=0).unsqueeze(-1)).squeeze(-1) * keep
+        entropy = -(logp.exp() * logp).sum(-1)
+        return SimpleNamespace(log_probs=per_token, entropy=entropy, mean_logits=logits.mean(-1), aux_loss=None)
+
+
+def kto_batch(prompts, completions):
+    rows = [p + c for p, c in zip(prompts, completions)]
+    width = max(len(r) for r in rows)
+    ids = torch.tensor([r + [0] * (width - len(r)) for r in rows])
+    attn = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows])
+    cmask = torch.tensor([[0] * len(p) + [1] * len(c) + [0] * (width - len(p) - len(c)) for p, c in zip(prompts, completions)])
+    return ids, attn, cmask
+
+
+def kto_case(name, labels, beta=0.1, desirable_weight=1.0, undesirable_weight=1.0, policy_name="llama", reference_name="llama_ref"):
+    from trl.trainer.kto_trainer import KTOTrainer
+    policy, ref = FusedHead(load_lm(policy_name)), FusedHead(load_lm(reference_name))
+    kl_completions = [KTO_COMPLETIONS[-1]] + KTO_COMPLETIONS[:-1]
+    ids, attn, cmask = kto_batch(KTO_PROMPTS, KTO_COMPLETIONS)
+    kl_ids, kl_attn, kl_cmask = kto_batch(KTO_PROMPTS, kl_completions)
+    batch = {"input_ids": ids, "attention_mask": attn, "completion_mask": cmask, "KL_input_ids": kl_ids,
+             "KL_attention_mask": kl_attn, "KL_completion_mask": kl_cmask, "label": torch.tensor(labels)}
+    stub = SimpleNamespace(
+        accelerator=Accel(), model=SimpleNamespace(training=True), aux_loss_enabled=False, precompute_ref_logps=True,
+        calculate_KL=True, loss_type="kto", beta=beta, desirable_weight=desirable_weight,
+        undesirable_weight=undesirable_weight, _metrics={"train": defaultdict(list)}, _total_train_tokens=0, _tp_size=1,
+        args=SimpleNamespace(gradient_checkpointing_kwargs=None))
+    stub._compute_kl_logps = lambda model, b: KTOTrainer._compute_kl_logps(stub, model, b)
+    stub.compute_ref_log_probs = lambda model, b: KTOTrainer.compute_ref_log_probs(stub, model, b)
+    stub.ref_model = ref
+    stub.model = SimpleNamespace(training=True, is_gradient_checkpointing=False)
+    # precompute_ref_logps: TRL's _precompute_ref_logps calls compute_ref_log_probs on the reference.
+    with torch.no_grad():
+        batch["ref_logps"], batch["ref_KL_logps"] = KTOTrainer.compute_ref_log_probs(
+            SimpleNamespace(ref_model=ref, model=stub.model, calculate_KL=True, accelerator=Accel(),
+                            args=SimpleNamespace(gradient_checkpointing_kwargs=None)), ref, batch)
+    policy.zero_grad()
+    loss = KTOTrainer._compute_loss(stub, policy, batch, False)
+    loss.backward()
+    grads = [p.grad.detach().reshape(-1) for p in policy.parameters() if p.grad is not None]
+    m = stub._metrics["train"]
+    expected = {"loss": loss.item(), "grad_norm": torch.linalg.vector_norm(torch.cat(grads)).item(), "kl": m["kl"][-1]}
+    for k in ["rewards/chosen", "rewards/rejected", "rewards/margins", "logps/chosen", "logps/rejected"]:
+        if m[k]:
+            expected[k] = m[k][-1]
+    unmatched = {k: m[k][-1] for k in ["entropy", "logits/chosen", "logits/rejected"] if m[k]}
+    return {"name": name, "trainer": "KTOTrainer._compute_loss (precompute_ref_logps, calculate_KL)", "beta": beta,
+            "desirable_weight": desirable_weight, "undesirable_weight": undesirable_weight, "policy": policy_name,
+            "reference": reference_name, "prompts": KTO_PROMPTS,
+            "completions": KTO_COMPLETIONS, "labels": labels, "expected": expected, "trl_only_metrics": unmatched}
+
+
+def kto_cases():
+    return [
+        kto_case("kto_default", [True, False, True, False]),  # KTOConfig's defaults: β 0.1, weights 1
+        kto_case("kto_weighted", [True, True, True, False], beta=0.5, desirable_weight=1.0, undesirable_weight=1.33),
+        kto_case("kto_all_desirable", [True, True, True, True], beta=0.3),
+        # Policy and reference swapped: the KL estimate is negative and clamped to 0.
+        kto_case("kto_clamped_kl", [False, True, False, False], beta=0.2, policy_name="llama_ref", reference_name="llama"),
+    ]
 
 
 def write(name, payload):
@@ -277,3 +538,5 @@ if __name__ == "__main__":
     torch.set_default_dtype(torch.float32)
     write("preference.json", {"cases": preference_cases()})
     write("grpo.json", {"cases": grpo_cases()})
+    write("rloo.json", {"cases": rloo_cases()})
+    write("kto.json", {"cases": kto_cases()})

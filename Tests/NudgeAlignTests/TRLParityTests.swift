@@ -1,6 +1,7 @@
 // Parity with TRL's own code (issue 23). scripts/make_trl_parity_fixtures.py feeds fixed inputs to
 // TRL 1.16's real loss methods (DPOTrainer._compute_loss, CPOTrainer / ORPOTrainer
-// .get_batch_loss_metrics, GRPOTrainer._compute_loss, ...) and records the loss and every metric they
+// .get_batch_loss_metrics, GRPOTrainer / RLOOTrainer / KTOTrainer._compute_loss; for μ = 2 the same
+// clip_grad_norm_ + AdamW step between two loss computations) and records the loss and every metric they
 // log; these tests drive Nudge's real code path with the same inputs and compare to 1e-5 relative
 // (1e-6 absolute near 0). A wrong sign or normalizer anywhere in a loss composition fails here.
 
@@ -79,24 +80,56 @@ private func ints(_ v: Any?) -> [Int] { v as? [Int] ?? [] }
     func grpoStepMatchesTRL(_ name: String) throws {
         let cases = try parityFixture("grpo.json")["cases"] as! [[String: Any]]
         let c = try #require(cases.first { $0["name"] as? String == name })
+        var config = GRPOConfig()
+        config.lossType = try #require(LossAggregation(rawValue: c["loss_type"] as! String))
+        config.advantage = .grpo(scaling: try #require(RewardScaling(rawValue: c["scale_rewards"] as! String)))
+        config.klBiasCorrection = c["use_bias_correction_kl"] as! Bool
+        config.importanceSampling = try #require(ImportanceSamplingLevel(rawValue: c["importance_sampling_level"] as! String))
+        try Self.onlineStepMatchesTRL(c, config: config, label: "grpo")
+    }
+
+    static func rlooCaseNames() throws -> [String] {
+        try (parityFixture("rloo.json")["cases"] as! [[String: Any]]).map { $0["name"] as! String }
+    }
+
+    /// RLOO end to end through `GRPOTrainer.trainStep(on:)` with `GRPOConfig.rloo`, against
+    /// RLOOTrainer._compute_loss (β·Σk1 in the reward, leave-one-out baseline, one clipped summed
+    /// log-ratio per sequence).
+    @Test(arguments: try rlooCaseNames())
+    func rlooStepMatchesTRL(_ name: String) throws {
+        let cases = try parityFixture("rloo.json")["cases"] as! [[String: Any]]
+        let c = try #require(cases.first { $0["name"] as? String == name })
+        try Self.onlineStepMatchesTRL(c, config: .rloo, label: "rloo")
+    }
+
+    /// One online step on TRL's fixed completions and rewards. μ > 1 (num_iterations in the case):
+    /// TRL's side took the same clipped AdamW step between its loss computations; Nudge logs the μ
+    /// losses and loss-side metrics averaged and the last grad_norm, which the fixture's expected
+    /// values are made of (its `iterations` hold each of TRL's logged steps).
+    static func onlineStepMatchesTRL(_ c: [String: Any], config base: GRPOConfig, label: String) throws {
+        let name = c["name"] as! String
         let lm = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("NudgeLMTests/Fixtures/lm")
         let policy = try LanguageModelLoader.load(directory: lm.appendingPathComponent("llama"))
         let beta = Float(c["beta"] as! Double)
         let reference = beta != 0 ? try LanguageModelLoader.load(directory: lm.appendingPathComponent("llama_ref")) : nil
         let tokenizer = ByteTokenizer(eosToken: "<|endoftext|>", padToken: "<|pad|>")
-        var config = GRPOConfig()
+        var config = base
         config.numGenerations = c["num_generations"] as! Int
         config.maxCompletionLength = c["max_completion_length"] as! Int
-        config.lossType = try #require(LossAggregation(rawValue: c["loss_type"] as! String))
-        config.advantage = .grpo(scaling: try #require(RewardScaling(rawValue: c["scale_rewards"] as! String)))
         config.beta = beta
-        config.klBiasCorrection = c["use_bias_correction_kl"] as! Bool
-        config.importanceSampling = try #require(ImportanceSamplingLevel(rawValue: c["importance_sampling_level"] as! String))
         config.epsilon = Float(c["epsilon"] as! Double)
         config.epsilonHigh = (c["epsilon_high"] as? Double).map(Float.init)
-        config.maxGradNorm = 1e9  // grad_norm is the norm before clipping, as TRL logs it
-        config.learningRate = 1e-6
+        config.numIterations = c["num_iterations"] as? Int ?? 1
+        if let lr = c["learning_rate"] as? Double {
+            // TRL's side stepped clip_grad_norm_(max_grad_norm) + torch AdamW (weight decay 0).
+            config.learningRate = Float(lr)
+            config.maxGradNorm = Float(c["max_grad_norm"] as! Double)
+            config.weightDecay = 0
+        } else {
+            config.maxGradNorm = 1e9  // grad_norm is the norm before clipping, as TRL logs it
+            config.learningRate = 1e-6
+        }
         let rewards = floats(c["rewards"]).map(Double.init)
         let trainer = try GRPOTrainer(policy: policy, reference: reference, tokenizer: tokenizer, rows: [.promptOnly(.text("hi"))],
                                       rewards: WeightedRewards([(FixedRewards(values: rewards), 1)]), config: config)
@@ -114,7 +147,56 @@ private func ints(_ v: Any?) -> [Int] { v as? [Int] ?? [] }
             let actual = try #require(metrics[key], "Nudge logs \(key)")
             worst = max(worst, expectParity(actual, e, "\(name) \(key)"))
         }
-        print("parity grpo \(name): max relative difference \(worst)")
+        // The advantages TRL computed (RLOO's include the β·Σk1 reward penalty).
+        for (row, e) in floats(c["advantages"]).enumerated() {
+            worst = max(worst, expectParity(result.samples[row].advantage, Double(e), "\(name) advantage[\(row)]"))
+        }
+        print("parity \(label) \(name): max relative difference \(worst)")
+    }
+}
+
+extension TRLParityTests {
+    static func ktoCaseNames() throws -> [String] {
+        try (parityFixture("kto.json")["cases"] as! [[String: Any]]).map { $0["name"] as! String }
+    }
+
+    /// KTO on the tiny Llama fixture through `KTOTrainer.batchLoss` (what `KTOTrainer.train`
+    /// differentiates each step: the policy's log-probs of the batch and of its mismatched pairs, the
+    /// clamped KL reference point, `ktoLoss`, the metrics) and its gradient, against
+    /// KTOTrainer._compute_loss with precomputed reference log-probs and TRL's rotated KL rows.
+    @Test(arguments: try ktoCaseNames())
+    func ktoBatchMatchesTRL(_ name: String) throws {
+        let cases = try parityFixture("kto.json")["cases"] as! [[String: Any]]
+        let c = try #require(cases.first { $0["name"] as? String == name })
+        let lm = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("NudgeLMTests/Fixtures/lm")
+        let policy = try LanguageModelLoader.load(directory: lm.appendingPathComponent(c["policy"] as! String))
+        let reference = try LanguageModelLoader.load(directory: lm.appendingPathComponent(c["reference"] as! String))
+        var config = KTOConfig()
+        config.beta = Float(c["beta"] as! Double)
+        config.desirableWeight = Float(c["desirable_weight"] as! Double)
+        config.undesirableWeight = Float(c["undesirable_weight"] as! Double)
+        let prompts = c["prompts"] as! [[Int]], completions = c["completions"] as! [[Int]], labels = c["labels"] as! [Bool]
+        let batch = prompts.indices.map { UnpairedExample(promptIDs: prompts[$0], completionIDs: completions[$0], label: labels[$0]) }
+        let (referenceLogps, referenceKL) = withoutGradients {
+            (KTOTrainer.logProbs(reference, batch, padID: 0).scalars, KTOTrainer.logProbs(reference, KTOTrainer.mismatched(batch), padID: 0).scalars)
+        }
+        var metrics: KTOMetrics?
+        let (_, grads) = valueAndGrad(policy) { m in
+            let (loss, batchMetrics) = KTOTrainer.batchLoss(m, batch: batch, referenceLogps: referenceLogps, referenceKL: referenceKL,
+                                                            config: config, padID: 0)
+            metrics = batchMetrics
+            return loss
+        }
+        let named = try #require(metrics).named + [("grad_norm", Double(grads.globalNorm()))]
+        let expected = c["expected"] as! [String: Double]
+        #expect(Set(named.map(\.0)) == Set(expected.keys), "Nudge logs \(named.map(\.0).sorted()), TRL \(expected.keys.sorted())")
+        var worst = 0.0
+        for (key, value) in named {
+            let e = try #require(expected[key], "TRL logs \(key)")
+            worst = max(worst, expectParity(value, e, "\(name) \(key)"))
+        }
+        print("parity kto \(name): max relative difference \(worst)")
     }
 }
 

@@ -197,6 +197,15 @@ public final class GRPOTrainer {
         return (merged, perFunction, kept.flatMap(\.2), zeroStdFraction, rounds)
     }
 
+    /// RLOO's rewards: each minus β·Σ_t (log π_old − log π_ref) over its completion tokens.
+    func klPenalizedRewards(_ totals: [Double?], old: Tensor, reference: Tensor, mask: [Float]) -> [Double?] {
+        let width = old.shape[1], o = old.scalars, ref = reference.scalars
+        return totals.indices.map { r in
+            let kl = (0..<width).reduce(0.0) { $0 + Double((o[r * width + $1] - ref[r * width + $1]) * mask[r * width + $1]) }
+            return totals[r].map { $0 - Double(config.beta) * kl }
+        }
+    }
+
     /// Advantages, (B, 1) per sequence or (B, T − 1) per token, for the configured estimator; RLOO and
     /// REINFORCE++ first subtract β·k1 (from `old` and `referenceLogProbs`) from the reward.
     func advantages(_ rollout: Rollout, totals: [Double?], old: Tensor, referenceLogProbs: Tensor?, mask: [Float]) -> Tensor {
@@ -209,13 +218,7 @@ public final class GRPOTrainer {
             let a = groupRelativeAdvantages(rewards: totals, groupSize: g, scaling: scaling, unbiased: config.unbiasedStd).advantages
             return Tensor(shape: [b, 1], values: a.map(Float.init))
         case .rloo:
-            var penalized = totals
-            if let k1 {
-                for r in 0..<b {
-                    let kl = (0..<width).reduce(0.0) { $0 + Double(k1[r * width + $1] * mask[r * width + $1]) }
-                    penalized[r] = penalized[r].map { $0 - Double(config.beta) * kl }
-                }
-            }
+            let penalized = referenceLogProbs.map { klPenalizedRewards(totals, old: old, reference: $0, mask: mask) } ?? totals
             return Tensor(shape: [b, 1], values: leaveOneOutAdvantages(rewards: penalized, groupSize: g).map(Float.init))
         case .reinforcePlusPlus(let baseline):
             var scores = totals.map { $0 ?? 0 }
@@ -314,6 +317,11 @@ public final class GRPOTrainer {
         let advantages = advantages(rollout, totals: totals, old: storedOld ?? Tensor(repeating: 0, shape: [b, width]),
                                     referenceLogProbs: klInReward ? referenceLogProbs : nil, mask: maskValues)
         let lossKL = klInReward ? nil : referenceLogProbs
+        var zeroStdFraction = zeroStdFraction
+        if case .rloo = config.advantage, let ref = referenceLogProbs, let old = storedOld {
+            // TRL's RLOOTrainer takes frac_reward_zero_std from the rewards after the β·Σk1 penalty.
+            zeroStdFraction = self.zeroStdFraction(klPenalizedRewards(totals, old: old, reference: ref, mask: maskValues))
+        }
         var lossValue = 0.0, gradNorm = 0.0
         var clipLow = 0.0, clipHigh = 0.0, clipRegion = 0.0, kl = 0.0, entropy = 0.0
         for iteration in 0..<config.numIterations {

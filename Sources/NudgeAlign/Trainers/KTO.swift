@@ -73,6 +73,33 @@ public enum KTOTrainer {
         return completionLogProbs(model: model, batch: input, completionMask: b.lossMask.map { $0.map { $0 != 0 } }).sums
     }
 
+    /// One batch's loss and metrics, what `train` differentiates: the policy's summed completion
+    /// log-probs of the batch and of its mismatched pairs, `referenceLogps` / `referenceKL` the
+    /// reference's for the same rows.
+    static func batchLoss(_ m: any CausalLanguageModel, batch: [UnpairedExample], referenceLogps: [Float], referenceKL: [Float],
+                          config c: KTOConfig, padID: Int) -> (Tensor, KTOMetrics) {
+        let n = batch.count
+        let desirable = batch.map(\.label)
+        let sums = logProbs(m, batch + mismatched(batch), padID: padID)
+        let logps = sums.slice(axis: 0, 0..<n)
+        let ratios = logps - Tensor(referenceLogps)
+        // z: detached, as TRL computes it under no_grad.
+        let klTerms = zip(sums.scalars[n...], referenceKL).map { $0 - $1 }
+        let z = Swift.max(klTerms.reduce(0, +) / Float(n), 0)
+        let loss = ktoLoss(logRatios: ratios, desirable: desirable, klEstimate: z, beta: c.beta,
+                           desirableWeight: c.desirableWeight, undesirableWeight: c.undesirableWeight)
+        let metrics = withoutGradients {
+            let r = ratios.scalars, lp = logps.scalars
+            func mean(_ values: [Float], _ wanted: Bool) -> Float {
+                let picked = zip(values, desirable).filter { $0.1 == wanted }.map(\.0)
+                return picked.isEmpty ? .nan : picked.reduce(0, +) / Float(picked.count)
+            }
+            return KTOMetrics(loss: loss.item(), rewardsChosen: c.beta * mean(r, true), rewardsRejected: c.beta * mean(r, false),
+                              logpsChosen: mean(lp, true), logpsRejected: mean(lp, false), kl: z)
+        }
+        return (loss, metrics)
+    }
+
     /// Trains `policy` on unpaired rows (prompt/completion/label); returns every step's metrics.
     /// `reference` defaults to the initial policy; `optimizer` (default: AdamW from the config)
     /// carries its state across a resume; `control` starts, stops and checkpoints the loop.
@@ -100,29 +127,14 @@ public enum KTOTrainer {
         var history: [KTOMetrics] = []
         let schedule = EpochSchedule(count: examples.count, batchSize: c.batchSize, epochs: c.epochs, seed: c.seed)
         try schedule.run(control: control) { step, group in
-            let indices = group[0], n = indices.count
-            let desirable = indices.map { examples[$0].label }
-            let batch = indices.map { examples[$0] }, shifted = mismatched(batch)
-            let referenceKL = withoutGradients { logProbs(referenceModel, shifted, padID: padID).scalars }
+            let indices = group[0]
+            let batch = indices.map { examples[$0] }
+            let referenceKL = withoutGradients { logProbs(referenceModel, mismatched(batch), padID: padID).scalars }
             var metrics: KTOMetrics?
             var (_, grads) = valueAndGrad(policy) { m in
-                let sums = logProbs(m, batch + shifted, padID: padID)
-                let logps = sums.slice(axis: 0, 0..<n)
-                let ratios = logps - Tensor(indices.map { referenceLogps[$0] })
-                // z: detached, as TRL computes it under no_grad.
-                let klTerms = zip(sums.scalars[n...], referenceKL).map { $0 - $1 }
-                let z = Swift.max(klTerms.reduce(0, +) / Float(n), 0)
-                let loss = ktoLoss(logRatios: ratios, desirable: desirable, klEstimate: z, beta: c.beta,
-                                   desirableWeight: c.desirableWeight, undesirableWeight: c.undesirableWeight)
-                metrics = withoutGradients {
-                    let r = ratios.scalars, lp = logps.scalars
-                    func mean(_ values: [Float], _ wanted: Bool) -> Float {
-                        let picked = zip(values, desirable).filter { $0.1 == wanted }.map(\.0)
-                        return picked.isEmpty ? .nan : picked.reduce(0, +) / Float(picked.count)
-                    }
-                    return KTOMetrics(loss: loss.item(), rewardsChosen: c.beta * mean(r, true), rewardsRejected: c.beta * mean(r, false),
-                                      logpsChosen: mean(lp, true), logpsRejected: mean(lp, false), kl: z)
-                }
+                let (loss, batchMetrics) = batchLoss(m, batch: batch, referenceLogps: indices.map { referenceLogps[$0] },
+                                                     referenceKL: referenceKL, config: c, padID: padID)
+                metrics = batchMetrics
                 return loss
             }
             guard let metrics else { return }
