@@ -443,29 +443,14 @@ def rloo_cases():
 
 
 # ---------------------------------------------------------------------------------------------
-# KTO on the tiny Llama fixture: KTOTrainer._compute_loss on a stand-in self, the model being the real
-# weights behind a wrapper that returns what TRL's fused head does for labels (per-token log-probs of
-# the label, 0 where it is -100; entropies; mean logits). The reference log-probs are precomputed with
-# llama_ref (precompute_ref_logps), and the KL rows are TRL's rotation of the completions by one
-# within the batch: (x_1, y_n), (x_2, y_1), ...
+# KTO on the tiny Llama fixture: KTOTrainer._compute_loss on a stand-in self, the models being the real
+# weights with TRL's own fused LM head (add_fused_lm_head: per-token log-probs of the labels, entropies,
+# mean logits, as KTOTrainer.__init__ installs it). The reference log-probs are precomputed with
+# llama_ref by KTOTrainer.compute_ref_log_probs (precompute_ref_logps), and the KL rows are TRL's
+# rotation of the completions by one within the batch: (x_1, y_n), (x_2, y_1), ...
 
 KTO_PROMPTS = [[5, 17, 42, 9], [33, 8, 71], [12, 90, 4, 4, 61], [200, 3]]
 KTO_COMPLETIONS = [[40, 2, 99], [7, 7, 61, 23, 5], [88, 14], [120, 31, 6, 77]]
-
-
-class FusedHead(torch.nn.Module):
-    def __init__(self, lm):
-        super().__init__()
-        self.lm = lm
-
-    def forward(self, input_ids, attention_mask, labels, fused_lm_head=True, use_cache=False, **_):
-        logits = self.lm(input_ids=input_ids, attention_mask=attention_mask).logits[:, :-1, :].float()
-        logp = torch.log_softmax(logits, dim=-1)
-        target = labels[:, 1:]
-        keep = target != -100
-        per_token = logp.gather(-1, target.clamp(min=0).unsqueeze(-1)).squeeze(-1) * keep
-        entropy = -(logp.exp() * logp).sum(-1)
-        return SimpleNamespace(log_probs=per_token, entropy=entropy, mean_logits=logits.mean(-1), aux_loss=None)
 
 
 def kto_batch(prompts, completions):
@@ -479,7 +464,10 @@ def kto_batch(prompts, completions):
 
 def kto_case(name, labels, beta=0.1, desirable_weight=1.0, undesirable_weight=1.0, policy_name="llama", reference_name="llama_ref"):
     from trl.trainer.kto_trainer import KTOTrainer
-    policy, ref = FusedHead(load_lm(policy_name)), FusedHead(load_lm(reference_name))
+    from trl.trainer.utils import add_fused_lm_head
+    policy, ref = load_lm(policy_name), load_lm(reference_name)
+    add_fused_lm_head(policy, outputs=("log_probs", "entropy", "mean_logits"))
+    add_fused_lm_head(ref)
     kl_completions = [KTO_COMPLETIONS[-1]] + KTO_COMPLETIONS[:-1]
     ids, attn, cmask = kto_batch(KTO_PROMPTS, KTO_COMPLETIONS)
     kl_ids, kl_attn, kl_cmask = kto_batch(KTO_PROMPTS, kl_completions)
@@ -505,14 +493,14 @@ def kto_case(name, labels, beta=0.1, desirable_weight=1.0, undesirable_weight=1.
     grads = [p.grad.detach().reshape(-1) for p in policy.parameters() if p.grad is not None]
     m = stub._metrics["train"]
     expected = {"loss": loss.item(), "grad_norm": torch.linalg.vector_norm(torch.cat(grads)).item(), "kl": m["kl"][-1]}
-    for k in ["rewards/chosen", "rewards/rejected", "rewards/margins", "logps/chosen", "logps/rejected"]:
+    for k in ["rewards/chosen", "rewards/rejected", "rewards/margins", "logps/chosen", "logps/rejected", "entropy",
+              "logits/chosen", "logits/rejected"]:
         if m[k]:
             expected[k] = m[k][-1]
-    unmatched = {k: m[k][-1] for k in ["entropy", "logits/chosen", "logits/rejected"] if m[k]}
     return {"name": name, "trainer": "KTOTrainer._compute_loss (precompute_ref_logps, calculate_KL)", "beta": beta,
             "desirable_weight": desirable_weight, "undesirable_weight": undesirable_weight, "policy": policy_name,
             "reference": reference_name, "prompts": KTO_PROMPTS,
-            "completions": KTO_COMPLETIONS, "labels": labels, "expected": expected, "trl_only_metrics": unmatched}
+            "completions": KTO_COMPLETIONS, "labels": labels, "expected": expected}
 
 
 def kto_cases():

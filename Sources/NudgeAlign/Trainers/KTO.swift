@@ -43,9 +43,18 @@ public struct KTOMetrics: Sendable {
     public var logpsRejected: Float
     /// The reference point z.
     public var kl: Float
+    /// The policy's mean token entropy over the batch's completion tokens.
+    public var entropy: Float = .nan
+    /// The mean over the desirable (undesirable) completion tokens of the logits' mean over the
+    /// vocabulary at the position predicting them (TRL's logits/chosen, logits/rejected; NaN if none).
+    public var logitsChosen: Float = .nan
+    public var logitsRejected: Float = .nan
 
     public var named: [(String, Double)] {
         var out: [(String, Double)] = [("loss", Double(loss)), ("kl", Double(kl))]
+        if entropy.isFinite { out.append(("entropy", Double(entropy))) }
+        if logitsChosen.isFinite { out.append(("logits/chosen", Double(logitsChosen))) }
+        if logitsRejected.isFinite { out.append(("logits/rejected", Double(logitsRejected))) }
         if rewardsChosen.isFinite { out += [("rewards/chosen", Double(rewardsChosen)), ("logps/chosen", Double(logpsChosen))] }
         if rewardsRejected.isFinite { out += [("rewards/rejected", Double(rewardsRejected)), ("logps/rejected", Double(logpsRejected))] }
         if rewardsChosen.isFinite && rewardsRejected.isFinite { out.append(("rewards/margins", Double(rewardsChosen - rewardsRejected))) }
@@ -64,13 +73,18 @@ public enum KTOTrainer {
         }
     }
 
-    /// Summed completion log-probs of (prompt + completion) rows.
-    static func logProbs(_ model: any CausalLanguageModel, _ examples: [UnpairedExample], padID: Int) -> Tensor {
+    /// (prompt + completion) rows, padded, and their completion masks.
+    static func padded(_ examples: [UnpairedExample], padID: Int) -> (TokenBatch, [[Bool]]) {
         let b = Collator.pad(examples.map { $0.promptIDs + $0.completionIDs },
                              lossMasks: examples.map { Array(repeating: 0, count: $0.promptIDs.count) + Array(repeating: 1, count: $0.completionIDs.count) },
                              padID: padID)
-        let input = TokenBatch(ids: b.inputIDs, attentionMask: b.attentionMask.map { $0.map { $0 != 0 } })
-        return completionLogProbs(model: model, batch: input, completionMask: b.lossMask.map { $0.map { $0 != 0 } }).sums
+        return (TokenBatch(ids: b.inputIDs, attentionMask: b.attentionMask.map { $0.map { $0 != 0 } }), b.lossMask.map { $0.map { $0 != 0 } })
+    }
+
+    /// Summed completion log-probs of (prompt + completion) rows.
+    static func logProbs(_ model: any CausalLanguageModel, _ examples: [UnpairedExample], padID: Int) -> Tensor {
+        let (input, mask) = padded(examples, padID: padID)
+        return completionLogProbs(model: model, batch: input, completionMask: mask).sums
     }
 
     /// One batch's loss and metrics, what `train` differentiates: the policy's summed completion
@@ -80,7 +94,9 @@ public enum KTOTrainer {
                           config c: KTOConfig, padID: Int) -> (Tensor, KTOMetrics) {
         let n = batch.count
         let desirable = batch.map(\.label)
-        let sums = logProbs(m, batch + mismatched(batch), padID: padID)
+        let (input, completionMask) = padded(batch + mismatched(batch), padID: padID)
+        let logits = m(input)  // (2n, T, V)
+        let sums = completionLogProbs(logits: logits, ids: input.ids, completionMask: completionMask).sums
         let logps = sums.slice(axis: 0, 0..<n)
         let ratios = logps - Tensor(referenceLogps)
         // z: detached, as TRL computes it under no_grad.
@@ -94,8 +110,26 @@ public enum KTOTrainer {
                 let picked = zip(values, desirable).filter { $0.1 == wanted }.map(\.0)
                 return picked.isEmpty ? .nan : picked.reduce(0, +) / Float(picked.count)
             }
-            return KTOMetrics(loss: loss.item(), rewardsChosen: c.beta * mean(r, true), rewardsRejected: c.beta * mean(r, false),
-                              logpsChosen: mean(lp, true), logpsRejected: mean(lp, false), kl: z)
+            var out = KTOMetrics(loss: loss.item(), rewardsChosen: c.beta * mean(r, true), rewardsRejected: c.beta * mean(r, false),
+                                 logpsChosen: mean(lp, true), logpsRejected: mean(lp, false), kl: z)
+            // The batch's own rows (not the mismatched ones), at the positions predicting a completion token.
+            let t = logits.shape[1], width = t - 1
+            let rows = logits.slice(axis: 0, 0..<n)
+            let mask = (0..<n).flatMap { r in completionMask[r].dropFirst().map { $0 ? Float(1) : 0 } }
+            let entropies = tokenEntropies(logits: rows, mask: mask, temperature: 1)
+            out.entropy = Float(maskedMean(entropies, mask))
+            let meanLogits = rows.mean(axis: 2).scalars  // (n, T)
+            var sum = [Double](repeating: 0, count: 2), count = [Double](repeating: 0, count: 2)
+            for r in 0..<n {
+                for i in 0..<width where mask[r * width + i] != 0 {
+                    let k = desirable[r] ? 0 : 1
+                    sum[k] += Double(meanLogits[r * t + i])
+                    count[k] += 1
+                }
+            }
+            out.logitsChosen = count[0] > 0 ? Float(sum[0] / count[0]) : .nan
+            out.logitsRejected = count[1] > 0 ? Float(sum[1] / count[1]) : .nan
+            return out
         }
         return (loss, metrics)
     }
