@@ -125,18 +125,21 @@ public struct DatasetError: Error, Sendable, Equatable, CustomStringConvertible 
     public var field: String?
     /// What is wrong.
     public var kind: Kind
+    /// Whether `line` counts rows of a Parquet file (1-based) rather than lines of text.
+    public var isRow: Bool
 
     /// Creates an error.
-    public init(file: String, line: Int, field: String?, kind: Kind) {
+    public init(file: String, line: Int, field: String?, kind: Kind, isRow: Bool = false) {
         self.file = file
         self.line = line
         self.field = field
         self.kind = kind
+        self.isRow = isRow
     }
 
     /// `file:line: field "name": message` (`file: message` for the whole file, line 0).
     public var description: String {
-        var text = line > 0 ? "\(file):\(line): " : "\(file): "
+        var text = line > 0 ? (isRow ? "\(file):row \(line): " : "\(file):\(line): ") : "\(file): "
         if let field { text += "field \"\(field)\": " }
         switch kind {
         case .unreadable(let reason): text += "cannot read the file: \(reason)"

@@ -20,10 +20,10 @@ public enum JSONLDataset {
     /// The roles a message may have.
     public static let validRoles: Set<String> = ["system", "user", "assistant", "tool"]
 
-    /// The rows of the JSON Lines file at `url`.
+    /// The rows of the JSON Lines or Parquet (`.parquet`) file at `url`.
     ///
-    /// - Throws: `DatasetError` for an unreadable file or the first malformed line.
-    public static func load(_ url: URL, options: DatasetOptions = DatasetOptions()) throws -> [DatasetRow] {
+    /// - Throws: `DatasetError` for an unreadable file or the first malformed line or row.
+    public static func load(_ url: URL) throws -> [DatasetRow] {
         let data: Data
         let name = url.lastPathComponent
         let path = url.path
@@ -43,7 +43,8 @@ public enum JSONLDataset {
             let reason = (error as NSError).localizedFailureReason ?? (error as NSError).localizedDescription
             throw DatasetError(file: name, line: 0, field: nil, kind: .unreadable(reason))
         }
-        let rows = try parse(data, fileName: name, options: options)
+        let rows = url.pathExtension.lowercased() == "parquet"
+            ? try parseParquet(data, fileName: name) : try parse(data, fileName: name)
         guard !rows.isEmpty else { throw DatasetError(file: name, line: 0, field: nil, kind: .noRows) }
         return rows
     }
@@ -60,10 +61,9 @@ public enum JSONLDataset {
     /// The rows of JSON Lines `data`; `fileName` is used in errors.
     ///
     /// - Throws: `DatasetError` for the first malformed line.
-    public static func parse(_ data: Data, fileName: String, options: DatasetOptions = DatasetOptions()) throws -> [DatasetRow] {
+    public static func parse(_ data: Data, fileName: String) throws -> [DatasetRow] {
         if let problem = encodingProblem(data) { throw DatasetError(file: fileName, line: 0, field: nil, kind: .notUTF8(problem)) }
-        var rows: [DatasetRow] = []
-        var first: (shape: DatasetShape, conversational: Bool?, line: Int)?
+        var objects: [(number: Int, object: [String: JSONValue])] = []
         let decoder = JSONDecoder()
         for line in JSONLinesReader.lines(of: data) {
             let parser = LineParser(file: fileName, line: line.number)
@@ -74,8 +74,32 @@ public enum JSONLDataset {
                 if String(validating: line.bytes, as: UTF8.self) == nil { throw parser.error(nil, .notUTF8("invalid UTF-8 bytes on this line")) }
                 throw parser.error(nil, .invalidJSON)
             }
-            guard case .object(let raw) = value else { throw parser.error(nil, .notAnObject) }
-            let object = try options.apply(to: raw, file: fileName, line: line.number)
+            guard case .object(let object) = value else { throw parser.error(nil, .notAnObject) }
+            objects.append((line.number, object))
+        }
+        return try rows(objects, fileName: fileName, isRow: false)
+    }
+
+    /// The rows of Parquet `data` (columns named as the JSON keys would be); `fileName` is used in errors,
+    /// which name rows as `file.parquet:row N` (1-based).
+    ///
+    /// - Throws: `DatasetError` for an unreadable file or the first malformed row.
+    public static func parseParquet(_ data: Data, fileName: String) throws -> [DatasetRow] {
+        let objects: [[String: JSONValue]]
+        do {
+            objects = try ParquetFile(data: data, fileName: fileName).rows()
+        } catch let error as ParquetError {
+            throw DatasetError(file: fileName, line: 0, field: nil, kind: .unreadable(error.location.isEmpty ? error.message : "\(error.location): \(error.message)"))
+        }
+        return try rows(objects.enumerated().map { ($0.offset + 1, $0.element) }, fileName: fileName, isRow: true)
+    }
+
+    /// Dataset rows from parsed objects, numbered by line (JSONL) or row (Parquet); every object must have the first one's shape and format.
+    static func rows(_ objects: [(number: Int, object: [String: JSONValue])], fileName: String, isRow: Bool) throws -> [DatasetRow] {
+        var rows: [DatasetRow] = []
+        var first: (shape: DatasetShape, conversational: Bool?, line: Int)?
+        for (number, object) in objects {
+            let parser = LineParser(file: fileName, line: number, isRow: isRow)
             let shape = try parser.shape(of: object)
             if let first, first.shape != shape {
                 // A row that is the file's shape minus its distinguishing key lacks that key
@@ -93,7 +117,7 @@ public enum JSONLDataset {
                     throw parser.error(parser.distinguishingKey(of: shape), .mixedFormats)
                 }
             } else {
-                first = (shape, conversational, line.number)
+                first = (shape, conversational, number)
             }
             rows.append(row)
         }
@@ -151,9 +175,10 @@ extension DatasetRow {
 struct LineParser {
     var file: String
     var line: Int
+    var isRow = false
 
     func error(_ field: String?, _ kind: DatasetError.Kind) -> DatasetError {
-        DatasetError(file: file, line: line, field: field, kind: kind)
+        DatasetError(file: file, line: line, field: field, kind: kind, isRow: isRow)
     }
 
     func shape(of object: [String: JSONValue]) throws -> DatasetShape {

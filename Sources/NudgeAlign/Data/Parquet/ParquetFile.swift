@@ -1,0 +1,452 @@
+// ParquetFile.swift
+//
+// Reads a Parquet file (the format of datasets on the Hugging Face Hub) into rows of `JSONValue`,
+// the same values a JSON Lines line parses to, so that both go through one row parser.
+//
+// Layout: `PAR1`, column chunks of pages, the Thrift-encoded FileMetaData, its 4-byte length,
+// `PAR1`. Each leaf column of the schema is stored on its own as (repetition level, definition
+// level, value) triples; rows are rebuilt per column, following the levels down the column's path
+// (structs, optional fields, LIST groups), and the columns' partial rows are then merged into one
+// object per row. Every failure is a `ParquetError` naming the file, and where it applies the
+// row group, column and page.
+
+import Foundation
+
+/// A Parquet file that could not be read: `file: row group 0, column "messages.list.element.role", page 2: message`.
+public struct ParquetError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The file's name.
+    public var file: String
+    /// Where in the file (row group, column, page), or empty for the whole file.
+    public var location: String
+    /// What is wrong.
+    public var message: String
+
+    /// A readable message.
+    public var description: String {
+        location.isEmpty ? "\(file): \(message)" : "\(file): \(location): \(message)"
+    }
+}
+
+/// A node of the Parquet schema as the file stores it (a flattened tree).
+struct ParquetSchemaNode: Sendable {
+    var name: String
+    /// 0 required, 1 optional, 2 repeated.
+    var repetition: Int
+    var children: [ParquetSchemaNode]
+    var leaf: ParquetLeafType?
+    /// A LIST (or MAP) annotated group: its repeated child holds the elements.
+    var isList: Bool
+}
+
+/// A node of the logical shape of rows, with the levels at which its values are present.
+final class ParquetShape {
+    enum Kind {
+        case leaf(column: Int)
+        case object([(name: String, shape: ParquetShape)])
+        case list(element: ParquetShape, repetition: Int, nonEmptyDefinition: Int)
+    }
+    let kind: Kind
+    /// Null when the definition level is below `presentDefinition` (optional fields only).
+    let optional: Bool
+    let presentDefinition: Int
+
+    init(kind: Kind, optional: Bool, presentDefinition: Int) {
+        self.kind = kind
+        self.optional = optional
+        self.presentDefinition = presentDefinition
+    }
+}
+
+/// A leaf column: its path of shapes from the top-level field down, and its maximum levels.
+struct ParquetColumn {
+    var path: [ParquetShape]
+    var dottedName: String
+    var type: ParquetLeafType
+    var maxDefinition: Int
+    var maxRepetition: Int
+}
+
+/// Reads the rows of a Parquet file.
+public struct ParquetFile {
+    /// The file's name, used in errors.
+    public let fileName: String
+    /// The number of rows the footer declares.
+    public let rowCount: Int
+    /// The top-level column names, in schema order.
+    public let columnNames: [String]
+
+    let bytes: [UInt8]
+    let metadata: ThriftStruct
+    let topLevel: [(name: String, shape: ParquetShape)]
+    let columns: [ParquetColumn]
+
+    /// Parses the footer and schema of a Parquet file held in `data`.
+    ///
+    /// - Throws: `ParquetError` when the data is not Parquet or its metadata is corrupt.
+    public init(data: Data, fileName: String) throws {
+        self.fileName = fileName
+        bytes = [UInt8](data)
+        func fail(_ message: String) -> ParquetError { ParquetError(file: fileName, location: "", message: message) }
+        let magic: [UInt8] = Array("PAR1".utf8)
+        guard bytes.count >= 12, bytes.starts(with: magic), Array(bytes.suffix(4)) == magic else {
+            throw fail("not a Parquet file (it must start and end with PAR1)")
+        }
+        let footerLength = Int(bytes[bytes.count - 8]) | Int(bytes[bytes.count - 7]) << 8
+            | Int(bytes[bytes.count - 6]) << 16 | Int(bytes[bytes.count - 5]) << 24
+        guard footerLength > 0, footerLength <= bytes.count - 12 else {
+            throw fail("footer length \(footerLength) does not fit in the file's \(bytes.count) bytes (truncated?)")
+        }
+        let footerStart = bytes.count - 8 - footerLength
+        do {
+            var reader = CompactReader(bytes, from: footerStart, to: bytes.count - 8)
+            var meta = try reader.readStruct()
+            meta.name = "FileMetaData"
+            metadata = meta
+            rowCount = try meta.int(3, "num_rows", in: 0...Int64(Int.max))
+            guard let schema = meta.list(2), !schema.isEmpty else { throw ParquetFailure("FileMetaData has no schema") }
+            var elements: [ThriftStruct] = []
+            for item in schema {
+                guard case .structure(var element) = item else { throw ParquetFailure("schema entry is not a struct") }
+                element.name = "SchemaElement"
+                elements.append(element)
+            }
+            var index = 0
+            let root = try Self.schemaNode(elements, &index, depth: 0)
+            guard index == elements.count else { throw ParquetFailure("schema has \(elements.count - index) entries outside the tree") }
+            var columns: [ParquetColumn] = []
+            var fields: [(name: String, shape: ParquetShape)] = []
+            for child in root.children {
+                fields.append((child.name, try Self.shape(child, definition: 0, repetition: 0, path: [], prefix: "", columns: &columns)))
+            }
+            topLevel = fields
+            self.columns = columns
+            columnNames = fields.map(\.name)
+        } catch let failure as ParquetFailure {
+            throw fail("footer: \(failure.message)")
+        }
+    }
+
+    /// Reads the schema element at `index` and its children.
+    static func schemaNode(_ elements: [ThriftStruct], _ index: inout Int, depth: Int) throws -> ParquetSchemaNode {
+        guard depth < 64 else { throw ParquetFailure("schema nests deeper than 64 levels") }
+        guard index < elements.count else { throw ParquetFailure("schema ends inside a group") }
+        let element = elements[index]
+        index += 1
+        let name = element.string(4) ?? ""
+        let repetition = element.int(3).map(Int.init) ?? 0
+        guard (0...2).contains(repetition) else { throw ParquetFailure("field \"\(name)\" has repetition type \(repetition)") }
+        let childCount = element.int(5) ?? 0
+        let logical = element.structure(10, named: "LogicalType")
+        let converted = element.int(6)
+        if childCount > 0 || element.int(1) == nil {
+            guard childCount <= Int64(elements.count - index) else {
+                throw ParquetFailure("field \"\(name)\" claims \(childCount) children")
+            }
+            var children: [ParquetSchemaNode] = []
+            for _ in 0..<childCount { children.append(try schemaNode(elements, &index, depth: depth + 1)) }
+            // LIST and MAP groups (converted types 3, 1, 2; logical types 3 and 2).
+            let isList = converted == 3 || converted == 1 || converted == 2
+                || logical?.fields[3] != nil || logical?.fields[2] != nil
+            return ParquetSchemaNode(name: name, repetition: repetition, children: children, leaf: nil, isList: isList)
+        }
+        let physical = try element.int(1, "type", in: 0...7)
+        var unsigned = converted == 13 || converted == 14
+        if let integer = logical?.structure(10, named: "IntType"), integer.bool(2) == false { unsigned = true }
+        let leaf = ParquetLeafType(physical: physical, typeLength: Int(element.int(2) ?? 0), unsigned: unsigned)
+        return ParquetSchemaNode(name: name, repetition: repetition, children: [], leaf: leaf, isList: false)
+    }
+
+    /// The logical shape of `node`, whose parent's values are present at `definition`; appends its leaf columns.
+    static func shape(_ node: ParquetSchemaNode, definition: Int, repetition: Int, path: [ParquetShape],
+                      prefix: String, columns: inout [ParquetColumn]) throws -> ParquetShape {
+        let name = prefix.isEmpty ? node.name : prefix + "." + node.name
+        if node.repetition == 2 {
+            // A repeated field outside a LIST group is a list of required elements.
+            let element = ParquetSchemaNode(name: node.name, repetition: 0, children: node.children, leaf: node.leaf, isList: node.isList)
+            return try list(element: element, elementName: prefix, optional: false, definition: definition,
+                            presentDefinition: definition, repetition: repetition, path: path, columns: &columns)
+        }
+        let optional = node.repetition == 1
+        let present = definition + (optional ? 1 : 0)
+        if let leaf = node.leaf {
+            let shape = ParquetShape(kind: .leaf(column: columns.count), optional: optional, presentDefinition: present)
+            columns.append(ParquetColumn(path: path + [shape], dottedName: name, type: leaf,
+                                         maxDefinition: present, maxRepetition: repetition))
+            return shape
+        }
+        if node.isList, node.children.count == 1, node.children[0].repetition == 2 {
+            let repeated = node.children[0]
+            // Three-level lists wrap each element in a repeated one-field group; older two-level
+            // writers repeat the element itself (a group named "array" or "<list>_tuple" is an element).
+            let threeLevel = repeated.leaf == nil && repeated.children.count == 1
+                && repeated.name != "array" && repeated.name != node.name + "_tuple"
+            let element = threeLevel ? repeated.children[0]
+                : ParquetSchemaNode(name: repeated.name, repetition: 0, children: repeated.children, leaf: repeated.leaf, isList: repeated.isList)
+            let elementPrefix = threeLevel ? name + "." + repeated.name : name
+            return try list(element: element, elementName: elementPrefix, optional: optional, definition: present,
+                            presentDefinition: present, repetition: repetition, path: path, columns: &columns)
+        }
+        // A struct; a LIST/MAP group not in the standard layout reads as one too.
+        var fields: [(name: String, shape: ParquetShape)] = []
+        let placeholder = ParquetShape(kind: .object([]), optional: optional, presentDefinition: present)
+        let first = columns.count
+        for child in node.children {
+            fields.append((child.name, try shape(child, definition: present, repetition: repetition, path: path + [placeholder],
+                                                 prefix: name, columns: &columns)))
+        }
+        let shape = ParquetShape(kind: .object(fields), optional: optional, presentDefinition: present)
+        // The children's paths were built with a placeholder for this node; put the real one in.
+        for index in first..<columns.count { columns[index].path[path.count] = shape }
+        return shape
+    }
+
+    /// A list shape whose elements are `element`; the list itself is present at `presentDefinition`.
+    static func list(element: ParquetSchemaNode, elementName: String, optional: Bool, definition: Int, presentDefinition: Int,
+                     repetition: Int, path: [ParquetShape], columns: inout [ParquetColumn]) throws -> ParquetShape {
+        let placeholder = ParquetShape(kind: .object([]), optional: optional, presentDefinition: presentDefinition)
+        let first = columns.count
+        let elementShape = try shape(element, definition: definition + 1, repetition: repetition + 1,
+                                     path: path + [placeholder], prefix: elementName, columns: &columns)
+        let shape = ParquetShape(kind: .list(element: elementShape, repetition: repetition + 1, nonEmptyDefinition: definition + 1),
+                                 optional: optional, presentDefinition: presentDefinition)
+        for index in first..<columns.count { columns[index].path[path.count] = shape }
+        return shape
+    }
+
+    /// Every row, as an object from top-level column names to values.
+    ///
+    /// - Throws: `ParquetError` naming the row group, column and page of the first corrupt or unsupported data.
+    public func rows() throws -> [[String: JSONValue]] {
+        let budget = DecodeBudget(fileSize: bytes.count)
+        var rows: [[String: JSONValue]] = []
+        let groups = metadata.list(4) ?? []
+        for (groupIndex, item) in groups.enumerated() {
+            var location = "row group \(groupIndex)"
+            do {
+                guard case .structure(var group) = item else { throw ParquetFailure("not a struct") }
+                group.name = "RowGroup"
+                let groupRows = try group.int(3, "num_rows", in: 0...Int64(Int.max))
+                try budget.take(values: groupRows)
+                let chunks = group.list(1) ?? []
+                guard chunks.count == columns.count else {
+                    throw ParquetFailure("has \(chunks.count) column chunks but the schema has \(columns.count) columns")
+                }
+                var groupValues = [[String: JSONValue]](repeating: [:], count: groupRows)
+                for (columnIndex, column) in columns.enumerated() {
+                    location = "row group \(groupIndex), column \"\(column.dottedName)\""
+                    guard case .structure(var chunk) = chunks[columnIndex] else { throw ParquetFailure("column chunk is not a struct") }
+                    chunk.name = "ColumnChunk"
+                    guard chunk.string(1) == nil else { throw ParquetFailure("column data in another file is not supported") }
+                    guard let meta = chunk.structure(3, named: "ColumnMetaData") else { throw ParquetFailure("column chunk lacks its metadata") }
+                    let values = try readColumn(column, meta, budget: budget, location: &location)
+                    location = "row group \(groupIndex), column \"\(column.dottedName)\""
+                    guard values.count == groupRows else {
+                        throw ParquetFailure("holds \(values.count) rows but the row group has \(groupRows)")
+                    }
+                    let name = topLevel[topLevelIndex(of: column)].name
+                    for row in 0..<groupRows {
+                        if let existing = groupValues[row][name] {
+                            groupValues[row][name] = try Self.merge(existing, values[row])
+                        } else {
+                            groupValues[row][name] = values[row]
+                        }
+                    }
+                }
+                rows.append(contentsOf: groupValues)
+            } catch let failure as ParquetFailure {
+                throw ParquetError(file: fileName, location: location, message: failure.message)
+            }
+        }
+        guard rows.count == rowCount else {
+            throw ParquetError(file: fileName, location: "", message: "the row groups hold \(rows.count) rows but the footer says \(rowCount)")
+        }
+        return rows
+    }
+
+    func topLevelIndex(of column: ParquetColumn) -> Int {
+        topLevel.firstIndex { $0.shape === column.path[0] } ?? 0
+    }
+
+    /// One column's values merged with another's: structs take both columns' fields, lists pair their elements.
+    static func merge(_ a: JSONValue, _ b: JSONValue) throws -> JSONValue {
+        switch (a, b) {
+        case (.object(var x), .object(let y)):
+            for (key, value) in y { x[key] = try x[key].map { try merge($0, value) } ?? value }
+            return .object(x)
+        case (.array(let x), .array(let y)):
+            guard x.count == y.count else { throw ParquetFailure("columns of one list disagree on its length (\(x.count) and \(y.count))") }
+            return .array(try zip(x, y).map { try merge($0, $1) })
+        case (.null, .null): return .null
+        default: throw ParquetFailure("columns of one struct disagree on whether it is null")
+        }
+    }
+
+    /// The values of one column chunk, one per row (holding only this column's part of nested values).
+    func readColumn(_ column: ParquetColumn, _ meta: ThriftStruct, budget: DecodeBudget, location: inout String) throws -> [JSONValue] {
+        let codecNumber = try meta.int(4, "codec", in: 0...100)
+        guard let codec = ParquetCodec(rawValue: codecNumber) else { throw ParquetFailure("unknown compression codec \(codecNumber)") }
+        let totalValues = try meta.int(5, "num_values", in: 0...Int64(Int.max))
+        let dataOffset = try meta.int(9, "data_page_offset", in: 0...Int64(Int.max))
+        var start = dataOffset
+        if let dictionaryOffset = meta.int(11), dictionaryOffset > 0, dictionaryOffset < Int64(dataOffset) { start = Int(dictionaryOffset) }
+        let size = try meta.int(7, "total_compressed_size", in: 0...Int64(Int.max))
+        let (end, overflow) = start.addingReportingOverflow(size)
+        guard !overflow, start >= 4, end <= bytes.count - 8 else {
+            throw ParquetFailure("column data at \(start)..<\(start &+ size) lies outside the file (truncated?)")
+        }
+        try budget.take(values: totalValues)
+        var repetitions: [UInt32] = [], definitions: [UInt32] = [], values: [JSONValue] = []
+        var dictionary: [JSONValue]?
+        var position = start
+        var read = 0
+        let baseLocation = location
+        var pageIndex = 0
+        while read < totalValues {
+            location = baseLocation + ", page \(pageIndex)"
+            guard position < end else { throw ParquetFailure("column data ends after \(read) of \(totalValues) values") }
+            var reader = CompactReader(bytes, from: position, to: end)
+            var header = try reader.readStruct()
+            header.name = "PageHeader"
+            let type = try header.int(1, "type", in: 0...3)
+            let uncompressed = try header.int(2, "uncompressed_page_size", in: 0...Int64(Int32.max))
+            let compressed = try header.int(3, "compressed_page_size", in: 0...Int64(Int32.max))
+            let bodyStart = reader.position
+            guard compressed <= end - bodyStart else { throw ParquetFailure("page of \(compressed) bytes runs past the column's data") }
+            let body = bodyStart..<bodyStart + compressed
+            position = body.upperBound
+            pageIndex += 1
+            switch type {
+            case 2:
+                guard let dictionaryHeader = header.structure(7, named: "DictionaryPageHeader") else { throw ParquetFailure("dictionary page lacks its header") }
+                guard dictionary == nil else { throw ParquetFailure("a second dictionary page") }
+                let count = try dictionaryHeader.int(1, "num_values", in: 0...Int64(Int32.max))
+                let data = try codec.decompress(bytes, body, size: uncompressed)
+                var cursor = ByteCursor(data, 0..<data.count)
+                dictionary = try column.type.plain(&cursor, count: count, budget: budget)
+            case 0, 3:
+                let pageValues: Int, encoding: Int, data: [UInt8]
+                var levels: ByteCursor
+                if type == 0 {
+                    guard let dataHeader = header.structure(5, named: "DataPageHeader") else { throw ParquetFailure("data page lacks its header") }
+                    pageValues = try dataHeader.int(1, "num_values", in: 0...Int64(Int32.max))
+                    encoding = try dataHeader.int(2, "encoding")
+                    data = try codec.decompress(bytes, body, size: uncompressed)
+                    levels = ByteCursor(data, 0..<data.count)
+                    // Version 1: each level section is a 4-byte length and the RLE hybrid.
+                    try readLevels(&levels, max: column.maxRepetition, count: pageValues, lengthPrefixed: true, into: &repetitions)
+                    try readLevels(&levels, max: column.maxDefinition, count: pageValues, lengthPrefixed: true, into: &definitions)
+                } else {
+                    guard let dataHeader = header.structure(8, named: "DataPageHeaderV2") else { throw ParquetFailure("data page lacks its header") }
+                    pageValues = try dataHeader.int(1, "num_values", in: 0...Int64(Int32.max))
+                    encoding = try dataHeader.int(4, "encoding")
+                    let repetitionLength = try dataHeader.int(6, "repetition_levels_byte_length", in: 0...Int64(compressed))
+                    let definitionLength = try dataHeader.int(5, "definition_levels_byte_length", in: 0...Int64(compressed))
+                    // Version 2: the levels come first, never compressed, with their lengths in the header.
+                    guard repetitionLength + definitionLength <= compressed, repetitionLength + definitionLength <= uncompressed else {
+                        throw ParquetFailure("level lengths exceed the page")
+                    }
+                    var repetitionCursor = ByteCursor(bytes, body.lowerBound..<body.lowerBound + repetitionLength)
+                    try readLevels(&repetitionCursor, max: column.maxRepetition, count: pageValues, lengthPrefixed: false, into: &repetitions)
+                    let definitionStart = body.lowerBound + repetitionLength
+                    var definitionCursor = ByteCursor(bytes, definitionStart..<definitionStart + definitionLength)
+                    try readLevels(&definitionCursor, max: column.maxDefinition, count: pageValues, lengthPrefixed: false, into: &definitions)
+                    let rest = definitionStart + definitionLength..<body.upperBound
+                    let restSize = uncompressed - repetitionLength - definitionLength
+                    data = dataHeader.bool(7) == false ? try ParquetCodec.uncompressed.decompress(bytes, rest, size: restSize)
+                        : try codec.decompress(bytes, rest, size: restSize)
+                    levels = ByteCursor(data, 0..<data.count)
+                }
+                guard pageValues <= totalValues - read else { throw ParquetFailure("pages hold more values than the column's \(totalValues)") }
+                read += pageValues
+                // Only entries at the maximum definition level carry a value.
+                let present = column.maxDefinition == 0 ? pageValues
+                    : definitions[(definitions.count - pageValues)...].reduce(0) { $0 + ($1 == UInt32(column.maxDefinition) ? 1 : 0) }
+                switch encoding {
+                case ParquetEncoding.plainDictionary, ParquetEncoding.rleDictionary:
+                    guard let dictionary else { throw ParquetFailure("dictionary-encoded page without a dictionary page") }
+                    let width = Int(try levels.byte())
+                    var indices: [UInt32] = []
+                    if present > 0 { try ParquetEncoding.hybrid(&levels, bitWidth: width, count: present, into: &indices) }
+                    try budget.take(values: present)
+                    values.reserveCapacity(values.count + present)
+                    for index in indices {
+                        guard Int(index) < dictionary.count else {
+                            throw ParquetFailure("dictionary index \(index) with \(dictionary.count) entries")
+                        }
+                        values.append(dictionary[Int(index)])
+                    }
+                default:
+                    values.append(contentsOf: try column.type.values(&levels, encoding: encoding, count: present, budget: budget))
+                }
+            default:
+                continue  // index pages carry nothing a reader needs
+            }
+        }
+        location = baseLocation
+        return try assemble(column, repetitions: repetitions, definitions: definitions, values: values, count: totalValues)
+    }
+
+    /// Appends `count` levels of at most `max` (none when `max` is 0: all are 0).
+    func readLevels(_ cursor: inout ByteCursor, max: Int, count: Int, lengthPrefixed: Bool, into levels: inout [UInt32]) throws {
+        guard max > 0 else {
+            levels.append(contentsOf: repeatElement(0, count: count))
+            return
+        }
+        var section = cursor
+        if lengthPrefixed {
+            let length = Int(try cursor.littleEndian(4))
+            section = ByteCursor(cursor.bytes, try cursor.take(length))
+        }
+        let width = Int.bitWidth - max.leadingZeroBitCount
+        let before = levels.count
+        try ParquetEncoding.hybrid(&section, bitWidth: width, count: count, into: &levels)
+        for level in levels[before...] where level > UInt32(max) {
+            throw ParquetFailure("level \(level) above the column's maximum \(max)")
+        }
+    }
+
+    /// Rebuilds each row's value for one column from its levels.
+    func assemble(_ column: ParquetColumn, repetitions: [UInt32], definitions: [UInt32], values: [JSONValue], count: Int) throws -> [JSONValue] {
+        guard repetitions.count == count, definitions.count == count else { throw ParquetFailure("level counts disagree with the values") }
+        var position = 0
+        var valueIndex = 0
+        func decode(_ depth: Int) throws -> JSONValue {
+            let shape = column.path[depth]
+            let definition = Int(definitions[position])
+            if shape.optional && definition < shape.presentDefinition {
+                position += 1
+                return .null
+            }
+            switch shape.kind {
+            case .leaf:
+                position += 1
+                guard valueIndex < values.count else { throw ParquetFailure("fewer values than levels say") }
+                defer { valueIndex += 1 }
+                return values[valueIndex]
+            case .object(let fields):
+                let key = fields.first { $0.shape === column.path[depth + 1] }?.name ?? ""
+                return .object([key: try decode(depth + 1)])
+            case .list(_, let repetition, let nonEmpty):
+                if definition < nonEmpty {
+                    position += 1
+                    return .array([])
+                }
+                var items: [JSONValue] = []
+                repeat {
+                    items.append(try decode(depth + 1))
+                } while position < count && Int(repetitions[position]) == repetition
+                if position < count, Int(repetitions[position]) > repetition {
+                    throw ParquetFailure("repetition level \(repetitions[position]) where at most \(repetition) can follow")
+                }
+                return .array(items)
+            }
+        }
+        var rows: [JSONValue] = []
+        while position < count {
+            guard repetitions[position] == 0 else { throw ParquetFailure("a row starts at repetition level \(repetitions[position]), not 0") }
+            rows.append(try decode(0))
+        }
+        guard valueIndex == values.count else { throw ParquetFailure("\(values.count - valueIndex) values more than the levels use") }
+        return rows
+    }
+}
