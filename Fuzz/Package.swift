@@ -20,6 +20,7 @@ func fuzzTarget(_ name: String, _ products: [String]) -> Target {
 
 let targets: [(String, [String])] = [
     ("FuzzJSONL", ["NudgeAlign"]),
+    ("FuzzParquet", ["NudgeAlign"]),
     ("FuzzConfigJSON", ["NudgeLM"]),
     ("FuzzTokenizerJSON", ["NudgeLM"]),
     ("FuzzTokenizerConfig", ["NudgeLM"]),

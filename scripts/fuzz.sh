@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fuzzes every parser a user feeds (Fuzz/: JSONL datasets, config.json, tokenizer.json and
+# Fuzzes every parser a user feeds (Fuzz/: JSONL and Parquet datasets, config.json, tokenizer.json and
 # tokenizer_config.json, TOML and YAML configs, safetensors files and indexes, metrics.jsonl,
 # chat templates) for a bounded time, and fails when one crashes.
 #

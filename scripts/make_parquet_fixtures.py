@@ -84,6 +84,15 @@ cases.append(("delta_v1.parquet", delta, dict(compression="none", use_dictionary
                                               column_encoding={"i32": "DELTA_BINARY_PACKED", "i64": "DELTA_BINARY_PACKED",
                                                                "s": "DELTA_BYTE_ARRAY", "s2": "DELTA_LENGTH_BYTE_ARRAY"})))
 
+split = pa.table({
+    "f32": pa.array([0.5, -1.25, None, 3.0e-5, 8.5] * 6, pa.float32()),
+    "f64": pa.array([1.5, None, -2.25, 1e-300, 7.75] * 6, pa.float64()),
+    "i32": pa.array([1, -1, 65536, None, 7] * 6, pa.int32()),
+    "i64": pa.array([2**40, -3, None, 5, 6] * 6, pa.int64()),
+})
+cases.append(("byte_stream_split.parquet", split, dict(compression="none", use_dictionary=False,
+                                                       column_encoding={c: "BYTE_STREAM_SPLIT" for c in split.column_names})))
+
 expected = {}
 for name, table, options in cases:
     pq.write_table(table, os.path.join(out, name), **options)

@@ -32,7 +32,7 @@ enum AlignConfig {
         [
             .choice("trainer", [trainer], default: trainer, help: "This trainer (fixed; recorded in config.toml)."),
             .string("model", "", help: "A Hugging Face model directory or a .gguf file; empty: a fresh 'tiny' byte-level Llama."),
-            .string("data", "", help: "A JSONL file in TRL's shapes; empty: the built-in task."),
+            .string("data", "", help: "A JSONL or Parquet file (or a Hub dataset directory: data/train-*.parquet) in TRL's shapes; empty: the built-in task."),
         ] + DataKeys.fields + [
             .choice("task", ["addition", "multiplication", "reversal", "sorting"], default: "addition", help: "The built-in task."),
             .int("rows", 256, min: 1, help: "Rows generated for the built-in task."),
@@ -76,7 +76,7 @@ enum AlignConfig {
 struct AlignOptions: ParsableArguments {
     @OptionGroup var config: ConfigOptions
     @Option(help: "A Hugging Face model directory or a .gguf file (key: model).") var model: String?
-    @Option(help: "A JSONL file in TRL's shapes (key: data).") var data: String?
+    @Option(help: "A JSONL or Parquet file (or Hub dataset directory) in TRL's shapes (key: data).") var data: String?
     @Option(help: "Built-in task: addition, multiplication, reversal, sorting (key: task).") var task: String?
     @Option(help: "Rows generated for the built-in task (key: rows).") var rows: Int?
     @Option(help: "Passes over the data (key: <trainer>.epochs).") var epochs: Int?

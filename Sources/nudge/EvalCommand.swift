@@ -20,7 +20,7 @@ struct EvalCommand: ParsableCommand {
     @Argument(help: "A model directory (config.json + model.safetensors) or a run directory.") var path: String
     @Flag(help: "Run directory: evaluate checkpoints/best instead of checkpoints/model.") var best = false
     @Option(help: "Built-in task: addition, multiplication, reversal, sorting (default: the run's, else addition).") var task: String?
-    @Option(help: "A JSONL file of verifiable rows {\"prompt\": …, \"answer\": …} instead of a built-in task.") var data: String?
+    @Option(help: "A JSONL or Parquet file of verifiable rows {\"prompt\": …, \"answer\": …} instead of a built-in task.") var data: String?
     @Option(help: "Held-out rows of the built-in task (or the last rows of --data).") var rows = 200
     @Option(name: .customLong("max-new-tokens"), help: "New tokens per completion (default: the run's, else 16).") var maxNewTokens: Int?
     @Option(help: "Samples per prompt for sampled accuracy and pass@k (0: greedy only).") var samples = 0

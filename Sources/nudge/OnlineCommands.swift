@@ -12,7 +12,7 @@ import Nudge
 struct OnlineOptions: ParsableArguments {
     @OptionGroup var config: ConfigOptions
     @Option(help: "A Hugging Face model directory or a .gguf file (key: model).") var model: String?
-    @Option(help: "A JSONL file of prompts, e.g. {\"prompt\": …, \"answer\": …} (key: data).") var data: String?
+    @Option(help: "A JSONL or Parquet file (or Hub dataset directory) of prompts, e.g. {\"prompt\": …, \"answer\": …} (key: data).") var data: String?
     @Option(help: "Built-in task: addition, multiplication, reversal, sorting (key: task).") var task: String?
     @Option(help: "Optimizer steps (key: <trainer>.steps).") var steps: Int?
     @Option(name: .customLong("learning-rate"), help: "AdamW learning rate (key: <trainer>.learning_rate).") var learningRate: Double?
@@ -49,7 +49,7 @@ enum OnlineConfig {
         [
             .choice("trainer", [trainer], default: trainer, help: "This trainer (fixed; recorded in config.toml)."),
             .string("model", "", help: "A Hugging Face model directory or a .gguf file; empty: a fresh 'tiny' byte-level Llama warm-started by SFT."),
-            .string("data", "", help: "A JSONL file of prompts (verifiable rows keep their answer); empty: the built-in task."),
+            .string("data", "", help: "A JSONL or Parquet file (or Hub dataset directory) of prompts (verifiable rows keep their answer); empty: the built-in task."),
         ] + DataKeys.fields + [
             .choice("task", AlignRun.taskNames, default: task, help: "The built-in task."),
             .int("seed", 0, min: 0, help: "Seed of the model, the task, prompt order and sampling."),

@@ -40,7 +40,7 @@ private func same(_ a: JSONValue, _ b: JSONValue) -> Bool {
 @Suite struct ParquetTests {
     @Test func everyFixtureMatchesPyarrow() throws {
         let expected = try expectedRows()
-        #expect(expected.count >= 29)
+        #expect(expected.count == 30)
         var compared = 0
         for (name, rows) in expected.sorted(by: { $0.key < $1.key }) {
             guard case .array(let expectedRows) = rows else { Issue.record("\(name): expected rows"); continue }
@@ -59,8 +59,8 @@ private func same(_ a: JSONValue, _ b: JSONValue) -> Bool {
                 break
             }
         }
-        // 16 scalar files of 24 rows, 7 of 5 message rows, 2 of 40 GSM8K rows, 12 + 4 + 2 × 160.
-        #expect(compared == 16 * 24 + 7 * 5 + 2 * 40 + 12 + 4 + 2 * 160)
+        // 16 scalar files of 24 rows, 7 of 5 message rows, 2 of 40 GSM8K rows, 12 + 4 + 2 × 160 + 30.
+        #expect(compared == 16 * 24 + 7 * 5 + 2 * 40 + 12 + 4 + 2 * 160 + 30)
     }
 
     @Test func columnNamesAndRowCount() throws {
@@ -135,10 +135,34 @@ private func same(_ a: JSONValue, _ b: JSONValue) -> Bool {
         #expect(gsm8k.description == "gsm8k.parquet:row 1: field \"prompt\": missing")
     }
 
+    @Test func gsm8kLoadsWithItsColumnsMapped() throws {
+        // GSM8K as the Hub ships it: question/answer with "#### N" at the end of the answer.
+        let rows = try JSONLDataset.load(try parquetURL("gsm8k.parquet"),
+                                         options: DatasetOptions(columns: ["question": "prompt"], answer: .gsm8k))
+        #expect(rows.first == .verifiable(prompt: .text("Natalia sold clips to 0 of her friends. How many clips did she sell?"), answer: "0"))
+        #expect(rows.dropFirst().first == .verifiable(prompt: .text("Natalia sold clips to 1 of her friends. How many clips did she sell?"), answer: "2"))
+    }
+
     @Test func corruptParquetThroughTheLoaderNamesTheFile() throws {
         let error = try #require(throws: DatasetError.self) {
             try JSONLDataset.parseParquet(Data("PAR1....PAR1".utf8), fileName: "bad.parquet")
         }
         #expect(error.description.hasPrefix("bad.parquet: cannot read the file: "), "\(error)")
+    }
+
+    /// A directory in the Hub's layout loads its train shards in order, and not the test split.
+    @Test func hubDirectoryLoadsTheTrainSplit() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("nudge-hub-\(UUID().uuidString)")
+        let data = root.appendingPathComponent("data")
+        try FileManager.default.createDirectory(at: data, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: root) }
+        let prompts = try parquetData("prompts.parquet")
+        try prompts.write(to: data.appendingPathComponent("train-00000-of-00002.parquet"))
+        try prompts.write(to: data.appendingPathComponent("train-00001-of-00002.parquet"))
+        try parquetData("preference.parquet").write(to: data.appendingPathComponent("test-00000-of-00001.parquet"))
+        #expect(try JSONLDataset.load(root).count == 8)
+        #expect(try JSONLDataset.load(root, split: "test").count == 12)
+        let missing = try #require(throws: DatasetError.self) { try JSONLDataset.load(root, split: "validation") }
+        #expect("\(missing)".contains("data/validation-*.parquet"))
     }
 }

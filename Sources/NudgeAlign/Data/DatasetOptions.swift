@@ -95,7 +95,7 @@ public struct DatasetOptions: Sendable, Equatable {
     }
 
     /// The row object with columns renamed and the answer extracted.
-    func apply(to object: [String: JSONValue], file: String, line: Int) throws -> [String: JSONValue] {
+    func apply(to object: [String: JSONValue], parser: LineParser) throws -> [String: JSONValue] {
         guard !columns.isEmpty || answer != nil else { return object }
         var out = object
         for (source, target) in columns {
@@ -109,11 +109,10 @@ public struct DatasetOptions: Sendable, Equatable {
             case .string(let s): text = s
             case .int(let i): text = String(i)
             case .double(let d): text = String(d)
-            default: throw DatasetError(file: file, line: line, field: "answer", kind: .wrongType(expected: "a string or a number", found: value.typeName))
+            default: throw parser.error("answer", .wrongType(expected: "a string or a number", found: value.typeName))
             }
             guard let extracted = answer.extract(text) else {
-                throw DatasetError(file: file, line: line, field: "answer",
-                                   kind: .inconsistent("dataset.answer=\(answer.rawValue) finds no answer in \(text.prefix(80).debugDescription)"))
+                throw parser.error("answer", .inconsistent("dataset.answer=\(answer.rawValue) finds no answer in \(text.prefix(80).debugDescription)"))
             }
             out["answer"] = .string(extracted)
         }

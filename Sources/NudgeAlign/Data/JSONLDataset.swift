@@ -20,16 +20,25 @@ public enum JSONLDataset {
     /// The roles a message may have.
     public static let validRoles: Set<String> = ["system", "user", "assistant", "tool"]
 
-    /// The rows of the JSON Lines or Parquet (`.parquet`) file at `url`.
+    /// The rows of the JSON Lines or Parquet (`.parquet`) file at `url`, or of a directory in the
+    /// Hugging Face Hub's layout: the `split` shards `data/<split>-*.parquet` (or `.jsonl`), in name order.
     ///
     /// - Throws: `DatasetError` for an unreadable file or the first malformed line or row.
-    public static func load(_ url: URL) throws -> [DatasetRow] {
+    public static func load(_ url: URL, split: String = "train", options: DatasetOptions = DatasetOptions()) throws -> [DatasetRow] {
         let data: Data
         let name = url.lastPathComponent
         let path = url.path
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw DatasetError(file: name, line: 0, field: nil, kind: .unreadable("no such file"))
+        }
+        if isDirectory.boolValue {
+            let shards = hubShards(in: url, split: split)
+            guard !shards.isEmpty else {
+                throw DatasetError(file: name, line: 0, field: nil, kind: .unreadable(
+                    "it is a directory without \(split) shards (expected data/\(split)-*.parquet as on the Hugging Face Hub)"))
+            }
+            return try shards.flatMap { try load($0, options: options) }
         }
         // A FIFO or device would block or read as nothing; a dataset is a regular file.
         let type = (try? FileManager.default.attributesOfItem(atPath: path)[.type]) as? FileAttributeType
@@ -44,9 +53,24 @@ public enum JSONLDataset {
             throw DatasetError(file: name, line: 0, field: nil, kind: .unreadable(reason))
         }
         let rows = url.pathExtension.lowercased() == "parquet"
-            ? try parseParquet(data, fileName: name) : try parse(data, fileName: name)
+            ? try parseParquet(data, fileName: name, options: options) : try parse(data, fileName: name, options: options)
         guard !rows.isEmpty else { throw DatasetError(file: name, line: 0, field: nil, kind: .noRows) }
         return rows
+    }
+
+    /// The files of one split in a Hub dataset directory: `data/<split>-00000-of-00002.parquet` and the
+    /// like (also `<split>.jsonl`, and the same names at the top level), sorted by name.
+    static func hubShards(in directory: URL, split: String) -> [URL] {
+        for folder in [directory.appendingPathComponent("data"), directory] {
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
+            let shards = names.filter { name in
+                let lower = name.lowercased()
+                return (lower.hasSuffix(".parquet") || lower.hasSuffix(".jsonl"))
+                    && (name.hasPrefix(split + "-") || name.hasPrefix(split + "."))
+            }.sorted()
+            if !shards.isEmpty { return shards.map { folder.appendingPathComponent($0) } }
+        }
+        return []
     }
 
     /// What a UTF-16 file looks like, or nil (invalid UTF-8 bytes are found line by line).
@@ -61,7 +85,7 @@ public enum JSONLDataset {
     /// The rows of JSON Lines `data`; `fileName` is used in errors.
     ///
     /// - Throws: `DatasetError` for the first malformed line.
-    public static func parse(_ data: Data, fileName: String) throws -> [DatasetRow] {
+    public static func parse(_ data: Data, fileName: String, options: DatasetOptions = DatasetOptions()) throws -> [DatasetRow] {
         if let problem = encodingProblem(data) { throw DatasetError(file: fileName, line: 0, field: nil, kind: .notUTF8(problem)) }
         var objects: [(number: Int, object: [String: JSONValue])] = []
         let decoder = JSONDecoder()
@@ -77,29 +101,31 @@ public enum JSONLDataset {
             guard case .object(let object) = value else { throw parser.error(nil, .notAnObject) }
             objects.append((line.number, object))
         }
-        return try rows(objects, fileName: fileName, isRow: false)
+        return try rows(objects, fileName: fileName, isRow: false, options: options)
     }
 
     /// The rows of Parquet `data` (columns named as the JSON keys would be); `fileName` is used in errors,
     /// which name rows as `file.parquet:row N` (1-based).
     ///
     /// - Throws: `DatasetError` for an unreadable file or the first malformed row.
-    public static func parseParquet(_ data: Data, fileName: String) throws -> [DatasetRow] {
+    public static func parseParquet(_ data: Data, fileName: String, options: DatasetOptions = DatasetOptions()) throws -> [DatasetRow] {
         let objects: [[String: JSONValue]]
         do {
             objects = try ParquetFile(data: data, fileName: fileName).rows()
         } catch let error as ParquetError {
             throw DatasetError(file: fileName, line: 0, field: nil, kind: .unreadable(error.location.isEmpty ? error.message : "\(error.location): \(error.message)"))
         }
-        return try rows(objects.enumerated().map { ($0.offset + 1, $0.element) }, fileName: fileName, isRow: true)
+        return try rows(objects.enumerated().map { ($0.offset + 1, $0.element) }, fileName: fileName, isRow: true, options: options)
     }
 
     /// Dataset rows from parsed objects, numbered by line (JSONL) or row (Parquet); every object must have the first one's shape and format.
-    static func rows(_ objects: [(number: Int, object: [String: JSONValue])], fileName: String, isRow: Bool) throws -> [DatasetRow] {
+    static func rows(_ objects: [(number: Int, object: [String: JSONValue])], fileName: String, isRow: Bool,
+                     options: DatasetOptions = DatasetOptions()) throws -> [DatasetRow] {
         var rows: [DatasetRow] = []
         var first: (shape: DatasetShape, conversational: Bool?, line: Int)?
-        for (number, object) in objects {
+        for (number, raw) in objects {
             let parser = LineParser(file: fileName, line: number, isRow: isRow)
+            let object = try options.apply(to: raw, parser: parser)
             let shape = try parser.shape(of: object)
             if let first, first.shape != shape {
                 // A row that is the file's shape minus its distinguishing key lacks that key

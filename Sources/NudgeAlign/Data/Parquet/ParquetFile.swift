@@ -138,8 +138,8 @@ public struct ParquetFile {
         let childCount = element.int(5) ?? 0
         let logical = element.structure(10, named: "LogicalType")
         let converted = element.int(6)
-        if childCount > 0 || element.int(1) == nil {
-            guard childCount <= Int64(elements.count - index) else {
+        if childCount != 0 || element.int(1) == nil {
+            guard childCount >= 0, childCount <= Int64(elements.count - index) else {
                 throw ParquetFailure("field \"\(name)\" claims \(childCount) children")
             }
             var children: [ParquetSchemaNode] = []
@@ -330,6 +330,8 @@ public struct ParquetFile {
                     guard let dataHeader = header.structure(5, named: "DataPageHeader") else { throw ParquetFailure("data page lacks its header") }
                     pageValues = try dataHeader.int(1, "num_values", in: 0...Int64(Int32.max))
                     encoding = try dataHeader.int(2, "encoding")
+                    // Checked before the levels are read: their count is what gets allocated.
+                    guard pageValues <= totalValues - read else { throw ParquetFailure("pages hold more values than the column's \(totalValues)") }
                     data = try codec.decompress(bytes, body, size: uncompressed)
                     levels = ByteCursor(data, 0..<data.count)
                     // Version 1: each level section is a 4-byte length and the RLE hybrid.
@@ -339,6 +341,8 @@ public struct ParquetFile {
                     guard let dataHeader = header.structure(8, named: "DataPageHeaderV2") else { throw ParquetFailure("data page lacks its header") }
                     pageValues = try dataHeader.int(1, "num_values", in: 0...Int64(Int32.max))
                     encoding = try dataHeader.int(4, "encoding")
+                    // Checked before the levels are read: their count is what gets allocated.
+                    guard pageValues <= totalValues - read else { throw ParquetFailure("pages hold more values than the column's \(totalValues)") }
                     let repetitionLength = try dataHeader.int(6, "repetition_levels_byte_length", in: 0...Int64(compressed))
                     let definitionLength = try dataHeader.int(5, "definition_levels_byte_length", in: 0...Int64(compressed))
                     // Version 2: the levels come first, never compressed, with their lengths in the header.
@@ -356,7 +360,6 @@ public struct ParquetFile {
                         : try codec.decompress(bytes, rest, size: restSize)
                     levels = ByteCursor(data, 0..<data.count)
                 }
-                guard pageValues <= totalValues - read else { throw ParquetFailure("pages hold more values than the column's \(totalValues)") }
                 read += pageValues
                 // Only entries at the maximum definition level carry a value.
                 let present = column.maxDefinition == 0 ? pageValues

@@ -136,6 +136,8 @@ struct CompactReader {
     }
 
     mutating func value(type: UInt8, depth: Int) throws -> ThriftValue {
+        // Lists of lists nest without a struct between them, so the limit is checked here too.
+        guard depth < Self.maxDepth else { throw ParquetFailure("Thrift metadata nests deeper than \(Self.maxDepth) levels") }
         switch type {
         case 1: return .bool(true)
         case 2: return .bool(false)
