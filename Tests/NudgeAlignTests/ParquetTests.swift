@@ -40,7 +40,7 @@ private func same(_ a: JSONValue, _ b: JSONValue) -> Bool {
 @Suite struct ParquetTests {
     @Test func everyFixtureMatchesPyarrow() throws {
         let expected = try expectedRows()
-        #expect(expected.count == 30)
+        #expect(expected.count == 32)
         var compared = 0
         for (name, rows) in expected.sorted(by: { $0.key < $1.key }) {
             guard case .array(let expectedRows) = rows else { Issue.record("\(name): expected rows"); continue }
@@ -59,8 +59,8 @@ private func same(_ a: JSONValue, _ b: JSONValue) -> Bool {
                 break
             }
         }
-        // 16 scalar files of 24 rows, 7 of 5 message rows, 2 of 40 GSM8K rows, 12 + 4 + 2 × 160 + 30.
-        #expect(compared == 16 * 24 + 7 * 5 + 2 * 40 + 12 + 4 + 2 * 160 + 30)
+        // 16 scalar files of 24 rows, 7 of 5 message rows, 2 of 40 GSM8K rows, 12 + 4 + 2 × 160 + 30 + 2 × 4.
+        #expect(compared == 16 * 24 + 7 * 5 + 2 * 40 + 12 + 4 + 2 * 160 + 30 + 2 * 4)
     }
 
     @Test func columnNamesAndRowCount() throws {
@@ -164,5 +164,16 @@ private func same(_ a: JSONValue, _ b: JSONValue) -> Bool {
         #expect(try JSONLDataset.load(root, split: "test").count == 12)
         let missing = try #require(throws: DatasetError.self) { try JSONLDataset.load(root, split: "validation") }
         #expect("\(missing)".contains("data/validation-*.parquet"))
+    }
+}
+
+/// Reading speed on a large local file: `NUDGE_PARQUET_BENCH=/path/file.parquet swift test --filter ParquetBench`.
+@Suite struct ParquetBench {
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["NUDGE_PARQUET_BENCH"] != nil))
+    func readLargeFile() throws {
+        let path = try #require(ProcessInfo.processInfo.environment["NUDGE_PARQUET_BENCH"])
+        let start = Date()
+        let rows = try ParquetFile(data: try Data(contentsOf: URL(fileURLWithPath: path)), fileName: "bench.parquet").rows()
+        print("ParquetBench: \(rows.count) rows in \(Date().timeIntervalSince(start)) s")
     }
 }

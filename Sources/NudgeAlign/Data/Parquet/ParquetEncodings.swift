@@ -218,6 +218,8 @@ struct ParquetLeafType: Sendable {
     var typeLength: Int
     /// Unsigned integers (UINT_32/UINT_64 or an unsigned INT logical type).
     var unsigned: Bool
+    /// BYTE_ARRAY annotated as text (STRING/UTF8, ENUM, JSON): its values must be UTF-8.
+    var isText: Bool
 
     var name: String {
         ["BOOLEAN", "INT32", "INT64", "INT96", "FLOAT", "DOUBLE", "BYTE_ARRAY", "FIXED_LEN_BYTE_ARRAY"][physical]
@@ -233,9 +235,12 @@ struct ParquetLeafType: Sendable {
         return .int(Int(Int64(bitPattern: raw)))
     }
 
+    /// A BYTE_ARRAY value: a string; binary data that is not UTF-8 (image bytes and the like, which no
+    /// dataset row uses) reads as null so that the file's text columns still load.
     func string(_ bytes: [UInt8], _ range: Range<Int>) throws -> JSONValue {
         guard let text = String(validating: bytes[range], as: UTF8.self) else {
-            throw ParquetFailure("a value is not UTF-8 text (binary columns are not supported)")
+            if isText { throw ParquetFailure("a string value is not valid UTF-8") }
+            return .null
         }
         return .string(text)
     }
@@ -273,6 +278,15 @@ struct ParquetLeafType: Sendable {
                 }
                 output.append(try string(cursor.bytes, try cursor.take(Int(length))))
             }
+        case 3, 7:
+            // INT96 timestamps and fixed-length bytes (float16, UUIDs, decimals) have no JSON form
+            // here; they read as null so that the rest of the file loads.
+            let size = physical == 3 ? 12 : typeLength
+            guard size >= 0, count <= cursor.remaining / max(size, 1) else {
+                throw ParquetFailure("\(count) \(name) values need more bytes than remain")
+            }
+            _ = try cursor.take(count * size)
+            output = Array(repeating: .null, count: count)
         default:
             throw ParquetFailure("\(name) columns are not supported")
         }

@@ -152,7 +152,11 @@ public struct ParquetFile {
         let physical = try element.int(1, "type", in: 0...7)
         var unsigned = converted == 13 || converted == 14
         if let integer = logical?.structure(10, named: "IntType"), integer.bool(2) == false { unsigned = true }
-        let leaf = ParquetLeafType(physical: physical, typeLength: Int(element.int(2) ?? 0), unsigned: unsigned)
+        // UTF8, ENUM and JSON converted types; STRING, ENUM and JSON logical types.
+        let isText = converted == 0 || converted == 4 || converted == 19
+            || logical?.fields[1] != nil || logical?.fields[4] != nil || logical?.fields[7] != nil
+        let typeLength = try element.int(2).map { _ in try element.int(2, "type_length", in: 0...Int64(Int32.max)) } ?? 0
+        let leaf = ParquetLeafType(physical: physical, typeLength: typeLength, unsigned: unsigned, isText: isText)
         return ParquetSchemaNode(name: name, repetition: repetition, children: [], leaf: leaf, isList: false)
     }
 
