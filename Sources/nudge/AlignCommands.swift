@@ -15,12 +15,14 @@ enum DataKeys {
         .string("dataset.columns", "", help: "Rename the data's columns to TRL's fields, e.g. question=prompt (GSM8K) or problem=prompt,solution=answer (MATH)."),
         .choice("dataset.answer", ["none"] + AnswerExtractor.allCases.map(\.rawValue), default: "none",
                 help: "Extract the answer column's final answer: gsm8k (after ####), boxed (the last \\boxed{}), last_number; none: as written."),
+        .string("dataset.split", "train", help: "The split read when data is a Hub dataset directory (data/<split>-*.parquet)."),
     ]
 
     static func options(_ config: ResolvedConfig) throws -> DatasetOptions {
         let columns: [String: String]
         do { columns = try DatasetOptions.parseColumns(config.string("dataset.columns")) } catch { throw ValidationError("\(error)") }
-        return DatasetOptions(columns: columns, answer: AnswerExtractor(rawValue: config.string("dataset.answer")))
+        return DatasetOptions(columns: columns, answer: AnswerExtractor(rawValue: config.string("dataset.answer")),
+                              split: config.string("dataset.split"))
     }
 }
 

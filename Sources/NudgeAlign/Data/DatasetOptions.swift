@@ -68,10 +68,13 @@ public struct DatasetOptions: Sendable, Equatable {
     public var columns: [String: String]
     /// Applied to the `answer` field (after renaming), when set.
     public var answer: AnswerExtractor?
+    /// The split read from a directory in the Hub's layout (`data/<split>-*.parquet`).
+    public var split: String
 
-    public init(columns: [String: String] = [:], answer: AnswerExtractor? = nil) {
+    public init(columns: [String: String] = [:], answer: AnswerExtractor? = nil, split: String = "train") {
         self.columns = columns
         self.answer = answer
+        self.split = split
     }
 
     /// Parses `question=prompt,answer=answer` (spaces around names allowed); throws a message naming

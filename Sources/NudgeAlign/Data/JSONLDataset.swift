@@ -24,7 +24,8 @@ public enum JSONLDataset {
     /// Hugging Face Hub's layout: the `split` shards `data/<split>-*.parquet` (or `.jsonl`), in name order.
     ///
     /// - Throws: `DatasetError` for an unreadable file or the first malformed line or row.
-    public static func load(_ url: URL, split: String = "train", options: DatasetOptions = DatasetOptions()) throws -> [DatasetRow] {
+    public static func load(_ url: URL, split: String? = nil, options: DatasetOptions = DatasetOptions()) throws -> [DatasetRow] {
+        let split = split ?? options.split
         let data: Data
         let name = url.lastPathComponent
         let path = url.path
