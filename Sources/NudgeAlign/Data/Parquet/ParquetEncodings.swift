@@ -68,6 +68,15 @@ struct ByteCursor {
         return value
     }
 
+}
+
+/// A byte source with ULEB128 varints and zigzag integers on top: Thrift's compact protocol and
+/// Parquet's RLE and delta encodings write their integers the same way.
+protocol VarintReading {
+    mutating func byte() throws -> UInt8
+}
+
+extension VarintReading {
     mutating func varint() throws -> UInt64 {
         var result: UInt64 = 0
         var shift: UInt64 = 0
@@ -85,6 +94,8 @@ struct ByteCursor {
         return Int64(bitPattern: raw >> 1) ^ -Int64(bitPattern: raw & 1)
     }
 }
+
+extension ByteCursor: VarintReading {}
 
 /// Reads little-endian bit-packed integers (least significant bit first), as Parquet packs them.
 struct BitReader {

@@ -66,7 +66,7 @@ struct ThriftStruct: Sendable {
 }
 
 /// Reads compact-protocol values from a byte range.
-struct CompactReader {
+struct CompactReader: VarintReading {
     let bytes: [UInt8]
     private(set) var position: Int
     let end: Int
@@ -85,22 +85,6 @@ struct CompactReader {
         return bytes[position]
     }
 
-    mutating func varint() throws -> UInt64 {
-        var result: UInt64 = 0
-        var shift: UInt64 = 0
-        while true {
-            let b = try byte()
-            guard shift < 64 else { throw ParquetFailure("Thrift varint longer than 10 bytes") }
-            result |= UInt64(b & 0x7F) << shift
-            if b & 0x80 == 0 { return result }
-            shift += 7
-        }
-    }
-
-    mutating func zigzag() throws -> Int64 {
-        let raw = try varint()
-        return Int64(bitPattern: raw >> 1) ^ -Int64(bitPattern: raw & 1)
-    }
 
     /// A length that the remaining bytes can hold (each item takes at least `minimumSize` bytes).
     mutating func length(minimumSize: Int) throws -> Int {
