@@ -40,4 +40,17 @@ import Testing
             "\(error)".hasPrefix("gsm8k.jsonl:1: field \"answer\": ") && "\(error)".contains("dataset.answer=gsm8k")
         }
     }
+
+    @Test func rowsPrintAsTheJSONTheyWereReadFrom() throws {
+        let rows: [DatasetRow] = [
+            .verifiable(prompt: .text("2+2?"), answer: "4"),
+            .verifiable(prompt: .text("3+3?"), answer: "6"),
+        ]
+        let lines = rows.map(\.jsonLine).joined(separator: "\n")
+        #expect(try JSONLDataset.parse(Data(lines.utf8), fileName: "x.jsonl") == rows)
+        let preference: [DatasetRow] = [.preference(prompt: .messages([.user("q")]), chosen: .messages([.assistant("a")]), rejected: .messages([.assistant("b")]))]
+        #expect(try JSONLDataset.parse(Data(preference[0].jsonLine.utf8), fileName: "p.jsonl") == preference)
+        #expect(DatasetSummary(rows).description == "2 rows; shape prompt/answer (2); plain text")
+        #expect(DatasetSummary(preference).description == "1 rows; shape prompt/chosen/rejected (1); conversational")
+    }
 }
