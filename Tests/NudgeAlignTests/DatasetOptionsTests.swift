@@ -54,3 +54,35 @@ import Testing
         #expect(DatasetSummary(preference).description == "1 rows; shape prompt/chosen/rejected (1); conversational")
     }
 }
+
+@Suite("CSV, TSV and JSON datasets") struct DelimitedDatasetTests {
+    func write(_ text: String, _ ext: String) throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("nudge-data-\(UUID().uuidString).\(ext)")
+        try Data(text.utf8).write(to: url)
+        return url
+    }
+
+    @Test func csvWithQuotesAndNewlines() throws {
+        let url = try write("question,answer\r\n\"What is 2+2, exactly?\",\"Two plus two\nis 4\n#### 4\"\r\nSay \"\"hi\"\"?,#### 5\n\n", "csv")
+        let rows = try JSONLDataset.load(url, options: DatasetOptions(columns: ["question": "prompt"], answer: .gsm8k))
+        #expect(rows == [.verifiable(prompt: .text("What is 2+2, exactly?"), answer: "4"), .verifiable(prompt: .text("Say \"\"hi\"\"?"), answer: "5")])
+    }
+
+    @Test func tsvAndJSONArray() throws {
+        let tsv = try write("prompt\tcompletion\nhello\tworld\n", "tsv")
+        #expect(try JSONLDataset.load(tsv) == [.promptCompletion(prompt: .text("hello"), completion: .text("world"))])
+        let json = try write(" [{\"prompt\": \"a\", \"completion\": \"b\"}, {\"prompt\": \"c\", \"completion\": \"d\"}]", "json")
+        #expect(try JSONLDataset.load(json).count == 2)
+        let lines = try write("{\"prompt\": \"a\", \"completion\": \"b\"}\n", "json")
+        #expect(try JSONLDataset.load(lines).count == 1)
+    }
+
+    @Test func malformedFilesNameTheLine() throws {
+        let ragged = try write("prompt,completion\na,b\nc\n", "csv")
+        #expect { try JSONLDataset.load(ragged) } throws: { "\($0)".hasPrefix("nudge-data-") && "\($0)".contains(":3: ") && "\($0)".contains("1 fields where the header has 2") }
+        let open = try write("prompt,completion\n\"a,b\n", "csv")
+        #expect { try JSONLDataset.load(open) } throws: { "\($0)".contains("not closed") }
+        let notObjects = try write("[1, 2]", "json")
+        #expect(throws: DatasetError.self) { try JSONLDataset.load(notObjects) }
+    }
+}

@@ -20,7 +20,8 @@ public enum JSONLDataset {
     /// The roles a message may have.
     public static let validRoles: Set<String> = ["system", "user", "assistant", "tool"]
 
-    /// The rows of the JSON Lines or Parquet (`.parquet`) file at `url`, or of a directory in the
+    /// The rows of the JSON Lines, Parquet (`.parquet`), CSV/TSV (with a header) or JSON (one top-level
+    /// array of objects) file at `url`, or of a directory in the
     /// Hugging Face Hub's layout: the `split` shards `data/<split>-*.parquet` (or `.jsonl`), in name order.
     ///
     /// - Throws: `DatasetError` for an unreadable file or the first malformed line or row.
@@ -53,8 +54,16 @@ public enum JSONLDataset {
             let reason = (error as NSError).localizedFailureReason ?? (error as NSError).localizedDescription
             throw DatasetError(file: name, line: 0, field: nil, kind: .unreadable(reason))
         }
-        let rows = url.pathExtension.lowercased() == "parquet"
-            ? try parseParquet(data, fileName: name, options: options) : try parse(data, fileName: name, options: options)
+        let rows: [DatasetRow]
+        switch url.pathExtension.lowercased() {
+        case "parquet": rows = try parseParquet(data, fileName: name, options: options)
+        case "csv": rows = try self.rows(DelimitedText.objects(data, separator: UInt8(ascii: ","), fileName: name), fileName: name, isRow: false, options: options)
+        case "tsv": rows = try self.rows(DelimitedText.objects(data, separator: 0x09, fileName: name), fileName: name, isRow: false, options: options)
+        case "json" where data.first(where: { ![0x20, 0x09, 0x0A, 0x0D].contains($0) }) == UInt8(ascii: "["):
+            // One top-level array; a .json file of one object per line is read as JSON Lines.
+            rows = try self.rows(DelimitedText.arrayObjects(data, fileName: name), fileName: name, isRow: true, options: options)
+        default: rows = try parse(data, fileName: name, options: options)
+        }
         guard !rows.isEmpty else { throw DatasetError(file: name, line: 0, field: nil, kind: .noRows) }
         return rows
     }
