@@ -80,7 +80,7 @@ for name, (fresh, resume, weights) in CASES.items():
 
     killed = os.path.join(work, f"{name}-killed")
     rng = random.Random(f"{name}-kills")
-    kills = restarts = resumes = mid_save = fresh_in_a_row = 0
+    kills = restarts = resumes = mid_save = 0
     finished = False
     while not finished:
         # A checkpoint to continue from: latest, or the previous one a killed swap left aside.
@@ -88,37 +88,47 @@ for name, (fresh, resume, weights) in CASES.items():
         resumable = os.path.exists(os.path.join(killed, "config.toml")) and os.path.isdir(checkpoints) and \
             any(e == "latest" or e == ".latest.old" for e in os.listdir(checkpoints))
         argv = resume + [killed] if resumable else fresh + ["--output", killed]
-        fresh_in_a_row = 0 if resumable else fresh_in_a_row + 1
         if resumable:
             resumes += 1
         else:
             # Killed before its first checkpoint: start over, as a user would.
             shutil.rmtree(killed, ignore_errors=True)
             restarts += 1
-        process = subprocess.Popen([NUDGE] + argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        log = tempfile.TemporaryFile(mode="w+")
+        process = subprocess.Popen([NUDGE] + argv, stdout=log, stderr=subprocess.STDOUT, text=True)
+
+        def output():
+            log.seek(0)
+            return log.read()[-3000:]
+
         if kills < KILLS:
             # Spread over the whole run (mean gap: its duration / kills), so kills land everywhere
-            # from loading and the warm start to checkpoint swaps and the report.
-            # A fresh start has to get past its first checkpoint some time: its window doubles with each
-            # fresh start in a row (so it is not one long run that leaves too little to kill 20 times).
+            # from loading and the warm start to checkpoint swaps and the report. Half the fresh starts
+            # are killed early (loading, warm start: the run restarts); the other half soon after their
+            # first checkpoint, so one long fresh start never leaves too little run to kill 20 times.
             window = max(0.5, 2 * duration / KILLS)
-            delay = rng.uniform(0.05, window if resumable else min(duration, window * 2 ** fresh_in_a_row))
+            if not resumable and rng.random() < 0.5:
+                first = os.path.join(checkpoints, "latest")
+                deadline = time.time() + 4 * duration
+                while process.poll() is None and not os.path.exists(first) and time.time() < deadline:
+                    time.sleep(0.02)
+            delay = rng.uniform(0.05, window)
             try:
-                output, _ = process.communicate(timeout=delay)
+                process.wait(timeout=delay)
                 finished = process.returncode == 0
                 if process.returncode != 0:
-                    raise SystemExit(f"{name}: {' '.join(argv)} exited {process.returncode} without a kill:\n{output[-3000:]}")
+                    raise SystemExit(f"{name}: {' '.join(argv)} exited {process.returncode} without a kill:\n{output()}")
             except subprocess.TimeoutExpired:
                 process.send_signal(signal.SIGKILL)
-                process.communicate()
+                process.wait()
                 kills += 1
                 # Left mid-save: a temporary checkpoint or the previous one moved aside.
                 if os.path.isdir(checkpoints) and any(e.startswith(".") for e in os.listdir(checkpoints)):
                     mid_save += 1
         else:
-            output, _ = process.communicate()
+            process.wait()
             if process.returncode != 0:
-                raise SystemExit(f"{name}: {' '.join(argv)} exited {process.returncode}:\n{output[-3000:]}")
+                raise SystemExit(f"{name}: {' '.join(argv)} exited {process.returncode}:\n{output()}")
             finished = True
     got = digest(killed, weights)
     same = got == expected
