@@ -194,12 +194,10 @@ extension LM {
                     guard LanguageModelLoader.isGGUF(url) else {
                         throw ValidationError("--model: expected a Hugging Face model directory or a .gguf file, got the file '\(path)'")
                     }
-                    let info = try LanguageModelLoader.info(gguf: try GGUFFile(url: url))
-                    guard let source = info.chatTemplate else { throw ValidationError("--model: \(path) has no tokenizer.chat_template") }
-                    var tokens: [String: String] = [:]
-                    if let bos = info.bosToken { tokens["bos_token"] = bos }
-                    if let eos = info.eosToken { tokens["eos_token"] = eos }
-                    return ChatTemplateSource(source: source, name: url.lastPathComponent + ":tokenizer.chat_template", specialTokens: tokens)
+                    guard let source = try LanguageModelLoader.info(gguf: try GGUFFile(url: url)).templateSource else {
+                        throw ValidationError("--model: \(path) has no tokenizer.chat_template")
+                    }
+                    return source
                 }
                 return try ChatTemplateSource.load(directory: URL(fileURLWithPath: path), templateName: templateName, forTools: tools != nil)
             } catch let error as ChatTemplateLoadError {

@@ -24,22 +24,6 @@ public enum GGUFExport {
         return "blk.\(layer).\(name).\(tail[tail.index(after: lastDot)...])"
     }
 
-    /// llama.cpp's `permute`: within each head, transformers' row s·d/2 + i becomes ggml row 2i + s.
-    static func permute(_ values: [Float], rows: Int, heads: Int) -> [Float] {
-        guard heads > 0, rows % heads == 0, (rows / heads) % 2 == 0 else { return values }
-        let columns = values.count / rows, head = rows / heads, half = head / 2
-        var out = [Float](repeating: 0, count: values.count)
-        for h in 0..<heads {
-            for s in 0..<2 {
-                for i in 0..<half {
-                    let from = (h * head + s * half + i) * columns, to = (h * head + 2 * i + s) * columns
-                    for c in 0..<columns { out[to + c] = values[from + c] }
-                }
-            }
-        }
-        return out
-    }
-
     /// The architecture name llama.cpp uses for a family.
     static func architecture(_ family: TransformerConfiguration.Family) -> String {
         switch family {
@@ -119,12 +103,8 @@ public enum GGUFExport {
                 throw GGUFError.io(file: url.path, reason: "parameter \(key) has no GGUF name (LoRA adapters must be merged before export)")
             }
             var values = tensor.scalars
-            if c.family == .llama || c.family == .mistral {
-                if ggml.hasSuffix("attn_q.weight") || ggml.hasSuffix("attn_q.bias") {
-                    values = permute(values, rows: tensor.shape[0], heads: c.headCount)
-                } else if ggml.hasSuffix("attn_k.weight") || ggml.hasSuffix("attn_k.bias") {
-                    values = permute(values, rows: tensor.shape[0], heads: c.keyValueHeadCount)
-                }
+            if let heads = GGUFWeights.permutedHeads(ggml, config: c) {
+                values = GGUFWeights.reorderRotaryRows(values, rows: tensor.shape[0], heads: heads, toGGML: true)
             }
             if c.family == .gemma3 && ggml.hasSuffix("norm.weight") { values = values.map { $0 + 1 } }  // llama.cpp's gain is 1 + w
             w.add(ggml, shape: tensor.shape, values: values, type: tensor.rank >= 2 ? type : .f32)

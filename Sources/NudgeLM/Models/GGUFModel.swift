@@ -25,6 +25,17 @@ public struct GGUFModelInfo: Sendable {
     /// The BOS and EOS token texts, for templates that print them.
     public var bosToken: String?
     public var eosToken: String?
+    /// The file this came from, for template names in errors.
+    public var fileName: String = ""
+
+    /// The chat template with the special tokens it refers to, when the file has one.
+    public var templateSource: ChatTemplateSource? {
+        guard let chatTemplate else { return nil }
+        var tokens: [String: String] = [:]
+        if let bosToken { tokens["bos_token"] = bosToken }
+        if let eosToken { tokens["eos_token"] = eosToken }
+        return ChatTemplateSource(source: chatTemplate, name: fileName + ":tokenizer.chat_template", specialTokens: tokens)
+    }
 }
 
 extension LanguageModelLoader {
@@ -45,13 +56,8 @@ extension LanguageModelLoader {
         guard tokenizer.vocabularySize <= model.configuration.vocabularySize else {
             throw ModelLoadError.io(file: url.path, reason: "the tokenizer has \(tokenizer.vocabularySize) tokens but the model only \(model.configuration.vocabularySize) embeddings")
         }
-        let info = try info(gguf: file)
-        guard let template = info.chatTemplate else { return (model, tokenizer) }
-        var tokens: [String: String] = [:]
-        if let bos = info.bosToken { tokens["bos_token"] = bos }
-        if let eos = info.eosToken { tokens["eos_token"] = eos }
-        let renderer = try ChatTemplateRenderer(source: template, name: url.lastPathComponent + ":tokenizer.chat_template", specialTokens: tokens)
-        return (model, TemplatedTokenizer(tokenizer, format: JinjaChatFormat(renderer)))
+        guard let source = try info(gguf: file).templateSource else { return (model, tokenizer) }
+        return (model, TemplatedTokenizer(tokenizer, format: JinjaChatFormat(try source.renderer())))
     }
 
     /// The model in an opened GGUF file.
@@ -89,7 +95,8 @@ extension LanguageModelLoader {
         }
         return GGUFModelInfo(architecture: try file.string("general.architecture") ?? "", name: try file.string("general.name"),
                              chatTemplate: try file.string("tokenizer.chat_template"),
-                             bosToken: try token("tokenizer.ggml.bos_token_id"), eosToken: try token("tokenizer.ggml.eos_token_id"))
+                             bosToken: try token("tokenizer.ggml.bos_token_id"), eosToken: try token("tokenizer.ggml.eos_token_id"),
+                             fileName: file.url.lastPathComponent)
     }
 }
 
@@ -218,20 +225,26 @@ enum GGUFWeights {
                 throw ModelLoadError.io(file: file.url.path, reason: "tensor '\(info.name)' has no place in a \(config.family.rawValue) model")
             }
             var values = file.floats(info)
-            if config.family == .llama {
-                if info.name.hasSuffix("attn_q.weight") || info.name.hasSuffix("attn_q.bias") {
-                    values = unpermute(values, rows: info.shape[0], heads: config.headCount)
-                } else if info.name.hasSuffix("attn_k.weight") || info.name.hasSuffix("attn_k.bias") {
-                    values = unpermute(values, rows: info.shape[0], heads: config.keyValueHeadCount)
-                }
+            if let heads = permutedHeads(info.name, config: config) {
+                values = reorderRotaryRows(values, rows: info.shape[0], heads: heads, toGGML: false)
             }
             if config.family == .gemma3 && info.name.hasSuffix("norm.weight") { values = values.map { $0 - 1 } }  // stored as 1 + w
             try body(key, Tensor(shape: info.shape, values: values))
         }
     }
 
-    /// Undoes llama.cpp's `permute`: within each head, ggml row 2i + s holds transformers' row s·d/2 + i.
-    static func unpermute(_ values: [Float], rows: Int, heads: Int) -> [Float] {
+    /// The head count whose rows llama.cpp's converter permuted in tensor `ggmlName` (llama-arch q and k
+    /// projections), or nil for tensors stored as transformers lays them out.
+    static func permutedHeads(_ ggmlName: String, config: TransformerConfiguration) -> Int? {
+        guard config.family == .llama || config.family == .mistral else { return nil }
+        if ggmlName.hasSuffix("attn_q.weight") || ggmlName.hasSuffix("attn_q.bias") { return config.headCount }
+        if ggmlName.hasSuffix("attn_k.weight") || ggmlName.hasSuffix("attn_k.bias") { return config.keyValueHeadCount }
+        return nil
+    }
+
+    /// llama.cpp's `permute` (`toGGML`) and its inverse: within each head, transformers' row s·d/2 + i
+    /// is ggml's row 2i + s, because ggml's RoPE rotates adjacent pairs and transformers' the two halves.
+    static func reorderRotaryRows(_ values: [Float], rows: Int, heads: Int, toGGML: Bool) -> [Float] {
         guard heads > 0, rows % heads == 0, (rows / heads) % 2 == 0 else { return values }
         let columns = values.count / rows, head = rows / heads, half = head / 2
         var out = [Float](repeating: 0, count: values.count)
@@ -240,7 +253,8 @@ enum GGUFWeights {
                 for h in 0..<heads {
                     for s in 0..<2 {
                         for i in 0..<half {
-                            let from = (h * head + 2 * i + s) * columns, to = (h * head + s * half + i) * columns
+                            let hf = (h * head + s * half + i) * columns, gg = (h * head + 2 * i + s) * columns
+                            let (from, to) = toGGML ? (hf, gg) : (gg, hf)
                             for c in 0..<columns { dst[to + c] = src[from + c] }
                         }
                     }
@@ -248,6 +262,11 @@ enum GGUFWeights {
             }
         }
         return out
+    }
+
+    /// Undoes llama.cpp's `permute`.
+    static func unpermute(_ values: [Float], rows: Int, heads: Int) -> [Float] {
+        reorderRotaryRows(values, rows: rows, heads: heads, toGGML: false)
     }
 }
 
