@@ -246,7 +246,9 @@ public final class GGUFFile: @unchecked Sendable {
             if names.updateValue(i, forKey: name) != nil { throw .invalid(file: file, reason: "tensor '\(name)' appears twice") }
             raw.append(RawInfo(name: name, shape: extents.reversed(), type: type, offset: start, byteCount: count / elements * bytesPerBlock))
         }
-        let dataOffset = (reader.position + alignment - 1) / alignment * alignment
+        // A vocabulary-only file (no tensors) may end before the padding of an empty data section.
+        let dataOffset = raw.isEmpty ? min(size, (reader.position + alignment - 1) / alignment * alignment)
+            : (reader.position + alignment - 1) / alignment * alignment
         guard dataOffset <= size else { throw .invalid(file: file, reason: "the data section starts past the end of the file") }
         let dataSize = size - dataOffset
         var tensors: [GGUFTensorInfo] = []

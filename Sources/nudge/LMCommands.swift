@@ -104,7 +104,7 @@ extension LM {
         @Flag(name: .customLong("special"), help: "Add the tokenizer's sequence tokens (e.g. BOS).") var addSpecialTokens = false
         @Flag(help: "Print JSON (ids and the token strings).") var json = false
         func run() throws {
-            let (_, tokenizer) = try LanguageModelLoader.loadWithTokenizer(path: URL(fileURLWithPath: model))
+            let tokenizer = try LanguageModelLoader.tokenizer(path: URL(fileURLWithPath: model))
             let ids = tokenizer.encode(text, addSpecialTokens: addSpecialTokens)
             if json {
                 let tokens = ids.map { tokenizer.decode([$0], skipSpecialTokens: false) }

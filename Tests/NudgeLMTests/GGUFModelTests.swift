@@ -51,6 +51,33 @@ import NudgeTensor
         #expect(withoutGradients { model(batch).scalars } == withoutGradients { reloaded(batch).scalars })
     }
 
+    /// Llama 3.1's RoPE scaling: the divisors Nudge derives from config.json equal llama.cpp's
+    /// converter's rope_freqs (the fixture script's copy of its formula); exported as
+    /// rope_freqs.weight, read back to the same logits, and written back to config.json.
+    @Test func llama3RopeScalingTravelsThroughGGUF() throws {
+        let dir = try lmFixture("llama31")
+        let model = try LanguageModelLoader.load(directory: dir)
+        let expected = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("rope_freqs.json"))) as! [Double]
+        let divisors = try #require(model.configuration.ropeFrequencyDivisors)
+        #expect(divisors.count == expected.count)
+        for (a, b) in zip(divisors, expected) { #expect(Swift.abs(Double(a) - b) <= 1e-6 * b, "\(a) vs \(b)") }
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("nudge-llama31-\(UUID().uuidString).gguf")
+        defer { try? FileManager.default.removeItem(at: url) }
+        try GGUFExport.write(model, tokenizer: [], name: nil, type: .f32, to: url)
+        let written = try GGUFFile(url: url)
+        #expect(try written.floats("rope_freqs.weight") == divisors)
+        let reloaded = try LanguageModelLoader.load(gguf: written)
+        #expect(reloaded.configuration.ropeFrequencyDivisors == divisors)
+        #expect(reloaded.configuration.llama3RopeScaling == model.configuration.llama3RopeScaling)
+        let batch = TokenBatch(ids: [[1, 5, 9, 2, 7, 7, 3, 0, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22]])
+        #expect(withoutGradients { model(batch).scalars } == withoutGradients { reloaded(batch).scalars })
+        // config.json written from the GGUF-loaded model carries the scaling again.
+        let config = try JSONSerialization.jsonObject(with: reloaded.configuration.configJSON()) as! [String: Any]
+        let scaling = try #require(config["rope_scaling"] as? [String: Any])
+        #expect(scaling["rope_type"] as? String == "llama3" && scaling["factor"] as? Double == 8)
+        #expect(scaling["original_max_position_embeddings"] as? Double == 32 || scaling["original_max_position_embeddings"] as? Int == 32)
+    }
+
     @Test func unpermuteInvertsLlamaCppsPermute() {
         // llama.cpp: reshape(heads, 2, d/2, cols).swapaxes(1, 2) — row h·d + s·d/2 + i goes to h·d + 2i + s.
         let heads = 2, d = 6, columns = 3, rows = heads * d

@@ -97,7 +97,11 @@ struct TokenizerLoadErrorTests {
     func unsupportedTypes() {
         #expect(modelError { $0["type"] = "WordPiece" } == .unsupported(field: "model.type", value: "\"WordPiece\""))
         #expect(rootError { $0["normalizer"] = ["type": "BertNormalizer"] } == .unsupported(field: "normalizer.type", value: "\"BertNormalizer\""))
-        #expect(rootError { $0["decoder"] = ["type": "Metaspace"] }?.field == "decoder.type")
+        // Metaspace became supported (SentencePiece tokenizers); CTC is a decoder Nudge does not read.
+        #expect(rootError { $0["decoder"] = ["type": "CTC"] }?.field == "decoder.type")
+        #expect(rootError { $0["decoder"] = ["type": "Strip", "content": "ab", "start": 1, "stop": 0] }?.field == "decoder.content")
+        #expect(rootError { $0["pre_tokenizer"] = ["type": "Metaspace", "prepend_scheme": "sometimes"] } == .unsupported(field: "pre_tokenizer.prepend_scheme", value: "\"sometimes\""))
+        #expect(rootError { $0["normalizer"] = ["type": "Replace", "pattern": ["Regex": "("], "content": "x"] }?.field == "normalizer.pattern.Regex")
         #expect(rootError { $0["post_processor"] = ["type": "Nope"] }?.field == "post_processor.type")
         let sequence: [String: Any] = [
             "type": "Sequence",

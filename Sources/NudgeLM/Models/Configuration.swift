@@ -59,6 +59,11 @@ public struct TransformerConfiguration: Sendable, Equatable {
     public var slidingWindow: Int = 0
     /// θ of RoPE on sliding layers (`rope_local_base_freq`); `ropeTheta` is the full layers'.
     public var localRopeTheta: Float = 10_000
+    /// Llama 3.1+ RoPE scaling (`rope_type: llama3`), when the checkpoint has it.
+    public var llama3RopeScaling: Llama3RopeScaling? = nil
+    /// Per rotary frequency, what its inverse frequency is divided by (llama.cpp's `rope_freqs.weight`):
+    /// from `llama3RopeScaling`, or read as stored in a GGUF. nil: no scaling.
+    public var ropeFrequencyDivisors: [Float]? = nil
     /// Linear RoPE scaling factors (inverse frequencies ÷ factor) of full and sliding layers.
     public var ropeScalingFactor: Float = 1
     public var localRopeScalingFactor: Float = 1
@@ -234,24 +239,45 @@ public struct TransformerConfiguration: Sendable, Equatable {
                 throw ModelLoadError.unsupported(file: file, field: "use_sliding_window", value: "true (sliding-window attention)")
             }
             var theta = 10_000.0
+            var scaling: (params: [String: Any], field: String)?
             if let params = json["rope_parameters"] as? [String: Any] {
-                if let t = params["rope_type"] as? String, t != "default" {
-                    throw ModelLoadError.unsupported(file: file, field: "rope_parameters.rope_type", value: t)
-                }
                 guard let t = params["rope_theta"] as? NSNumber else {
                     throw ModelLoadError.missingField(file: file, field: "rope_parameters.rope_theta")
                 }
                 theta = t.doubleValue
+                if let t = params["rope_type"] as? String, t != "default" { scaling = (params, "rope_parameters") }
             } else if json["rope_theta"] != nil {
                 theta = try double("rope_theta")
             }
-            if let scaling = json["rope_scaling"], !(scaling is NSNull) {
-                throw ModelLoadError.unsupported(file: file, field: "rope_scaling", value: "\(scaling)")
+            if let value = json["rope_scaling"], !(value is NSNull), scaling == nil {
+                guard let params = value as? [String: Any] else {
+                    throw ModelLoadError.wrongType(file: file, field: "rope_scaling", expected: "an object or null")
+                }
+                scaling = (params, "rope_scaling")
+            }
+            var llama3: Llama3RopeScaling?
+            if let (params, field) = scaling {
+                let type = (params["rope_type"] ?? params["type"]) as? String ?? "?"
+                guard type == "llama3" else {
+                    throw ModelLoadError.unsupported(file: file, field: "\(field).rope_type", value: "\(type) (default and llama3 are supported)")
+                }
+                func number(_ key: String, _ fallback: Double?) throws -> Double {
+                    if let n = params[key] as? NSNumber, n.doubleValue.isFinite, n.doubleValue > 0 { return n.doubleValue }
+                    if params[key] == nil, let fallback { return fallback }
+                    throw ModelLoadError.wrongType(file: file, field: "\(field).\(key)", expected: "a positive number")
+                }
+                llama3 = Llama3RopeScaling(
+                    factor: try number("factor", nil), lowFrequencyFactor: try number("low_freq_factor", 1),
+                    highFrequencyFactor: try number("high_freq_factor", 4),
+                    originalMaxPositions: try number("original_max_position_embeddings", 8192))
+                guard llama3!.highFrequencyFactor > llama3!.lowFrequencyFactor else {
+                    throw ModelLoadError.unsupported(file: file, field: "\(field).high_freq_factor", value: "not above low_freq_factor")
+                }
             }
             let act = json["hidden_act"] as? String ?? "silu"
             guard act == "silu" else { throw ModelLoadError.unsupported(file: file, field: "hidden_act", value: act) }
             let attentionBias = try bool("attention_bias", default: false)
-            return TransformerConfiguration(
+            var c = TransformerConfiguration(
                 family: family, vocabularySize: try int("vocab_size"), hiddenSize: try int("hidden_size"),
                 intermediateSize: try int("intermediate_size"), layerCount: try int("num_hidden_layers"),
                 headCount: try int("num_attention_heads"), keyValueHeadCount: try optionalInt("num_key_value_heads"),
@@ -261,6 +287,11 @@ public struct TransformerConfiguration: Sendable, Equatable {
                 attentionBias: family == .qwen2 ? true : attentionBias, outputProjectionBias: family == .qwen2 ? false : attentionBias,
                 mlpBias: try bool("mlp_bias", default: false), activation: act,
                 bosTokenID: try optionalInt("bos_token_id"), eosTokenID: try optionalInt("eos_token_id"), padTokenID: try optionalInt("pad_token_id"))
+            if let llama3 {
+                c.llama3RopeScaling = llama3
+                c.ropeFrequencyDivisors = llama3.divisors(dimension: c.headDimension, theta: Double(theta))
+            }
+            return c
         case "gpt2":
             let act = json["activation_function"] as? String ?? "gelu_new"
             guard ["gelu_new", "gelu_pytorch_tanh", "gelu"].contains(act) else {
@@ -387,6 +418,12 @@ extension TransformerConfiguration {
             "attention_bias": attentionBias, "mlp_bias": mlpBias, "hidden_act": activation, "torch_dtype": "float32",
         ]
         if family == .qwen3 { object["use_sliding_window"] = false }
+        if let scaling = llama3RopeScaling ?? ropeFrequencyDivisors.flatMap({ Llama3RopeScaling.inferred(from: $0, dimension: headDimension, theta: Double(ropeTheta)) }) {
+            object["rope_scaling"] = [
+                "rope_type": "llama3", "factor": scaling.factor, "low_freq_factor": scaling.lowFrequencyFactor,
+                "high_freq_factor": scaling.highFrequencyFactor, "original_max_position_embeddings": scaling.originalMaxPositions,
+            ]
+        }
         return (try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])) ?? Data()
     }
 }
@@ -418,5 +455,55 @@ extension TransformerConfiguration {
             if let id { object[key] = id }
         }
         return (try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])) ?? Data()
+    }
+}
+
+/// Llama 3.1's RoPE scaling (`rope_type: llama3`): low frequencies (wavelength above
+/// `originalMaxPositions / lowFrequencyFactor`) are divided by `factor`, high ones (wavelength below
+/// `originalMaxPositions / highFrequencyFactor`) kept, the band between interpolated smoothly.
+public struct Llama3RopeScaling: Sendable, Equatable {
+    public var factor: Double
+    public var lowFrequencyFactor: Double
+    public var highFrequencyFactor: Double
+    public var originalMaxPositions: Double
+
+    /// What each of the `dimension / 2` inverse frequencies is divided by (llama.cpp's `rope_freqs`).
+    public func divisors(dimension: Int, theta: Double) -> [Float] {
+        let lowWavelength = originalMaxPositions / lowFrequencyFactor
+        let highWavelength = originalMaxPositions / highFrequencyFactor
+        return (0..<(dimension / 2)).map { i in
+            // transformers computes the base frequencies in Float32.
+            let frequency = Double(Float(1 / Foundation.pow(Double(Float(theta)), Double(2 * i) / Double(dimension))))
+            let wavelength = 2 * Double.pi / frequency
+            if wavelength < highWavelength { return 1 }
+            if wavelength > lowWavelength { return Float(factor) }
+            let smooth = (originalMaxPositions / wavelength - lowFrequencyFactor) / (highFrequencyFactor - lowFrequencyFactor)
+            return Float(1 / ((1 - smooth) / factor + smooth))
+        }
+    }
+
+    /// The Llama 3.x parameters that give `divisors` (a GGUF keeps only those), if the usual ones do.
+    static func inferred(from divisors: [Float], dimension: Int, theta: Double) -> Llama3RopeScaling? {
+        guard let factor = divisors.max(), factor > 1 else { return nil }
+        let f = Double(factor)
+        for (low, high) in [(1.0, 4.0), (1.0, 2.0), (1.0, 8.0)] {
+            // A divisor strictly inside (1, factor) pins the original context length; without one,
+            // try the lengths Llama 3.x uses.
+            var originals = [8192.0, 4096, 2048, 16384, 32768, 131072]
+            if let i = divisors.firstIndex(where: { $0 > 1 && $0 < factor }) {
+                let frequency = Double(Float(1 / Foundation.pow(Double(Float(theta)), Double(2 * i) / Double(dimension))))
+                let smooth = (1 / Double(divisors[i]) - 1 / f) / (1 - 1 / f)
+                originals = [((smooth * (high - low) + low) * 2 * Double.pi / frequency).rounded()]
+            }
+            for original in originals {
+                let candidate = Llama3RopeScaling(
+                    factor: Double(factor), lowFrequencyFactor: low, highFrequencyFactor: high, originalMaxPositions: original)
+                let recomputed = candidate.divisors(dimension: dimension, theta: theta)
+                if recomputed.count == divisors.count, zip(recomputed, divisors).allSatisfy({ Swift.abs($0 - $1) <= 1e-5 * Swift.abs($1) }) {
+                    return candidate
+                }
+            }
+        }
+        return nil
     }
 }

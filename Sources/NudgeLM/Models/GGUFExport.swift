@@ -98,6 +98,9 @@ public enum GGUFExport {
         }
         w.set("\(arch).vocab_size", .u32(UInt32(c.vocabularySize)))
         for (key, value) in tokenizer { w.set(key, value) }
+        if let divisors = c.ropeFrequencyDivisors {
+            w.add("rope_freqs.weight", shape: [divisors.count], values: divisors, type: .f32)
+        }
         for (key, tensor) in model.parameters() {
             guard let ggml = ggmlName(key, family: c.family) else {
                 throw GGUFError.io(file: url.path, reason: "parameter \(key) has no GGUF name (LoRA adapters must be merged before export)")

@@ -60,6 +60,22 @@ extension LanguageModelLoader {
         return (model, TemplatedTokenizer(tokenizer, format: JinjaChatFormat(try source.renderer())))
     }
 
+    /// The tokenizer of a model directory or GGUF file, with its chat template, without loading the
+    /// weights (a vocabulary-only GGUF is enough). A directory without tokenizer.json loads its model
+    /// to check the byte tokenizer fits.
+    public static func tokenizer(path url: URL) throws -> any Tokenizer {
+        if isGGUF(url) {
+            let file = try GGUFFile(url: url)
+            let tokenizer = try GGUFTokenizer.make(file)
+            guard let source = try info(gguf: file).templateSource else { return tokenizer }
+            return TemplatedTokenizer(tokenizer, format: JinjaChatFormat(try source.renderer()))
+        }
+        guard FileManager.default.fileExists(atPath: url.appendingPathComponent("tokenizer.json").path) else {
+            return try loadWithTokenizer(directory: url).1
+        }
+        return try withChatTemplate(try BPETokenizer.load(directory: url), directory: url)
+    }
+
     /// The model in an opened GGUF file.
     public static func load(gguf file: GGUFFile) throws -> any CausalLanguageModel {
         let config = try TransformerConfiguration(gguf: file)
@@ -117,8 +133,11 @@ extension TransformerConfiguration {
         }
         func int(_ key: String) throws -> Int { try file.requiredInt("\(arch).\(key)") }
         let scaling = try file.string("\(arch).rope.scaling.type")
-        if file.tensor("rope_freqs.weight") != nil || (scaling != nil && scaling != "none" && !(family == .gemma3 && scaling == "linear")) {
-            throw ModelLoadError.io(file: path, reason: "scaled RoPE (\(arch).rope.scaling, rope_freqs.weight: Llama 3.1 and later) is not supported yet")
+        if scaling != nil && scaling != "none" && !(family == .gemma3 && scaling == "linear") {
+            throw ModelLoadError.io(file: path, reason: "\(arch).rope.scaling.type '\(scaling!)' is not supported (Llama 3.1's scaling comes as rope_freqs.weight, which is)")
+        }
+        if file.tensor("rope_freqs.weight") != nil, family == .gemma3 || family == .gpt2 {
+            throw ModelLoadError.io(file: path, reason: "rope_freqs.weight is only supported for llama, qwen2 and qwen3 files")
         }
         let hidden = try int("embedding_length"), heads = try int("attention.head_count")
         let tokens = try file.strings("tokenizer.ggml.tokens")
@@ -144,6 +163,15 @@ extension TransformerConfiguration {
             throw ModelLoadError.io(file: path, reason: "\(arch).rope.dimension_count is \(count) but the head size is \(headDimension); partial rotary embeddings are not supported")
         }
         if family == .gemma3 { try readGemma3(file, scaling: scaling) }
+        if let freqs = file.tensor("rope_freqs.weight") {
+            // Llama 3.1+: what llama.cpp divides each rotary frequency by.
+            let divisors = file.floats(freqs)
+            guard divisors.count == headDimension / 2, divisors.allSatisfy({ $0.isFinite && $0 > 0 }) else {
+                throw GGUFError.invalid(file: path, reason: "rope_freqs.weight has \(divisors.count) values (expected \(headDimension / 2) positive ones)")
+            }
+            ropeFrequencyDivisors = divisors
+            llama3RopeScaling = Llama3RopeScaling.inferred(from: divisors, dimension: headDimension, theta: Double(ropeTheta))
+        }
         try validate(file: path)
     }
 
@@ -270,99 +298,3 @@ enum GGUFWeights {
     }
 }
 
-/// Tokenizers rebuilt from GGUF metadata.
-public enum GGUFTokenizer {
-    /// The pre-tokenizer (tokenizer.json form) that llama.cpp's `tokenizer.ggml.pre` names.
-    static func preTokenizer(_ pre: String, file: String) throws -> (pre: [String: Any], ignoreMerges: Bool) {
-        func split(_ regex: String) -> [String: Any] {
-            ["type": "Split", "pattern": ["Regex": regex], "behavior": "Isolated", "invert": false]
-        }
-        let byteLevel: [String: Any] = ["type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": false]
-        let gpt2: [String: Any] = ["type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true]
-        switch pre {
-        case "default", "gpt-2", "gpt2":
-            return (gpt2, false)
-        case "smollm", "starcoder", "refact", "codeshell":
-            // Digits one by one, then GPT-2's split (the Hugging Face pre-tokenizer of SmolLM and StarCoder).
-            return (["type": "Sequence", "pretokenizers": [split("\\p{N}"), gpt2]], false)
-        case "llama-bpe", "llama3", "dbrx", "smaug-bpe":
-            let regex = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
-            return (["type": "Sequence", "pretokenizers": [split(regex), byteLevel]], true)
-        case "qwen2", "deepseek-r1-qwen":
-            let regex = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
-            return (["type": "Sequence", "pretokenizers": [split(regex), byteLevel]], false)
-        default:
-            throw ModelLoadError.io(file: file, reason: "tokenizer.ggml.pre '\(pre)' is not supported (supported: default, gpt2, smollm, starcoder, llama-bpe, qwen2)")
-        }
-    }
-
-    /// The tokenizer a GGUF file describes (`tokenizer.ggml.model` gpt2: byte-level BPE).
-    public static func make(_ file: GGUFFile) throws -> BPETokenizer {
-        let (data, roles) = try tokenizerJSON(file)
-        do {
-            return try BPETokenizer(data: data, bosToken: roles.bos, eosToken: roles.eos, padToken: roles.pad)
-        } catch {
-            throw ModelLoadError.io(file: file.url.path, reason: "its tokenizer metadata: \(error)")
-        }
-    }
-
-    /// The Hugging Face tokenizer.json equivalent of a GGUF file's tokenizer metadata, and its role tokens.
-    public static func tokenizerJSON(_ file: GGUFFile) throws -> (json: Data, roles: (bos: String?, eos: String?, pad: String?)) {
-        let path = file.url.path
-        let model = try file.string("tokenizer.ggml.model")
-        guard let model else { throw GGUFError.missingKey(file: path, key: "tokenizer.ggml.model") }
-        guard model == "gpt2" else {
-            throw ModelLoadError.io(file: path, reason: "tokenizer.ggml.model '\(model)' is not supported; only byte-level BPE ('gpt2') is read from GGUF so far")
-        }
-        guard let tokens = try file.strings("tokenizer.ggml.tokens") else { throw GGUFError.missingKey(file: path, key: "tokenizer.ggml.tokens") }
-        let merges = try file.strings("tokenizer.ggml.merges") ?? []
-        let types = try file.numbers("tokenizer.ggml.token_type") ?? []
-        guard types.isEmpty || types.count == tokens.count else {
-            throw GGUFError.invalid(file: path, reason: "tokenizer.ggml.token_type has \(types.count) entries for \(tokens.count) tokens")
-        }
-        let (pre, ignoreMerges) = try preTokenizer(try file.string("tokenizer.ggml.pre") ?? "default", file: path)
-        var vocab: [String: Int] = [:]
-        vocab.reserveCapacity(tokens.count)
-        var added: [[String: Any]] = []
-        for (id, token) in tokens.enumerated() {
-            if vocab[token] == nil { vocab[token] = id }
-            // llama.cpp's token types: 3 control (special added tokens), 4 user-defined (added, not special).
-            let type = types.isEmpty ? 1 : Int(types[id])
-            if type == 3 || type == 4 {
-                added.append(["id": id, "content": token, "single_word": false, "lstrip": false, "rstrip": false,
-                              "normalized": type == 4, "special": type == 3])
-            }
-        }
-        var json: [String: Any] = [
-            "version": "1.0", "normalizer": NSNull(), "pre_tokenizer": pre, "added_tokens": added,
-            "decoder": ["type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true],
-            "model": ["type": "BPE", "vocab": vocab, "merges": merges, "ignore_merges": ignoreMerges,
-                      "byte_fallback": false, "fuse_unk": false, "dropout": NSNull(),
-                      "continuing_subword_prefix": NSNull(), "end_of_word_suffix": NSNull()] as [String: Any],
-        ]
-        func token(_ key: String) throws -> String? {
-            guard let id = try file.int(key) else { return nil }
-            guard id >= 0, id < tokens.count else {
-                throw GGUFError.invalid(file: path, reason: "\(key) is \(id), outside the \(tokens.count) tokens")
-            }
-            return tokens[id]
-        }
-        let bos = try token("tokenizer.ggml.bos_token_id")
-        if try file.bool("tokenizer.ggml.add_bos_token") == true, let bos, let id = vocab[bos] {
-            json["post_processor"] = [
-                "type": "TemplateProcessing",
-                "single": [["SpecialToken": ["id": bos, "type_id": 0]], ["Sequence": ["id": "A", "type_id": 0]]],
-                "pair": [["SpecialToken": ["id": bos, "type_id": 0]], ["Sequence": ["id": "A", "type_id": 0]],
-                         ["Sequence": ["id": "B", "type_id": 1]]],
-                "special_tokens": [bos: ["id": bos, "ids": [id], "tokens": [bos]]],
-            ] as [String: Any]
-        }
-        let data: Data
-        do {
-            data = try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys])
-        } catch {
-            throw GGUFError.invalid(file: path, reason: "the tokenizer metadata cannot be assembled: \(error)")
-        }
-        return (data, (bos, try token("tokenizer.ggml.eos_token_id"), try token("tokenizer.ggml.padding_token_id")))
-    }
-}

@@ -15,12 +15,17 @@ import NudgeTensor
 /// Rotary angle tables for given positions: cos and sin of shape (B, T, d/2), one row per token,
 /// at frequencies θ^(−2i/d) (`rotaryEmbedding` applies them to both halves, HF's layout), divided by
 /// `linearScaling` (HF's "linear" rope type; Gemma 3's global layers).
-func rotaryTables(positions: [[Int]], dimension d: Int, theta: Float, linearScaling: Float = 1) -> (cos: Tensor, sin: Tensor) {
+func rotaryTables(
+    positions: [[Int]], dimension d: Int, theta: Float, linearScaling: Float = 1, divisors: [Float]? = nil
+) -> (cos: Tensor, sin: Tensor) {
     let b = positions.count, t = positions.first?.count ?? 0
     let half = d / 2
     let cos = Tensor(uninitializedShape: [b, t, half]), sin = Tensor(uninitializedShape: [b, t, half])
     // Rounded to Float as HF's float32 inv_freq is; the angle itself in Double (< 1e-6 from HF here).
-    let inverseFrequencies = (0..<half).map { Double(Float(1 / Foundation.pow(Double(theta), Double(2 * $0) / Double(d))) / linearScaling) }
+    // `divisors`: Llama 3.1's per-frequency scaling (llama.cpp's rope_freqs), one per frequency.
+    let inverseFrequencies = (0..<half).map { i in
+        Double(Float(1 / Foundation.pow(Double(theta), Double(2 * i) / Double(d))) / linearScaling / (divisors?[i] ?? 1))
+    }
     for (r, row) in positions.enumerated() {
         for (j, p) in row.enumerated() {
             let base = (r * t + j) * half
@@ -179,7 +184,7 @@ public final class LlamaModel: Module, CausalLanguageModel {
 
     /// Final hidden states (after the last norm) and, when asked, every layer's input.
     public func hiddenStates(_ input: TokenBatch, collect: Bool = false, cache: KVCache? = nil) -> (last: Tensor, all: [Tensor]) {
-        let (cos, sin) = rotaryTables(positions: input.positions, dimension: configuration.headDimension, theta: configuration.ropeTheta)
+        let (cos, sin) = rotaryTables(positions: input.positions, dimension: configuration.headDimension, theta: configuration.ropeTheta, divisors: configuration.ropeFrequencyDivisors)
         let mask = input.attentionBias
         var h = model.embedding(input.ids.flatMap { $0 }, shape: [input.batchSize, input.length])
         var all: [Tensor] = collect ? [h] : []
@@ -201,7 +206,7 @@ public final class LlamaModel: Module, CausalLanguageModel {
     /// the per-token layers, so every product covers both, and split only inside attention.
     public func finalHiddenStates(_ input: TokenBatch, sharing: SharedPrefixes, keepingLast k: Int) -> Tensor? {
         sharing.keptHiddenStates(input, keepingLast: k) { ids, positions, layout in
-            let (cos, sin) = rotaryTables(positions: [positions], dimension: configuration.headDimension, theta: configuration.ropeTheta)
+            let (cos, sin) = rotaryTables(positions: [positions], dimension: configuration.headDimension, theta: configuration.ropeTheta, divisors: configuration.ropeFrequencyDivisors)
             var h = model.embedding(ids, shape: [1, ids.count])
             for layer in model.layers { h = layer(h, cos: cos, sin: sin, shared: layout) }
             return model.norm(h)

@@ -1,7 +1,8 @@
 // BPETokenizer.swift
 //
-// `BPETokenizer` loads a Hugging Face `tokenizer.json` describing a byte-level
-// BPE tokenizer (GPT-2, Llama 3, Qwen2 and similar) and encodes and decodes
+// `BPETokenizer` loads a Hugging Face `tokenizer.json` describing a BPE
+// tokenizer — byte-level (GPT-2, Llama 3, Qwen2 and similar) or SentencePiece-
+// style with byte fallback (Llama 2, Mistral, TinyLlama, Phi-3, Gemma) — and encodes and decodes
 // exactly as the Rust `tokenizers` library does: added tokens are cut out of
 // the text first, the rest is normalized, pre-tokenized (ByteLevel / Split),
 // run through the BPE model, and the post-processor adds sequence tokens such
@@ -183,15 +184,17 @@ public final class BPETokenizer: Tokenizer {
     /// merged; `addSpecialTokens` applies the post-processor (e.g. Llama 3's leading `<|begin_of_text|>`).
     public func encode(_ text: String, addSpecialTokens: Bool) -> [Int] {
         var ids: [Int] = []
+        var atTextStart = true
         for segment in addedVocabulary.segments(of: text, normalizer: normalizer) {
             switch segment {
             case .token(let id):
                 ids.append(id)
             case .text(let bytes):
                 var pieces = [Array(String(decoding: bytes, as: UTF8.self).unicodeScalars)]
-                for step in preTokenizer { pieces = step.apply(pieces) }
+                for step in preTokenizer { pieces = step.apply(pieces, atTextStart: atTextStart) }
                 for piece in pieces { ids += model.tokenize(piece) }
             }
+            atTextStart = false
         }
         return postProcessor?.process(ids, addSpecialTokens: addSpecialTokens) ?? ids
     }

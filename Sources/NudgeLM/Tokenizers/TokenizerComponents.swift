@@ -1,11 +1,14 @@
 // TokenizerComponents.swift
 //
 // The pipeline stages of a Hugging Face `tokenizer.json` other than the model:
-// the normalizer (NFC/NFD/NFKC/NFKD/Lowercase and Sequence), the pre-tokenizer
-// (ByteLevel, Split and Sequence), the post-processor (TemplateProcessing,
-// ByteLevel, RobertaProcessing/BertProcessing and Sequence) and the decoder
-// (ByteLevel, Fuse and Sequence). Each stage parses its JSON description with
-// path-aware errors and applies itself the way the Rust library does.
+// the normalizer (NFC/NFD/NFKC/NFKD/Lowercase, Prepend, Replace and Sequence),
+// the pre-tokenizer (ByteLevel, Split, Metaspace and Sequence), the
+// post-processor (TemplateProcessing, ByteLevel, RobertaProcessing/BertProcessing
+// and Sequence) and the decoder (ByteLevel, Fuse, Replace, ByteFallback, Strip,
+// Metaspace and Sequence). Prepend/Replace/Metaspace and ByteFallback/Strip are
+// the SentencePiece-style stages of Llama 2, Mistral, TinyLlama, Phi-3 and Gemma.
+// Each stage parses its JSON description with path-aware errors and applies
+// itself the way the Rust library does.
 
 import Foundation
 
@@ -18,6 +21,10 @@ indirect enum TextNormalizer: Sendable {
     case nfkc
     case nfkd
     case lowercase
+    /// Puts a string in front of non-empty text (SentencePiece's dummy prefix `▁`).
+    case prepend(String)
+    /// Replaces every occurrence of a literal or a regex (e.g. `" "` → `"▁"`).
+    case replace(ReplacePattern, String)
     case sequence([TextNormalizer])
 
     /// Parses a normalizer description; `null` yields nil.
@@ -30,6 +37,8 @@ indirect enum TextNormalizer: Sendable {
         case "NFKC": return .nfkc
         case "NFKD": return .nfkd
         case "Lowercase": return .lowercase
+        case "Prepend": return .prepend(try field.required("prepend").string())
+        case "Replace": return .replace(try ReplacePattern.parse(field), try field.required("content").string())
         case "Sequence":
             var normalizers: [TextNormalizer] = []
             for element in try field.required("normalizers").array() {
@@ -56,6 +65,10 @@ indirect enum TextNormalizer: Sendable {
             var result = ""
             for scalar in text.unicodeScalars { result += scalar.properties.lowercaseMapping }
             return result
+        case .prepend(let prefix):
+            return text.isEmpty ? text : prefix + text
+        case .replace(let pattern, let content):
+            return pattern.replacingMatches(in: text, with: content)
         case .sequence(let normalizers):
             return normalizers.reduce(text) { $1.apply($0) }
         }
@@ -70,6 +83,9 @@ enum PreTokenizerStep: Sendable {
     case byteLevel(addPrefixSpace: Bool, useRegex: Bool)
     /// Split around the matches of a pattern.
     case split(SplitPattern, SplitBehavior, invert: Bool)
+    /// SentencePiece spelling: spaces become `replacement`, which is also put in front of the text
+    /// (`always`, or `first`: only at the start of the whole input), then optionally split before each.
+    case metaspace(replacement: Unicode.Scalar, prepend: MetaspacePrepend, split: Bool)
 
     /// Parses a pre-tokenizer description into its flattened steps.
     static func parse(_ field: JSONField?) throws(TokenizerLoadError) -> [PreTokenizerStep] {
@@ -98,6 +114,10 @@ enum PreTokenizerStep: Sendable {
                 throw .unsupported(field: behaviorField.path, value: JSONField.quoted(behaviorName))
             }
             return [.split(pattern, behavior, invert: try field.bool("invert", default: false))]
+        case "Metaspace":
+            return [.metaspace(
+                replacement: try MetaspacePrepend.replacement(field),
+                prepend: try MetaspacePrepend.parse(field), split: try field.bool("split", default: true))]
         case "Sequence":
             var steps: [PreTokenizerStep] = []
             for element in try field.required("pretokenizers").array() {
@@ -110,8 +130,9 @@ enum PreTokenizerStep: Sendable {
         }
     }
 
-    /// Applies the step to every piece.
-    func apply(_ pieces: [[Unicode.Scalar]]) -> [[Unicode.Scalar]] {
+    /// Applies the step to every piece; `atTextStart` says the first piece begins the input
+    /// (no added token before it), which Metaspace's `first` scheme needs.
+    func apply(_ pieces: [[Unicode.Scalar]], atTextStart: Bool = true) -> [[Unicode.Scalar]] {
         var result: [[Unicode.Scalar]] = []
         result.reserveCapacity(pieces.count)
         switch self {
@@ -128,6 +149,22 @@ enum PreTokenizerStep: Sendable {
             }
         case .split(let pattern, let behavior, let invert):
             for piece in pieces { result += behavior.split(piece, pattern: pattern, invert: invert) }
+        case .metaspace(let replacement, let prepend, let split):
+            for (index, piece) in pieces.enumerated() {
+                var spelled = piece.map { $0 == " " ? replacement : $0 }
+                let prefixed: Bool
+                switch prepend {
+                case .always: prefixed = true
+                case .first: prefixed = atTextStart && index == 0
+                case .never: prefixed = false
+                }
+                if prefixed, spelled.first != replacement { spelled.insert(replacement, at: 0) }
+                if split {
+                    result += SplitBehavior.mergedWithNext.split(spelled, pattern: .literal([replacement]), invert: false)
+                } else if !spelled.isEmpty {
+                    result.append(spelled)
+                }
+            }
         }
         return result
     }
@@ -254,6 +291,14 @@ indirect enum TokenDecoder: Sendable {
     case byteLevel
     /// Concatenates the tokens.
     case fuse
+    /// Replaces a literal or regex in every token (e.g. `"▁"` → `" "`).
+    case replace(ReplacePattern, String)
+    /// Turns runs of `<0xAB>` byte tokens into their UTF-8 text (U+FFFD per byte when invalid).
+    case byteFallback
+    /// Removes up to `start` leading and `stop` trailing `content` characters from every token.
+    case strip(content: Character, start: Int, stop: Int)
+    /// `replacement` back to spaces, and the prefix space of the first token removed.
+    case metaspace(replacement: Character, prepend: MetaspacePrepend)
     case sequence([TokenDecoder])
 
     /// Parses a decoder description; `null` yields nil.
@@ -263,6 +308,18 @@ indirect enum TokenDecoder: Sendable {
         switch type {
         case "ByteLevel": return .byteLevel
         case "Fuse": return .fuse
+        case "Replace": return .replace(try ReplacePattern.parse(field), try field.required("content").string())
+        case "ByteFallback": return .byteFallback
+        case "Strip":
+            let contentField = try field.required("content")
+            let content = try contentField.string()
+            guard content.count == 1, let character = content.first else {
+                throw .invalidValue(field: contentField.path, reason: "must be one character")
+            }
+            return .strip(content: character, start: try field.int("start", default: 0), stop: try field.int("stop", default: 0))
+        case "Metaspace":
+            return .metaspace(
+                replacement: Character(try MetaspacePrepend.replacement(field)), prepend: try MetaspacePrepend.parse(field))
         case "Sequence":
             var decoders: [TokenDecoder] = []
             for element in try field.required("decoders").array() {
@@ -292,8 +349,144 @@ indirect enum TokenDecoder: Sendable {
             return [String(decoding: bytes, as: UTF8.self)]
         case .fuse:
             return [tokens.joined()]
+        case .replace(let pattern, let content):
+            return tokens.map { pattern.replacingMatches(in: $0, with: content) }
+        case .byteFallback:
+            var result: [String] = []
+            var pending: [UInt8] = []
+            func flush() {
+                guard !pending.isEmpty else { return }
+                if let text = String(validating: pending, as: UTF8.self) {
+                    result.append(text)
+                } else {
+                    result += Array(repeating: "\u{FFFD}", count: pending.count)
+                }
+                pending.removeAll()
+            }
+            for token in tokens {
+                if let byte = Self.fallbackByte(token) {
+                    pending.append(byte)
+                } else {
+                    flush()
+                    result.append(token)
+                }
+            }
+            flush()
+            return result
+        case .strip(let content, let start, let stop):
+            return tokens.map { token in
+                var characters = Array(token)
+                var leading = 0
+                while leading < start, leading < characters.count, characters[leading] == content { leading += 1 }
+                characters.removeFirst(leading)
+                var trailing = 0
+                while trailing < stop, let last = characters.last, last == content {
+                    characters.removeLast()
+                    trailing += 1
+                }
+                return String(characters)
+            }
+        case .metaspace(let replacement, let prepend):
+            return tokens.enumerated().map { index, token in
+                var text = String(token.map { $0 == replacement ? " " : $0 })
+                if index == 0, prepend != .never, text.first == " " { text.removeFirst() }
+                return text
+            }
         case .sequence(let decoders):
             return decoders.reduce(tokens) { $1.decodeChain($0) }
         }
+    }
+}
+
+// MARK: - SentencePiece-style helpers
+
+/// Metaspace's `prepend_scheme` (older files: `add_prefix_space` true means `always`).
+enum MetaspacePrepend: String, Sendable {
+    case always
+    case first
+    case never
+
+    static func parse(_ field: JSONField) throws(TokenizerLoadError) -> MetaspacePrepend {
+        if let schemeField = try field.optional("prepend_scheme") {
+            let name = try schemeField.string()
+            guard let scheme = MetaspacePrepend(rawValue: name) else {
+                throw .unsupported(field: schemeField.path, value: JSONField.quoted(name))
+            }
+            return scheme
+        }
+        return try field.bool("add_prefix_space", default: true) ? .always : .never
+    }
+
+    /// The one-character `replacement` (default `▁`).
+    static func replacement(_ field: JSONField) throws(TokenizerLoadError) -> Unicode.Scalar {
+        guard let replacementField = try field.optional("replacement") else { return "\u{2581}" }
+        let text = try replacementField.string()
+        guard text.unicodeScalars.count == 1, let scalar = text.unicodeScalars.first else {
+            throw .invalidValue(field: replacementField.path, reason: "must be one character")
+        }
+        return scalar
+    }
+}
+
+/// The `pattern` of a Replace normalizer or decoder: `{"String": ...}` or `{"Regex": ...}`.
+enum ReplacePattern: @unchecked Sendable {
+    case literal(String)
+    // NSRegularExpression is immutable and documented as thread-safe.
+    case regex(NSRegularExpression)
+
+    static func parse(_ field: JSONField) throws(TokenizerLoadError) -> ReplacePattern {
+        let patternField = try field.required("pattern")
+        if let literal = try patternField.optional("String") {
+            let text = try literal.string()
+            guard !text.isEmpty else { throw .invalidValue(field: literal.path, reason: "must not be empty") }
+            return .literal(text)
+        }
+        if let regexField = try patternField.optional("Regex") {
+            let source = try regexField.string()
+            do {
+                return .regex(try NSRegularExpression(pattern: source))
+            } catch {
+                throw .invalidValue(field: regexField.path, reason: "not a valid regex: \(error.localizedDescription)")
+            }
+        }
+        throw .wrongType(field: patternField.path, expected: #"{"String": ...} or {"Regex": ...}"#)
+    }
+
+    func replacingMatches(in text: String, with content: String) -> String {
+        switch self {
+        case .literal(let literal):
+            // Scalar-wise like Rust's `str::replace` (Swift's String comparison would merge graphemes).
+            let needle = Array(literal.unicodeScalars)
+            let haystack = Array(text.unicodeScalars)
+            guard haystack.count >= needle.count else { return text }
+            var result = String.UnicodeScalarView()
+            var index = 0
+            while index < haystack.count {
+                if haystack[index] == needle[0], index + needle.count <= haystack.count,
+                   haystack[index..<(index + needle.count)].elementsEqual(needle) {
+                    result.append(contentsOf: content.unicodeScalars)
+                    index += needle.count
+                } else {
+                    result.append(haystack[index])
+                    index += 1
+                }
+            }
+            return String(result)
+        case .regex(let regex):
+            let template = NSRegularExpression.escapedTemplate(for: content)
+            return regex.stringByReplacingMatches(
+                in: text, range: NSRange(text.startIndex..., in: text), withTemplate: template)
+        }
+    }
+}
+
+extension TokenDecoder {
+    /// The byte of a `<0xAB>` token, or nil.
+    static func fallbackByte(_ token: String) -> UInt8? {
+        let scalars = Array(token.unicodeScalars)
+        guard scalars.count == 6, scalars[0] == "<", scalars[1] == "0", scalars[2] == "x", scalars[5] == ">" else {
+            return nil
+        }
+        return UInt8(String(String.UnicodeScalarView(scalars[3...4])), radix: 16)
     }
 }

@@ -137,6 +137,14 @@ struct JSONField: Sendable {
         return try field.bool()
     }
 
+    /// The optional non-negative integer member `key`, or `defaultValue` when absent or `null`.
+    func int(_ key: String, default defaultValue: Int) throws(TokenizerLoadError) -> Int {
+        guard let field = try optional(key) else { return defaultValue }
+        let number = try field.integer()
+        guard number >= 0, number < 1 << 20 else { throw .invalidValue(field: field.path, reason: "must be in 0..<1048576") }
+        return number
+    }
+
     /// The optional string member `key`.
     func string(_ key: String) throws(TokenizerLoadError) -> String? {
         guard let field = try optional(key) else { return nil }
