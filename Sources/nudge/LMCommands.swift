@@ -68,9 +68,12 @@ extension LM {
             discussion: """
             The tokenizer and chat template travel with the weights (from the source GGUF's metadata, or from
             tokenizer.json / tokenizer_config.json / chat_template.jinja beside a model directory).
+            --adapter merges a LoRA adapter (a PEFT directory: adapter_config.json and
+            adapter_model.safetensors) into the weights first, as PEFT's merge_and_unload does.
             Example: nudge lm export --model runs/sft/checkpoints/model --output model.gguf --type q8_0
             """)
         @Option(help: "A Hugging Face model directory or a .gguf file.") var model: String
+        @Option(help: "A PEFT LoRA adapter directory to merge into the weights before writing.") var adapter: String?
         @Option(help: "OUT.gguf, or a directory for the Hugging Face layout.") var output: String
         @Option(help: "Storage of the matrices in a GGUF file: f32, f16, bf16 or q8_0 (norms and biases stay f32).") var type = "f16"
         @Option(help: "general.name in the GGUF file.") var name: String?
@@ -80,6 +83,10 @@ extension LM {
             let source = URL(fileURLWithPath: model), destination = URL(fileURLWithPath: output)
             let gguf = LanguageModelLoader.isGGUF(source) ? try GGUFFile(url: source) : nil
             let lm = try gguf.map { try LanguageModelLoader.load(gguf: $0) } ?? LanguageModelLoader.load(directory: source)
+            if let adapter {
+                let merged = try mergeLoRAAdapter(into: lm, from: URL(fileURLWithPath: adapter))
+                print("merged the LoRA adapter \(adapter) into \(merged) layers")
+            }
             if LanguageModelLoader.isGGUF(destination) {
                 let tokenizer: [(String, GGUFTypedValue)]
                 if let gguf {

@@ -322,6 +322,26 @@ private func manualMerged(_ l: LoRALinear, base: Tensor) -> Tensor {
         #expect(logits(a) == logits(plain))
     }
 
+    /// A PEFT adapter (peft 0.21, Fixtures/lm/peft_adapter_fixture.py) merged into the tiny llama
+    /// gives the logits of PEFT's merge_and_unload, and the merged model exports to GGUF unchanged.
+    @Test func peftAdapterMergesLikeMergeAndUnload() throws {
+        let model = try loadModel("llama")
+        let adapter = try loraFixture("llama_peft_adapter")
+        #expect(try mergeLoRAAdapter(into: model, from: adapter) == 6)
+        #expect(loraLayers(in: model).isEmpty)
+        let expected = try SafeTensorsFile(url: adapter.appendingPathComponent("expected.safetensors"))
+        let ids = try expected.int64s("input_ids").map(Int.init)
+        let batch = TokenBatch(ids: [Array(ids[0..<16]), Array(ids[16..<32])])
+        let logits = withoutGradients { model(batch) }
+        let diff = maxAbsDifference(logits.scalars, try expected.floats("logits"))
+        #expect(diff < 1e-5, "max |Δlogits| vs PEFT merge_and_unload: \(diff)")
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("nudge-merged-\(UUID().uuidString).gguf")
+        defer { try? FileManager.default.removeItem(at: url) }
+        try GGUFExport.write(model, tokenizer: [], name: nil, type: .f32, to: url)
+        let reloaded = try LanguageModelLoader.load(path: url)
+        #expect(withoutGradients { reloaded(batch).scalars } == logits.scalars)
+    }
+
     @Test func unloadRestoresPlainLinears() throws {
         let base = try loadModel(), model = try loadModel()
         try applyLoRA(to: model, configuration: LoRAConfiguration(rank: 4, alpha: 8, targetModules: ["q_proj", "o_proj"]))

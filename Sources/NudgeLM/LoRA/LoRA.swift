@@ -283,6 +283,19 @@ public func loadLoRAAdapters(into model: Module, from url: URL) throws {
     for l in merged { l.merge() }
 }
 
+/// Merges a PEFT adapter directory into `model`'s weights and removes the adapter layers (PEFT's
+/// `merge_and_unload`), leaving a plain model to save or export; returns how many layers changed.
+/// Refuses an adapter that would make a weight non-finite.
+@discardableResult
+public func mergeLoRAAdapter(into model: Module, from directory: URL) throws -> Int {
+    try loadLoRA(into: model, from: directory)
+    let paths = unloadLoRA(from: model, merge: true)
+    if let (name, tensor) = model.namedParameters().lazy.map({ ($0.0, $0.1) }).first(where: { !$0.1.scalars.allSatisfy(\.isFinite) }) {
+        throw LoRAError.invalidConfiguration("merging \(directory.path) makes \(name) non-finite (shape \(tensor.shape))")
+    }
+    return paths.count
+}
+
 /// Reads a PEFT adapter directory (`adapter_config.json` and `adapter_model.safetensors`),
 /// applies LoRA to `model` accordingly and loads the weights; returns the configuration. On a
 /// weight error the layers just added are removed again.
