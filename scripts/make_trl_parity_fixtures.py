@@ -4,7 +4,8 @@ Each case feeds fixed inputs (per-token log-probs, lengths, rewards, and for GRP
 token ids on the tiny Llama fixture) to TRL's real loss methods, called unbound on a minimal stand-in `self` that holds
 only the config fields the method reads, and records the loss and every metric TRL logs. The Swift
 test Tests/NudgeAlignTests/TRLParityTests.swift drives Nudge's real code path with the same inputs
-and compares to 1e-5 relative.
+and compares to 1e-5 relative. PPO-RLHF (ppo_rlhf.json, Tests/NudgeAlignTests/PPORLHFParityTests.swift) mirrors
+TRL's last PPOTrainer, which 1.16 no longer ships; see its section.
 
 Usage (the repo's reference venv: torch 2.13.0+cpu, transformers 5.25, trl 1.16.0):
 
@@ -513,6 +514,226 @@ def kto_cases():
     ]
 
 
+# ---------------------------------------------------------------------------------------------
+# PPO-RLHF. TRL 1.16 no longer ships PPOTrainer (trl/experimental/ppo was dropped after 1.10), so
+# the reference is trl/experimental/ppo/ppo_trainer.py at huggingface/trl commit f2cd577 (1.10.0.dev0,
+# 2026-07-24), the last PPOTrainer: ppo_rlhf_case mirrors its train() from the rollout tensors on,
+# statement for statement, on the tiny Llama fixture (policy llama, reference llama_ref, value model =
+# a second llama_ref trunk with a fixed score head), using installed trl 1.16's own helpers where they
+# still exist (get_reward, first_true_indices, selective_log_softmax). Line numbers below are that file's.
+#
+# Where the score goes differs (PPORLHF.swift's header): TRL adds it at sequence_lengths + 1 when that
+# is inside the response and trains values one position past the last real token (padding_mask_p1);
+# Nudge adds it at the last real token. Every fixture completion fills the whole response length
+# (response_length = 6, no pad, no stop token), where TRL's actual_end (line 778) falls back to
+# sequence_lengths and padding_mask_p1 equals padding_mask: the two placements coincide.
+
+PPO_PROMPTS = [[5, 17, 42, 9], [33, 8, 71, 12], [12, 90, 4, 61], [200, 3, 77, 15]]
+PPO_COMPLETIONS = [[40, 7, 99, 23, 5, 61], [7, 7, 61, 23, 5, 88], [88, 14, 120, 31, 6, 77], [64, 9, 3, 50, 11, 18]]
+PPO_SCORES = [1.0, -0.5, 0.25, 2.0]
+PAD = 0  # the fixture's pad id; no fixture token is 0, so TRL's attention masks are all ones
+
+
+def ppo_masked_mean(values, mask):  # ppo_trainer.py 237-242 (axis=None)
+    return (values * mask).sum() / mask.sum()
+
+
+def ppo_masked_var(values, mask):  # 245-261, unbiased
+    mean = ppo_masked_mean(values, mask)
+    variance = ppo_masked_mean((values - mean) ** 2, mask)
+    mask_sum = mask.sum()
+    return variance * (mask_sum / (mask_sum - 1))
+
+
+def ppo_masked_whiten(values, mask, shift_mean=True):  # 264-270
+    mean, var = ppo_masked_mean(values, mask), ppo_masked_var(values, mask)
+    whitened = (values - mean) * torch.rsqrt(var + 1e-8)
+    if not shift_mean:
+        whitened += mean
+    return whitened
+
+
+def ppo_forward(model, query_responses, pad_token_id):  # forward(), 191-220
+    attention_mask = query_responses != pad_token_id
+    position_ids = attention_mask.cumsum(1) - attention_mask.long()
+    input_ids = torch.masked_fill(query_responses, ~attention_mask, 0)
+    return model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, return_dict=True,
+                 output_hidden_states=True)
+
+
+class PPOValueModel(torch.nn.Module):
+    """AutoModelForSequenceClassification's shape: a backbone under base_model_prefix and a bias-free score."""
+
+    base_model_prefix = "model"
+
+    def __init__(self, backbone, score_weight):
+        super().__init__()
+        self.model = backbone
+        self.score = torch.nn.Linear(score_weight.shape[1], 1, bias=False)
+        with torch.no_grad():
+            self.score.weight.copy_(score_weight)
+
+
+class PPOPolicyAndValue(torch.nn.Module):  # PolicyAndValueWrapper, 275-294
+    def __init__(self, policy, value_model):
+        super().__init__()
+        self.policy = policy
+        self.value_model = value_model
+        self.critic_backbone = getattr(value_model, value_model.base_model_prefix)
+
+    def forward(self, **kwargs):
+        output = self.critic_backbone(**kwargs)
+        logits = self.value_model.score(output.hidden_states[-1])
+        return self.policy(**kwargs), logits
+
+
+def ppo_score_weight():
+    g = torch.Generator().manual_seed(2023)
+    return torch.randn(1, 64, generator=g) * 0.125
+
+
+def ppo_rlhf_case(name, kl_coef=0.05, kl_estimator="k1", gamma=1.0, lam=0.95, cliprange=0.2, cliprange_value=0.2,
+                  vf_coef=0.1, temperature=0.7, whiten_rewards=False, num_ppo_epochs=1, lr=3e-6):
+    from trl.experimental.utils import first_true_indices, get_reward
+    from trl.trainer.utils import selective_log_softmax
+    # Run in float64 (TRL's code on the float32 weights cast up): in float32 the reference's own
+    # gradient norm is off by 1.3e-5 relative on ppo_default (against float64), more than the
+    # tolerance, while Nudge's float32 is within 1e-7 of float64.
+    policy, ref_policy = load_lm("llama").double(), load_lm("llama_ref").double()
+    weight = ppo_score_weight()
+    value_model = PPOValueModel(load_lm("llama_ref").model, weight).double()
+    model = PPOPolicyAndValue(policy, value_model)
+    # TRL's optimizer: HF Trainer's AdamW (betas 0.9/0.999, eps 1e-8, weight_decay 0); the scheduler
+    # steps once per rollout batch (line 911), so the lr is constant within it. TRL's loop never clips
+    # gradients (no clip_grad_norm_ in train(); max_grad_norm is unused).
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
+    queries = torch.tensor(PPO_PROMPTS)
+    responses = torch.tensor(PPO_COMPLETIONS)
+    context_length = queries.shape[1]
+    query_responses = torch.cat([queries, responses], 1)
+    with torch.no_grad():
+        # Rollout (711-748): the sampling logits are the policy's divided by temperature + 1e-7
+        # (generation_kwargs, 616); the reference's likewise (724-726); values by get_reward (737-740).
+        logits = ppo_forward(policy, query_responses, PAD).logits[:, context_length - 1: -1] / (temperature + 1e-7)
+        logprobs = selective_log_softmax(logits, responses)
+        ref_logits = ppo_forward(ref_policy, query_responses, PAD).logits[:, context_length - 1: -1]
+        ref_logits /= temperature + 1e-7
+        ref_logprobs = selective_log_softmax(ref_logits, responses)
+        postprocessed_responses = responses  # stop_token_id None: no truncation
+        sequence_lengths = first_true_indices(postprocessed_responses == PAD) - 1
+        full_value, _, _ = get_reward(value_model, query_responses, PAD, context_length)
+        values = full_value[:, context_length - 1: -1].squeeze(-1)
+        scores = torch.tensor(PPO_SCORES, dtype=torch.float64)
+        # 762-799, verbatim.
+        response_idxs = torch.arange(responses.shape[1]).repeat(responses.shape[0], 1)
+        padding_mask = response_idxs > sequence_lengths.unsqueeze(1)
+        logprobs = torch.masked_fill(logprobs, padding_mask, INVALID_LOGPROB)
+        ref_logprobs = torch.masked_fill(ref_logprobs, padding_mask, INVALID_LOGPROB)
+        sequence_lengths_p1 = sequence_lengths + 1
+        padding_mask_p1 = response_idxs > (sequence_lengths_p1.unsqueeze(1))
+        values = torch.masked_fill(values, padding_mask_p1, 0)
+        logr = ref_logprobs - logprobs
+        kl = -logr if kl_estimator == "k1" else (logr.exp() - 1) - logr
+        non_score_reward = -kl_coef * kl
+        rewards = non_score_reward.clone()
+        actual_start = torch.arange(rewards.size(0))
+        actual_end = torch.where(sequence_lengths_p1 < rewards.size(1), sequence_lengths_p1, sequence_lengths)
+        assert torch.equal(actual_end, sequence_lengths) and torch.equal(padding_mask_p1, padding_mask)
+        rewards[actual_start, actual_end] += scores
+        if whiten_rewards:
+            rewards = ppo_masked_whiten(rewards, mask=~padding_mask_p1, shift_mean=False)
+            rewards = torch.masked_fill(rewards, padding_mask_p1, 0)
+        lastgaelam = 0
+        advantages_reversed = []
+        gen_length = responses.shape[1]
+        for t in reversed(range(gen_length)):
+            nextvalues = values[:, t + 1] if t < gen_length - 1 else 0.0
+            delta = rewards[:, t] + gamma * nextvalues - values[:, t]
+            lastgaelam = delta + gamma * lam * lastgaelam
+            advantages_reversed.append(lastgaelam)
+        advantages = torch.stack(advantages_reversed[::-1], axis=1)
+        returns = advantages + values
+        raw_advantages = advantages.clone()
+        advantages = ppo_masked_whiten(advantages, ~padding_mask)
+        advantages = torch.masked_fill(advantages, padding_mask, 0)
+    # 801-868 with one mini-batch of the whole batch and no gradient accumulation: the permutation
+    # (803) only reorders rows inside means, so it is left out.
+    stats = defaultdict(list)
+    grad_norms = []
+    for _ in range(num_ppo_epochs):
+        mb_advantage, mb_responses, mb_query_responses = advantages, responses, query_responses
+        mb_logprobs, mb_return, mb_values = logprobs, returns, values
+        output, vpred_temp = ppo_forward(model, mb_query_responses, PAD)
+        logits = output.logits[:, context_length - 1: -1]
+        logits /= temperature + 1e-7
+        new_logprobs = selective_log_softmax(logits, mb_responses)
+        new_logprobs = torch.masked_fill(new_logprobs, padding_mask, INVALID_LOGPROB)
+        vpred = vpred_temp[:, context_length - 1: -1].squeeze(-1)
+        vpred = torch.masked_fill(vpred, padding_mask_p1, 0)
+        vpredclipped = torch.clamp(vpred, mb_values - cliprange_value, mb_values + cliprange_value)
+        vf_losses1 = torch.square(vpred - mb_return)
+        vf_losses2 = torch.square(vpredclipped - mb_return)
+        vf_loss_max = torch.max(vf_losses1, vf_losses2)
+        vf_loss = 0.5 * ppo_masked_mean(vf_loss_max, ~padding_mask_p1)
+        vf_clipfrac = ppo_masked_mean((vf_losses2 > vf_losses1).float(), ~padding_mask_p1)
+        logprobs_diff = new_logprobs - mb_logprobs
+        ratio = torch.exp(logprobs_diff)
+        pg_losses = -mb_advantage * ratio
+        pg_losses2 = -mb_advantage * torch.clamp(ratio, 1.0 - cliprange, 1.0 + cliprange)
+        pg_loss_max = torch.max(pg_losses, pg_losses2)
+        pg_loss = ppo_masked_mean(pg_loss_max, ~padding_mask)
+        loss = pg_loss + vf_coef * vf_loss
+        loss.backward()
+        # Not a TRL statistic: the gradient's norm (Nudge logs grad_norm, the pre-clip norm).
+        grad_norms.append(torch.linalg.vector_norm(torch.cat([p.grad.reshape(-1) for p in model.parameters() if p.grad is not None])).item())
+        optimizer.step()
+        optimizer.zero_grad()
+        with torch.no_grad():
+            pg_clipfrac = ppo_masked_mean((pg_losses2 > pg_losses).float(), ~padding_mask)
+            prob_dist = torch.nn.functional.softmax(logits, dim=-1)
+            entropy = torch.logsumexp(logits, dim=-1) - torch.sum(prob_dist * logits, dim=-1)
+            approxkl = 0.5 * (logprobs_diff ** 2).mean()
+            for k, v in [("approxkl", approxkl), ("pg_clipfrac", pg_clipfrac), ("pg_loss", pg_loss), ("vf_loss", vf_loss),
+                         ("vf_clipfrac", vf_clipfrac), ("entropy", entropy.mean()), ("ratio", ratio.mean())]:
+                stats[k].append(v.item())
+    with torch.no_grad():  # 880-903
+        mean_kl = kl.sum(1).mean()
+        mean_entropy = (-logprobs).sum(1).mean()
+        mean_non_score_reward = non_score_reward.sum(1).mean()
+        rlhf_reward = mean_non_score_reward + scores.mean()
+    st = {k: torch.tensor(v) for k, v in stats.items()}
+    expected = {
+        "objective/kl": mean_kl.item(), "objective/entropy": mean_entropy.item(),
+        "objective/non_score_reward": mean_non_score_reward.item(), "objective/rlhf_reward": rlhf_reward.item(),
+        "objective/scores": scores.mean().item(), "policy/approxkl_avg": st["approxkl"].mean().item(),
+        "policy/clipfrac_avg": st["pg_clipfrac"].mean().item(), "loss/policy_avg": st["pg_loss"].mean().item(),
+        "loss/value_avg": st["vf_loss"].mean().item(), "val/clipfrac_avg": st["vf_clipfrac"].mean().item(),
+        "policy/entropy_avg": st["entropy"].mean().item(), "val/ratio": st["ratio"].mean().item(),
+        "grad_norm": sum(grad_norms) / len(grad_norms),
+    }
+    if len(stats["ratio"]) > 1:
+        expected["val/ratio_var"] = st["ratio"].var().item()
+    return {"name": name, "reference": "huggingface/trl@f2cd577 trl/experimental/ppo/ppo_trainer.py PPOTrainer.train, lines 711-903",
+            "kl_coef": kl_coef, "kl_estimator": kl_estimator, "gamma": gamma, "lam": lam, "cliprange": cliprange,
+            "cliprange_value": cliprange_value, "vf_coef": vf_coef, "temperature": temperature, "whiten_rewards": whiten_rewards,
+            "num_ppo_epochs": num_ppo_epochs, "num_mini_batches": 1, "learning_rate": lr, "prompts": PPO_PROMPTS,
+            "completions": PPO_COMPLETIONS, "scores": PPO_SCORES, "value_score_weight": fl(weight),
+            "raw_advantages_first_token": fl(raw_advantages[:, 0]), "iterations": stats, "expected": expected}
+
+
+INVALID_LOGPROB = 1.0  # ppo_trainer.py line 69
+
+
+def ppo_rlhf_cases():
+    return [
+        ppo_rlhf_case("ppo_default"),  # PPOConfig's loss defaults: β 0.05 k1, γ 1, λ 0.95, ε 0.2, vf 0.1
+        # Two epochs with a large step: the second pass clips both the ratio and the values.
+        ppo_rlhf_case("ppo_two_epochs", gamma=0.9, lam=0.8, num_ppo_epochs=2, lr=5e-4, kl_coef=0.2),
+        ppo_rlhf_case("ppo_k3_whitened_rewards", kl_estimator="k3", kl_coef=0.3, whiten_rewards=True, num_ppo_epochs=2,
+                      lr=3e-4, cliprange=0.1, cliprange_value=0.05, vf_coef=0.5, temperature=1.0),
+    ]
+
+
 def write(name, payload):
     os.makedirs(OUT, exist_ok=True)
     payload = {"generated_by": f"scripts/make_trl_parity_fixtures.py, trl {trl.__version__}, torch {torch.__version__}",
@@ -528,3 +749,4 @@ if __name__ == "__main__":
     write("grpo.json", {"cases": grpo_cases()})
     write("rloo.json", {"cases": rloo_cases()})
     write("kto.json", {"cases": kto_cases()})
+    write("ppo_rlhf.json", {"cases": ppo_rlhf_cases()})

@@ -18,8 +18,12 @@
 // Metrics keep TRL's names and definitions: `objective/entropy` is the mean over sequences of the
 // summed −log π_old of the sampled tokens (TRL's, without its padding positions, which TRL fills
 // with log-prob 1), `policy/approxkl_avg` the mean over mini-batches of ½·(log π − log π_old)²
-// averaged over every position of the mini-batch, padding included as zeros (TRL's `.mean()`),
-// and `policy/entropy_avg` the masked mean of the full-distribution token entropy.
+// averaged over the mini-batch's response frame (rows × the rollout's longest completion), padding
+// included as zeros (TRL's `.mean()`), `val/ratio` the mean over mini-batches of the ratio averaged
+// over that frame (padding counts as 1, TRL's exp(1 − 1)) and `val/ratio_var` the unbiased variance
+// of those means (logged from two mini-batch steps on, where TRL's is defined), and
+// `policy/entropy_avg` the masked mean of the full-distribution token entropy. All checked against
+// TRL's last PPOTrainer by Tests/NudgeAlignTests/PPORLHFParityTests.swift.
 
 import Foundation
 import NudgeLM
@@ -235,7 +239,27 @@ public final class PPORLHFTrainer {
             cursor = cursorBefore
             throw error
         }
+        return try update(rollout, perFunction: perFunction, totals: totals, start: start)
+    }
+
+    /// One step on given completions (one per prompt): score them with the reward functions, then the
+    /// same PPO epochs as `trainStep`. The parity tests feed a fixed rollout through here.
+    @discardableResult
+    public func trainStep(on rollout: Rollout) throws -> OnlineStepResult {
+        let start = Date()
+        guard rollout.count > 0, rollout.count % config.miniBatches == 0 else {
+            throw TrainerConfigurationError(field: "num_mini_batches", message: "a rollout of \(rollout.count) rows does not split into \(config.miniBatches) mini-batches")
+        }
+        let (perFunction, totals) = try rewards.evaluate(rollout.samples)
+        return try update(rollout, perFunction: perFunction, totals: totals, start: start)
+    }
+
+    /// Token rewards, GAE and whitening, then the PPO epochs on `rollout`, and the step's metrics.
+    func update(_ rollout: Rollout, perFunction: [[Double?]], totals: [Double?], start: Date) throws -> OnlineStepResult {
         let b = rollout.count, width = rollout.input.length - 1
+        // TRL's statistics average over the response frame (its `responses` tensor), not over the
+        // prompt positions of Nudge's shifted frame.
+        let responseLength = max(rollout.completions.map(\.count).max() ?? 1, 1)
         let maskValues = rollout.shiftedMask()
         let mask2D = (0..<b).map { r in (0..<width).map { maskValues[r * width + $0] != 0 } }
 
@@ -268,7 +292,7 @@ public final class PPORLHFTrainer {
         var rng = RandomGenerator(seed: config.seed).derive(stream: 7).derive(stream: UInt64(step))
         let miniBatchSize = b / config.miniBatches
         var policyLosses: [Double] = [], valueLosses: [Double] = [], clipFractions: [Double] = [], valueClipFractions: [Double] = []
-        var approxKLs: [Double] = [], entropies: [Double] = [], norms: [Double] = []
+        var approxKLs: [Double] = [], ratioMeans: [Double] = [], entropies: [Double] = [], norms: [Double] = []
         for _ in 0..<config.ppoEpochs {
             var order = Array(0..<b)
             for i in stride(from: b - 1, to: 0, by: -1) { order.swapAt(i, rng.int(below: i + 1)) }
@@ -302,7 +326,7 @@ public final class PPORLHFTrainer {
                         policyLosses.append(Double(policyLoss.item()))
                         valueLosses.append(Double(vLoss.item()))
                         let r = ratio.scalars, a = mbAdvantages.scalars, lr = (current - mbOld).scalars
-                        var clipped = 0.0, vClipped = 0.0, kl = 0.0
+                        var clipped = 0.0, vClipped = 0.0, kl = 0.0, ratioSum = 0.0
                         let v = values.scalars, ov = mbOldValues.scalars, ret = mbReturns.scalars
                         for i in maskList.indices where maskList[i] != 0 {
                             // TRL's pg_clipfrac: the clipped branch is the larger loss.
@@ -311,10 +335,13 @@ public final class PPORLHFTrainer {
                             let clippedValue = ov[i] + min(max(v[i] - ov[i], -config.valueClipRange), config.valueClipRange)
                             if (clippedValue - ret[i]) * (clippedValue - ret[i]) > (v[i] - ret[i]) * (v[i] - ret[i]) { vClipped += 1 }
                             kl += 0.5 * Double(lr[i] * lr[i])
+                            ratioSum += Double(r[i])
                         }
                         clipFractions.append(clipped / Double(tokens))
                         valueClipFractions.append(vClipped / Double(tokens))
-                        approxKLs.append(kl / Double(maskList.count))
+                        let frame = Double(rows.count * responseLength)
+                        approxKLs.append(kl / frame)
+                        ratioMeans.append((ratioSum + frame - Double(tokens)) / frame)
                         entropies.append(maskedMean(tokenEntropies(logits: logits, mask: maskList, temperature: config.temperature), maskList))
                     }
                     return loss
@@ -354,8 +381,13 @@ public final class PPORLHFTrainer {
         metrics += [("policy/approxkl_avg", mean(approxKLs)), ("policy/clipfrac_avg", mean(clipFractions)),
                     ("loss/policy_avg", mean(policyLosses)), ("loss/value_avg", mean(valueLosses)),
                     ("val/clipfrac_avg", mean(valueClipFractions)), ("policy/entropy_avg", mean(entropies)),
+                    ("val/ratio", mean(ratioMeans)),
                     ("val/num_eos_tokens", Double(rollout.finishReasons.filter { $0 == .eos }.count)),
                     ("kl_coef", usedBeta), ("grad_norm", mean(norms)), ("learning_rate", Double(optimizer.learningRate))]
+        if ratioMeans.count > 1 {
+            let m = mean(ratioMeans)
+            metrics.append(("val/ratio_var", ratioMeans.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Double(ratioMeans.count - 1)))
+        }
         metrics += completionMetrics(rollout)
         metrics.append(("step_time", Date().timeIntervalSince(start)))
         let samples = (0..<b).map { r in
