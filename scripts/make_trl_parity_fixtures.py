@@ -5,7 +5,8 @@ token ids on the tiny Llama fixture) to TRL's real loss methods, called unbound 
 only the config fields the method reads, and records the loss and every metric TRL logs. The Swift
 test Tests/NudgeAlignTests/TRLParityTests.swift drives Nudge's real code path with the same inputs
 and compares to 1e-5 relative. PPO-RLHF (ppo_rlhf.json, Tests/NudgeAlignTests/PPORLHFParityTests.swift) mirrors
-TRL's last PPOTrainer, which 1.16 no longer ships; see its section.
+TRL's last PPOTrainer, which 1.16 no longer ships; REINFORCE++ (reinforce_pp.json,
+Tests/NudgeAlignTests/ReinforcePlusPlusParityTests.swift) mirrors OpenRLHF's functions; see their sections.
 
 Usage (the repo's reference venv: torch 2.13.0+cpu, transformers 5.25, trl 1.16.0):
 
@@ -734,6 +735,117 @@ def ppo_rlhf_cases():
     ]
 
 
+# ---------------------------------------------------------------------------------------------
+# REINFORCE++ against OpenRLHF (OpenRLHF/OpenRLHF@3c3be62, 2026-08-13; not on PyPI in a form that runs
+# without Ray/DeepSpeed/flash-attn, so its functions are mirrored here, statement for statement):
+# openrlhf/models/utils.py compute_approx_kl (64-95: k1 = log π − log π_ref, clamped to ±10) and
+# compute_reward (98-123: −β·kl per token, the reward scattered at the last action token);
+# openrlhf/trainer/ppo_utils/experience_maker.py compute_advantages_and_returns (238-330: the
+# reinforce_baseline group-mean subtraction, γ forced to 1 for it, get_cumulative_returns 380-410,
+# whitening over every action token of the batch with the population variance and
+# rsqrt(clamp(var, 1e-8))); openrlhf/models/loss.py PolicyLoss (116-230, "ppo", token-level: the
+# clipped surrogate summed over the batch's action tokens / their count). The policy and reference
+# log-probs come from the tiny Llama fixture (log-softmax of the logits, what log_probs_from_logits
+# computes at temperature 1); the rollout is the GRPO cases' (G = 3).
+
+
+def openrlhf_compute_approx_kl(log_probs, log_probs_base, kl_estimator="k1"):
+    log_ratio = log_probs.float() - log_probs_base.float()
+    assert kl_estimator == "k1"
+    return log_ratio.clamp(min=-10, max=10)
+
+
+def openrlhf_compute_reward(r, kl_coef, kl, action_mask):
+    if kl_coef <= 0.0:
+        kl_coef = 0.0
+    kl_reward = -kl_coef * kl
+    eos_indices = action_mask.size(1) - 1 - action_mask.long().fliplr().argmax(dim=1, keepdim=True)
+    last_reward = torch.zeros_like(kl).scatter_(dim=1, index=eos_indices, src=r.unsqueeze(1).to(kl.dtype))
+    return last_reward + kl_reward
+
+
+def openrlhf_cumulative_returns(rewards, action_mask, gamma):
+    response_length = rewards.size(1)
+    returns = torch.zeros_like(rewards)
+    cumulative_return = torch.zeros(rewards.size(0))
+    if action_mask is not None:
+        rewards = action_mask * rewards
+    for t in reversed(range(response_length)):
+        cumulative_return = rewards[:, t] + gamma * cumulative_return
+        returns[:, t] = cumulative_return
+    return returns
+
+
+def openrlhf_advantages(raw_rewards, kl, action_mask, estimator, kl_coef, gamma, n_samples_per_prompt):
+    rewards = raw_rewards.reshape(-1, n_samples_per_prompt)
+    if estimator == "reinforce_baseline":
+        rewards = rewards - rewards.mean(-1, keepdim=True)
+        gamma = 1.0
+    rewards = rewards.reshape(-1)
+    reward = openrlhf_compute_reward(rewards, kl_coef, kl, action_mask)
+    advantages = openrlhf_cumulative_returns(reward, action_mask, gamma)
+    all_advantages = advantages.flatten().float()
+    all_action_masks = action_mask.flatten()
+    num_actions = all_action_masks.sum()
+    mean = (all_advantages * all_action_masks).sum() / num_actions
+    var = ((all_advantages - mean).pow(2) * all_action_masks).sum() / num_actions
+    rstd = var.clamp(min=1e-8).rsqrt()
+    return (advantages - mean) * rstd
+
+
+def openrlhf_policy_loss(log_probs, old_log_probs, advantages, action_mask, clip_eps_low=0.2, clip_eps_high=0.2):
+    raw_policy_log_ratio = log_probs - old_log_probs
+    ratio = raw_policy_log_ratio.clamp(min=-20.0, max=20.0).exp()
+    surr1 = ratio * advantages
+    surr2 = ratio.clamp(1 - clip_eps_low, 1 + clip_eps_high) * advantages
+    loss = -torch.min(surr1, surr2)
+    # aggregate_loss, token_level_loss with one micro-batch and dp_size 1: the token mean.
+    return (loss * action_mask).sum() / action_mask.sum()
+
+
+def reinforce_pp_case(name, estimator="reinforce", beta=0.05, gamma=1.0, num_iterations=1, lr=1e-4, rewards=REWARDS):
+    policy, ref_model = load_lm("llama"), load_lm("llama_ref")
+    b = len(COMPLETIONS)
+    prompt_ids = torch.tensor([PROMPTS[i // G] for i in range(b)])
+    width = max(len(c) for c in COMPLETIONS)
+    completion_ids = torch.tensor([c + [0] * (width - len(c)) for c in COMPLETIONS])
+    action_mask = torch.tensor([[1] * len(c) + [0] * (width - len(c)) for c in COMPLETIONS]).float()
+    ids = torch.cat([prompt_ids, completion_ids], 1)
+    attn = torch.cat([torch.ones_like(prompt_ids), action_mask.long()], 1)
+    with torch.no_grad():
+        old, _ = logps_and_entropies(policy, ids, attn, width)
+        ref, _ = logps_and_entropies(ref_model, ids, attn, width)
+    kl = openrlhf_compute_approx_kl(old, ref) * action_mask
+    advantages = openrlhf_advantages(torch.tensor(rewards), kl, action_mask, estimator, beta, gamma, G)
+    iterations = []
+    policy.zero_grad()
+    for _ in range(num_iterations):
+        current, _ = logps_and_entropies(policy, ids, attn, width)
+        loss = openrlhf_policy_loss(current, old, advantages, action_mask)
+        loss.backward()
+        # OpenRLHF's step: grad clipping at max_norm 1.0, then Adam without weight decay (its default
+        # l2 = 0), as the GRPO μ = 2 cases.
+        iterations.append({"loss": loss.item(), "grad_norm": optimizer_step(policy, lr)})
+    expected = {"loss": sum(it["loss"] for it in iterations) / len(iterations), "grad_norm": iterations[-1]["grad_norm"]}
+    return {"name": name, "reference": "OpenRLHF@3c3be62 compute_approx_kl, compute_reward, compute_advantages_and_returns, PolicyLoss",
+            "estimator": estimator, "beta": beta, "gamma": gamma, "num_generations": G, "num_iterations": num_iterations,
+            "learning_rate": lr, "max_grad_norm": 1.0, "max_completion_length": MAX_COMPLETION_LENGTH, "prompts": PROMPTS,
+            "completions": COMPLETIONS, "rewards": rewards,
+            "token_advantages": [fl(advantages[r, :len(c)]) for r, c in enumerate(COMPLETIONS)],
+            "iterations": iterations, "expected": expected}
+
+
+def reinforce_pp_cases():
+    return [
+        reinforce_pp_case("reinforce_pp"),
+        reinforce_pp_case("reinforce_pp_gamma", beta=0.3, gamma=0.9),
+        reinforce_pp_case("reinforce_pp_beta0", beta=0.0),
+        # γ is forced to 1 for the baseline variant (OpenRLHF logs a warning and overrides it).
+        reinforce_pp_case("reinforce_baseline", estimator="reinforce_baseline", beta=0.1, gamma=0.9),
+        reinforce_pp_case("reinforce_pp_mu2", beta=0.1, gamma=0.95, num_iterations=2, lr=3e-3),
+    ]
+
+
 def write(name, payload):
     os.makedirs(OUT, exist_ok=True)
     payload = {"generated_by": f"scripts/make_trl_parity_fixtures.py, trl {trl.__version__}, torch {torch.__version__}",
@@ -750,3 +862,4 @@ if __name__ == "__main__":
     write("rloo.json", {"cases": rloo_cases()})
     write("kto.json", {"cases": kto_cases()})
     write("ppo_rlhf.json", {"cases": ppo_rlhf_cases()})
+    write("reinforce_pp.json", {"cases": reinforce_pp_cases()})
