@@ -253,7 +253,13 @@ def grpo_case(name, loss_type="dapo", scale_rewards="group", beta=0.0, bias_corr
             "beta": beta, "use_bias_correction_kl": bias_correction, "importance_sampling_level": importance_sampling_level,
             "epsilon": epsilon, "epsilon_high": epsilon_high, "num_generations": G,
             "max_completion_length": MAX_COMPLETION_LENGTH, "prompts": PROMPTS, "completions": COMPLETIONS,
-            "rewards": rewards, "advantages": fl(advantages), "expected": expected}
+            "rewards": rewards, "advantages": fl(advantages), "expected": expected,
+            "parameter_grad_norms": parameter_grad_norms(policy)}
+
+
+def parameter_grad_norms(model):
+    """The gradient's norm per parameter (issue 23), by transformers' parameter name."""
+    return {n: torch.linalg.vector_norm(p.grad.detach()).item() for n, p in model.named_parameters() if p.grad is not None}
 
 
 def optimizer_step(policy, lr, max_grad_norm=1.0):
@@ -502,7 +508,8 @@ def kto_case(name, labels, beta=0.1, desirable_weight=1.0, undesirable_weight=1.
     return {"name": name, "trainer": "KTOTrainer._compute_loss (precompute_ref_logps, calculate_KL)", "beta": beta,
             "desirable_weight": desirable_weight, "undesirable_weight": undesirable_weight, "policy": policy_name,
             "reference": reference_name, "prompts": KTO_PROMPTS,
-            "completions": KTO_COMPLETIONS, "labels": labels, "expected": expected}
+            "completions": KTO_COMPLETIONS, "labels": labels, "expected": expected,
+            "parameter_grad_norms": parameter_grad_norms(policy)}
 
 
 def kto_cases():
