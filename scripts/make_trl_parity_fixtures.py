@@ -530,15 +530,22 @@ def kto_cases():
 # a second llama_ref trunk with a fixed score head), using installed trl 1.16's own helpers where they
 # still exist (get_reward, first_true_indices, selective_log_softmax). Line numbers below are that file's.
 #
-# Where the score goes differs (PPORLHF.swift's header): TRL adds it at sequence_lengths + 1 when that
-# is inside the response and trains values one position past the last real token (padding_mask_p1);
-# Nudge adds it at the last real token. Every fixture completion fills the whole response length
-# (response_length = 6, no pad, no stop token), where TRL's actual_end (line 778) falls back to
-# sequence_lengths and padding_mask_p1 equals padding_mask: the two placements coincide.
+# Where the score goes (PPORLHF.swift's header): TRL adds it at sequence_lengths + 1 when that is
+# inside the response and trains values one position past the last real token (padding_mask_p1);
+# Nudge by default at the last real token. The ppo_* cases' completions fill the whole response
+# length (response_length = 6, no pad, no stop token), where TRL's actual_end (line 778) falls back to
+# sequence_lengths and padding_mask_p1 equals padding_mask: the two placements coincide (asserted).
+# The ppo_trl_score_position* cases have completions of unequal lengths, right-padded with the pad id
+# as TRL's responses are, against Nudge's scorePosition = .afterLastToken. Two statistics are not
+# compared there: TRL's objective/entropy sums −logprob over the padding too, where it set the
+# logprob to INVALID_LOGPROB = 1 (each pad subtracts 1), and its policy/entropy_avg averages the
+# entropy of the pad positions' logits as well (which depend on how pads are fed to the model);
+# Nudge's are over the completion tokens only.
 
 PPO_PROMPTS = [[5, 17, 42, 9], [33, 8, 71, 12], [12, 90, 4, 61], [200, 3, 77, 15]]
 PPO_COMPLETIONS = [[40, 7, 99, 23, 5, 61], [7, 7, 61, 23, 5, 88], [88, 14, 120, 31, 6, 77], [64, 9, 3, 50, 11, 18]]
 PPO_SCORES = [1.0, -0.5, 0.25, 2.0]
+PPO_UNEQUAL = [[40, 7, 99, 23, 5, 61], [7, 7, 61], [88, 14, 120, 31, 6], [64, 9]]
 PAD = 0  # the fixture's pad id; no fixture token is 0, so TRL's attention masks are all ones
 
 
@@ -601,7 +608,9 @@ def ppo_score_weight():
 
 
 def ppo_rlhf_case(name, kl_coef=0.05, kl_estimator="k1", gamma=1.0, lam=0.95, cliprange=0.2, cliprange_value=0.2,
-                  vf_coef=0.1, temperature=0.7, whiten_rewards=False, num_ppo_epochs=1, lr=3e-6):
+                  vf_coef=0.1, temperature=0.7, whiten_rewards=False, num_ppo_epochs=1, lr=3e-6, completions=None):
+    completions = completions or PPO_COMPLETIONS
+    full_length = all(len(c) == len(completions[0]) for c in completions)
     from trl.experimental.utils import first_true_indices, get_reward
     from trl.trainer.utils import selective_log_softmax
     # Run in float64 (TRL's code on the float32 weights cast up): in float32 the reference's own
@@ -616,7 +625,8 @@ def ppo_rlhf_case(name, kl_coef=0.05, kl_estimator="k1", gamma=1.0, lam=0.95, cl
     # gradients (no clip_grad_norm_ in train(); max_grad_norm is unused).
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
     queries = torch.tensor(PPO_PROMPTS)
-    responses = torch.tensor(PPO_COMPLETIONS)
+    width = max(len(c) for c in completions)
+    responses = torch.tensor([c + [PAD] * (width - len(c)) for c in completions])
     context_length = queries.shape[1]
     query_responses = torch.cat([queries, responses], 1)
     with torch.no_grad():
@@ -646,7 +656,8 @@ def ppo_rlhf_case(name, kl_coef=0.05, kl_estimator="k1", gamma=1.0, lam=0.95, cl
         rewards = non_score_reward.clone()
         actual_start = torch.arange(rewards.size(0))
         actual_end = torch.where(sequence_lengths_p1 < rewards.size(1), sequence_lengths_p1, sequence_lengths)
-        assert torch.equal(actual_end, sequence_lengths) and torch.equal(padding_mask_p1, padding_mask)
+        if full_length:
+            assert torch.equal(actual_end, sequence_lengths) and torch.equal(padding_mask_p1, padding_mask)
         rewards[actual_start, actual_end] += scores
         if whiten_rewards:
             rewards = ppo_masked_whiten(rewards, mask=~padding_mask_p1, shift_mean=False)
@@ -725,7 +736,9 @@ def ppo_rlhf_case(name, kl_coef=0.05, kl_estimator="k1", gamma=1.0, lam=0.95, cl
             "kl_coef": kl_coef, "kl_estimator": kl_estimator, "gamma": gamma, "lam": lam, "cliprange": cliprange,
             "cliprange_value": cliprange_value, "vf_coef": vf_coef, "temperature": temperature, "whiten_rewards": whiten_rewards,
             "num_ppo_epochs": num_ppo_epochs, "num_mini_batches": 1, "learning_rate": lr, "prompts": PPO_PROMPTS,
-            "completions": PPO_COMPLETIONS, "scores": PPO_SCORES, "value_score_weight": fl(weight),
+            "completions": completions, "scores": PPO_SCORES, "value_score_weight": fl(weight),
+            "score_position": "last_token" if full_length else "after_last_token",
+            "not_compared": [] if full_length else ["objective/entropy", "policy/entropy_avg"],
             "raw_advantages_first_token": fl(raw_advantages[:, 0]), "iterations": stats, "expected": expected}
 
 
@@ -739,6 +752,10 @@ def ppo_rlhf_cases():
         ppo_rlhf_case("ppo_two_epochs", gamma=0.9, lam=0.8, num_ppo_epochs=2, lr=5e-4, kl_coef=0.2),
         ppo_rlhf_case("ppo_k3_whitened_rewards", kl_estimator="k3", kl_coef=0.3, whiten_rewards=True, num_ppo_epochs=2,
                       lr=3e-4, cliprange=0.1, cliprange_value=0.05, vf_coef=0.5, temperature=1.0),
+        # Unequal lengths (6, 3, 5, 2): TRL's score one past the last token of the three short rows.
+        ppo_rlhf_case("ppo_trl_score_position", num_ppo_epochs=2, lr=5e-4, kl_coef=0.1, completions=PPO_UNEQUAL),
+        ppo_rlhf_case("ppo_trl_score_position_k3_whitened", kl_estimator="k3", kl_coef=0.3, gamma=0.9, lam=0.8,
+                      whiten_rewards=True, num_ppo_epochs=2, lr=3e-4, vf_coef=0.5, completions=PPO_UNEQUAL),
     ]
 
 
