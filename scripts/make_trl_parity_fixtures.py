@@ -827,7 +827,16 @@ def openrlhf_policy_loss(log_probs, old_log_probs, advantages, action_mask, clip
     return (loss * action_mask).sum() / action_mask.sum()
 
 
-def reinforce_pp_case(name, estimator="reinforce", beta=0.05, gamma=1.0, num_iterations=1, lr=1e-4, rewards=REWARDS):
+def reinforce_pp_log_probs(model, ids, attn, width, temperature):
+    """log_probs_from_logits (openrlhf/models/utils.py): the logits divided by the temperature, log-softmax, gathered."""
+    logits = model(input_ids=ids, attention_mask=attn).logits[:, -width - 1:-1, :]
+    if temperature != 1.0:
+        logits = logits / temperature
+    return torch.log_softmax(logits.float(), dim=-1).gather(-1, ids[:, -width:].unsqueeze(-1)).squeeze(-1)
+
+
+def reinforce_pp_case(name, estimator="reinforce", beta=0.05, gamma=1.0, num_iterations=1, lr=1e-4, rewards=REWARDS,
+                      temperature=1.0):
     policy, ref_model = load_lm("llama"), load_lm("llama_ref")
     b = len(COMPLETIONS)
     prompt_ids = torch.tensor([PROMPTS[i // G] for i in range(b)])
@@ -837,14 +846,15 @@ def reinforce_pp_case(name, estimator="reinforce", beta=0.05, gamma=1.0, num_ite
     ids = torch.cat([prompt_ids, completion_ids], 1)
     attn = torch.cat([torch.ones_like(prompt_ids), action_mask.long()], 1)
     with torch.no_grad():
-        old, _ = logps_and_entropies(policy, ids, attn, width)
-        ref, _ = logps_and_entropies(ref_model, ids, attn, width)
+        old = reinforce_pp_log_probs(policy, ids, attn, width, temperature)
+        ref = reinforce_pp_log_probs(ref_model, ids, attn, width, temperature)
     kl = openrlhf_compute_approx_kl(old, ref) * action_mask
+    clamped = int(((old - ref).abs() * action_mask > 10).sum())
     advantages = openrlhf_advantages(torch.tensor(rewards), kl, action_mask, estimator, beta, gamma, G)
     iterations = []
     policy.zero_grad()
     for _ in range(num_iterations):
-        current, _ = logps_and_entropies(policy, ids, attn, width)
+        current = reinforce_pp_log_probs(policy, ids, attn, width, temperature)
         loss = openrlhf_policy_loss(current, old, advantages, action_mask)
         loss.backward()
         # OpenRLHF's step: grad clipping at max_norm 1.0, then Adam without weight decay (its default
@@ -852,7 +862,8 @@ def reinforce_pp_case(name, estimator="reinforce", beta=0.05, gamma=1.0, num_ite
         iterations.append({"loss": loss.item(), "grad_norm": optimizer_step(policy, lr)})
     expected = {"loss": sum(it["loss"] for it in iterations) / len(iterations), "grad_norm": iterations[-1]["grad_norm"]}
     return {"name": name, "reference": "OpenRLHF@3c3be62 compute_approx_kl, compute_reward, compute_advantages_and_returns, PolicyLoss",
-            "estimator": estimator, "beta": beta, "gamma": gamma, "num_generations": G, "num_iterations": num_iterations,
+            "estimator": estimator, "beta": beta, "gamma": gamma, "temperature": temperature, "clamped_k1_tokens": clamped,
+            "num_generations": G, "num_iterations": num_iterations,
             "learning_rate": lr, "max_grad_norm": 1.0, "max_completion_length": MAX_COMPLETION_LENGTH, "prompts": PROMPTS,
             "completions": COMPLETIONS, "rewards": rewards,
             "token_advantages": [fl(advantages[r, :len(c)]) for r, c in enumerate(COMPLETIONS)],
@@ -867,6 +878,8 @@ def reinforce_pp_cases():
         # γ is forced to 1 for the baseline variant (OpenRLHF logs a warning and overrides it).
         reinforce_pp_case("reinforce_baseline", estimator="reinforce_baseline", beta=0.1, gamma=0.9),
         reinforce_pp_case("reinforce_pp_mu2", beta=0.1, gamma=0.95, num_iterations=2, lr=3e-3),
+        # At temperature 0.2 two tokens' k1 exceed 10 and are clamped (compute_approx_kl's ±10).
+        reinforce_pp_case("reinforce_pp_k1_clamped", beta=0.05, temperature=0.2),
     ]
 
 

@@ -36,6 +36,7 @@ import NudgeTensor
         config.beta = Float(c["beta"] as! Double)
         config.gamma = c["gamma"] as! Double
         config.epsilon = 0.2
+        config.temperature = Float(c["temperature"] as! Double)
         config.numIterations = c["num_iterations"] as! Int
         config.learningRate = Float(c["learning_rate"] as! Double)
         config.maxGradNorm = Float(c["max_grad_norm"] as! Double)
