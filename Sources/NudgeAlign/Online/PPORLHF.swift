@@ -92,6 +92,9 @@ public struct PPORLHFConfig: Sendable {
     public var scorePosition: PPOScorePosition = .lastToken
     /// Subtracted from the score of completions that never produced EOS (nil: none).
     public var missingEOSPenalty: Double?
+    /// Gradient clipping (.infinity: none). TRL's PPOTrainer loop never clips (its inherited
+    /// max_grad_norm = 1 is not applied; found by the parity tests), OpenRLHF clips at 1; kept at 1,
+    /// with `ppo.max_grad_norm = 0` for TRL's unclipped steps.
     public var maxGradNorm: Float = 1
     public var seed: UInt64 = 0
 
