@@ -327,6 +327,7 @@ def grpo_mu2_case(name, lr, loss_type="dapo", beta=0.04, epsilon=0.2, epsilon_hi
         loss.backward()
         m = stub._metrics["train"]
         it = {"loss": loss.item(), **{k: m[k][-1] for k in keys if k != "loss"}}
+        grad_norms = parameter_grad_norms(policy)  # the last step's, before clipping, as Nudge records them
         it["grad_norm"] = optimizer_step(policy, lr)
         iterations.append(it)
     expected = mu2_expected(iterations, keys)
@@ -337,7 +338,8 @@ def grpo_mu2_case(name, lr, loss_type="dapo", beta=0.04, epsilon=0.2, epsilon_hi
             "importance_sampling_level": "token", "epsilon": epsilon, "epsilon_high": epsilon_high, "num_generations": G,
             "num_iterations": 2, "learning_rate": lr, "max_grad_norm": 1.0,
             "max_completion_length": MAX_COMPLETION_LENGTH, "prompts": PROMPTS, "completions": COMPLETIONS,
-            "rewards": rewards, "advantages": fl(advantages), "iterations": iterations, "expected": expected}
+            "rewards": rewards, "advantages": fl(advantages), "iterations": iterations, "expected": expected,
+            "parameter_grad_norms": grad_norms}
 
 
 def grpo_cases():
@@ -424,6 +426,7 @@ def rloo_case(name, beta=0.05, epsilon=0.2, epsilon_high=None, num_iterations=1,
         loss.backward()
         m = stub._metrics["train"]
         it = {"loss": loss.item(), **{k: m[k][-1] for k in keys if k != "loss"}}
+        grad_norms = parameter_grad_norms(policy)  # the last step's, before clipping, as Nudge records them
         it["grad_norm"] = optimizer_step(policy, lr)
         iterations.append(it)
     expected = mu2_expected(iterations, keys)
@@ -435,7 +438,7 @@ def rloo_case(name, beta=0.05, epsilon=0.2, epsilon_high=None, num_iterations=1,
             "beta": beta, "epsilon": epsilon, "epsilon_high": epsilon_high, "num_generations": G, "num_iterations": num_iterations,
             "learning_rate": lr, "max_grad_norm": 1.0, "max_completion_length": MAX_COMPLETION_LENGTH, "prompts": PROMPTS,
             "completions": COMPLETIONS, "rewards": rewards, "advantages": fl(advantages), "iterations": iterations,
-            "expected": expected}
+            "expected": expected, "parameter_grad_norms": grad_norms}
 
 
 def rloo_cases():
