@@ -4,7 +4,9 @@ Each case feeds fixed inputs (per-token log-probs, lengths, rewards, and for GRP
 token ids on the tiny Llama fixture) to TRL's real loss methods, called unbound on a minimal stand-in `self` that holds
 only the config fields the method reads, and records the loss and every metric TRL logs. The Swift
 test Tests/NudgeAlignTests/TRLParityTests.swift drives Nudge's real code path with the same inputs
-and compares to 1e-5 relative.
+and compares to 1e-5 relative. PPO-RLHF (ppo_rlhf.json, Tests/NudgeAlignTests/PPORLHFParityTests.swift) mirrors
+TRL's last PPOTrainer, which 1.16 no longer ships; REINFORCE++ (reinforce_pp.json,
+Tests/NudgeAlignTests/ReinforcePlusPlusParityTests.swift) mirrors OpenRLHF's functions; see their sections.
 
 Usage (the repo's reference venv: torch 2.13.0+cpu, transformers 5.25, trl 1.16.0):
 
@@ -251,7 +253,13 @@ def grpo_case(name, loss_type="dapo", scale_rewards="group", beta=0.0, bias_corr
             "beta": beta, "use_bias_correction_kl": bias_correction, "importance_sampling_level": importance_sampling_level,
             "epsilon": epsilon, "epsilon_high": epsilon_high, "num_generations": G,
             "max_completion_length": MAX_COMPLETION_LENGTH, "prompts": PROMPTS, "completions": COMPLETIONS,
-            "rewards": rewards, "advantages": fl(advantages), "expected": expected}
+            "rewards": rewards, "advantages": fl(advantages), "expected": expected,
+            "parameter_grad_norms": parameter_grad_norms(policy)}
+
+
+def parameter_grad_norms(model):
+    """The gradient's norm per parameter (issue 23), by transformers' parameter name."""
+    return {n: torch.linalg.vector_norm(p.grad.detach()).item() for n, p in model.named_parameters() if p.grad is not None}
 
 
 def optimizer_step(policy, lr, max_grad_norm=1.0):
@@ -319,6 +327,7 @@ def grpo_mu2_case(name, lr, loss_type="dapo", beta=0.04, epsilon=0.2, epsilon_hi
         loss.backward()
         m = stub._metrics["train"]
         it = {"loss": loss.item(), **{k: m[k][-1] for k in keys if k != "loss"}}
+        grad_norms = parameter_grad_norms(policy)  # the last step's, before clipping, as Nudge records them
         it["grad_norm"] = optimizer_step(policy, lr)
         iterations.append(it)
     expected = mu2_expected(iterations, keys)
@@ -329,7 +338,8 @@ def grpo_mu2_case(name, lr, loss_type="dapo", beta=0.04, epsilon=0.2, epsilon_hi
             "importance_sampling_level": "token", "epsilon": epsilon, "epsilon_high": epsilon_high, "num_generations": G,
             "num_iterations": 2, "learning_rate": lr, "max_grad_norm": 1.0,
             "max_completion_length": MAX_COMPLETION_LENGTH, "prompts": PROMPTS, "completions": COMPLETIONS,
-            "rewards": rewards, "advantages": fl(advantages), "iterations": iterations, "expected": expected}
+            "rewards": rewards, "advantages": fl(advantages), "iterations": iterations, "expected": expected,
+            "parameter_grad_norms": grad_norms}
 
 
 def grpo_cases():
@@ -416,6 +426,7 @@ def rloo_case(name, beta=0.05, epsilon=0.2, epsilon_high=None, num_iterations=1,
         loss.backward()
         m = stub._metrics["train"]
         it = {"loss": loss.item(), **{k: m[k][-1] for k in keys if k != "loss"}}
+        grad_norms = parameter_grad_norms(policy)  # the last step's, before clipping, as Nudge records them
         it["grad_norm"] = optimizer_step(policy, lr)
         iterations.append(it)
     expected = mu2_expected(iterations, keys)
@@ -427,7 +438,7 @@ def rloo_case(name, beta=0.05, epsilon=0.2, epsilon_high=None, num_iterations=1,
             "beta": beta, "epsilon": epsilon, "epsilon_high": epsilon_high, "num_generations": G, "num_iterations": num_iterations,
             "learning_rate": lr, "max_grad_norm": 1.0, "max_completion_length": MAX_COMPLETION_LENGTH, "prompts": PROMPTS,
             "completions": COMPLETIONS, "rewards": rewards, "advantages": fl(advantages), "iterations": iterations,
-            "expected": expected}
+            "expected": expected, "parameter_grad_norms": grad_norms}
 
 
 def rloo_cases():
@@ -500,7 +511,8 @@ def kto_case(name, labels, beta=0.1, desirable_weight=1.0, undesirable_weight=1.
     return {"name": name, "trainer": "KTOTrainer._compute_loss (precompute_ref_logps, calculate_KL)", "beta": beta,
             "desirable_weight": desirable_weight, "undesirable_weight": undesirable_weight, "policy": policy_name,
             "reference": reference_name, "prompts": KTO_PROMPTS,
-            "completions": KTO_COMPLETIONS, "labels": labels, "expected": expected}
+            "completions": KTO_COMPLETIONS, "labels": labels, "expected": expected,
+            "parameter_grad_norms": parameter_grad_norms(policy)}
 
 
 def kto_cases():
@@ -510,6 +522,367 @@ def kto_cases():
         kto_case("kto_all_desirable", [True, True, True, True], beta=0.3),
         # Policy and reference swapped: the KL estimate is negative and clamped to 0.
         kto_case("kto_clamped_kl", [False, True, False, False], beta=0.2, policy_name="llama_ref", reference_name="llama"),
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# PPO-RLHF. TRL 1.16 no longer ships PPOTrainer (trl/experimental/ppo was dropped after 1.10), so
+# the reference is trl/experimental/ppo/ppo_trainer.py at huggingface/trl commit f2cd577 (1.10.0.dev0,
+# 2026-07-24), the last PPOTrainer: ppo_rlhf_case mirrors its train() from the rollout tensors on,
+# statement for statement, on the tiny Llama fixture (policy llama, reference llama_ref, value model =
+# a second llama_ref trunk with a fixed score head), using installed trl 1.16's own helpers where they
+# still exist (get_reward, first_true_indices, selective_log_softmax). Line numbers below are that file's.
+#
+# Where the score goes (PPORLHF.swift's header): TRL adds it at sequence_lengths + 1 when that is
+# inside the response and trains values one position past the last real token (padding_mask_p1);
+# Nudge by default at the last real token. The ppo_* cases' completions fill the whole response
+# length (response_length = 6, no pad, no stop token), where TRL's actual_end (line 778) falls back to
+# sequence_lengths and padding_mask_p1 equals padding_mask: the two placements coincide (asserted).
+# The ppo_trl_score_position* cases have completions of unequal lengths, right-padded with the pad id
+# as TRL's responses are, against Nudge's scorePosition = .afterLastToken. Two statistics are not
+# compared there: TRL's objective/entropy sums −logprob over the padding too, where it set the
+# logprob to INVALID_LOGPROB = 1 (each pad subtracts 1), and its policy/entropy_avg averages the
+# entropy of the pad positions' logits as well (which depend on how pads are fed to the model);
+# Nudge's are over the completion tokens only.
+
+PPO_PROMPTS = [[5, 17, 42, 9], [33, 8, 71, 12], [12, 90, 4, 61], [200, 3, 77, 15]]
+PPO_COMPLETIONS = [[40, 7, 99, 23, 5, 61], [7, 7, 61, 23, 5, 88], [88, 14, 120, 31, 6, 77], [64, 9, 3, 50, 11, 18]]
+PPO_SCORES = [1.0, -0.5, 0.25, 2.0]
+PPO_UNEQUAL = [[40, 7, 99, 23, 5, 61], [7, 7, 61], [88, 14, 120, 31, 6], [64, 9]]
+PAD = 0  # the fixture's pad id; no fixture token is 0, so TRL's attention masks are all ones
+
+
+def ppo_masked_mean(values, mask):  # ppo_trainer.py 237-242 (axis=None)
+    return (values * mask).sum() / mask.sum()
+
+
+def ppo_masked_var(values, mask):  # 245-261, unbiased
+    mean = ppo_masked_mean(values, mask)
+    variance = ppo_masked_mean((values - mean) ** 2, mask)
+    mask_sum = mask.sum()
+    return variance * (mask_sum / (mask_sum - 1))
+
+
+def ppo_masked_whiten(values, mask, shift_mean=True):  # 264-270
+    mean, var = ppo_masked_mean(values, mask), ppo_masked_var(values, mask)
+    whitened = (values - mean) * torch.rsqrt(var + 1e-8)
+    if not shift_mean:
+        whitened += mean
+    return whitened
+
+
+def ppo_forward(model, query_responses, pad_token_id):  # forward(), 191-220
+    attention_mask = query_responses != pad_token_id
+    position_ids = attention_mask.cumsum(1) - attention_mask.long()
+    input_ids = torch.masked_fill(query_responses, ~attention_mask, 0)
+    return model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, return_dict=True,
+                 output_hidden_states=True)
+
+
+class PPOValueModel(torch.nn.Module):
+    """AutoModelForSequenceClassification's shape: a backbone under base_model_prefix and a bias-free score."""
+
+    base_model_prefix = "model"
+
+    def __init__(self, backbone, score_weight):
+        super().__init__()
+        self.model = backbone
+        self.score = torch.nn.Linear(score_weight.shape[1], 1, bias=False)
+        with torch.no_grad():
+            self.score.weight.copy_(score_weight)
+
+
+class PPOPolicyAndValue(torch.nn.Module):  # PolicyAndValueWrapper, 275-294
+    def __init__(self, policy, value_model):
+        super().__init__()
+        self.policy = policy
+        self.value_model = value_model
+        self.critic_backbone = getattr(value_model, value_model.base_model_prefix)
+
+    def forward(self, **kwargs):
+        output = self.critic_backbone(**kwargs)
+        logits = self.value_model.score(output.hidden_states[-1])
+        return self.policy(**kwargs), logits
+
+
+def ppo_score_weight():
+    g = torch.Generator().manual_seed(2023)
+    return torch.randn(1, 64, generator=g) * 0.125
+
+
+def ppo_rlhf_case(name, kl_coef=0.05, kl_estimator="k1", gamma=1.0, lam=0.95, cliprange=0.2, cliprange_value=0.2,
+                  vf_coef=0.1, temperature=0.7, whiten_rewards=False, num_ppo_epochs=1, lr=3e-6, completions=None):
+    completions = completions or PPO_COMPLETIONS
+    full_length = all(len(c) == len(completions[0]) for c in completions)
+    from trl.experimental.utils import first_true_indices, get_reward
+    from trl.trainer.utils import selective_log_softmax
+    # Run in float64 (TRL's code on the float32 weights cast up): in float32 the reference's own
+    # gradient norm is off by 1.3e-5 relative on ppo_default (against float64), more than the
+    # tolerance, while Nudge's float32 is within 1e-7 of float64.
+    policy, ref_policy = load_lm("llama").double(), load_lm("llama_ref").double()
+    weight = ppo_score_weight()
+    value_model = PPOValueModel(load_lm("llama_ref").model, weight).double()
+    model = PPOPolicyAndValue(policy, value_model)
+    # TRL's optimizer: HF Trainer's AdamW (betas 0.9/0.999, eps 1e-8, weight_decay 0); the scheduler
+    # steps once per rollout batch (line 911), so the lr is constant within it. TRL's loop never clips
+    # gradients (no clip_grad_norm_ in train(); max_grad_norm is unused).
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
+    queries = torch.tensor(PPO_PROMPTS)
+    width = max(len(c) for c in completions)
+    responses = torch.tensor([c + [PAD] * (width - len(c)) for c in completions])
+    context_length = queries.shape[1]
+    query_responses = torch.cat([queries, responses], 1)
+    with torch.no_grad():
+        # Rollout (711-748): the sampling logits are the policy's divided by temperature + 1e-7
+        # (generation_kwargs, 616); the reference's likewise (724-726); values by get_reward (737-740).
+        logits = ppo_forward(policy, query_responses, PAD).logits[:, context_length - 1: -1] / (temperature + 1e-7)
+        logprobs = selective_log_softmax(logits, responses)
+        ref_logits = ppo_forward(ref_policy, query_responses, PAD).logits[:, context_length - 1: -1]
+        ref_logits /= temperature + 1e-7
+        ref_logprobs = selective_log_softmax(ref_logits, responses)
+        postprocessed_responses = responses  # stop_token_id None: no truncation
+        sequence_lengths = first_true_indices(postprocessed_responses == PAD) - 1
+        full_value, _, _ = get_reward(value_model, query_responses, PAD, context_length)
+        values = full_value[:, context_length - 1: -1].squeeze(-1)
+        scores = torch.tensor(PPO_SCORES, dtype=torch.float64)
+        # 762-799, verbatim.
+        response_idxs = torch.arange(responses.shape[1]).repeat(responses.shape[0], 1)
+        padding_mask = response_idxs > sequence_lengths.unsqueeze(1)
+        logprobs = torch.masked_fill(logprobs, padding_mask, INVALID_LOGPROB)
+        ref_logprobs = torch.masked_fill(ref_logprobs, padding_mask, INVALID_LOGPROB)
+        sequence_lengths_p1 = sequence_lengths + 1
+        padding_mask_p1 = response_idxs > (sequence_lengths_p1.unsqueeze(1))
+        values = torch.masked_fill(values, padding_mask_p1, 0)
+        logr = ref_logprobs - logprobs
+        kl = -logr if kl_estimator == "k1" else (logr.exp() - 1) - logr
+        non_score_reward = -kl_coef * kl
+        rewards = non_score_reward.clone()
+        actual_start = torch.arange(rewards.size(0))
+        actual_end = torch.where(sequence_lengths_p1 < rewards.size(1), sequence_lengths_p1, sequence_lengths)
+        if full_length:
+            assert torch.equal(actual_end, sequence_lengths) and torch.equal(padding_mask_p1, padding_mask)
+        rewards[actual_start, actual_end] += scores
+        if whiten_rewards:
+            rewards = ppo_masked_whiten(rewards, mask=~padding_mask_p1, shift_mean=False)
+            rewards = torch.masked_fill(rewards, padding_mask_p1, 0)
+        lastgaelam = 0
+        advantages_reversed = []
+        gen_length = responses.shape[1]
+        for t in reversed(range(gen_length)):
+            nextvalues = values[:, t + 1] if t < gen_length - 1 else 0.0
+            delta = rewards[:, t] + gamma * nextvalues - values[:, t]
+            lastgaelam = delta + gamma * lam * lastgaelam
+            advantages_reversed.append(lastgaelam)
+        advantages = torch.stack(advantages_reversed[::-1], axis=1)
+        returns = advantages + values
+        raw_advantages = advantages.clone()
+        advantages = ppo_masked_whiten(advantages, ~padding_mask)
+        advantages = torch.masked_fill(advantages, padding_mask, 0)
+    # 801-868 with one mini-batch of the whole batch and no gradient accumulation: the permutation
+    # (803) only reorders rows inside means, so it is left out.
+    stats = defaultdict(list)
+    grad_norms = []
+    for _ in range(num_ppo_epochs):
+        mb_advantage, mb_responses, mb_query_responses = advantages, responses, query_responses
+        mb_logprobs, mb_return, mb_values = logprobs, returns, values
+        output, vpred_temp = ppo_forward(model, mb_query_responses, PAD)
+        logits = output.logits[:, context_length - 1: -1]
+        logits /= temperature + 1e-7
+        new_logprobs = selective_log_softmax(logits, mb_responses)
+        new_logprobs = torch.masked_fill(new_logprobs, padding_mask, INVALID_LOGPROB)
+        vpred = vpred_temp[:, context_length - 1: -1].squeeze(-1)
+        vpred = torch.masked_fill(vpred, padding_mask_p1, 0)
+        vpredclipped = torch.clamp(vpred, mb_values - cliprange_value, mb_values + cliprange_value)
+        vf_losses1 = torch.square(vpred - mb_return)
+        vf_losses2 = torch.square(vpredclipped - mb_return)
+        vf_loss_max = torch.max(vf_losses1, vf_losses2)
+        vf_loss = 0.5 * ppo_masked_mean(vf_loss_max, ~padding_mask_p1)
+        vf_clipfrac = ppo_masked_mean((vf_losses2 > vf_losses1).float(), ~padding_mask_p1)
+        logprobs_diff = new_logprobs - mb_logprobs
+        ratio = torch.exp(logprobs_diff)
+        pg_losses = -mb_advantage * ratio
+        pg_losses2 = -mb_advantage * torch.clamp(ratio, 1.0 - cliprange, 1.0 + cliprange)
+        pg_loss_max = torch.max(pg_losses, pg_losses2)
+        pg_loss = ppo_masked_mean(pg_loss_max, ~padding_mask)
+        loss = pg_loss + vf_coef * vf_loss
+        loss.backward()
+        # Not a TRL statistic: the gradient's norm (Nudge logs grad_norm, the pre-clip norm).
+        grad_norms.append(torch.linalg.vector_norm(torch.cat([p.grad.reshape(-1) for p in model.parameters() if p.grad is not None])).item())
+        optimizer.step()
+        optimizer.zero_grad()
+        with torch.no_grad():
+            pg_clipfrac = ppo_masked_mean((pg_losses2 > pg_losses).float(), ~padding_mask)
+            prob_dist = torch.nn.functional.softmax(logits, dim=-1)
+            entropy = torch.logsumexp(logits, dim=-1) - torch.sum(prob_dist * logits, dim=-1)
+            approxkl = 0.5 * (logprobs_diff ** 2).mean()
+            for k, v in [("approxkl", approxkl), ("pg_clipfrac", pg_clipfrac), ("pg_loss", pg_loss), ("vf_loss", vf_loss),
+                         ("vf_clipfrac", vf_clipfrac), ("entropy", entropy.mean()), ("ratio", ratio.mean())]:
+                stats[k].append(v.item())
+    with torch.no_grad():  # 880-903
+        mean_kl = kl.sum(1).mean()
+        mean_entropy = (-logprobs).sum(1).mean()
+        mean_non_score_reward = non_score_reward.sum(1).mean()
+        rlhf_reward = mean_non_score_reward + scores.mean()
+    st = {k: torch.tensor(v) for k, v in stats.items()}
+    expected = {
+        "objective/kl": mean_kl.item(), "objective/entropy": mean_entropy.item(),
+        "objective/non_score_reward": mean_non_score_reward.item(), "objective/rlhf_reward": rlhf_reward.item(),
+        "objective/scores": scores.mean().item(), "policy/approxkl_avg": st["approxkl"].mean().item(),
+        "policy/clipfrac_avg": st["pg_clipfrac"].mean().item(), "loss/policy_avg": st["pg_loss"].mean().item(),
+        "loss/value_avg": st["vf_loss"].mean().item(), "val/clipfrac_avg": st["vf_clipfrac"].mean().item(),
+        "policy/entropy_avg": st["entropy"].mean().item(), "val/ratio": st["ratio"].mean().item(),
+        "grad_norm": sum(grad_norms) / len(grad_norms),
+    }
+    if len(stats["ratio"]) > 1:
+        expected["val/ratio_var"] = st["ratio"].var().item()
+    return {"name": name, "reference": "huggingface/trl@f2cd577 trl/experimental/ppo/ppo_trainer.py PPOTrainer.train, lines 711-903",
+            "kl_coef": kl_coef, "kl_estimator": kl_estimator, "gamma": gamma, "lam": lam, "cliprange": cliprange,
+            "cliprange_value": cliprange_value, "vf_coef": vf_coef, "temperature": temperature, "whiten_rewards": whiten_rewards,
+            "num_ppo_epochs": num_ppo_epochs, "num_mini_batches": 1, "learning_rate": lr, "prompts": PPO_PROMPTS,
+            "completions": completions, "scores": PPO_SCORES, "value_score_weight": fl(weight),
+            "score_position": "last_token" if full_length else "after_last_token",
+            "not_compared": [] if full_length else ["objective/entropy", "policy/entropy_avg"],
+            "raw_advantages_first_token": fl(raw_advantages[:, 0]), "iterations": stats, "expected": expected}
+
+
+INVALID_LOGPROB = 1.0  # ppo_trainer.py line 69
+
+
+def ppo_rlhf_cases():
+    return [
+        ppo_rlhf_case("ppo_default"),  # PPOConfig's loss defaults: β 0.05 k1, γ 1, λ 0.95, ε 0.2, vf 0.1
+        # Two epochs with a large step: the second pass clips both the ratio and the values.
+        ppo_rlhf_case("ppo_two_epochs", gamma=0.9, lam=0.8, num_ppo_epochs=2, lr=5e-4, kl_coef=0.2),
+        ppo_rlhf_case("ppo_k3_whitened_rewards", kl_estimator="k3", kl_coef=0.3, whiten_rewards=True, num_ppo_epochs=2,
+                      lr=3e-4, cliprange=0.1, cliprange_value=0.05, vf_coef=0.5, temperature=1.0),
+        # Unequal lengths (6, 3, 5, 2): TRL's score one past the last token of the three short rows.
+        ppo_rlhf_case("ppo_trl_score_position", num_ppo_epochs=2, lr=5e-4, kl_coef=0.1, completions=PPO_UNEQUAL),
+        ppo_rlhf_case("ppo_trl_score_position_k3_whitened", kl_estimator="k3", kl_coef=0.3, gamma=0.9, lam=0.8,
+                      whiten_rewards=True, num_ppo_epochs=2, lr=3e-4, vf_coef=0.5, completions=PPO_UNEQUAL),
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# REINFORCE++ against OpenRLHF (OpenRLHF/OpenRLHF@3c3be62, 2026-08-13; not on PyPI in a form that runs
+# without Ray/DeepSpeed/flash-attn, so its functions are mirrored here, statement for statement):
+# openrlhf/models/utils.py compute_approx_kl (64-95: k1 = log π − log π_ref, clamped to ±10) and
+# compute_reward (98-123: −β·kl per token, the reward scattered at the last action token);
+# openrlhf/trainer/ppo_utils/experience_maker.py compute_advantages_and_returns (238-330: the
+# reinforce_baseline group-mean subtraction, γ forced to 1 for it, get_cumulative_returns 380-410,
+# whitening over every action token of the batch with the population variance and
+# rsqrt(clamp(var, 1e-8))); openrlhf/models/loss.py PolicyLoss (116-230, "ppo", token-level: the
+# clipped surrogate summed over the batch's action tokens / their count). The policy and reference
+# log-probs come from the tiny Llama fixture (log-softmax of the logits, what log_probs_from_logits
+# computes at temperature 1); the rollout is the GRPO cases' (G = 3).
+
+
+def openrlhf_compute_approx_kl(log_probs, log_probs_base, kl_estimator="k1"):
+    log_ratio = log_probs.float() - log_probs_base.float()
+    assert kl_estimator == "k1"
+    return log_ratio.clamp(min=-10, max=10)
+
+
+def openrlhf_compute_reward(r, kl_coef, kl, action_mask):
+    if kl_coef <= 0.0:
+        kl_coef = 0.0
+    kl_reward = -kl_coef * kl
+    eos_indices = action_mask.size(1) - 1 - action_mask.long().fliplr().argmax(dim=1, keepdim=True)
+    last_reward = torch.zeros_like(kl).scatter_(dim=1, index=eos_indices, src=r.unsqueeze(1).to(kl.dtype))
+    return last_reward + kl_reward
+
+
+def openrlhf_cumulative_returns(rewards, action_mask, gamma):
+    response_length = rewards.size(1)
+    returns = torch.zeros_like(rewards)
+    cumulative_return = torch.zeros(rewards.size(0))
+    if action_mask is not None:
+        rewards = action_mask * rewards
+    for t in reversed(range(response_length)):
+        cumulative_return = rewards[:, t] + gamma * cumulative_return
+        returns[:, t] = cumulative_return
+    return returns
+
+
+def openrlhf_advantages(raw_rewards, kl, action_mask, estimator, kl_coef, gamma, n_samples_per_prompt):
+    rewards = raw_rewards.reshape(-1, n_samples_per_prompt)
+    if estimator == "reinforce_baseline":
+        rewards = rewards - rewards.mean(-1, keepdim=True)
+        gamma = 1.0
+    rewards = rewards.reshape(-1)
+    reward = openrlhf_compute_reward(rewards, kl_coef, kl, action_mask)
+    advantages = openrlhf_cumulative_returns(reward, action_mask, gamma)
+    all_advantages = advantages.flatten().float()
+    all_action_masks = action_mask.flatten()
+    num_actions = all_action_masks.sum()
+    mean = (all_advantages * all_action_masks).sum() / num_actions
+    var = ((all_advantages - mean).pow(2) * all_action_masks).sum() / num_actions
+    rstd = var.clamp(min=1e-8).rsqrt()
+    return (advantages - mean) * rstd
+
+
+def openrlhf_policy_loss(log_probs, old_log_probs, advantages, action_mask, clip_eps_low=0.2, clip_eps_high=0.2):
+    raw_policy_log_ratio = log_probs - old_log_probs
+    ratio = raw_policy_log_ratio.clamp(min=-20.0, max=20.0).exp()
+    surr1 = ratio * advantages
+    surr2 = ratio.clamp(1 - clip_eps_low, 1 + clip_eps_high) * advantages
+    loss = -torch.min(surr1, surr2)
+    # aggregate_loss, token_level_loss with one micro-batch and dp_size 1: the token mean.
+    return (loss * action_mask).sum() / action_mask.sum()
+
+
+def reinforce_pp_log_probs(model, ids, attn, width, temperature):
+    """log_probs_from_logits (openrlhf/models/utils.py): the logits divided by the temperature, log-softmax, gathered."""
+    logits = model(input_ids=ids, attention_mask=attn).logits[:, -width - 1:-1, :]
+    if temperature != 1.0:
+        logits = logits / temperature
+    return torch.log_softmax(logits.float(), dim=-1).gather(-1, ids[:, -width:].unsqueeze(-1)).squeeze(-1)
+
+
+def reinforce_pp_case(name, estimator="reinforce", beta=0.05, gamma=1.0, num_iterations=1, lr=1e-4, rewards=REWARDS,
+                      temperature=1.0):
+    policy, ref_model = load_lm("llama"), load_lm("llama_ref")
+    b = len(COMPLETIONS)
+    prompt_ids = torch.tensor([PROMPTS[i // G] for i in range(b)])
+    width = max(len(c) for c in COMPLETIONS)
+    completion_ids = torch.tensor([c + [0] * (width - len(c)) for c in COMPLETIONS])
+    action_mask = torch.tensor([[1] * len(c) + [0] * (width - len(c)) for c in COMPLETIONS]).float()
+    ids = torch.cat([prompt_ids, completion_ids], 1)
+    attn = torch.cat([torch.ones_like(prompt_ids), action_mask.long()], 1)
+    with torch.no_grad():
+        old = reinforce_pp_log_probs(policy, ids, attn, width, temperature)
+        ref = reinforce_pp_log_probs(ref_model, ids, attn, width, temperature)
+    kl = openrlhf_compute_approx_kl(old, ref) * action_mask
+    clamped = int(((old - ref).abs() * action_mask > 10).sum())
+    advantages = openrlhf_advantages(torch.tensor(rewards), kl, action_mask, estimator, beta, gamma, G)
+    iterations = []
+    policy.zero_grad()
+    for _ in range(num_iterations):
+        current = reinforce_pp_log_probs(policy, ids, attn, width, temperature)
+        loss = openrlhf_policy_loss(current, old, advantages, action_mask)
+        loss.backward()
+        # OpenRLHF's step: grad clipping at max_norm 1.0, then Adam without weight decay (its default
+        # l2 = 0), as the GRPO μ = 2 cases.
+        iterations.append({"loss": loss.item(), "grad_norm": optimizer_step(policy, lr)})
+    expected = {"loss": sum(it["loss"] for it in iterations) / len(iterations), "grad_norm": iterations[-1]["grad_norm"]}
+    return {"name": name, "reference": "OpenRLHF@3c3be62 compute_approx_kl, compute_reward, compute_advantages_and_returns, PolicyLoss",
+            "estimator": estimator, "beta": beta, "gamma": gamma, "temperature": temperature, "clamped_k1_tokens": clamped,
+            "num_generations": G, "num_iterations": num_iterations,
+            "learning_rate": lr, "max_grad_norm": 1.0, "max_completion_length": MAX_COMPLETION_LENGTH, "prompts": PROMPTS,
+            "completions": COMPLETIONS, "rewards": rewards,
+            "token_advantages": [fl(advantages[r, :len(c)]) for r, c in enumerate(COMPLETIONS)],
+            "iterations": iterations, "expected": expected}
+
+
+def reinforce_pp_cases():
+    return [
+        reinforce_pp_case("reinforce_pp"),
+        reinforce_pp_case("reinforce_pp_gamma", beta=0.3, gamma=0.9),
+        reinforce_pp_case("reinforce_pp_beta0", beta=0.0),
+        # γ is forced to 1 for the baseline variant (OpenRLHF logs a warning and overrides it).
+        reinforce_pp_case("reinforce_baseline", estimator="reinforce_baseline", beta=0.1, gamma=0.9),
+        reinforce_pp_case("reinforce_pp_mu2", beta=0.1, gamma=0.95, num_iterations=2, lr=3e-3),
+        # At temperature 0.2 two tokens' k1 exceed 10 and are clamped (compute_approx_kl's ±10).
+        reinforce_pp_case("reinforce_pp_k1_clamped", beta=0.05, temperature=0.2),
     ]
 
 
@@ -528,3 +901,5 @@ if __name__ == "__main__":
     write("grpo.json", {"cases": grpo_cases()})
     write("rloo.json", {"cases": rloo_cases()})
     write("kto.json", {"cases": kto_cases()})
+    write("ppo_rlhf.json", {"cases": ppo_rlhf_cases()})
+    write("reinforce_pp.json", {"cases": reinforce_pp_cases()})

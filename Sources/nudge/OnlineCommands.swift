@@ -515,6 +515,8 @@ struct PPOCommand: ParsableCommand {
         .double("ppo.gamma", 1, min: 0, max: 1, help: "γ over tokens."),
         .double("ppo.lam", 0.95, min: 0, max: 1, help: "GAE λ."),
         .bool("ppo.whiten_rewards", false, help: "Whiten token rewards (masked statistics)."),
+        .choice("ppo.score_position", ["last_token", "after_last_token"], default: "last_token",
+                help: "Where the score joins the token rewards: the last real token, or one past it as TRL's PPOTrainer (its value then trained on the score)."),
         .double("ppo.missing_eos_penalty", 0, min: 0, help: "Subtracted from the score of completions without EOS (0: none, TRL's default); 1 for the fresh preset model unless set."),
         .double("ppo.max_grad_norm", 1, min: 0, help: "Clip the gradient norm (0: no clipping)."),
     ])
@@ -635,6 +637,7 @@ struct PPOCommand: ParsableCommand {
         c.gamma = config.float("ppo.gamma")
         c.lambda = config.float("ppo.lam")
         c.whitenRewards = config.bool("ppo.whiten_rewards")
+        c.scorePosition = PPOScorePosition(rawValue: config.string("ppo.score_position")) ?? .lastToken
         c.missingEOSPenalty = config.double("ppo.missing_eos_penalty") > 0 ? config.double("ppo.missing_eos_penalty") : nil
         c.maxGradNorm = AlignConfig.clipNorm(config.float("ppo.max_grad_norm"))
         c.seed = run.seed

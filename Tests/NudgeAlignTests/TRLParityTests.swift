@@ -139,10 +139,15 @@ private func ints(_ v: Any?) -> [Int] { v as? [Int] ?? [] }
         let rollout = Rollout(prompts: completions.indices.map { prompts[$0 / g] }, completions: completions,
                               finishReasons: completions.map { _ in .eos }, samplingLogProbs: completions.map { $0.map { _ in 0 } },
                               tokenizer: tokenizer, padID: 0)
+        let perParameter = c["parameter_grad_norms"] as? [String: Double]
+        trainer.recordsParameterGradientNorms = perParameter != nil
         let result = try trainer.trainStep(on: rollout)
         let metrics = Dictionary(result.metrics, uniquingKeysWith: { a, _ in a })
         let expected = c["expected"] as! [String: Double]
         var worst = 0.0
+        if let perParameter {
+            worst = Self.expectParameterGradientNorms(trainer.parameterGradientNorms, perParameter, name)
+        }
         for (key, e) in expected.sorted(by: { $0.key < $1.key }) {
             let actual = try #require(metrics[key], "Nudge logs \(key)")
             worst = max(worst, expectParity(actual, e, "\(name) \(key)"))
@@ -191,12 +196,30 @@ extension TRLParityTests {
         let named = try #require(metrics).named + [("grad_norm", Double(grads.globalNorm()))]
         let expected = c["expected"] as! [String: Double]
         #expect(Set(named.map(\.0)) == Set(expected.keys), "Nudge logs \(named.map(\.0).sorted()), TRL \(expected.keys.sorted())")
-        var worst = 0.0
+        var worst = Self.expectParameterGradientNorms(
+            Dictionary(grads.map { ($0, $1.scalars.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()) }, uniquingKeysWith: { a, _ in a }),
+            try #require(c["parameter_grad_norms"] as? [String: Double]), name)
         for (key, value) in named {
             let e = try #require(expected[key], "TRL logs \(key)")
             worst = max(worst, expectParity(value, e, "\(name) \(key)"))
         }
         print("parity kto \(name): max relative difference \(worst)")
+    }
+}
+
+extension TRLParityTests {
+    /// The gradient's norm per parameter against TRL's, by transformers' parameter name (issue 23):
+    /// the same parameters, each norm to 1e-5 relative. Returns the largest relative difference.
+    static func expectParameterGradientNorms(_ actual: [String: Double], _ expected: [String: Double], _ name: String,
+                                             sourceLocation: SourceLocation = #_sourceLocation) -> Double {
+        #expect(Set(actual.keys) == Set(expected.keys), "\(name): Nudge's parameters \(actual.keys.sorted()), TRL's \(expected.keys.sorted())",
+                sourceLocation: sourceLocation)
+        var worst = 0.0
+        for (key, e) in expected.sorted(by: { $0.key < $1.key }) {
+            guard let a = actual[key] else { continue }
+            worst = max(worst, expectParity(a, e, "\(name) grad_norm[\(key)]", sourceLocation: sourceLocation))
+        }
+        return worst
     }
 }
 

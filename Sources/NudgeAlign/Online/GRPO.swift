@@ -85,6 +85,11 @@ public final class GRPOTrainer {
     public var config: GRPOConfig
     public let optimizer: Adam
     public private(set) var step = 0
+    /// When set, each optimizer step records the gradient's norm per parameter (before clipping) in
+    /// `parameterGradientNorms`; the parity tests compare them with TRL's (off by default: one more
+    /// pass over the gradients).
+    var recordsParameterGradientNorms = false
+    private(set) var parameterGradientNorms: [String: Double] = [:]
     var cursor: PromptCursor
     var tokensSeen = 0
     /// When the reference is the policy with its LoRA adapters switched off (no second copy).
@@ -383,6 +388,10 @@ public final class GRPOTrainer {
                 }
                 return aggregateTokenLoss(perToken, mask: mask, config.lossType, maxCompletionLength: config.maxCompletionLength,
                                           stepTokenCount: stepTokens)
+            }
+            if recordsParameterGradientNorms {
+                parameterGradientNorms = Dictionary(grads.map { ($0, $1.scalars.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()) },
+                                                    uniquingKeysWith: { a, _ in a })
             }
             gradNorm = Double(clipGradientNorm(&grads, maxNorm: config.maxGradNorm))
             // Refused before the weights change; an update that overflows them is caught after it.

@@ -10,16 +10,21 @@
 // Ziegler et al. (target KL, horizon). Alternatively the KL goes in the loss (k3, as GRPO) instead of
 // the reward.
 //
-// Where the score goes: at the last real token (InstructGPT's reading, and OpenRLHF's). TRL's
-// PPOTrainer adds it one position later (`sequence_lengths + 1`, a padding position whose value it
-// keeps and trains) when the completion is shorter than the response length, so the score reaches
-// the last real token through one more step of GAE (discounted by γλ, against that position's
-// value); that variant needs value targets on padding and is not offered.
+// Where the score goes (`scorePosition`): by default at the last real token (InstructGPT's reading,
+// and OpenRLHF's). TRL's PPOTrainer adds it one position later (`sequence_lengths + 1`) when the
+// completion is shorter than the batch's longest: that position's value is V of the state after the
+// last token, which TRL then trains on the score (its value mask `padding_mask_p1` reaches one past
+// the last token), and the score reaches the last real token through one more step of GAE
+// (discounted by γλ, against that value). `.afterLastToken` does the same.
 // Metrics keep TRL's names and definitions: `objective/entropy` is the mean over sequences of the
 // summed −log π_old of the sampled tokens (TRL's, without its padding positions, which TRL fills
 // with log-prob 1), `policy/approxkl_avg` the mean over mini-batches of ½·(log π − log π_old)²
-// averaged over every position of the mini-batch, padding included as zeros (TRL's `.mean()`),
-// and `policy/entropy_avg` the masked mean of the full-distribution token entropy.
+// averaged over the mini-batch's response frame (rows × the rollout's longest completion), padding
+// included as zeros (TRL's `.mean()`), `val/ratio` the mean over mini-batches of the ratio averaged
+// over that frame (padding counts as 1, TRL's exp(1 − 1)) and `val/ratio_var` the unbiased variance
+// of those means (logged from two mini-batch steps on, where TRL's is defined), and
+// `policy/entropy_avg` the masked mean of the full-distribution token entropy. All checked against
+// TRL's last PPOTrainer by Tests/NudgeAlignTests/PPORLHFParityTests.swift.
 
 import Foundation
 import NudgeLM
@@ -36,6 +41,16 @@ public enum KLPenaltyPlacement: String, Sendable, CaseIterable {
 }
 
 /// Ziegler et al.'s adaptive KL coefficient: β ← β·(1 + clip(KL/target − 1, ±0.2)·n/horizon).
+/// Where PPO-RLHF adds the sequence's score to the token rewards.
+public enum PPOScorePosition: String, Sendable, CaseIterable {
+    /// At the last real token (InstructGPT, OpenRLHF).
+    case lastToken = "last_token"
+    /// TRL's PPOTrainer: one position past the last real token (`sequence_lengths + 1`), where the
+    /// value of the state after the last token is trained on it, when the completion is shorter than
+    /// the batch's longest (and that position is inside the batch's frame); at the last token otherwise.
+    case afterLastToken = "after_last_token"
+}
+
 public struct AdaptiveKLController: Sendable, Equatable {
     public var target: Double
     public var horizon: Double
@@ -74,8 +89,12 @@ public struct PPORLHFConfig: Sendable {
     public var gamma: Float = 1
     public var lambda: Float = 0.95
     public var whitenRewards = false
+    public var scorePosition: PPOScorePosition = .lastToken
     /// Subtracted from the score of completions that never produced EOS (nil: none).
     public var missingEOSPenalty: Double?
+    /// Gradient clipping (.infinity: none). TRL's PPOTrainer loop never clips (its inherited
+    /// max_grad_norm = 1 is not applied; found by the parity tests), OpenRLHF clips at 1; kept at 1,
+    /// with `ppo.max_grad_norm = 0` for TRL's unclipped steps.
     public var maxGradNorm: Float = 1
     public var seed: UInt64 = 0
 
@@ -235,7 +254,27 @@ public final class PPORLHFTrainer {
             cursor = cursorBefore
             throw error
         }
+        return try update(rollout, perFunction: perFunction, totals: totals, start: start)
+    }
+
+    /// One step on given completions (one per prompt): score them with the reward functions, then the
+    /// same PPO epochs as `trainStep`. The parity tests feed a fixed rollout through here.
+    @discardableResult
+    public func trainStep(on rollout: Rollout) throws -> OnlineStepResult {
+        let start = Date()
+        guard rollout.count > 0, rollout.count % config.miniBatches == 0 else {
+            throw TrainerConfigurationError(field: "num_mini_batches", message: "a rollout of \(rollout.count) rows does not split into \(config.miniBatches) mini-batches")
+        }
+        let (perFunction, totals) = try rewards.evaluate(rollout.samples)
+        return try update(rollout, perFunction: perFunction, totals: totals, start: start)
+    }
+
+    /// Token rewards, GAE and whitening, then the PPO epochs on `rollout`, and the step's metrics.
+    func update(_ rollout: Rollout, perFunction: [[Double?]], totals: [Double?], start: Date) throws -> OnlineStepResult {
         let b = rollout.count, width = rollout.input.length - 1
+        // TRL's statistics average over the response frame (its `responses` tensor), not over the
+        // prompt positions of Nudge's shifted frame.
+        let responseLength = max(rollout.completions.map(\.count).max() ?? 1, 1)
         let maskValues = rollout.shiftedMask()
         let mask2D = (0..<b).map { r in (0..<width).map { maskValues[r * width + $0] != 0 } }
 
@@ -250,17 +289,25 @@ public final class PPORLHFTrainer {
         let oldValues = withoutGradients { shiftedValues(rollout.input) }
         let klPerToken = withoutGradients { config.klEstimator(logRatio: ref - old) * Tensor(shape: [b, width], values: maskValues) }.scalars
         let sequenceKL = (0..<b).map { r in (0..<width).reduce(0.0) { $0 + Double(klPerToken[r * width + $1]) } }
-        // Token rewards: −β·KL_t, plus the score at the last real token.
+        // Token rewards: −β·KL_t, plus the score at the last real token (or, TRL's placement, one
+        // past it, which then joins the value frame: GAE, returns and the value loss run over it).
         var tokenRewards = [[Float]](repeating: [Float](repeating: 0, count: width), count: b)
+        var valueMask2D = mask2D
         for r in 0..<b {
             for t in 0..<width where mask2D[r][t] {
                 if config.klPlacement == .reward { tokenRewards[r][t] = Float(-klCoefficient) * klPerToken[r * width + t] }
             }
-            if let last = mask2D[r].lastIndex(of: true) { tokenRewards[r][last] += Float(scores[r]) }
+            guard var at = mask2D[r].lastIndex(of: true) else { continue }
+            if config.scorePosition == .afterLastToken, rollout.completions[r].count < responseLength, at + 1 < width {
+                at += 1
+                valueMask2D[r][at] = true
+            }
+            tokenRewards[r][at] += Float(scores[r])
         }
-        if config.whitenRewards { tokenRewards = maskedWhiten(tokenRewards, mask: mask2D, shiftMean: false) }
+        let valueMaskValues = valueMask2D.flatMap { $0.map { $0 ? Float(1) : 0 } }
+        if config.whitenRewards { tokenRewards = maskedWhiten(tokenRewards, mask: valueMask2D, shiftMean: false) }
         let valueRows = (0..<b).map { r in Array(oldValues.scalars[(r * width)..<((r + 1) * width)]) }
-        let (rawAdvantages, returns) = tokenGAE(rewards: tokenRewards, values: valueRows, mask: mask2D, gamma: config.gamma, lambda: config.lambda)
+        let (rawAdvantages, returns) = tokenGAE(rewards: tokenRewards, values: valueRows, mask: valueMask2D, gamma: config.gamma, lambda: config.lambda)
         let flatAdvantages = maskedWhiten(rawAdvantages, mask: mask2D).flatMap { $0 }, flatReturns = returns.flatMap { $0 }
 
         // PPO epochs over mini-batches, shuffled by a stream of this step (so a resumed run needs no
@@ -268,7 +315,7 @@ public final class PPORLHFTrainer {
         var rng = RandomGenerator(seed: config.seed).derive(stream: 7).derive(stream: UInt64(step))
         let miniBatchSize = b / config.miniBatches
         var policyLosses: [Double] = [], valueLosses: [Double] = [], clipFractions: [Double] = [], valueClipFractions: [Double] = []
-        var approxKLs: [Double] = [], entropies: [Double] = [], norms: [Double] = []
+        var approxKLs: [Double] = [], ratioMeans: [Double] = [], entropies: [Double] = [], norms: [Double] = []
         for _ in 0..<config.ppoEpochs {
             var order = Array(0..<b)
             for i in stride(from: b - 1, to: 0, by: -1) { order.swapAt(i, rng.int(below: i + 1)) }
@@ -280,6 +327,7 @@ public final class PPORLHFTrainer {
                 let mbMask = pick(maskValues), mbOld = pick(old.scalars), mbRef = pick(ref.scalars), mbOldValues = pick(oldValues.scalars)
                 let mbAdvantages = pick(flatAdvantages), mbReturns = pick(flatReturns)
                 let maskList = mbMask.scalars
+                let mbValueMask = pick(valueMaskValues), valueMaskList = mbValueMask.scalars
                 var (_, grads) = valueAndGrad(trainable) { w -> Tensor in
                     let logits = w.policy(input)
                     let current = completionLogProbs(logits: logits, ids: input.ids, completionMask: completionMask,
@@ -288,7 +336,7 @@ public final class PPORLHFTrainer {
                     let tokens = max(maskList.reduce(0, +), 1)
                     let policyLoss = (clippedSurrogateTerms(ratio: ratio, advantages: mbAdvantages, clipLow: config.clipRange) * mbMask).sum() * (1 / tokens)
                     let values = w.value.values(input).slice(axis: 1, 0..<width)
-                    let vLoss = valueLoss(values: values, oldValues: mbOldValues, returns: mbReturns, clip: config.valueClipRange, mask: mbMask)
+                    let vLoss = valueLoss(values: values, oldValues: mbOldValues, returns: mbReturns, clip: config.valueClipRange, mask: mbValueMask)
                     var loss = policyLoss + vLoss * config.valueCoefficient
                     if config.klPlacement == .loss {
                         loss = loss + (KLEstimator.k3(logRatio: mbRef - current) * mbMask).sum() * (Float(klCoefficient) / tokens)
@@ -302,19 +350,25 @@ public final class PPORLHFTrainer {
                         policyLosses.append(Double(policyLoss.item()))
                         valueLosses.append(Double(vLoss.item()))
                         let r = ratio.scalars, a = mbAdvantages.scalars, lr = (current - mbOld).scalars
-                        var clipped = 0.0, vClipped = 0.0, kl = 0.0
+                        var clipped = 0.0, vClipped = 0.0, kl = 0.0, ratioSum = 0.0
                         let v = values.scalars, ov = mbOldValues.scalars, ret = mbReturns.scalars
                         for i in maskList.indices where maskList[i] != 0 {
                             // TRL's pg_clipfrac: the clipped branch is the larger loss.
                             let unclippedLoss = -a[i] * r[i], clippedLoss = -a[i] * min(max(r[i], 1 - config.clipRange), 1 + config.clipRange)
                             if clippedLoss > unclippedLoss { clipped += 1 }
+                            kl += 0.5 * Double(lr[i] * lr[i])
+                            ratioSum += Double(r[i])
+                        }
+                        // TRL's vf_clipfrac: over the value frame (one position longer with TRL's score position).
+                        for i in valueMaskList.indices where valueMaskList[i] != 0 {
                             let clippedValue = ov[i] + min(max(v[i] - ov[i], -config.valueClipRange), config.valueClipRange)
                             if (clippedValue - ret[i]) * (clippedValue - ret[i]) > (v[i] - ret[i]) * (v[i] - ret[i]) { vClipped += 1 }
-                            kl += 0.5 * Double(lr[i] * lr[i])
                         }
                         clipFractions.append(clipped / Double(tokens))
-                        valueClipFractions.append(vClipped / Double(tokens))
-                        approxKLs.append(kl / Double(maskList.count))
+                        valueClipFractions.append(vClipped / Double(max(valueMaskList.reduce(0, +), 1)))
+                        let frame = Double(rows.count * responseLength)
+                        approxKLs.append(kl / frame)
+                        ratioMeans.append((ratioSum + frame - Double(tokens)) / frame)
                         entropies.append(maskedMean(tokenEntropies(logits: logits, mask: maskList, temperature: config.temperature), maskList))
                     }
                     return loss
@@ -354,8 +408,13 @@ public final class PPORLHFTrainer {
         metrics += [("policy/approxkl_avg", mean(approxKLs)), ("policy/clipfrac_avg", mean(clipFractions)),
                     ("loss/policy_avg", mean(policyLosses)), ("loss/value_avg", mean(valueLosses)),
                     ("val/clipfrac_avg", mean(valueClipFractions)), ("policy/entropy_avg", mean(entropies)),
+                    ("val/ratio", mean(ratioMeans)),
                     ("val/num_eos_tokens", Double(rollout.finishReasons.filter { $0 == .eos }.count)),
                     ("kl_coef", usedBeta), ("grad_norm", mean(norms)), ("learning_rate", Double(optimizer.learningRate))]
+        if ratioMeans.count > 1 {
+            let m = mean(ratioMeans)
+            metrics.append(("val/ratio_var", ratioMeans.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Double(ratioMeans.count - 1)))
+        }
         metrics += completionMetrics(rollout)
         metrics.append(("step_time", Date().timeIntervalSince(start)))
         let samples = (0..<b).map { r in

@@ -128,6 +128,41 @@ public struct TrainingResult {
     public var globalSteps: Int
 }
 
+/// One rollout as the update consumes it, row-major (t·n + e): the observations as the policy saw
+/// them, the actions taken (discrete, or `actionCount` raw floats per row), their log-probs and values
+/// under the rollout's policy, and GAE's advantages and returns.
+public struct PPOBatch: Sendable {
+    public var observations: [[Float]]
+    public var discreteActions: [Int]
+    public var continuousActions: [Float]
+    public var logProbs: [Float]
+    public var values: [Float]
+    public var advantages: [Float]
+    public var returns: [Float]
+
+    public init(observations: [[Float]], discreteActions: [Int], continuousActions: [Float], logProbs: [Float], values: [Float],
+                advantages: [Float], returns: [Float]) {
+        self.observations = observations
+        self.discreteActions = discreteActions
+        self.continuousActions = continuousActions
+        self.logProbs = logProbs
+        self.values = values
+        self.advantages = advantages
+        self.returns = returns
+    }
+}
+
+/// What one PPO update logs (CleanRL's names): the last mini-batch's losses and KL estimates, and the
+/// mean clip fraction over all mini-batches.
+public struct PPOUpdateStats: Sendable, Equatable {
+    public var policyLoss: Float = 0
+    public var valueLoss: Float = 0
+    public var entropy: Float = 0
+    public var approxKL: Float = 0
+    public var oldApproxKL: Float = 0
+    public var clipFraction: Float = 0
+}
+
 /// PPO training.
 public enum PPO {
     /// Trains a PPO agent on the environment registered as `environmentID`.
@@ -151,7 +186,7 @@ public enum PPO {
     public static func train(agent: ActorCriticAgent, envs: SyncVectorEnvironment<AnyEnvironment>, config c: PPOConfig,
                              onMetrics: MetricsCallback? = nil, shouldStop: () -> Bool = { false },
                              checkpointing: RLCheckpointing? = nil) throws -> TrainingResult {
-        let n = c.numEnvs, T = c.numSteps, obsSize = envs.observationSpace.flatCount, A = agent.actionCount
+        let n = c.numEnvs, T = c.numSteps, A = agent.actionCount
         var rng = RandomGenerator(seed: c.seed).derive(stream: 11)
         let optimizer = Adam(learningRate: c.learningRate, eps: 1e-5)
         let begun = try RLCheckpointing.begin(checkpointing, algorithm: "ppo", envs: envs, agent: agent, optimizer: optimizer,
@@ -244,70 +279,22 @@ public enum PPO {
                 }
                 nextObs = s.observations
             }
-            // Values after each step within an episode: V(s_{t+1}).
             let last = withoutGradients { agent.value(agent.prepare(nextObs)).scalars }
-            for t in 0..<T {
-                for e in 0..<n where !ended[t * n + e] {
-                    nextValues[t * n + e] = t + 1 < T ? values[(t + 1) * n + e] : last[e]
-                }
-            }
-            let (advantages, returns) = generalizedAdvantages(
-                rewards: rewards, values: values, nextValues: nextValues, terminated: terminated, episodeEnded: ended,
-                envs: n, gamma: c.gamma, lambda: c.gaeLambda)
+            let (advantages, returns) = rolloutAdvantages(rewards: rewards, values: values, lastValues: last, nextValues: nextValues,
+                                                          terminated: terminated, ended: ended, envs: n, config: c)
 
             // Optimize.
-            let batch = T * n, mb = c.minibatchSize
-            var indices = Array(0..<batch)
-            var lastStats = (policy: Float(0), value: Float(0), entropy: Float(0), approxKL: Float(0), oldApproxKL: Float(0))
-            var clipFractions: [Float] = []
-            epochs: for _ in 0..<c.updateEpochs {
-                for i in stride(from: batch - 1, to: 0, by: -1) { indices.swapAt(i, rng.int(below: i + 1)) }
-                for startIndex in stride(from: 0, to: batch, by: mb) {
-                    let idx = indices[startIndex..<Swift.min(startIndex + mb, batch)]
-                    let x = Tensor(shape: [idx.count, obsSize], values: idx.flatMap { obs[$0] })
-                    var adv = idx.map { advantages[$0] }
-                    if c.normalizeAdvantages { adv = normalized(adv) }
-                    let advT = Tensor(adv), retT = Tensor(idx.map { returns[$0] })
-                    let oldLP = Tensor(idx.map { logProbs[$0] }), oldV = Tensor(idx.map { values[$0] })
-                    var stats = (Float(0), Float(0), Float(0), Float(0))
-                    var (loss, grads) = valueAndGrad(agent) { agent in
-                        let out = agent.actor(x)
-                        let newLP: Tensor, entropy: Tensor
-                        if agent.isContinuous, let logStd = agent.logStd {
-                            let dist = DiagonalGaussian(mean: out, logStd: logStd)
-                            let a = Tensor(shape: [idx.count, A], values: idx.flatMap { continuousActions[($0 * A)..<(($0 + 1) * A)] })
-                            newLP = dist.logProb(a)
-                            entropy = dist.entropy.mean()
-                        } else {
-                            let dist = CategoricalDistribution(logits: out)
-                            newLP = dist.logProb(idx.map { discreteActions[$0] })
-                            entropy = dist.entropy.mean()
-                        }
-                        let pg = clippedSurrogateLoss(logProbs: newLP, oldLogProbs: oldLP, advantages: advT, clipLow: c.clipCoefficient)
-                        let vLoss = valueLoss(values: agent.value(x), oldValues: oldV, returns: retT,
-                                              clip: c.clipValueLoss ? c.clipCoefficient : nil)
-                        stats = (pg.clipFraction, pg.approxKL, pg.oldApproxKL, 0)
-                        lastStats.policy = pg.loss.item()
-                        lastStats.value = vLoss.item()
-                        lastStats.entropy = entropy.item()
-                        return pg.loss - entropy * c.entropyCoefficient + vLoss * c.valueCoefficient
-                    }
-                    _ = loss
-                    clipGradientNorm(&grads, maxNorm: c.maxGradNorm)
-                    optimizer.update(agent, gradients: grads)
-                    clipFractions.append(stats.0)
-                    lastStats.approxKL = stats.1
-                    lastStats.oldApproxKL = stats.2
-                }
-                if let target = c.targetKL, lastStats.approxKL > target { break epochs }
+            let batch = PPOBatch(observations: obs, discreteActions: discreteActions, continuousActions: continuousActions,
+                                 logProbs: logProbs, values: values, advantages: advantages, returns: returns)
+            let stats = update(agent: agent, optimizer: optimizer, batch: batch, config: c) { indices in
+                for i in stride(from: indices.count - 1, to: 0, by: -1) { indices.swapAt(i, rng.int(below: i + 1)) }
             }
             let elapsed = Date().timeIntervalSince(start)
             onMetrics?(globalStep, [
                 ("charts/learning_rate", Double(optimizer.learningRate)),
-                ("losses/value_loss", Double(lastStats.value)), ("losses/policy_loss", Double(lastStats.policy)),
-                ("losses/entropy", Double(lastStats.entropy)), ("losses/old_approx_kl", Double(lastStats.oldApproxKL)),
-                ("losses/approx_kl", Double(lastStats.approxKL)),
-                ("losses/clipfrac", Double(clipFractions.reduce(0, +) / Float(max(clipFractions.count, 1)))),
+                ("losses/value_loss", Double(stats.valueLoss)), ("losses/policy_loss", Double(stats.policyLoss)),
+                ("losses/entropy", Double(stats.entropy)), ("losses/old_approx_kl", Double(stats.oldApproxKL)),
+                ("losses/approx_kl", Double(stats.approxKL)), ("losses/clipfrac", Double(stats.clipFraction)),
                 ("losses/explained_variance", Double(explainedVariance(predicted: values, target: returns))),
                 ("charts/SPS", Double(globalStep) / max(elapsed, 1e-9)),
             ])
@@ -318,5 +305,76 @@ public enum PPO {
         if globalStep != savedStep { try checkpoint() }
         let wall = Date().timeIntervalSince(start)
         return TrainingResult(episodes: episodes, wallTime: wall, stepsPerSecond: Double(globalStep) / max(wall, 1e-9), globalSteps: globalStep)
+    }
+
+    /// GAE over one rollout (row-major t·n + e): V(s_{t+1}) is the next row's value within an
+    /// episode, `lastValues` after the last step, and `nextValues` as given where the step ended (a
+    /// truncated step's V(final observation); unused where terminated).
+    public static func rolloutAdvantages(rewards: [Float], values: [Float], lastValues: [Float], nextValues: [Float], terminated: [Bool],
+                                         ended: [Bool], envs n: Int, config c: PPOConfig) -> (advantages: [Float], returns: [Float]) {
+        var nextValues = nextValues
+        let T = rewards.count / max(n, 1)
+        for t in 0..<T {
+            for e in 0..<n where !ended[t * n + e] {
+                nextValues[t * n + e] = t + 1 < T ? values[(t + 1) * n + e] : lastValues[e]
+            }
+        }
+        return generalizedAdvantages(rewards: rewards, values: values, nextValues: nextValues, terminated: terminated, episodeEnded: ended,
+                                     envs: n, gamma: c.gamma, lambda: c.gaeLambda)
+    }
+
+    /// `updateEpochs` passes over `batch` in mini-batches (the order from `shuffle`, called once per
+    /// epoch on the indices as the previous epoch left them), each one clipped-gradient Adam step on
+    /// the clipped surrogate − entropy bonus + value loss, with CleanRL's per-mini-batch advantage
+    /// normalization and target-KL early stop.
+    public static func update(agent: ActorCriticAgent, optimizer: Adam, batch b: PPOBatch, config c: PPOConfig,
+                              shuffle: (inout [Int]) -> Void) -> PPOUpdateStats {
+        let count = b.logProbs.count, mb = c.minibatchSize, A = agent.actionCount
+        let obsSize = b.observations.first?.count ?? 0
+        var indices = Array(0..<count)
+        var stats = PPOUpdateStats()
+        var clipFractions: [Float] = []
+        epochs: for _ in 0..<c.updateEpochs {
+            shuffle(&indices)
+            for startIndex in stride(from: 0, to: count, by: mb) {
+                let idx = indices[startIndex..<Swift.min(startIndex + mb, count)]
+                let x = Tensor(shape: [idx.count, obsSize], values: idx.flatMap { b.observations[$0] })
+                var adv = idx.map { b.advantages[$0] }
+                if c.normalizeAdvantages { adv = normalized(adv) }
+                let advT = Tensor(adv), retT = Tensor(idx.map { b.returns[$0] })
+                let oldLP = Tensor(idx.map { b.logProbs[$0] }), oldV = Tensor(idx.map { b.values[$0] })
+                var kl = (Float(0), Float(0), Float(0))
+                var (_, grads) = valueAndGrad(agent) { agent in
+                    let out = agent.actor(x)
+                    let newLP: Tensor, entropy: Tensor
+                    if agent.isContinuous, let logStd = agent.logStd {
+                        let dist = DiagonalGaussian(mean: out, logStd: logStd)
+                        let a = Tensor(shape: [idx.count, A], values: idx.flatMap { b.continuousActions[($0 * A)..<(($0 + 1) * A)] })
+                        newLP = dist.logProb(a)
+                        entropy = dist.entropy.mean()
+                    } else {
+                        let dist = CategoricalDistribution(logits: out)
+                        newLP = dist.logProb(idx.map { b.discreteActions[$0] })
+                        entropy = dist.entropy.mean()
+                    }
+                    let pg = clippedSurrogateLoss(logProbs: newLP, oldLogProbs: oldLP, advantages: advT, clipLow: c.clipCoefficient)
+                    let vLoss = valueLoss(values: agent.value(x), oldValues: oldV, returns: retT,
+                                          clip: c.clipValueLoss ? c.clipCoefficient : nil)
+                    kl = (pg.clipFraction, pg.approxKL, pg.oldApproxKL)
+                    stats.policyLoss = pg.loss.item()
+                    stats.valueLoss = vLoss.item()
+                    stats.entropy = entropy.item()
+                    return pg.loss - entropy * c.entropyCoefficient + vLoss * c.valueCoefficient
+                }
+                clipGradientNorm(&grads, maxNorm: c.maxGradNorm)
+                optimizer.update(agent, gradients: grads)
+                clipFractions.append(kl.0)
+                stats.approxKL = kl.1
+                stats.oldApproxKL = kl.2
+            }
+            if let target = c.targetKL, stats.approxKL > target { break epochs }
+        }
+        stats.clipFraction = clipFractions.reduce(0, +) / Float(max(clipFractions.count, 1))
+        return stats
     }
 }
