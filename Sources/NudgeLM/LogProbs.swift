@@ -57,3 +57,61 @@ public func causalLanguageModelLoss(logits: Tensor, ids: [[Int]], lossMask: [[Bo
     }
     return crossEntropy(logits: logits.slice(axis: 1, 0..<(t - 1)).reshaped([b * (t - 1), v]), targets: targets, ignoreIndex: -100)
 }
+
+/// Completion log-probs (and optionally each scored position's entropy, in the same (B, T − 1)
+/// frame, 0 elsewhere) from the last `k` positions of `input`, through the model's head fused with
+/// log-softmax (`linearSelectedLogProbabilities`) when the head is plain: no (B, k, V) logits and
+/// only completion positions go through the head. Other heads use `completionLogProbs(logits:…)`.
+public func completionLogProbs(
+    model: any CausalLanguageModel, input: TokenBatch, keepingLast k: Int, sharing: SharedPrefixes?,
+    completionMask: [[Bool]], temperature: Float = 1, entropy: Bool = false
+) -> (logProbs: CompletionLogProbs, entropies: [Float]?) {
+    let ids = input.ids
+    let (b, t) = (ids.count, input.length)
+    let mask = Tensor(shape: [b, t - 1], values: completionMask.flatMap { $0.dropFirst().map { $0 ? Float(1) : 0 } })
+    guard let weight = model.plainHeadWeight, FusedHead.enabled else {
+        let logits = model.logits(input, keepingLast: k, sharing: sharing)
+        let result = completionLogProbs(logits: logits, ids: ids, completionMask: completionMask, temperature: temperature)
+        return (result, entropy ? tokenEntropies(logits: logits, mask: mask.scalars, temperature: temperature) : nil)
+    }
+    let hidden = model.finalHiddenStates(input, keepingLast: k, sharing: sharing)  // (B, k, H)
+    let offset = t - k
+    precondition(offset == 0 || completionMask.allSatisfy { !$0.prefix(offset + 1).contains(true) },
+                 "completionLogProbs: a completion token precedes the kept positions")
+    // Position j of the kept frame scores token offset + j + 1; −1 skips positions outside completions.
+    let targets = (0..<b).flatMap { r in (0..<(k - 1)).map { j in completionMask[r][offset + j + 1] ? ids[r][offset + j + 1] : -1 } }
+    let scored = hidden.slice(axis: 1, 0..<(k - 1)).reshaped([b * (k - 1), hidden.shape[2]])
+    let (selected, rowEntropies) = linearSelectedLogProbabilities(
+        hidden: scored, weight: weight, targets: targets, scale: 1 / temperature, entropy: entropy)
+    var perToken = selected.reshaped([b, k - 1])
+    if offset > 0 { perToken = perToken.padded(axis: 1, before: offset, after: 0) }
+    var entropies: [Float]?
+    if entropy {
+        var out = [Float](repeating: 0, count: b * (t - 1))
+        for r in 0..<b { for j in 0..<(k - 1) { out[r * (t - 1) + offset + j] = rowEntropies[r * (k - 1) + j] } }
+        entropies = out
+    }
+    return (CompletionLogProbs(perToken: perToken, sums: perToken.sum(axis: 1), mask: mask), entropies)
+}
+
+/// Whether `completionLogProbs(model:input:…)` may use the fused head (`NUDGE_FUSED_HEAD=0` turns it
+/// off, to compare against the unfused path).
+public enum FusedHead {
+    public static let enabled: Bool = ProcessInfo.processInfo.environment["NUDGE_FUSED_HEAD"] != "0"
+}
+
+/// The entropy of each masked position's distribution in the shifted (B, T − 1) frame of `mask`,
+/// from logits (B, T, V) or of the last k positions only (B, k, V); 0 elsewhere.
+public func tokenEntropies(logits: Tensor, mask: [Float], temperature: Float) -> [Float] {
+    let (b, k) = (logits.shape[0], logits.shape[1])
+    let width = mask.count / Swift.max(b, 1), offset = width + 1 - k
+    let entropies = withoutGradients {
+        let logP = (temperature == 1 ? logits : logits * (1 / temperature)).logSoftmax(axis: -1)
+        return (logP.exp() * logP).sum(axis: -1).scalars
+    }
+    var out = [Float](repeating: 0, count: b * width)
+    for r in 0..<b {
+        for i in Swift.max(offset, 0)..<width where mask[r * width + i] != 0 { out[r * width + i] = -entropies[r * k + i - offset] }
+    }
+    return out
+}

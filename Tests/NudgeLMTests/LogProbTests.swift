@@ -118,6 +118,52 @@ import NudgeTensor
         }
     }
 
+    /// The fused head (no (B, k, V) logits) gives the log-probs, entropies and gradients of the
+    /// logits path, with and without shared prompts; Gemma 3 with soft-capping falls back to logits.
+    @Test(arguments: ["llama", "qwen3", "gemma3", "gpt2"])
+    func fusedHeadGivesTheLogitsPathsLogProbsEntropiesAndGradients(fixture: String) throws {
+        let model = try LanguageModelLoader.load(directory: lmFixture(fixture))
+        #expect((model.plainHeadWeight == nil) == (model.configuration.finalLogitSoftcap != nil))
+        let promptA = [5, 9, 2], promptB = [3, 8, 6, 2, 9]
+        let completions = [[7, 7, 1, 4], [4, 1, 6], [2, 2, 2, 2, 2, 2, 2], [8], [1, 1, 3, 5, 2]]
+        let prompts = [promptA, promptB, promptA, promptA, promptB]
+        let sequences = zip(prompts, completions).map { $0 + $1 }
+        let t = sequences.map(\.count).max()!
+        let ids = sequences.map { $0 + Array(repeating: 0, count: t - $0.count) }
+        let batch = TokenBatch(ids: ids, attentionMask: sequences.map { Array(repeating: true, count: $0.count) + Array(repeating: false, count: t - $0.count) })
+        let mask = zip(prompts, completions).map { p, c in
+            Array(repeating: false, count: p.count) + Array(repeating: true, count: c.count) + Array(repeating: false, count: t - p.count - c.count)
+        }
+        let keep = t - 3 + 1
+        var rng = RandomGenerator(seed: 5)
+        let weights = Tensor(shape: [5, t - 1], values: (0..<(5 * (t - 1))).map { _ in Float(rng.uniform()) })
+        for (temperature, sharing) in [(Float(1), SharedPrefixes?.none), (0.7, SharedPrefixes(prompts: prompts))] {
+            let (fusedLoss, fusedGrads) = valueAndGrad(model) { m in
+                (completionLogProbs(model: m, input: batch, keepingLast: keep, sharing: sharing, completionMask: mask,
+                                    temperature: temperature).logProbs.perToken * weights).sum()
+            }
+            let (plainLoss, plainGrads) = valueAndGrad(model) { m in
+                (completionLogProbs(logits: m.logits(batch, keepingLast: keep, sharing: sharing), ids: ids, completionMask: mask,
+                                    temperature: temperature).perToken * weights).sum()
+            }
+            #expect(abs(fusedLoss.item() - plainLoss.item()) < 1e-4 * max(1, abs(plainLoss.item())))
+            for (key, g) in plainGrads {
+                let h = try #require(fusedGrads[key])
+                let scale = max(1, g.scalars.map(abs).max() ?? 0)
+                #expect(zip(g.scalars, h.scalars).allSatisfy { abs($0 - $1) < 1e-4 * scale }, "\(fixture) \(key)")
+            }
+            let (fused, entropies) = withoutGradients {
+                completionLogProbs(model: model, input: batch, keepingLast: keep, sharing: sharing, completionMask: mask,
+                                   temperature: temperature, entropy: true)
+            }
+            let logits = withoutGradients { model.logits(batch, keepingLast: keep, sharing: sharing) }
+            let plain = withoutGradients { completionLogProbs(logits: logits, ids: ids, completionMask: mask, temperature: temperature) }
+            for (a, b) in zip(fused.perToken.scalars, plain.perToken.scalars) { #expect(abs(a - b) < 1e-5) }
+            let expectedEntropies = tokenEntropies(logits: logits, mask: plain.mask.scalars, temperature: temperature)
+            #expect(zip(try #require(entropies), expectedEntropies).allSatisfy { abs($0 - $1) < 1e-4 })
+        }
+    }
+
     @Test func sftLossAndGradientNormsMatchTransformers() throws {
         let model = try LanguageModelLoader.load(directory: lmFixture("llama"))
         let sft = try expected()["sft"] as! [String: Any]

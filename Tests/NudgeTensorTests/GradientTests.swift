@@ -139,6 +139,18 @@ import Testing
         checkGradients([wide]) { selectedLogProbabilities(logits: $0[0], targets: [20, 0, 7]) }
         expectClose(selectedLogProbabilities(logits: wide, targets: [20, 0, 7]).scalars,
                     wide.logSoftmax().pick([20, 0, 7]).scalars, atol: 1e-6)
+        // The fused head: chunks of 2 rows over 5 (the last one short), a skipped row, a temperature scale.
+        let hidden = randomTensor([5, 4], seed: 35, low: -1, high: 1), head = randomTensor([21, 4], seed: 36, low: -1, high: 1)
+        let fusedTargets = [3, -1, 20, 0, 7]
+        checkGradients([hidden, head]) {
+            linearSelectedLogProbabilities(hidden: $0[0], weight: $0[1], targets: fusedTargets, scale: 0.7, chunkRows: 2).logProbs
+        }
+        let (fused, entropies) = linearSelectedLogProbabilities(hidden: hidden, weight: head, targets: fusedTargets, scale: 0.7, chunkRows: 2, entropy: true)
+        let unfusedLogP = (matmul(hidden, head, transposeB: true) * 0.7).logSoftmax()
+        let unfused = unfusedLogP.pick([3, 0, 20, 0, 7]).scalars
+        expectClose(fused.scalars, [unfused[0], 0, unfused[2], unfused[3], unfused[4]], atol: 1e-5)
+        let unfusedEntropy = (-(unfusedLogP.exp() * unfusedLogP).sum(axis: 1)).scalars
+        expectClose(entropies, [unfusedEntropy[0], 0, unfusedEntropy[2], unfusedEntropy[3], unfusedEntropy[4]], atol: 1e-5)
         let x = randomTensor([6], seed: 29), mu = randomTensor([6], seed: 30), logStd = randomTensor([6], seed: 31, low: -1, high: 0.5)
         checkGradients([x, mu, logStd]) { normalLogProb($0[0], mean: $0[1], logStd: $0[2]) }
         checkGradients([x, mu, logStd]) { tanhNormalLogProb(preTanh: $0[0], mean: $0[1], logStd: $0[2]) }

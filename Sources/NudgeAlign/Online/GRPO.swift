@@ -331,9 +331,7 @@ public final class GRPOTrainer {
         var clipLow = 0.0, clipHigh = 0.0, clipRegion = 0.0, kl = 0.0, entropy = 0.0
         for iteration in 0..<config.numIterations {
             var (loss, grads) = valueAndGrad(policy) { m -> Tensor in
-                let logits = rollout.logits(m)
-                let current = completionLogProbs(logits: logits, ids: rollout.input.ids, completionMask: rollout.completionMask,
-                                                 temperature: config.temperature).perToken
+                let (current, tokenEntropy) = rollout.logProbsAndEntropies(m, temperature: config.temperature, entropy: true)
                 let logRatio = current - (storedOld ?? current.detached())
                 let ratio: Tensor
                 switch config.importanceSampling {
@@ -359,7 +357,7 @@ public final class GRPOTrainer {
                             // The KL it logs is RLOO's own k1, per token.
                             kl += maskedMean(((storedOld ?? current.detached()) - ref).scalars, maskValues) / n
                         }
-                        entropy += maskedMean(tokenEntropies(logits: logits, mask: maskValues, temperature: config.temperature), maskValues) / n
+                        entropy += maskedMean(tokenEntropy!, maskValues) / n
                     }
                     return perSequence.mean()
                 }
@@ -384,7 +382,7 @@ public final class GRPOTrainer {
                     if let ref = referenceLogProbs {
                         kl += maskedMean(KLEstimator.k3(logRatio: ref - current).scalars, maskValues) / n
                     }
-                    entropy += maskedMean(tokenEntropies(logits: logits, mask: maskValues, temperature: config.temperature), maskValues) / n
+                    entropy += maskedMean(tokenEntropy!, maskValues) / n
                 }
                 return aggregateTokenLoss(perToken, mask: mask, config.lossType, maxCompletionLength: config.maxCompletionLength,
                                           stepTokenCount: stepTokens)

@@ -329,9 +329,20 @@ public final class PPORLHFTrainer {
                 let maskList = mbMask.scalars
                 let mbValueMask = pick(valueMaskValues), valueMaskList = mbValueMask.scalars
                 var (_, grads) = valueAndGrad(trainable) { w -> Tensor in
-                    let logits = w.policy(input)
-                    let current = completionLogProbs(logits: logits, ids: input.ids, completionMask: completionMask,
+                    // The entropy bonus needs the logits' gradient; without it the fused head serves.
+                    let logits: Tensor? = config.entropyCoefficient != 0 ? w.policy(input) : nil
+                    let current: Tensor, tokenEntropy: [Float]?
+                    if let logits {
+                        current = completionLogProbs(logits: logits, ids: input.ids, completionMask: completionMask,
                                                      temperature: config.temperature).perToken
+                        tokenEntropy = withoutGradients { tokenEntropies(logits: logits, mask: maskList, temperature: config.temperature) }
+                    } else {
+                        let scored: CompletionLogProbs
+                        (scored, tokenEntropy) = completionLogProbs(
+                            model: w.policy, input: input, keepingLast: input.length, sharing: nil, completionMask: completionMask,
+                            temperature: config.temperature, entropy: true)
+                        current = scored.perToken
+                    }
                     let ratio = (current - mbOld).exp()
                     let tokens = max(maskList.reduce(0, +), 1)
                     let policyLoss = (clippedSurrogateTerms(ratio: ratio, advantages: mbAdvantages, clipLow: config.clipRange) * mbMask).sum() * (1 / tokens)
@@ -341,7 +352,7 @@ public final class PPORLHFTrainer {
                     if config.klPlacement == .loss {
                         loss = loss + (KLEstimator.k3(logRatio: mbRef - current) * mbMask).sum() * (Float(klCoefficient) / tokens)
                     }
-                    if config.entropyCoefficient != 0 {
+                    if let logits {
                         let logP = (logits.slice(axis: 1, 0..<width) * (1 / config.temperature)).logSoftmax(axis: -1)
                         let entropy = -(logP.exp() * logP).sum(axis: 2)
                         loss = loss - (entropy * mbMask).sum() * (config.entropyCoefficient / tokens)
@@ -369,7 +380,7 @@ public final class PPORLHFTrainer {
                         let frame = Double(rows.count * responseLength)
                         approxKLs.append(kl / frame)
                         ratioMeans.append((ratioSum + frame - Double(tokens)) / frame)
-                        entropies.append(maskedMean(tokenEntropies(logits: logits, mask: maskList, temperature: config.temperature), maskList))
+                        entropies.append(maskedMean(tokenEntropy!, maskList))
                     }
                     return loss
                 }

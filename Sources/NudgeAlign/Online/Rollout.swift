@@ -143,29 +143,20 @@ public struct Rollout {
         model.logits(input, keepingLast: logitsToKeep, sharing: sharing)
     }
 
+    /// Per-token log-probs (B, T − 1) of the completions under `model` (with gradients when taped),
+    /// and each scored position's entropy when asked; through the fused head where the model allows,
+    /// so the (B, k, V) logits are never held.
+    func logProbsAndEntropies(_ model: any CausalLanguageModel, temperature: Float, entropy: Bool) -> (Tensor, [Float]?) {
+        let (logProbs, entropies) = completionLogProbs(
+            model: model, input: input, keepingLast: logitsToKeep, sharing: sharing, completionMask: completionMask,
+            temperature: temperature, entropy: entropy)
+        return (logProbs.perToken, entropies)
+    }
+
     /// Per-token log-probs (B, T − 1) of the completions under `model`, without gradients.
     func logProbs(_ model: any CausalLanguageModel, temperature: Float) -> Tensor {
-        withoutGradients {
-            completionLogProbs(logits: logits(model), ids: input.ids, completionMask: completionMask, temperature: temperature).perToken
-        }
+        withoutGradients { logProbsAndEntropies(model, temperature: temperature, entropy: false).0 }
     }
-}
-
-/// The entropy of each masked position's distribution in the shifted (B, T − 1) frame of `mask`, from
-/// logits (B, T, V) or of the last k positions only (B, k, V).
-func tokenEntropies(logits: Tensor, mask: [Float], temperature: Float) -> [Float] {
-    let (b, k) = (logits.shape[0], logits.shape[1])
-    let width = mask.count / max(b, 1), offset = width + 1 - k
-    // H = −Σ p·log p from one vectorized log-softmax over every kept position.
-    let entropies = withoutGradients {
-        let logP = (temperature == 1 ? logits : logits * (1 / temperature)).logSoftmax(axis: -1)
-        return (logP.exp() * logP).sum(axis: -1).scalars
-    }
-    var out = [Float](repeating: 0, count: b * width)
-    for r in 0..<b {
-        for i in max(offset, 0)..<width where mask[r * width + i] != 0 { out[r * width + i] = -entropies[r * k + i - offset] }
-    }
-    return out
 }
 
 /// Mean and (unbiased) std of the non-nil values.

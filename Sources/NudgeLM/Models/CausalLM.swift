@@ -145,10 +145,23 @@ public protocol CausalLanguageModel: Module {
     /// computed once (see `SharedPrefixes`); positions before a row's last prompt token are zero.
     /// nil when the model does not implement prefix sharing.
     func finalHiddenStates(_ input: TokenBatch, sharing: SharedPrefixes, keepingLast k: Int) -> Tensor?
+    /// The (V, H) weight when the head is exactly `hidden · weightᵀ` (no bias, no soft-capping), so
+    /// log-probs can be computed without materializing the logits; nil otherwise.
+    var plainHeadWeight: Tensor? { get }
 }
 
 extension CausalLanguageModel {
     public func finalHiddenStates(_ input: TokenBatch, sharing: SharedPrefixes, keepingLast k: Int) -> Tensor? { nil }
+    public var plainHeadWeight: Tensor? { nil }
+
+    /// Final hidden states (B, k, H) of the last `k` positions, each shared prompt computed once where
+    /// the model implements it (see `logits(_:keepingLast:sharing:)`).
+    public func finalHiddenStates(_ input: TokenBatch, keepingLast k: Int, sharing: SharedPrefixes?) -> Tensor {
+        if let sharing, let hidden = finalHiddenStates(input, sharing: sharing, keepingLast: k) { return hidden }
+        let hidden = finalHiddenStates(input, cache: nil)
+        let t = input.length
+        return k >= t ? hidden : hidden.slice(axis: 1, (t - k)..<t)
+    }
 
     /// Hidden states after the final norm (B, T, H).
     public func finalHiddenStates(_ input: TokenBatch) -> Tensor { finalHiddenStates(input, cache: nil) }

@@ -153,6 +153,7 @@ public final class GPT2Model: Module, CausalLanguageModel {
 
     /// The tied head: hidden · embeddingᵀ.
     public func logits(_ hidden: Tensor) -> Tensor { linear(hidden, weight: transformer.tokenEmbedding.weight, bias: nil) }
+    public var plainHeadWeight: Tensor? { transformer.tokenEmbedding.weight }
 
     public func finalHiddenStates(_ input: TokenBatch, cache: KVCache?) -> Tensor { hiddenStates(input, cache: cache).last }
 

@@ -265,6 +265,12 @@ public final class Gemma3Model: Module, CausalLanguageModel {
 
     /// The language-model head on hidden states (tied: hidden · embeddingᵀ, unscaled), soft-capped
     /// when the configuration says so.
+    public var plainHeadWeight: Tensor? {
+        guard configuration.finalLogitSoftcap == nil else { return nil }
+        guard let head else { return model.embedding.weight }
+        return head.bias == nil ? head.weight : nil
+    }
+
     public func logits(_ hidden: Tensor) -> Tensor {
         let raw = head.map { $0(hidden) } ?? linear(hidden, weight: model.embedding.weight, bias: nil)
         guard let cap = configuration.finalLogitSoftcap else { return raw }

@@ -214,6 +214,11 @@ public final class LlamaModel: Module, CausalLanguageModel {
     }
 
     /// The language-model head on hidden states (tied: hidden · embeddingᵀ).
+    public var plainHeadWeight: Tensor? {
+        guard let head else { return model.embedding.weight }
+        return head.bias == nil ? head.weight : nil
+    }
+
     public func logits(_ hidden: Tensor) -> Tensor {
         if let head { return head(hidden) }
         return linear(hidden, weight: model.embedding.weight, bias: nil)
