@@ -9,8 +9,19 @@
 // (structs, optional fields, LIST groups), and the columns' partial rows are then merged into one
 // object per row. Every failure is a `ParquetError` naming the file, and where it applies the
 // row group, column and page.
+//
+// A file opened by path is read by ranges (the footer, then one column chunk at a time), and rows
+// come out one row group at a time (`forEachRowGroup`, `makeRowIterator`), so memory holds the
+// footer and one decoded row group, not the file: a 1 GB file of 13 MB row groups reads in tens of
+// megabytes. A file written as a single huge row group still needs that row group's memory.
 
 import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// A Parquet file that could not be read: `file: row group 0, column "messages.list.element.role", page 2: message`.
 public struct ParquetError: Error, Sendable, Equatable, CustomStringConvertible {
@@ -24,6 +35,58 @@ public struct ParquetError: Error, Sendable, Equatable, CustomStringConvertible 
     /// A readable message.
     public var description: String {
         location.isEmpty ? "\(file): \(message)" : "\(file): \(location): \(message)"
+    }
+}
+
+/// Where a Parquet file's bytes come from: an array in memory, or a file read by ranges with `pread`
+/// (not memory-mapped, so pages already decoded do not stay resident and count against RSS).
+final class ParquetSource {
+    let size: Int
+    private let memory: [UInt8]
+    private let descriptor: Int32
+
+    init(bytes: [UInt8]) {
+        memory = bytes
+        size = bytes.count
+        descriptor = -1
+    }
+
+    /// Opens `path` for reading; throws a message for a missing or unreadable file.
+    init(path: String) throws {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { throw ParquetFailure("cannot open the file: \(String(cString: strerror(errno)))") }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else {
+            close(fd)
+            throw ParquetFailure("cannot read the file's size: \(String(cString: strerror(errno)))")
+        }
+        memory = []
+        size = Int(info.st_size)
+        descriptor = fd
+    }
+
+    deinit { if descriptor >= 0 { close(descriptor) } }
+
+    /// The bytes at `range`, which the caller has checked lies within `size`.
+    func read(_ range: Range<Int>) throws -> [UInt8] {
+        guard range.lowerBound >= 0, range.upperBound <= size else {
+            throw ParquetFailure("bytes \(range) lie outside the file's \(size) bytes")
+        }
+        if descriptor < 0 { return Array(memory[range]) }
+        var output = [UInt8](repeating: 0, count: range.count)
+        var done = 0
+        try output.withUnsafeMutableBytes { buffer in
+            while done < range.count {
+                let n = pread(descriptor, buffer.baseAddress! + done, range.count - done, off_t(range.lowerBound + done))
+                if n < 0 && errno == EINTR { continue }
+                guard n > 0 else {
+                    throw ParquetFailure(n == 0 ? "the file ended at byte \(range.lowerBound + done) (was it truncated while being read?)"
+                                                : "read error: \(String(cString: strerror(errno)))")
+                }
+                done += n
+            }
+        }
+        return output
     }
 }
 
@@ -75,7 +138,7 @@ public struct ParquetFile {
     /// The top-level column names, in schema order.
     public let columnNames: [String]
 
-    let bytes: [UInt8]
+    let source: ParquetSource
     let metadata: ThriftStruct
     let topLevel: [(name: String, shape: ParquetShape)]
     let columns: [ParquetColumn]
@@ -84,21 +147,44 @@ public struct ParquetFile {
     ///
     /// - Throws: `ParquetError` when the data is not Parquet or its metadata is corrupt.
     public init(data: Data, fileName: String) throws {
+        try self.init(source: ParquetSource(bytes: [UInt8](data)), fileName: fileName)
+    }
+
+    /// Opens the Parquet file at `url` and parses its footer and schema; the rest is read as rows are asked for.
+    ///
+    /// - Throws: `ParquetError` when the file cannot be opened, is not Parquet or its metadata is corrupt.
+    public init(contentsOf url: URL) throws {
+        let source: ParquetSource
+        do { source = try ParquetSource(path: url.path) } catch let failure as ParquetFailure {
+            throw ParquetError(file: url.lastPathComponent, location: "", message: failure.message)
+        }
+        try self.init(source: source, fileName: url.lastPathComponent)
+    }
+
+    init(source: ParquetSource, fileName: String) throws {
         self.fileName = fileName
-        bytes = [UInt8](data)
+        self.source = source
         func fail(_ message: String) -> ParquetError { ParquetError(file: fileName, location: "", message: message) }
         let magic: [UInt8] = Array("PAR1".utf8)
-        guard bytes.count >= 12, bytes.starts(with: magic), Array(bytes.suffix(4)) == magic else {
+        let size = source.size
+        guard size >= 12 else { throw fail("not a Parquet file (it must start and end with PAR1)") }
+        let head: [UInt8], tail: [UInt8]
+        do {
+            head = try source.read(0..<4)
+            tail = try source.read(size - 8..<size)
+        } catch let failure as ParquetFailure {
+            throw fail(failure.message)
+        }
+        guard head == magic, Array(tail.suffix(4)) == magic else {
             throw fail("not a Parquet file (it must start and end with PAR1)")
         }
-        let footerLength = Int(bytes[bytes.count - 8]) | Int(bytes[bytes.count - 7]) << 8
-            | Int(bytes[bytes.count - 6]) << 16 | Int(bytes[bytes.count - 5]) << 24
-        guard footerLength > 0, footerLength <= bytes.count - 12 else {
-            throw fail("footer length \(footerLength) does not fit in the file's \(bytes.count) bytes (truncated?)")
+        let footerLength = Int(tail[0]) | Int(tail[1]) << 8 | Int(tail[2]) << 16 | Int(tail[3]) << 24
+        guard footerLength > 0, footerLength <= size - 12 else {
+            throw fail("footer length \(footerLength) does not fit in the file's \(size) bytes (truncated?)")
         }
-        let footerStart = bytes.count - 8 - footerLength
         do {
-            var reader = CompactReader(bytes, from: footerStart, to: bytes.count - 8)
+            let footer = try source.read(size - 8 - footerLength..<size - 8)
+            var reader = CompactReader(footer, from: 0, to: footer.count)
             var meta = try reader.readStruct()
             meta.name = "FileMetaData"
             metadata = meta
@@ -217,54 +303,115 @@ public struct ParquetFile {
         return shape
     }
 
-    /// Every row, as an object from top-level column names to values.
+    /// The number of row groups.
+    public var rowGroupCount: Int { metadata.list(4)?.count ?? 0 }
+
+    /// Every row, as an object from top-level column names to values (the whole file in memory;
+    /// `forEachRowGroup` and `makeRowIterator` hold one row group at a time).
     ///
     /// - Throws: `ParquetError` naming the row group, column and page of the first corrupt or unsupported data.
     public func rows() throws -> [[String: JSONValue]] {
-        let budget = DecodeBudget(fileSize: bytes.count)
         var rows: [[String: JSONValue]] = []
-        let groups = metadata.list(4) ?? []
-        for (groupIndex, item) in groups.enumerated() {
-            var location = "row group \(groupIndex)"
-            do {
-                guard case .structure(var group) = item else { throw ParquetFailure("not a struct") }
-                group.name = "RowGroup"
-                let groupRows = try group.int(3, "num_rows", in: 0...Int64(Int.max))
-                try budget.take(values: groupRows)
-                let chunks = group.list(1) ?? []
-                guard chunks.count == columns.count else {
-                    throw ParquetFailure("has \(chunks.count) column chunks but the schema has \(columns.count) columns")
-                }
-                var groupValues = [[String: JSONValue]](repeating: [:], count: groupRows)
-                for (columnIndex, column) in columns.enumerated() {
-                    location = "row group \(groupIndex), column \"\(column.dottedName)\""
-                    guard case .structure(var chunk) = chunks[columnIndex] else { throw ParquetFailure("column chunk is not a struct") }
-                    chunk.name = "ColumnChunk"
-                    guard chunk.string(1) == nil else { throw ParquetFailure("column data in another file is not supported") }
-                    guard let meta = chunk.structure(3, named: "ColumnMetaData") else { throw ParquetFailure("column chunk lacks its metadata") }
-                    let values = try readColumn(column, meta, budget: budget, location: &location)
-                    location = "row group \(groupIndex), column \"\(column.dottedName)\""
-                    guard values.count == groupRows else {
-                        throw ParquetFailure("holds \(values.count) rows but the row group has \(groupRows)")
-                    }
-                    let name = topLevel[topLevelIndex(of: column)].name
-                    for row in 0..<groupRows {
-                        if let existing = groupValues[row][name] {
-                            groupValues[row][name] = try Self.merge(existing, values[row])
-                        } else {
-                            groupValues[row][name] = values[row]
-                        }
-                    }
-                }
-                rows.append(contentsOf: groupValues)
-            } catch let failure as ParquetFailure {
-                throw ParquetError(file: fileName, location: location, message: failure.message)
-            }
-        }
-        guard rows.count == rowCount else {
-            throw ParquetError(file: fileName, location: "", message: "the row groups hold \(rows.count) rows but the footer says \(rowCount)")
-        }
+        try forEachRowGroup { rows.append(contentsOf: $0) }
         return rows
+    }
+
+    /// Calls `body` with each row group's rows in file order, decoding one row group at a time, and
+    /// checks at the end that the row groups held the rows the footer declares.
+    ///
+    /// - Throws: `ParquetError` for corrupt data, or whatever `body` throws.
+    public func forEachRowGroup(_ body: ([[String: JSONValue]]) throws -> Void) throws {
+        let budget = DecodeBudget(fileSize: source.size)
+        var total = 0
+        for index in 0..<rowGroupCount {
+            let rows = try rowGroup(index, budget: budget)
+            total += rows.count
+            try body(rows)
+        }
+        guard total == rowCount else {
+            throw ParquetError(file: fileName, location: "", message: "the row groups hold \(total) rows but the footer says \(rowCount)")
+        }
+    }
+
+    /// Rows one at a time, decoded a row group at a time.
+    public func makeRowIterator() -> RowIterator { RowIterator(file: self) }
+
+    /// Yields a Parquet file's rows in order, keeping only the current row group's rows in memory.
+    public struct RowIterator {
+        let file: ParquetFile
+        let budget: DecodeBudget
+        var group = 0
+        var buffer: [[String: JSONValue]] = []
+        var position = 0
+        var total = 0
+
+        init(file: ParquetFile) {
+            self.file = file
+            budget = DecodeBudget(fileSize: file.source.size)
+        }
+
+        /// The next row, or nil after the last (having checked the footer's row count).
+        ///
+        /// - Throws: `ParquetError` for corrupt data.
+        public mutating func next() throws -> [String: JSONValue]? {
+            while position == buffer.count {
+                // Released before the next group is decoded, so two are never held at once.
+                buffer = []
+                position = 0
+                guard group < file.rowGroupCount else {
+                    guard total == file.rowCount else {
+                        throw ParquetError(file: file.fileName, location: "",
+                                           message: "the row groups hold \(total) rows but the footer says \(file.rowCount)")
+                    }
+                    return nil
+                }
+                buffer = try file.rowGroup(group, budget: budget)
+                group += 1
+                total += buffer.count
+            }
+            defer { position += 1 }
+            return buffer[position]
+        }
+    }
+
+    /// The rows of row group `groupIndex`.
+    func rowGroup(_ groupIndex: Int, budget: DecodeBudget) throws -> [[String: JSONValue]] {
+        let groups = metadata.list(4) ?? []
+        var location = "row group \(groupIndex)"
+        do {
+            guard case .structure(var group) = groups[groupIndex] else { throw ParquetFailure("not a struct") }
+            group.name = "RowGroup"
+            let groupRows = try group.int(3, "num_rows", in: 0...Int64(Int.max))
+            try budget.take(values: groupRows)
+            let chunks = group.list(1) ?? []
+            guard chunks.count == columns.count else {
+                throw ParquetFailure("has \(chunks.count) column chunks but the schema has \(columns.count) columns")
+            }
+            var groupValues = [[String: JSONValue]](repeating: [:], count: groupRows)
+            for (columnIndex, column) in columns.enumerated() {
+                location = "row group \(groupIndex), column \"\(column.dottedName)\""
+                guard case .structure(var chunk) = chunks[columnIndex] else { throw ParquetFailure("column chunk is not a struct") }
+                chunk.name = "ColumnChunk"
+                guard chunk.string(1) == nil else { throw ParquetFailure("column data in another file is not supported") }
+                guard let meta = chunk.structure(3, named: "ColumnMetaData") else { throw ParquetFailure("column chunk lacks its metadata") }
+                let values = try readColumn(column, meta, budget: budget, location: &location)
+                location = "row group \(groupIndex), column \"\(column.dottedName)\""
+                guard values.count == groupRows else {
+                    throw ParquetFailure("holds \(values.count) rows but the row group has \(groupRows)")
+                }
+                let name = topLevel[topLevelIndex(of: column)].name
+                for row in 0..<groupRows {
+                    if let existing = groupValues[row][name] {
+                        groupValues[row][name] = try Self.merge(existing, values[row])
+                    } else {
+                        groupValues[row][name] = values[row]
+                    }
+                }
+            }
+            return groupValues
+        } catch let failure as ParquetFailure {
+            throw ParquetError(file: fileName, location: location, message: failure.message)
+        }
     }
 
     func topLevelIndex(of column: ParquetColumn) -> Int {
@@ -294,14 +441,17 @@ public struct ParquetFile {
         var start = dataOffset
         if let dictionaryOffset = meta.int(11), dictionaryOffset > 0, dictionaryOffset < Int64(dataOffset) { start = Int(dictionaryOffset) }
         let size = try meta.int(7, "total_compressed_size", in: 0...Int64(Int.max))
-        let (end, overflow) = start.addingReportingOverflow(size)
-        guard !overflow, start >= 4, end <= bytes.count - 8 else {
+        let (chunkEnd, overflow) = start.addingReportingOverflow(size)
+        guard !overflow, start >= 4, chunkEnd <= source.size - 8 else {
             throw ParquetFailure("column data at \(start)..<\(start &+ size) lies outside the file (truncated?)")
         }
         try budget.take(values: totalValues)
+        // The chunk's bytes alone (read from disk for a file opened by path); offsets below are into it.
+        let bytes = try source.read(start..<chunkEnd)
+        let end = bytes.count
         var repetitions: [UInt32] = [], definitions: [UInt32] = [], values: [JSONValue] = []
         var dictionary: [JSONValue]?
-        var position = start
+        var position = 0
         var read = 0
         let baseLocation = location
         var pageIndex = 0
