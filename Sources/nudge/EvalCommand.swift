@@ -76,9 +76,16 @@ struct EvalCommand: ParsableCommand {
         if let data {
             var splitOptions = options
             splitOptions.split = split
-            let all = try JSONLDataset.load(URL(fileURLWithPath: data), options: splitOptions).filter(\.isVerifiable)
-            guard !all.isEmpty else { throw ValidationError("\(data): no verifiable rows ({\"prompt\": …, \"answer\": …})") }
-            heldOut = Array(all.suffix(count))
+            // Streamed, keeping only the last `count` verifiable rows: a large file need not fit in memory.
+            var last: [DatasetRow] = []
+            try JSONLDataset.forEachRow(URL(fileURLWithPath: data), options: splitOptions) { _, row in
+                guard row.isVerifiable else { return true }
+                if last.count == 2 * count { last.removeFirst(count) }
+                last.append(row)
+                return true
+            }
+            guard !last.isEmpty else { throw ValidationError("\(data): no verifiable rows ({\"prompt\": …, \"answer\": …})") }
+            heldOut = Array(last.suffix(count))
             source = "the last \(heldOut.count) verifiable rows of \(data)"
         } else if let evalData = recordedString("eval.data"), !evalData.isEmpty {
             // The run's own held-out file or split: its first rows, as training evaluated on.
