@@ -16,7 +16,7 @@ struct DataCommand: ParsableCommand {
             as JSON objects in TRL's field names after --columns and --answer are applied, so what is shown
             is what training sees. The summary gives the rows, their shape and format, and each source
             column (before --columns renames it) with the number of rows where it is null or absent. The
-            file is streamed (Parquet one row group at a time), so a large dataset needs little memory. Example:
+            file is streamed (Parquet page by page), so a large dataset needs little memory. Example:
               nudge data show gsm8k/ --columns question=prompt --answer gsm8k --rows 3
             """)
         @Argument(help: "A JSONL or Parquet file, or a Hub dataset directory.") var path: String
@@ -37,8 +37,8 @@ struct DataCommand: ParsableCommand {
             }
             let mapping: [String: String]
             do { mapping = try DatasetOptions.parseColumns(columns) } catch { throw ValidationError("--columns: \(error)") }
-            // Streamed: rows are printed and counted as they are read, never all held (Parquet is read a
-            // row group at a time); with --json only the printed rows are read.
+            // Streamed: rows are printed and counted as they are read, never all held (Parquet is read page by
+            // page, a batch of rows at a time); with --json only the printed rows are read.
             var summary = DatasetSummary()
             var printed = 0
             try JSONLDataset.forEachRow(URL(fileURLWithPath: path), options: DatasetOptions(columns: mapping, answer: extractor, split: split)) { source, row in

@@ -193,6 +193,42 @@ private func same(_ a: JSONValue, _ b: JSONValue) -> Bool {
         #expect(try ParquetFile(contentsOf: try parquetURL("messages_plain_rowgroups.parquet")).rowGroupCount == 3)
     }
 
+    /// Batches of a few rows end inside pages, and rows (lists of messages) span pages: every
+    /// fixture still reads as pyarrow's rows, through the iterator and by row group.
+    @Test func smallBatchesMatchPyarrow() throws {
+        let expected = try expectedRows()
+        for batch in [1, 2, 3, 7] {
+            for (name, rows) in expected.sorted(by: { $0.key < $1.key }) {
+                guard case .array(let truth) = rows else { continue }
+                var file = try ParquetFile(contentsOf: try parquetURL(name))
+                file.batchRows = batch
+                var iterator = file.makeRowIterator()
+                var index = 0
+                while let row = try iterator.next() {
+                    if index >= truth.count || !same(.object(row), truth[index]) {
+                        Issue.record("\(name), batches of \(batch), row \(index): got \(row)")
+                        break
+                    }
+                    index += 1
+                }
+                #expect(index == truth.count, "\(name), batches of \(batch)")
+                #expect(try file.rows().count == truth.count)
+            }
+        }
+        // Corrupt bytes read in small batches: rows or an error, never a trap.
+        var generator = SystemRandomNumberGenerator()
+        let original = [UInt8](try parquetData("messages_snappy_v2.parquet"))
+        for _ in 0..<300 {
+            var bytes = original
+            for _ in 0..<Int.random(in: 1...4, using: &generator) {
+                bytes[Int.random(in: 0..<bytes.count, using: &generator)] = UInt8.random(in: 0...255, using: &generator)
+            }
+            guard var file = try? ParquetFile(data: Data(bytes), fileName: "flipped.parquet") else { continue }
+            file.batchRows = 2
+            _ = try? file.rows()
+        }
+    }
+
     @Test func truncatedFileOnDiskIsAnError() throws {
         let bytes = [UInt8](try parquetData("gsm8k.parquet"))
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("nudge-trunc-\(UUID().uuidString).parquet")

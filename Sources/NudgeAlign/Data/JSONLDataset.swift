@@ -36,8 +36,8 @@ public enum JSONLDataset {
 
     /// Reads the dataset at `url` (as `load` does) row by row, calling `body` with each row's source
     /// object (before column mapping) and its parsed row, until `body` returns false. Parquet files are
-    /// read one row group at a time, so only that row group's decoded values are held, plus whatever
-    /// `body` keeps; other formats are read whole (they are parsed line by line, but from one buffer).
+    /// read page by page and decoded a batch of rows at a time, so only a page per column and one
+    /// batch are held, plus whatever `body` keeps; other formats are read whole (they are parsed line by line, but from one buffer).
     ///
     /// - Throws: `DatasetError` for an unreadable file or the first malformed line or row, or what `body` throws.
     public static func forEachRow(_ url: URL, split: String? = nil, options: DatasetOptions = DatasetOptions(),
