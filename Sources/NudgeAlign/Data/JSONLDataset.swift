@@ -88,6 +88,42 @@ public enum JSONLDataset {
                 count += 1
                 guard try body(object, try reader.row(number: count, object)) else { return }
             }
+        } else if !["csv", "tsv", "json"].contains(url.pathExtension.lowercased()) {
+            // JSON Lines, streamed line by line.
+            var reader = RowReader(fileName: name, isRow: false, options: options)
+            let decoder = JSONDecoder()
+            var bodyError: (any Error)?
+            do {
+                let head = try FileHandle(forReadingFrom: url)
+                let start = try head.read(upToCount: 4) ?? Data()
+                try? head.close()
+                if let problem = encodingProblem(start) { throw DatasetError(file: name, line: 0, field: nil, kind: .notUTF8(problem)) }
+                try JSONLinesReader.forEachLine(ofFileAt: path) { line in
+                    let parser = LineParser(file: name, line: line.number)
+                    let value: JSONValue
+                    do {
+                        value = try decoder.decode(JSONValue.self, from: Data(line.bytes))
+                    } catch {
+                        if String(validating: line.bytes, as: UTF8.self) == nil { throw parser.error(nil, .notUTF8("invalid UTF-8 bytes on this line")) }
+                        throw parser.error(nil, .invalidJSON)
+                    }
+                    guard case .object(let object) = value else { throw parser.error(nil, .notAnObject) }
+                    count += 1
+                    let row = try reader.row(number: line.number, object)
+                    // What `body` throws is passed on as it is, not as a read error.
+                    do { return try body(object, row) } catch {
+                        bodyError = error
+                        return false
+                    }
+                }
+            } catch let error as DatasetError {
+                throw error
+            } catch {
+                let reason = (error as NSError).localizedFailureReason ?? (error as NSError).localizedDescription
+                throw DatasetError(file: name, line: 0, field: nil, kind: .unreadable(reason))
+            }
+            if let bodyError { throw bodyError }
+            if count > 0 { return }
         } else {
             let data: Data
             do {
@@ -105,7 +141,7 @@ public enum JSONLDataset {
                 // One top-level array; a .json file of one object per line is read as JSON Lines.
                 objects = try DelimitedText.arrayObjects(data, fileName: name)
                 isRow = true
-            default: objects = try jsonLinesObjects(data, fileName: name)
+            default: objects = try jsonLinesObjects(data, fileName: name)  // a .json file of one object per line
             }
             var reader = RowReader(fileName: name, isRow: isRow, options: options)
             for (number, object) in objects {
