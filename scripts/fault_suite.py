@@ -296,6 +296,82 @@ write("not-a-list.json", '{"role": "user"}')
 case("lm template: messages not a list", ["lm", "template", "--template", "explode.jinja", "--messages", "not-a-list.json"], ["--messages"])
 case("lm template: a file that is neither a directory nor a GGUF as --model", ["lm", "template", "--model", "chat.json", "--messages", "chat.json"], ["--model", "directory", ".gguf"])
 
+# ---- Datasets: Parquet, Hub directories, held-out evaluation (issue 25) -------------------------
+parquet = os.path.join(ROOT, "Tests/NudgeAlignTests/Fixtures/parquet")
+os.makedirs("gsm8k/data")
+# Two train shards (80 rows) and one test shard (40 rows), so a count tells which split was read.
+for shard in ["train-00000-of-00002", "train-00001-of-00002"]:
+    shutil.copy(os.path.join(parquet, "gsm8k.parquet"), f"gsm8k/data/{shard}.parquet")
+shutil.copy(os.path.join(parquet, "gsm8k_gzip_v2.parquet"), "gsm8k/data/test-00000-of-00001.parquet")
+M = ["--set", "dataset.columns=question=prompt", "--set", "dataset.answer=gsm8k"]
+GS = G[:-2]  # G without eval.rows=0
+
+
+def eval_json(args, rows, source):
+    """A check: `nudge eval ARGS --json` succeeds on `rows` rows and names `source` as its held-out rows."""
+    def check():
+        rc, out, _ = run(["eval"] + args + ["--json"])
+        if rc != 0:
+            return f"nudge eval {' '.join(args)}: exit {rc}: {out[-300:]}"
+        result = json.loads(out.strip().splitlines()[-1])
+        if result.get("rows") != rows or source not in result.get("held_out", ""):
+            return f"nudge eval {' '.join(args)}: {result.get('rows')} rows from {result.get('held_out')!r}, expected {rows} from {source!r}"
+        return None
+    return check
+
+
+def recorded(run_dir, *texts):
+    """A check: the run's config.toml records every one of `texts`."""
+    def check():
+        config = open(os.path.join(run_dir, "config.toml")).read()
+        missing = [t for t in texts if t not in config]
+        return f"config.toml lacks {missing}" if missing else None
+    return check
+
+
+def both(*checks):
+    """A check: the first problem any of `checks` finds."""
+    return lambda: next((p for p in (c() for c in checks) if p), None)
+
+
+gsm8k_dir = os.path.abspath("gsm8k")
+case("grpo on a GSM8K Hub directory, eval.data = its test split (succeeds; nudge eval reuses it)",
+     ["grpo", "--model", "tiny", "--data", "gsm8k", "--set", "eval.data=gsm8k", "--set", "eval.rows=4", "--output", "r/gsm8k"] + M + GS,
+     ["first 4 verifiable rows of eval.data", "(split test)"], code=0,
+     check=both(recorded("r/gsm8k", f'data = "{gsm8k_dir}"', 'split = "test"', 'rows = 4', 'columns = "question=prompt"'),
+                eval_json(["r/gsm8k"], 4, "split test"), eval_json(["r/gsm8k", "--rows", "100"], 40, "split test")))
+case("grpo, eval.split names a split the directory lacks",
+     ["grpo", "--model", "tiny", "--data", "gsm8k", "--set", "eval.data=gsm8k", "--set", "eval.split=validation", "--output", "r/gsm8k-v"] + M + GS,
+     ["gsm8k", "data/validation-*.parquet"])
+case("grpo, eval.data is the training split itself",
+     ["grpo", "--model", "tiny", "--data", "gsm8k", "--set", "eval.data=gsm8k", "--set", "eval.split=train", "--output", "r/gsm8k-t"] + M + GS,
+     ["eval.split 'train'", "dataset.split"])
+case("grpo, eval.data is the training file itself",
+     ["grpo", "--model", "tiny", "--data", "prompts.jsonl", "--set", "eval.data=prompts.jsonl", "--output", "r/same"] + GS,
+     ["prompts.jsonl", "training data itself"])
+case("grpo with rows held out of --data (succeeds; nudge eval reuses the seeded sample)",
+     ["grpo", "--model", "tiny", "--data", "prompts.jsonl", "--set", "eval.rows=5", "--output", "r/sample"] + GS,
+     ["Held out 5 of 100 rows"], code=0,
+     check=both(eval_json(["r/sample"], 5, "held out from training"), eval_json(["r/sample", "--rows", "3"], 3, "held out from training")))
+assert run(["grpo", "--model", "tiny", "--data", "prompts.jsonl", "--output", "r/no-eval"] + G)[0] == 0
+case("eval of a run that held no rows out (eval.rows = 0)", ["eval", "r/no-eval"], ["held out no rows", "--data"])
+case("eval --answer unknown", ["eval", "tiny", "--data", "gsm8k", "--answer", "bogus"], ["--answer", "bogus"])
+case("eval --data DIR without the split", ["eval", "tiny", "--data", "gsm8k", "--split", "dev"], ["data/dev-*.parquet"])
+with open(os.path.join(parquet, "gsm8k.parquet"), "rb") as f:
+    gsm8k_bytes = f.read()
+with open("truncated.parquet", "wb") as f:
+    f.write(gsm8k_bytes[: len(gsm8k_bytes) // 2])
+case("data show, truncated Parquet", ["data", "show", "truncated.parquet"], ["truncated.parquet", "cannot read the file"])
+with open("corrupt-page.parquet", "wb") as f:
+    f.write(gsm8k_bytes[:4] + b"\xff" * 60 + gsm8k_bytes[64:])
+case("data show, corrupt Parquet page", ["data", "show", "corrupt-page.parquet"] + ["--columns", "question=prompt"],
+     ["corrupt-page.parquet", "row group 0, column"])
+case("data show, Hub directory without the split", ["data", "show", "gsm8k", "--split", "validation"], ["data/validation-*.parquet"])
+case("data show, unmapped GSM8K", ["data", "show", "gsm8k"], ["row 1", "prompt", "missing"])
+case("data show, GSM8K mapped (succeeds, with the summary)",
+     ["data", "show", "gsm8k", "--columns", "question=prompt", "--answer", "gsm8k", "--rows", "1"],
+     ["80 rows; shape prompt/answer (80)", "columns: answer (0 null), question (0 null)"], code=0)
+
 # ---- Summary -------------------------------------------------------------------------------------
 failed = [r for r in results if r[3]]
 if TABLE:

@@ -14,7 +14,9 @@ struct DataCommand: ParsableCommand {
             discussion: """
             FILE is JSONL or Parquet, or a Hub dataset directory (data/<split>-*.parquet). Rows are printed
             as JSON objects in TRL's field names after --columns and --answer are applied, so what is shown
-            is what training sees. Example:
+            is what training sees. The summary gives the rows, their shape and format, and each source
+            column (before --columns renames it) with the number of rows where it is null or absent. The
+            file is streamed (Parquet page by page), so a large dataset needs little memory. Example:
               nudge data show gsm8k/ --columns question=prompt --answer gsm8k --rows 3
             """)
         @Argument(help: "A JSONL or Parquet file, or a Hub dataset directory.") var path: String
@@ -35,9 +37,22 @@ struct DataCommand: ParsableCommand {
             }
             let mapping: [String: String]
             do { mapping = try DatasetOptions.parseColumns(columns) } catch { throw ValidationError("--columns: \(error)") }
-            let loaded = try JSONLDataset.load(URL(fileURLWithPath: path), options: DatasetOptions(columns: mapping, answer: extractor, split: split))
-            for row in loaded.prefix(rows) { print(row.jsonLine) }
-            if !json { print("\(path): \(DatasetSummary(loaded))") }
+            // Streamed: rows are printed and counted as they are read, never all held (Parquet is read page by
+            // page, a batch of rows at a time); with --json only the printed rows are read.
+            var summary = DatasetSummary()
+            var printed = 0
+            try JSONLDataset.forEachRow(URL(fileURLWithPath: path), options: DatasetOptions(columns: mapping, answer: extractor, split: split)) { source, row in
+                if printed < rows {
+                    print(row.jsonLine)
+                    printed += 1
+                }
+                summary.add(row, source: source)
+                return !json || printed < rows
+            }
+            if !json {
+                print("\(path): \(summary)")
+                print("  \(summary.columnsDescription)")
+            }
         }
     }
 }

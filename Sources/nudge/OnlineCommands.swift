@@ -56,7 +56,8 @@ enum OnlineConfig {
             .string("output", "runs/\(trainer)", help: "Run directory (a previous run there is replaced)."),
         ] + warmup + [
             .int("eval.rows", 200, min: 0, help: "Held-out verifiable rows for greedy exact-match accuracy (0: none); with data and no eval.data, a seeded sample of at most a tenth of the data's verifiable rows, removed from training."),
-            .string("eval.data", "", help: "A JSONL file of held-out verifiable rows (its first eval.rows); empty: held out from data (see eval.rows)."),
+            .string("eval.data", "", help: "A file of held-out verifiable rows (its first eval.rows), or a Hub dataset directory whose eval.split shards hold them; empty: held out from data (see eval.rows). nudge eval RUN_DIR reuses them."),
+            .string("eval.split", "test", help: "The split read when eval.data is a Hub dataset directory (data/<split>-*.parquet), e.g. eval.data = \"gsm8k/\" with data = \"gsm8k/\" trains on train and evaluates on test."),
             .int("eval.every", 20, min: 1, help: "Evaluate every this many steps."),
             .int("log.samples_every", 10, min: 1, help: "Write the step's completions to samples.jsonl every this many steps."),
             .int("checkpoint.every", 100, min: 1, help: "Write checkpoints/latest (model, optimizer, trainer position) every this many steps."),
@@ -115,6 +116,23 @@ enum OnlineConfig {
     }
 
     static func task(_ c: ResolvedConfig) -> SyntheticTask { AlignRun(config: c).syntheticTask }
+
+    /// Refuses held-out rows that are the training rows themselves: eval.data naming the training
+    /// file, or the training directory's own split.
+    static func checkHeldOutIsSeparate(data: String, trainSplit: String, evalData: String, evalSplit: String) throws {
+        guard !data.isEmpty else { return }
+        let a = URL(fileURLWithPath: data).standardizedFileURL.resolvingSymlinksInPath().path
+        let b = URL(fileURLWithPath: evalData).standardizedFileURL.resolvingSymlinksInPath().path
+        guard a == b else { return }
+        var isDirectory: ObjCBool = false
+        let directory = FileManager.default.fileExists(atPath: a, isDirectory: &isDirectory) && isDirectory.boolValue
+        if !directory {
+            throw ValidationError("eval.data \(evalData) is the training data itself (data); held-out rows must not be trained on: name a separate file, or a directory and its eval.split")
+        }
+        if trainSplit == evalSplit {
+            throw ValidationError("eval.data \(evalData): eval.split '\(evalSplit)' is the split training reads (dataset.split); held-out rows must not be trained on (e.g. eval.split=test)")
+        }
+    }
 }
 
 /// What an online command does around its trainer: model, data, warm start, the run directory,
@@ -130,33 +148,37 @@ struct OnlineRun {
     /// The model and tokenizer named by `model` (the fresh preset when empty), as sft/rm/dpo load them.
     func loadModel() throws -> (any CausalLanguageModel, any Tokenizer) { try AlignRun(config: config).loadModel() }
 
-    /// Training prompts and held-out evaluation rows.
+    /// Training prompts and held-out evaluation rows (chosen by `HeldOut`, as `nudge eval RUN_DIR` chooses them again).
     func rows() throws -> (train: [DatasetRow], heldOut: [DatasetRow]) {
         let data = config.string("data")
         let heldOutCount = config.int("eval.rows")
-        func isVerifiable(_ row: DatasetRow) -> Bool { if case .verifiable = row { true } else { false } }
         let evalData = config.string("eval.data")
+        let options = try DataKeys.options(config)
         if !evalData.isEmpty {
-            let heldOut = try JSONLDataset.load(URL(fileURLWithPath: evalData), options: DataKeys.options(config)).filter(isVerifiable)
-            guard !heldOut.isEmpty else { throw ValidationError("eval.data \(evalData): no verifiable rows (with an \"answer\") to evaluate on") }
+            let split = config.string("eval.split")
+            try OnlineConfig.checkHeldOutIsSeparate(data: data, trainSplit: options.split, evalData: evalData, evalSplit: split)
+            let heldOut = try HeldOut.rows(of: URL(fileURLWithPath: evalData), split: split, options: options, count: heldOutCount)
+            guard heldOutCount == 0 || !heldOut.isEmpty else {
+                throw ValidationError("eval.data \(evalData): no verifiable rows (with an \"answer\") to evaluate on")
+            }
+            if heldOutCount > 0 {
+                var isDirectory: ObjCBool = false
+                let directory = FileManager.default.fileExists(atPath: evalData, isDirectory: &isDirectory) && isDirectory.boolValue
+                print("Held-out evaluation on the first \(heldOut.count) verifiable rows of eval.data \(evalData)\(directory ? " (split \(split))" : "")")
+            }
             let train = data.isEmpty ? OnlineConfig.task(config).verifiableRows(count: 5000, seed: seed &+ 2)
-                                     : try JSONLDataset.load(URL(fileURLWithPath: data), options: DataKeys.options(config))
-            return (train, Array(heldOut.prefix(heldOutCount)))
+                                     : try JSONLDataset.load(URL(fileURLWithPath: data), options: options)
+            return (train, heldOut)
         }
         if !data.isEmpty {
-            let rows = try JSONLDataset.load(URL(fileURLWithPath: data), options: DataKeys.options(config))
-            // A seeded sample of the verifiable rows, removed from training, so held-out accuracy is
-            // measured on prompts the policy never trained on; at most a tenth of them.
-            var candidates = rows.indices.filter { isVerifiable(rows[$0]) }
-            var rng = RandomGenerator(seed: seed &+ 4_242)
-            for i in stride(from: candidates.count - 1, to: 0, by: -1) { candidates.swapAt(i, rng.int(below: i + 1)) }
-            let count = min(heldOutCount, candidates.count / 10)
-            let heldOutIndices = Set(candidates.prefix(count))
+            let rows = try JSONLDataset.load(URL(fileURLWithPath: data), options: options)
+            // Held-out accuracy is measured on prompts the policy never trained on.
+            let (train, heldOut) = HeldOut.sample(rows, count: heldOutCount, seed: seed)
             if heldOutCount > 0 {
-                print(count > 0 ? "Held out \(count) of \(rows.count) rows of \(data) for evaluation (eval.rows, at most a tenth of the verifiable rows; eval.data names a separate file)"
-                                : "No held-out evaluation: \(data) has \(candidates.count) verifiable rows, too few to hold a tenth out; eval.data names a separate file")
+                print(!heldOut.isEmpty ? "Held out \(heldOut.count) of \(rows.count) rows of \(data) for evaluation (eval.rows, at most a tenth of the verifiable rows; eval.data names a separate file)"
+                                       : "No held-out evaluation: \(data) has \(rows.filter(\.isVerifiable).count) verifiable rows, too few to hold a tenth out; eval.data names a separate file")
             }
-            return (rows.indices.filter { !heldOutIndices.contains($0) }.map { rows[$0] }, heldOutIndices.sorted().map { rows[$0] })
+            return (train, heldOut)
         }
         let task = OnlineConfig.task(config)
         return (task.verifiableRows(count: 5000, seed: seed &+ 2), task.verifiableRows(count: heldOutCount, seed: seed &+ 999))

@@ -162,3 +162,59 @@ struct DatasetLoadingTests {
         #expect(try parse(good).count == 1)
     }
 }
+
+/// JSON Lines files are read in chunks: the lines are those `JSONLinesReader.lines(of:)` gives for
+/// the whole file, wherever the chunks end (BOM, CRLF, blank lines, no final newline).
+@Suite("JSONL streaming") struct JSONLStreamingTests {
+    @Test func chunkedLinesEqualWholeFileLines() throws {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("nudge-lines-\(UUID().uuidString).jsonl")
+        defer { try? FileManager.default.removeItem(at: url) }
+        let texts = [
+            "\u{FEFF}{\"a\": 1}\r\n\r\n  \n{\"b\": \"x\\ny\"}\n{\"c\": 3}",
+            "{\"a\": 1}\n",
+            "",
+            "\u{FEFF}",
+            "\n\n{\"only\": true}\r\n",
+            "\u{FEFF}{\"é\": \"ü\"}\n \t\r\n{\"z\": [1, 2]}",
+        ]
+        for text in texts {
+            try Data(text.utf8).write(to: url)
+            let whole = JSONLinesReader.lines(of: Data(text.utf8))
+            for chunk in [1, 2, 3, 5, 64, 1 << 22] {
+                var streamed: [JSONLine] = []
+                try JSONLinesReader.forEachLine(ofFileAt: url.path, chunkSize: chunk) {
+                    streamed.append($0)
+                    return true
+                }
+                #expect(streamed == whole, "\(text.debugDescription) in chunks of \(chunk)")
+            }
+            var first: [JSONLine] = []
+            try JSONLinesReader.forEachLine(ofFileAt: url.path, chunkSize: 2) {
+                first.append($0)
+                return false
+            }
+            #expect(first == Array(whole.prefix(1)))
+        }
+    }
+
+    @Test func loadingStreamsAndStopsEarly() throws {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("nudge-rows-\(UUID().uuidString).jsonl")
+        defer { try? FileManager.default.removeItem(at: url) }
+        let lines = (0..<50).map { "{\"question\": \"q\($0)\", \"answer\": \"#### \($0)\"}" }
+        try Data((lines.joined(separator: "\n") + "\n{\"question\": \"bad\"").utf8).write(to: url)
+        let options = DatasetOptions(columns: ["question": "prompt"], answer: .gsm8k)
+        var seen = 0
+        try JSONLDataset.forEachRow(url, options: options) { source, row in
+            #expect(source["question"] != nil)
+            #expect(row == .verifiable(prompt: .text("q\(seen)"), answer: "\(seen)"))
+            seen += 1
+            return seen < 10
+        }
+        #expect(seen == 10)
+        // Read to the end, the malformed last line is found and named.
+        let error = try #require(throws: DatasetError.self) { try JSONLDataset.load(url, options: options) }
+        #expect("\(error)".contains(":51:"), "\(error)")
+        struct Stop: Error {}
+        #expect(throws: Stop.self) { try JSONLDataset.forEachRow(url, options: options) { _, _ in throw Stop() } }
+    }
+}

@@ -53,6 +53,20 @@ import Testing
         #expect(DatasetSummary(rows).description == "2 rows; shape prompt/answer (2); plain text")
         #expect(DatasetSummary(preference).description == "1 rows; shape prompt/chosen/rejected (1); conversational")
     }
+
+    /// Null counts: a column null or absent in a row counts once for it, whenever the column first appears.
+    @Test func summaryCountsNullsPerSourceColumn() {
+        var summary = DatasetSummary()
+        let row = DatasetRow.verifiable(prompt: .text("q"), answer: "1")
+        summary.add(row, source: ["question": .string("q"), "answer": .string("1"), "score": .null])
+        summary.add(row, source: ["question": .string("q"), "answer": .string("1"), "score": .double(0.5)])
+        summary.add(row, source: ["question": .string("q"), "answer": .string("1"), "source": .string("web")])
+        #expect(summary.rows == 3)
+        #expect(summary.columns.map(\.name) == ["answer", "question", "score", "source"])
+        #expect(summary.columns.map(\.nulls) == [0, 0, 2, 2])
+        #expect(summary.columnsDescription == "columns: answer (0 null), question (0 null), score (2 null), source (2 null)")
+        #expect(DatasetSummary([row]).columnsDescription == "")
+    }
 }
 
 @Suite("CSV, TSV and JSON datasets") struct DelimitedDatasetTests {

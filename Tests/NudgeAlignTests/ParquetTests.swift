@@ -167,13 +167,119 @@ private func same(_ a: JSONValue, _ b: JSONValue) -> Bool {
     }
 }
 
+/// Files opened by path are read by ranges, a row group at a time, and give the same rows.
+@Suite struct ParquetStreamingTests {
+    @Test func byPathMatchesInMemory() throws {
+        for name in ["messages_plain_rowgroups.parquet", "gsm8k.parquet", "scalars_zstd_dict_v2.parquet", "delta.parquet"] {
+            let inMemory = try ParquetFile(data: try parquetData(name), fileName: name).rows()
+            let file = try ParquetFile(contentsOf: try parquetURL(name))
+            #expect(file.fileName == name)
+            #expect(try file.rows() == inMemory, "\(name)")
+            var groups: [Int] = []
+            var streamed: [[String: JSONValue]] = []
+            try file.forEachRowGroup { rows in
+                groups.append(rows.count)
+                streamed += rows
+            }
+            #expect(groups.count == file.rowGroupCount)
+            #expect(streamed == inMemory, "\(name)")
+            var iterator = file.makeRowIterator()
+            var iterated: [[String: JSONValue]] = []
+            while let row = try iterator.next() { iterated.append(row) }
+            #expect(iterated == inMemory, "\(name)")
+            #expect(try iterator.next() == nil)
+        }
+        // Several row groups, decoded one by one.
+        #expect(try ParquetFile(contentsOf: try parquetURL("messages_plain_rowgroups.parquet")).rowGroupCount == 3)
+    }
+
+    /// Batches of a few rows end inside pages, and rows (lists of messages) span pages: every
+    /// fixture still reads as pyarrow's rows, through the iterator and by row group.
+    @Test func smallBatchesMatchPyarrow() throws {
+        let expected = try expectedRows()
+        for batch in [1, 2, 3, 7] {
+            for (name, rows) in expected.sorted(by: { $0.key < $1.key }) {
+                guard case .array(let truth) = rows else { continue }
+                var file = try ParquetFile(contentsOf: try parquetURL(name))
+                file.batchRows = batch
+                var iterator = file.makeRowIterator()
+                var index = 0
+                while let row = try iterator.next() {
+                    if index >= truth.count || !same(.object(row), truth[index]) {
+                        Issue.record("\(name), batches of \(batch), row \(index): got \(row)")
+                        break
+                    }
+                    index += 1
+                }
+                #expect(index == truth.count, "\(name), batches of \(batch)")
+                #expect(try file.rows().count == truth.count)
+            }
+        }
+        // Corrupt bytes read in small batches: rows or an error, never a trap.
+        var generator = SystemRandomNumberGenerator()
+        let original = [UInt8](try parquetData("messages_snappy_v2.parquet"))
+        for _ in 0..<300 {
+            var bytes = original
+            for _ in 0..<Int.random(in: 1...4, using: &generator) {
+                bytes[Int.random(in: 0..<bytes.count, using: &generator)] = UInt8.random(in: 0...255, using: &generator)
+            }
+            guard var file = try? ParquetFile(data: Data(bytes), fileName: "flipped.parquet") else { continue }
+            file.batchRows = 2
+            _ = try? file.rows()
+        }
+    }
+
+    @Test func truncatedFileOnDiskIsAnError() throws {
+        let bytes = [UInt8](try parquetData("gsm8k.parquet"))
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("nudge-trunc-\(UUID().uuidString).parquet")
+        defer { try? FileManager.default.removeItem(at: url) }
+        for length in [0, 7, 12, bytes.count / 2, bytes.count - 1] {
+            try Data(bytes[..<length]).write(to: url)
+            #expect(throws: ParquetError.self) { try ParquetFile(contentsOf: url).rows() }
+            #expect(throws: DatasetError.self) { try JSONLDataset.load(url) }
+        }
+        // The footer kept, a column chunk cut short: the error names the row group and column.
+        var spliced = bytes
+        for i in 4..<min(64, bytes.count - 8) { spliced[i] = 0 }
+        try Data(spliced).write(to: url)
+        let error = try #require(throws: DatasetError.self) {
+            try JSONLDataset.load(url, options: DatasetOptions(columns: ["question": "prompt"], answer: .gsm8k))
+        }
+        #expect("\(error)".contains("row group 0, column"), "\(error)")
+        let missing = try #require(throws: ParquetError.self) { try ParquetFile(contentsOf: url.appendingPathExtension("gone")) }
+        #expect(missing.description.contains("cannot open the file"), "\(missing)")
+    }
+
+    /// `forEachRow` gives each row with its source object, and stops when asked.
+    @Test func rowsStreamWithTheirSourceColumns() throws {
+        let options = DatasetOptions(columns: ["question": "prompt"], answer: .gsm8k)
+        var summary = DatasetSummary()
+        try JSONLDataset.forEachRow(try parquetURL("gsm8k.parquet"), options: options) { source, row in
+            #expect(source["question"] != nil && source["prompt"] == nil)
+            summary.add(row, source: source)
+            return true
+        }
+        #expect(summary.rows == 40)
+        #expect(summary.description == "40 rows; shape prompt/answer (40); plain text")
+        #expect(summary.columnsDescription == "columns: answer (0 null), question (0 null)")
+        var seen = 0
+        try JSONLDataset.forEachRow(try parquetURL("gsm8k.parquet"), options: options) { _, _ in
+            seen += 1
+            return seen < 3
+        }
+        #expect(seen == 3)
+        #expect(try JSONLDataset.load(try parquetURL("gsm8k.parquet"), options: options).count == 40)
+    }
+}
+
 /// Reading speed on a large local file: `NUDGE_PARQUET_BENCH=/path/file.parquet swift test --filter ParquetBench`.
 @Suite struct ParquetBench {
     @Test(.enabled(if: ProcessInfo.processInfo.environment["NUDGE_PARQUET_BENCH"] != nil))
     func readLargeFile() throws {
         let path = try #require(ProcessInfo.processInfo.environment["NUDGE_PARQUET_BENCH"])
         let start = Date()
-        let rows = try ParquetFile(data: try Data(contentsOf: URL(fileURLWithPath: path)), fileName: "bench.parquet").rows()
-        print("ParquetBench: \(rows.count) rows in \(Date().timeIntervalSince(start)) s")
+        var rows = 0
+        try ParquetFile(contentsOf: URL(fileURLWithPath: path)).forEachRowGroup { rows += $0.count }
+        print("ParquetBench: \(rows) rows in \(Date().timeIntervalSince(start)) s")
     }
 }

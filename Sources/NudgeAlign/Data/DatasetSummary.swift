@@ -36,23 +36,57 @@ extension DatasetRow {
     }
 }
 
-/// What a dataset holds.
+/// What a dataset holds: rows, shapes, format, and its source columns with their null counts.
+/// Built row by row (`add`), so a dataset can be summarized while it streams.
 public struct DatasetSummary: Sendable, CustomStringConvertible {
-    public var rows: Int
-    /// Rows per shape, in `DatasetShape` order.
-    public var shapes: [(DatasetShape, Int)]
-    public var conversational: Int
+    public private(set) var rows = 0
+    public private(set) var conversational = 0
+    private var shapeCounts: [DatasetShape: Int] = [:]
+    /// Source column names (before mapping), in order of first appearance (a row's new names sorted).
+    public private(set) var columnNames: [String] = []
+    private var present: [String: Int] = [:]
+    private var sourceRows = 0
 
+    /// An empty summary, to `add` rows to.
+    public init() {}
+
+    /// The summary of `rows` (without source columns).
     public init(_ rows: [DatasetRow]) {
-        self.rows = rows.count
-        var counts: [DatasetShape: Int] = [:]
-        for row in rows { counts[row.shape, default: 0] += 1 }
-        shapes = DatasetShape.allCases.compactMap { shape in counts[shape].map { (shape, $0) } }
-        conversational = rows.filter { $0.isConversational == true }.count
+        for row in rows { add(row) }
+    }
+
+    /// Counts `row`, and the columns of its source object (before mapping) when given.
+    public mutating func add(_ row: DatasetRow, source: [String: JSONValue]? = nil) {
+        rows += 1
+        shapeCounts[row.shape, default: 0] += 1
+        if row.isConversational == true { conversational += 1 }
+        guard let source else { return }
+        sourceRows += 1
+        // New names in sorted order: a source object's keys come in no fixed order.
+        for name in source.keys.sorted() where present[name] == nil {
+            present[name] = 0
+            columnNames.append(name)
+        }
+        for (name, value) in source where value != .null { present[name, default: 0] += 1 }
+    }
+
+    /// Rows per shape, in `DatasetShape` order.
+    public var shapes: [(DatasetShape, Int)] {
+        DatasetShape.allCases.compactMap { shape in shapeCounts[shape].map { (shape, $0) } }
+    }
+
+    /// Source columns with the number of rows in which each is null or absent.
+    public var columns: [(name: String, nulls: Int)] {
+        columnNames.map { ($0, sourceRows - (present[$0] ?? 0)) }
     }
 
     public var description: String {
         let kinds = shapes.map { "\($0.0.rawValue) (\($0.1))" }.joined(separator: ", ")
         return "\(rows) rows; shape \(kinds); \(conversational == 0 ? "plain text" : conversational == rows ? "conversational" : "\(conversational) conversational")"
+    }
+
+    /// `columns: question (0 null), answer (0 null), score (12 null)`, or empty without source columns.
+    public var columnsDescription: String {
+        columns.isEmpty ? "" : "columns: " + columns.map { "\($0.name) (\($0.nulls) null)" }.joined(separator: ", ")
     }
 }

@@ -26,8 +26,23 @@ public enum JSONLDataset {
     ///
     /// - Throws: `DatasetError` for an unreadable file or the first malformed line or row.
     public static func load(_ url: URL, split: String? = nil, options: DatasetOptions = DatasetOptions()) throws -> [DatasetRow] {
+        var rows: [DatasetRow] = []
+        try forEachRow(url, split: split, options: options) { _, row in
+            rows.append(row)
+            return true
+        }
+        return rows
+    }
+
+    /// Reads the dataset at `url` (as `load` does) row by row, calling `body` with each row's source
+    /// object (before column mapping) and its parsed row, until `body` returns false. Parquet files are
+    /// read page by page and decoded a batch of rows at a time, so only a page per column and one
+    /// batch are held, plus whatever `body` keeps; other formats are read whole (they are parsed line by line, but from one buffer).
+    ///
+    /// - Throws: `DatasetError` for an unreadable file or the first malformed line or row, or what `body` throws.
+    public static func forEachRow(_ url: URL, split: String? = nil, options: DatasetOptions = DatasetOptions(),
+                                  _ body: (_ source: [String: JSONValue], _ row: DatasetRow) throws -> Bool) throws {
         let split = split ?? options.split
-        let data: Data
         let name = url.lastPathComponent
         let path = url.path
         var isDirectory: ObjCBool = false
@@ -40,32 +55,107 @@ public enum JSONLDataset {
                 throw DatasetError(file: name, line: 0, field: nil, kind: .unreadable(
                     "it is a directory without \(split) shards (expected data/\(split)-*.parquet as on the Hugging Face Hub)"))
             }
-            return try shards.flatMap { try load($0, options: options) }
+            var going = true
+            for shard in shards where going {
+                try forEachRow(shard, options: options) { source, row in
+                    going = try body(source, row)
+                    return going
+                }
+            }
+            return
         }
         // A FIFO or device would block or read as nothing; a dataset is a regular file.
         let type = (try? FileManager.default.attributesOfItem(atPath: path)[.type]) as? FileAttributeType
-        guard !isDirectory.boolValue, type == .typeRegular || type == .typeSymbolicLink else {
-            throw DatasetError(file: name, line: 0, field: nil,
-                               kind: .unreadable(isDirectory.boolValue ? "it is a directory, not a JSONL file" : "not a regular file"))
+        guard type == .typeRegular || type == .typeSymbolicLink else {
+            throw DatasetError(file: name, line: 0, field: nil, kind: .unreadable("not a regular file"))
         }
-        do {
-            data = try Data(contentsOf: url)
-        } catch {
-            let reason = (error as NSError).localizedFailureReason ?? (error as NSError).localizedDescription
-            throw DatasetError(file: name, line: 0, field: nil, kind: .unreadable(reason))
+        var count = 0
+        if url.pathExtension.lowercased() == "parquet" {
+            let file: ParquetFile
+            do {
+                file = try ParquetFile(source: try ParquetSource(path: path), fileName: name)
+            } catch let failure as ParquetFailure {
+                throw DatasetError(file: name, line: 0, field: nil, kind: .unreadable(failure.message))
+            } catch let error as ParquetError {
+                throw datasetError(error)
+            }
+            var reader = RowReader(fileName: name, isRow: true, options: options)
+            var iterator = file.makeRowIterator()
+            while true {
+                let next: [String: JSONValue]?
+                do { next = try iterator.next() } catch let error as ParquetError { throw datasetError(error) }
+                guard let object = next else { break }
+                count += 1
+                guard try body(object, try reader.row(number: count, object)) else { return }
+            }
+        } else if !["csv", "tsv", "json"].contains(url.pathExtension.lowercased()) {
+            // JSON Lines, streamed line by line.
+            var reader = RowReader(fileName: name, isRow: false, options: options)
+            let decoder = JSONDecoder()
+            var bodyError: (any Error)?
+            do {
+                let head = try FileHandle(forReadingFrom: url)
+                let start = try head.read(upToCount: 4) ?? Data()
+                try? head.close()
+                if let problem = encodingProblem(start) { throw DatasetError(file: name, line: 0, field: nil, kind: .notUTF8(problem)) }
+                try JSONLinesReader.forEachLine(ofFileAt: path) { line in
+                    let parser = LineParser(file: name, line: line.number)
+                    let value: JSONValue
+                    do {
+                        value = try decoder.decode(JSONValue.self, from: Data(line.bytes))
+                    } catch {
+                        if String(validating: line.bytes, as: UTF8.self) == nil { throw parser.error(nil, .notUTF8("invalid UTF-8 bytes on this line")) }
+                        throw parser.error(nil, .invalidJSON)
+                    }
+                    guard case .object(let object) = value else { throw parser.error(nil, .notAnObject) }
+                    count += 1
+                    let row = try reader.row(number: line.number, object)
+                    // What `body` throws is passed on as it is, not as a read error.
+                    do { return try body(object, row) } catch {
+                        bodyError = error
+                        return false
+                    }
+                }
+            } catch let error as DatasetError {
+                throw error
+            } catch {
+                let reason = (error as NSError).localizedFailureReason ?? (error as NSError).localizedDescription
+                throw DatasetError(file: name, line: 0, field: nil, kind: .unreadable(reason))
+            }
+            if let bodyError { throw bodyError }
+            if count > 0 { return }
+        } else {
+            let data: Data
+            do {
+                data = try Data(contentsOf: url)
+            } catch {
+                let reason = (error as NSError).localizedFailureReason ?? (error as NSError).localizedDescription
+                throw DatasetError(file: name, line: 0, field: nil, kind: .unreadable(reason))
+            }
+            let objects: [(number: Int, object: [String: JSONValue])]
+            var isRow = false
+            switch url.pathExtension.lowercased() {
+            case "csv": objects = try DelimitedText.objects(data, separator: UInt8(ascii: ","), fileName: name)
+            case "tsv": objects = try DelimitedText.objects(data, separator: 0x09, fileName: name)
+            case "json" where data.first(where: { ![0x20, 0x09, 0x0A, 0x0D].contains($0) }) == UInt8(ascii: "["):
+                // One top-level array; a .json file of one object per line is read as JSON Lines.
+                objects = try DelimitedText.arrayObjects(data, fileName: name)
+                isRow = true
+            default: objects = try jsonLinesObjects(data, fileName: name)  // a .json file of one object per line
+            }
+            var reader = RowReader(fileName: name, isRow: isRow, options: options)
+            for (number, object) in objects {
+                count += 1
+                guard try body(object, try reader.row(number: number, object)) else { return }
+            }
         }
-        let rows: [DatasetRow]
-        switch url.pathExtension.lowercased() {
-        case "parquet": rows = try parseParquet(data, fileName: name, options: options)
-        case "csv": rows = try self.rows(DelimitedText.objects(data, separator: UInt8(ascii: ","), fileName: name), fileName: name, isRow: false, options: options)
-        case "tsv": rows = try self.rows(DelimitedText.objects(data, separator: 0x09, fileName: name), fileName: name, isRow: false, options: options)
-        case "json" where data.first(where: { ![0x20, 0x09, 0x0A, 0x0D].contains($0) }) == UInt8(ascii: "["):
-            // One top-level array; a .json file of one object per line is read as JSON Lines.
-            rows = try self.rows(DelimitedText.arrayObjects(data, fileName: name), fileName: name, isRow: true, options: options)
-        default: rows = try parse(data, fileName: name, options: options)
-        }
-        guard !rows.isEmpty else { throw DatasetError(file: name, line: 0, field: nil, kind: .noRows) }
-        return rows
+        guard count > 0 else { throw DatasetError(file: name, line: 0, field: nil, kind: .noRows) }
+    }
+
+    /// A Parquet error as a dataset error naming the file.
+    static func datasetError(_ error: ParquetError) -> DatasetError {
+        DatasetError(file: error.file, line: 0, field: nil,
+                     kind: .unreadable(error.location.isEmpty ? error.message : "\(error.location): \(error.message)"))
     }
 
     /// The files of one split in a Hub dataset directory: `data/<split>-00000-of-00002.parquet` and the
@@ -96,6 +186,11 @@ public enum JSONLDataset {
     ///
     /// - Throws: `DatasetError` for the first malformed line.
     public static func parse(_ data: Data, fileName: String, options: DatasetOptions = DatasetOptions()) throws -> [DatasetRow] {
+        try rows(try jsonLinesObjects(data, fileName: fileName), fileName: fileName, isRow: false, options: options)
+    }
+
+    /// The objects of JSON Lines `data`, numbered by line.
+    static func jsonLinesObjects(_ data: Data, fileName: String) throws -> [(number: Int, object: [String: JSONValue])] {
         if let problem = encodingProblem(data) { throw DatasetError(file: fileName, line: 0, field: nil, kind: .notUTF8(problem)) }
         var objects: [(number: Int, object: [String: JSONValue])] = []
         let decoder = JSONDecoder()
@@ -111,7 +206,7 @@ public enum JSONLDataset {
             guard case .object(let object) = value else { throw parser.error(nil, .notAnObject) }
             objects.append((line.number, object))
         }
-        return try rows(objects, fileName: fileName, isRow: false, options: options)
+        return objects
     }
 
     /// The rows of Parquet `data` (columns named as the JSON keys would be); `fileName` is used in errors,
@@ -123,7 +218,7 @@ public enum JSONLDataset {
         do {
             objects = try ParquetFile(data: data, fileName: fileName).rows()
         } catch let error as ParquetError {
-            throw DatasetError(file: fileName, line: 0, field: nil, kind: .unreadable(error.location.isEmpty ? error.message : "\(error.location): \(error.message)"))
+            throw datasetError(error)
         }
         return try rows(objects.enumerated().map { ($0.offset + 1, $0.element) }, fileName: fileName, isRow: true, options: options)
     }
@@ -131,9 +226,25 @@ public enum JSONLDataset {
     /// Dataset rows from parsed objects, numbered by line (JSONL) or row (Parquet); every object must have the first one's shape and format.
     static func rows(_ objects: [(number: Int, object: [String: JSONValue])], fileName: String, isRow: Bool,
                      options: DatasetOptions = DatasetOptions()) throws -> [DatasetRow] {
-        var rows: [DatasetRow] = []
+        var reader = RowReader(fileName: fileName, isRow: isRow, options: options)
+        return try objects.map { try reader.row(number: $0.number, $0.object) }
+    }
+
+    /// Turns a file's objects into rows one at a time, checking that each has the first one's shape and format.
+    struct RowReader {
+        let fileName: String
+        let isRow: Bool
+        let options: DatasetOptions
         var first: (shape: DatasetShape, conversational: Bool?, line: Int)?
-        for (number, raw) in objects {
+
+        init(fileName: String, isRow: Bool, options: DatasetOptions) {
+            self.fileName = fileName
+            self.isRow = isRow
+            self.options = options
+        }
+
+        /// The row of `raw`, the object on line (or row) `number`.
+        mutating func row(number: Int, _ raw: [String: JSONValue]) throws -> DatasetRow {
             let parser = LineParser(file: fileName, line: number, isRow: isRow)
             let object = try options.apply(to: raw, parser: parser)
             let shape = try parser.shape(of: object)
@@ -155,9 +266,8 @@ public enum JSONLDataset {
             } else {
                 first = (shape, conversational, number)
             }
-            rows.append(row)
+            return row
         }
-        return rows
     }
 
     /// The shape a row with these keys has, or nil when none fits.

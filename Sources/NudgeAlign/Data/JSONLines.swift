@@ -91,3 +91,45 @@ public enum JSONLinesReader {
         return result
     }
 }
+
+extension JSONLinesReader {
+    /// Calls `body` with each non-blank line of the file at `path`, by the rules of `lines(of:)`, until
+    /// it returns false. The file is read in chunks of a few megabytes, so a large file is never held
+    /// whole (only its longest line must fit).
+    ///
+    /// - Throws: the file's read error (as Foundation gives it), or what `body` throws.
+    public static func forEachLine(ofFileAt path: String, chunkSize: Int = 1 << 22, _ body: (JSONLine) throws -> Bool) throws {
+        let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
+        defer { try? handle.close() }
+        var pending: [UInt8] = []
+        var number = 0
+        var first = true
+        var ended = false
+        /// Hands out one line (without its `\n`); false when `body` asked to stop.
+        func emit(_ raw: ArraySlice<UInt8>) throws -> Bool {
+            number += 1
+            var line = Array(raw)
+            if line.last == UInt8(ascii: "\r") { line.removeLast() }
+            let isBlank = line.allSatisfy { $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }
+            return isBlank ? true : try body(JSONLine(number: number, bytes: line))
+        }
+        while !ended {
+            let chunk = try handle.read(upToCount: chunkSize) ?? Data()
+            ended = chunk.isEmpty
+            pending.append(contentsOf: chunk)
+            if first && (pending.count >= 3 || ended) {
+                if pending.starts(with: [0xEF, 0xBB, 0xBF]) { pending.removeFirst(3) }
+                first = false
+            }
+            if first { continue }
+            var start = 0
+            while let newline = pending[start...].firstIndex(of: UInt8(ascii: "\n")) {
+                guard try emit(pending[start..<newline]) else { return }
+                start = newline + 1
+            }
+            pending.removeFirst(start)
+        }
+        // The last line needs no newline; a file ending in one has an empty last line, which is blank.
+        _ = try emit(pending[...])
+    }
+}
