@@ -526,6 +526,76 @@ def kto_cases():
 
 
 # ---------------------------------------------------------------------------------------------
+# DPO end to end on the tiny Llama fixture (policy llama, reference llama_ref): B = 3 pairs whose
+# prompts, chosen and rejected completions all have different lengths, batched by TRL's own
+# DataCollatorForPreference (prompt + completion rows, chosen rows then rejected rows, right-padded).
+# The reference log-probs are precomputed by DPOTrainer.compute_ref_log_probs (precompute_ref_logps,
+# what DPOTrainer does when given a reference or by default), the loss and every metric by
+# DPOTrainer._compute_loss, both unbound on a stand-in self, the models carrying TRL's fused LM head
+# with the outputs DPOTrainer.__init__ asks for (log_probs, entropy, mean_logits, is_top1). Two
+# training steps: loss, backward, clip_grad_norm_ (its return is the logged grad_norm), one torch
+# AdamW step (constant learning rate, weight decay 0), then the second step's loss on the updated
+# weights, so the update itself is compared too. TRL's default linear learning-rate decay is not
+# part of it (Nudge's offline trainers keep the rate constant), nor is learning_rate.
+
+DPO_PROMPTS = [[5, 17, 42, 9], [33, 8, 71], [12, 90, 4, 4, 61]]
+DPO_CHOSEN = [[40, 2, 99], [7, 7, 61, 23, 5], [88, 14]]
+DPO_REJECTED = [[120, 31, 6, 77], [64], [3, 50, 11, 19, 2, 8]]
+DPO_METRICS = ["entropy", "num_tokens", "logits/chosen", "logits/rejected", "mean_token_accuracy", "rewards/chosen",
+               "rewards/rejected", "rewards/accuracies", "rewards/margins", "logps/chosen", "logps/rejected"]
+
+
+def dpo_trainer_case(name, loss_types, loss_weights, beta, nudge, lr=1e-3, max_grad_norm=1.0, steps=2):
+    from trl.trainer.dpo_trainer import DataCollatorForPreference
+    from trl.trainer.utils import add_fused_lm_head
+    policy, ref = load_lm("llama"), load_lm("llama_ref")
+    add_fused_lm_head(policy, outputs=("log_probs", "entropy", "mean_logits", "is_top1"))  # DPOTrainer.__init__, line 957
+    add_fused_lm_head(ref)
+    examples = [{"prompt_ids": p, "chosen_ids": c, "rejected_ids": r} for p, c, r in zip(DPO_PROMPTS, DPO_CHOSEN, DPO_REJECTED)]
+    batch = DataCollatorForPreference(pad_token_id=0)(examples)
+    model_stub = SimpleNamespace(training=True, is_gradient_checkpointing=False)
+    ref_stub = SimpleNamespace(accelerator=Accel(), ref_model=ref, model=model_stub, ld_alpha=None,
+                               args=SimpleNamespace(gradient_checkpointing_kwargs=None))
+    batch["ref_chosen_logps"], batch["ref_rejected_logps"] = DPOTrainer.compute_ref_log_probs(ref_stub, ref, batch)
+    stub = SimpleNamespace(
+        model=model_stub, accelerator=Accel(), aux_loss_enabled=False, ld_alpha=None, precompute_ref_logps=True,
+        f_divergence_type="reverse_kl", loss_types=loss_types, loss_weights=loss_weights, beta=beta, label_smoothing=0.0,
+        use_weighting=False, _metrics={"train": defaultdict(list)}, _total_train_tokens=0, _tp_size=1,
+        args=SimpleNamespace(gradient_checkpointing_kwargs=None))
+    opt = torch.optim.AdamW(policy.parameters(), lr=lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
+    iterations = []
+    grad_norms = None
+    for step in range(steps):
+        policy.zero_grad()
+        loss = DPOTrainer._compute_loss(stub, policy, batch, False)
+        loss.backward()
+        if step == 0:
+            grad_norms = parameter_grad_norms(policy)  # the first step's, before clipping
+        m = stub._metrics["train"]
+        it = {"loss": loss.item(), **{k: float(m[k][-1]) for k in DPO_METRICS}}
+        it["grad_norm"] = torch.nn.utils.clip_grad_norm_(list(policy.parameters()), max_grad_norm).item()
+        opt.step()
+        iterations.append(it)
+    return {"name": name, "trainer": f"DPOTrainer._compute_loss x{steps} with clip_grad_norm_ + torch AdamW between",
+            "loss_type": loss_types, "loss_weights": loss_weights, "beta": beta, "nudge": nudge, "learning_rate": lr,
+            "max_grad_norm": max_grad_norm, "policy": "llama", "reference": "llama_ref", "prompts": DPO_PROMPTS,
+            "chosen": DPO_CHOSEN, "rejected": DPO_REJECTED,
+            "ref_chosen_logps": fl(batch["ref_chosen_logps"]), "ref_rejected_logps": fl(batch["ref_rejected_logps"]),
+            "iterations": iterations, "parameter_grad_norms": grad_norms}
+
+
+def dpo_trainer_cases():
+    return [
+        dpo_trainer_case("dpo_sigmoid", ["sigmoid"], [1.0], 0.1, {"loss": "sigmoid"}),
+        # IPO: TRL divides each log-ratio by its completion's token count (the length-normalised one).
+        dpo_trainer_case("dpo_ipo", ["ipo"], [1.0], 0.4, {"loss": "ipo"}),
+        # RPO: TRL 1.16's loss list, sigmoid + 0.6 x sft (the token mean NLL of the chosen completions).
+        dpo_trainer_case("dpo_rpo", ["sigmoid", "sft"], [1.0, 0.6], 0.2, {"loss": "rpo", "alpha": 0.6}),
+        dpo_trainer_case("dpo_hinge", ["hinge"], [1.0], 0.7, {"loss": "hinge"}, lr=2e-5),
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
 # PPO-RLHF. TRL 1.16 no longer ships PPOTrainer (trl/experimental/ppo was dropped after 1.10), so
 # the reference is trl/experimental/ppo/ppo_trainer.py at huggingface/trl commit f2cd577 (1.10.0.dev0,
 # 2026-07-24), the last PPOTrainer: ppo_rlhf_case mirrors its train() from the rollout tensors on,
@@ -896,10 +966,11 @@ def write(name, payload):
 
 
 if __name__ == "__main__":
+    import sys
     torch.set_default_dtype(torch.float32)
-    write("preference.json", {"cases": preference_cases()})
-    write("grpo.json", {"cases": grpo_cases()})
-    write("rloo.json", {"cases": rloo_cases()})
-    write("kto.json", {"cases": kto_cases()})
-    write("ppo_rlhf.json", {"cases": ppo_rlhf_cases()})
-    write("reinforce_pp.json", {"cases": reinforce_pp_cases()})
+    fixtures = {"preference.json": preference_cases, "grpo.json": grpo_cases, "rloo.json": rloo_cases,
+                "kto.json": kto_cases, "dpo_trainer.json": dpo_trainer_cases, "ppo_rlhf.json": ppo_rlhf_cases,
+                "reinforce_pp.json": reinforce_pp_cases}
+    # Optional arguments name the fixtures to (re)write; none: all of them.
+    for name in sys.argv[1:] or fixtures:
+        write(name, {"cases": fixtures[name]()})

@@ -208,6 +208,68 @@ extension TRLParityTests {
 }
 
 extension TRLParityTests {
+    static func dpoTrainerCaseNames() throws -> [String] {
+        try (parityFixture("dpo_trainer.json")["cases"] as! [[String: Any]]).map { $0["name"] as! String }
+    }
+
+    /// DPO end to end through `DPOTrainer.train` itself on pre-tokenized pairs (prompts, chosen and
+    /// rejected completions of unequal lengths, one batch per epoch, two epochs: two optimizer
+    /// steps), policy the tiny Llama fixture, reference llama_ref: the reference log-probs train
+    /// precomputes, the collated forward, the loss, every metric TRL's DPOTrainer logs, the
+    /// gradient's norm overall and per parameter, and through the second step's values the clipped
+    /// AdamW update, against DPOTrainer.compute_ref_log_probs + _compute_loss on the same weights.
+    @Test(arguments: try dpoTrainerCaseNames())
+    func dpoTrainerMatchesTRL(_ name: String) throws {
+        let cases = try parityFixture("dpo_trainer.json")["cases"] as! [[String: Any]]
+        let c = try #require(cases.first { $0["name"] as? String == name })
+        let lm = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("NudgeLMTests/Fixtures/lm")
+        let policy = try LanguageModelLoader.load(directory: lm.appendingPathComponent(c["policy"] as! String))
+        let reference = try LanguageModelLoader.load(directory: lm.appendingPathComponent(c["reference"] as! String))
+        let spec = c["nudge"] as! [String: Any]
+        var config = DPOConfig()
+        switch spec["loss"] as! String {
+        case "sigmoid": config.loss = .sigmoid()
+        case "ipo": config.loss = .ipo
+        case "hinge": config.loss = .hinge
+        case "rpo": config.loss = .rpo(alpha: Float(spec["alpha"] as! Double))
+        default: Issue.record("unknown loss \(spec)"); return
+        }
+        config.beta = Float(c["beta"] as! Double)
+        config.learningRate = Float(c["learning_rate"] as! Double)
+        config.maxGradNorm = Float(c["max_grad_norm"] as! Double)
+        let prompts = c["prompts"] as! [[Int]], chosen = c["chosen"] as! [[Int]], rejected = c["rejected"] as! [[Int]]
+        let iterations = c["iterations"] as! [[String: Double]]
+        config.batchSize = prompts.count  // one batch per epoch: TRL's batch
+        config.epochs = iterations.count
+        config.maxLength = nil
+        config.maxPromptLength = nil
+        let rows = prompts.indices.map { DatasetRow.tokenizedPreference(promptIDs: prompts[$0], chosenIDs: chosen[$0], rejectedIDs: rejected[$0]) }
+        var logged: [[String: Double]] = [], gradientNorms: [Int: [String: Double]] = [:]
+        // No special tokens: the 256 byte ids are the tiny Llama's vocabulary, and padding is id 0 as
+        // TRL's collator pads (pad_token_id 0; padded positions are masked, so any in-vocabulary id works).
+        let tokenizer = ByteTokenizer(specialTokens: [], eosToken: nil, padToken: nil)
+        _ = try DPOTrainer.train(policy: policy, reference: reference, tokenizer: tokenizer,
+                                 template: nil, rows: rows, config: config, optimizer: nil, control: TrainingControl(),
+                                 onMetrics: { _, m in logged.append(Dictionary(m, uniquingKeysWith: { a, _ in a })) },
+                                 onParameterGradientNorms: { step, norms in gradientNorms[step] = norms })
+        try #require(logged.count == iterations.count)
+        var worst = Self.expectParameterGradientNorms(try #require(gradientNorms[1]), try #require(c["parameter_grad_norms"] as? [String: Double]), name)
+        for (step, expected) in iterations.enumerated() {
+            // Every metric TRL logs but learning_rate (TRL decays it linearly by default; Nudge keeps it constant).
+            let nudgeOnly: Set = ["learning_rate"]
+            #expect(Set(logged[step].keys).subtracting(nudgeOnly) == Set(expected.keys),
+                    "Nudge logs \(logged[step].keys.sorted()), TRL \(expected.keys.sorted())")
+            for (key, e) in expected.sorted(by: { $0.key < $1.key }) {
+                let actual = try #require(logged[step][key], "Nudge logs \(key)")
+                worst = max(worst, expectParity(actual, e, "\(name) step \(step + 1) \(key)"))
+            }
+        }
+        print("parity dpo \(name): max relative difference \(worst)")
+    }
+}
+
+extension TRLParityTests {
     /// The gradient's norm per parameter against TRL's, by transformers' parameter name (issue 23):
     /// the same parameters, each norm to 1e-5 relative. Returns the largest relative difference.
     static func expectParameterGradientNorms(_ actual: [String: Double], _ expected: [String: Double], _ name: String,

@@ -89,12 +89,28 @@ public struct PreferenceMetrics: Sendable {
     /// logps/chosen, logps/rejected: mean summed log-probs.
     public var logpsChosen: Float
     public var logpsRejected: Float
+    /// DPOTrainer's token statistics, which need the logits (`preferenceLoss` sees only log-probs;
+    /// `DPOTrainer` fills them for the losses TRL's DPOTrainer computes, NaN otherwise and then not
+    /// in `named`): the policy's mean entropy over all completion tokens (chosen and rejected)...
+    public var entropy: Float = .nan
+    /// ... the mean over the chosen (rejected) completion tokens of the logits' mean over the
+    /// vocabulary at the position predicting them (logits/chosen, logits/rejected) ...
+    public var logitsChosen: Float = .nan
+    public var logitsRejected: Float = .nan
+    /// ... and the fraction of chosen completion tokens that are the policy's top-1 prediction.
+    public var meanTokenAccuracy: Float = .nan
 
     /// As (name, value) pairs with TRL's names.
     public var named: [(String, Double)] {
-        [("loss", Double(loss)), ("rewards/chosen", Double(rewardsChosen)), ("rewards/rejected", Double(rewardsRejected)),
-         ("rewards/margins", Double(rewardsMargins)), ("rewards/accuracies", Double(rewardsAccuracies)),
-         ("logps/chosen", Double(logpsChosen)), ("logps/rejected", Double(logpsRejected))]
+        var out: [(String, Double)] = [
+            ("loss", Double(loss)), ("rewards/chosen", Double(rewardsChosen)), ("rewards/rejected", Double(rewardsRejected)),
+            ("rewards/margins", Double(rewardsMargins)), ("rewards/accuracies", Double(rewardsAccuracies)),
+            ("logps/chosen", Double(logpsChosen)), ("logps/rejected", Double(logpsRejected))]
+        for (name, value) in [("entropy", entropy), ("logits/chosen", logitsChosen), ("logits/rejected", logitsRejected),
+                              ("mean_token_accuracy", meanTokenAccuracy)] where value.isFinite {
+            out.append((name, Double(value)))
+        }
+        return out
     }
 }
 
