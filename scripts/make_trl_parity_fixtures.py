@@ -1,7 +1,7 @@
 """Parity fixtures for Nudge's trainers, computed by TRL's own code (issue 23).
 
-Each case feeds fixed inputs (per-token log-probs, lengths, rewards, and for GRPO, RLOO and KTO real
-token ids on the tiny Llama fixture) to TRL's real loss methods, called unbound on a minimal stand-in `self` that holds
+Each case feeds fixed inputs (per-token log-probs, lengths, rewards, and for GRPO, RLOO, KTO and DPO
+end to end (dpo_trainer.json) real token ids on the tiny Llama fixture) to TRL's real loss methods, called unbound on a minimal stand-in `self` that holds
 only the config fields the method reads, and records the loss and every metric TRL logs. The Swift
 test Tests/NudgeAlignTests/TRLParityTests.swift drives Nudge's real code path with the same inputs
 and compares to 1e-5 relative. PPO-RLHF (ppo_rlhf.json, Tests/NudgeAlignTests/PPORLHFParityTests.swift) mirrors
@@ -13,7 +13,7 @@ Usage (the repo's reference venv: torch 2.13.0+cpu, transformers 5.25, trl 1.16.
     /work/venv-gguf/bin/pip install trl==1.16.0      # do not reinstall torch
     /work/venv-gguf/bin/python scripts/make_trl_parity_fixtures.py
 
-Writes Tests/NudgeAlignTests/Fixtures/parity/*.json.
+Writes Tests/NudgeAlignTests/Fixtures/parity/*.json (arguments, e.g. dpo_trainer.json: only those).
 """
 
 import json

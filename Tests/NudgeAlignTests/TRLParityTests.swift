@@ -1,6 +1,7 @@
 // Parity with TRL's own code (issue 23). scripts/make_trl_parity_fixtures.py feeds fixed inputs to
 // TRL 1.16's real loss methods (DPOTrainer._compute_loss, CPOTrainer / ORPOTrainer
-// .get_batch_loss_metrics, GRPOTrainer / RLOOTrainer / KTOTrainer._compute_loss; for μ = 2 the same
+// .get_batch_loss_metrics, GRPOTrainer / RLOOTrainer / KTOTrainer._compute_loss; for μ = 2 and for
+// DPOTrainer end to end (with its compute_ref_log_probs and DataCollatorForPreference) the same
 // clip_grad_norm_ + AdamW step between two loss computations) and records the loss and every metric they
 // log; these tests drive Nudge's real code path with the same inputs and compare to 1e-5 relative
 // (1e-6 absolute near 0). A wrong sign or normalizer anywhere in a loss composition fails here.
@@ -255,6 +256,7 @@ extension TRLParityTests {
                                  onParameterGradientNorms: { step, norms in gradientNorms[step] = norms })
         try #require(logged.count == iterations.count)
         var worst = Self.expectParameterGradientNorms(try #require(gradientNorms[1]), try #require(c["parameter_grad_norms"] as? [String: Double]), name)
+        var worstMetric = "per-parameter grad_norm"
         for (step, expected) in iterations.enumerated() {
             // Every metric TRL logs but learning_rate (TRL decays it linearly by default; Nudge keeps it constant).
             let nudgeOnly: Set = ["learning_rate"]
@@ -262,10 +264,11 @@ extension TRLParityTests {
                     "Nudge logs \(logged[step].keys.sorted()), TRL \(expected.keys.sorted())")
             for (key, e) in expected.sorted(by: { $0.key < $1.key }) {
                 let actual = try #require(logged[step][key], "Nudge logs \(key)")
-                worst = max(worst, expectParity(actual, e, "\(name) step \(step + 1) \(key)"))
+                let difference = expectParity(actual, e, "\(name) step \(step + 1) \(key)")
+                if difference > worst { (worst, worstMetric) = (difference, "step \(step + 1) \(key)") }
             }
         }
-        print("parity dpo \(name): max relative difference \(worst)")
+        print("parity dpo \(name): max relative difference \(worst) (\(worstMetric))")
     }
 }
 
