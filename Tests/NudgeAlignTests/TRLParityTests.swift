@@ -166,12 +166,15 @@ extension TRLParityTests {
         try (parityFixture("kto.json")["cases"] as! [[String: Any]]).map { $0["name"] as! String }
     }
 
-    /// KTO on the tiny Llama fixture through `KTOTrainer.batchLoss` (what `KTOTrainer.train`
-    /// differentiates each step: the policy's log-probs of the batch and of its mismatched pairs, the
-    /// clamped KL reference point, `ktoLoss`, the metrics) and its gradient, against
-    /// KTOTrainer._compute_loss with precomputed reference log-probs and TRL's rotated KL rows.
+    /// KTO on the tiny Llama fixture through `KTOTrainer.trainStep` (what `KTOTrainer.train` runs
+    /// for each batch: the reference's log-probs of the batch's mismatched pairs, `batchLoss` — the
+    /// policy's log-probs of the batch and of those pairs, the clamped KL reference point, `ktoLoss`,
+    /// the metrics — its gradient and the clipped update), the batch's own reference log-probs from
+    /// `KTOTrainer.logProbs` as `train` precomputes them, against KTOTrainer._compute_loss with
+    /// precomputed reference log-probs and TRL's rotated KL rows. `train` itself shuffles the batch
+    /// and so the KL pairs; the step takes TRL's order.
     @Test(arguments: try ktoCaseNames())
-    func ktoBatchMatchesTRL(_ name: String) throws {
+    func ktoStepMatchesTRL(_ name: String) throws {
         let cases = try parityFixture("kto.json")["cases"] as! [[String: Any]]
         let c = try #require(cases.first { $0["name"] as? String == name })
         let lm = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -184,22 +187,16 @@ extension TRLParityTests {
         config.undesirableWeight = Float(c["undesirable_weight"] as! Double)
         let prompts = c["prompts"] as! [[Int]], completions = c["completions"] as! [[Int]], labels = c["labels"] as! [Bool]
         let batch = prompts.indices.map { UnpairedExample(promptIDs: prompts[$0], completionIDs: completions[$0], label: labels[$0]) }
-        let (referenceLogps, referenceKL) = withoutGradients {
-            (KTOTrainer.logProbs(reference, batch, padID: 0).scalars, KTOTrainer.logProbs(reference, KTOTrainer.mismatched(batch), padID: 0).scalars)
-        }
-        var metrics: KTOMetrics?
-        let (_, grads) = valueAndGrad(policy) { m in
-            let (loss, batchMetrics) = KTOTrainer.batchLoss(m, batch: batch, referenceLogps: referenceLogps, referenceKL: referenceKL,
-                                                            config: config, padID: 0)
-            metrics = batchMetrics
-            return loss
-        }
-        let named = try #require(metrics).named + [("grad_norm", Double(grads.globalNorm()))]
+        let referenceLogps = withoutGradients { KTOTrainer.logProbs(reference, batch, padID: 0).scalars }
+        var parameterNorms: [String: Double] = [:]
+        let (metrics, gradNorm) = try #require(try KTOTrainer.trainStep(
+            policy: policy, reference: reference, batch: batch, referenceLogps: referenceLogps, config: config,
+            optimizer: AdamW(learningRate: config.learningRate, weightDecay: 0), padID: 0, step: 1,
+            onParameterGradientNorms: { parameterNorms = $0 }))
+        let named = metrics.named + [("grad_norm", Double(gradNorm))]
         let expected = c["expected"] as! [String: Double]
         #expect(Set(named.map(\.0)) == Set(expected.keys), "Nudge logs \(named.map(\.0).sorted()), TRL \(expected.keys.sorted())")
-        var worst = Self.expectParameterGradientNorms(
-            Dictionary(grads.map { ($0, $1.scalars.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()) }, uniquingKeysWith: { a, _ in a }),
-            try #require(c["parameter_grad_norms"] as? [String: Double]), name)
+        var worst = Self.expectParameterGradientNorms(parameterNorms, try #require(c["parameter_grad_norms"] as? [String: Double]), name)
         for (key, value) in named {
             let e = try #require(expected[key], "TRL logs \(key)")
             worst = max(worst, expectParity(value, e, "\(name) \(key)"))
