@@ -281,7 +281,8 @@ def mu2_expected(iterations, keys):
     return out
 
 
-def grpo_mu2_case(name, lr, loss_type="dapo", beta=0.04, epsilon=0.2, epsilon_high=None, rewards=REWARDS):
+def grpo_mu2_case(name, lr, loss_type="dapo", beta=0.04, epsilon=0.2, epsilon_high=None, rewards=REWARDS,
+                  importance_sampling_level="token", bias_correction=False):
     """num_iterations = 2: old_per_token_logps from the sampling-time weights (TRL computes them when
     num_iterations > 1), the loss, its backward, one clipped AdamW step, then the loss again on the
     updated weights against the same old log-probs and advantages; the second pass is where the clip
@@ -313,9 +314,9 @@ def grpo_mu2_case(name, lr, loss_type="dapo", beta=0.04, epsilon=0.2, epsilon_hi
     stub = SimpleNamespace(
         _get_per_token_logps_and_entropies=lambda *a, **k: (*logps_and_entropies(*a, **k), None),
         aux_loss_enabled=False, top_entropy_quantile=1.0, off_policy_mask_threshold=None,
-        importance_sampling_level="token", beta=beta, loss_type=loss_type,
+        importance_sampling_level=importance_sampling_level, beta=beta, loss_type=loss_type,
         epsilon_low=epsilon, epsilon_high=epsilon_high if epsilon_high is not None else epsilon,
-        args=SimpleNamespace(use_bias_correction_kl=False, delta=None, steps_per_generation=1),
+        args=SimpleNamespace(use_bias_correction_kl=bias_correction, delta=None, steps_per_generation=1),
         use_vllm=False, vllm_importance_sampling_correction=False, model=SimpleNamespace(training=True),
         current_gradient_accumulation_steps=1, max_completion_length=MAX_COMPLETION_LENGTH, accelerator=accel,
         _entropy_bonus_enabled=False, _metrics={"train": defaultdict(list)})
@@ -334,8 +335,8 @@ def grpo_mu2_case(name, lr, loss_type="dapo", beta=0.04, epsilon=0.2, epsilon_hi
     expected.update({"reward": torch.nanmean(r).item(), "reward_std": nanstd(r).item(),
                      "frac_reward_zero_std": is_std_zero.float().mean().item()})
     return {"name": name, "trainer": "GRPOTrainer._compute_loss x2 with clip_grad_norm_ + torch AdamW between",
-            "loss_type": loss_type, "scale_rewards": "group", "beta": beta, "use_bias_correction_kl": False,
-            "importance_sampling_level": "token", "epsilon": epsilon, "epsilon_high": epsilon_high, "num_generations": G,
+            "loss_type": loss_type, "scale_rewards": "group", "beta": beta, "use_bias_correction_kl": bias_correction,
+            "importance_sampling_level": importance_sampling_level, "epsilon": epsilon, "epsilon_high": epsilon_high, "num_generations": G,
             "num_iterations": 2, "learning_rate": lr, "max_grad_norm": 1.0,
             "max_completion_length": MAX_COMPLETION_LENGTH, "prompts": PROMPTS, "completions": COMPLETIONS,
             "rewards": rewards, "advantages": fl(advantages), "iterations": iterations, "expected": expected,
@@ -356,6 +357,12 @@ def grpo_cases():
     # μ = 2 (issue 23): a large enough step that the second pass clips.
     cases.append(grpo_mu2_case("mu2_dapo_beta", MU2_LR, loss_type="dapo", beta=0.04))
     cases.append(grpo_mu2_case("mu2_grpo_clip_higher", MU2_LR, loss_type="grpo", beta=0.0, epsilon=0.2, epsilon_high=0.28))
+    # μ = 2 with GSPO's sequence-level ratio (its small ε and a small step: the second pass clips four
+    # of the six sequences, not all, so a gradient is left) and with the KL bias correction (β > 0:
+    # the k3 term weighted by the ratio, which is no longer 1).
+    cases.append(grpo_mu2_case("mu2_gspo", 1e-6, loss_type="grpo", beta=0.0, epsilon=3e-4, epsilon_high=4e-4,
+                               importance_sampling_level="sequence"))
+    cases.append(grpo_mu2_case("mu2_bnpo_beta_bias_corrected", MU2_LR, loss_type="bnpo", beta=0.3, bias_correction=True))
     return cases
 
 
