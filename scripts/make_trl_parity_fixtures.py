@@ -552,7 +552,7 @@ DPO_METRICS = ["entropy", "num_tokens", "logits/chosen", "logits/rejected", "mea
                "rewards/rejected", "rewards/accuracies", "rewards/margins", "logps/chosen", "logps/rejected"]
 
 
-def dpo_trainer_case(name, loss_types, loss_weights, beta, nudge, lr=1e-3, max_grad_norm=1.0, steps=2):
+def dpo_trainer_case(name, loss_types, loss_weights, beta, nudge, lr=1e-3, max_grad_norm=1.0, steps=2, label_smoothing=0.0):
     from trl.trainer.dpo_trainer import DataCollatorForPreference
     from trl.trainer.utils import add_fused_lm_head
     policy, ref = load_lm("llama"), load_lm("llama_ref")
@@ -566,7 +566,7 @@ def dpo_trainer_case(name, loss_types, loss_weights, beta, nudge, lr=1e-3, max_g
     batch["ref_chosen_logps"], batch["ref_rejected_logps"] = DPOTrainer.compute_ref_log_probs(ref_stub, ref, batch)
     stub = SimpleNamespace(
         model=model_stub, accelerator=Accel(), aux_loss_enabled=False, ld_alpha=None, precompute_ref_logps=True,
-        f_divergence_type="reverse_kl", loss_types=loss_types, loss_weights=loss_weights, beta=beta, label_smoothing=0.0,
+        f_divergence_type="reverse_kl", loss_types=loss_types, loss_weights=loss_weights, beta=beta, label_smoothing=label_smoothing,
         use_weighting=False, _metrics={"train": defaultdict(list)}, _total_train_tokens=0, _tp_size=1,
         args=SimpleNamespace(gradient_checkpointing_kwargs=None))
     opt = torch.optim.AdamW(policy.parameters(), lr=lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
@@ -598,6 +598,7 @@ def dpo_trainer_cases():
         dpo_trainer_case("dpo_ipo", ["ipo"], [1.0], 0.4, {"loss": "ipo"}),
         # RPO: TRL 1.16's loss list, sigmoid + 0.6 x sft (the token mean NLL of the chosen completions).
         dpo_trainer_case("dpo_rpo", ["sigmoid", "sft"], [1.0, 0.6], 0.2, {"loss": "rpo", "alpha": 0.6}),
+        dpo_trainer_case("dpo_robust", ["robust"], [1.0], 0.3, {"loss": "robust", "epsilon": 0.1}, label_smoothing=0.1),
         dpo_trainer_case("dpo_hinge", ["hinge"], [1.0], 0.7, {"loss": "hinge"}, lr=2e-5),
     ]
 

@@ -230,6 +230,7 @@ extension TRLParityTests {
         case "sigmoid": config.loss = .sigmoid()
         case "ipo": config.loss = .ipo
         case "hinge": config.loss = .hinge
+        case "robust": config.loss = .robust(labelSmoothing: Float(spec["epsilon"] as! Double))
         case "rpo": config.loss = .rpo(alpha: Float(spec["alpha"] as! Double))
         default: Issue.record("unknown loss \(spec)"); return
         }
