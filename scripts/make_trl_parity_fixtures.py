@@ -1,7 +1,7 @@
 """Parity fixtures for Nudge's trainers, computed by TRL's own code (issue 23).
 
-Each case feeds fixed inputs (per-token log-probs, lengths, rewards, and for GRPO, RLOO and KTO real
-token ids on the tiny Llama fixture) to TRL's real loss methods, called unbound on a minimal stand-in `self` that holds
+Each case feeds fixed inputs (per-token log-probs, lengths, rewards, and for GRPO, RLOO, KTO and DPO
+end to end (dpo_trainer.json) real token ids on the tiny Llama fixture) to TRL's real loss methods, called unbound on a minimal stand-in `self` that holds
 only the config fields the method reads, and records the loss and every metric TRL logs. The Swift
 test Tests/NudgeAlignTests/TRLParityTests.swift drives Nudge's real code path with the same inputs
 and compares to 1e-5 relative. PPO-RLHF (ppo_rlhf.json, Tests/NudgeAlignTests/PPORLHFParityTests.swift) mirrors
@@ -13,7 +13,7 @@ Usage (the repo's reference venv: torch 2.13.0+cpu, transformers 5.25, trl 1.16.
     /work/venv-gguf/bin/pip install trl==1.16.0      # do not reinstall torch
     /work/venv-gguf/bin/python scripts/make_trl_parity_fixtures.py
 
-Writes Tests/NudgeAlignTests/Fixtures/parity/*.json.
+Writes Tests/NudgeAlignTests/Fixtures/parity/*.json (arguments, e.g. dpo_trainer.json: only those).
 """
 
 import json
@@ -281,7 +281,8 @@ def mu2_expected(iterations, keys):
     return out
 
 
-def grpo_mu2_case(name, lr, loss_type="dapo", beta=0.04, epsilon=0.2, epsilon_high=None, rewards=REWARDS):
+def grpo_mu2_case(name, lr, loss_type="dapo", beta=0.04, epsilon=0.2, epsilon_high=None, rewards=REWARDS,
+                  importance_sampling_level="token", bias_correction=False):
     """num_iterations = 2: old_per_token_logps from the sampling-time weights (TRL computes them when
     num_iterations > 1), the loss, its backward, one clipped AdamW step, then the loss again on the
     updated weights against the same old log-probs and advantages; the second pass is where the clip
@@ -313,9 +314,9 @@ def grpo_mu2_case(name, lr, loss_type="dapo", beta=0.04, epsilon=0.2, epsilon_hi
     stub = SimpleNamespace(
         _get_per_token_logps_and_entropies=lambda *a, **k: (*logps_and_entropies(*a, **k), None),
         aux_loss_enabled=False, top_entropy_quantile=1.0, off_policy_mask_threshold=None,
-        importance_sampling_level="token", beta=beta, loss_type=loss_type,
+        importance_sampling_level=importance_sampling_level, beta=beta, loss_type=loss_type,
         epsilon_low=epsilon, epsilon_high=epsilon_high if epsilon_high is not None else epsilon,
-        args=SimpleNamespace(use_bias_correction_kl=False, delta=None, steps_per_generation=1),
+        args=SimpleNamespace(use_bias_correction_kl=bias_correction, delta=None, steps_per_generation=1),
         use_vllm=False, vllm_importance_sampling_correction=False, model=SimpleNamespace(training=True),
         current_gradient_accumulation_steps=1, max_completion_length=MAX_COMPLETION_LENGTH, accelerator=accel,
         _entropy_bonus_enabled=False, _metrics={"train": defaultdict(list)})
@@ -334,8 +335,8 @@ def grpo_mu2_case(name, lr, loss_type="dapo", beta=0.04, epsilon=0.2, epsilon_hi
     expected.update({"reward": torch.nanmean(r).item(), "reward_std": nanstd(r).item(),
                      "frac_reward_zero_std": is_std_zero.float().mean().item()})
     return {"name": name, "trainer": "GRPOTrainer._compute_loss x2 with clip_grad_norm_ + torch AdamW between",
-            "loss_type": loss_type, "scale_rewards": "group", "beta": beta, "use_bias_correction_kl": False,
-            "importance_sampling_level": "token", "epsilon": epsilon, "epsilon_high": epsilon_high, "num_generations": G,
+            "loss_type": loss_type, "scale_rewards": "group", "beta": beta, "use_bias_correction_kl": bias_correction,
+            "importance_sampling_level": importance_sampling_level, "epsilon": epsilon, "epsilon_high": epsilon_high, "num_generations": G,
             "num_iterations": 2, "learning_rate": lr, "max_grad_norm": 1.0,
             "max_completion_length": MAX_COMPLETION_LENGTH, "prompts": PROMPTS, "completions": COMPLETIONS,
             "rewards": rewards, "advantages": fl(advantages), "iterations": iterations, "expected": expected,
@@ -356,6 +357,12 @@ def grpo_cases():
     # μ = 2 (issue 23): a large enough step that the second pass clips.
     cases.append(grpo_mu2_case("mu2_dapo_beta", MU2_LR, loss_type="dapo", beta=0.04))
     cases.append(grpo_mu2_case("mu2_grpo_clip_higher", MU2_LR, loss_type="grpo", beta=0.0, epsilon=0.2, epsilon_high=0.28))
+    # μ = 2 with GSPO's sequence-level ratio (its small ε and a small step: the second pass clips four
+    # of the six sequences, not all, so a gradient is left) and with the KL bias correction (β > 0:
+    # the k3 term weighted by the ratio, which is no longer 1).
+    cases.append(grpo_mu2_case("mu2_gspo", 1e-6, loss_type="grpo", beta=0.0, epsilon=3e-4, epsilon_high=4e-4,
+                               importance_sampling_level="sequence"))
+    cases.append(grpo_mu2_case("mu2_bnpo_beta_bias_corrected", MU2_LR, loss_type="bnpo", beta=0.3, bias_correction=True))
     return cases
 
 
@@ -522,6 +529,77 @@ def kto_cases():
         kto_case("kto_all_desirable", [True, True, True, True], beta=0.3),
         # Policy and reference swapped: the KL estimate is negative and clamped to 0.
         kto_case("kto_clamped_kl", [False, True, False, False], beta=0.2, policy_name="llama_ref", reference_name="llama"),
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# DPO end to end on the tiny Llama fixture (policy llama, reference llama_ref): B = 3 pairs whose
+# prompts, chosen and rejected completions all have different lengths, batched by TRL's own
+# DataCollatorForPreference (prompt + completion rows, chosen rows then rejected rows, right-padded).
+# The reference log-probs are precomputed by DPOTrainer.compute_ref_log_probs (precompute_ref_logps,
+# what DPOTrainer does when given a reference or by default), the loss and every metric by
+# DPOTrainer._compute_loss, both unbound on a stand-in self, the models carrying TRL's fused LM head
+# with the outputs DPOTrainer.__init__ asks for (log_probs, entropy, mean_logits, is_top1). Two
+# training steps: loss, backward, clip_grad_norm_ (its return is the logged grad_norm), one torch
+# AdamW step (constant learning rate, weight decay 0), then the second step's loss on the updated
+# weights, so the update itself is compared too. TRL's default linear learning-rate decay is not
+# part of it (Nudge's offline trainers keep the rate constant), nor is learning_rate.
+
+DPO_PROMPTS = [[5, 17, 42, 9], [33, 8, 71], [12, 90, 4, 4, 61]]
+DPO_CHOSEN = [[40, 2, 99], [7, 7, 61, 23, 5], [88, 14]]
+DPO_REJECTED = [[120, 31, 6, 77], [64], [3, 50, 11, 19, 2, 8]]
+DPO_METRICS = ["entropy", "num_tokens", "logits/chosen", "logits/rejected", "mean_token_accuracy", "rewards/chosen",
+               "rewards/rejected", "rewards/accuracies", "rewards/margins", "logps/chosen", "logps/rejected"]
+
+
+def dpo_trainer_case(name, loss_types, loss_weights, beta, nudge, lr=1e-3, max_grad_norm=1.0, steps=2, label_smoothing=0.0):
+    from trl.trainer.dpo_trainer import DataCollatorForPreference
+    from trl.trainer.utils import add_fused_lm_head
+    policy, ref = load_lm("llama"), load_lm("llama_ref")
+    add_fused_lm_head(policy, outputs=("log_probs", "entropy", "mean_logits", "is_top1"))  # DPOTrainer.__init__, line 957
+    add_fused_lm_head(ref)
+    examples = [{"prompt_ids": p, "chosen_ids": c, "rejected_ids": r} for p, c, r in zip(DPO_PROMPTS, DPO_CHOSEN, DPO_REJECTED)]
+    batch = DataCollatorForPreference(pad_token_id=0)(examples)
+    model_stub = SimpleNamespace(training=True, is_gradient_checkpointing=False)
+    ref_stub = SimpleNamespace(accelerator=Accel(), ref_model=ref, model=model_stub, ld_alpha=None,
+                               args=SimpleNamespace(gradient_checkpointing_kwargs=None))
+    batch["ref_chosen_logps"], batch["ref_rejected_logps"] = DPOTrainer.compute_ref_log_probs(ref_stub, ref, batch)
+    stub = SimpleNamespace(
+        model=model_stub, accelerator=Accel(), aux_loss_enabled=False, ld_alpha=None, precompute_ref_logps=True,
+        f_divergence_type="reverse_kl", loss_types=loss_types, loss_weights=loss_weights, beta=beta, label_smoothing=label_smoothing,
+        use_weighting=False, _metrics={"train": defaultdict(list)}, _total_train_tokens=0, _tp_size=1,
+        args=SimpleNamespace(gradient_checkpointing_kwargs=None))
+    opt = torch.optim.AdamW(policy.parameters(), lr=lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
+    iterations = []
+    grad_norms = None
+    for step in range(steps):
+        policy.zero_grad()
+        loss = DPOTrainer._compute_loss(stub, policy, batch, False)
+        loss.backward()
+        if step == 0:
+            grad_norms = parameter_grad_norms(policy)  # the first step's, before clipping
+        m = stub._metrics["train"]
+        it = {"loss": loss.item(), **{k: float(m[k][-1]) for k in DPO_METRICS}}
+        it["grad_norm"] = torch.nn.utils.clip_grad_norm_(list(policy.parameters()), max_grad_norm).item()
+        opt.step()
+        iterations.append(it)
+    return {"name": name, "trainer": f"DPOTrainer._compute_loss x{steps} with clip_grad_norm_ + torch AdamW between",
+            "loss_type": loss_types, "loss_weights": loss_weights, "beta": beta, "nudge": nudge, "learning_rate": lr,
+            "max_grad_norm": max_grad_norm, "policy": "llama", "reference": "llama_ref", "prompts": DPO_PROMPTS,
+            "chosen": DPO_CHOSEN, "rejected": DPO_REJECTED,
+            "ref_chosen_logps": fl(batch["ref_chosen_logps"]), "ref_rejected_logps": fl(batch["ref_rejected_logps"]),
+            "iterations": iterations, "parameter_grad_norms": grad_norms}
+
+
+def dpo_trainer_cases():
+    return [
+        dpo_trainer_case("dpo_sigmoid", ["sigmoid"], [1.0], 0.1, {"loss": "sigmoid"}),
+        # IPO: TRL divides each log-ratio by its completion's token count (the length-normalised one).
+        dpo_trainer_case("dpo_ipo", ["ipo"], [1.0], 0.4, {"loss": "ipo"}),
+        # RPO: TRL 1.16's loss list, sigmoid + 0.6 x sft (the token mean NLL of the chosen completions).
+        dpo_trainer_case("dpo_rpo", ["sigmoid", "sft"], [1.0, 0.6], 0.2, {"loss": "rpo", "alpha": 0.6}),
+        dpo_trainer_case("dpo_robust", ["robust"], [1.0], 0.3, {"loss": "robust", "epsilon": 0.1}, label_smoothing=0.1),
+        dpo_trainer_case("dpo_hinge", ["hinge"], [1.0], 0.7, {"loss": "hinge"}, lr=2e-5),
     ]
 
 
@@ -896,10 +974,11 @@ def write(name, payload):
 
 
 if __name__ == "__main__":
+    import sys
     torch.set_default_dtype(torch.float32)
-    write("preference.json", {"cases": preference_cases()})
-    write("grpo.json", {"cases": grpo_cases()})
-    write("rloo.json", {"cases": rloo_cases()})
-    write("kto.json", {"cases": kto_cases()})
-    write("ppo_rlhf.json", {"cases": ppo_rlhf_cases()})
-    write("reinforce_pp.json", {"cases": reinforce_pp_cases()})
+    fixtures = {"preference.json": preference_cases, "grpo.json": grpo_cases, "rloo.json": rloo_cases,
+                "kto.json": kto_cases, "dpo_trainer.json": dpo_trainer_cases, "ppo_rlhf.json": ppo_rlhf_cases,
+                "reinforce_pp.json": reinforce_pp_cases}
+    # Optional arguments name the fixtures to (re)write; none: all of them.
+    for name in sys.argv[1:] or fixtures:
+        write(name, {"cases": fixtures[name]()})

@@ -111,9 +111,8 @@ func close(_ a: Float, _ b: Double, _ tol: Float = 1e-5, sourceLocation: SourceL
                 let pairsBatch = PairedLogProbs(chosen: logp.indexSelect(winners), rejected: logp.indexSelect(losers),
                                                 referenceChosen: refW, referenceRejected: refL,
                                                 chosenLengths: Array(repeating: 1, count: winners.count), rejectedLengths: Array(repeating: 1, count: winners.count))
-                let h = (pairsBatch.chosen - pairsBatch.referenceChosen!) - (pairsBatch.rejected - pairsBatch.referenceRejected!)
-                let weighted = (-(h * beta).logSigmoid() * weights).mean()
-                return weighted
+                // The library's per-pair DPO loss (what preferenceLoss averages), count-weighted.
+                return (preferencePairLosses(.sigmoid(), beta: beta, pairsBatch) * weights).mean()
             }
             optimizer.update(policy, gradients: g)
         }

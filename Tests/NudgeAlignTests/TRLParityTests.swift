@@ -1,6 +1,7 @@
 // Parity with TRL's own code (issue 23). scripts/make_trl_parity_fixtures.py feeds fixed inputs to
 // TRL 1.16's real loss methods (DPOTrainer._compute_loss, CPOTrainer / ORPOTrainer
-// .get_batch_loss_metrics, GRPOTrainer / RLOOTrainer / KTOTrainer._compute_loss; for μ = 2 the same
+// .get_batch_loss_metrics, GRPOTrainer / RLOOTrainer / KTOTrainer._compute_loss; for μ = 2 and for
+// DPOTrainer end to end (with its compute_ref_log_probs and DataCollatorForPreference) the same
 // clip_grad_norm_ + AdamW step between two loss computations) and records the loss and every metric they
 // log; these tests drive Nudge's real code path with the same inputs and compare to 1e-5 relative
 // (1e-6 absolute near 0). A wrong sign or normalizer anywhere in a loss composition fails here.
@@ -165,12 +166,15 @@ extension TRLParityTests {
         try (parityFixture("kto.json")["cases"] as! [[String: Any]]).map { $0["name"] as! String }
     }
 
-    /// KTO on the tiny Llama fixture through `KTOTrainer.batchLoss` (what `KTOTrainer.train`
-    /// differentiates each step: the policy's log-probs of the batch and of its mismatched pairs, the
-    /// clamped KL reference point, `ktoLoss`, the metrics) and its gradient, against
-    /// KTOTrainer._compute_loss with precomputed reference log-probs and TRL's rotated KL rows.
+    /// KTO on the tiny Llama fixture through `KTOTrainer.trainStep` (what `KTOTrainer.train` runs
+    /// for each batch: the reference's log-probs of the batch's mismatched pairs, `batchLoss` — the
+    /// policy's log-probs of the batch and of those pairs, the clamped KL reference point, `ktoLoss`,
+    /// the metrics — its gradient and the clipped update), the batch's own reference log-probs from
+    /// `KTOTrainer.logProbs` as `train` precomputes them, against KTOTrainer._compute_loss with
+    /// precomputed reference log-probs and TRL's rotated KL rows. `train` itself shuffles the batch
+    /// and so the KL pairs; the step takes TRL's order.
     @Test(arguments: try ktoCaseNames())
-    func ktoBatchMatchesTRL(_ name: String) throws {
+    func ktoStepMatchesTRL(_ name: String) throws {
         let cases = try parityFixture("kto.json")["cases"] as! [[String: Any]]
         let c = try #require(cases.first { $0["name"] as? String == name })
         let lm = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -183,27 +187,86 @@ extension TRLParityTests {
         config.undesirableWeight = Float(c["undesirable_weight"] as! Double)
         let prompts = c["prompts"] as! [[Int]], completions = c["completions"] as! [[Int]], labels = c["labels"] as! [Bool]
         let batch = prompts.indices.map { UnpairedExample(promptIDs: prompts[$0], completionIDs: completions[$0], label: labels[$0]) }
-        let (referenceLogps, referenceKL) = withoutGradients {
-            (KTOTrainer.logProbs(reference, batch, padID: 0).scalars, KTOTrainer.logProbs(reference, KTOTrainer.mismatched(batch), padID: 0).scalars)
-        }
-        var metrics: KTOMetrics?
-        let (_, grads) = valueAndGrad(policy) { m in
-            let (loss, batchMetrics) = KTOTrainer.batchLoss(m, batch: batch, referenceLogps: referenceLogps, referenceKL: referenceKL,
-                                                            config: config, padID: 0)
-            metrics = batchMetrics
-            return loss
-        }
-        let named = try #require(metrics).named + [("grad_norm", Double(grads.globalNorm()))]
+        let referenceLogps = withoutGradients { KTOTrainer.logProbs(reference, batch, padID: 0).scalars }
+        var parameterNorms: [String: Double] = [:]
+        let (metrics, gradNorm) = try #require(try KTOTrainer.trainStep(
+            policy: policy, reference: reference, batch: batch, referenceLogps: referenceLogps, config: config,
+            optimizer: AdamW(learningRate: config.learningRate, weightDecay: 0), padID: 0, step: 1,
+            onParameterGradientNorms: { parameterNorms = $0 }))
+        let named = metrics.named + [("grad_norm", Double(gradNorm))]
         let expected = c["expected"] as! [String: Double]
         #expect(Set(named.map(\.0)) == Set(expected.keys), "Nudge logs \(named.map(\.0).sorted()), TRL \(expected.keys.sorted())")
-        var worst = Self.expectParameterGradientNorms(
-            Dictionary(grads.map { ($0, $1.scalars.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()) }, uniquingKeysWith: { a, _ in a }),
-            try #require(c["parameter_grad_norms"] as? [String: Double]), name)
+        var worst = Self.expectParameterGradientNorms(parameterNorms, try #require(c["parameter_grad_norms"] as? [String: Double]), name)
         for (key, value) in named {
             let e = try #require(expected[key], "TRL logs \(key)")
             worst = max(worst, expectParity(value, e, "\(name) \(key)"))
         }
         print("parity kto \(name): max relative difference \(worst)")
+    }
+}
+
+extension TRLParityTests {
+    static func dpoTrainerCaseNames() throws -> [String] {
+        try (parityFixture("dpo_trainer.json")["cases"] as! [[String: Any]]).map { $0["name"] as! String }
+    }
+
+    /// DPO end to end through `DPOTrainer.train` itself on pre-tokenized pairs (prompts, chosen and
+    /// rejected completions of unequal lengths, one batch per epoch, two epochs: two optimizer
+    /// steps), policy the tiny Llama fixture, reference llama_ref: the reference log-probs train
+    /// precomputes, the collated forward, the loss, every metric TRL's DPOTrainer logs, the
+    /// gradient's norm overall and per parameter, and through the second step's values the clipped
+    /// AdamW update, against DPOTrainer.compute_ref_log_probs + _compute_loss on the same weights.
+    @Test(arguments: try dpoTrainerCaseNames())
+    func dpoTrainerMatchesTRL(_ name: String) throws {
+        let cases = try parityFixture("dpo_trainer.json")["cases"] as! [[String: Any]]
+        let c = try #require(cases.first { $0["name"] as? String == name })
+        let lm = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("NudgeLMTests/Fixtures/lm")
+        let policy = try LanguageModelLoader.load(directory: lm.appendingPathComponent(c["policy"] as! String))
+        let reference = try LanguageModelLoader.load(directory: lm.appendingPathComponent(c["reference"] as! String))
+        let spec = c["nudge"] as! [String: Any]
+        var config = DPOConfig()
+        switch spec["loss"] as! String {
+        case "sigmoid": config.loss = .sigmoid()
+        case "ipo": config.loss = .ipo
+        case "hinge": config.loss = .hinge
+        case "robust": config.loss = .robust(labelSmoothing: Float(spec["epsilon"] as! Double))
+        case "rpo": config.loss = .rpo(alpha: Float(spec["alpha"] as! Double))
+        default: Issue.record("unknown loss \(spec)"); return
+        }
+        config.beta = Float(c["beta"] as! Double)
+        config.learningRate = Float(c["learning_rate"] as! Double)
+        config.maxGradNorm = Float(c["max_grad_norm"] as! Double)
+        let prompts = c["prompts"] as! [[Int]], chosen = c["chosen"] as! [[Int]], rejected = c["rejected"] as! [[Int]]
+        let iterations = c["iterations"] as! [[String: Double]]
+        config.batchSize = prompts.count  // one batch per epoch: TRL's batch
+        config.epochs = iterations.count
+        config.maxLength = nil
+        config.maxPromptLength = nil
+        let rows = prompts.indices.map { DatasetRow.tokenizedPreference(promptIDs: prompts[$0], chosenIDs: chosen[$0], rejectedIDs: rejected[$0]) }
+        var logged: [[String: Double]] = [], gradientNorms: [Int: [String: Double]] = [:]
+        // No special tokens: the 256 byte ids are the tiny Llama's vocabulary, and padding is id 0 as
+        // TRL's collator pads (pad_token_id 0; padded positions are masked, so any in-vocabulary id works).
+        let tokenizer = ByteTokenizer(specialTokens: [], eosToken: nil, padToken: nil)
+        _ = try DPOTrainer.train(policy: policy, reference: reference, tokenizer: tokenizer,
+                                 template: nil, rows: rows, config: config, optimizer: nil, control: TrainingControl(),
+                                 onMetrics: { _, m in logged.append(Dictionary(m, uniquingKeysWith: { a, _ in a })) },
+                                 onParameterGradientNorms: { step, norms in gradientNorms[step] = norms })
+        try #require(logged.count == iterations.count)
+        var worst = Self.expectParameterGradientNorms(try #require(gradientNorms[1]), try #require(c["parameter_grad_norms"] as? [String: Double]), name)
+        var worstMetric = "per-parameter grad_norm"
+        for (step, expected) in iterations.enumerated() {
+            // Every metric TRL logs but learning_rate (TRL decays it linearly by default; Nudge keeps it constant).
+            let nudgeOnly: Set = ["learning_rate"]
+            #expect(Set(logged[step].keys).subtracting(nudgeOnly) == Set(expected.keys),
+                    "Nudge logs \(logged[step].keys.sorted()), TRL \(expected.keys.sorted())")
+            for (key, e) in expected.sorted(by: { $0.key < $1.key }) {
+                let actual = try #require(logged[step][key], "Nudge logs \(key)")
+                let difference = expectParity(actual, e, "\(name) step \(step + 1) \(key)")
+                if difference > worst { (worst, worstMetric) = (difference, "step \(step + 1) \(key)") }
+            }
+        }
+        print("parity dpo \(name): max relative difference \(worst) (\(worstMetric))")
     }
 }
 

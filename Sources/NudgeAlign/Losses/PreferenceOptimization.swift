@@ -89,16 +89,72 @@ public struct PreferenceMetrics: Sendable {
     /// logps/chosen, logps/rejected: mean summed log-probs.
     public var logpsChosen: Float
     public var logpsRejected: Float
+    /// DPOTrainer's token statistics, which need the logits (`preferenceLoss` sees only log-probs;
+    /// `DPOTrainer` fills them for the losses TRL's DPOTrainer computes, NaN otherwise and then not
+    /// in `named`): the policy's mean entropy over all completion tokens (chosen and rejected)...
+    public var entropy: Float = .nan
+    /// ... the mean over the chosen (rejected) completion tokens of the logits' mean over the
+    /// vocabulary at the position predicting them (logits/chosen, logits/rejected) ...
+    public var logitsChosen: Float = .nan
+    public var logitsRejected: Float = .nan
+    /// ... and the fraction of chosen completion tokens that are the policy's top-1 prediction.
+    public var meanTokenAccuracy: Float = .nan
 
     /// As (name, value) pairs with TRL's names.
     public var named: [(String, Double)] {
-        [("loss", Double(loss)), ("rewards/chosen", Double(rewardsChosen)), ("rewards/rejected", Double(rewardsRejected)),
-         ("rewards/margins", Double(rewardsMargins)), ("rewards/accuracies", Double(rewardsAccuracies)),
-         ("logps/chosen", Double(logpsChosen)), ("logps/rejected", Double(logpsRejected))]
+        var out: [(String, Double)] = [
+            ("loss", Double(loss)), ("rewards/chosen", Double(rewardsChosen)), ("rewards/rejected", Double(rewardsRejected)),
+            ("rewards/margins", Double(rewardsMargins)), ("rewards/accuracies", Double(rewardsAccuracies)),
+            ("logps/chosen", Double(logpsChosen)), ("logps/rejected", Double(logpsRejected))]
+        for (name, value) in [("entropy", entropy), ("logits/chosen", logitsChosen), ("logits/rejected", logitsRejected),
+                              ("mean_token_accuracy", meanTokenAccuracy)] where value.isFinite {
+            out.append((name, Double(value)))
+        }
+        return out
     }
 }
 
-/// The loss of `kind` at strength β over a batch of pairs, and its metrics.
+/// Each pair's loss of `kind` at strength β (B): what `preferenceLoss` averages, for callers that
+/// weight pairs (e.g. by how often each was sampled). Batch-level terms (the NLL of RPO, CPO and
+/// ORPO, one token mean over the batch) are added to every pair, so the mean is unchanged.
+public func preferencePairLosses(_ kind: PreferenceLoss, beta: Float, _ p: PairedLogProbs) -> Tensor {
+    let chosenLength = Tensor(p.chosenLengths.map { Float(Swift.max($0, 1)) })
+    let rejectedLength = Tensor(p.rejectedLengths.map { Float(Swift.max($0, 1)) })
+    let referenceFree = kind.isReferenceFree
+    let refChosen = referenceFree ? Tensor.zeros(p.chosen.shape) : (p.referenceChosen ?? Tensor.zeros(p.chosen.shape))
+    let refRejected = referenceFree ? Tensor.zeros(p.rejected.shape) : (p.referenceRejected ?? Tensor.zeros(p.rejected.shape))
+    let h = (p.chosen - refChosen) - (p.rejected - refRejected)
+    // TRL's cross-entropy over all chosen tokens of the batch: a token-weighted mean, not a mean of means.
+    let nllChosen = p.chosenNLL ?? p.chosen.sum() * (-1 / Float(Swift.max(p.chosenLengths.reduce(0, +), 1)))
+    switch kind {
+    case .sigmoid(let eps):
+        let agree: Tensor = (h * beta).logSigmoid() * (eps - 1)
+        let disagree: Tensor = (h * -beta).logSigmoid() * eps
+        return agree - disagree
+    case .robust(let eps):
+        let agree: Tensor = (h * beta).logSigmoid() * (eps - 1)
+        let disagree: Tensor = (h * -beta).logSigmoid() * eps
+        return (agree + disagree) * (1 / (1 - 2 * eps))
+    case .hinge:
+        return (1 - h * beta).relu()
+    case .ipo:
+        let averaged = (p.chosen - refChosen) / chosenLength - (p.rejected - refRejected) / rejectedLength
+        return (averaged - 1 / (2 * beta)).square()
+    case .rpo(let alpha):
+        return -(h * beta).logSigmoid() + nllChosen * alpha
+    case .simpo(let gamma):
+        let margin = p.chosen / chosenLength - p.rejected / rejectedLength
+        return -(margin * beta - gamma).logSigmoid()
+    case .cpo(let lambda):
+        return -((p.chosen - p.rejected) * beta).logSigmoid() + nllChosen * lambda
+    case .orpo(let lambda):
+        return orpoPairLosses(chosenAverage: p.chosen / chosenLength, rejectedAverage: p.rejected / rejectedLength, lambda: lambda,
+                              nll: nllChosen)
+    }
+}
+
+/// The loss of `kind` at strength β over a batch of pairs, and its metrics: the mean of
+/// `preferencePairLosses` (TRL's `per_sequence_loss.mean()`).
 public func preferenceLoss(_ kind: PreferenceLoss, beta: Float, _ p: PairedLogProbs) -> (loss: Tensor, metrics: PreferenceMetrics) {
     let chosenLength = Tensor(p.chosenLengths.map { Float(Swift.max($0, 1)) })
     let rejectedLength = Tensor(p.rejectedLengths.map { Float(Swift.max($0, 1)) })
@@ -106,35 +162,7 @@ public func preferenceLoss(_ kind: PreferenceLoss, beta: Float, _ p: PairedLogPr
     let refChosen = referenceFree ? Tensor.zeros(p.chosen.shape) : (p.referenceChosen ?? Tensor.zeros(p.chosen.shape))
     let refRejected = referenceFree ? Tensor.zeros(p.rejected.shape) : (p.referenceRejected ?? Tensor.zeros(p.rejected.shape))
     let chosenRatio = p.chosen - refChosen, rejectedRatio = p.rejected - refRejected
-    let h = chosenRatio - rejectedRatio
-    // TRL's cross-entropy over all chosen tokens of the batch: a token-weighted mean, not a mean of means.
-    let nllChosen = p.chosenNLL ?? p.chosen.sum() * (-1 / Float(Swift.max(p.chosenLengths.reduce(0, +), 1)))
-    let losses: Tensor
-    switch kind {
-    case .sigmoid(let eps):
-        let agree: Tensor = (h * beta).logSigmoid() * (eps - 1)
-        let disagree: Tensor = (h * -beta).logSigmoid() * eps
-        losses = agree - disagree
-    case .robust(let eps):
-        let agree: Tensor = (h * beta).logSigmoid() * (eps - 1)
-        let disagree: Tensor = (h * -beta).logSigmoid() * eps
-        losses = (agree + disagree) * (1 / (1 - 2 * eps))
-    case .hinge:
-        losses = (1 - h * beta).relu()
-    case .ipo:
-        let averaged = (p.chosen - refChosen) / chosenLength - (p.rejected - refRejected) / rejectedLength
-        losses = (averaged - 1 / (2 * beta)).square()
-    case .rpo(let alpha):
-        losses = -(h * beta).logSigmoid() + nllChosen * alpha
-    case .simpo(let gamma):
-        let margin = p.chosen / chosenLength - p.rejected / rejectedLength
-        losses = -(margin * beta - gamma).logSigmoid()
-    case .cpo(let lambda):
-        losses = -((p.chosen - p.rejected) * beta).logSigmoid() + nllChosen * lambda
-    case .orpo(let lambda):
-        losses = orpoLoss(chosenAverage: p.chosen / chosenLength, rejectedAverage: p.rejected / rejectedLength, lambda: lambda,
-                          nll: nllChosen)
-    }
+    let losses = preferencePairLosses(kind, beta: beta, p)
     let loss = losses.mean()
     // SimPO and ORPO score length-averaged log-probs, and TRL reports those.
     let averaged: Bool
@@ -159,11 +187,15 @@ public func preferenceLoss(_ kind: PreferenceLoss, beta: Float, _ p: PairedLogPr
 /// ORPO's loss from length-averaged log-probs: NLL(chosen) − λ·mean log σ(log odds_w − log odds_l);
 /// `nll` defaults to the mean of −`chosenAverage`.
 public func orpoLoss(chosenAverage: Tensor, rejectedAverage: Tensor, lambda: Float, nll: Tensor? = nil) -> Tensor {
+    orpoPairLosses(chosenAverage: chosenAverage, rejectedAverage: rejectedAverage, lambda: lambda, nll: nll ?? -chosenAverage.mean()).mean()
+}
+
+/// ORPO's per-pair loss, NLL − λ·log σ(log odds_w − log odds_l), the NLL (a batch scalar) added to each.
+func orpoPairLosses(chosenAverage: Tensor, rejectedAverage: Tensor, lambda: Float, nll: Tensor) -> Tensor {
     // log odds = log p − log(1 − p) with log p the average log-prob (< 0); log1mexp keeps the digits
     // that log1p(−eˣ) loses near 0 (a confident model's average log-prob).
     func logOdds(_ lp: Tensor) -> Tensor { lp - lp.log1mexp() }
-    let ratio = (logOdds(chosenAverage) - logOdds(rejectedAverage)).logSigmoid()
-    return (nll ?? -chosenAverage.mean()) - ratio.mean() * lambda
+    return nll - (logOdds(chosenAverage) - logOdds(rejectedAverage)).logSigmoid() * lambda
 }
 
 /// KTO's loss for unpaired completions: `logRatios` = log π − log π_ref per completion,

@@ -380,7 +380,11 @@ public final class GRPOTrainer {
                     clipHigh += high / n
                     clipRegion += region / n
                     if let ref = referenceLogProbs {
-                        kl += maskedMean(KLEstimator.k3(logRatio: ref - current).scalars, maskValues) / n
+                        // TRL logs the KL term the loss uses: with the bias correction, k3 times the
+                        // ratio (the same at μ = 1, where the ratio is 1; not after an update).
+                        var k3 = KLEstimator.k3(logRatio: ref - current)
+                        if config.klBiasCorrection { k3 = k3 * ratio }
+                        kl += maskedMean(k3.scalars, maskValues) / n
                     }
                     entropy += maskedMean(tokenEntropy!, maskValues) / n
                 }

@@ -27,11 +27,12 @@ public struct DPOConfig: Sendable {
 
 /// DPO training and evaluation.
 public enum DPOTrainer {
-    /// Summed completion log-probs of chosen and rejected rows, the completion lengths, and with
+    /// Summed completion log-probs of chosen and rejected rows, the completion lengths, with
     /// `sequenceNLL` the chosen rows' mean next-token cross-entropy over their whole sequences
-    /// (ORPO's NLL term in TRL: prompt and completion, padding excluded).
-    static func logProbs(_ model: any CausalLanguageModel, _ pb: PreferenceBatch, sequenceNLL: Bool = false)
-        -> (chosen: Tensor, rejected: Tensor, lengths: [Int], chosenNLL: Tensor?)
+    /// (ORPO's NLL term in TRL: prompt and completion, padding excluded), and with `tokenMetrics`
+    /// DPOTrainer's token statistics of the same forward pass.
+    static func logProbs(_ model: any CausalLanguageModel, _ pb: PreferenceBatch, sequenceNLL: Bool = false, tokenMetrics: Bool = false)
+        -> (chosen: Tensor, rejected: Tensor, lengths: [Int], chosenNLL: Tensor?, tokens: TokenMetrics?)
     {
         let b = pb.batch
         let input = TokenBatch(ids: b.inputIDs, attentionMask: b.attentionMask.map { $0.map { $0 != 0 } })
@@ -41,7 +42,40 @@ public enum DPOTrainer {
         let lengths = b.lossMask.map { $0.dropFirst().reduce(0, +) }
         let nll = sequenceNLL ? causalLanguageModelLoss(logits: logits.slice(axis: 0, 0..<n), ids: Array(input.ids[0..<n]),
                                                         lossMask: Array(b.attentionMask[0..<n]).map { $0.map { $0 != 0 } }) : nil
-        return (result.sums.slice(axis: 0, 0..<n), result.sums.slice(axis: 0, n..<(2 * n)), lengths, nll)
+        let tokens = tokenMetrics ? Self.tokenMetrics(logits: logits, pb) : nil
+        return (result.sums.slice(axis: 0, 0..<n), result.sums.slice(axis: 0, n..<(2 * n)), lengths, nll, tokens)
+    }
+
+    /// DPOTrainer's per-token metrics (TRL 1.16 `_compute_loss`, from its fused head's entropy,
+    /// mean_logits and is_top1 at the positions predicting a completion token): the entropy's mean
+    /// over every completion token of the batch, chosen and rejected; the vocabulary-mean logit's
+    /// mean over the chosen and over the rejected tokens; the fraction of chosen tokens that are
+    /// the argmax. Token-weighted over the batch, as TRL sums before it divides.
+    struct TokenMetrics {
+        var entropy: Float, logitsChosen: Float, logitsRejected: Float, meanTokenAccuracy: Float
+    }
+
+    static func tokenMetrics(logits: Tensor, _ pb: PreferenceBatch) -> TokenMetrics {
+        withoutGradients {
+            let (rows, t) = (logits.shape[0], logits.shape[1])
+            let width = t - 1, n = pb.pairCount, ids = pb.batch.inputIDs
+            // Shifted frame: position i predicts token i + 1.
+            let mask = (0..<rows).flatMap { r in pb.batch.lossMask[r].dropFirst().map { $0 != 0 ? Float(1) : 0 } }
+            let entropy = maskedMean(tokenEntropies(logits: logits, mask: mask, temperature: 1), mask)
+            let meanLogits = logits.mean(axis: 2).scalars, top = logits.argmax(axis: 2)  // (rows, T)
+            var logitSum = [0.0, 0.0], count = [0.0, 0.0], correct = 0.0
+            for r in 0..<rows {
+                let k = r < n ? 0 : 1
+                for i in 0..<width where mask[r * width + i] != 0 {
+                    logitSum[k] += Double(meanLogits[r * t + i])
+                    count[k] += 1
+                    if k == 0 && top[r * t + i] == ids[r][i + 1] { correct += 1 }
+                }
+            }
+            func ratio(_ a: Double, _ b: Double) -> Float { b > 0 ? Float(a / b) : 0 }  // TRL: 0.0 without tokens
+            return TokenMetrics(entropy: Float(entropy), logitsChosen: ratio(logitSum[0], count[0]),
+                                logitsRejected: ratio(logitSum[1], count[1]), meanTokenAccuracy: ratio(correct, count[0]))
+        }
     }
 
     /// Trains `policy` on preference rows; returns the metrics of every step. `optimizer` (default:
@@ -51,6 +85,16 @@ public enum DPOTrainer {
                              template: ChatTemplate? = nil, rows: [DatasetRow], config c: DPOConfig, optimizer: Adam? = nil,
                              control: TrainingControl = TrainingControl(),
                              onMetrics: ((Int, [(String, Double)]) -> Void)? = nil) throws -> [PreferenceMetrics] {
+        try train(policy: policy, reference: reference, tokenizer: tokenizer, template: template, rows: rows, config: c,
+                  optimizer: optimizer, control: control, onMetrics: onMetrics, onParameterGradientNorms: nil)
+    }
+
+    /// `train`, and with `onParameterGradientNorms` each step's gradient norm per parameter before
+    /// clipping (the TRL parity tests compare them; one more pass over the gradients, so off unless asked).
+    static func train(policy: any CausalLanguageModel, reference: (any CausalLanguageModel)?, tokenizer: any Tokenizer,
+                      template: ChatTemplate?, rows: [DatasetRow], config c: DPOConfig, optimizer: Adam?,
+                      control: TrainingControl, onMetrics: ((Int, [(String, Double)]) -> Void)?,
+                      onParameterGradientNorms: ((Int, [String: Double]) -> Void)?) throws -> [PreferenceMetrics] {
         var options = TokenizationOptions()
         options.maxLength = c.maxLength
         options.maxPromptLength = c.maxPromptLength
@@ -65,33 +109,47 @@ public enum DPOTrainer {
             withoutGradients {
                 for start in stride(from: 0, to: examples.count, by: c.batchSize) {
                     let indices = Array(start..<Swift.min(start + c.batchSize, examples.count))
-                    let (rc, rr, _, _) = logProbs(reference ?? policy, Collator.preference(indices.map { examples[$0] }, padID: padID))
+                    let (rc, rr, _, _, _) = logProbs(reference ?? policy, Collator.preference(indices.map { examples[$0] }, padID: padID))
                     for (k, i) in indices.enumerated() { referenceChosen[i] = rc.scalars[k]; referenceRejected[i] = rr.scalars[k] }
                 }
             }
         }
         let optimizer = optimizer ?? AdamW(learningRate: c.learningRate, weightDecay: 0)
         var history: [PreferenceMetrics] = []
+        // TRL's num_tokens: the prompt and completion tokens of both rows of every pair seen so far
+        // (padding excluded); a resumed run counts the skipped steps' too.
+        var tokensSeen = 0
+        func tokens(_ indices: [Int]) -> Int {
+            indices.reduce(0) { $0 + 2 * examples[$1].promptIDs.count + examples[$1].chosenIDs.count + examples[$1].rejectedIDs.count }
+        }
+        // The token statistics TRL's DPOTrainer logs; CPOTrainer and ORPOTrainer (the reference-free
+        // losses) log none of these under the same definitions.
+        let tokenMetrics = !c.loss.isReferenceFree
         let schedule = EpochSchedule(count: examples.count, batchSize: c.batchSize, epochs: c.epochs, seed: c.seed)
-        try schedule.run(control: control) { step, group in
+        try schedule.run(control: control, skipped: { tokensSeen += tokens($0[0]) }) { step, group in
             let indices = group[0]
             let pb = Collator.preference(indices.map { examples[$0] }, padID: padID)
             var metrics: PreferenceMetrics?
             var (_, grads) = valueAndGrad(policy) { m in
-                let (chosen, rejected, lengths, nll) = logProbs(m, pb, sequenceNLL: c.loss.nllOverSequences)
+                let (chosen, rejected, lengths, nll, tokenStats) = logProbs(m, pb, sequenceNLL: c.loss.nllOverSequences, tokenMetrics: tokenMetrics)
                 let n = indices.count
                 let pairs = PairedLogProbs(chosen: chosen, rejected: rejected,
                                            referenceChosen: Tensor(indices.map { referenceChosen[$0] }),
                                            referenceRejected: Tensor(indices.map { referenceRejected[$0] }),
                                            chosenLengths: Array(lengths[0..<n]), rejectedLengths: Array(lengths[n..<(2 * n)]), chosenNLL: nll)
-                let (loss, m) = preferenceLoss(c.loss, beta: c.beta, pairs)
-                metrics = m
+                let (loss, lossMetrics) = preferenceLoss(c.loss, beta: c.beta, pairs)
+                metrics = lossMetrics
+                metrics?.setTokenMetrics(tokenStats)
                 return loss
             }
             guard let metrics else { return }
+            tokensSeen += tokens(indices)
+            onParameterGradientNorms?(step, Dictionary(grads.map { ($0, $1.scalars.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()) },
+                                                       uniquingKeysWith: { a, _ in a }))
             let norm = try applyUpdate(optimizer, to: policy, gradients: &grads, maxNorm: c.maxGradNorm, step: step, loss: metrics.loss)
             history.append(metrics)
-            onMetrics?(step, metrics.named + [("grad_norm", Double(norm)), ("learning_rate", Double(optimizer.learningRate))])
+            onMetrics?(step, metrics.named + [("grad_norm", Double(norm)), ("learning_rate", Double(optimizer.learningRate)),
+                                              ("num_tokens", Double(tokensSeen))])
         }
         return history
     }
@@ -108,12 +166,15 @@ public enum DPOTrainer {
         try checkReference(reference, of: policy)
         let pb = Collator.preference(examples, padID: Collator.padID(for: tokenizer))
         return withoutGradients {
-            let (chosen, rejected, lengths, nll) = logProbs(policy, pb, sequenceNLL: c.loss.nllOverSequences)
-            let (rc, rr, _, _) = logProbs(reference, pb)
+            let (chosen, rejected, lengths, nll, tokenStats) = logProbs(policy, pb, sequenceNLL: c.loss.nllOverSequences,
+                                                                        tokenMetrics: !c.loss.isReferenceFree)
+            let (rc, rr, _, _, _) = logProbs(reference, pb)
             let n = examples.count
-            return preferenceLoss(c.loss, beta: c.beta, PairedLogProbs(chosen: chosen, rejected: rejected, referenceChosen: rc, referenceRejected: rr,
-                                                                       chosenLengths: Array(lengths[0..<n]), rejectedLengths: Array(lengths[n..<(2 * n)]),
-                                                                       chosenNLL: nll)).metrics
+            var metrics = preferenceLoss(c.loss, beta: c.beta, PairedLogProbs(chosen: chosen, rejected: rejected, referenceChosen: rc, referenceRejected: rr,
+                                                                              chosenLengths: Array(lengths[0..<n]), rejectedLengths: Array(lengths[n..<(2 * n)]),
+                                                                              chosenNLL: nll)).metrics
+            metrics.setTokenMetrics(tokenStats)
+            return metrics
         }
     }
 }
@@ -124,5 +185,16 @@ func checkReference(_ reference: any CausalLanguageModel, of policy: any CausalL
     let (r, p) = (reference.configuration.vocabularySize, policy.configuration.vocabularySize)
     guard r == p else {
         throw TrainerConfigurationError(field: "ref_model", message: "the reference model's vocabulary (\(r)) differs from the policy's (\(p)); it must be the same model family and tokenizer")
+    }
+}
+
+extension PreferenceMetrics {
+    /// Copies DPOTrainer's token statistics in (nil: leaves them NaN, unlogged).
+    mutating func setTokenMetrics(_ t: DPOTrainer.TokenMetrics?) {
+        guard let t else { return }
+        entropy = t.entropy
+        logitsChosen = t.logitsChosen
+        logitsRejected = t.logitsRejected
+        meanTokenAccuracy = t.meanTokenAccuracy
     }
 }

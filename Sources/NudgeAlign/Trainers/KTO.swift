@@ -162,20 +162,35 @@ public enum KTOTrainer {
         let schedule = EpochSchedule(count: examples.count, batchSize: c.batchSize, epochs: c.epochs, seed: c.seed)
         try schedule.run(control: control) { step, group in
             let indices = group[0]
-            let batch = indices.map { examples[$0] }
-            let referenceKL = withoutGradients { logProbs(referenceModel, mismatched(batch), padID: padID).scalars }
-            var metrics: KTOMetrics?
-            var (_, grads) = valueAndGrad(policy) { m in
-                let (loss, batchMetrics) = batchLoss(m, batch: batch, referenceLogps: indices.map { referenceLogps[$0] },
-                                                     referenceKL: referenceKL, config: c, padID: padID)
-                metrics = batchMetrics
-                return loss
-            }
-            guard let metrics else { return }
-            let norm = try applyUpdate(optimizer, to: policy, gradients: &grads, maxNorm: c.maxGradNorm, step: step, loss: metrics.loss)
+            guard let (metrics, norm) = try trainStep(policy: policy, reference: referenceModel, batch: indices.map { examples[$0] },
+                                                      referenceLogps: indices.map { referenceLogps[$0] }, config: c,
+                                                      optimizer: optimizer, padID: padID, step: step) else { return }
             history.append(metrics)
             onMetrics?(step, metrics.named + [("grad_norm", Double(norm)), ("learning_rate", Double(optimizer.learningRate))])
         }
         return history
+    }
+
+    /// One optimizer step on a scheduled batch, what `train` runs for each: the reference's
+    /// log-probs of the batch's mismatched pairs (they depend on the batch, so per step), `batchLoss`
+    /// and its gradient, the clipped update. `referenceLogps` are the reference's for the batch's
+    /// own rows (precomputed once by `train`). Returns the metrics and the gradient norm before
+    /// clipping; `onParameterGradientNorms` gets that norm per parameter (the TRL parity tests).
+    static func trainStep(policy: any CausalLanguageModel, reference: any CausalLanguageModel, batch: [UnpairedExample],
+                          referenceLogps: [Float], config c: KTOConfig, optimizer: Adam, padID: Int, step: Int,
+                          onParameterGradientNorms: (([String: Double]) -> Void)? = nil) throws -> (KTOMetrics, Float)? {
+        let referenceKL = withoutGradients { logProbs(reference, mismatched(batch), padID: padID).scalars }
+        var metrics: KTOMetrics?
+        var (_, grads) = valueAndGrad(policy) { m in
+            let (loss, batchMetrics) = batchLoss(m, batch: batch, referenceLogps: referenceLogps, referenceKL: referenceKL,
+                                                 config: c, padID: padID)
+            metrics = batchMetrics
+            return loss
+        }
+        guard let metrics else { return nil }
+        onParameterGradientNorms?(Dictionary(grads.map { ($0, $1.scalars.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()) },
+                                             uniquingKeysWith: { a, _ in a }))
+        let norm = try applyUpdate(optimizer, to: policy, gradients: &grads, maxNorm: c.maxGradNorm, step: step, loss: metrics.loss)
+        return (metrics, norm)
     }
 }
