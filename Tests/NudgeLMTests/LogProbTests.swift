@@ -75,11 +75,9 @@ import NudgeTensor
         #expect(Array(rows[5..<10]) == [26, 5, 10, 11, 12])
     }
 
-    @Test(arguments: ["llama", "qwen3", "gemma3", "gpt2"])
-    func sharedPromptsComputedOnceGiveTheSameLogProbsAndGradients(fixture: String) throws {
-        let model = try LanguageModelLoader.load(directory: lmFixture(fixture))
-        // Two prompts (3 and 5 tokens), rows 0, 2, 3 on the first and 1, 4 on the second; completions
-        // of different lengths, right-padded to T = 10.
+    /// Two prompts (3 and 5 tokens), rows 0, 2, 3 on the first and 1, 4 on the second; completions
+    /// of different lengths, right-padded to T = 10.
+    static func sharedPromptBatch() -> (prompts: [[Int]], ids: [[Int]], batch: TokenBatch, mask: [[Bool]]) {
         let promptA = [5, 9, 2], promptB = [3, 8, 6, 2, 9]
         let completions = [[7, 7, 1, 4], [4, 1, 6], [2, 2, 2, 2, 2, 2, 2], [8], [1, 1, 3, 5, 2]]
         let prompts = [promptA, promptB, promptA, promptA, promptB]
@@ -90,6 +88,14 @@ import NudgeTensor
         let mask = zip(prompts, completions).map { p, c in
             Array(repeating: false, count: p.count) + Array(repeating: true, count: c.count) + Array(repeating: false, count: t - p.count - c.count)
         }
+        return (prompts, ids, batch, mask)
+    }
+
+    @Test(arguments: ["llama", "qwen3", "gemma3", "gpt2"])
+    func sharedPromptsComputedOnceGiveTheSameLogProbsAndGradients(fixture: String) throws {
+        let model = try LanguageModelLoader.load(directory: lmFixture(fixture))
+        let (prompts, ids, batch, mask) = Self.sharedPromptBatch()
+        let t = batch.length
         let sharing = try #require(SharedPrefixes(prompts: prompts))
         let keep = t - 3 + 1
         #expect(model.finalHiddenStates(batch, sharing: sharing, keepingLast: keep)?.shape == [5, keep, model.configuration.hiddenSize])
@@ -124,16 +130,8 @@ import NudgeTensor
     func fusedHeadGivesTheLogitsPathsLogProbsEntropiesAndGradients(fixture: String) throws {
         let model = try LanguageModelLoader.load(directory: lmFixture(fixture))
         #expect((model.plainHeadWeight == nil) == (model.configuration.finalLogitSoftcap != nil))
-        let promptA = [5, 9, 2], promptB = [3, 8, 6, 2, 9]
-        let completions = [[7, 7, 1, 4], [4, 1, 6], [2, 2, 2, 2, 2, 2, 2], [8], [1, 1, 3, 5, 2]]
-        let prompts = [promptA, promptB, promptA, promptA, promptB]
-        let sequences = zip(prompts, completions).map { $0 + $1 }
-        let t = sequences.map(\.count).max()!
-        let ids = sequences.map { $0 + Array(repeating: 0, count: t - $0.count) }
-        let batch = TokenBatch(ids: ids, attentionMask: sequences.map { Array(repeating: true, count: $0.count) + Array(repeating: false, count: t - $0.count) })
-        let mask = zip(prompts, completions).map { p, c in
-            Array(repeating: false, count: p.count) + Array(repeating: true, count: c.count) + Array(repeating: false, count: t - p.count - c.count)
-        }
+        let (prompts, ids, batch, mask) = Self.sharedPromptBatch()
+        let t = batch.length
         let keep = t - 3 + 1
         var rng = RandomGenerator(seed: 5)
         let weights = Tensor(shape: [5, t - 1], values: (0..<(5 * (t - 1))).map { _ in Float(rng.uniform()) })

@@ -99,15 +99,7 @@ public enum JSONLDataset {
                 try? head.close()
                 if let problem = encodingProblem(start) { throw DatasetError(file: name, line: 0, field: nil, kind: .notUTF8(problem)) }
                 try JSONLinesReader.forEachLine(ofFileAt: path) { line in
-                    let parser = LineParser(file: name, line: line.number)
-                    let value: JSONValue
-                    do {
-                        value = try decoder.decode(JSONValue.self, from: Data(line.bytes))
-                    } catch {
-                        if String(validating: line.bytes, as: UTF8.self) == nil { throw parser.error(nil, .notUTF8("invalid UTF-8 bytes on this line")) }
-                        throw parser.error(nil, .invalidJSON)
-                    }
-                    guard case .object(let object) = value else { throw parser.error(nil, .notAnObject) }
+                    let object = try objectLine(line.bytes, number: line.number, fileName: name, decoder: decoder)
                     count += 1
                     let row = try reader.row(number: line.number, object)
                     // What `body` throws is passed on as it is, not as a read error.
@@ -189,22 +181,30 @@ public enum JSONLDataset {
         try rows(try jsonLinesObjects(data, fileName: fileName), fileName: fileName, isRow: false, options: options)
     }
 
+    /// One JSON Lines line as an object, or an error naming the file and line (invalid UTF-8, not
+    /// JSON, not an object).
+    static func objectLine<Bytes: Collection<UInt8>>(
+        _ bytes: Bytes, number: Int, fileName: String, decoder: JSONDecoder
+    ) throws -> [String: JSONValue] {
+        let parser = LineParser(file: fileName, line: number)
+        let value: JSONValue
+        do {
+            value = try decoder.decode(JSONValue.self, from: Data(bytes))
+        } catch {
+            if String(validating: bytes, as: UTF8.self) == nil { throw parser.error(nil, .notUTF8("invalid UTF-8 bytes on this line")) }
+            throw parser.error(nil, .invalidJSON)
+        }
+        guard case .object(let object) = value else { throw parser.error(nil, .notAnObject) }
+        return object
+    }
+
     /// The objects of JSON Lines `data`, numbered by line.
     static func jsonLinesObjects(_ data: Data, fileName: String) throws -> [(number: Int, object: [String: JSONValue])] {
         if let problem = encodingProblem(data) { throw DatasetError(file: fileName, line: 0, field: nil, kind: .notUTF8(problem)) }
         var objects: [(number: Int, object: [String: JSONValue])] = []
         let decoder = JSONDecoder()
         for line in JSONLinesReader.lines(of: data) {
-            let parser = LineParser(file: fileName, line: line.number)
-            let value: JSONValue
-            do {
-                value = try decoder.decode(JSONValue.self, from: Data(line.bytes))
-            } catch {
-                if String(validating: line.bytes, as: UTF8.self) == nil { throw parser.error(nil, .notUTF8("invalid UTF-8 bytes on this line")) }
-                throw parser.error(nil, .invalidJSON)
-            }
-            guard case .object(let object) = value else { throw parser.error(nil, .notAnObject) }
-            objects.append((line.number, object))
+            objects.append((line.number, try objectLine(line.bytes, number: line.number, fileName: fileName, decoder: decoder)))
         }
         return objects
     }
