@@ -33,8 +33,7 @@ import NudgeTensor
     func ppoStepMatchesTRL(_ name: String) throws {
         let cases = try parityFixture("ppo_rlhf.json")["cases"] as! [[String: Any]]
         let c = try #require(cases.first { $0["name"] as? String == name })
-        let lm = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("NudgeLMTests/Fixtures/lm")
+        let lm = tinyLMFixtures
         let policy = try LanguageModelLoader.load(directory: lm.appendingPathComponent("llama"))
         let reference = try LanguageModelLoader.load(directory: lm.appendingPathComponent("llama_ref"))
         // The value model: its own llama_ref trunk with the fixture's score head (TRL's value_model).

@@ -23,8 +23,7 @@ import NudgeTensor
     func reinforcePlusPlusStepMatchesOpenRLHF(_ name: String) throws {
         let cases = try parityFixture("reinforce_pp.json")["cases"] as! [[String: Any]]
         let c = try #require(cases.first { $0["name"] as? String == name })
-        let lm = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("NudgeLMTests/Fixtures/lm")
+        let lm = tinyLMFixtures
         let policy = try LanguageModelLoader.load(directory: lm.appendingPathComponent("llama"))
         let reference = try LanguageModelLoader.load(directory: lm.appendingPathComponent("llama_ref"))
         let tokenizer = ByteTokenizer(eosToken: "<|endoftext|>", padToken: "<|pad|>")

@@ -13,6 +13,10 @@ import NudgeLM
 import NudgeNN
 import NudgeTensor
 
+/// The tiny transformers checkpoints (llama, llama_ref, …) the LM tests keep in NudgeLMTests/Fixtures/lm.
+let tinyLMFixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .appendingPathComponent("NudgeLMTests/Fixtures/lm")
+
 func parityFixture(_ name: String) throws -> [String: Any] {
     let url = try #require(Bundle.module.url(forResource: "parity/\(name)", withExtension: nil, subdirectory: "Fixtures"))
     return try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
@@ -109,8 +113,7 @@ private func ints(_ v: Any?) -> [Int] { v as? [Int] ?? [] }
     /// values are made of (its `iterations` hold each of TRL's logged steps).
     static func onlineStepMatchesTRL(_ c: [String: Any], config base: GRPOConfig, label: String) throws {
         let name = c["name"] as! String
-        let lm = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("NudgeLMTests/Fixtures/lm")
+        let lm = tinyLMFixtures
         let policy = try LanguageModelLoader.load(directory: lm.appendingPathComponent("llama"))
         let beta = Float(c["beta"] as! Double)
         let reference = beta != 0 ? try LanguageModelLoader.load(directory: lm.appendingPathComponent("llama_ref")) : nil
@@ -177,8 +180,7 @@ extension TRLParityTests {
     func ktoStepMatchesTRL(_ name: String) throws {
         let cases = try parityFixture("kto.json")["cases"] as! [[String: Any]]
         let c = try #require(cases.first { $0["name"] as? String == name })
-        let lm = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("NudgeLMTests/Fixtures/lm")
+        let lm = tinyLMFixtures
         let policy = try LanguageModelLoader.load(directory: lm.appendingPathComponent(c["policy"] as! String))
         let reference = try LanguageModelLoader.load(directory: lm.appendingPathComponent(c["reference"] as! String))
         var config = KTOConfig()
@@ -220,8 +222,7 @@ extension TRLParityTests {
     func dpoTrainerMatchesTRL(_ name: String) throws {
         let cases = try parityFixture("dpo_trainer.json")["cases"] as! [[String: Any]]
         let c = try #require(cases.first { $0["name"] as? String == name })
-        let lm = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("NudgeLMTests/Fixtures/lm")
+        let lm = tinyLMFixtures
         let policy = try LanguageModelLoader.load(directory: lm.appendingPathComponent(c["policy"] as! String))
         let reference = try LanguageModelLoader.load(directory: lm.appendingPathComponent(c["reference"] as! String))
         let spec = c["nudge"] as! [String: Any]
