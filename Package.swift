@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "NudgeTensor", targets: ["NudgeTensor"]),
         .library(name: "NudgeNN", targets: ["NudgeNN"]),
         .library(name: "NudgeReport", targets: ["NudgeReport"]),
+        .library(name: "NudgePolicyGradient", targets: ["NudgePolicyGradient"]),
         .library(name: "NudgeRL", targets: ["NudgeRL"]),
         .library(name: "NudgeLM", targets: ["NudgeLM"]),
         .library(name: "NudgeAlign", targets: ["NudgeAlign"]),
@@ -29,10 +30,13 @@ let package = Package(
         .target(name: "NudgeNN", dependencies: ["NudgeTensor", "CNudgeSystem"]),
         // Yams reads YAML `--config` files; TOML has our own parser (ConfigFile.swift, TOMLParser.swift).
         .target(name: "NudgeReport", dependencies: [.product(name: "Yams", package: "Yams")]),
-        .target(name: "NudgeRL", dependencies: ["NudgeTensor", "NudgeNN", "NudgeReport"]),
+        // The policy-gradient math RL and post-training share: clipped surrogate, value loss, KL
+        // estimators, GAE, returns, normalization.
+        .target(name: "NudgePolicyGradient", dependencies: ["NudgeTensor"]),
+        .target(name: "NudgeRL", dependencies: ["NudgeTensor", "NudgeNN", "NudgeReport", "NudgePolicyGradient"]),
         .target(name: "NudgeLM", dependencies: ["NudgeTensor", "NudgeNN"]),
-        .target(name: "NudgeAlign", dependencies: ["NudgeTensor", "NudgeNN", "NudgeLM", "NudgeRL", "NudgeReport"]),
-        .target(name: "Nudge", dependencies: ["NudgeTensor", "NudgeNN", "NudgeReport", "NudgeRL", "NudgeLM", "NudgeAlign"]),
+        .target(name: "NudgeAlign", dependencies: ["NudgeTensor", "NudgeNN", "NudgeLM", "NudgePolicyGradient", "NudgeReport"]),
+        .target(name: "Nudge", dependencies: ["NudgeTensor", "NudgeNN", "NudgeReport", "NudgePolicyGradient", "NudgeRL", "NudgeLM", "NudgeAlign"]),
         // Engine benchmarks shared by `nudge bench` and the NudgeBench executable.
         .target(name: "NudgeBenchmarks", dependencies: ["CNudgeKernels", "NudgeTensor", "NudgeNN", "NudgeRL", "NudgeLM", "NudgeAlign"]),
         .executableTarget(
@@ -45,9 +49,9 @@ let package = Package(
         .testTarget(name: "NudgeTensorTests", dependencies: ["NudgeTensor"]),
         .testTarget(name: "NudgeNNTests", dependencies: ["NudgeNN"], resources: [.copy("Fixtures")]),
         .testTarget(name: "NudgeReportTests", dependencies: ["NudgeReport"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "NudgeAlignTests", dependencies: ["NudgeAlign", "NudgeLM", "NudgeNN", "NudgeTensor"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "NudgeAlignTests", dependencies: ["NudgeAlign", "NudgePolicyGradient", "NudgeLM", "NudgeNN", "NudgeTensor"], resources: [.copy("Fixtures")]),
         .testTarget(name: "NudgeLMTests", dependencies: ["NudgeLM", "NudgeNN", "NudgeTensor"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "NudgeRLTests", dependencies: ["NudgeRL", "NudgeReport", "NudgeNN", "NudgeTensor"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "NudgeRLTests", dependencies: ["NudgeRL", "NudgePolicyGradient", "NudgeReport", "NudgeNN", "NudgeTensor"], resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -2,6 +2,7 @@
 @_exported import NudgeNN
 @_exported import NudgeReport
 @_exported import NudgeTensor
+@_exported import NudgePolicyGradient
 @_exported import NudgeRL
 @_exported import NudgeLM
 @_exported import NudgeAlign

@@ -3,6 +3,7 @@
 // EOS and truncation masks, sampled log-probs equal to a re-scoring pass, an all-equal group giving
 // exactly zero gradient, and the reward functions (including an external command that misbehaves).
 
+import NudgePolicyGradient
 import Foundation
 import Testing
 @testable import NudgeAlign

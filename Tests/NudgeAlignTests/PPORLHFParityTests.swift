@@ -16,6 +16,7 @@
 // TRL's loop never clips gradients, so Nudge's clip is lifted here (max_grad_norm 1e9); its grad_norm
 // (the pre-clip norm, averaged over mini-batch steps) is compared with the norm of TRL's gradients.
 
+import NudgePolicyGradient
 import Foundation
 import Testing
 @testable import NudgeAlign

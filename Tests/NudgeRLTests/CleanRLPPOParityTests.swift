@@ -8,6 +8,7 @@
 // CleanRL's done = terminated or truncated, so the rollout's ended steps are terminal here
 // (Nudge's bootstrapTruncation only differs on truncations).
 
+import NudgePolicyGradient
 import Foundation
 import Testing
 @testable import NudgeRL

@@ -1,5 +1,6 @@
 // Deep-RL mechanics against hand-computed values, and short learning runs with fixed seeds.
 
+import NudgePolicyGradient
 import Foundation
 import Testing
 @testable import NudgeNN

@@ -11,7 +11,7 @@
 import Foundation
 import NudgeLM
 import NudgeReport
-import NudgeRL
+import NudgePolicyGradient
 import NudgeTensor
 
 /// `count` evenly spaced values from `lower` to `upper`, both included (the instruments' x grids).

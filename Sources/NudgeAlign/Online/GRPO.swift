@@ -10,7 +10,7 @@
 import Foundation
 import NudgeLM
 import NudgeNN
-import NudgeRL
+import NudgePolicyGradient
 import NudgeTensor
 
 /// Whether importance ratios are per token (GRPO), per sequence from the mean log-ratio (GSPO, Zheng

@@ -13,7 +13,7 @@
 //   (token mean over the batch), dr_grpo (sum over B · L_max), dapo (sum over the step's tokens).
 
 import Foundation
-import NudgeRL
+import NudgePolicyGradient
 import NudgeTensor
 
 /// How GRPO divides the centered rewards (TRL's scale_rewards).

@@ -29,7 +29,7 @@
 import Foundation
 import NudgeLM
 import NudgeNN
-import NudgeRL
+import NudgePolicyGradient
 import NudgeTensor
 
 /// Where the KL leash acts.

@@ -4,6 +4,7 @@
 // with GAE at λ = 1 (the n-step return), loss −A·log π − c_ent·H + c_v·(G − V)², RMSprop
 // (α = 0.99, ε = 1e-5), gradient norm clipped at 0.5.
 
+import NudgePolicyGradient
 import Foundation
 import NudgeNN
 import NudgeTensor

@@ -9,6 +9,7 @@
 // One deliberate difference, on by default: a step cut by a time limit bootstraps from
 // V(final observation) (`bootstrapTruncation`); CleanRL treats it like termination.
 
+import NudgePolicyGradient
 import Foundation
 import NudgeNN
 import NudgeTensor

@@ -6,6 +6,7 @@
 //
 // As is common, the γᵗ factor of the episodic policy-gradient theorem is omitted.
 
+import NudgePolicyGradient
 import Foundation
 import NudgeNN
 import NudgeTensor
