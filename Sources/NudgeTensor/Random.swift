@@ -89,6 +89,14 @@ public struct RandomGenerator: RandomNumberGenerator, Sendable, Equatable {
     /// True with probability `p`.
     public mutating func bernoulli(_ p: Double) -> Bool { uniform() < p }
 
+    /// Fisher–Yates in place, from the last element down (one `int(below:)` draw per position), so
+    /// the same seed gives the same order everywhere it is used.
+    public mutating func shuffle<C: MutableCollection & RandomAccessCollection>(_ items: inout C) where C.Index == Int {
+        for i in stride(from: items.count - 1, to: 0, by: -1) {
+            items.swapAt(items.startIndex + i, items.startIndex + int(below: i + 1))
+        }
+    }
+
     /// A standard Gumbel draw: −log(−log U).
     public mutating func gumbel() -> Double {
         var u = uniform()

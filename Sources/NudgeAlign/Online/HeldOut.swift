@@ -17,7 +17,7 @@ public enum HeldOut {
     public static func sample(_ rows: [DatasetRow], count: Int, seed: UInt64) -> (train: [DatasetRow], heldOut: [DatasetRow]) {
         var candidates = rows.indices.filter { rows[$0].isVerifiable }
         var rng = RandomGenerator(seed: seed &+ sampleSeedOffset)
-        for i in stride(from: candidates.count - 1, to: 0, by: -1) { candidates.swapAt(i, rng.int(below: i + 1)) }
+        rng.shuffle(&candidates)
         let held = Set(candidates.prefix(min(max(count, 0), candidates.count / 10)))
         return (rows.indices.filter { !held.contains($0) }.map { rows[$0] }, held.sorted().map { rows[$0] })
     }

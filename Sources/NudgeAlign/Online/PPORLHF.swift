@@ -318,7 +318,7 @@ public final class PPORLHFTrainer {
         var approxKLs: [Double] = [], ratioMeans: [Double] = [], entropies: [Double] = [], norms: [Double] = []
         for _ in 0..<config.ppoEpochs {
             var order = Array(0..<b)
-            for i in stride(from: b - 1, to: 0, by: -1) { order.swapAt(i, rng.int(below: i + 1)) }
+            rng.shuffle(&order)
             for m in 0..<config.miniBatches {
                 let rows = Array(order[(m * miniBatchSize)..<((m + 1) * miniBatchSize)])
                 let input = TokenBatch(ids: rows.map { rollout.input.ids[$0] }, attentionMask: rows.map { rollout.input.attentionMask![$0] })

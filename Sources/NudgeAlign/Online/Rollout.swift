@@ -70,7 +70,7 @@ struct PromptCursor {
         return (0..<n).map { _ in
             if position == order.count {
                 order = Array(prompts.indices)
-                for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, rng.int(below: i + 1)) }
+                rng.shuffle(&order)
                 position = 0
             }
             defer { position += 1 }

@@ -33,7 +33,7 @@ struct EpochSchedule {
         var step = 0
         for _ in 0..<epochs {
             var order = Array(0..<count)
-            for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, rng.int(below: i + 1)) }
+            rng.shuffle(&order)
             let batches = stride(from: 0, to: order.count, by: batchSize).map { Array(order[$0..<Swift.min($0 + batchSize, order.count)]) }
             for first in stride(from: 0, to: batches.count, by: accumulation) {
                 let group = Array(batches[first..<Swift.min(first + accumulation, batches.count)])

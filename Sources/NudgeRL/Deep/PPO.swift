@@ -288,7 +288,7 @@ public enum PPO {
             let batch = PPOBatch(observations: obs, discreteActions: discreteActions, continuousActions: continuousActions,
                                  logProbs: logProbs, values: values, advantages: advantages, returns: returns)
             let stats = update(agent: agent, optimizer: optimizer, batch: batch, config: c) { indices in
-                for i in stride(from: indices.count - 1, to: 0, by: -1) { indices.swapAt(i, rng.int(below: i + 1)) }
+                rng.shuffle(&indices)
             }
             let elapsed = Date().timeIntervalSince(start)
             onMetrics?(globalStep, [
