@@ -1,5 +1,5 @@
-// Policy-gradient losses, written once: the PPO clipped surrogate (Schulman et al. 2017, eq. 7;
-// EQ R6.4), the clipped value loss, and the KL estimators k1, k2, k3 (Schulman 2020, "Approximating
+// Policy-gradient losses, written once: the PPO clipped surrogate (Schulman et al. 2017, eq. 7),
+// the clipped value loss, and the KL estimators k1, k2, k3 (Schulman 2020, "Approximating
 // KL divergence"). PPO here and the language-model trainers (PPO-RLHF, GRPO) call these.
 
 import Foundation

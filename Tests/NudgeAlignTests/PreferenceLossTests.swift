@@ -89,7 +89,7 @@ func close(_ a: Float, _ b: Double, _ tol: Float = 1e-5, sourceLocation: SourceL
 
     @Test func dpoOnAnEnumerableToyConvergesToTheClosedForm() {
         // One prompt, 4 responses; π_ref fixed; preferences sampled from Bradley–Terry with the
-        // true rewards. DPO's optimum is π* ∝ π_ref·exp(r/β) (EQ R6.6).
+        // true rewards. DPO's optimum is π* ∝ π_ref·exp(r/β) (Rafailov et al. 2023, eq. 4).
         let r = [1.0, 0.5, 0, -1], beta: Float = 0.5
         let refLogits: [Float] = [0.2, -0.1, 0.4, 0]
         let refLogp = Tensor(refLogits).logSoftmax().scalars

@@ -1,4 +1,4 @@
-// The direct preference optimization family (EQ R6.6–R6.7), as TRL computes it, on summed (or,
+// The direct preference optimization family (Rafailov et al. 2023, eq. 7), as TRL computes it, on summed (or,
 // where the method says so, length-averaged) completion log-probs:
 //   DPO (Rafailov et al. 2023)       −log σ(β·h),  h = (log π_w − log π_ref,w) − (log π_l − log π_ref,l)
 //   cDPO (label smoothing ε)         −(1 − ε)·log σ(β·h) − ε·log σ(−β·h)

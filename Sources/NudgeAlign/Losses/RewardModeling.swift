@@ -1,4 +1,4 @@
-// Reward modeling from pairwise preferences (EQ R6.2–R6.3): the Bradley–Terry model
+// Reward modeling from pairwise preferences (Bradley & Terry 1952; Ouyang et al. 2022, eq. 1): the Bradley–Terry model
 // P(y_w ≻ y_l) = σ(r_w − r_l) and its loss −log σ(r_w − r_l − m) with an optional margin m and
 // TRL's reward-centering term c·mean((r_w + r_l)²); and the seed's item-level fit, where each
 // response has one free reward and comparisons are sampled from the true model.

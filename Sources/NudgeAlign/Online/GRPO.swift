@@ -1,6 +1,6 @@
 // The critic-free online trainers (TRL's GRPOTrainer and RLOOTrainer, OpenRLHF's REINFORCE++): sample
 // G completions per prompt, score them with weighted reward functions, turn the group's rewards into
-// advantages, and nudge the policy with the clipped surrogate (EQ R6.8), on a KL leash to a frozen
+// advantages, and nudge the policy with the clipped surrogate (Shao et al. 2024, eq. 3), on a KL leash to a frozen
 // reference. Everything TRL's GRPO exposes is here: scale_rewards, the four loss aggregations,
 // clip-higher (ε_low, ε_high), β with k3 (β = 0 loads no reference), num_iterations μ with stored
 // old log-probs, mask_truncated_completions, dynamic sampling (DAPO), and GSPO's sequence-level

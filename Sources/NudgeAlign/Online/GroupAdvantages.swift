@@ -2,7 +2,7 @@
 // prompt is a context, each completion one action, and the other completions of the same prompt
 // form the baseline.
 //
-// - GRPO (Shao et al. 2024, EQ R6.8): A_i = (r_i − mean(r_group)) / (std(r_group) + ε), with the std
+// - GRPO (Shao et al. 2024, §4.1.2): A_i = (r_i − mean(r_group)) / (std(r_group) + ε), with the std
 //   over the group, over the whole batch, or no scaling (Dr. GRPO). TRL uses the unbiased std and
 //   ε = 1e-4; the seeds' worked example uses the population std.
 // - RLOO (Ahmadian et al. 2024): A_i = r_i − mean of the other G − 1 rewards.

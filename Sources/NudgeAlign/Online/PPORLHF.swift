@@ -1,5 +1,5 @@
 // PPO for language models with the four-model setup (Ziegler et al. 2019; Ouyang et al. 2022; TRL's
-// PPOTrainer; EQ R6.4–R6.5): a policy, a frozen reference, a reward model (any weighted reward
+// PPOTrainer; Ouyang et al. 2022, eq. 2): a policy, a frozen reference, a reward model (any weighted reward
 // functions) and a value model (a separate scalar-head model, or a head on the policy's own trunk).
 //
 // Per rollout: sample one completion per prompt; score it; per token t of the completion the reward

@@ -11,7 +11,7 @@ import NudgeTensor
 
 /// DPO hyperparameters (TRL's defaults: β 0.1, sigmoid loss).
 public struct DPOConfig: Sendable {
-    /// β of EQ R6.6: strength of the KL leash.
+    /// β of the DPO loss (Rafailov et al. 2023, eq. 7): strength of the KL leash.
     public var beta: Float = 0.1
     public var loss: PreferenceLoss = .sigmoid()
     public var learningRate: Float = 1e-6
@@ -102,7 +102,7 @@ public enum DPOTrainer {
         let examples = try rowTokenizer.each(rows) { try rowTokenizer.preference($0) }
         if let reference { try checkReference(reference, of: policy) }
         let padID = Collator.padID(for: tokenizer)
-        // Reference log-probs, once per dataset (EQ R6.6's π_ref), in fixed batches; a resumed run
+        // Reference log-probs, once per dataset (the π_ref of Rafailov et al. 2023, eq. 7), in fixed batches; a resumed run
         // gets the same ones from the same initial weights or reference. Reference-free losses need none.
         var referenceChosen = [Float](repeating: 0, count: examples.count), referenceRejected = referenceChosen
         if !c.loss.isReferenceFree {

@@ -1,4 +1,4 @@
-// Reward-model training (TRL's RewardTrainer; EQ R6.2–R6.3): a scalar head on a language-model trunk
+// Reward-model training (TRL's RewardTrainer; Ouyang et al. 2022, eq. 1): a scalar head on a language-model trunk
 // reads each completion's last real token; the Bradley–Terry loss −log σ(r_w − r_l − margin) with
 // optional reward centering; accuracy and margin metrics with TRL's names.
 

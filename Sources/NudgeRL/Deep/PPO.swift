@@ -29,7 +29,7 @@ public struct PPOConfig: Sendable {
     public var numMinibatches = 4
     public var updateEpochs = 4
     public var normalizeAdvantages = true
-    /// ε of the clipped surrogate (EQ R6.4).
+    /// ε of the clipped surrogate (Schulman et al. 2017, eq. 7).
     public var clipCoefficient: Float = 0.2
     public var clipValueLoss = true
     public var entropyCoefficient: Float = 0.01
