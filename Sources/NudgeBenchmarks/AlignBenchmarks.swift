@@ -1,4 +1,4 @@
-// DPO step time at the TRL peer's setting (../shared/peers/bench_trl.py): Llama "S" (vocab 512),
+// DPO step time at the TRL peer's setting (Benchmarks/peers/bench_trl.py): Llama "S" (vocab 512),
 // 8 pairs per step, 32-character prompts and 64–95-character completions of random lowercase words
 // with a byte tokenizer, β = 0.1, sigmoid loss. The reference log-probs are computed once per
 // dataset pass (TRL runs a frozen copy every step); that pass is included in the per-step time.

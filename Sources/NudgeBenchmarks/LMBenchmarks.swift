@@ -1,4 +1,4 @@
-// Language-model speed at the peer script's sizes (Benchmarks: ../shared/peers/bench_torch_lm.py):
+// Language-model speed at the peer script's sizes (Benchmarks: Benchmarks/peers/bench_torch_lm.py):
 // a training step (forward + causal-LM loss + backward + AdamW) and KV-cache sampling
 // (batch 8, 16-token prompt, 128 new tokens, temperature 1).
 

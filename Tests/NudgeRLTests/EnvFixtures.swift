@@ -1,4 +1,4 @@
-// Loading of the Gymnasium trace fixtures in Fixtures/envs (written by ../shared/peers/gym_traces.py,
+// Loading of the Gymnasium trace fixtures in Fixtures/envs (written by Fixtures/envs/gym_traces.py,
 // row-wise, and Fixtures/envs/make_traces.py, column-wise) and a replay helper that steps an
 // environment through a trace and measures how far it strays.
 

@@ -103,8 +103,8 @@ func solveLinear(_ a: [[Double]], _ b: [Double]) -> [Double] {
         // Policy iteration lands on the same values.
         let pi = policyIteration(mdp, gamma: gamma, tolerance: 1e-13)
         for s in 0..<n { #expect(abs(pi.values[s] - vi.values[s]) < 1e-8) }
-        // The best success probability within 100 steps is Gymnasium's known 0.7442 (exact DP in
-        // ../shared/peers' results).
+        // The best success probability within 100 steps is Gymnasium's known 0.7442 (exact
+        // dynamic programming over the 100-step horizon).
         #expect(abs(TabularLab.optimalSuccessProbability(mdp, horizon: 100) - 0.7442) < 5e-5)
     }
 

@@ -6,7 +6,7 @@ Writes MountainCar-v0.json, MountainCarContinuous-v0.json, Acrobot-v1.json, Pend
 CliffWalking-v1.json, Taxi-v3.json and FrozenLake8x8-v1.json.
 
 The classic-control policies and seeds of MountainCar, Acrobot and Pendulum's first trace are those of
-../../../../../shared/peers/gym_traces.py (a subset, to keep the files small). A trace is stored column-wise:
+gym_traces.py beside this script (a subset, to keep the files small). A trace is stored column-wise:
   env_id, make_kwargs, gymnasium_version, max_episode_steps, reset_seed, initial_obs, initial_state, policy,
   actions, obs[t], rewards[t], terminated[t], truncated[t], states[t]
 one entry per action, up to the first termination or truncation (or `max_steps` when the policy is cut short).
