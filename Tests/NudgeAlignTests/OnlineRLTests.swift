@@ -277,7 +277,8 @@ import NudgeTensor
         #expect(trainer.step == 1)
     }
 
-    @Test(arguments: [AdvantageEstimator.grpo(scaling: .group), .rloo, .reinforcePlusPlus(baseline: true)])
+    @Test(.tags(.learning), .enabled(if: LearningRuns.enabled, LearningRuns.reason),
+          arguments: [AdvantageEstimator.grpo(scaling: .group), .rloo, .reinforcePlusPlus(baseline: true)])
     func onlineTrainerRaisesAToyReward(estimator: AdvantageEstimator) throws {
         // Reward: the fraction of completion characters that are the digit "7". A few steps at a high
         // learning rate must raise it (sampling at temperature 1 from a random tiny model). The reward

@@ -111,7 +111,8 @@ import NudgeTensor
 }
 
 @Suite("Deep RL learning") struct DeepLearningTests {
-    @Test func shortPPOBeatsRandomOnCartPole() throws {
+    @Test(.tags(.learning), .enabled(if: LearningRuns.enabled, LearningRuns.reason))
+    func shortPPOBeatsRandomOnCartPole() throws {
         var config = PPOConfig()
         config.totalTimesteps = 50_000
         config.seed = 1
@@ -131,7 +132,8 @@ import NudgeTensor
         }
     }
 
-    @Test func shortSACImprovesOnPendulum() throws {
+    @Test(.tags(.learning), .enabled(if: LearningRuns.enabled, LearningRuns.reason))
+    func shortSACImprovesOnPendulum() throws {
         var config = SACConfig()
         // A small, fast setting (release: about 1 s) that learns within the budget.
         config.totalTimesteps = 4_000
@@ -147,7 +149,8 @@ import NudgeTensor
         #expect(last > first + 300, "first episodes \(first), last \(last)")
     }
 
-    @Test func dqnAndA2CLearnSomethingQuickly() throws {
+    @Test(.tags(.learning), .enabled(if: LearningRuns.enabled, LearningRuns.reason))
+    func dqnAndA2CLearnSomethingQuickly() throws {
         var dqn = DQNConfig()
         dqn.totalTimesteps = 20_000
         dqn.learningStarts = 1_000
