@@ -49,7 +49,7 @@ let package = Package(
         .testTarget(name: "NudgeTensorTests", dependencies: ["NudgeTensor"]),
         .testTarget(name: "NudgeNNTests", dependencies: ["NudgeNN"], resources: [.copy("Fixtures")]),
         .testTarget(name: "NudgeReportTests", dependencies: ["NudgeReport"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "NudgeAlignTests", dependencies: ["NudgeAlign", "NudgePolicyGradient", "NudgeLM", "NudgeNN", "NudgeTensor"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "NudgeAlignTests", dependencies: ["Nudge", "NudgeAlign", "NudgePolicyGradient", "NudgeLM", "NudgeNN", "NudgeTensor"], resources: [.copy("Fixtures")]),
         .testTarget(name: "NudgeLMTests", dependencies: ["NudgeLM", "NudgeNN", "NudgeTensor"], resources: [.copy("Fixtures")]),
         .testTarget(name: "NudgeRLTests", dependencies: ["NudgeRL", "NudgePolicyGradient", "NudgeReport", "NudgeNN", "NudgeTensor"], resources: [.copy("Fixtures")]),
     ],
