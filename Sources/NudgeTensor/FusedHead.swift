@@ -54,12 +54,7 @@ public func linearSelectedLogProbabilities(
                         let l = rowLogSumExp(x, v)
                         lse[r] = l
                         op[r] = x[targets[r]] - l
-                        if entropy {
-                            // H = log Z − Σ p·x
-                            var expectation = 0.0
-                            for j in 0..<v { expectation += Double(Foundation.exp(x[j] - l)) * Double(x[j]) }
-                            ent[r] = Float(Double(l) - expectation)
-                        }
+                        if entropy { ent[r] = rowEntropy(x, v, logNormalizer: l) }
                     }
                 }
             }
@@ -106,4 +101,26 @@ public func linearSelectedLogProbabilities(
         }
     }
     return (out, entropies)
+}
+
+/// H = log Z − Σ p·x of softmax(x) over `n` floats, given log Z: p·x summed in SIMD lanes, blocks of
+/// 512 values carried into a Double so 150k-wide rows keep Float32 rounding out of the sum.
+@inlinable
+func rowEntropy(_ x: UnsafePointer<Float>, _ n: Int, logNormalizer: Float) -> Float {
+    let shift = SIMD8<Float>(repeating: logNormalizer)
+    let raw = UnsafeRawPointer(x)
+    var expectation = 0.0
+    var i = 0
+    while i + 8 <= n {
+        var block = SIMD8<Float>()
+        let end = Swift.min(n - n % 8, i + 512)
+        while i < end {
+            let v = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+            block += vexp(v - shift) * v
+            i += 8
+        }
+        expectation += Double(block.sum())
+    }
+    while i < n { expectation += Double(Foundation.exp(x[i] - logNormalizer)) * Double(x[i]); i += 1 }
+    return Float(Double(logNormalizer) - expectation)
 }
