@@ -1,7 +1,8 @@
 """Parity fixtures for Nudge's trainers, computed by TRL's own code (issue 23).
 
 Each case feeds fixed inputs (per-token log-probs, lengths, rewards, and for GRPO, RLOO, KTO and DPO
-end to end (dpo_trainer.json) real token ids on the tiny Llama fixture) to TRL's real loss methods, called unbound on a minimal stand-in `self` that holds
+end to end, and CPO, SimPO and ORPO end to end through CPOTrainer / ORPOTrainer.compute_loss
+(dpo_trainer.json), real token ids on the tiny Llama fixture) to TRL's real loss methods, called unbound on a minimal stand-in `self` that holds
 only the config fields the method reads, and records the loss and every metric TRL logs. The Swift
 test Tests/NudgeAlignTests/TRLParityTests.swift drives Nudge's real code path with the same inputs
 and compares to 1e-5 relative. PPO-RLHF (ppo_rlhf.json, Tests/NudgeAlignTests/PPORLHFParityTests.swift) mirrors
@@ -600,7 +601,92 @@ def dpo_trainer_cases():
         dpo_trainer_case("dpo_rpo", ["sigmoid", "sft"], [1.0, 0.6], 0.2, {"loss": "rpo", "alpha": 0.6}),
         dpo_trainer_case("dpo_robust", ["robust"], [1.0], 0.3, {"loss": "robust", "epsilon": 0.1}, label_smoothing=0.1),
         dpo_trainer_case("dpo_hinge", ["hinge"], [1.0], 0.7, {"loss": "hinge"}, lr=2e-5),
+        # The reference-free losses against TRL's own trainers (no reference model).
+        reference_free_trainer_case("cpo", CPOTrainer, "sigmoid", 0.3, {"loss": "cpo", "lambda": 0.7}, cpo_alpha=0.7),
+        # SimPO: CPOTrainer with loss_type "simpo" and cpo_alpha 0 (CPOConfig's SimPO setting; no NLL term).
+        # β 1 (not 2): rewards/margins is a difference of two rewards near -6, so one float32 ulp of them stays
+        # well inside the 1e-6 absolute tolerance (at β 2, near -12, one ulp is 9.5e-7).
+        reference_free_trainer_case("simpo", CPOTrainer, "simpo", 1.0, {"loss": "simpo", "gamma": 0.8}, simpo_gamma=0.8),
+        # ORPO: TRL's β is the odds-ratio weight λ (and scales the reported rewards).
+        reference_free_trainer_case("orpo", ORPOTrainer, "sigmoid", 0.25, {"loss": "orpo", "lambda": 0.25}),
     ]
+
+
+# CPO, SimPO and ORPO end to end: the same prompts and completions, tokenized as CPOTrainer /
+# ORPOTrainer.tokenize_row leaves them (prompt + completion ids, labels -100 on the prompt; no BOS or
+# EOS is added, the ids are taken as given, as Nudge's pre-tokenized rows are), batched by their
+# DPODataCollatorWithPadding (right-padded with pad id 0, labels with -100), then compute_loss ->
+# get_batch_loss_metrics -> concatenated_forward (TRL's own, on the plain model's logits) -> cpo_loss /
+# odds_ratio_loss, unbound on a stand-in self; the same two clipped AdamW steps as dpo_trainer_case.
+# The NLL term is TRL's: CPO's cross-entropy over the chosen completion tokens (x cpo_alpha), ORPO's over
+# the chosen rows' whole sequences (prompt and completion, padding excluded).
+# Compared: loss, grad_norm (and per parameter), rewards/*, logps/*. Not compared (kept in the case's
+# "not_compared" with TRL's values): the metrics below, which Nudge does not log under these definitions.
+REFERENCE_FREE_NOT_COMPARED = {
+    "logits/chosen": "TRL: the mean logit over every position of the chosen rows (prompt and padding included) "
+                     "and the whole vocabulary; Nudge logs logits/* only for DPOTrainer's definition (completion tokens)",
+    "logits/rejected": "as logits/chosen, over the rejected rows",
+    "nll_loss": "not logged by Nudge; the NLL term is compared through loss and the gradients",
+    "log_odds_ratio": "ORPO only: mean log sigma(log odds ratio); not logged by Nudge (it is in loss)",
+    "log_odds_chosen": "ORPO only: mean log odds ratio; not logged by Nudge (it is in loss)",
+}
+REFERENCE_FREE_METRICS = ["rewards/chosen", "rewards/rejected", "rewards/accuracies", "rewards/margins", "logps/chosen",
+                          "logps/rejected"]
+
+
+def reference_free_trainer_case(name, trainer, loss_type, beta, nudge, cpo_alpha=0.0, simpo_gamma=0.0, lr=1e-3,
+                                max_grad_norm=1.0, steps=2):
+    from trl.experimental.utils import DPODataCollatorWithPadding
+    policy = load_lm("llama")
+    features = []
+    for p, c, r in zip(DPO_PROMPTS, DPO_CHOSEN, DPO_REJECTED):
+        f = {"prompt_input_ids": p, "prompt_attention_mask": [1] * len(p)}
+        for key, completion in [("chosen", c), ("rejected", r)]:
+            f[f"{key}_input_ids"] = p + completion
+            f[f"{key}_attention_mask"] = [1] * (len(p) + len(completion))
+            f[f"{key}_labels"] = [-100] * len(p) + completion
+        features.append(f)
+    batch = DPODataCollatorWithPadding(pad_token_id=0, is_encoder_decoder=False)(features)
+    stub = SimpleNamespace(
+        accelerator=Accel(), is_encoder_decoder=False, aux_loss_enabled=False, pad_token_id=0, padding_value=0,
+        beta=beta, loss_type=loss_type, label_smoothing=0.0, alpha=0.0, simpo_gamma=simpo_gamma, cpo_alpha=cpo_alpha,
+        _peft_has_been_casted_to_bf16=False, _stored_metrics=defaultdict(lambda: defaultdict(list)),
+        args=SimpleNamespace(device=torch.device("cpu")))
+    stub.concatenated_inputs = trainer.concatenated_inputs
+    stub.get_batch_logps = trainer.get_batch_logps
+    stub.concatenated_forward = lambda model, b: trainer.concatenated_forward(stub, model, b)
+    if trainer is CPOTrainer:
+        stub.cpo_loss = lambda c, r: CPOTrainer.cpo_loss(stub, c, r)
+    else:
+        stub.odds_ratio_loss = lambda c, r: ORPOTrainer.odds_ratio_loss(stub, c, r)
+    stub.get_batch_loss_metrics = lambda model, b, train_eval="train": trainer.get_batch_loss_metrics(stub, model, b, train_eval)
+    stub.store_metrics = lambda metrics, train_eval="train": trainer.store_metrics(stub, metrics, train_eval)
+    opt = torch.optim.AdamW(policy.parameters(), lr=lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
+    iterations, not_compared = [], []
+    grad_norms = None
+    for step in range(steps):
+        policy.zero_grad()
+        loss = trainer.compute_loss(stub, policy, batch)
+        loss.backward()
+        if step == 0:
+            grad_norms = parameter_grad_norms(policy)  # the first step's, before clipping
+        # What log() averages since the last log (one loss computation per logged step here).
+        stored = {k: torch.tensor(v).mean().item() for k, v in stub._stored_metrics["train"].items()}
+        stub._stored_metrics["train"].clear()
+        unknown = set(stored) - set(REFERENCE_FREE_METRICS) - set(REFERENCE_FREE_NOT_COMPARED)
+        assert not unknown, unknown
+        it = {"loss": loss.item(), **{k: stored[k] for k in REFERENCE_FREE_METRICS}}
+        it["grad_norm"] = torch.nn.utils.clip_grad_norm_(list(policy.parameters()), max_grad_norm).item()
+        opt.step()
+        iterations.append(it)
+        not_compared.append({k: v for k, v in stored.items() if k in REFERENCE_FREE_NOT_COMPARED})
+    return {"name": name, "trainer": f"{trainer.__name__}.compute_loss x{steps} with clip_grad_norm_ + torch AdamW between",
+            "loss_type": [loss_type], "beta": beta, "cpo_alpha": cpo_alpha if trainer is CPOTrainer else None,
+            "simpo_gamma": simpo_gamma if loss_type == "simpo" else None, "nudge": nudge, "learning_rate": lr,
+            "max_grad_norm": max_grad_norm, "policy": "llama", "reference": None, "prompts": DPO_PROMPTS,
+            "chosen": DPO_CHOSEN, "rejected": DPO_REJECTED, "iterations": iterations, "parameter_grad_norms": grad_norms,
+            "not_compared": {k: REFERENCE_FREE_NOT_COMPARED[k] for k in not_compared[0]},
+            "not_compared_trl_values": not_compared}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 // Parity with TRL's own code (issue 23). scripts/make_trl_parity_fixtures.py feeds fixed inputs to
 // TRL 1.16's real loss methods (DPOTrainer._compute_loss, CPOTrainer / ORPOTrainer
 // .get_batch_loss_metrics, GRPOTrainer / RLOOTrainer / KTOTrainer._compute_loss; for μ = 2 and for
-// DPOTrainer end to end (with its compute_ref_log_probs and DataCollatorForPreference) the same
-// clip_grad_norm_ + AdamW step between two loss computations) and records the loss and every metric they
+// DPOTrainer end to end (with its compute_ref_log_probs and DataCollatorForPreference), and CPOTrainer /
+// ORPOTrainer end to end (their compute_loss with concatenated_forward on DPODataCollatorWithPadding's
+// batch), the same clip_grad_norm_ + AdamW step between two loss computations) and records the loss and every metric they
 // log; these tests drive Nudge's real code path with the same inputs and compare to 1e-5 relative
 // (1e-6 absolute near 0). A wrong sign or normalizer anywhere in a loss composition fails here.
 
@@ -218,13 +219,18 @@ extension TRLParityTests {
     /// precomputes, the collated forward, the loss, every metric TRL's DPOTrainer logs, the
     /// gradient's norm overall and per parameter, and through the second step's values the clipped
     /// AdamW update, against DPOTrainer.compute_ref_log_probs + _compute_loss on the same weights.
+    /// The reference-free losses run the same way without a reference, against TRL's own trainers:
+    /// CPO and SimPO against CPOTrainer.compute_loss (loss_type sigmoid with cpo_alpha's NLL over
+    /// the chosen completions, and simpo), ORPO against ORPOTrainer.compute_loss (its NLL over the
+    /// chosen rows' whole sequences); the TRL metrics Nudge does not log under the same definition
+    /// are named, with why, in the case's `not_compared`.
     @Test(arguments: try dpoTrainerCaseNames())
     func dpoTrainerMatchesTRL(_ name: String) throws {
         let cases = try parityFixture("dpo_trainer.json")["cases"] as! [[String: Any]]
         let c = try #require(cases.first { $0["name"] as? String == name })
         let lm = tinyLMFixtures
         let policy = try LanguageModelLoader.load(directory: lm.appendingPathComponent(c["policy"] as! String))
-        let reference = try LanguageModelLoader.load(directory: lm.appendingPathComponent(c["reference"] as! String))
+        let reference = try (c["reference"] as? String).map { try LanguageModelLoader.load(directory: lm.appendingPathComponent($0)) }
         let spec = c["nudge"] as! [String: Any]
         var config = DPOConfig()
         switch spec["loss"] as! String {
@@ -233,8 +239,12 @@ extension TRLParityTests {
         case "hinge": config.loss = .hinge
         case "robust": config.loss = .robust(labelSmoothing: Float(spec["epsilon"] as! Double))
         case "rpo": config.loss = .rpo(alpha: Float(spec["alpha"] as! Double))
+        case "cpo": config.loss = .cpo(lambda: Float(spec["lambda"] as! Double))
+        case "simpo": config.loss = .simpo(gamma: Float(spec["gamma"] as! Double))
+        case "orpo": config.loss = .orpo(lambda: Float(spec["lambda"] as! Double))
         default: Issue.record("unknown loss \(spec)"); return
         }
+        #expect(config.loss.isReferenceFree == (reference == nil), "TRL's trainer for \(name) takes a reference model iff Nudge's loss uses one")
         config.beta = Float(c["beta"] as! Double)
         config.learningRate = Float(c["learning_rate"] as! Double)
         config.maxGradNorm = Float(c["max_grad_norm"] as! Double)
@@ -257,8 +267,9 @@ extension TRLParityTests {
         var worst = Self.expectParameterGradientNorms(try #require(gradientNorms[1]), try #require(c["parameter_grad_norms"] as? [String: Double]), name)
         var worstMetric = "per-parameter grad_norm"
         for (step, expected) in iterations.enumerated() {
-            // Every metric TRL logs but learning_rate (TRL decays it linearly by default; Nudge keeps it constant).
-            let nudgeOnly: Set = ["learning_rate"]
+            // Every metric TRL logs but learning_rate (TRL decays it linearly by default; Nudge keeps it constant),
+            // and for CPOTrainer / ORPOTrainer but those in the case's not_compared; those trainers log no num_tokens.
+            let nudgeOnly: Set = config.loss.isReferenceFree ? ["learning_rate", "num_tokens"] : ["learning_rate"]
             #expect(Set(logged[step].keys).subtracting(nudgeOnly) == Set(expected.keys),
                     "Nudge logs \(logged[step].keys.sorted()), TRL \(expected.keys.sorted())")
             for (key, e) in expected.sorted(by: { $0.key < $1.key }) {

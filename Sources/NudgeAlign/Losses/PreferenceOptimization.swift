@@ -177,7 +177,7 @@ public func preferenceLoss(_ kind: PreferenceLoss, beta: Float, _ p: PairedLogPr
         let n = Float(Swift.max(rc.count, 1))
         return PreferenceMetrics(
             loss: loss.item(), rewardsChosen: rc.reduce(0, +) / n, rewardsRejected: rr.reduce(0, +) / n,
-            rewardsMargins: zip(rc, rr).reduce(0) { $0 + $1.0 - $1.1 } / n,
+            rewardsMargins: zip(rc, rr).reduce(0) { $0 + ($1.0 - $1.1) } / n,  // each pair's margin first, as TRL
             rewardsAccuracies: Float(zip(rc, rr).filter { $0 > $1 }.count) / n,
             logpsChosen: metricChosen.scalars.reduce(0, +) / n, logpsRejected: metricRejected.scalars.reduce(0, +) / n)
     }
