@@ -26,13 +26,14 @@ if let i = CommandLine.arguments.firstIndex(of: "--only"), i + 1 < CommandLine.a
         EngineBenchmarks.gemmTable(shapes: shapes, threadCounts: list("--threads") ?? [1, 2], portable: !args.contains("--no-portable"),
                                    rounds: list("--rounds")?.first ?? 5) { FileHandle.standardOutput.write(Data(($0 + "\n").utf8)) }
     case "fusedhead":
-        // --only fusedhead --path fused|plain [--rows 2048] [--rounds 3]: one path per process, for peak RSS.
+        // --only fusedhead --path fused|plain [--rows 2048] [--chunk 256] [--rounds 3]: one path per process, for peak RSS.
         let a = CommandLine.arguments
         func arg(_ name: String) -> String? { a.firstIndex(of: name).flatMap { $0 + 1 < a.count ? a[$0 + 1] : nil } }
         let fused = arg("--path") != "plain", rows = arg("--rows").flatMap(Int.init) ?? 2048
-        let seconds = EngineBenchmarks.fusedHeadSeconds(fused: fused, rows: rows, rounds: arg("--rounds").flatMap(Int.init) ?? 3)
+        let chunk = arg("--chunk").flatMap(Int.init) ?? 256
+        let seconds = EngineBenchmarks.fusedHeadSeconds(fused: fused, rows: rows, chunkRows: chunk, rounds: arg("--rounds").flatMap(Int.init) ?? 3)
         print(String(format: "LM head + log-softmax + gather, %@, %d rows × 576 → 49152, forward + backward: %.3f s (median)",
-                     fused ? "fused (chunks of 256 rows)" : "plain (full logits)", rows, seconds))
+                     fused ? "fused (chunks of \(chunk) rows)" : "plain (full logits)", rows, seconds))
     case "floor": print(EngineBenchmarks.opFloor())
     case "throughput": print(EngineBenchmarks.throughput())
     case "testbed": print(EngineBenchmarks.testbedSeconds())

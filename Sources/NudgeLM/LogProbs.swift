@@ -62,14 +62,15 @@ public func causalLanguageModelLoss(logits: Tensor, ids: [[Int]], lossMask: [[Bo
 /// frame, 0 elsewhere) from the last `k` positions of `input`, through the model's head fused with
 /// log-softmax (`linearSelectedLogProbabilities`) when the head is plain: no (B, k, V) logits and
 /// only completion positions go through the head. Other heads use `completionLogProbs(logits:…)`.
+/// `fused` forces the choice (nil: `FusedHead.use`, by the size of the logits).
 public func completionLogProbs(
     model: any CausalLanguageModel, input: TokenBatch, keepingLast k: Int, sharing: SharedPrefixes?,
-    completionMask: [[Bool]], temperature: Float = 1, entropy: Bool = false
+    completionMask: [[Bool]], temperature: Float = 1, entropy: Bool = false, fused: Bool? = nil
 ) -> (logProbs: CompletionLogProbs, entropies: [Float]?) {
     let ids = input.ids
     let (b, t) = (ids.count, input.length)
     let mask = Tensor(shape: [b, t - 1], values: completionMask.flatMap { $0.dropFirst().map { $0 ? Float(1) : 0 } })
-    guard let weight = model.plainHeadWeight, FusedHead.enabled else {
+    guard let weight = model.plainHeadWeight, fused ?? FusedHead.use(positions: b * (k - 1), vocabulary: weight.shape[0]) else {
         let logits = model.logits(input, keepingLast: k, sharing: sharing)
         let result = completionLogProbs(logits: logits, ids: ids, completionMask: completionMask, temperature: temperature)
         return (result, entropy ? tokenEntropies(logits: logits, mask: mask.scalars, temperature: temperature) : nil)
@@ -94,10 +95,18 @@ public func completionLogProbs(
     return (CompletionLogProbs(perToken: perToken, sums: perToken.sum(axis: 1), mask: mask), entropies)
 }
 
-/// Whether `completionLogProbs(model:input:…)` may use the fused head (`NUDGE_FUSED_HEAD=0` turns it
-/// off, to compare against the unfused path).
+/// When `completionLogProbs(model:input:…)` uses the fused head. It recomputes the logits in the
+/// backward pass (one more head product: SmolLM2's head on 2,048 positions, forward + backward,
+/// 2.6 s fused against 1.9 s plain, 0.36 against 1.10 GB peak; `NudgeBench --only fusedhead`), so
+/// it pays where the logits are large: from `minimumLogitBytes` of (positions × vocabulary) logits.
+/// `NUDGE_FUSED_HEAD=1` always uses it, `=0` never.
 public enum FusedHead {
-    public static let enabled: Bool = ProcessInfo.processInfo.environment["NUDGE_FUSED_HEAD"] != "0"
+    public static let minimumLogitBytes = 256 << 20
+    static let forced: Bool? = ProcessInfo.processInfo.environment["NUDGE_FUSED_HEAD"].flatMap { $0 == "1" ? true : $0 == "0" ? false : nil }
+
+    public static func use(positions: Int, vocabulary: Int) -> Bool {
+        forced ?? (positions * vocabulary * MemoryLayout<Float>.size >= minimumLogitBytes)
+    }
 }
 
 /// The entropy of each masked position's distribution in the shifted (B, T − 1) frame of `mask`,

@@ -138,7 +138,7 @@ import NudgeTensor
         for (temperature, sharing) in [(Float(1), SharedPrefixes?.none), (0.7, SharedPrefixes(prompts: prompts))] {
             let (fusedLoss, fusedGrads) = valueAndGrad(model) { m in
                 (completionLogProbs(model: m, input: batch, keepingLast: keep, sharing: sharing, completionMask: mask,
-                                    temperature: temperature).logProbs.perToken * weights).sum()
+                                    temperature: temperature, fused: true).logProbs.perToken * weights).sum()
             }
             let (plainLoss, plainGrads) = valueAndGrad(model) { m in
                 (completionLogProbs(logits: m.logits(batch, keepingLast: keep, sharing: sharing), ids: ids, completionMask: mask,
@@ -152,7 +152,7 @@ import NudgeTensor
             }
             let (fused, entropies) = withoutGradients {
                 completionLogProbs(model: model, input: batch, keepingLast: keep, sharing: sharing, completionMask: mask,
-                                   temperature: temperature, entropy: true)
+                                   temperature: temperature, entropy: true, fused: true)
             }
             let logits = withoutGradients { model.logits(batch, keepingLast: keep, sharing: sharing) }
             let plain = withoutGradients { completionLogProbs(logits: logits, ids: ids, completionMask: mask, temperature: temperature) }
