@@ -78,6 +78,19 @@ import NudgeTensor
         #expect(scaling["original_max_position_embeddings"] as? Double == 32 || scaling["original_max_position_embeddings"] as? Int == 32)
     }
 
+    /// rope_freqs that no Llama 3 parameters reproduce still run, but a Hugging Face save refuses
+    /// them (config.json could not describe them) instead of writing an unscaled config.
+    @Test func unusualRopeFrequenciesAreNotSavedAsAnUnscaledConfig() throws {
+        var config = try LanguageModelLoader.load(directory: try lmFixture("llama31")).configuration
+        config.ropeFrequencyDivisors = [1, 1.7, 2.9, 5, 6.5, 7, 7.5, 8]
+        #expect(Llama3RopeScaling.inferred(from: config.ropeFrequencyDivisors!, dimension: config.headDimension, theta: Double(config.ropeTheta)) == nil)
+        config.llama3RopeScaling = nil
+        let model = LlamaModel(config)
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("nudge-rope-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: out) }
+        #expect(throws: CheckpointError.self) { try LanguageModelLoader.save(model, configJSON: config.configJSON(), to: out) }
+    }
+
     @Test func unpermuteInvertsLlamaCppsPermute() {
         // llama.cpp: reshape(heads, 2, d/2, cols).swapaxes(1, 2) — row h·d + s·d/2 + i goes to h·d + 2i + s.
         let heads = 2, d = 6, columns = 3, rows = heads * d

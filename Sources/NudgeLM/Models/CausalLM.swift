@@ -330,6 +330,13 @@ public enum LanguageModelLoader {
         if let bad = model.firstNonFiniteParameter() {
             throw CheckpointError.invalid(path: directory.path, reason: "parameter \(bad.name) is \(bad.value); non-finite weights are never saved")
         }
+        let c = model.configuration
+        if c.ropeFrequencyDivisors != nil && c.llama3RopeScaling == nil {
+            // A GGUF's rope_freqs that no Llama 3.x parameters reproduce: config.json could not say it.
+            throw CheckpointError.invalid(
+                path: directory.path,
+                reason: "the model's RoPE frequency divisors (rope_freqs.weight) match no Llama 3 rope_scaling, so config.json cannot describe them; export it as GGUF instead")
+        }
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         var pairs: [(String, Tensor)] = []
         for (key, tensor) in model.parameters() {
