@@ -137,12 +137,6 @@ public struct Rollout {
         completionMask.enumerated().flatMap { r, row in row.dropFirst().map { $0 && !excluding.contains(r) ? Float(1) : 0 } }
     }
 
-    /// Logits (B, `logitsToKeep`, V) of the positions that score completion tokens, each shared
-    /// prompt computed once.
-    func logits(_ model: any CausalLanguageModel) -> Tensor {
-        model.logits(input, keepingLast: logitsToKeep, sharing: sharing)
-    }
-
     /// Per-token log-probs (B, T − 1) of the completions under `model` (with gradients when taped),
     /// and each scored position's entropy when asked; through the fused head where the model allows,
     /// so the (B, k, V) logits are never held.
