@@ -273,7 +273,7 @@ enum GGUFWeights {
     /// llama.cpp's `permute` (`toGGML`) and its inverse: within each head, transformers' row s·d/2 + i
     /// is ggml's row 2i + s, because ggml's RoPE rotates adjacent pairs and transformers' the two halves.
     static func reorderRotaryRows(_ values: [Float], rows: Int, heads: Int, toGGML: Bool) -> [Float] {
-        guard heads > 0, rows % heads == 0, (rows / heads) % 2 == 0 else { return values }
+        guard heads > 0, rows > 0, values.count % rows == 0, rows % heads == 0, (rows / heads) % 2 == 0 else { return values }
         let columns = values.count / rows, head = rows / heads, half = head / 2
         var out = [Float](repeating: 0, count: values.count)
         values.withUnsafeBufferPointer { src in
