@@ -119,7 +119,7 @@ struct Demo: ParsableCommand {
         row("dpo", "held-out accuracy", String(format: "%.3f → %.3f", warmAccuracy, dpoAccuracy))
 
         print("6/7  GRPO with the exact-answer reward (16 prompts × 8 samples per step)")
-        let grpo = try GRPOCommand.train(config: grpoConfig, warm: (try copyOfWarm(), tokenizer))
+        let grpo = try GroupRun.grpo.train(config: grpoConfig, warm: (try copyOfWarm(), tokenizer))
         if let first = grpo.accuracies.first, let last = grpo.accuracies.last {
             row("grpo", "held-out accuracy", String(format: "%.3f → %.3f (%d steps, %.0f s)", first.1, last.1, grpo.steps, grpo.seconds))
         }
@@ -134,10 +134,10 @@ struct Demo: ParsableCommand {
         // PPO-RLHF gets its own warm start on sorting: a reward model as small as the policy can verify a
         // sorted string (local checks) but not a sum, and a proxy that cannot verify gives PPO only noise.
         print("7/7  PPO-RLHF on 5-letter sorting: SFT warm start, a reward model on gold-labelled pairs of its samples, then PPO (the gold reward is only watched)")
-        let ppoConfig = PPOCommand.withDefaults(try resolved(PPOCommand.schema, [
+        let ppoConfig = PPORun.withDefaults(try resolved(PPORun.schema, [
             "seed=\(seed)", "output=\(root.appendingPathComponent("ppo-rlhf").path)", "task=sorting",
         ] + (quick ? ["ppo.steps=40", "eval.every=20", "ppo.reward_model_pairs=2000"] : [])))
-        let ppo = try PPOCommand.train(config: ppoConfig)
+        let ppo = try PPORun.train(config: ppoConfig)
         let early = max(1, ppo.steps / 5)
         if let first = ppo.accuracies.first, let last = ppo.accuracies.last {
             row("ppo-rlhf", "held-out accuracy (sorting)", String(format: "%.3f → %.3f (%d steps, %.0f s)", first.1, last.1, ppo.steps, ppo.seconds))
@@ -207,7 +207,7 @@ struct Demo: ParsableCommand {
         ])
         let (policy, tokenizer) = try OnlineRun(config: config, name: "GRPO").loadModel()
         print("2/3  GRPO on \(model) (\(policy.parameterCount) parameters): \(steps) steps of 4 prompts × 8 samples, lr 1e-5, ≤ 16 new tokens, exact-answer reward")
-        let grpo = try GRPOCommand.train(config: config, warm: (policy, tokenizer))
+        let grpo = try GroupRun.grpo.train(config: config, warm: (policy, tokenizer))
         let exported = root.appendingPathComponent("model.gguf")
         let source = URL(fileURLWithPath: model)
         let tokenizerMetadata = LanguageModelLoader.isGGUF(source) ? GGUFExport.tokenizerMetadata(from: try GGUFFile(url: source))

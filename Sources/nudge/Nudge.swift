@@ -30,6 +30,10 @@ struct NudgeCommand: ParsableCommand {
         } catch let error as NSError where error.domain == NSCocoaErrorDomain || error.domain == NSPOSIXErrorDomain {
             note("Error: \(fileSystemMessage(error))")
             Foundation.exit(1)
+        } catch let interrupted as TrainingInterrupted {
+            // 128 + SIGINT, so a scheduler tells an interrupted run from a finished one.
+            note("Interrupted: \(interrupted)")
+            Foundation.exit(130)
         } catch {
             exit(withError: error)
         }

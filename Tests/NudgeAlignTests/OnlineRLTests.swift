@@ -322,7 +322,7 @@ import NudgeTensor
                                          rewards: WeightedRewards([(ascii, 1)]), config: config)
         var scores: [Double] = [], kls: [Double] = []
         for _ in 0..<12 {
-            let r = try trainer.trainStep()
+            let r = try #require(try trainer.trainStep())
             scores.append(r["objective/scores"]!)
             kls.append(r["objective/kl"]!)
         }

@@ -172,9 +172,11 @@ import NudgeTensor
                                       rows: SyntheticTask.addition(digits: 1).verifiableRows(count: 6, seed: 1),
                                       rewards: WeightedRewards([(ascii, 1)]), config: config)
         }
-        func comparable(_ r: OnlineStepResult) -> [String] { r.metrics.filter { $0.0 != "step_time" }.map { "\($0.0)=\($0.1)" } }
+        func comparable(_ r: OnlineStepResult?) throws -> [String] {
+            try #require(r).metrics.filter { $0.0 != "step_time" }.map { "\($0.0)=\($0.1)" }
+        }
         let straight = try trainer()
-        let uninterrupted = try (1...4).map { _ in comparable(try straight.trainStep()) }
+        let uninterrupted = try (1...4).map { _ in try comparable(try straight.trainStep()) }
 
         let first = try trainer()
         for _ in 1...2 { try first.trainStep() }
@@ -185,7 +187,7 @@ import NudgeTensor
         let resumed = try trainer()
         try resumed.restoreCheckpoint(from: directory)
         #expect(resumed.step == 2 && resumed.klCoefficient == first.klCoefficient)
-        let after = try (3...4).map { _ in comparable(try resumed.trainStep()) }
+        let after = try (3...4).map { _ in try comparable(try resumed.trainStep()) }
         #expect(after == Array(uninterrupted[2...]))
     }
 }

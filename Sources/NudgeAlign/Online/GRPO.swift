@@ -23,6 +23,8 @@ public enum ImportanceSamplingLevel: String, Sendable, CaseIterable {
 
 /// GRPO / RLOO / REINFORCE++ hyperparameters (TRL's GRPOConfig defaults).
 public struct GRPOConfig: Sendable {
+    /// Generation batches the run takes (each with `numIterations` optimizer steps).
+    public var steps = 100
     public var learningRate: Float = 1e-6
     /// Distinct prompts per optimizer step (TRL: generation_batch_size / num_generations; its default
     /// 8 × 8 on each of 8 devices is 8 prompts). The same default as `nudge grpo`.

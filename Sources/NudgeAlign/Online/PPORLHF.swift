@@ -69,6 +69,8 @@ public struct AdaptiveKLController: Sendable, Equatable {
 
 /// PPO-RLHF hyperparameters (TRL's PPOConfig defaults where they apply).
 public struct PPORLHFConfig: Sendable {
+    /// Rollout batches the run takes (each followed by `ppoEpochs` epochs).
+    public var steps = 60
     public var learningRate: Float = 3e-6
     /// Prompts (one completion each) per rollout batch.
     public var batchSize = 16
@@ -237,9 +239,9 @@ public final class PPORLHFTrainer {
         cursor = cursor.replayed(to: Int(state["consumed_prompts"]!))
     }
 
-    /// One rollout batch and its PPO epochs.
+    /// One rollout batch and its PPO epochs (never nil: every batch updates; optional as `Trainer` asks).
     @discardableResult
-    public func trainStep() throws -> OnlineStepResult {
+    public func trainStep() throws -> OnlineStepResult? {
         let start = Date()
         let gen = GenerationConfig(tokenizer: tokenizer, maxNewTokens: config.maxCompletionLength, temperature: config.temperature,
                                    seed: config.seed &+ UInt64(step) &* 1_000_003)

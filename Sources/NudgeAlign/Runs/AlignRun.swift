@@ -1,0 +1,164 @@
+// What every post-training command does with its resolved configuration before training: the
+// model (a Hugging Face directory, a GGUF file or a fresh preset), the rows (a dataset file or a
+// built-in task), and the run directory. `nudge sft|rm|dpo|kto|grpo|rloo|ppo`, `nudge demo` and
+// `nudge lab` share it, and a Swift program can build the same runs from a `ResolvedConfig`.
+
+import Foundation
+import NudgeLM
+import NudgeNN
+import NudgeReport
+import NudgeTensor
+
+/// A configuration that cannot make a run (a file that is the wrong one, a value no trainer takes),
+/// named by its key.
+public struct RunSetupError: Error, CustomStringConvertible {
+    public var message: String
+
+    public init(_ message: String) { self.message = message }
+
+    public var description: String { message }
+}
+
+/// `dataset.columns` and `dataset.answer` (beside the `data` path): a dataset's own column names and answer format.
+public enum DataKeys {
+    public static let fields: [ConfigField] = [
+        .string("dataset.columns", "", help: "Rename the data's columns to TRL's fields, e.g. question=prompt (GSM8K) or problem=prompt,solution=answer (MATH)."),
+        .choice("dataset.answer", ["none"] + AnswerExtractor.allCases.map(\.rawValue), default: "none",
+                help: "Extract the answer column's final answer: gsm8k (after ####), boxed (the last \\boxed{}), last_number; none: as written."),
+        .string("dataset.split", "train", help: "The split read when data is a Hub dataset directory (data/<split>-*.parquet)."),
+    ]
+
+    public static func options(_ config: ResolvedConfig) throws -> DatasetOptions {
+        let columns: [String: String]
+        do { columns = try DatasetOptions.parseColumns(config.string("dataset.columns")) } catch { throw RunSetupError("\(error)") }
+        return DatasetOptions(columns: columns, answer: AnswerExtractor(rawValue: config.string("dataset.answer")),
+                              split: config.string("dataset.split"))
+    }
+}
+
+/// The config keys and reading helpers shared by sft, rm and dpo.
+public enum AlignConfig {
+    /// The top-level keys. `trainer` has one allowed value so that a run's config.toml says
+    /// which trainer wrote it and cannot be fed to another one by mistake.
+    public static func common(trainer: String) -> [ConfigField] {
+        [
+            .choice("trainer", [trainer], default: trainer, help: "This trainer (fixed; recorded in config.toml)."),
+            .string("model", "", help: "A Hugging Face model directory or a .gguf file; empty: a fresh 'tiny' byte-level Llama."),
+            .string("data", "", help: "A JSONL or Parquet file (or a Hub dataset directory: data/train-*.parquet) in TRL's shapes; empty: the built-in task."),
+        ] + DataKeys.fields + [
+            .choice("task", ["addition", "multiplication", "reversal", "sorting"], default: "addition", help: "The built-in task."),
+            .int("rows", 256, min: 1, help: "Rows generated for the built-in task."),
+            .int("seed", 0, min: 0, help: "Seed of the model initialization, the built-in task and batch order."),
+            .string("output", "runs/\(trainer)", help: "Run directory (a previous run there is replaced)."),
+            .int("checkpoint.every", 100, min: 1, help: "Write checkpoints/latest every this many steps (and at the end, and on Ctrl-C)."),
+        ]
+    }
+
+    /// The optimization keys every trainer has, under `section`.
+    public static func training(_ section: String, learningRate: Double, presetLearningRate: Double) -> [ConfigField] {
+        [
+            .double("\(section).learning_rate", learningRate, min: 0,
+                    help: "AdamW learning rate; \(TOMLWriter.formatDouble(presetLearningRate)) for the fresh preset model unless set."),
+            .int("\(section).epochs", 1, min: 1, help: "Passes over the data."),
+            .int("\(section).batch_size", 8, min: 1, help: "Rows per batch."),
+            .int("\(section).max_length", 1024, min: 0, help: "Truncate sequences to this many tokens (0: no limit)."),
+            .double("\(section).max_grad_norm", 1, min: 0, help: "Clip the gradient norm to this (0: no clipping)."),
+        ]
+    }
+
+    /// `trainer` with the keys of `training(section, …)` and the seed from `config`: 0 means no
+    /// limit for max_length and no clipping for max_grad_norm, as in HF's Trainer.
+    public static func applyTraining<C: OfflineTrainingConfig>(_ config: ResolvedConfig, section: String, to trainer: inout C) {
+        trainer.learningRate = config.float("\(section).learning_rate")
+        trainer.epochs = config.int("\(section).epochs")
+        trainer.batchSize = config.int("\(section).batch_size")
+        trainer.maxLength = limit(config.int("\(section).max_length"))
+        trainer.maxGradNorm = clipNorm(config.float("\(section).max_grad_norm"))
+        trainer.seed = UInt64(config.int("seed"))
+    }
+
+    /// `max_length` as the trainers take it: 0 means no limit.
+    public static func limit(_ value: Int) -> Int? { value == 0 ? nil : value }
+
+    /// `max_grad_norm` as the trainers take it: 0 disables clipping, as in HF's Trainer.
+    public static func clipNorm(_ value: Float) -> Float { value == 0 ? .infinity : value }
+}
+
+/// A resolved sft/rm/dpo configuration, with what the three commands do with it.
+public struct AlignRun {
+    public let config: ResolvedConfig
+
+    public init(config: ResolvedConfig) { self.config = config }
+
+    /// The seed (validated non-negative by the schema).
+    public var seed: UInt64 { UInt64(config.int("seed")) }
+
+    /// Whether `config` trains the fresh preset model rather than a loaded one.
+    public static func usesPreset(_ config: ResolvedConfig) -> Bool { config.string("model").isEmpty }
+
+    public func loadModel() throws -> (any CausalLanguageModel, any Tokenizer) {
+        if !Self.usesPreset(config) { return try Self.loadModel(directory: URL(fileURLWithPath: config.string("model"))) }
+        let tokenizer = ByteTokenizer(eosToken: "<|endoftext|>", padToken: "<|pad|>")
+        var configuration = TransformerConfiguration.preset("tiny", vocabularySize: tokenizer.vocabularySize)!
+        configuration.eosTokenID = tokenizer.eosTokenID
+        return (LlamaModel(configuration, seed: seed), tokenizer)
+    }
+
+    /// A model directory and its tokenizer: tokenizer.json when present, else the byte tokenizer the
+    /// fresh preset models are trained with.
+    public static func loadModel(directory dir: URL) throws -> (any CausalLanguageModel, any Tokenizer) {
+        try LanguageModelLoader.loadWithTokenizer(path: dir)
+    }
+
+    /// The built-in task (the schema limits `task` to these names).
+    public var syntheticTask: SyntheticTask { Self.task(named: config.string("task")) ?? .addition(digits: 2) }
+
+    /// The built-in tasks' names.
+    public static let taskNames = ["addition", "multiplication", "reversal", "sorting"]
+
+    /// The built-in task called `name` (nil for an unknown name).
+    public static func task(named name: String) -> SyntheticTask? {
+        switch name {
+        case "addition": .addition(digits: 2)
+        case "multiplication": .multiplication(digits: 1)
+        case "reversal": .reversal(length: 5)
+        case "sorting": .sorting(length: 5)
+        default: nil
+        }
+    }
+
+    /// The JSONL file's rows, or the built-in task's SFT (or preference) rows.
+    public func rows(preference: Bool) throws -> [DatasetRow] {
+        let data = config.string("data")
+        if !data.isEmpty { return try JSONLDataset.load(URL(fileURLWithPath: data), options: DataKeys.options(config)) }
+        let count = config.int("rows")
+        return preference ? syntheticTask.preferenceRows(count: count, seed: seed) : syntheticTask.sftRows(count: count, seed: seed)
+    }
+
+    /// The run directory at `output`, with the resolved configuration as its config.toml: replaced,
+    /// or reopened to resume after `step` (later metrics and samples, left by a crash after the last
+    /// checkpoint, are dropped).
+    public func directory(resumingAfter step: Int? = nil) throws -> RunDirectory {
+        let output = config.string("output")
+        guard !output.isEmpty else { throw RunSetupError("output: expected a directory path, got an empty string") }
+        let url = URL(fileURLWithPath: output)
+        guard let step else { return try RunDirectory.create(at: url, config: config.asConfigTable(), mode: .overwrite) }
+        let directory = try RunDirectory.create(at: url, config: config.asConfigTable(), mode: .resume)
+        try directory.truncate(afterStep: step)
+        try AppendOnlyLines.filter(url.appendingPathComponent("samples.jsonl")) { (($0["step"] as? Int) ?? 0) <= step }
+        return directory
+    }
+
+    /// checkpoints/latest of the run at `output`: the resumable checkpoint.
+    public var latestCheckpointURL: URL { URL(fileURLWithPath: config.string("output")).appendingPathComponent("checkpoints/latest") }
+}
+
+extension AlignRun {
+    /// The reference model of dpo and kto: the directory `path`, else nil (the trainer scores with the
+    /// initial policy), except when resuming, where the policy holds trained weights and the initial
+    /// ones are loaded again (the preset from its seed, or the model directory).
+    public static func reference(_ path: String, run: AlignRun, resume: Bool) throws -> (any CausalLanguageModel)? {
+        if !path.isEmpty { return try LanguageModelLoader.load(path: URL(fileURLWithPath: path)) }
+        return resume ? try run.loadModel().0 : nil
+    }
+}

@@ -1,0 +1,225 @@
+// The offline post-training runs (`nudge sft|rm|dpo|kto`) from a resolved configuration: each
+// declares its keys, fills in the fresh preset model's defaults, builds its trainer's config, and
+// trains through an `OfflineSession` (run directory, checkpoints, Ctrl-C, report).
+
+import Foundation
+import NudgeLM
+import NudgeNN
+import NudgeReport
+import NudgeTensor
+
+/// `nudge sft`.
+public enum SFTRun {
+    /// Evaluation rows: `sft.eval_data`, else the built-in task's rows from another seed whose prompts
+    /// are not among the training rows.
+    public static func evalRows(_ run: AlignRun, training: [DatasetRow]) throws -> [DatasetRow] {
+        let file = run.config.string("sft.eval_data")
+        if !file.isEmpty { return try JSONLDataset.load(URL(fileURLWithPath: file)) }
+        let count = run.config.int("sft.eval_rows")
+        guard run.config.string("data").isEmpty, count > 0 else { return [] }
+        func prompt(_ row: DatasetRow) -> String? { if case .promptCompletion(let p, _) = row { p.plainText } else { nil } }
+        let seen = Set(training.compactMap(prompt))
+        return run.syntheticTask.sftRows(count: count * 2, seed: run.seed &+ 7919).filter { prompt($0).map { !seen.contains($0) } ?? true }
+            .prefix(count).map { $0 }
+    }
+
+    public static let schema = ConfigSchema(
+        AlignConfig.common(trainer: "sft") + AlignConfig.training("sft", learningRate: 2e-5, presetLearningRate: 3e-3) + [
+            .int("sft.gradient_accumulation_steps", 1, min: 1, help: "Batches per optimizer step."),
+            .bool("sft.packing", false, help: "Pack rows into sequences of max_length tokens (each example attends only to itself)."),
+            .bool("sft.completion_only_loss", true, help: "Train on completion tokens only."),
+            .double("sft.weight_decay", 0, min: 0, help: "AdamW weight decay."),
+            .string("sft.eval_data", "", help: "A JSONL file for the evaluation loss; empty: held-out rows of the built-in task."),
+            .int("sft.eval_rows", 64, min: 0, help: "Held-out rows of the built-in task for the evaluation loss (0: no evaluation)."),
+            .int("sft.eval_steps", 0, min: 0, help: "Evaluate every this many steps (0: only after the last)."),
+        ])
+
+    /// Trains with a resolved configuration; `resume` continues the run in `output` from checkpoints/latest.
+    public static func train(config resolved: ResolvedConfig, resume: Bool = false) throws {
+        var config = resolved
+        // A from-scratch tiny model needs a far larger step than a pretrained one.
+        if AlignRun.usesPreset(config) { config.setDefault("sft.learning_rate", .double(3e-3)) }
+        let run = AlignRun(config: config)
+        let (model, tokenizer) = try run.loadModel()
+        let rows = try run.rows(preference: false)
+        let evalRows = try Self.evalRows(run, training: rows)
+        var trainer = SFTConfig()
+        AlignConfig.applyTraining(config, section: "sft", to: &trainer)
+        trainer.gradientAccumulationSteps = config.int("sft.gradient_accumulation_steps")
+        trainer.packing = config.bool("sft.packing")
+        trainer.completionOnlyLoss = config.bool("sft.completion_only_loss")
+        trainer.weightDecay = config.float("sft.weight_decay")
+        trainer.evalSteps = config.int("sft.eval_steps")
+        let session = try OfflineSession("SFT", run: run, model: model,
+                                         optimizer: AdamW(learningRate: trainer.learningRate, weightDecay: trainer.weightDecay),
+                                         resume: resume)
+        var evalLoss: Double?
+        let losses = try session.run({ control, log in
+            try SFTTrainer.train(model: model, tokenizer: tokenizer, rows: rows, evalRows: evalRows, config: trainer,
+                                 optimizer: session.optimizer, control: control) { step, m in
+                if let e = m.first(where: { $0.0 == "eval_loss" }) { evalLoss = e.1 }
+                log(step, m)
+            }
+        }, save: { try session.saveModel(model) })
+        let eval = evalLoss.map { String(format: ", eval_loss %.4f", $0) } ?? ""
+        guard !losses.isEmpty else { return session.reportNothingNew() }
+        print(String(format: "SFT: %d steps, loss %.4f → %.4f%@; model in %@", session.startStep + losses.count, losses.first ?? .nan,
+                     losses.last ?? .nan, eval, session.directory.checkpointURL(name: "model").path))
+    }
+}
+
+/// `nudge rm`.
+public enum RMRun {
+    public static let schema = ConfigSchema(
+        AlignConfig.common(trainer: "rm") + AlignConfig.training("rm", learningRate: 1e-5, presetLearningRate: 1e-3) + [
+            .double("rm.center_rewards_coefficient", 0, min: 0, help: "Weight of the reward-centering penalty (as in TRL)."),
+        ])
+
+    /// Trains with a resolved configuration; `resume` continues the run in `output` from checkpoints/latest.
+    public static func train(config resolved: ResolvedConfig, resume: Bool = false) throws {
+        var config = resolved
+        if AlignRun.usesPreset(config) { config.setDefault("rm.learning_rate", .double(1e-3)) }
+        let run = AlignRun(config: config)
+        let (trunk, tokenizer) = try run.loadModel()
+        let rows = try run.rows(preference: true)
+        var trainer = RewardConfig()
+        AlignConfig.applyTraining(config, section: "rm", to: &trainer)
+        trainer.centeringCoefficient = config.float("rm.center_rewards_coefficient")
+        let model = ScalarHeadModel(trunk: trunk, seed: run.seed)
+        let session = try OfflineSession("RM", run: run, model: model, optimizer: AdamW(learningRate: trainer.learningRate, weightDecay: 0),
+                                         resume: resume)
+        let weights = session.directory.checkpointURL(name: "reward_model.safetensors")
+        let history = try session.run({ control, log in
+            try RewardTrainer.train(model: model, tokenizer: tokenizer, rows: rows, config: trainer, optimizer: session.optimizer,
+                                    control: control, onMetrics: log)
+        }, save: { try model.save(to: weights) })
+        guard !history.isEmpty else { return session.reportNothingNew() }
+        let late = history.suffix(10)
+        print(String(format: "RM: %d steps, final accuracy %.3f, margin %.3f; weights in %@", session.startStep + history.count,
+                     late.map(\.accuracy).reduce(0, +) / Float(max(late.count, 1)), late.map(\.margin).reduce(0, +) / Float(max(late.count, 1)),
+                     weights.path))
+    }
+}
+
+/// `nudge dpo`.
+public enum DPORun {
+    public static let losses = ["sigmoid", "hinge", "ipo", "robust", "rpo", "simpo", "cpo", "orpo"]
+
+    /// The loss named by `dpo.loss`, with its parameters.
+    public static func lossKind(_ config: ResolvedConfig) throws -> PreferenceLoss {
+        let smoothing = config.float("dpo.label_smoothing")
+        switch config.string("dpo.loss") {
+        case "hinge": return .hinge
+        case "ipo": return .ipo
+        case "robust":
+            // Robust DPO divides by 1 − 2ε.
+            guard smoothing < 0.5 else { throw RunSetupError("dpo.label_smoothing: robust needs a value below 0.5, got 0.5") }
+            return .robust(labelSmoothing: smoothing)
+        case "rpo": return .rpo(alpha: config.float("dpo.rpo_alpha"))
+        case "simpo": return .simpo(gamma: config.float("dpo.simpo_gamma"))
+        case "cpo": return .cpo(lambda: config.float("dpo.cpo_alpha"))
+        case "orpo": return .orpo(lambda: config.float("dpo.orpo_lambda"))
+        default: return .sigmoid(labelSmoothing: smoothing)
+        }
+    }
+
+    public static let schema = ConfigSchema(
+        AlignConfig.common(trainer: "dpo") + AlignConfig.training("dpo", learningRate: 1e-6, presetLearningRate: 2e-3) + [
+            .double("dpo.beta", 0.1, min: 0, help: "β: strength of the KL leash to the reference."),
+            .choice("dpo.loss", losses, default: "sigmoid", help: "Preference loss."),
+            .double("dpo.label_smoothing", 0, min: 0, max: 0.5,
+                    help: "Label smoothing ε of sigmoid (cDPO) and robust; robust: 0.1 unless set."),
+            .double("dpo.rpo_alpha", 1, min: 0, help: "rpo: weight of the chosen completions' NLL."),
+            .double("dpo.simpo_gamma", 0.5, help: "simpo: target reward margin γ."),
+            .double("dpo.cpo_alpha", 1, min: 0, help: "cpo: weight of the behaviour-cloning NLL."),
+            .double("dpo.orpo_lambda", 0.1, min: 0, help: "orpo: weight λ of the odds-ratio term (TRL's beta)."),
+            .int("dpo.max_prompt_length", 512, min: 0, help: "Truncate prompts to this many tokens (0: no limit)."),
+            .string("dpo.ref_model", "", help: "Reference model directory or .gguf file; empty: the initial policy."),
+        ])
+
+    /// The configuration with the preset model's and robust DPO's defaults filled in, and the trainer's config.
+    static func setUp(_ resolved: ResolvedConfig) throws -> (ResolvedConfig, DPOConfig) {
+        var config = resolved
+        if AlignRun.usesPreset(config) { config.setDefault("dpo.learning_rate", .double(2e-3)) }
+        // Robust DPO with ε = 0 is plain DPO; keep the CLI's long-standing 0.1.
+        if config.string("dpo.loss") == "robust" { config.setDefault("dpo.label_smoothing", .double(0.1)) }
+        var trainer = DPOConfig()
+        AlignConfig.applyTraining(config, section: "dpo", to: &trainer)
+        trainer.beta = config.float("dpo.beta")
+        trainer.loss = try Self.lossKind(config)
+        trainer.maxPromptLength = AlignConfig.limit(config.int("dpo.max_prompt_length"))
+        return (config, trainer)
+    }
+
+    /// The loss and metrics of the model named by `model` against `dpo.ref_model` on the rows, without training.
+    public static func evaluate(config resolved: ResolvedConfig) throws -> PreferenceMetrics {
+        let (config, trainer) = try setUp(resolved)
+        let run = AlignRun(config: config)
+        let (policy, tokenizer) = try run.loadModel()
+        guard let reference = try AlignRun.reference(config.string("dpo.ref_model"), run: run, resume: false) else {
+            throw RunSetupError("--eval-only needs --ref-model (or dpo.ref_model)")
+        }
+        return try DPOTrainer.evaluate(policy: policy, reference: reference, tokenizer: tokenizer, rows: try run.rows(preference: true), config: trainer)
+    }
+
+    /// Trains with a resolved configuration; `resume` continues the run in `output` from checkpoints/latest.
+    public static func train(config resolved: ResolvedConfig, resume: Bool = false) throws {
+        let (config, trainer) = try setUp(resolved)
+        let run = AlignRun(config: config)
+        let (policy, tokenizer) = try run.loadModel()
+        let rows = try run.rows(preference: true)
+        let reference = try AlignRun.reference(config.string("dpo.ref_model"), run: run, resume: resume)
+        let session = try OfflineSession("DPO", run: run, model: policy,
+                                         optimizer: AdamW(learningRate: trainer.learningRate, weightDecay: 0), resume: resume)
+        let history = try session.run({ control, log in
+            try DPOTrainer.train(policy: policy, reference: reference, tokenizer: tokenizer, rows: rows, config: trainer,
+                                 optimizer: session.optimizer, control: control, onMetrics: log)
+        }, save: { try session.saveModel(policy) })
+        guard !history.isEmpty else { return session.reportNothingNew() }
+        if let last = history.last {
+            print(String(format: "DPO: %d steps; last loss %.4f, rewards/margins %.4f, rewards/accuracies %.3f", session.startStep + history.count,
+                         last.loss, last.rewardsMargins, last.rewardsAccuracies))
+        }
+    }
+}
+
+/// `nudge kto`.
+public enum KTORun {
+    public static let schema = ConfigSchema(
+        AlignConfig.common(trainer: "kto") + AlignConfig.training("kto", learningRate: 1e-6, presetLearningRate: 1e-3) + [
+            .double("kto.beta", 0.1, min: 0, help: "β: strength of the KL leash to the reference."),
+            .double("kto.desirable_weight", 1, min: 0, help: "λ_D: weight of desirable completions' losses."),
+            .double("kto.undesirable_weight", 1, min: 0, help: "λ_U: weight of undesirable completions' losses."),
+            .int("kto.max_prompt_length", 512, min: 0, help: "Truncate prompts to this many tokens (0: no limit)."),
+            .string("kto.ref_model", "", help: "Reference model directory or .gguf file; empty: the initial policy."),
+        ])
+
+    /// Trains with a resolved configuration; `resume` continues the run in `output` from checkpoints/latest.
+    public static func train(config resolved: ResolvedConfig, resume: Bool = false) throws {
+        var config = resolved
+        if AlignRun.usesPreset(config) { config.setDefault("kto.learning_rate", .double(1e-3)) }
+        let run = AlignRun(config: config)
+        let (policy, tokenizer) = try run.loadModel()
+        let data = config.string("data")
+        let rows = data.isEmpty ? run.syntheticTask.unpairedRows(count: config.int("rows"), seed: run.seed)
+            : try JSONLDataset.load(URL(fileURLWithPath: data), options: DataKeys.options(config))
+        var trainer = KTOConfig()
+        AlignConfig.applyTraining(config, section: "kto", to: &trainer)
+        trainer.beta = config.float("kto.beta")
+        trainer.desirableWeight = config.float("kto.desirable_weight")
+        trainer.undesirableWeight = config.float("kto.undesirable_weight")
+        trainer.maxPromptLength = AlignConfig.limit(config.int("kto.max_prompt_length"))
+        let reference = try AlignRun.reference(config.string("kto.ref_model"), run: run, resume: resume)
+        let session = try OfflineSession("KTO", run: run, model: policy,
+                                         optimizer: AdamW(learningRate: trainer.learningRate, weightDecay: 0), resume: resume)
+        let history = try session.run({ control, log in
+            try KTOTrainer.train(policy: policy, reference: reference, tokenizer: tokenizer, rows: rows, config: trainer,
+                                 optimizer: session.optimizer, control: control, onMetrics: log)
+        }, save: { try session.saveModel(policy) })
+        guard !history.isEmpty else { return session.reportNothingNew() }
+        let late = history.suffix(10)
+        func mean(_ values: [Float]) -> Float { values.filter(\.isFinite).reduce(0, +) / Float(max(values.filter(\.isFinite).count, 1)) }
+        print(String(format: "KTO: %d steps; late loss %.4f, rewards/chosen %.4f, rewards/rejected %.4f, kl %.4f", session.startStep + history.count,
+                     mean(late.map(\.loss)), mean(late.map(\.rewardsChosen)), mean(late.map(\.rewardsRejected)), mean(late.map(\.kl))))
+    }
+}
