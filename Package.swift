@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "Nudge", targets: ["Nudge"]),
         .library(name: "NudgeTensor", targets: ["NudgeTensor"]),
         .library(name: "NudgeNN", targets: ["NudgeNN"]),
+        .library(name: "NudgeConfig", targets: ["NudgeConfig"]),
         .library(name: "NudgeReport", targets: ["NudgeReport"]),
         .library(name: "NudgePolicyGradient", targets: ["NudgePolicyGradient"]),
         .library(name: "NudgeRL", targets: ["NudgeRL"]),
@@ -28,15 +29,19 @@ let package = Package(
         .target(name: "CNudgeSystem"),
         .target(name: "NudgeTensor", dependencies: ["CNudgeKernels"]),
         .target(name: "NudgeNN", dependencies: ["NudgeTensor", "CNudgeSystem"]),
-        // Yams reads YAML `--config` files; TOML has our own parser (ConfigFile.swift, TOMLParser.swift).
-        .target(name: "NudgeReport", dependencies: [.product(name: "Yams", package: "Yams")]),
+        // Config schemas, bindings and resolution, `config.toml` writing, and `--config` reading: TOML
+        // with our own parser (TOMLParser.swift), YAML with Yams (ConfigFile.swift). No Nudge module.
+        .target(name: "NudgeConfig", dependencies: [.product(name: "Yams", package: "Yams")]),
+        // Run directories (config.toml, metrics logs, TensorBoard events), progress, SVG plots, HTML
+        // reports, Ctrl-C handling.
+        .target(name: "NudgeReport", dependencies: ["NudgeConfig"]),
         // The policy-gradient math RL and post-training share: clipped surrogate, value loss, KL
         // estimators, GAE, returns, normalization.
         .target(name: "NudgePolicyGradient", dependencies: ["NudgeTensor"]),
-        .target(name: "NudgeRL", dependencies: ["NudgeTensor", "NudgeNN", "NudgeReport", "NudgePolicyGradient"]),
+        .target(name: "NudgeRL", dependencies: ["NudgeTensor", "NudgeNN", "NudgeConfig", "NudgeReport", "NudgePolicyGradient"]),
         .target(name: "NudgeLM", dependencies: ["NudgeTensor", "NudgeNN"]),
-        .target(name: "NudgeAlign", dependencies: ["NudgeTensor", "NudgeNN", "NudgeLM", "NudgePolicyGradient", "NudgeReport"]),
-        .target(name: "Nudge", dependencies: ["NudgeTensor", "NudgeNN", "NudgeReport", "NudgePolicyGradient", "NudgeRL", "NudgeLM", "NudgeAlign"]),
+        .target(name: "NudgeAlign", dependencies: ["NudgeTensor", "NudgeNN", "NudgeLM", "NudgePolicyGradient", "NudgeConfig", "NudgeReport"]),
+        .target(name: "Nudge", dependencies: ["NudgeTensor", "NudgeNN", "NudgeConfig", "NudgeReport", "NudgePolicyGradient", "NudgeRL", "NudgeLM", "NudgeAlign"]),
         // Engine benchmarks shared by `nudge bench` and the NudgeBench executable.
         .target(name: "NudgeBenchmarks", dependencies: ["CNudgeKernels", "NudgeTensor", "NudgeNN", "NudgeRL", "NudgeLM", "NudgeAlign"]),
         .executableTarget(
@@ -48,10 +53,11 @@ let package = Package(
         .executableTarget(name: "NudgeBench", dependencies: ["NudgeBenchmarks", "NudgeNN", "NudgeTensor", "NudgeRL"]),
         .testTarget(name: "NudgeTensorTests", dependencies: ["NudgeTensor"]),
         .testTarget(name: "NudgeNNTests", dependencies: ["NudgeNN"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "NudgeReportTests", dependencies: ["NudgeReport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "NudgeConfigTests", dependencies: ["NudgeConfig"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "NudgeReportTests", dependencies: ["NudgeReport", "NudgeConfig"]),
         .testTarget(name: "NudgeAlignTests", dependencies: ["Nudge", "NudgeAlign", "NudgePolicyGradient", "NudgeLM", "NudgeNN", "NudgeTensor"], resources: [.copy("Fixtures")]),
         .testTarget(name: "NudgeLMTests", dependencies: ["NudgeLM", "NudgeNN", "NudgeTensor"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "NudgeRLTests", dependencies: ["NudgeRL", "NudgePolicyGradient", "NudgeReport", "NudgeNN", "NudgeTensor"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "NudgeRLTests", dependencies: ["NudgeRL", "NudgePolicyGradient", "NudgeConfig", "NudgeReport", "NudgeNN", "NudgeTensor"], resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,5 +1,6 @@
-// The umbrella module: `import Nudge` brings in the engine, layers and run tracking.
+// The umbrella module: `import Nudge` brings in the engine, layers, configs and run tracking.
 @_exported import NudgeNN
+@_exported import NudgeConfig
 @_exported import NudgeReport
 @_exported import NudgeTensor
 @_exported import NudgePolicyGradient

@@ -4,7 +4,7 @@
 
 import Foundation
 import Testing
-import NudgeReport
+import NudgeConfig
 @testable import NudgeRL
 
 @Suite("Deep-RL config keys") struct ConfigKeysTests {

@@ -4,7 +4,7 @@
 
 import Foundation
 import NudgeNN
-import NudgeReport
+import NudgeConfig
 import Testing
 @testable import NudgeRL
 

@@ -3,6 +3,7 @@
 
 import Foundation
 import NudgeNN
+import NudgeConfig
 import NudgeReport
 import NudgeTensor
 

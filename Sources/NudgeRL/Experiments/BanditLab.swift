@@ -2,6 +2,7 @@
 // directory (config.toml, metrics.jsonl/csv) and draws its SVG plots there.
 
 import Foundation
+import NudgeConfig
 import NudgeReport
 import NudgeTensor
 

@@ -3,6 +3,7 @@
 // against Q-learning's greedy policy evaluated over many episodes.
 
 import Foundation
+import NudgeConfig
 import NudgeReport
 
 /// Tabular experiments.
