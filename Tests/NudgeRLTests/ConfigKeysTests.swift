@@ -3,6 +3,7 @@
 // the action space, and a written config.toml reads back to the same configuration.
 
 import Foundation
+import Nudge
 import Testing
 import NudgeConfig
 @testable import NudgeRL

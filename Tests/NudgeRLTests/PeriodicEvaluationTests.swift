@@ -3,6 +3,7 @@
 // (RLRunner.evaluate) reads back.
 
 import Foundation
+@testable import Nudge
 import NudgeNN
 import NudgeConfig
 import Testing

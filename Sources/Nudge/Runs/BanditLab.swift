@@ -3,6 +3,7 @@
 
 import Foundation
 import NudgeConfig
+import NudgeRL
 import NudgeReport
 import NudgeTensor
 

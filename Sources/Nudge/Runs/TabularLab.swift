@@ -4,6 +4,7 @@
 
 import Foundation
 import NudgeConfig
+import NudgeRL
 import NudgeReport
 
 /// Tabular experiments.
