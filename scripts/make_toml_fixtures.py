@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Expected values for the TOML parser's fixtures, from Python's own TOML 1.0 reader (tomllib).
 
-    python3 scripts/make_toml_fixtures.py          # rewrites Tests/NudgeReportTests/Fixtures/toml/expected.json
+    python3 scripts/make_toml_fixtures.py          # rewrites Tests/NudgeConfigTests/Fixtures/toml/expected.json
     python3 scripts/make_toml_fixtures.py --check  # exits 1 when expected.json is out of date
 
-Each Tests/NudgeReportTests/Fixtures/toml/*.toml is read with tomllib as bytes decoded as UTF-8.
+Each Tests/NudgeConfigTests/Fixtures/toml/*.toml is read with tomllib as bytes decoded as UTF-8.
 A valid file maps to its values, tagged with their TOML types as toml-test does
 ({"type": "integer", "value": "42"}; tables are JSON objects, arrays JSON arrays); an invalid one
 maps to "error". A file's name says which it should be (valid-* or invalid-*), so a fixture that
@@ -19,7 +19,7 @@ import pathlib
 import sys
 import tomllib
 
-FIXTURES = pathlib.Path(__file__).resolve().parent.parent / "Tests/NudgeReportTests/Fixtures/toml"
+FIXTURES = pathlib.Path(__file__).resolve().parent.parent / "Tests/NudgeConfigTests/Fixtures/toml"
 
 
 def tagged(value):

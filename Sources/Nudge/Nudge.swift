@@ -1,5 +1,8 @@
-// The umbrella module: `import Nudge` brings in the engine, layers and run tracking.
+// The umbrella module: `import Nudge` brings in the engine, layers, configs and run tracking.
+// It also holds what joins RL to run tracking (Runs/: RLRunner, BanditLab, TabularLab), since
+// NudgeRL does not import NudgeReport.
 @_exported import NudgeNN
+@_exported import NudgeConfig
 @_exported import NudgeReport
 @_exported import NudgeTensor
 @_exported import NudgePolicyGradient

@@ -19,6 +19,7 @@
 // `{"step": 10, "prompt": "...", "completion": "...", "reward": 0.5}` (`reward` may be null or absent).
 
 import Foundation
+import NudgeConfig
 
 /// A run directory or file that a report could not use; the message names the path.
 public enum HTMLReportError: Error, CustomStringConvertible, Sendable {

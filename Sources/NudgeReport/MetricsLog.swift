@@ -8,6 +8,7 @@
 // tolerating a truncated last line left by a crash.
 
 import Foundation
+import NudgeConfig
 
 /// One logged step read back from `metrics.jsonl`.
 public struct MetricRow: Sendable, Equatable {

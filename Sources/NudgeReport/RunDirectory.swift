@@ -21,6 +21,7 @@
 // drop the steps being rolled back.
 
 import Foundation
+import NudgeConfig
 
 #if canImport(Glibc)
     import Glibc

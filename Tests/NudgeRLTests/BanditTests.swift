@@ -2,6 +2,7 @@
 // the gradient bandit's update, determinism, and learning that works (sublinear regret).
 
 import Foundation
+import Nudge
 import Testing
 @testable import NudgeRL
 import NudgeReport

@@ -3,8 +3,9 @@
 // the action space, and a written config.toml reads back to the same configuration.
 
 import Foundation
+import Nudge
 import Testing
-import NudgeReport
+import NudgeConfig
 @testable import NudgeRL
 
 @Suite("Deep-RL config keys") struct ConfigKeysTests {

@@ -3,8 +3,9 @@
 // (RLRunner.evaluate) reads back.
 
 import Foundation
+@testable import Nudge
 import NudgeNN
-import NudgeReport
+import NudgeConfig
 import Testing
 @testable import NudgeRL
 

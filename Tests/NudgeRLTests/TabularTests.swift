@@ -1,6 +1,7 @@
 // Dynamic programming and TD control on small MDPs written out by hand.
 
 import Foundation
+import Nudge
 import Testing
 @testable import NudgeRL
 

@@ -1,10 +1,11 @@
-// One process per run directory (a lock), and malformed TOML headers (once aborts under toml++, now errors).
+// One process per run directory (a lock). (The malformed-TOML-header tests that lived here are in
+// NudgeConfigTests/TOMLHeaderTests.swift.)
 
 import Foundation
 import Testing
 @testable import NudgeReport
 
-@Suite("Run directory lock and TOML headers") struct RunDirectoryLockTests {
+@Suite("Run directory lock") struct RunDirectoryLockTests {
     @Test func aSecondWriterIsRefusedUntilTheFirstCloses() throws {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("nudge-lock-\(UUID().uuidString)")
         let first = try RunDirectory.create(at: url, config: [:], mode: .overwrite)
@@ -19,17 +20,5 @@ import Testing
         let second = try RunDirectory.create(at: url, config: [:], mode: .resume)
         #expect(try second.readMetrics().count == 1)
         second.close()
-    }
-
-    @Test(arguments: ["[[\n", "[\n", "x = 1\n[[ \t\r\n", "[[a]]\n[[\n", "[  # comment\n", "[["])
-    func anEmptyTableHeaderIsAnErrorNotAnAbort(text: String) {
-        let error = #expect(throws: ConfigError.self) { try ConfigDocument.parseTOML(text, name: "bad.toml") }
-        #expect(error.map { "\($0)" }?.contains("a table header needs a name") == true)
-    }
-
-    @Test func bracketsInsideValuesAreNotHeaders() throws {
-        let text = "a = [\n[1, 2],\n[\n3]]\nb = \"[\"\nc = '''\n[\n'''\n[t]\nx = 1\n"
-        let document = try ConfigDocument.parseTOML(text, name: "ok.toml")
-        #expect(document.entries.map(\.key).sorted() == ["a", "b", "c", "t.x"])
     }
 }

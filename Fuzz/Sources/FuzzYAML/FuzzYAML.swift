@@ -3,7 +3,7 @@
 
 import Foundation
 import FuzzSupport
-import NudgeReport
+import NudgeConfig
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {

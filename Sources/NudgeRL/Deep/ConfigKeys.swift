@@ -2,7 +2,7 @@
 // to its field of the algorithm's config, so `nudge rl train --config F --set k=v` and the run's
 // config.toml speak the same language as CleanRL's command lines.
 
-import NudgeReport
+import NudgeConfig
 
 extension PPOConfig {
     /// PPO's config keys.

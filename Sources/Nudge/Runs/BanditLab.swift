@@ -2,6 +2,8 @@
 // directory (config.toml, metrics.jsonl/csv) and draws its SVG plots there.
 
 import Foundation
+import NudgeConfig
+import NudgeRL
 import NudgeReport
 import NudgeTensor
 

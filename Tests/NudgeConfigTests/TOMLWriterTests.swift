@@ -3,7 +3,7 @@
 // Exact-output tests for `TOMLWriter` and the ordered `ConfigTable`.
 
 import Testing
-@testable import NudgeReport
+@testable import NudgeConfig
 
 @Test func tomlScalarsEscapingAndNestedTables() {
     let config: ConfigTable = [

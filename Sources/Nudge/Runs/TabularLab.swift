@@ -3,6 +3,8 @@
 // against Q-learning's greedy policy evaluated over many episodes.
 
 import Foundation
+import NudgeConfig
+import NudgeRL
 import NudgeReport
 
 /// Tabular experiments.

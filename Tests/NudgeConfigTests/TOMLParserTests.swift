@@ -7,7 +7,7 @@
 
 import Foundation
 import Testing
-@testable import NudgeReport
+@testable import NudgeConfig
 
 private func parse(_ text: String) throws -> TOMLTable { try TOMLParser.parse(text) }
 

@@ -2,7 +2,9 @@
 // returns plot) and evaluates a saved run. The CLI's `nudge rl` is a thin layer over this.
 
 import Foundation
+import NudgeConfig
 import NudgeNN
+import NudgeRL
 import NudgeReport
 import NudgeTensor
 

@@ -131,15 +131,17 @@ public enum TOMLWriter {
 }
 
 /// Shortest round-tripping decimal for a finite double, always with `.` or an exponent.
-/// Valid as both a TOML float and a JSON number.
-func finiteNumber(_ d: Double) -> String {
+/// Valid as both a TOML float and a JSON number. (`package`: NudgeReport's metrics log writes
+/// its numbers with it.)
+package func finiteNumber(_ d: Double) -> String {
     let s = d.description
     return s.contains(where: { $0 == "." || $0 == "e" || $0 == "E" }) ? s : s + ".0"
 }
 
 /// Escapes `string` for the inside of a TOML basic string; the result is also a valid
 /// JSON string body (`\b \t \n \f \r \" \\` and `\uXXXX` for other control characters).
-func escapeBasicString(_ string: String) -> String {
+/// (`package`: NudgeReport's metrics log writes its JSON keys with it.)
+package func escapeBasicString(_ string: String) -> String {
     var out = ""
     out.reserveCapacity(string.utf8.count)
     for scalar in string.unicodeScalars {
