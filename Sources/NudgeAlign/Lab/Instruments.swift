@@ -10,6 +10,7 @@
 
 import Foundation
 import NudgeLM
+import NudgeConfig
 import NudgeReport
 import NudgePolicyGradient
 import NudgeTensor

@@ -10,6 +10,7 @@
 import Foundation
 import NudgeLM
 import NudgeNN
+import NudgeConfig
 import NudgeReport
 import NudgeTensor
 

@@ -17,6 +17,7 @@
 // vector.
 
 import Foundation
+import NudgeConfig
 import NudgeReport
 #if canImport(Glibc)
 import Glibc

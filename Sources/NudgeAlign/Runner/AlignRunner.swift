@@ -6,6 +6,7 @@
 import Foundation
 import NudgeLM
 import NudgeNN
+import NudgeConfig
 import NudgeReport
 
 /// Drives a `Trainer` through a run directory.
