@@ -54,35 +54,6 @@ public enum AlignConfig {
             .int("checkpoint.every", 100, min: 1, help: "Write checkpoints/latest every this many steps (and at the end, and on Ctrl-C)."),
         ]
     }
-
-    /// The optimization keys every trainer has, under `section`.
-    public static func training(_ section: String, learningRate: Double, presetLearningRate: Double) -> [ConfigField] {
-        [
-            .double("\(section).learning_rate", learningRate, min: 0,
-                    help: "AdamW learning rate; \(TOMLWriter.formatDouble(presetLearningRate)) for the fresh preset model unless set."),
-            .int("\(section).epochs", 1, min: 1, help: "Passes over the data."),
-            .int("\(section).batch_size", 8, min: 1, help: "Rows per batch."),
-            .int("\(section).max_length", 1024, min: 0, help: "Truncate sequences to this many tokens (0: no limit)."),
-            .double("\(section).max_grad_norm", 1, min: 0, help: "Clip the gradient norm to this (0: no clipping)."),
-        ]
-    }
-
-    /// `trainer` with the keys of `training(section, …)` and the seed from `config`: 0 means no
-    /// limit for max_length and no clipping for max_grad_norm, as in HF's Trainer.
-    public static func applyTraining<C: OfflineTrainingConfig>(_ config: ResolvedConfig, section: String, to trainer: inout C) {
-        trainer.learningRate = config.float("\(section).learning_rate")
-        trainer.epochs = config.int("\(section).epochs")
-        trainer.batchSize = config.int("\(section).batch_size")
-        trainer.maxLength = limit(config.int("\(section).max_length"))
-        trainer.maxGradNorm = clipNorm(config.float("\(section).max_grad_norm"))
-        trainer.seed = UInt64(config.int("seed"))
-    }
-
-    /// `max_length` as the trainers take it: 0 means no limit.
-    public static func limit(_ value: Int) -> Int? { value == 0 ? nil : value }
-
-    /// `max_grad_norm` as the trainers take it: 0 disables clipping, as in HF's Trainer.
-    public static func clipNorm(_ value: Float) -> Float { value == 0 ? .infinity : value }
 }
 
 /// A resolved sft/rm/dpo configuration, with what the three commands do with it.

@@ -24,15 +24,13 @@ public enum SFTRun {
             .prefix(count).map { $0 }
     }
 
+    /// The trainer's keys, under `sft`.
+    public static var keys: [ConfigBinding<SFTConfig>] { SFTConfig.configKeys.map { $0.prefixed("sft") } }
+
     public static let schema = ConfigSchema(
-        AlignConfig.common(trainer: "sft") + AlignConfig.training("sft", learningRate: 2e-5, presetLearningRate: 3e-3) + [
-            .int("sft.gradient_accumulation_steps", 1, min: 1, help: "Batches per optimizer step."),
-            .bool("sft.packing", false, help: "Pack rows into sequences of max_length tokens (each example attends only to itself)."),
-            .bool("sft.completion_only_loss", true, help: "Train on completion tokens only."),
-            .double("sft.weight_decay", 0, min: 0, help: "AdamW weight decay."),
+        AlignConfig.common(trainer: "sft") + keys.fields(defaults: SFTConfig()) + [
             .string("sft.eval_data", "", help: "A JSONL file for the evaluation loss; empty: held-out rows of the built-in task."),
             .int("sft.eval_rows", 64, min: 0, help: "Held-out rows of the built-in task for the evaluation loss (0: no evaluation)."),
-            .int("sft.eval_steps", 0, min: 0, help: "Evaluate every this many steps (0: only after the last)."),
         ])
 
     /// Trains with a resolved configuration; `resume` continues the run in `output` from checkpoints/latest.
@@ -44,13 +42,8 @@ public enum SFTRun {
         let (model, tokenizer) = try run.loadModel()
         let rows = try run.rows(preference: false)
         let evalRows = try Self.evalRows(run, training: rows)
-        var trainer = SFTConfig()
-        AlignConfig.applyTraining(config, section: "sft", to: &trainer)
-        trainer.gradientAccumulationSteps = config.int("sft.gradient_accumulation_steps")
-        trainer.packing = config.bool("sft.packing")
-        trainer.completionOnlyLoss = config.bool("sft.completion_only_loss")
-        trainer.weightDecay = config.float("sft.weight_decay")
-        trainer.evalSteps = config.int("sft.eval_steps")
+        var trainer = keys.apply(config, to: SFTConfig())
+        trainer.seed = UInt64(config.int("seed"))
         let session = try OfflineSession("SFT", run: run, model: model,
                                          optimizer: AdamW(learningRate: trainer.learningRate, weightDecay: trainer.weightDecay),
                                          resume: resume)
@@ -71,9 +64,11 @@ public enum SFTRun {
 
 /// `nudge rm`.
 public enum RMRun {
+    /// The trainer's keys, under `rm`.
+    public static var keys: [ConfigBinding<RewardConfig>] { RewardConfig.configKeys.map { $0.prefixed("rm") } }
+
     public static let schema = ConfigSchema(
-        AlignConfig.common(trainer: "rm") + AlignConfig.training("rm", learningRate: 1e-5, presetLearningRate: 1e-3) + [
-            .double("rm.center_rewards_coefficient", 0, min: 0, help: "Weight of the reward-centering penalty (as in TRL)."),
+        AlignConfig.common(trainer: "rm") + keys.fields(defaults: RewardConfig()) + [
         ])
 
     /// Trains with a resolved configuration; `resume` continues the run in `output` from checkpoints/latest.
@@ -83,9 +78,8 @@ public enum RMRun {
         let run = AlignRun(config: config)
         let (trunk, tokenizer) = try run.loadModel()
         let rows = try run.rows(preference: true)
-        var trainer = RewardConfig()
-        AlignConfig.applyTraining(config, section: "rm", to: &trainer)
-        trainer.centeringCoefficient = config.float("rm.center_rewards_coefficient")
+        var trainer = keys.apply(config, to: RewardConfig())
+        trainer.seed = UInt64(config.int("seed"))
         let model = ScalarHeadModel(trunk: trunk, seed: run.seed)
         let session = try OfflineSession("RM", run: run, model: model, optimizer: AdamW(learningRate: trainer.learningRate, weightDecay: 0),
                                          resume: resume)
@@ -124,9 +118,11 @@ public enum DPORun {
         }
     }
 
+    /// The trainer's keys, under `dpo`.
+    public static var keys: [ConfigBinding<DPOConfig>] { DPOConfig.configKeys.map { $0.prefixed("dpo") } }
+
     public static let schema = ConfigSchema(
-        AlignConfig.common(trainer: "dpo") + AlignConfig.training("dpo", learningRate: 1e-6, presetLearningRate: 2e-3) + [
-            .double("dpo.beta", 0.1, min: 0, help: "β: strength of the KL leash to the reference."),
+        AlignConfig.common(trainer: "dpo") + keys.fields(defaults: DPOConfig()) + [
             .choice("dpo.loss", losses, default: "sigmoid", help: "Preference loss."),
             .double("dpo.label_smoothing", 0, min: 0, max: 0.5,
                     help: "Label smoothing ε of sigmoid (cDPO) and robust; robust: 0.1 unless set."),
@@ -134,7 +130,6 @@ public enum DPORun {
             .double("dpo.simpo_gamma", 0.5, help: "simpo: target reward margin γ."),
             .double("dpo.cpo_alpha", 1, min: 0, help: "cpo: weight of the behaviour-cloning NLL."),
             .double("dpo.orpo_lambda", 0.1, min: 0, help: "orpo: weight λ of the odds-ratio term (TRL's beta)."),
-            .int("dpo.max_prompt_length", 512, min: 0, help: "Truncate prompts to this many tokens (0: no limit)."),
             .string("dpo.ref_model", "", help: "Reference model directory or .gguf file; empty: the initial policy."),
         ])
 
@@ -144,11 +139,9 @@ public enum DPORun {
         if AlignRun.usesPreset(config) { config.setDefault("dpo.learning_rate", .double(2e-3)) }
         // Robust DPO with ε = 0 is plain DPO; keep the CLI's long-standing 0.1.
         if config.string("dpo.loss") == "robust" { config.setDefault("dpo.label_smoothing", .double(0.1)) }
-        var trainer = DPOConfig()
-        AlignConfig.applyTraining(config, section: "dpo", to: &trainer)
-        trainer.beta = config.float("dpo.beta")
+        var trainer = keys.apply(config, to: DPOConfig())
+        trainer.seed = UInt64(config.int("seed"))
         trainer.loss = try Self.lossKind(config)
-        trainer.maxPromptLength = AlignConfig.limit(config.int("dpo.max_prompt_length"))
         return (config, trainer)
     }
 
@@ -186,12 +179,11 @@ public enum DPORun {
 
 /// `nudge kto`.
 public enum KTORun {
+    /// The trainer's keys, under `kto`.
+    public static var keys: [ConfigBinding<KTOConfig>] { KTOConfig.configKeys.map { $0.prefixed("kto") } }
+
     public static let schema = ConfigSchema(
-        AlignConfig.common(trainer: "kto") + AlignConfig.training("kto", learningRate: 1e-6, presetLearningRate: 1e-3) + [
-            .double("kto.beta", 0.1, min: 0, help: "β: strength of the KL leash to the reference."),
-            .double("kto.desirable_weight", 1, min: 0, help: "λ_D: weight of desirable completions' losses."),
-            .double("kto.undesirable_weight", 1, min: 0, help: "λ_U: weight of undesirable completions' losses."),
-            .int("kto.max_prompt_length", 512, min: 0, help: "Truncate prompts to this many tokens (0: no limit)."),
+        AlignConfig.common(trainer: "kto") + keys.fields(defaults: KTOConfig()) + [
             .string("kto.ref_model", "", help: "Reference model directory or .gguf file; empty: the initial policy."),
         ])
 
@@ -204,12 +196,8 @@ public enum KTORun {
         let data = config.string("data")
         let rows = data.isEmpty ? run.syntheticTask.unpairedRows(count: config.int("rows"), seed: run.seed)
             : try JSONLDataset.load(URL(fileURLWithPath: data), options: DataKeys.options(config))
-        var trainer = KTOConfig()
-        AlignConfig.applyTraining(config, section: "kto", to: &trainer)
-        trainer.beta = config.float("kto.beta")
-        trainer.desirableWeight = config.float("kto.desirable_weight")
-        trainer.undesirableWeight = config.float("kto.undesirable_weight")
-        trainer.maxPromptLength = AlignConfig.limit(config.int("kto.max_prompt_length"))
+        var trainer = keys.apply(config, to: KTOConfig())
+        trainer.seed = UInt64(config.int("seed"))
         let reference = try AlignRun.reference(config.string("kto.ref_model"), run: run, resume: resume)
         let session = try OfflineSession("KTO", run: run, model: policy,
                                          optimizer: AdamW(learningRate: trainer.learningRate, weightDecay: 0), resume: resume)

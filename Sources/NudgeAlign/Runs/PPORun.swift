@@ -12,10 +12,11 @@ import NudgeTensor
 
 /// A PPO-RLHF run (`nudge ppo`): policy, frozen reference, reward model and value model, with a KL leash.
 public enum PPORun {
-    /// The keys of `nudge ppo`.
+    /// The trainer's keys, under `ppo`.
+    public static var keys: [ConfigBinding<PPORLHFConfig>] { PPORLHFConfig.configKeys.map { $0.prefixed("ppo") } }
+
+    /// The keys of `nudge ppo`: the run's, the reward and value models', then the trainer's.
     public static let schema = ConfigSchema(OnlineConfig.common(trainer: "ppo", task: "sorting") + OnlineConfig.rewards("ppo", default: []) + [
-        .int("ppo.steps", 60, min: 0, help: "Rollout batches (each followed by ppo_epochs epochs); 600 for the fresh preset model unless set."),
-        .double("ppo.learning_rate", 3e-6, min: 0, help: "AdamW learning rate; 1e-4 for the fresh preset model unless set."),
         .string("ppo.reward_model", "", help: "A reward-model weights file (nudge rm); empty: train one on gold-labelled pairs first."),
         .int("ppo.reward_model_pairs", 2000, min: 1, help: "Gold-labelled pairs for the reward model trained first; 8000 for the fresh preset model unless set."),
         .int("ppo.reward_model_epochs", 3, min: 1, help: "Epochs of that reward model."),
@@ -27,28 +28,7 @@ public enum PPORun {
         .choice("ppo.value_head_init", ["random", "zero", "reward_model"], default: "random",
                 help: "The value head's initial weights: random, zero (V = 0 everywhere), or the reward model's head (TRL); zero for the fresh preset model unless set."),
         .choice("ppo.value_model", ["separate", "shared"], default: "separate", help: "A separate value model, or a head on the policy trunk."),
-        .int("ppo.batch_size", 16, min: 1, help: "Prompts (one completion each) per rollout batch; 64 for the fresh preset model unless set."),
-        .int("ppo.mini_batches", 1, min: 1, help: "Mini-batches per PPO epoch; 4 for the fresh preset model unless set."),
-        .int("ppo.ppo_epochs", 4, min: 1, help: "PPO epochs per rollout batch."),
-        .int("ppo.max_completion_length", 53, min: 1, help: "New tokens per completion; 6 for the built-in task unless set."),
-        .double("ppo.temperature", 0.7, above: 0, help: "Sampling temperature (> 0: training divides the logits by it)."),
-        .double("ppo.beta", 0.05, min: 0, help: "β: the KL coefficient (initial, when adaptive); 0.1 for the fresh preset model unless set."),
-        .choice("ppo.kl_estimator", ["k1", "k2", "k3"], default: "k1", help: "Per-token KL estimator."),
-        .choice("ppo.kl_placement", ["reward", "loss"], default: "reward", help: "KL penalty in the token rewards or in the loss."),
-        .double("ppo.target_kl", 0, min: 0, help: "Adaptive KL controller target (0: fixed β)."),
-        .double("ppo.kl_horizon", 10_000, min: 1, help: "Adaptive KL controller horizon."),
-        .double("ppo.cliprange", 0.2, min: 0, help: "Policy clip range."),
-        .double("ppo.cliprange_value", 0.2, min: 0, help: "Value clip range."),
-        .double("ppo.vf_coef", 0.1, min: 0, help: "Value-loss weight."),
-        .double("ppo.entropy_coef", 0, min: 0, help: "Entropy bonus weight."),
-        .double("ppo.gamma", 1, min: 0, max: 1, help: "γ over tokens."),
-        .double("ppo.lam", 0.95, min: 0, max: 1, help: "GAE λ."),
-        .bool("ppo.whiten_rewards", false, help: "Whiten token rewards (masked statistics)."),
-        .choice("ppo.score_position", ["last_token", "after_last_token"], default: "last_token",
-                help: "Where the score joins the token rewards: the last real token, or one past it as TRL's PPOTrainer (its value then trained on the score)."),
-        .double("ppo.missing_eos_penalty", 0, min: 0, help: "Subtracted from the score of completions without EOS (0: none, TRL's default); 1 for the fresh preset model unless set."),
-        .double("ppo.max_grad_norm", 1, min: 0, help: "Clip the gradient norm (0: no clipping)."),
-    ])
+    ] + keys.fields(defaults: PPORLHFConfig()))
 
     /// Trains with a resolved configuration; `warm` is an already warm-started model (the demo's);
     /// `resume` continues the run in `output` from checkpoints/latest with its saved reward model.
@@ -134,30 +114,9 @@ public enum PPORun {
         case "reward_model": value.score.weight = rewardModel.score.weight.copy()
         default: break
         }
-        var c = PPORLHFConfig()
-        c.learningRate = config.float("ppo.learning_rate")
-        c.batchSize = config.int("ppo.batch_size")
-        c.miniBatches = config.int("ppo.mini_batches")
-        guard c.batchSize % c.miniBatches == 0 else { throw RunSetupError("ppo.batch_size (\(c.batchSize)) must be a multiple of ppo.mini_batches (\(c.miniBatches))") }
-        c.ppoEpochs = config.int("ppo.ppo_epochs")
-        c.maxCompletionLength = config.int("ppo.max_completion_length")
-        c.temperature = config.float("ppo.temperature")
-        c.klCoefficient = config.double("ppo.beta")
-        c.klEstimator = KLEstimator(rawValue: config.string("ppo.kl_estimator")) ?? .k1
-        c.klPlacement = KLPenaltyPlacement(rawValue: config.string("ppo.kl_placement")) ?? .reward
-        if config.double("ppo.target_kl") > 0 { c.adaptiveKL = AdaptiveKLController(target: config.double("ppo.target_kl"), horizon: config.double("ppo.kl_horizon")) }
-        c.clipRange = config.float("ppo.cliprange")
-        c.valueClipRange = config.float("ppo.cliprange_value")
-        c.valueCoefficient = config.float("ppo.vf_coef")
-        c.entropyCoefficient = config.float("ppo.entropy_coef")
-        c.gamma = config.float("ppo.gamma")
-        c.lambda = config.float("ppo.lam")
-        c.whitenRewards = config.bool("ppo.whiten_rewards")
-        c.scorePosition = PPOScorePosition(rawValue: config.string("ppo.score_position")) ?? .lastToken
-        c.missingEOSPenalty = config.double("ppo.missing_eos_penalty") > 0 ? config.double("ppo.missing_eos_penalty") : nil
-        c.maxGradNorm = AlignConfig.clipNorm(config.float("ppo.max_grad_norm"))
+        var c = keys.apply(config, to: PPORLHFConfig())
         c.seed = run.seed
-        c.steps = config.int("ppo.steps")
+        guard c.batchSize % c.miniBatches == 0 else { throw RunSetupError("ppo.batch_size (\(c.batchSize)) must be a multiple of ppo.mini_batches (\(c.miniBatches))") }
         var functions: [(any RewardFunction, Double)] = [(RewardModelReward(model: rewardModel, padTokenID: Collator.padID(for: tokenizer)), 1)]
         let extra = try OnlineConfig.makeRewards(config, "ppo", tokenizer: tokenizer)
         functions += extra.functions.map { ($0.function, $0.weight) }
