@@ -62,4 +62,30 @@ struct RunConfigurationTests {
         #expect(ppo.missingEOSPenalty == 1)
         #expect(ppo.maxGradNorm == .infinity)
     }
+
+    /// A GRPO run built in code goes through the same runner as `nudge grpo` and leaves the same run
+    /// directory; its config.toml, read back through the command's schema, gives back the trainer.
+    @Test func aRunBuiltInCodeWritesTheCommandsRunDirectory() throws {
+        let output = FileManager.default.temporaryDirectory.appendingPathComponent("nudge-code-run-\(getpid())")
+        defer { try? FileManager.default.removeItem(at: output) }
+        var trainer = GRPOConfig()
+        (trainer.steps, trainer.promptsPerStep, trainer.numGenerations, trainer.maxCompletionLength) = (2, 2, 2, 4)
+        trainer.learningRate = 1e-3
+        trainer.seed = 3
+        let config = try GroupRun.grpo.configuration(trainer, overrides: [
+            "output=\(output.path)", "warmup.sft_epochs=0", "eval.rows=4", "eval.every=1", "checkpoint.every=1",
+        ])
+        let outcome = try GroupRun.grpo.train(config: config)
+        #expect(outcome.steps == 2)
+        #expect(outcome.accuracies.map(\.0) == [0, 1, 2])
+        for file in ["config.toml", "metrics.jsonl", "samples.jsonl", "report.html", "checkpoints/latest/model.safetensors",
+                     "checkpoints/model/config.json", "checkpoints/initial.safetensors"] {
+            #expect(FileManager.default.fileExists(atPath: output.appendingPathComponent(file).path), "\(file)")
+        }
+        let written = try ConfigDocument.load(path: output.appendingPathComponent("config.toml").path)
+        let reread = try GroupRun.grpo.schema.resolve(file: written)
+        let back = GroupRun.grpo.keys.apply(reread, to: GRPOConfig())
+        #expect(back.steps == 2 && back.promptsPerStep == 2 && back.numGenerations == 2 && back.maxCompletionLength == 4)
+        #expect(back.learningRate == 1e-3 && reread.int("seed") == 3)
+    }
 }
