@@ -55,8 +55,7 @@ public func discountedReturns(_ rewards: [Float], gamma: Float, bootstrap: Float
 /// (x − mean)/(std + ε) with the unbiased std, as CleanRL's advantage normalization.
 public func normalized(_ x: [Float], epsilon: Float = 1e-8) -> [Float] {
     guard x.count > 1 else { return x.map { _ in 0 } }
-    let mean = x.reduce(0, +) / Float(x.count)
-    let variance = x.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Float(x.count - 1)
+    let (mean, variance) = meanAndVariance(x)
     let std = variance.squareRoot()
     return x.map { ($0 - mean) / (std + epsilon) }
 }
@@ -64,11 +63,7 @@ public func normalized(_ x: [Float], epsilon: Float = 1e-8) -> [Float] {
 /// 1 − Var(y − ŷ)/Var(y): how much of the return's variance the value function explains
 /// (NaN when the returns do not vary).
 public func explainedVariance(predicted: [Float], target: [Float]) -> Float {
-    func variance(_ v: [Float]) -> Float {
-        let m = v.reduce(0, +) / Float(v.count)
-        return v.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Float(v.count)
-    }
-    let vy = variance(target)
+    let vy = meanAndVariance(target, correction: 0).variance
     if vy == 0 { return .nan }
-    return 1 - variance(zip(target, predicted).map { $0 - $1 }) / vy
+    return 1 - meanAndVariance(zip(target, predicted).map { $0 - $1 }, correction: 0).variance / vy
 }

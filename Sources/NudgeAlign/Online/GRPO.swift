@@ -160,9 +160,7 @@ public final class GRPOTrainer {
         if case .grpo(.batch) = config.advantage {
             let scored = totals.compactMap { $0 }
             guard scored.count > 1 else { return 1 }
-            let mean = scored.reduce(0, +) / Double(scored.count)
-            let variance = scored.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(scored.count - (config.unbiasedStd ? 1 : 0))
-            return variance.squareRoot() < 1e-12 ? 1 : 0
+            return meanAndVariance(scored, correction: config.unbiasedStd ? 1 : 0).variance.squareRoot() < 1e-12 ? 1 : 0
         }
         let zero = zeroStdGroups(totals)
         return Double(zero.filter { $0 }.count) / Double(max(zero.count, 1))
@@ -348,8 +346,8 @@ public final class GRPOTrainer {
                     let perSequence = clippedSurrogateTerms(ratio: ratio, advantages: advantages, clipLow: config.epsilon, clipHigh: config.epsilonHigh)
                     withoutGradients {
                         let n = Double(config.numIterations)
-                        let (low, high, region) = clipFractions(ratio: ratio, advantages: advantages, mask: [Float](repeating: 1, count: b), width: 1,
-                                                                epsilonLow: config.epsilon, epsilonHigh: config.epsilonHigh ?? config.epsilon)
+                        let (low, high, region) = ClipStatistics.trl(ratio: ratio, advantages: advantages, mask: [Float](repeating: 1, count: b), width: 1,
+                                                                     epsilonLow: config.epsilon, epsilonHigh: config.epsilonHigh ?? config.epsilon).fractions
                         clipLow += low / n
                         clipHigh += high / n
                         clipRegion += region / n
@@ -373,9 +371,9 @@ public final class GRPOTrainer {
                     let n = Double(config.numIterations)
                     // GSPO's one ratio per sequence: TRL averages its clip flags over sequences.
                     let perSequence = config.importanceSampling == .sequence
-                    let (low, high, region) = clipFractions(ratio: ratio, advantages: advantages,
-                                                            mask: perSequence ? [Float](repeating: 1, count: b) : maskValues, width: perSequence ? 1 : width,
-                                                            epsilonLow: config.epsilon, epsilonHigh: config.epsilonHigh ?? config.epsilon)
+                    let (low, high, region) = ClipStatistics.trl(ratio: ratio, advantages: advantages,
+                                                                 mask: perSequence ? [Float](repeating: 1, count: b) : maskValues, width: perSequence ? 1 : width,
+                                                                 epsilonLow: config.epsilon, epsilonHigh: config.epsilonHigh ?? config.epsilon).fractions
                     clipLow += low / n
                     clipHigh += high / n
                     clipRegion += region / n
@@ -427,29 +425,4 @@ public final class GRPOTrainer {
                                                  reward: totals[$0], advantage: perRow[$0]) }
         return OnlineStepResult(step: step, metrics: metrics, samples: samples)
     }
-}
-
-/// TRL's clip metrics: the masked fractions of tokens whose ratio fell below 1 − ε with A < 0 (low),
-/// above 1 + ε_high with A > 0 (high), and either (region).
-func clipFractions(ratio: Tensor, advantages: Tensor, mask: [Float], width: Int, epsilonLow: Float, epsilonHigh: Float)
-    -> (Double, Double, Double)
-{
-    let r = ratio.scalars, a = advantages.scalars
-    let b = mask.count / max(width, 1)
-    var low = 0.0, high = 0.0, region = 0.0, count = 0.0
-    for row in 0..<b {
-        for t in 0..<width where mask[row * width + t] != 0 {
-            // A per-sequence ratio or advantage is (B, 1); counted per sequence (width 1), a per-token
-            // advantage is read at the row's first position (GRPO's are equal along the row).
-            let ratioValue = ratio.shape[1] == 1 ? r[row] : r[row * ratio.shape[1] + t]
-            let advantage = advantages.shape[1] == 1 ? a[row] : a[row * advantages.shape[1] + t]
-            let isLow = ratioValue < 1 - epsilonLow && advantage < 0
-            let isHigh = ratioValue > 1 + epsilonHigh && advantage > 0
-            low += isLow ? 1 : 0
-            high += isHigh ? 1 : 0
-            region += (isLow || isHigh) ? 1 : 0
-            count += 1
-        }
-    }
-    return count > 0 ? (low / count, high / count, region / count) : (0, 0, 0)
 }

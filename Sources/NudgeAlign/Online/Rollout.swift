@@ -6,6 +6,7 @@
 import Foundation
 import NudgeLM
 import NudgeNN
+import NudgePolicyGradient
 import NudgeTensor
 
 /// One prompt of an online dataset.
@@ -157,9 +158,8 @@ public struct Rollout {
 func meanAndStd(_ values: [Double?]) -> (Double, Double) {
     let v = values.compactMap { $0 }
     guard !v.isEmpty else { return (.nan, .nan) }
-    let mean = v.reduce(0, +) / Double(v.count)
-    guard v.count > 1 else { return (mean, 0) }
-    return (mean, (v.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(v.count - 1)).squareRoot())
+    let (mean, variance) = meanAndVariance(v)
+    return (mean, variance.squareRoot())
 }
 
 /// TRL's completion-length metrics.

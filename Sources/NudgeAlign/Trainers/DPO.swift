@@ -7,6 +7,7 @@
 import Foundation
 import NudgeLM
 import NudgeNN
+import NudgePolicyGradient
 import NudgeTensor
 
 /// DPO hyperparameters (TRL's defaults: β 0.1, sigmoid loss).

@@ -10,6 +10,7 @@
 import Foundation
 import NudgeLM
 import NudgeNN
+import NudgePolicyGradient
 import NudgeTensor
 
 /// KTO hyperparameters (TRL's defaults: β 0.1, weights 1).

@@ -25,7 +25,7 @@ public struct CategoricalDistribution {
     public func logProb(_ actions: [Int]) -> Tensor { logProbabilities.pick(actions) }
 
     /// Entropy per row (differentiable).
-    public var entropy: Tensor { -(logProbabilities.exp() * logProbabilities).sum(axis: -1) }
+    public var entropy: Tensor { Tensor.categoricalEntropy(logProbabilities: logProbabilities) }
 }
 
 /// A batch of diagonal Gaussians: mean (B, A), log-std (A) shared across the batch.

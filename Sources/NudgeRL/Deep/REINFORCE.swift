@@ -208,8 +208,8 @@ public enum PolicyGradient {
             }
         }
         return zip(["REINFORCE", "REINFORCE with baseline", "one-step actor-critic"], norms).map { name, v in
-            let m = v.reduce(0, +) / Double(v.count)
-            return (name, m, v.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Double(Swift.max(v.count - 1, 1)))
+            let (m, variance) = meanAndVariance(v)
+            return (name, m, variance)
         }
     }
 }
