@@ -108,20 +108,11 @@ public final class GRPOTrainer {
             throw TrainerConfigurationError(field: "importance_sampling_level",
                                             message: "sequence_sum needs one advantage per sequence (grpo or rloo), not REINFORCE++'s per-token ones")
         }
-        if let reference { try checkReference(reference, of: policy) }
+        (self.reference, referenceIsAdapterFreePolicy) = try onlineReference(reference, of: policy, needs: config.beta != 0)
         self.policy = policy
         self.tokenizer = tokenizer
         self.rewards = rewards
         self.config = config
-        let needsReference = config.beta != 0
-        referenceIsAdapterFreePolicy = needsReference && reference == nil && !loraLayers(in: policy).isEmpty
-        if let reference {
-            self.reference = reference
-        } else if needsReference && !referenceIsAdapterFreePolicy {
-            self.reference = try LanguageModelLoader.frozenCopy(of: policy)
-        } else {
-            self.reference = nil
-        }
         optimizer = AdamW(learningRate: config.learningRate, weightDecay: config.weightDecay)
         let prompts = try onlinePrompts(rows: rows, tokenizer: tokenizer, template: template, maxPromptLength: config.maxPromptLength,
                                         limits: TokenLimits(model: policy), maxNewTokens: config.maxCompletionLength)
@@ -139,12 +130,8 @@ public final class GRPOTrainer {
     /// Reference per-token log-probs (B, T − 1).
     func referenceLogProbs(_ rollout: Rollout) -> Tensor? {
         guard config.beta != 0 else { return nil }
-        if referenceIsAdapterFreePolicy {
-            setLoRAEnabled(false, in: policy)
-            defer { setLoRAEnabled(true, in: policy) }
-            return rollout.logProbs(policy, temperature: config.temperature)
-        }
-        return reference.map { rollout.logProbs($0, temperature: config.temperature) }
+        return rollout.referenceLogProbs(policy: policy, reference: reference, adapterFreePolicy: referenceIsAdapterFreePolicy,
+                                         temperature: config.temperature)
     }
 
     /// Per group of `numGenerations` rows: whether all its rewards are equal (no learning signal).
@@ -390,8 +377,7 @@ public final class GRPOTrainer {
                                           stepTokenCount: stepTokens)
             }
             if recordsParameterGradientNorms {
-                parameterGradientNorms = Dictionary(grads.map { ($0, $1.scalars.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()) },
-                                                    uniquingKeysWith: { a, _ in a })
+                parameterGradientNorms = grads.norms()
             }
             gradNorm = Double(clipGradientNorm(&grads, maxNorm: config.maxGradNorm))
             // Refused before the weights change; an update that overflows them is caught after it.
@@ -404,13 +390,7 @@ public final class GRPOTrainer {
         tokensSeen += rollout.input.attentionMask?.reduce(0) { $0 + $1.filter { $0 }.count } ?? 0
         let (rewardMean, rewardStd) = meanAndStd(totals)
         var metrics: [(String, Double)] = [("reward", rewardMean), ("reward_std", rewardStd)]
-        for (f, column) in zip(rewards.functions, perFunction) {
-            let (m, s) = meanAndStd(column)
-            metrics += [("rewards/\(f.function.name)/mean", m), ("rewards/\(f.function.name)/std", s)]
-        }
-        for monitor in monitors {
-            metrics.append(("monitor/\(monitor.name)", meanAndStd(try monitor.scores(rollout.samples)).0))
-        }
+        metrics += try rewardMetrics(rewards, perFunction: perFunction, monitors: monitors, samples: rollout.samples)
         metrics += [("frac_reward_zero_std", zeroStdFraction)]
         if config.beta != 0 { metrics.append(("kl", kl)) }
         metrics += [("entropy", entropy), ("clip_ratio/low_mean", clipLow), ("clip_ratio/high_mean", clipHigh),

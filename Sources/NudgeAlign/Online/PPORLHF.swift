@@ -169,14 +169,12 @@ public final class PPORLHFTrainer {
             throw TrainerConfigurationError(field: "batch_size", message: "the batch size (\(config.batchSize)) must be a positive multiple of the mini-batch count (\(config.miniBatches))")
         }
         try checkSampling(temperature: config.temperature, maxCompletionLength: config.maxCompletionLength)
-        if let reference { try checkReference(reference, of: policy) }
+        (self.reference, referenceIsAdapterFreePolicy) = try onlineReference(reference, of: policy, needs: true)
         self.policy = policy
         self.value = value
         self.tokenizer = tokenizer
         self.rewards = rewards
         self.config = config
-        referenceIsAdapterFreePolicy = reference == nil && !loraLayers(in: policy).isEmpty
-        self.reference = try reference ?? (referenceIsAdapterFreePolicy ? nil : LanguageModelLoader.frozenCopy(of: policy))
         klCoefficient = config.klCoefficient
         trainable = PolicyAndValue(policy: policy, value: value)
         optimizer = AdamW(learningRate: config.learningRate, weightDecay: 0)
@@ -187,12 +185,8 @@ public final class PPORLHFTrainer {
     }
 
     func referenceLogProbs(_ rollout: Rollout) -> Tensor {
-        if referenceIsAdapterFreePolicy {
-            setLoRAEnabled(false, in: policy)
-            defer { setLoRAEnabled(true, in: policy) }
-            return rollout.logProbs(policy, temperature: config.temperature)
-        }
-        return rollout.logProbs(reference!, temperature: config.temperature)
+        rollout.referenceLogProbs(policy: policy, reference: reference, adapterFreePolicy: referenceIsAdapterFreePolicy,
+                                  temperature: config.temperature)!
     }
 
     /// Values in the shifted frame: V at position t − 1 estimates the return of token t onward.
@@ -389,13 +383,7 @@ public final class PPORLHFTrainer {
             ("objective/rlhf_reward", score - usedBeta * meanKL),
             ("objective/entropy", sampledEntropy),
         ]
-        for (f, column) in zip(rewards.functions, perFunction) {
-            let (m, s) = meanAndStd(column)
-            metrics += [("rewards/\(f.function.name)/mean", m), ("rewards/\(f.function.name)/std", s)]
-        }
-        for monitor in monitors {
-            metrics.append(("monitor/\(monitor.name)", meanAndStd(try monitor.scores(rollout.samples)).0))
-        }
+        metrics += try rewardMetrics(rewards, perFunction: perFunction, monitors: monitors, samples: rollout.samples)
         metrics += [("policy/approxkl_avg", mean(approxKLs)), ("policy/clipfrac_avg", mean(clipFractions)),
                     ("loss/policy_avg", mean(policyLosses)), ("loss/value_avg", mean(valueLosses)),
                     ("val/clipfrac_avg", mean(valueClipFractions)), ("policy/entropy_avg", mean(entropies)),
