@@ -41,6 +41,24 @@ public func generalizedAdvantages(
     return (advantages, zip(advantages, values).map { $0 + $1 })
 }
 
+/// GAE(γ, λ) over a vector-environment rollout (row-major t·envs + e) where V(s_{t+1}) is the next
+/// row's value within an episode and `lastValues` after the last step; `nextValues` is used where
+/// the episode ended (a truncated step's V(final observation); ignored where terminated).
+public func rolloutAdvantages(
+    rewards: [Float], values: [Float], lastValues: [Float], nextValues: [Float], terminated: [Bool], episodeEnded: [Bool],
+    envs: Int, gamma: Float, lambda: Float
+) -> (advantages: [Float], returns: [Float]) {
+    var nextValues = nextValues
+    let steps = rewards.count / max(envs, 1)
+    for t in 0..<steps {
+        for e in 0..<envs where !episodeEnded[t * envs + e] {
+            nextValues[t * envs + e] = t + 1 < steps ? values[(t + 1) * envs + e] : lastValues[e]
+        }
+    }
+    return generalizedAdvantages(rewards: rewards, values: values, nextValues: nextValues, terminated: terminated,
+                                 episodeEnded: episodeEnded, envs: envs, gamma: gamma, lambda: lambda)
+}
+
 /// Discounted returns G_t = r_t + γ·G_{t+1} for one episode.
 public func discountedReturns(_ rewards: [Float], gamma: Float, bootstrap: Float = 0) -> [Float] {
     var g = bootstrap

@@ -103,16 +103,8 @@ public enum DQN {
             let s = try env.step(.discrete(action))
             buffer.add(observation: obs, action: [Float(action)], reward: Float(s.reward), nextObservation: s.observation,
                        terminated: s.terminated)
-            if s.done {
-                if case .double(let r)? = s.info["episode_return"], case .int(let l)? = s.info["episode_length"] {
-                    episodes.append(EpisodeRecord(globalStep: globalStep + 1, episodeReturn: r, length: l))
-                    onMetrics?(globalStep, [("charts/episodic_return", r), ("charts/episodic_length", Double(l)),
-                                            ("charts/epsilon", epsilon)])
-                }
-                obs = env.reset(seed: nil, options: nil).observation
-            } else {
-                obs = s.observation
-            }
+            obs = observationAfter(s, env: env, globalStep: globalStep, episodes: &episodes, onMetrics: onMetrics,
+                                   extra: [("charts/epsilon", epsilon)])
 
             if globalStep > c.learningStarts {
                 if globalStep % c.trainFrequency == 0 {
@@ -127,7 +119,7 @@ public enum DQN {
                     optimizer.update(q, gradients: grads)
                     if globalStep % 100 == 0 {
                         onMetrics?(globalStep, [("losses/td_loss", Double(loss.item())),
-                                                ("charts/SPS", Double(globalStep) / Swift.max(Date().timeIntervalSince(start), 1e-9))])
+                                                ("charts/SPS", stepsPerSecond(globalStep, since: start))])
                     }
                 }
                 if globalStep % c.targetNetworkFrequency == 0 {
@@ -139,8 +131,6 @@ public enum DQN {
                                           checkpoint: checkpoint)
         }
         if completed != savedStep { try checkpoint() }
-        let wall = Date().timeIntervalSince(start)
-        return (q, TrainingResult(episodes: episodes, wallTime: wall, stepsPerSecond: Double(completed) / Swift.max(wall, 1e-9),
-                                  globalSteps: completed))
+        return (q, TrainingResult(episodes: episodes, globalSteps: completed, start: start))
     }
 }

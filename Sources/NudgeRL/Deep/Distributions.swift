@@ -57,6 +57,20 @@ public struct DiagonalGaussian {
     }
 }
 
+/// An actor-critic's policy: categorical (discrete actions) or diagonal Gaussian (continuous).
+public enum PolicyDistribution {
+    case categorical(CategoricalDistribution)
+    case gaussian(DiagonalGaussian)
+
+    /// Entropy per row (differentiable).
+    public var entropy: Tensor {
+        switch self {
+        case .categorical(let d): d.entropy
+        case .gaussian(let d): d.entropy
+        }
+    }
+}
+
 /// a = tanh(u)·scale + bias with u ~ N(mean, exp(logStd)) (SAC's policy).
 public struct TanhGaussian {
     public let mean: Tensor

@@ -99,15 +99,12 @@ public enum PolicyGradient {
                 let (_, vg) = valueAndGrad(agent.critic) { critic in mseLoss(critic(x).reshaped([-1]), target) }
                 valueOptimizer.update(agent.critic, gradients: vg)
             }
-            let total = Double(e.rewards.reduce(0, +))
-            episodes.append(EpisodeRecord(globalStep: globalStep, episodeReturn: total, length: e.rewards.count))
-            onMetrics?(globalStep, [("charts/episodic_return", total), ("charts/episodic_length", Double(e.rewards.count))])
+            recordEpisode(Double(e.rewards.reduce(0, +)), length: e.rewards.count, globalStep: globalStep, into: &episodes, onMetrics: onMetrics)
             try checkpointing?.boundary(agent, step: globalStep, savedStep: savedStep, last: globalStep >= c.totalTimesteps, onMetrics: onMetrics,
                                           checkpoint: checkpoint)
         }
         if globalStep != savedStep { try checkpoint() }
-        let wall = Date().timeIntervalSince(start)
-        return (agent, TrainingResult(episodes: episodes, wallTime: wall, stepsPerSecond: Double(globalStep) / Swift.max(wall, 1e-9), globalSteps: globalStep))
+        return (agent, TrainingResult(episodes: episodes, globalSteps: globalStep, start: start))
     }
 
     /// One-step actor-critic: after every step, the actor follows −δ·log π(a|s) and the critic δ².
@@ -162,8 +159,7 @@ public enum PolicyGradient {
                 // The episode's return as the environment's statistics wrapper summed it (the
                 // raw rewards), so a run resumed mid-episode reports it whole.
                 if case .double(let r)? = s.info["episode_return"] {
-                    episodes.append(EpisodeRecord(globalStep: globalStep, episodeReturn: r, length: episodeLength))
-                    onMetrics?(globalStep, [("charts/episodic_return", r), ("charts/episodic_length", Double(episodeLength))])
+                    recordEpisode(r, length: episodeLength, globalStep: globalStep, into: &episodes, onMetrics: onMetrics)
                 }
                 episodeLength = 0
                 obs = env.reset(seed: nil, options: nil).observation
@@ -176,8 +172,7 @@ public enum PolicyGradient {
         // A budget that ends mid-episode still gets its final evaluation.
         try checkpointing?.evaluateIfDue(agent, step: steps, last: steps == c.totalTimesteps, onMetrics: onMetrics)
         if steps != savedStep { try checkpoint() }
-        let wall = Date().timeIntervalSince(start)
-        return (agent, TrainingResult(episodes: episodes, wallTime: wall, stepsPerSecond: Double(steps) / Swift.max(wall, 1e-9), globalSteps: steps))
+        return (agent, TrainingResult(episodes: episodes, globalSteps: steps, start: start))
     }
 
     /// The spread of per-episode policy-gradient estimates at one fixed policy and critic:

@@ -161,15 +161,7 @@ public enum SAC {
             }
             let s = try env.step(.continuous(action))
             buffer.add(observation: obs, action: action, reward: Float(s.reward), nextObservation: s.observation, terminated: s.terminated)
-            if s.done {
-                if case .double(let r)? = s.info["episode_return"], case .int(let l)? = s.info["episode_length"] {
-                    episodes.append(EpisodeRecord(globalStep: globalStep + 1, episodeReturn: r, length: l))
-                    onMetrics?(globalStep, [("charts/episodic_return", r), ("charts/episodic_length", Double(l))])
-                }
-                obs = env.reset(seed: nil, options: nil).observation
-            } else {
-                obs = s.observation
-            }
+            obs = observationAfter(s, env: env, globalStep: globalStep, episodes: &episodes, onMetrics: onMetrics)
             completed = globalStep + 1
             guard globalStep > c.learningStarts else {
                 try checkpointing?.boundary(actor, step: completed, savedStep: savedStep, last: completed == c.totalTimesteps, logStep: globalStep, onMetrics: onMetrics,
@@ -212,7 +204,7 @@ public enum SAC {
                     if globalStep % 100 == 0 {
                         onMetrics?(globalStep, [("losses/qf_loss", Double(qLoss) / 2), ("losses/actor_loss", Double(actorLoss.item())),
                                                 ("losses/alpha", Double(alpha)),
-                                                ("charts/SPS", Double(globalStep) / Swift.max(Date().timeIntervalSince(start), 1e-9))])
+                                                ("charts/SPS", stepsPerSecond(globalStep, since: start))])
                     }
                 }
             }
@@ -224,8 +216,6 @@ public enum SAC {
                                           checkpoint: checkpoint)
         }
         if completed != savedStep { try checkpoint() }
-        let wall = Date().timeIntervalSince(start)
-        return (actor, TrainingResult(episodes: episodes, wallTime: wall, stepsPerSecond: Double(completed) / Swift.max(wall, 1e-9),
-                                      globalSteps: completed))
+        return (actor, TrainingResult(episodes: episodes, globalSteps: completed, start: start))
     }
 }
