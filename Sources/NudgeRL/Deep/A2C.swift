@@ -45,11 +45,8 @@ public enum A2C {
         let optimizer = RMSprop(learningRate: c.learningRate, alpha: c.rmspropAlpha, eps: c.rmspropEpsilon)
         var rng = RandomGenerator(seed: c.seed).derive(stream: 31)
         let n = c.numEnvs, T = c.numSteps
-        let begun = try RLCheckpointing.begin(checkpointing, algorithm: "a2c", envs: envs, agent: agent, optimizer: optimizer,
-                                              seed: c.seed, generator: rng)
-        var (completed, globalStep, episodes, nextObs) = (begun.iteration, begun.globalStep, begun.episodes, begun.observations)
-        rng = try restoredGenerator(begun)
-        let start = Date().addingTimeInterval(-begun.wallTime)
+        var (completed, globalStep, episodes, nextObs, start) = try RLCheckpointing.begin(
+            checkpointing, algorithm: "a2c", envs: envs, agent: agent, optimizer: optimizer, seed: c.seed, generator: &rng)
         var savedStep = globalStep
         func checkpoint() throws {
             savedStep = globalStep

@@ -74,26 +74,16 @@ public enum DQN {
         let optimizer = Adam(learningRate: c.learningRate)
         var buffer = ReplayBuffer(capacity: c.bufferSize, observationSize: obsSize)
         var rng = RandomGenerator(seed: c.seed).derive(stream: 21)
-        var episodes: [EpisodeRecord] = []
-        var firstStep = 0, wallBefore = 0.0
-        var obs: [Float]
-        if let restored = try RLCheckpointing.resume(checkpointing, algorithm: "dqn", env: env, agent: q, optimizer: optimizer) {
-            (firstStep, episodes, wallBefore) = (restored.state.globalStep, restored.state.episodes, restored.state.wallTime)
-            rng = try restoredGenerator(restored.state)
-            try target.update(parameters: restored.tensors("target"))
-            try restored.restore(&buffer)
-            obs = try restored.observation()
-        } else {
-            obs = env.reset(seed: c.seed, options: nil).observation
+        var (firstStep, episodes, start, obs) = try RLCheckpointing.beginReplayRun(
+            checkpointing, algorithm: "dqn", env: env, agent: q, optimizer: optimizer, seed: c.seed, generator: &rng, buffer: &buffer) {
+            try target.update(parameters: $0.tensors("target"))
         }
-        let start = Date().addingTimeInterval(-wallBefore)
         var completed = firstStep, savedStep = firstStep
         func checkpoint() throws {
             savedStep = completed
-            try checkpointing?.save(algorithm: "dqn", iteration: completed, globalStep: completed, metricsThrough: completed - 1, start: start,
-                                    generator: rng, observation: obs, env: env, episodes: episodes, agent: q, optimizer: optimizer,
-                                    counters: buffer.checkpointCounters,
-                                    tensors: ["target": target.parameters(), "replay": buffer.stateTensors()])
+            try checkpointing?.saveReplayRun(algorithm: "dqn", completed: completed, start: start, generator: rng, observation: obs, env: env,
+                                             episodes: episodes, agent: q, optimizer: optimizer, buffer: buffer,
+                                             tensors: ["target": target.parameters()])
         }
 
         for globalStep in stride(from: firstStep, to: c.totalTimesteps, by: 1) {

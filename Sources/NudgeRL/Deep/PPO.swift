@@ -198,11 +198,8 @@ public enum PPO {
         let n = c.numEnvs, T = c.numSteps, A = agent.actionCount
         var rng = RandomGenerator(seed: c.seed).derive(stream: 11)
         let optimizer = Adam(learningRate: c.learningRate, eps: 1e-5)
-        let begun = try RLCheckpointing.begin(checkpointing, algorithm: "ppo", envs: envs, agent: agent, optimizer: optimizer,
-                                              seed: c.seed, generator: rng)
-        var (completed, globalStep, episodes, nextObs) = (begun.iteration, begun.globalStep, begun.episodes, begun.observations)
-        rng = try restoredGenerator(begun)
-        let start = Date().addingTimeInterval(-begun.wallTime)
+        var (completed, globalStep, episodes, nextObs, start) = try RLCheckpointing.begin(
+            checkpointing, algorithm: "ppo", envs: envs, agent: agent, optimizer: optimizer, seed: c.seed, generator: &rng)
         var savedStep = globalStep
         func checkpoint() throws {
             savedStep = globalStep

@@ -55,24 +55,25 @@ func playEpisode(_ env: AnyEnvironment, _ agent: ActorCriticAgent, _ rng: inout 
 
 /// REINFORCE and one-step actor-critic.
 public enum PolicyGradient {
+    /// What both start from: the training environment, the agent, and the policy's and the value's Adam.
+    static func makeRun(_ environmentID: String, _ c: PolicyGradientConfig) throws -> (AnyEnvironment, ActorCriticAgent, Adam, Adam) {
+        let env = try makeTrainingEnvironment(environmentID)
+        let agent = ActorCriticAgent(observationSize: env.observationSpace.flatCount, actionSpace: env.actionSpace, hidden: c.hiddenSizes, seed: c.seed)
+        return (env, agent, Adam(learningRate: c.learningRate), Adam(learningRate: c.valueLearningRate))
+    }
+
     /// REINFORCE: one update per episode on −Σ log π(aₜ|sₜ)·(Gₜ − b(sₜ)) / T. With
     /// `checkpointing`, the run is saved between episodes (past every `every` steps, when stopped
     /// and at the end) and, when resuming, restored first.
     public static func reinforce(environmentID: String, config c: PolicyGradientConfig, onMetrics: MetricsCallback? = nil,
                                  shouldStop: () -> Bool = { false }, checkpointing: RLCheckpointing? = nil)
         throws -> (agent: ActorCriticAgent, result: TrainingResult) {
-        let env = try makeTrainingEnvironment(environmentID)
-        let agent = ActorCriticAgent(observationSize: env.observationSpace.flatCount, actionSpace: env.actionSpace, hidden: c.hiddenSizes, seed: c.seed)
-        let policyOptimizer = Adam(learningRate: c.learningRate), valueOptimizer = Adam(learningRate: c.valueLearningRate)
+        let (env, agent, policyOptimizer, valueOptimizer) = try makeRun(environmentID, c)
         var rng = RandomGenerator(seed: c.seed).derive(stream: 50)
-        var episodes: [EpisodeRecord] = []
-        var globalStep = 0, wallBefore = 0.0
-        if let restored = try RLCheckpointing.resume(checkpointing, algorithm: "reinforce", env: env, agent: agent, optimizer: policyOptimizer) {
-            (globalStep, episodes, wallBefore) = (restored.state.globalStep, restored.state.episodes, restored.state.wallTime)
-            rng = try restoredGenerator(restored.state)
-            try valueOptimizer.load(state: restored.tensors("value_optimizer"))
+        var (globalStep, episodes, start, _) = try RLCheckpointing.beginSingleEnvironmentRun(
+            checkpointing, algorithm: "reinforce", env: env, agent: agent, optimizer: policyOptimizer, generator: &rng) {
+            try valueOptimizer.load(state: $0.tensors("value_optimizer"))
         }
-        let start = Date().addingTimeInterval(-wallBefore)
         var savedStep = globalStep
         func checkpoint() throws {
             savedStep = globalStep
@@ -113,23 +114,14 @@ public enum PolicyGradient {
     public static func actorCritic(environmentID: String, config c: PolicyGradientConfig, onMetrics: MetricsCallback? = nil,
                                    shouldStop: () -> Bool = { false }, checkpointing: RLCheckpointing? = nil)
         throws -> (agent: ActorCriticAgent, result: TrainingResult) {
-        let env = try makeTrainingEnvironment(environmentID)
-        let agent = ActorCriticAgent(observationSize: env.observationSpace.flatCount, actionSpace: env.actionSpace, hidden: c.hiddenSizes, seed: c.seed)
-        let policyOptimizer = Adam(learningRate: c.learningRate), valueOptimizer = Adam(learningRate: c.valueLearningRate)
+        let (env, agent, policyOptimizer, valueOptimizer) = try makeRun(environmentID, c)
         var rng = RandomGenerator(seed: c.seed).derive(stream: 51)
-        var episodes: [EpisodeRecord] = []
-        var steps = 0, episodeLength = 0, wallBefore = 0.0
-        var obs: [Float]
-        if let restored = try RLCheckpointing.resume(checkpointing, algorithm: "actor-critic", env: env, agent: agent, optimizer: policyOptimizer) {
-            (steps, episodes, wallBefore) = (restored.state.globalStep, restored.state.episodes, restored.state.wallTime)
-            rng = try restoredGenerator(restored.state)
-            try valueOptimizer.load(state: restored.tensors("value_optimizer"))
-            episodeLength = try restored.counter("episode_length")
-            obs = try restored.observation()
-        } else {
-            obs = env.reset(seed: c.seed, options: nil).observation
+        var (steps, episodes, start, restored) = try RLCheckpointing.beginSingleEnvironmentRun(
+            checkpointing, algorithm: "actor-critic", env: env, agent: agent, optimizer: policyOptimizer, generator: &rng) {
+            try valueOptimizer.load(state: $0.tensors("value_optimizer"))
         }
-        let start = Date().addingTimeInterval(-wallBefore)
+        var episodeLength = try restored?.counter("episode_length") ?? 0
+        var obs = try restored?.observation() ?? env.reset(seed: c.seed, options: nil).observation
         var savedStep = steps
         func checkpoint() throws {
             savedStep = steps

@@ -120,35 +120,24 @@ public enum SAC {
         var alpha = c.autotune ? Float(1) : c.alpha
         var buffer = ReplayBuffer(capacity: Swift.min(c.bufferSize, c.totalTimesteps), observationSize: obsSize, actionSize: actSize)
         var rng = RandomGenerator(seed: c.seed).derive(stream: 41)
-        var episodes: [EpisodeRecord] = []
-        var firstStep = 0, wallBefore = 0.0
-        var obs: [Float]
-        if let restored = try RLCheckpointing.resume(checkpointing, algorithm: "sac", env: env, agent: actor, optimizer: actorOptimizer) {
-            (firstStep, episodes, wallBefore) = (restored.state.globalStep, restored.state.episodes, restored.state.wallTime)
-            rng = try restoredGenerator(restored.state)
-            try critics.update(parameters: restored.tensors("critics"))
-            try q1Target.update(parameters: restored.tensors("qf1_target"))
-            try q2Target.update(parameters: restored.tensors("qf2_target"))
-            try temperature.update(parameters: restored.tensors("temperature"))
-            try qOptimizer.load(state: restored.tensors("q_optimizer"))
-            try alphaOptimizer.load(state: restored.tensors("alpha_optimizer"))
-            try restored.restore(&buffer)
+        var (firstStep, episodes, start, obs) = try RLCheckpointing.beginReplayRun(
+            checkpointing, algorithm: "sac", env: env, agent: actor, optimizer: actorOptimizer, seed: c.seed, generator: &rng, buffer: &buffer) {
+            try critics.update(parameters: $0.tensors("critics"))
+            try q1Target.update(parameters: $0.tensors("qf1_target"))
+            try q2Target.update(parameters: $0.tensors("qf2_target"))
+            try temperature.update(parameters: $0.tensors("temperature"))
+            try qOptimizer.load(state: $0.tensors("q_optimizer"))
+            try alphaOptimizer.load(state: $0.tensors("alpha_optimizer"))
             if c.autotune { alpha = Foundation.exp(temperature.logAlpha.item()) }
-            obs = try restored.observation()
-        } else {
-            obs = env.reset(seed: c.seed, options: nil).observation
         }
-        let start = Date().addingTimeInterval(-wallBefore)
         var completed = firstStep, savedStep = firstStep
         func checkpoint() throws {
             savedStep = completed
-            try checkpointing?.save(algorithm: "sac", iteration: completed, globalStep: completed, metricsThrough: completed - 1, start: start,
-                                    generator: rng, observation: obs, env: env, episodes: episodes, agent: actor, optimizer: actorOptimizer,
-                                    counters: buffer.checkpointCounters,
-                                    tensors: ["critics": critics.parameters(), "qf1_target": q1Target.parameters(),
-                                              "qf2_target": q2Target.parameters(), "temperature": temperature.parameters(),
-                                              "q_optimizer": qOptimizer.state(), "alpha_optimizer": alphaOptimizer.state(),
-                                              "replay": buffer.stateTensors()])
+            try checkpointing?.saveReplayRun(algorithm: "sac", completed: completed, start: start, generator: rng, observation: obs, env: env,
+                                             episodes: episodes, agent: actor, optimizer: actorOptimizer, buffer: buffer,
+                                             tensors: ["critics": critics.parameters(), "qf1_target": q1Target.parameters(),
+                                                       "qf2_target": q2Target.parameters(), "temperature": temperature.parameters(),
+                                                       "q_optimizer": qOptimizer.state(), "alpha_optimizer": alphaOptimizer.state()])
         }
 
         for globalStep in stride(from: firstStep, to: c.totalTimesteps, by: 1) {
