@@ -114,13 +114,10 @@ public enum FusedHead {
 public func tokenEntropies(logits: Tensor, mask: [Float], temperature: Float) -> [Float] {
     let (b, k) = (logits.shape[0], logits.shape[1])
     let width = mask.count / Swift.max(b, 1), offset = width + 1 - k
-    let entropies = withoutGradients {
-        let logP = (temperature == 1 ? logits : logits * (1 / temperature)).logSoftmax(axis: -1)
-        return (logP.exp() * logP).sum(axis: -1).scalars
-    }
+    let entropies = withoutGradients { (temperature == 1 ? logits : logits * (1 / temperature)).categoricalEntropy().scalars }
     var out = [Float](repeating: 0, count: b * width)
     for r in 0..<b {
-        for i in Swift.max(offset, 0)..<width where mask[r * width + i] != 0 { out[r * width + i] = -entropies[r * k + i - offset] }
+        for i in Swift.max(offset, 0)..<width where mask[r * width + i] != 0 { out[r * width + i] = entropies[r * k + i - offset] }
     }
     return out
 }

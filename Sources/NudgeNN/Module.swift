@@ -81,6 +81,12 @@ public struct NamedTensors: Sendable, Sequence {
         NamedTensors(zip(keys, tensors.map { t in t.map { $0 * factor } }).map { ($0, $1) })
     }
 
+    /// Each tensor's L2 norm by key, its squares summed in Double in order (e.g. the gradient norm
+    /// per parameter before clipping, which the TRL parity tests compare).
+    public func norms() -> [String: Double] {
+        Dictionary(map { ($0, $1.scalars.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()) }, uniquingKeysWith: { a, _ in a })
+    }
+
     /// The global L2 norm over all tensors.
     public func globalNorm() -> Float {
         // Squares summed in eight Float lanes over blocks of 256, each block's sum added in Double

@@ -41,6 +41,24 @@ public func generalizedAdvantages(
     return (advantages, zip(advantages, values).map { $0 + $1 })
 }
 
+/// GAE(γ, λ) over a vector-environment rollout (row-major t·envs + e) where V(s_{t+1}) is the next
+/// row's value within an episode and `lastValues` after the last step; `nextValues` is used where
+/// the episode ended (a truncated step's V(final observation); ignored where terminated).
+public func rolloutAdvantages(
+    rewards: [Float], values: [Float], lastValues: [Float], nextValues: [Float], terminated: [Bool], episodeEnded: [Bool],
+    envs: Int, gamma: Float, lambda: Float
+) -> (advantages: [Float], returns: [Float]) {
+    var nextValues = nextValues
+    let steps = rewards.count / max(envs, 1)
+    for t in 0..<steps {
+        for e in 0..<envs where !episodeEnded[t * envs + e] {
+            nextValues[t * envs + e] = t + 1 < steps ? values[(t + 1) * envs + e] : lastValues[e]
+        }
+    }
+    return generalizedAdvantages(rewards: rewards, values: values, nextValues: nextValues, terminated: terminated,
+                                 episodeEnded: episodeEnded, envs: envs, gamma: gamma, lambda: lambda)
+}
+
 /// Discounted returns G_t = r_t + γ·G_{t+1} for one episode.
 public func discountedReturns(_ rewards: [Float], gamma: Float, bootstrap: Float = 0) -> [Float] {
     var g = bootstrap
@@ -55,8 +73,7 @@ public func discountedReturns(_ rewards: [Float], gamma: Float, bootstrap: Float
 /// (x − mean)/(std + ε) with the unbiased std, as CleanRL's advantage normalization.
 public func normalized(_ x: [Float], epsilon: Float = 1e-8) -> [Float] {
     guard x.count > 1 else { return x.map { _ in 0 } }
-    let mean = x.reduce(0, +) / Float(x.count)
-    let variance = x.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Float(x.count - 1)
+    let (mean, variance) = meanAndVariance(x)
     let std = variance.squareRoot()
     return x.map { ($0 - mean) / (std + epsilon) }
 }
@@ -64,11 +81,7 @@ public func normalized(_ x: [Float], epsilon: Float = 1e-8) -> [Float] {
 /// 1 − Var(y − ŷ)/Var(y): how much of the return's variance the value function explains
 /// (NaN when the returns do not vary).
 public func explainedVariance(predicted: [Float], target: [Float]) -> Float {
-    func variance(_ v: [Float]) -> Float {
-        let m = v.reduce(0, +) / Float(v.count)
-        return v.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Float(v.count)
-    }
-    let vy = variance(target)
+    let vy = meanAndVariance(target, correction: 0).variance
     if vy == 0 { return .nan }
-    return 1 - variance(zip(target, predicted).map { $0 - $1 }) / vy
+    return 1 - meanAndVariance(zip(target, predicted).map { $0 - $1 }, correction: 0).variance / vy
 }

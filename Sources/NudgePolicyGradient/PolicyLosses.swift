@@ -7,7 +7,7 @@ import NudgeTensor
 
 /// The clipped surrogate loss −min(r·A, clip(r, 1 − ε_low, 1 + ε_high)·A), averaged, with
 /// r = exp(log π_new − log π_old). Also returns the fraction of samples whose ratio was clipped
-/// (|r − 1| > ε) and the k3 approximate KL, (r − 1) − log r, as CleanRL reports them.
+/// (`ClipStatistics.cleanRL`) and the mean k3 and k1 estimates of the KL, as CleanRL reports them.
 public func clippedSurrogateLoss(
     logProbs: Tensor, oldLogProbs: Tensor, advantages: Tensor, clipLow: Float, clipHigh: Float? = nil
 ) -> (loss: Tensor, clipFraction: Float, approxKL: Float, oldApproxKL: Float) {
@@ -16,11 +16,8 @@ public func clippedSurrogateLoss(
     let ratio = logRatio.exp()
     let loss = clippedSurrogateTerms(ratio: ratio, advantages: advantages, clipLow: clipLow, clipHigh: high).mean()
     let (fraction, kl, oldKL) = withoutGradients { () -> (Float, Float, Float) in
-        let r = ratio.scalars, lr = logRatio.scalars
-        let clippedCount = r.filter { $0 < 1 - clipLow || $0 > 1 + high }.count
-        let k3 = zip(r, lr).reduce(Float(0)) { $0 + ($1.0 - 1) - $1.1 } / Float(max(r.count, 1))
-        let k1 = -lr.reduce(0, +) / Float(max(lr.count, 1))
-        return (Float(clippedCount) / Float(max(r.count, 1)), k3, k1)
+        let clipped = ClipStatistics.cleanRL(ratios: ratio.scalars, clipLow: clipLow, clipHigh: high)
+        return (Float(clipped.fractions.region), KLEstimator.k3.mean(logRatio: logRatio), KLEstimator.k1.mean(logRatio: logRatio))
     }
     return (loss, fraction, kl, oldKL)
 }
@@ -45,7 +42,7 @@ public func valueLoss(values: Tensor, oldValues: Tensor, returns: Tensor, clip: 
         terms = Tensor.maximum(terms, (clippedValues - returns).square())
     }
     guard let mask else { return terms.mean() * 0.5 }
-    return (terms * mask).sum() * (0.5 / max(mask.scalars.reduce(0, +), 1))
+    return maskedMean(terms, mask: mask, scale: 0.5)
 }
 
 /// Per-sample estimators of KL(q ‖ p) from log r = log p(x) − log q(x) with x ~ q. For PPO's
@@ -65,5 +62,12 @@ public enum KLEstimator: String, Sendable, CaseIterable {
         case .k2: logRatio.square() * 0.5
         case .k3: logRatio.exp() - 1 - logRatio
         }
+    }
+
+    /// The mean estimate over every element of `logRatio`, summed left to right, without gradients
+    /// (CleanRL's approx_kl is k3's, its old_approx_kl k1's).
+    public func mean(logRatio: Tensor) -> Float {
+        let estimates = withoutGradients { self(logRatio: logRatio).scalars }
+        return estimates.reduce(0, +) / Float(max(estimates.count, 1))
     }
 }

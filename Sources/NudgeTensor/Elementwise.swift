@@ -19,6 +19,26 @@ public enum SubtractFunction: BinaryFunction { @inlinable @inline(__always) publ
 public enum MultiplyFunction: BinaryFunction { @inlinable @inline(__always) public static func apply(_ x: Float, _ y: Float) -> Float { x * y } }
 public enum DivideFunction: BinaryFunction { @inlinable @inline(__always) public static func apply(_ x: Float, _ y: Float) -> Float { x / y } }
 
+/// A binary elementwise function as a value: what the broadcasting kernel is specialized on, for a
+/// `BinaryFunction` type (inlined) or a closure (one call per element).
+@usableFromInline
+protocol BinaryKernel {
+    func callAsFunction(_ x: Float, _ y: Float) -> Float
+}
+
+@usableFromInline
+struct StaticKernel<F: BinaryFunction>: BinaryKernel {
+    @inlinable init() {}
+    @inlinable @inline(__always) func callAsFunction(_ x: Float, _ y: Float) -> Float { F.apply(x, y) }
+}
+
+@usableFromInline
+struct ClosureKernel: BinaryKernel {
+    @usableFromInline let f: (Float, Float) -> Float
+    @inlinable init(_ f: @escaping (Float, Float) -> Float) { self.f = f }
+    @inlinable @inline(__always) func callAsFunction(_ x: Float, _ y: Float) -> Float { f(x, y) }
+}
+
 extension Tensor {
     /// A new tensor with `f` applied to every element.
     @inlinable
@@ -54,7 +74,25 @@ extension Tensor {
     /// Applies `f` with NumPy broadcasting (not recorded).
     @inlinable
     public static func broadcastMap(_ a: Tensor, _ b: Tensor, _ f: (Float, Float) -> Float) -> Tensor {
-        if a.shape == b.shape { return Tensor.zipMap(a, b, f) }
+        withoutActuallyEscaping(f) { f in broadcast(a, b, ClosureKernel(f)) }
+    }
+
+    /// Applies `F` with NumPy broadcasting (not recorded), specialized on `F`.
+    @inlinable
+    public static func broadcastMap<F: BinaryFunction>(_ a: Tensor, _ b: Tensor, _: F.Type) -> Tensor {
+        broadcast(a, b, StaticKernel<F>())
+    }
+
+    /// The one broadcasting kernel behind both `broadcastMap`s: same shapes, a scalar operand, a row
+    /// (bias) broadcast, or general strides, each a loop specialized on `K`.
+    @inlinable
+    static func broadcast<K: BinaryKernel>(_ a: Tensor, _ b: Tensor, _ f: K) -> Tensor {
+        if a.shape == b.shape {
+            let out = Tensor(shape: a.shape, count: a.count)
+            let x = a.data, y = b.data, z = out.data
+            parallelRanges(a.count) { r in for i in r { z[i] = f(x[i], y[i]) } }
+            return out
+        }
         let outShape = broadcastShape(a.shape, b.shape)
         let total = outShape.reduce(1, *)
         if b.count == 1 && total == a.count {
@@ -92,57 +130,6 @@ extension Tensor {
             case (1, _): let v = q[0]; for i in 0..<n { r[i] = f(p[i], v) }
             case (_, 1): let v = p[0]; for i in 0..<n { r[i] = f(v, q[i]) }
             default: let v = f(p[0], q[0]); for i in 0..<n { r[i] = v }
-            }
-        }
-        return out
-    }
-
-    /// Applies `F` with NumPy broadcasting (not recorded), specialized on `F`.
-    @inlinable
-    public static func broadcastMap<F: BinaryFunction>(_ a: Tensor, _ b: Tensor, _: F.Type) -> Tensor {
-        if a.shape == b.shape {
-            let out = Tensor(shape: a.shape, count: a.count)
-            let x = a.data, y = b.data, z = out.data
-            parallelRanges(a.count) { r in for i in r { z[i] = F.apply(x[i], y[i]) } }
-            return out
-        }
-        let outShape = broadcastShape(a.shape, b.shape)
-        let total = outShape.reduce(1, *)
-        if b.count == 1 && total == a.count {
-            let s = b.data[0], x = a.data
-            let out = Tensor(shape: outShape, count: total)
-            let z = out.data
-            parallelRanges(total) { r in for i in r { z[i] = F.apply(x[i], s) } }
-            return out
-        }
-        if a.count == 1 && total == b.count {
-            let s = a.data[0], y = b.data
-            let out = Tensor(shape: outShape, count: total)
-            let z = out.data
-            parallelRanges(total) { r in for i in r { z[i] = F.apply(s, y[i]) } }
-            return out
-        }
-        // Row broadcast (a bias): one operand's shape is a suffix of the other's.
-        if outShape == a.shape && b.shape.count <= a.shape.count && Array(a.shape.suffix(b.shape.count)) == b.shape {
-            let out = Tensor(shape: outShape, count: total)
-            let n = b.count, x = a.data, y = b.data, z = out.data
-            for row in 0..<(total / Swift.max(n, 1)) {
-                let p = x + row * n, r = z + row * n
-                for i in 0..<n { r[i] = F.apply(p[i], y[i]) }
-            }
-            return out
-        }
-        let out = Tensor(shape: outShape, count: total)
-        let sa = broadcastStrides(a.shape, to: outShape), sb = broadcastStrides(b.shape, to: outShape)
-        let ia = sa.last ?? 0, ib = sb.last ?? 0
-        let x = a.data, y = b.data, z = out.data
-        forEachRow(outShape, [sa, sb]) { o, off, n in
-            let p = x + off[0], q = y + off[1], r = z + o
-            switch (ia, ib) {
-            case (1, 1): for i in 0..<n { r[i] = F.apply(p[i], q[i]) }
-            case (1, _): let v = q[0]; for i in 0..<n { r[i] = F.apply(p[i], v) }
-            case (_, 1): let v = p[0]; for i in 0..<n { r[i] = F.apply(v, q[i]) }
-            default: let v = F.apply(p[0], q[0]); for i in 0..<n { r[i] = v }
             }
         }
         return out

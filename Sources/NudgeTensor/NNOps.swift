@@ -206,10 +206,10 @@ public func crossEntropy(
 
 extension Tensor {
     /// Entropy −Σ p log p of softmax(self) over the last axis.
-    public func categoricalEntropy() -> Tensor {
-        let logp = logSoftmax(axis: -1)
-        return -(logp.exp() * logp).sum(axis: -1)
-    }
+    public func categoricalEntropy() -> Tensor { Tensor.categoricalEntropy(logProbabilities: logSoftmax(axis: -1)) }
+
+    /// Entropy −Σ p log p over the last axis, from log-probabilities already normalized there.
+    public static func categoricalEntropy(logProbabilities logp: Tensor) -> Tensor { -(logp.exp() * logp).sum(axis: -1) }
 }
 
 /// Elementwise log-density of Normal(mean, exp(logStd)) at `x`.

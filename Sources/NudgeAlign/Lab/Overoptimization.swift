@@ -8,6 +8,7 @@
 
 import Foundation
 import NudgeLM
+import NudgePolicyGradient
 import NudgeTensor
 
 /// One probe of a policy: its KL from the reference and its proxy and gold rewards.
@@ -148,8 +149,9 @@ public struct AffineReward: RewardFunction {
 /// (scale 1 when `values` do not vary). Monotone, so a proxy mapped this way ranks samples as before.
 public func momentMatching(_ values: [Double], onto target: [Double]) -> (scale: Double, shift: Double) {
     func moments(_ x: [Double]) -> (Double, Double) {
-        let m = x.reduce(0, +) / Double(max(x.count, 1))
-        return (m, (x.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Double(max(x.count, 1))).squareRoot())
+        guard !x.isEmpty else { return (0, 0) }
+        let (m, variance) = meanAndVariance(x, correction: 0)
+        return (m, variance.squareRoot())
     }
     let (mv, sv) = moments(values), (mt, st) = moments(target)
     let scale = sv > 0 && st > 0 ? st / sv : 1

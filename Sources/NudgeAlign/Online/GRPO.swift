@@ -110,20 +110,11 @@ public final class GRPOTrainer {
             throw TrainerConfigurationError(field: "importance_sampling_level",
                                             message: "sequence_sum needs one advantage per sequence (grpo or rloo), not REINFORCE++'s per-token ones")
         }
-        if let reference { try checkReference(reference, of: policy) }
+        (self.reference, referenceIsAdapterFreePolicy) = try onlineReference(reference, of: policy, needs: config.beta != 0)
         self.policy = policy
         self.tokenizer = tokenizer
         self.rewards = rewards
         self.config = config
-        let needsReference = config.beta != 0
-        referenceIsAdapterFreePolicy = needsReference && reference == nil && !loraLayers(in: policy).isEmpty
-        if let reference {
-            self.reference = reference
-        } else if needsReference && !referenceIsAdapterFreePolicy {
-            self.reference = try LanguageModelLoader.frozenCopy(of: policy)
-        } else {
-            self.reference = nil
-        }
         optimizer = AdamW(learningRate: config.learningRate, weightDecay: config.weightDecay)
         let prompts = try onlinePrompts(rows: rows, tokenizer: tokenizer, template: template, maxPromptLength: config.maxPromptLength,
                                         limits: TokenLimits(model: policy), maxNewTokens: config.maxCompletionLength)
@@ -141,12 +132,8 @@ public final class GRPOTrainer {
     /// Reference per-token log-probs (B, T − 1).
     func referenceLogProbs(_ rollout: Rollout) -> Tensor? {
         guard config.beta != 0 else { return nil }
-        if referenceIsAdapterFreePolicy {
-            setLoRAEnabled(false, in: policy)
-            defer { setLoRAEnabled(true, in: policy) }
-            return rollout.logProbs(policy, temperature: config.temperature)
-        }
-        return reference.map { rollout.logProbs($0, temperature: config.temperature) }
+        return rollout.referenceLogProbs(policy: policy, reference: reference, adapterFreePolicy: referenceIsAdapterFreePolicy,
+                                         temperature: config.temperature)
     }
 
     /// Per group of `numGenerations` rows: whether all its rewards are equal (no learning signal).
@@ -162,9 +149,7 @@ public final class GRPOTrainer {
         if case .grpo(.batch) = config.advantage {
             let scored = totals.compactMap { $0 }
             guard scored.count > 1 else { return 1 }
-            let mean = scored.reduce(0, +) / Double(scored.count)
-            let variance = scored.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(scored.count - (config.unbiasedStd ? 1 : 0))
-            return variance.squareRoot() < 1e-12 ? 1 : 0
+            return meanAndVariance(scored, correction: config.unbiasedStd ? 1 : 0).variance.squareRoot() < 1e-12 ? 1 : 0
         }
         let zero = zeroStdGroups(totals)
         return Double(zero.filter { $0 }.count) / Double(max(zero.count, 1))
@@ -350,8 +335,8 @@ public final class GRPOTrainer {
                     let perSequence = clippedSurrogateTerms(ratio: ratio, advantages: advantages, clipLow: config.epsilon, clipHigh: config.epsilonHigh)
                     withoutGradients {
                         let n = Double(config.numIterations)
-                        let (low, high, region) = clipFractions(ratio: ratio, advantages: advantages, mask: [Float](repeating: 1, count: b), width: 1,
-                                                                epsilonLow: config.epsilon, epsilonHigh: config.epsilonHigh ?? config.epsilon)
+                        let (low, high, region) = ClipStatistics.trl(ratio: ratio, advantages: advantages, mask: [Float](repeating: 1, count: b), width: 1,
+                                                                     epsilonLow: config.epsilon, epsilonHigh: config.epsilonHigh ?? config.epsilon).fractions
                         clipLow += low / n
                         clipHigh += high / n
                         clipRegion += region / n
@@ -375,9 +360,9 @@ public final class GRPOTrainer {
                     let n = Double(config.numIterations)
                     // GSPO's one ratio per sequence: TRL averages its clip flags over sequences.
                     let perSequence = config.importanceSampling == .sequence
-                    let (low, high, region) = clipFractions(ratio: ratio, advantages: advantages,
-                                                            mask: perSequence ? [Float](repeating: 1, count: b) : maskValues, width: perSequence ? 1 : width,
-                                                            epsilonLow: config.epsilon, epsilonHigh: config.epsilonHigh ?? config.epsilon)
+                    let (low, high, region) = ClipStatistics.trl(ratio: ratio, advantages: advantages,
+                                                                 mask: perSequence ? [Float](repeating: 1, count: b) : maskValues, width: perSequence ? 1 : width,
+                                                                 epsilonLow: config.epsilon, epsilonHigh: config.epsilonHigh ?? config.epsilon).fractions
                     clipLow += low / n
                     clipHigh += high / n
                     clipRegion += region / n
@@ -394,8 +379,7 @@ public final class GRPOTrainer {
                                           stepTokenCount: stepTokens)
             }
             if recordsParameterGradientNorms {
-                parameterGradientNorms = Dictionary(grads.map { ($0, $1.scalars.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()) },
-                                                    uniquingKeysWith: { a, _ in a })
+                parameterGradientNorms = grads.norms()
             }
             gradNorm = Double(clipGradientNorm(&grads, maxNorm: config.maxGradNorm))
             // Refused before the weights change; an update that overflows them is caught after it.
@@ -408,13 +392,7 @@ public final class GRPOTrainer {
         tokensSeen += rollout.input.attentionMask?.reduce(0) { $0 + $1.filter { $0 }.count } ?? 0
         let (rewardMean, rewardStd) = meanAndStd(totals)
         var metrics: [(String, Double)] = [("reward", rewardMean), ("reward_std", rewardStd)]
-        for (f, column) in zip(rewards.functions, perFunction) {
-            let (m, s) = meanAndStd(column)
-            metrics += [("rewards/\(f.function.name)/mean", m), ("rewards/\(f.function.name)/std", s)]
-        }
-        for monitor in monitors {
-            metrics.append(("monitor/\(monitor.name)", meanAndStd(try monitor.scores(rollout.samples)).0))
-        }
+        metrics += try rewardMetrics(rewards, perFunction: perFunction, monitors: monitors, samples: rollout.samples)
         metrics += [("frac_reward_zero_std", zeroStdFraction)]
         if config.beta != 0 { metrics.append(("kl", kl)) }
         metrics += [("entropy", entropy), ("clip_ratio/low_mean", clipLow), ("clip_ratio/high_mean", clipHigh),
@@ -429,29 +407,4 @@ public final class GRPOTrainer {
                                                  reward: totals[$0], advantage: perRow[$0]) }
         return OnlineStepResult(step: step, metrics: metrics, samples: samples)
     }
-}
-
-/// TRL's clip metrics: the masked fractions of tokens whose ratio fell below 1 − ε with A < 0 (low),
-/// above 1 + ε_high with A > 0 (high), and either (region).
-func clipFractions(ratio: Tensor, advantages: Tensor, mask: [Float], width: Int, epsilonLow: Float, epsilonHigh: Float)
-    -> (Double, Double, Double)
-{
-    let r = ratio.scalars, a = advantages.scalars
-    let b = mask.count / max(width, 1)
-    var low = 0.0, high = 0.0, region = 0.0, count = 0.0
-    for row in 0..<b {
-        for t in 0..<width where mask[row * width + t] != 0 {
-            // A per-sequence ratio or advantage is (B, 1); counted per sequence (width 1), a per-token
-            // advantage is read at the row's first position (GRPO's are equal along the row).
-            let ratioValue = ratio.shape[1] == 1 ? r[row] : r[row * ratio.shape[1] + t]
-            let advantage = advantages.shape[1] == 1 ? a[row] : a[row * advantages.shape[1] + t]
-            let isLow = ratioValue < 1 - epsilonLow && advantage < 0
-            let isHigh = ratioValue > 1 + epsilonHigh && advantage > 0
-            low += isLow ? 1 : 0
-            high += isHigh ? 1 : 0
-            region += (isLow || isHigh) ? 1 : 0
-            count += 1
-        }
-    }
-    return count > 0 ? (low / count, high / count, region / count) : (0, 0, 0)
 }

@@ -57,10 +57,7 @@ public func groupRelativeAdvantages(rewards: [Double?], groupSize: Int, scaling:
     precondition(groupSize > 0 && rewards.count % groupSize == 0, "rewards must be whole groups of \(groupSize)")
     func stats(_ values: [Double]) -> (mean: Double, std: Double) {
         guard !values.isEmpty else { return (0, 0) }
-        let mean = values.reduce(0, +) / Double(values.count)
-        let denominator = unbiased ? values.count - 1 : values.count
-        guard denominator > 0 else { return (mean, 0) }
-        let variance = values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(denominator)
+        let (mean, variance) = meanAndVariance(values, correction: unbiased ? 1 : 0)
         return (mean, variance.squareRoot())
     }
     let batchStd = stats(rewards.compactMap { $0 }).std
@@ -113,8 +110,7 @@ public func reinforcePlusPlusAdvantages(tokenRewards: [[Double]], mask: [[Bool]]
     }
     let flat = zip(returns, mask).flatMap { zip($0, $1).filter(\.1).map(\.0) }
     guard !flat.isEmpty else { return returns.map { $0.map { _ in 0 } } }
-    let mean = flat.reduce(0, +) / Double(flat.count)
-    let variance = flat.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(flat.count)
+    let (mean, variance) = meanAndVariance(flat, correction: 0)
     let rstd = 1 / max(variance, varianceFloor).squareRoot()
     return zip(returns, mask).map { row, m in zip(row, m).map { $1 ? ($0 - mean) * rstd : 0 } }
 }
@@ -140,11 +136,4 @@ public func aggregateTokenLoss(_ perToken: Tensor, mask: Tensor, _ kind: LossAgg
     case .dapo:
         return masked.sum() * (1 / Float(max(stepTokenCount ?? Int(tokens), 1)))
     }
-}
-
-/// The mean of `values` (B, T) over the masked positions (no gradient), for metrics.
-func maskedMean(_ values: [Float], _ mask: [Float]) -> Double {
-    var total = 0.0, count = 0.0
-    for (v, m) in zip(values, mask) where m != 0 { total += Double(v); count += 1 }
-    return count > 0 ? total / count : 0
 }

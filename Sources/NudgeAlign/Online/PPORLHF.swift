@@ -143,23 +143,6 @@ public func tokenGAE(rewards: [[Float]], values: [[Float]], mask: [[Bool]], gamm
     return (advantages, returns)
 }
 
-/// (x − mean)/std over the masked entries (TRL's masked_whiten; unbiased variance); with
-/// `shiftMean` false the mean is added back.
-public func maskedWhiten(_ x: [[Float]], mask: [[Bool]], shiftMean: Bool = true) -> [[Float]] {
-    let values = zip(x, mask).flatMap { zip($0, $1).filter(\.1).map { Double($0.0) } }
-    guard values.count > 1 else { return x }
-    let mean = values.reduce(0, +) / Double(values.count)
-    let variance = values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(values.count - 1)
-    let scale = 1 / (variance + 1e-8).squareRoot()
-    return zip(x, mask).map { row, m in
-        zip(row, m).map { v, keep in
-            guard keep else { return v }
-            let w = (Double(v) - mean) * scale
-            return Float(shiftMean ? w : w + mean)
-        }
-    }
-}
-
 /// PPO-RLHF over a prompt dataset.
 public final class PPORLHFTrainer {
     public let policy: any CausalLanguageModel
@@ -188,14 +171,12 @@ public final class PPORLHFTrainer {
             throw TrainerConfigurationError(field: "batch_size", message: "the batch size (\(config.batchSize)) must be a positive multiple of the mini-batch count (\(config.miniBatches))")
         }
         try checkSampling(temperature: config.temperature, maxCompletionLength: config.maxCompletionLength)
-        if let reference { try checkReference(reference, of: policy) }
+        (self.reference, referenceIsAdapterFreePolicy) = try onlineReference(reference, of: policy, needs: true)
         self.policy = policy
         self.value = value
         self.tokenizer = tokenizer
         self.rewards = rewards
         self.config = config
-        referenceIsAdapterFreePolicy = reference == nil && !loraLayers(in: policy).isEmpty
-        self.reference = try reference ?? (referenceIsAdapterFreePolicy ? nil : LanguageModelLoader.frozenCopy(of: policy))
         klCoefficient = config.klCoefficient
         trainable = PolicyAndValue(policy: policy, value: value)
         optimizer = AdamW(learningRate: config.learningRate, weightDecay: 0)
@@ -206,12 +187,8 @@ public final class PPORLHFTrainer {
     }
 
     func referenceLogProbs(_ rollout: Rollout) -> Tensor {
-        if referenceIsAdapterFreePolicy {
-            setLoRAEnabled(false, in: policy)
-            defer { setLoRAEnabled(true, in: policy) }
-            return rollout.logProbs(policy, temperature: config.temperature)
-        }
-        return rollout.logProbs(reference!, temperature: config.temperature)
+        rollout.referenceLogProbs(policy: policy, reference: reference, adapterFreePolicy: referenceIsAdapterFreePolicy,
+                                  temperature: config.temperature)!
     }
 
     /// Values in the shifted frame: V at position t − 1 estimates the return of token t onward.
@@ -346,30 +323,25 @@ public final class PPORLHFTrainer {
                         current = scored.perToken
                     }
                     let ratio = (current - mbOld).exp()
-                    let tokens = max(maskList.reduce(0, +), 1)
-                    let policyLoss = (clippedSurrogateTerms(ratio: ratio, advantages: mbAdvantages, clipLow: config.clipRange) * mbMask).sum() * (1 / tokens)
+                    let policyLoss = maskedMean(clippedSurrogateTerms(ratio: ratio, advantages: mbAdvantages, clipLow: config.clipRange), mask: mbMask)
                     let values = w.value.values(input).slice(axis: 1, 0..<width)
                     let vLoss = valueLoss(values: values, oldValues: mbOldValues, returns: mbReturns, clip: config.valueClipRange, mask: mbValueMask)
                     var loss = policyLoss + vLoss * config.valueCoefficient
                     if config.klPlacement == .loss {
-                        loss = loss + (KLEstimator.k3(logRatio: mbRef - current) * mbMask).sum() * (Float(klCoefficient) / tokens)
+                        loss = loss + maskedMean(KLEstimator.k3(logRatio: mbRef - current), mask: mbMask, scale: Float(klCoefficient))
                     }
                     if let logits {
-                        let logP = (logits.slice(axis: 1, 0..<width) * (1 / config.temperature)).logSoftmax(axis: -1)
-                        let entropy = -(logP.exp() * logP).sum(axis: 2)
-                        loss = loss - (entropy * mbMask).sum() * (config.entropyCoefficient / tokens)
+                        let entropy = (logits.slice(axis: 1, 0..<width) * (1 / config.temperature)).categoricalEntropy()
+                        loss = loss - maskedMean(entropy, mask: mbMask, scale: config.entropyCoefficient)
                     }
                     withoutGradients {
                         policyLosses.append(Double(policyLoss.item()))
                         valueLosses.append(Double(vLoss.item()))
-                        let r = ratio.scalars, a = mbAdvantages.scalars, lr = (current - mbOld).scalars
-                        var clipped = 0.0, vClipped = 0.0, kl = 0.0, ratioSum = 0.0
+                        let r = ratio.scalars, k2 = KLEstimator.k2(logRatio: current - mbOld).scalars
+                        var vClipped = 0.0, kl = 0.0, ratioSum = 0.0
                         let v = values.scalars, ov = mbOldValues.scalars, ret = mbReturns.scalars
                         for i in maskList.indices where maskList[i] != 0 {
-                            // TRL's pg_clipfrac: the clipped branch is the larger loss.
-                            let unclippedLoss = -a[i] * r[i], clippedLoss = -a[i] * min(max(r[i], 1 - config.clipRange), 1 + config.clipRange)
-                            if clippedLoss > unclippedLoss { clipped += 1 }
-                            kl += 0.5 * Double(lr[i] * lr[i])
+                            kl += Double(k2[i])
                             ratioSum += Double(r[i])
                         }
                         // TRL's vf_clipfrac: over the value frame (one position longer with TRL's score position).
@@ -377,9 +349,11 @@ public final class PPORLHFTrainer {
                             let clippedValue = ov[i] + min(max(v[i] - ov[i], -config.valueClipRange), config.valueClipRange)
                             if (clippedValue - ret[i]) * (clippedValue - ret[i]) > (v[i] - ret[i]) * (v[i] - ret[i]) { vClipped += 1 }
                         }
-                        clipFractions.append(clipped / Double(tokens))
+                        // TRL's pg_clipfrac: the clipped branch is the larger loss.
+                        let clipped = ClipStatistics.trlPPO(ratios: r, advantages: mbAdvantages.scalars, mask: maskList, clipRange: config.clipRange)
+                        clipFractions.append(clipped.fractions.region)
                         valueClipFractions.append(vClipped / Double(max(valueMaskList.reduce(0, +), 1)))
-                        let frame = Double(rows.count * responseLength)
+                        let frame = Double(rows.count * responseLength), tokens = max(maskList.reduce(0, +), 1)
                         approxKLs.append(kl / frame)
                         ratioMeans.append((ratioSum + frame - Double(tokens)) / frame)
                         entropies.append(maskedMean(tokenEntropy!, maskList))
@@ -411,13 +385,7 @@ public final class PPORLHFTrainer {
             ("objective/rlhf_reward", score - usedBeta * meanKL),
             ("objective/entropy", sampledEntropy),
         ]
-        for (f, column) in zip(rewards.functions, perFunction) {
-            let (m, s) = meanAndStd(column)
-            metrics += [("rewards/\(f.function.name)/mean", m), ("rewards/\(f.function.name)/std", s)]
-        }
-        for monitor in monitors {
-            metrics.append(("monitor/\(monitor.name)", meanAndStd(try monitor.scores(rollout.samples)).0))
-        }
+        metrics += try rewardMetrics(rewards, perFunction: perFunction, monitors: monitors, samples: rollout.samples)
         metrics += [("policy/approxkl_avg", mean(approxKLs)), ("policy/clipfrac_avg", mean(clipFractions)),
                     ("loss/policy_avg", mean(policyLosses)), ("loss/value_avg", mean(valueLosses)),
                     ("val/clipfrac_avg", mean(valueClipFractions)), ("policy/entropy_avg", mean(entropies)),
@@ -425,8 +393,7 @@ public final class PPORLHFTrainer {
                     ("val/num_eos_tokens", Double(rollout.finishReasons.filter { $0 == .eos }.count)),
                     ("kl_coef", usedBeta), ("grad_norm", mean(norms)), ("learning_rate", Double(optimizer.learningRate))]
         if ratioMeans.count > 1 {
-            let m = mean(ratioMeans)
-            metrics.append(("val/ratio_var", ratioMeans.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Double(ratioMeans.count - 1)))
+            metrics.append(("val/ratio_var", meanAndVariance(ratioMeans).variance))
         }
         metrics += completionMetrics(rollout)
         metrics.append(("step_time", Date().timeIntervalSince(start)))

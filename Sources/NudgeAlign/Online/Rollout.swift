@@ -6,6 +6,7 @@
 import Foundation
 import NudgeLM
 import NudgeNN
+import NudgePolicyGradient
 import NudgeTensor
 
 /// One prompt of an online dataset.
@@ -151,15 +152,59 @@ public struct Rollout {
     func logProbs(_ model: any CausalLanguageModel, temperature: Float) -> Tensor {
         withoutGradients { logProbsAndEntropies(model, temperature: temperature, entropy: false).0 }
     }
+
+    /// Per-token log-probs (B, T − 1) under an online trainer's frozen reference (see
+    /// `onlineReference`): `reference`, or with `adapterFreePolicy` the policy with its LoRA adapters
+    /// switched off for the pass; nil when there is neither.
+    func referenceLogProbs(policy: any CausalLanguageModel, reference: (any CausalLanguageModel)?, adapterFreePolicy: Bool,
+                           temperature: Float) -> Tensor? {
+        if adapterFreePolicy {
+            setLoRAEnabled(false, in: policy)
+            defer { setLoRAEnabled(true, in: policy) }
+            return logProbs(policy, temperature: temperature)
+        }
+        return reference.map { logProbs($0, temperature: temperature) }
+    }
+}
+
+/// The frozen reference of an online trainer that `needs` one: the given `reference` (checked
+/// against the policy's vocabulary); else, when the policy has LoRA adapters, the policy itself with
+/// them switched off (`adapterFreePolicy`, no second copy of the weights); else a frozen copy of the
+/// initial policy. Without need and without a given reference: none.
+func onlineReference(_ reference: (any CausalLanguageModel)?, of policy: any CausalLanguageModel, needs: Bool) throws
+    -> (model: (any CausalLanguageModel)?, adapterFreePolicy: Bool)
+{
+    if let reference {
+        try checkReference(reference, of: policy)
+        return (reference, false)
+    }
+    guard needs else { return (nil, false) }
+    if !loraLayers(in: policy).isEmpty { return (nil, true) }
+    return (try LanguageModelLoader.frozenCopy(of: policy), false)
+}
+
+/// Each reward function's mean and std over the samples it scored (rewards/<name>/mean, …/std), and
+/// each monitor's mean (monitor/<name>), as the online trainers log them.
+func rewardMetrics(_ rewards: WeightedRewards, perFunction: [[Double?]], monitors: [any RewardFunction], samples: [RewardSample]) throws
+    -> [(String, Double)]
+{
+    var metrics: [(String, Double)] = []
+    for (f, column) in zip(rewards.functions, perFunction) {
+        let (m, s) = meanAndStd(column)
+        metrics += [("rewards/\(f.function.name)/mean", m), ("rewards/\(f.function.name)/std", s)]
+    }
+    for monitor in monitors {
+        metrics.append(("monitor/\(monitor.name)", meanAndStd(try monitor.scores(samples)).0))
+    }
+    return metrics
 }
 
 /// Mean and (unbiased) std of the non-nil values.
 func meanAndStd(_ values: [Double?]) -> (Double, Double) {
     let v = values.compactMap { $0 }
     guard !v.isEmpty else { return (.nan, .nan) }
-    let mean = v.reduce(0, +) / Double(v.count)
-    guard v.count > 1 else { return (mean, 0) }
-    return (mean, (v.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(v.count - 1)).squareRoot())
+    let (mean, variance) = meanAndVariance(v)
+    return (mean, variance.squareRoot())
 }
 
 /// TRL's completion-length metrics.

@@ -7,6 +7,7 @@
 import Foundation
 import NudgeLM
 import NudgeNN
+import NudgePolicyGradient
 import NudgeTensor
 
 /// DPO hyperparameters (TRL's defaults: β 0.1, sigmoid loss).
@@ -106,13 +107,11 @@ public enum DPOTrainer {
         // gets the same ones from the same initial weights or reference. Reference-free losses need none.
         var referenceChosen = [Float](repeating: 0, count: examples.count), referenceRejected = referenceChosen
         if !c.loss.isReferenceFree {
-            withoutGradients {
-                for start in stride(from: 0, to: examples.count, by: c.batchSize) {
-                    let indices = Array(start..<Swift.min(start + c.batchSize, examples.count))
-                    let (rc, rr, _, _, _) = logProbs(reference ?? policy, Collator.preference(indices.map { examples[$0] }, padID: padID))
-                    for (k, i) in indices.enumerated() { referenceChosen[i] = rc.scalars[k]; referenceRejected[i] = rr.scalars[k] }
-                }
+            let sums = precomputedReferenceLogProbs(examples, batchSize: c.batchSize, columns: 2) { batch in
+                let (rc, rr, _, _, _) = logProbs(reference ?? policy, Collator.preference(batch, padID: padID))
+                return [rc, rr]
             }
+            (referenceChosen, referenceRejected) = (sums[0], sums[1])
         }
         let optimizer = optimizer ?? AdamW(learningRate: c.learningRate, weightDecay: 0)
         var history: [PreferenceMetrics] = []
@@ -144,8 +143,7 @@ public enum DPOTrainer {
             }
             guard let metrics else { return }
             tokensSeen += tokens(indices)
-            onParameterGradientNorms?(step, Dictionary(grads.map { ($0, $1.scalars.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()) },
-                                                       uniquingKeysWith: { a, _ in a }))
+            onParameterGradientNorms?(step, grads.norms())
             let norm = try applyUpdate(optimizer, to: policy, gradients: &grads, maxNorm: c.maxGradNorm, step: step, loss: metrics.loss)
             history.append(metrics)
             onMetrics?(step, metrics.named + [("grad_norm", Double(norm)), ("learning_rate", Double(optimizer.learningRate)),
@@ -177,6 +175,23 @@ public enum DPOTrainer {
             return metrics
         }
     }
+}
+
+/// The reference's log-probs of every example, computed once before training (the offline losses'
+/// π_ref), without gradients, in fixed batches of `batchSize` in dataset order, so a resumed run gets
+/// the same ones: `score` gives, for a batch, `columns` tensors with one value per example (e.g. the
+/// chosen and the rejected completions' sums); column k of the result holds the k-th for every example.
+func precomputedReferenceLogProbs<Example>(_ examples: [Example], batchSize: Int, columns: Int, _ score: ([Example]) -> [Tensor])
+    -> [[Float]]
+{
+    var out = [[Float]](repeating: [], count: columns)
+    withoutGradients {
+        for start in stride(from: 0, to: examples.count, by: batchSize) {
+            let values = score(Array(examples[start..<Swift.min(start + batchSize, examples.count)]))
+            for k in 0..<columns { out[k] += values[k].scalars }
+        }
+    }
+    return out
 }
 
 /// Throws unless `reference` can score `policy`'s tokens: the same vocabulary (a reference with

@@ -10,6 +10,7 @@
 import Foundation
 import NudgeLM
 import NudgeNN
+import NudgePolicyGradient
 import NudgeTensor
 
 /// KTO hyperparameters (TRL's defaults: β 0.1, weights 1).
@@ -149,14 +150,9 @@ public enum KTOTrainer {
         let examples = try rowTokenizer.each(rows) { try rowTokenizer.unpaired($0) }
         let padID = Collator.padID(for: tokenizer)
         let referenceModel = try reference ?? LanguageModelLoader.frozenCopy(of: policy)
-        var referenceLogps = [Float](repeating: 0, count: examples.count)
-        withoutGradients {
-            for start in stride(from: 0, to: examples.count, by: c.batchSize) {
-                let range = start..<Swift.min(start + c.batchSize, examples.count)
-                let sums = logProbs(referenceModel, Array(examples[range]), padID: padID).scalars
-                for (k, i) in range.enumerated() { referenceLogps[i] = sums[k] }
-            }
-        }
+        let referenceLogps = precomputedReferenceLogProbs(examples, batchSize: c.batchSize, columns: 1) { batch in
+            [logProbs(referenceModel, batch, padID: padID)]
+        }[0]
         let optimizer = optimizer ?? AdamW(learningRate: c.learningRate, weightDecay: 0)
         var history: [KTOMetrics] = []
         let schedule = EpochSchedule(count: examples.count, batchSize: c.batchSize, epochs: c.epochs, seed: c.seed)
@@ -188,8 +184,7 @@ public enum KTOTrainer {
             return loss
         }
         guard let metrics else { return nil }
-        onParameterGradientNorms?(Dictionary(grads.map { ($0, $1.scalars.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()) },
-                                             uniquingKeysWith: { a, _ in a }))
+        onParameterGradientNorms?(grads.norms())
         let norm = try applyUpdate(optimizer, to: policy, gradients: &grads, maxNorm: c.maxGradNorm, step: step, loss: metrics.loss)
         return (metrics, norm)
     }

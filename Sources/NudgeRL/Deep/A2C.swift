@@ -45,11 +45,8 @@ public enum A2C {
         let optimizer = RMSprop(learningRate: c.learningRate, alpha: c.rmspropAlpha, eps: c.rmspropEpsilon)
         var rng = RandomGenerator(seed: c.seed).derive(stream: 31)
         let n = c.numEnvs, T = c.numSteps
-        let begun = try RLCheckpointing.begin(checkpointing, algorithm: "a2c", envs: envs, agent: agent, optimizer: optimizer,
-                                              seed: c.seed, generator: rng)
-        var (completed, globalStep, episodes, nextObs) = (begun.iteration, begun.globalStep, begun.episodes, begun.observations)
-        rng = try restoredGenerator(begun)
-        let start = Date().addingTimeInterval(-begun.wallTime)
+        var (completed, globalStep, episodes, nextObs, start) = try RLCheckpointing.begin(
+            checkpointing, algorithm: "a2c", envs: envs, agent: agent, optimizer: optimizer, seed: c.seed, generator: &rng)
         var savedStep = globalStep
         func checkpoint() throws {
             savedStep = globalStep
@@ -78,17 +75,12 @@ public enum A2C {
                         nextValues[t * n + e] = withoutGradients { agent.value(agent.prepare([final])).item() }
                     }
                 }
-                for (_, r, l) in finishedEpisodes(s) {
-                    episodes.append(EpisodeRecord(globalStep: globalStep, episodeReturn: r, length: l))
-                    onMetrics?(globalStep, [("charts/episodic_return", r), ("charts/episodic_length", Double(l))])
-                }
+                recordFinishedEpisodes(s, globalStep: globalStep, into: &episodes, onMetrics: onMetrics)
                 nextObs = s.observations
             }
             let last = withoutGradients { agent.value(agent.prepare(nextObs)).scalars }
-            for t in 0..<T { for e in 0..<n where !ended[t * n + e] { nextValues[t * n + e] = t + 1 < T ? values[(t + 1) * n + e] : last[e] } }
-            var (advantages, returns) = generalizedAdvantages(rewards: rewards, values: values, nextValues: nextValues,
-                                                               terminated: terminated, episodeEnded: ended, envs: n,
-                                                               gamma: c.gamma, lambda: c.gaeLambda)
+            var (advantages, returns) = rolloutAdvantages(rewards: rewards, values: values, lastValues: last, nextValues: nextValues,
+                                                          terminated: terminated, episodeEnded: ended, envs: n, gamma: c.gamma, lambda: c.gaeLambda)
             if c.normalizeAdvantages { advantages = normalized(advantages) }
             let x = agent.prepare(obs), advT = Tensor(advantages), retT = Tensor(returns)
             var stats = (Float(0), Float(0), Float(0))
@@ -106,14 +98,13 @@ public enum A2C {
                 onMetrics?(globalStep, [("losses/policy_loss", Double(stats.0)), ("losses/value_loss", Double(stats.1)),
                                         ("losses/entropy", Double(stats.2)),
                                         ("losses/explained_variance", Double(explainedVariance(predicted: values, target: returns))),
-                                        ("charts/SPS", Double(globalStep) / Swift.max(Date().timeIntervalSince(start), 1e-9))])
+                                        ("charts/SPS", stepsPerSecond(globalStep, since: start))])
             }
             completed = iteration
             try checkpointing?.boundary(agent, step: globalStep, savedStep: savedStep, last: iteration == iterations, onMetrics: onMetrics,
                                           checkpoint: checkpoint)
         }
         if globalStep != savedStep { try checkpoint() }
-        let wall = Date().timeIntervalSince(start)
-        return (agent, TrainingResult(episodes: episodes, wallTime: wall, stepsPerSecond: Double(globalStep) / Swift.max(wall, 1e-9), globalSteps: globalStep))
+        return (agent, TrainingResult(episodes: episodes, globalSteps: globalStep, start: start))
     }
 }

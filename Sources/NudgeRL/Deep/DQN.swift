@@ -74,26 +74,16 @@ public enum DQN {
         let optimizer = Adam(learningRate: c.learningRate)
         var buffer = ReplayBuffer(capacity: c.bufferSize, observationSize: obsSize)
         var rng = RandomGenerator(seed: c.seed).derive(stream: 21)
-        var episodes: [EpisodeRecord] = []
-        var firstStep = 0, wallBefore = 0.0
-        var obs: [Float]
-        if let restored = try RLCheckpointing.resume(checkpointing, algorithm: "dqn", env: env, agent: q, optimizer: optimizer) {
-            (firstStep, episodes, wallBefore) = (restored.state.globalStep, restored.state.episodes, restored.state.wallTime)
-            rng = try restoredGenerator(restored.state)
-            try target.update(parameters: restored.tensors("target"))
-            try restored.restore(&buffer)
-            obs = try restored.observation()
-        } else {
-            obs = env.reset(seed: c.seed, options: nil).observation
+        var (firstStep, episodes, start, obs) = try RLCheckpointing.beginReplayRun(
+            checkpointing, algorithm: "dqn", env: env, agent: q, optimizer: optimizer, seed: c.seed, generator: &rng, buffer: &buffer) {
+            try target.update(parameters: $0.tensors("target"))
         }
-        let start = Date().addingTimeInterval(-wallBefore)
         var completed = firstStep, savedStep = firstStep
         func checkpoint() throws {
             savedStep = completed
-            try checkpointing?.save(algorithm: "dqn", iteration: completed, globalStep: completed, metricsThrough: completed - 1, start: start,
-                                    generator: rng, observation: obs, env: env, episodes: episodes, agent: q, optimizer: optimizer,
-                                    counters: buffer.checkpointCounters,
-                                    tensors: ["target": target.parameters(), "replay": buffer.stateTensors()])
+            try checkpointing?.saveReplayRun(algorithm: "dqn", completed: completed, start: start, generator: rng, observation: obs, env: env,
+                                             episodes: episodes, agent: q, optimizer: optimizer, buffer: buffer,
+                                             tensors: ["target": target.parameters()])
         }
 
         for globalStep in stride(from: firstStep, to: c.totalTimesteps, by: 1) {
@@ -103,16 +93,8 @@ public enum DQN {
             let s = try env.step(.discrete(action))
             buffer.add(observation: obs, action: [Float(action)], reward: Float(s.reward), nextObservation: s.observation,
                        terminated: s.terminated)
-            if s.done {
-                if case .double(let r)? = s.info["episode_return"], case .int(let l)? = s.info["episode_length"] {
-                    episodes.append(EpisodeRecord(globalStep: globalStep + 1, episodeReturn: r, length: l))
-                    onMetrics?(globalStep, [("charts/episodic_return", r), ("charts/episodic_length", Double(l)),
-                                            ("charts/epsilon", epsilon)])
-                }
-                obs = env.reset(seed: nil, options: nil).observation
-            } else {
-                obs = s.observation
-            }
+            obs = observationAfter(s, env: env, globalStep: globalStep, episodes: &episodes, onMetrics: onMetrics,
+                                   extra: [("charts/epsilon", epsilon)])
 
             if globalStep > c.learningStarts {
                 if globalStep % c.trainFrequency == 0 {
@@ -127,7 +109,7 @@ public enum DQN {
                     optimizer.update(q, gradients: grads)
                     if globalStep % 100 == 0 {
                         onMetrics?(globalStep, [("losses/td_loss", Double(loss.item())),
-                                                ("charts/SPS", Double(globalStep) / Swift.max(Date().timeIntervalSince(start), 1e-9))])
+                                                ("charts/SPS", stepsPerSecond(globalStep, since: start))])
                     }
                 }
                 if globalStep % c.targetNetworkFrequency == 0 {
@@ -139,8 +121,6 @@ public enum DQN {
                                           checkpoint: checkpoint)
         }
         if completed != savedStep { try checkpoint() }
-        let wall = Date().timeIntervalSince(start)
-        return (q, TrainingResult(episodes: episodes, wallTime: wall, stepsPerSecond: Double(completed) / Swift.max(wall, 1e-9),
-                                  globalSteps: completed))
+        return (q, TrainingResult(episodes: episodes, globalSteps: completed, start: start))
     }
 }

@@ -25,7 +25,7 @@ public struct CategoricalDistribution {
     public func logProb(_ actions: [Int]) -> Tensor { logProbabilities.pick(actions) }
 
     /// Entropy per row (differentiable).
-    public var entropy: Tensor { -(logProbabilities.exp() * logProbabilities).sum(axis: -1) }
+    public var entropy: Tensor { Tensor.categoricalEntropy(logProbabilities: logProbabilities) }
 }
 
 /// A batch of diagonal Gaussians: mean (B, A), log-std (A) shared across the batch.
@@ -54,6 +54,20 @@ public struct DiagonalGaussian {
     /// Σₐ (½ + ½·log 2π + log σ) per row.
     public var entropy: Tensor {
         (logStd.expand(to: mean.shape) + Float(0.5 + 0.5 * Foundation.log(2 * Double.pi))).sum(axis: -1)
+    }
+}
+
+/// An actor-critic's policy: categorical (discrete actions) or diagonal Gaussian (continuous).
+public enum PolicyDistribution {
+    case categorical(CategoricalDistribution)
+    case gaussian(DiagonalGaussian)
+
+    /// Entropy per row (differentiable).
+    public var entropy: Tensor {
+        switch self {
+        case .categorical(let d): d.entropy
+        case .gaussian(let d): d.entropy
+        }
     }
 }
 

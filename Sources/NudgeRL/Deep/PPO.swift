@@ -110,6 +110,14 @@ public final class ActorCriticAgent: Module {
     /// V(s) per row.
     public func value(_ x: Tensor) -> Tensor { critic(x).reshaped([-1]) }
 
+    /// The policy π(·|s) per row: categorical over the actor's logits, or for continuous actions the
+    /// diagonal Gaussian around the actor's output with the state-independent log-std.
+    public func distribution(_ x: Tensor) -> PolicyDistribution {
+        let out = actor(x)
+        if isContinuous, let logStd { return .gaussian(DiagonalGaussian(mean: out, logStd: logStd)) }
+        return .categorical(CategoricalDistribution(logits: out))
+    }
+
     /// The action the deterministic policy takes (argmax or the Gaussian mean, clipped).
     public func deterministicAction(_ observation: [Float]) -> ActionValue {
         withoutGradients {
@@ -190,11 +198,8 @@ public enum PPO {
         let n = c.numEnvs, T = c.numSteps, A = agent.actionCount
         var rng = RandomGenerator(seed: c.seed).derive(stream: 11)
         let optimizer = Adam(learningRate: c.learningRate, eps: 1e-5)
-        let begun = try RLCheckpointing.begin(checkpointing, algorithm: "ppo", envs: envs, agent: agent, optimizer: optimizer,
-                                              seed: c.seed, generator: rng)
-        var (completed, globalStep, episodes, nextObs) = (begun.iteration, begun.globalStep, begun.episodes, begun.observations)
-        rng = try restoredGenerator(begun)
-        let start = Date().addingTimeInterval(-begun.wallTime)
+        var (completed, globalStep, episodes, nextObs, start) = try RLCheckpointing.begin(
+            checkpointing, algorithm: "ppo", envs: envs, agent: agent, optimizer: optimizer, seed: c.seed, generator: &rng)
         var savedStep = globalStep
         func checkpoint() throws {
             savedStep = globalStep
@@ -228,10 +233,9 @@ public enum PPO {
                 let x = Tensor(shape: [n, seen.first?.count ?? 0], values: seen.flatMap { $0 })
                 let stepActions: [ActionValue] = withoutGradients {
                     let v = agent.value(x).scalars
-                    let out = agent.actor(x)
                     var chosen: [ActionValue] = []
-                    if agent.isContinuous, let logStd = agent.logStd {
-                        let dist = DiagonalGaussian(mean: out, logStd: logStd)
+                    switch agent.distribution(x) {
+                    case .gaussian(let dist):
                         let a = dist.sample(using: &rng)
                         let lp = dist.logProb(a).scalars
                         let values = a.scalars
@@ -242,8 +246,7 @@ public enum PPO {
                             // ClipAction: the environment sees the clipped action; the raw one is learned from.
                             chosen.append(.continuous(row.indices.map { Swift.min(Swift.max(row[$0], agent.actionLow[$0]), agent.actionHigh[$0]) }))
                         }
-                    } else {
-                        let dist = CategoricalDistribution(logits: out)
+                    case .categorical(let dist):
                         let a = dist.sample(using: &rng)
                         let lp = dist.logProb(a).scalars
                         for e in 0..<n {
@@ -273,11 +276,7 @@ public enum PPO {
                     let v = withoutGradients { agent.value(agent.prepare(finals)).scalars }
                     for (k, e) in truncatedRows.enumerated() { nextValues[t * n + e] = v[k] }
                 }
-                for (e, r, l) in finishedEpisodes(s) {
-                    _ = e
-                    episodes.append(EpisodeRecord(globalStep: globalStep, episodeReturn: r, length: l))
-                    onMetrics?(globalStep, [("charts/episodic_return", r), ("charts/episodic_length", Double(l))])
-                }
+                recordFinishedEpisodes(s, globalStep: globalStep, into: &episodes, onMetrics: onMetrics)
                 nextObs = s.observations
             }
             let last = withoutGradients { agent.value(agent.prepare(nextObs)).scalars }
@@ -290,22 +289,20 @@ public enum PPO {
             let stats = update(agent: agent, optimizer: optimizer, batch: batch, config: c) { indices in
                 rng.shuffle(&indices)
             }
-            let elapsed = Date().timeIntervalSince(start)
             onMetrics?(globalStep, [
                 ("charts/learning_rate", Double(optimizer.learningRate)),
                 ("losses/value_loss", Double(stats.valueLoss)), ("losses/policy_loss", Double(stats.policyLoss)),
                 ("losses/entropy", Double(stats.entropy)), ("losses/old_approx_kl", Double(stats.oldApproxKL)),
                 ("losses/approx_kl", Double(stats.approxKL)), ("losses/clipfrac", Double(stats.clipFraction)),
                 ("losses/explained_variance", Double(explainedVariance(predicted: values, target: returns))),
-                ("charts/SPS", Double(globalStep) / max(elapsed, 1e-9)),
+                ("charts/SPS", stepsPerSecond(globalStep, since: start)),
             ])
             completed = iteration
             try checkpointing?.boundary(agent, step: globalStep, savedStep: savedStep, last: iteration == max(c.iterations, 1), onMetrics: onMetrics,
                                           checkpoint: checkpoint)
         }
         if globalStep != savedStep { try checkpoint() }
-        let wall = Date().timeIntervalSince(start)
-        return TrainingResult(episodes: episodes, wallTime: wall, stepsPerSecond: Double(globalStep) / max(wall, 1e-9), globalSteps: globalStep)
+        return TrainingResult(episodes: episodes, globalSteps: globalStep, start: start)
     }
 
     /// GAE over one rollout (row-major t·n + e): V(s_{t+1}) is the next row's value within an
@@ -313,15 +310,8 @@ public enum PPO {
     /// truncated step's V(final observation); unused where terminated).
     public static func rolloutAdvantages(rewards: [Float], values: [Float], lastValues: [Float], nextValues: [Float], terminated: [Bool],
                                          ended: [Bool], envs n: Int, config c: PPOConfig) -> (advantages: [Float], returns: [Float]) {
-        var nextValues = nextValues
-        let T = rewards.count / max(n, 1)
-        for t in 0..<T {
-            for e in 0..<n where !ended[t * n + e] {
-                nextValues[t * n + e] = t + 1 < T ? values[(t + 1) * n + e] : lastValues[e]
-            }
-        }
-        return generalizedAdvantages(rewards: rewards, values: values, nextValues: nextValues, terminated: terminated, episodeEnded: ended,
-                                     envs: n, gamma: c.gamma, lambda: c.gaeLambda)
+        NudgePolicyGradient.rolloutAdvantages(rewards: rewards, values: values, lastValues: lastValues, nextValues: nextValues,
+                                              terminated: terminated, episodeEnded: ended, envs: n, gamma: c.gamma, lambda: c.gaeLambda)
     }
 
     /// `updateEpochs` passes over `batch` in mini-batches (the order from `shuffle`, called once per
@@ -346,18 +336,15 @@ public enum PPO {
                 let oldLP = Tensor(idx.map { b.logProbs[$0] }), oldV = Tensor(idx.map { b.values[$0] })
                 var kl = (Float(0), Float(0), Float(0))
                 var (_, grads) = valueAndGrad(agent) { agent in
-                    let out = agent.actor(x)
-                    let newLP: Tensor, entropy: Tensor
-                    if agent.isContinuous, let logStd = agent.logStd {
-                        let dist = DiagonalGaussian(mean: out, logStd: logStd)
-                        let a = Tensor(shape: [idx.count, A], values: idx.flatMap { b.continuousActions[($0 * A)..<(($0 + 1) * A)] })
-                        newLP = dist.logProb(a)
-                        entropy = dist.entropy.mean()
-                    } else {
-                        let dist = CategoricalDistribution(logits: out)
-                        newLP = dist.logProb(idx.map { b.discreteActions[$0] })
-                        entropy = dist.entropy.mean()
+                    let dist = agent.distribution(x)
+                    let newLP: Tensor
+                    switch dist {
+                    case .gaussian(let g):
+                        newLP = g.logProb(Tensor(shape: [idx.count, A], values: idx.flatMap { b.continuousActions[($0 * A)..<(($0 + 1) * A)] }))
+                    case .categorical(let c):
+                        newLP = c.logProb(idx.map { b.discreteActions[$0] })
                     }
+                    let entropy = dist.entropy.mean()
                     let pg = clippedSurrogateLoss(logProbs: newLP, oldLogProbs: oldLP, advantages: advT, clipLow: c.clipCoefficient)
                     let vLoss = valueLoss(values: agent.value(x), oldValues: oldV, returns: retT,
                                           clip: c.clipValueLoss ? c.clipCoefficient : nil)

@@ -8,6 +8,7 @@
 
 import Foundation
 import NudgeNN
+import NudgePolicyGradient
 
 /// Evaluates a training agent now and then and keeps the best one.
 public final class PeriodicEvaluation {
@@ -57,8 +58,8 @@ public final class PeriodicEvaluation {
         }
         let returns = try NudgeRL.evaluate(env: try Registry.make(environmentID), episodes: episodes, seed: seed, act: act)
         evaluatedThrough = step
-        let mean = returns.reduce(0, +) / Double(returns.count)
-        let std = (returns.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(returns.count)).squareRoot()
+        let (mean, variance) = meanAndVariance(returns, correction: 0)
+        let std = variance.squareRoot()
         if save && mean > (best ?? -.infinity) {
             best = mean
             var meta = metadata

@@ -55,24 +55,25 @@ func playEpisode(_ env: AnyEnvironment, _ agent: ActorCriticAgent, _ rng: inout 
 
 /// REINFORCE and one-step actor-critic.
 public enum PolicyGradient {
+    /// What both start from: the training environment, the agent, and the policy's and the value's Adam.
+    static func makeRun(_ environmentID: String, _ c: PolicyGradientConfig) throws -> (AnyEnvironment, ActorCriticAgent, Adam, Adam) {
+        let env = try makeTrainingEnvironment(environmentID)
+        let agent = ActorCriticAgent(observationSize: env.observationSpace.flatCount, actionSpace: env.actionSpace, hidden: c.hiddenSizes, seed: c.seed)
+        return (env, agent, Adam(learningRate: c.learningRate), Adam(learningRate: c.valueLearningRate))
+    }
+
     /// REINFORCE: one update per episode on −Σ log π(aₜ|sₜ)·(Gₜ − b(sₜ)) / T. With
     /// `checkpointing`, the run is saved between episodes (past every `every` steps, when stopped
     /// and at the end) and, when resuming, restored first.
     public static func reinforce(environmentID: String, config c: PolicyGradientConfig, onMetrics: MetricsCallback? = nil,
                                  shouldStop: () -> Bool = { false }, checkpointing: RLCheckpointing? = nil)
         throws -> (agent: ActorCriticAgent, result: TrainingResult) {
-        let env = try makeTrainingEnvironment(environmentID)
-        let agent = ActorCriticAgent(observationSize: env.observationSpace.flatCount, actionSpace: env.actionSpace, hidden: c.hiddenSizes, seed: c.seed)
-        let policyOptimizer = Adam(learningRate: c.learningRate), valueOptimizer = Adam(learningRate: c.valueLearningRate)
+        let (env, agent, policyOptimizer, valueOptimizer) = try makeRun(environmentID, c)
         var rng = RandomGenerator(seed: c.seed).derive(stream: 50)
-        var episodes: [EpisodeRecord] = []
-        var globalStep = 0, wallBefore = 0.0
-        if let restored = try RLCheckpointing.resume(checkpointing, algorithm: "reinforce", env: env, agent: agent, optimizer: policyOptimizer) {
-            (globalStep, episodes, wallBefore) = (restored.state.globalStep, restored.state.episodes, restored.state.wallTime)
-            rng = try restoredGenerator(restored.state)
-            try valueOptimizer.load(state: restored.tensors("value_optimizer"))
+        var (globalStep, episodes, start, _) = try RLCheckpointing.beginSingleEnvironmentRun(
+            checkpointing, algorithm: "reinforce", env: env, agent: agent, optimizer: policyOptimizer, generator: &rng) {
+            try valueOptimizer.load(state: $0.tensors("value_optimizer"))
         }
-        let start = Date().addingTimeInterval(-wallBefore)
         var savedStep = globalStep
         func checkpoint() throws {
             savedStep = globalStep
@@ -99,15 +100,12 @@ public enum PolicyGradient {
                 let (_, vg) = valueAndGrad(agent.critic) { critic in mseLoss(critic(x).reshaped([-1]), target) }
                 valueOptimizer.update(agent.critic, gradients: vg)
             }
-            let total = Double(e.rewards.reduce(0, +))
-            episodes.append(EpisodeRecord(globalStep: globalStep, episodeReturn: total, length: e.rewards.count))
-            onMetrics?(globalStep, [("charts/episodic_return", total), ("charts/episodic_length", Double(e.rewards.count))])
+            recordEpisode(Double(e.rewards.reduce(0, +)), length: e.rewards.count, globalStep: globalStep, into: &episodes, onMetrics: onMetrics)
             try checkpointing?.boundary(agent, step: globalStep, savedStep: savedStep, last: globalStep >= c.totalTimesteps, onMetrics: onMetrics,
                                           checkpoint: checkpoint)
         }
         if globalStep != savedStep { try checkpoint() }
-        let wall = Date().timeIntervalSince(start)
-        return (agent, TrainingResult(episodes: episodes, wallTime: wall, stepsPerSecond: Double(globalStep) / Swift.max(wall, 1e-9), globalSteps: globalStep))
+        return (agent, TrainingResult(episodes: episodes, globalSteps: globalStep, start: start))
     }
 
     /// One-step actor-critic: after every step, the actor follows −δ·log π(a|s) and the critic δ².
@@ -116,23 +114,14 @@ public enum PolicyGradient {
     public static func actorCritic(environmentID: String, config c: PolicyGradientConfig, onMetrics: MetricsCallback? = nil,
                                    shouldStop: () -> Bool = { false }, checkpointing: RLCheckpointing? = nil)
         throws -> (agent: ActorCriticAgent, result: TrainingResult) {
-        let env = try makeTrainingEnvironment(environmentID)
-        let agent = ActorCriticAgent(observationSize: env.observationSpace.flatCount, actionSpace: env.actionSpace, hidden: c.hiddenSizes, seed: c.seed)
-        let policyOptimizer = Adam(learningRate: c.learningRate), valueOptimizer = Adam(learningRate: c.valueLearningRate)
+        let (env, agent, policyOptimizer, valueOptimizer) = try makeRun(environmentID, c)
         var rng = RandomGenerator(seed: c.seed).derive(stream: 51)
-        var episodes: [EpisodeRecord] = []
-        var steps = 0, episodeLength = 0, wallBefore = 0.0
-        var obs: [Float]
-        if let restored = try RLCheckpointing.resume(checkpointing, algorithm: "actor-critic", env: env, agent: agent, optimizer: policyOptimizer) {
-            (steps, episodes, wallBefore) = (restored.state.globalStep, restored.state.episodes, restored.state.wallTime)
-            rng = try restoredGenerator(restored.state)
-            try valueOptimizer.load(state: restored.tensors("value_optimizer"))
-            episodeLength = try restored.counter("episode_length")
-            obs = try restored.observation()
-        } else {
-            obs = env.reset(seed: c.seed, options: nil).observation
+        var (steps, episodes, start, restored) = try RLCheckpointing.beginSingleEnvironmentRun(
+            checkpointing, algorithm: "actor-critic", env: env, agent: agent, optimizer: policyOptimizer, generator: &rng) {
+            try valueOptimizer.load(state: $0.tensors("value_optimizer"))
         }
-        let start = Date().addingTimeInterval(-wallBefore)
+        var episodeLength = try restored?.counter("episode_length") ?? 0
+        var obs = try restored?.observation() ?? env.reset(seed: c.seed, options: nil).observation
         var savedStep = steps
         func checkpoint() throws {
             savedStep = steps
@@ -162,8 +151,7 @@ public enum PolicyGradient {
                 // The episode's return as the environment's statistics wrapper summed it (the
                 // raw rewards), so a run resumed mid-episode reports it whole.
                 if case .double(let r)? = s.info["episode_return"] {
-                    episodes.append(EpisodeRecord(globalStep: globalStep, episodeReturn: r, length: episodeLength))
-                    onMetrics?(globalStep, [("charts/episodic_return", r), ("charts/episodic_length", Double(episodeLength))])
+                    recordEpisode(r, length: episodeLength, globalStep: globalStep, into: &episodes, onMetrics: onMetrics)
                 }
                 episodeLength = 0
                 obs = env.reset(seed: nil, options: nil).observation
@@ -176,8 +164,7 @@ public enum PolicyGradient {
         // A budget that ends mid-episode still gets its final evaluation.
         try checkpointing?.evaluateIfDue(agent, step: steps, last: steps == c.totalTimesteps, onMetrics: onMetrics)
         if steps != savedStep { try checkpoint() }
-        let wall = Date().timeIntervalSince(start)
-        return (agent, TrainingResult(episodes: episodes, wallTime: wall, stepsPerSecond: Double(steps) / Swift.max(wall, 1e-9), globalSteps: steps))
+        return (agent, TrainingResult(episodes: episodes, globalSteps: steps, start: start))
     }
 
     /// The spread of per-episode policy-gradient estimates at one fixed policy and critic:
@@ -208,8 +195,8 @@ public enum PolicyGradient {
             }
         }
         return zip(["REINFORCE", "REINFORCE with baseline", "one-step actor-critic"], norms).map { name, v in
-            let m = v.reduce(0, +) / Double(v.count)
-            return (name, m, v.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Double(Swift.max(v.count - 1, 1)))
+            let (m, variance) = meanAndVariance(v)
+            return (name, m, variance)
         }
     }
 }

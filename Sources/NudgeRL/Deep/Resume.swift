@@ -123,20 +123,26 @@ public struct RLCheckpointing {
 }
 
 extension RLCheckpointing {
-    /// Where an on-policy run starts: restored from the checkpoint when resuming (agent and
-    /// optimizer loaded too), else fresh, with `envs` reset from `seed` and `generator` as given.
-    /// Fails early when a checkpointed run's environments cannot be snapshotted.
+    /// Where an on-policy run starts: restored from the checkpoint when resuming (agent, optimizer,
+    /// environments and `generator`), else fresh, with `envs` reset from `seed` and `generator` as
+    /// given; `start` is now less the wall time already spent. Fails early when a checkpointed run's
+    /// environments cannot be snapshotted.
     static func begin(_ checkpointing: RLCheckpointing?, algorithm: String, envs: SyncVectorEnvironment<AnyEnvironment>,
-                      agent: Module, optimizer: any Optimizer, seed: UInt64, generator: RandomGenerator) throws -> RLTrainerState {
+                      agent: Module, optimizer: any Optimizer, seed: UInt64, generator: inout RandomGenerator) throws
+        -> (iteration: Int, globalStep: Int, episodes: [EpisodeRecord], observations: [[Float]], start: Date)
+    {
         if checkpointing != nil { try envs.requireSnapshots() }
-        guard let checkpointing, checkpointing.resume else {
+        let state: RLTrainerState
+        if let checkpointing, checkpointing.resume {
+            state = try checkpointing.restore(agent: agent, optimizer: optimizer, algorithm: algorithm)
+            try envs.restore(state.environments)
+        } else {
             let observations = envs.reset(seed: seed).observations
-            return RLTrainerState(algorithm: algorithm, iteration: 0, globalStep: 0, wallTime: 0, generator: generator.snapshot,
-                                  observations: observations, environments: VectorSnapshot(environments: [], needsReset: []), episodes: [])
+            state = RLTrainerState(algorithm: algorithm, iteration: 0, globalStep: 0, wallTime: 0, generator: generator.snapshot,
+                                   observations: observations, environments: VectorSnapshot(environments: [], needsReset: []), episodes: [])
         }
-        let state = try checkpointing.restore(agent: agent, optimizer: optimizer, algorithm: algorithm)
-        try envs.restore(state.environments)
-        return state
+        generator = try restoredGenerator(state)
+        return (state.iteration, state.globalStep, state.episodes, state.observations, Date().addingTimeInterval(-state.wallTime))
     }
 
     /// Saves an on-policy run's state after `iteration` updates, begun at `start`.
@@ -210,6 +216,52 @@ extension RLCheckpointing {
                                    environments: VectorSnapshot(environments: [env.snapshot()], needsReset: [false]),
                                    episodes: episodes, metricsThrough: metricsThrough, counters: counters)
         try save(state, agent: agent, optimizer: optimizer, tensors: tensors)
+    }
+}
+
+extension RLCheckpointing {
+    /// Where a single-environment run starts: restored from the checkpoint (agent, optimizer and
+    /// environment, then `generator` and `restore` for the trainer's other parts), or fresh. Returns
+    /// the environment steps done, the episodes, the start (now less the wall time already spent) and
+    /// the restored run (nil when fresh).
+    static func beginSingleEnvironmentRun(_ checkpointing: RLCheckpointing?, algorithm: String, env: AnyEnvironment, agent: Module,
+                                          optimizer: any Optimizer, generator: inout RandomGenerator,
+                                          restore: (RestoredRun) throws -> Void) throws
+        -> (step: Int, episodes: [EpisodeRecord], start: Date, restored: RestoredRun?)
+    {
+        guard let restored = try resume(checkpointing, algorithm: algorithm, env: env, agent: agent, optimizer: optimizer) else {
+            return (0, [], Date(), nil)
+        }
+        generator = try restoredGenerator(restored.state)
+        try restore(restored)
+        return (restored.state.globalStep, restored.state.episodes, Date().addingTimeInterval(-restored.state.wallTime), restored)
+    }
+
+    /// Where a run counted in environment steps with a replay buffer (DQN, SAC) starts: as
+    /// `beginSingleEnvironmentRun`, the buffer and the observation restored too, or fresh with `env`
+    /// reset from `seed`.
+    static func beginReplayRun(_ checkpointing: RLCheckpointing?, algorithm: String, env: AnyEnvironment, agent: Module,
+                               optimizer: any Optimizer, seed: UInt64, generator: inout RandomGenerator, buffer: inout ReplayBuffer,
+                               restore: (RestoredRun) throws -> Void) throws
+        -> (step: Int, episodes: [EpisodeRecord], start: Date, observation: [Float])
+    {
+        let (step, episodes, start, restored) = try beginSingleEnvironmentRun(
+            checkpointing, algorithm: algorithm, env: env, agent: agent, optimizer: optimizer, generator: &generator) {
+            try restore($0)
+            try $0.restore(&buffer)
+        }
+        return (step, episodes, start, try restored?.observation() ?? env.reset(seed: seed, options: nil).observation)
+    }
+
+    /// Saves a replay-buffer run (DQN, SAC) after `completed` environment steps (its metrics run
+    /// through the 0-based step before): the agent and its optimizer, the environment, the generator,
+    /// the observation, the buffer's transitions and counters, and each of `tensors`.
+    func saveReplayRun(algorithm: String, completed: Int, start: Date, generator: RandomGenerator, observation: [Float],
+                       env: AnyEnvironment, episodes: [EpisodeRecord], agent: Module, optimizer: any Optimizer, buffer: ReplayBuffer,
+                       tensors: [String: NamedTensors]) throws {
+        try save(algorithm: algorithm, iteration: completed, globalStep: completed, metricsThrough: completed - 1, start: start,
+                 generator: generator, observation: observation, env: env, episodes: episodes, agent: agent, optimizer: optimizer,
+                 counters: buffer.checkpointCounters, tensors: tensors.merging(["replay": buffer.stateTensors()]) { a, _ in a })
     }
 }
 

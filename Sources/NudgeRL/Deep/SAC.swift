@@ -120,35 +120,24 @@ public enum SAC {
         var alpha = c.autotune ? Float(1) : c.alpha
         var buffer = ReplayBuffer(capacity: Swift.min(c.bufferSize, c.totalTimesteps), observationSize: obsSize, actionSize: actSize)
         var rng = RandomGenerator(seed: c.seed).derive(stream: 41)
-        var episodes: [EpisodeRecord] = []
-        var firstStep = 0, wallBefore = 0.0
-        var obs: [Float]
-        if let restored = try RLCheckpointing.resume(checkpointing, algorithm: "sac", env: env, agent: actor, optimizer: actorOptimizer) {
-            (firstStep, episodes, wallBefore) = (restored.state.globalStep, restored.state.episodes, restored.state.wallTime)
-            rng = try restoredGenerator(restored.state)
-            try critics.update(parameters: restored.tensors("critics"))
-            try q1Target.update(parameters: restored.tensors("qf1_target"))
-            try q2Target.update(parameters: restored.tensors("qf2_target"))
-            try temperature.update(parameters: restored.tensors("temperature"))
-            try qOptimizer.load(state: restored.tensors("q_optimizer"))
-            try alphaOptimizer.load(state: restored.tensors("alpha_optimizer"))
-            try restored.restore(&buffer)
+        var (firstStep, episodes, start, obs) = try RLCheckpointing.beginReplayRun(
+            checkpointing, algorithm: "sac", env: env, agent: actor, optimizer: actorOptimizer, seed: c.seed, generator: &rng, buffer: &buffer) {
+            try critics.update(parameters: $0.tensors("critics"))
+            try q1Target.update(parameters: $0.tensors("qf1_target"))
+            try q2Target.update(parameters: $0.tensors("qf2_target"))
+            try temperature.update(parameters: $0.tensors("temperature"))
+            try qOptimizer.load(state: $0.tensors("q_optimizer"))
+            try alphaOptimizer.load(state: $0.tensors("alpha_optimizer"))
             if c.autotune { alpha = Foundation.exp(temperature.logAlpha.item()) }
-            obs = try restored.observation()
-        } else {
-            obs = env.reset(seed: c.seed, options: nil).observation
         }
-        let start = Date().addingTimeInterval(-wallBefore)
         var completed = firstStep, savedStep = firstStep
         func checkpoint() throws {
             savedStep = completed
-            try checkpointing?.save(algorithm: "sac", iteration: completed, globalStep: completed, metricsThrough: completed - 1, start: start,
-                                    generator: rng, observation: obs, env: env, episodes: episodes, agent: actor, optimizer: actorOptimizer,
-                                    counters: buffer.checkpointCounters,
-                                    tensors: ["critics": critics.parameters(), "qf1_target": q1Target.parameters(),
-                                              "qf2_target": q2Target.parameters(), "temperature": temperature.parameters(),
-                                              "q_optimizer": qOptimizer.state(), "alpha_optimizer": alphaOptimizer.state(),
-                                              "replay": buffer.stateTensors()])
+            try checkpointing?.saveReplayRun(algorithm: "sac", completed: completed, start: start, generator: rng, observation: obs, env: env,
+                                             episodes: episodes, agent: actor, optimizer: actorOptimizer, buffer: buffer,
+                                             tensors: ["critics": critics.parameters(), "qf1_target": q1Target.parameters(),
+                                                       "qf2_target": q2Target.parameters(), "temperature": temperature.parameters(),
+                                                       "q_optimizer": qOptimizer.state(), "alpha_optimizer": alphaOptimizer.state()])
         }
 
         for globalStep in stride(from: firstStep, to: c.totalTimesteps, by: 1) {
@@ -161,15 +150,7 @@ public enum SAC {
             }
             let s = try env.step(.continuous(action))
             buffer.add(observation: obs, action: action, reward: Float(s.reward), nextObservation: s.observation, terminated: s.terminated)
-            if s.done {
-                if case .double(let r)? = s.info["episode_return"], case .int(let l)? = s.info["episode_length"] {
-                    episodes.append(EpisodeRecord(globalStep: globalStep + 1, episodeReturn: r, length: l))
-                    onMetrics?(globalStep, [("charts/episodic_return", r), ("charts/episodic_length", Double(l))])
-                }
-                obs = env.reset(seed: nil, options: nil).observation
-            } else {
-                obs = s.observation
-            }
+            obs = observationAfter(s, env: env, globalStep: globalStep, episodes: &episodes, onMetrics: onMetrics)
             completed = globalStep + 1
             guard globalStep > c.learningStarts else {
                 try checkpointing?.boundary(actor, step: completed, savedStep: savedStep, last: completed == c.totalTimesteps, logStep: globalStep, onMetrics: onMetrics,
@@ -212,7 +193,7 @@ public enum SAC {
                     if globalStep % 100 == 0 {
                         onMetrics?(globalStep, [("losses/qf_loss", Double(qLoss) / 2), ("losses/actor_loss", Double(actorLoss.item())),
                                                 ("losses/alpha", Double(alpha)),
-                                                ("charts/SPS", Double(globalStep) / Swift.max(Date().timeIntervalSince(start), 1e-9))])
+                                                ("charts/SPS", stepsPerSecond(globalStep, since: start))])
                     }
                 }
             }
@@ -224,8 +205,6 @@ public enum SAC {
                                           checkpoint: checkpoint)
         }
         if completed != savedStep { try checkpoint() }
-        let wall = Date().timeIntervalSince(start)
-        return (actor, TrainingResult(episodes: episodes, wallTime: wall, stepsPerSecond: Double(completed) / Swift.max(wall, 1e-9),
-                                      globalSteps: completed))
+        return (actor, TrainingResult(episodes: episodes, globalSteps: completed, start: start))
     }
 }

@@ -90,6 +90,44 @@ func finishedEpisodes<O>(_ s: VectorStep<O>) -> [(env: Int, episodeReturn: Doubl
     return out
 }
 
+/// Records an episode that ended at `globalStep` and logs its return and length (CleanRL's
+/// charts/episodic_return and charts/episodic_length, then `extra`) at `logStep` (default `globalStep`).
+func recordEpisode(_ episodeReturn: Double, length: Int, globalStep: Int, logStep: Int? = nil, into episodes: inout [EpisodeRecord],
+                   onMetrics: MetricsCallback?, extra: [(String, Double)] = []) {
+    episodes.append(EpisodeRecord(globalStep: globalStep, episodeReturn: episodeReturn, length: length))
+    onMetrics?(logStep ?? globalStep, [("charts/episodic_return", episodeReturn), ("charts/episodic_length", Double(length))] + extra)
+}
+
+/// Records and logs every episode a vector step finished.
+func recordFinishedEpisodes<O>(_ s: VectorStep<O>, globalStep: Int, into episodes: inout [EpisodeRecord], onMetrics: MetricsCallback?) {
+    for (_, r, l) in finishedEpisodes(s) { recordEpisode(r, length: l, globalStep: globalStep, into: &episodes, onMetrics: onMetrics) }
+}
+
+/// After step `globalStep` (0-based) of a single-environment run (DQN, SAC): when the episode ended,
+/// records it as the statistics wrapper reported it (logged at `globalStep`, with `extra`) and
+/// returns the reset observation; else the step's observation.
+func observationAfter(_ s: Step<[Float]>, env: AnyEnvironment, globalStep: Int, episodes: inout [EpisodeRecord], onMetrics: MetricsCallback?,
+                      extra: [(String, Double)] = []) -> [Float] {
+    guard s.done else { return s.observation }
+    if case .double(let r)? = s.info["episode_return"], case .int(let l)? = s.info["episode_length"] {
+        recordEpisode(r, length: l, globalStep: globalStep + 1, logStep: globalStep, into: &episodes, onMetrics: onMetrics, extra: extra)
+    }
+    return env.reset(seed: nil, options: nil).observation
+}
+
+/// Environment steps per second since `start` (CleanRL's charts/SPS).
+func stepsPerSecond(_ steps: Int, since start: Date) -> Double {
+    Double(steps) / Swift.max(Date().timeIntervalSince(start), 1e-9)
+}
+
+extension TrainingResult {
+    /// The result of a run that reached `globalSteps` and began at `start` (earlier for a resumed run).
+    init(episodes: [EpisodeRecord], globalSteps: Int, start: Date) {
+        let wall = Date().timeIntervalSince(start)
+        self.init(episodes: episodes, wallTime: wall, stepsPerSecond: Double(globalSteps) / Swift.max(wall, 1e-9), globalSteps: globalSteps)
+    }
+}
+
 /// Runs `episodes` episodes with `act` choosing actions from observations; returns each return.
 public func evaluate(env: AnyEnvironment, episodes: Int, seed: UInt64, act: ([Float]) -> ActionValue) throws -> [Double] {
     var returns: [Double] = []
