@@ -96,6 +96,24 @@ public enum DPOTrainer {
                       template: ChatTemplate?, rows: [DatasetRow], config c: DPOConfig, optimizer: Adam?,
                       control: TrainingControl, onMetrics: ((Int, [(String, Double)]) -> Void)?,
                       onParameterGradientNorms: ((Int, [String: Double]) -> Void)?) throws -> [PreferenceMetrics] {
+        try plan(policy: policy, reference: reference, tokenizer: tokenizer, template: template, rows: rows, config: c,
+                 optimizer: optimizer ?? AdamW(learningRate: c.learningRate, weightDecay: 0), onParameterGradientNorms: onParameterGradientNorms)
+            .run(control: control, onMetrics: onMetrics)
+    }
+
+    /// The same training as a `Trainer`, one optimizer step per `trainStep`.
+    public static func trainer(policy: any CausalLanguageModel, reference: (any CausalLanguageModel)? = nil, tokenizer: any Tokenizer,
+                               template: ChatTemplate? = nil, rows: [DatasetRow], config c: DPOConfig,
+                               optimizer: Adam? = nil) throws -> OfflineTrainer<PreferenceMetrics> {
+        let optimizer = optimizer ?? AdamW(learningRate: c.learningRate, weightDecay: 0)
+        return OfflineTrainer(model: policy, optimizer: optimizer,
+                              plan: try plan(policy: policy, reference: reference, tokenizer: tokenizer, template: template, rows: rows,
+                                             config: c, optimizer: optimizer, onParameterGradientNorms: nil))
+    }
+
+    static func plan(policy: any CausalLanguageModel, reference: (any CausalLanguageModel)?, tokenizer: any Tokenizer,
+                     template: ChatTemplate?, rows: [DatasetRow], config c: DPOConfig, optimizer: Adam,
+                     onParameterGradientNorms: ((Int, [String: Double]) -> Void)?) throws -> OfflinePlan<PreferenceMetrics> {
         var options = TokenizationOptions()
         options.maxLength = c.maxLength
         options.maxPromptLength = c.maxPromptLength
@@ -113,8 +131,6 @@ public enum DPOTrainer {
             }
             (referenceChosen, referenceRejected) = (sums[0], sums[1])
         }
-        let optimizer = optimizer ?? AdamW(learningRate: c.learningRate, weightDecay: 0)
-        var history: [PreferenceMetrics] = []
         // TRL's num_tokens: the prompt and completion tokens of both rows of every pair seen so far
         // (padding excluded); a resumed run counts the skipped steps' too.
         var tokensSeen = 0
@@ -125,7 +141,7 @@ public enum DPOTrainer {
         // losses) log none of these under the same definitions.
         let tokenMetrics = !c.loss.isReferenceFree
         let schedule = EpochSchedule(count: examples.count, batchSize: c.batchSize, epochs: c.epochs, seed: c.seed)
-        try schedule.run(control: control, skipped: { tokensSeen += tokens($0[0]) }) { step, group in
+        return OfflinePlan(schedule: schedule, skipped: { tokensSeen += tokens($0[0]) }) { step, group, _ in
             let indices = group[0]
             let pb = Collator.preference(indices.map { examples[$0] }, padID: padID)
             var metrics: PreferenceMetrics?
@@ -141,15 +157,13 @@ public enum DPOTrainer {
                 metrics?.setTokenMetrics(tokenStats)
                 return loss
             }
-            guard let metrics else { return }
+            guard let metrics else { return nil }
             tokensSeen += tokens(indices)
             onParameterGradientNorms?(step, grads.norms())
             let norm = try applyUpdate(optimizer, to: policy, gradients: &grads, maxNorm: c.maxGradNorm, step: step, loss: metrics.loss)
-            history.append(metrics)
-            onMetrics?(step, metrics.named + [("grad_norm", Double(norm)), ("learning_rate", Double(optimizer.learningRate)),
+            return (metrics, metrics.named + [("grad_norm", Double(norm)), ("learning_rate", Double(optimizer.learningRate)),
                                               ("num_tokens", Double(tokensSeen))])
         }
-        return history
     }
 
     /// The loss and metrics of `policy` against `reference` on `rows`, without training.

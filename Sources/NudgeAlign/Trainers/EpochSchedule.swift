@@ -3,6 +3,7 @@
 // into one optimizer step (gradient accumulation). A resumed run walks the same order and skips the
 // steps already taken, so its later steps see exactly the batches of an uninterrupted run.
 
+import Foundation
 import NudgeNN
 import NudgeTensor
 
@@ -23,30 +24,120 @@ struct EpochSchedule {
     /// Optimizer steps over all epochs.
     var totalSteps: Int { stepsPerEpoch * epochs }
 
+    /// One epoch's batches, grouped into optimizer steps, from the next shuffle of `rng`.
+    func groups(shuffling rng: inout RandomGenerator) -> [[[Int]]] {
+        var order = Array(0..<count)
+        rng.shuffle(&order)
+        let batches = stride(from: 0, to: order.count, by: batchSize).map { Array(order[$0..<Swift.min($0 + batchSize, order.count)]) }
+        return stride(from: 0, to: batches.count, by: accumulation).map { Array(batches[$0..<Swift.min($0 + accumulation, batches.count)]) }
+    }
+
     /// Calls `body(step, batches)` for each optimizer step after `control.startStep` (`skipped` for
     /// the earlier ones), each batch a list of item indices; saves and stops as `control` says.
     /// Returns the last step taken.
     @discardableResult
     func run(control: TrainingControl, skipped: ([[Int]]) -> Void = { _ in },
              _ body: (_ step: Int, _ batches: [[Int]]) throws -> Void) throws -> Int {
-        var rng = RandomGenerator(seed: seed)
-        var step = 0
-        for _ in 0..<epochs {
-            var order = Array(0..<count)
-            rng.shuffle(&order)
-            let batches = stride(from: 0, to: order.count, by: batchSize).map { Array(order[$0..<Swift.min($0 + batchSize, order.count)]) }
-            for first in stride(from: 0, to: batches.count, by: accumulation) {
-                let group = Array(batches[first..<Swift.min(first + accumulation, batches.count)])
-                step += 1
-                if step <= control.startStep {
-                    skipped(group)
-                    continue
-                }
-                try body(step, group)
-                if try control.afterStep(step, total: totalSteps) { return step }
+        var cursor = EpochCursor(self)
+        while let group = cursor.next() {
+            if cursor.step <= control.startStep {
+                skipped(group)
+                continue
             }
+            try body(cursor.step, group)
+            if try control.afterStep(cursor.step, total: totalSteps) { return cursor.step }
         }
-        return step
+        return cursor.step
+    }
+}
+
+/// An `EpochSchedule` walked one optimizer step at a time (what `Trainer.trainStep` takes), in the
+/// order `run` walks it.
+struct EpochCursor {
+    let schedule: EpochSchedule
+    private var rng: RandomGenerator
+    private var epoch = 0
+    private var pending: ArraySlice<[[Int]]> = []
+    /// Steps handed out so far.
+    private(set) var step = 0
+
+    init(_ schedule: EpochSchedule) {
+        self.schedule = schedule
+        rng = RandomGenerator(seed: schedule.seed)
+    }
+
+    /// The next step's batches; nil after the last epoch.
+    mutating func next() -> [[Int]]? {
+        while pending.isEmpty {
+            guard epoch < schedule.epochs else { return nil }
+            epoch += 1
+            pending = schedule.groups(shuffling: &rng)[...]
+        }
+        step += 1
+        return pending.popFirst()
+    }
+}
+
+/// An offline training run, prepared: its data order and what one optimizer step does. The
+/// closure-driven `train(…control:onMetrics:)` of each offline trainer and its `Trainer` form
+/// (`OfflineTrainer`) both run it, so the two take the same steps.
+struct OfflinePlan<Metrics> {
+    var schedule: EpochSchedule
+    /// Accounts for a step a resumed run skips (e.g. the tokens it saw).
+    var skipped: ([[Int]]) -> Void = { _ in }
+    /// One optimizer step on the step's batches (`final`: training stops after it, so evaluate
+    /// now); the step's metrics and their TRL names, or nil when it had nothing to train on.
+    var step: (_ step: Int, _ batches: [[Int]], _ final: Bool) throws -> (Metrics, [(String, Double)])?
+
+    /// Every step after `control.startStep`, saving and stopping as `control` says; returns each step's metrics.
+    func run(control: TrainingControl, onMetrics: ((Int, [(String, Double)]) -> Void)?) throws -> [Metrics] {
+        var history: [Metrics] = []
+        try schedule.run(control: control, skipped: skipped) { k, group in
+            guard let (metrics, named) = try step(k, group, control.shouldStop()) else { return }
+            history.append(metrics)
+            onMetrics?(k, named)
+        }
+        return history
+    }
+}
+
+/// An offline trainer (SFT, reward model, DPO, KTO) as a `Trainer`: one optimizer step per
+/// `trainStep`, checkpoints with the model, optimizer state and step; a restored trainer replays the
+/// data order up to its step, so it continues as the uninterrupted run would.
+public final class OfflineTrainer<Metrics>: Trainer {
+    /// The model trained (the policy, or the reward model with its head).
+    public let model: Module
+    public let optimizer: Adam
+    let plan: OfflinePlan<Metrics>
+    var cursor: EpochCursor
+    /// The metrics of every step taken by this object.
+    public private(set) var history: [Metrics] = []
+
+    init(model: Module, optimizer: Adam, plan: OfflinePlan<Metrics>) {
+        self.model = model
+        self.optimizer = optimizer
+        self.plan = plan
+        cursor = EpochCursor(plan.schedule)
+    }
+
+    public var completedSteps: Int { cursor.step }
+    public var totalSteps: Int { plan.schedule.totalSteps }
+
+    public func trainStep() throws -> StepResult? {
+        guard let group = cursor.next() else { return nil }
+        guard let (metrics, named) = try plan.step(cursor.step, group, false) else { return nil }
+        history.append(metrics)
+        return StepResult(step: cursor.step, metrics: named, samples: [])
+    }
+
+    public func saveCheckpoint(to directory: URL) throws {
+        try Checkpoint.save(model: model, optimizer: optimizer, step: cursor.step, to: directory)
+    }
+
+    public func restoreCheckpoint(from directory: URL) throws {
+        let step = try Checkpoint.restore(model: model, optimizer: optimizer, from: directory)
+        cursor = EpochCursor(plan.schedule)
+        while cursor.step < step, let group = cursor.next() { plan.skipped(group) }
     }
 }
 

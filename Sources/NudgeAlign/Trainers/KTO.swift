@@ -142,6 +142,23 @@ public enum KTOTrainer {
                              template: ChatTemplate? = nil, rows: [DatasetRow], config c: KTOConfig, optimizer: Adam? = nil,
                              control: TrainingControl = TrainingControl(),
                              onMetrics: ((Int, [(String, Double)]) -> Void)? = nil) throws -> [KTOMetrics] {
+        try plan(policy: policy, reference: reference, tokenizer: tokenizer, template: template, rows: rows, config: c,
+                 optimizer: optimizer ?? AdamW(learningRate: c.learningRate, weightDecay: 0))
+            .run(control: control, onMetrics: onMetrics)
+    }
+
+    /// The same training as a `Trainer`, one optimizer step per `trainStep`.
+    public static func trainer(policy: any CausalLanguageModel, reference: (any CausalLanguageModel)? = nil, tokenizer: any Tokenizer,
+                               template: ChatTemplate? = nil, rows: [DatasetRow], config c: KTOConfig,
+                               optimizer: Adam? = nil) throws -> OfflineTrainer<KTOMetrics> {
+        let optimizer = optimizer ?? AdamW(learningRate: c.learningRate, weightDecay: 0)
+        return OfflineTrainer(model: policy, optimizer: optimizer,
+                              plan: try plan(policy: policy, reference: reference, tokenizer: tokenizer, template: template, rows: rows,
+                                             config: c, optimizer: optimizer))
+    }
+
+    static func plan(policy: any CausalLanguageModel, reference: (any CausalLanguageModel)?, tokenizer: any Tokenizer,
+                     template: ChatTemplate?, rows: [DatasetRow], config c: KTOConfig, optimizer: Adam) throws -> OfflinePlan<KTOMetrics> {
         guard c.batchSize >= 2 else { throw TrainerConfigurationError(field: "batch_size", message: "KTO needs at least 2 rows per batch (its KL estimate pairs rows), got \(c.batchSize)") }
         var options = TokenizationOptions()
         options.maxLength = c.maxLength
@@ -153,18 +170,14 @@ public enum KTOTrainer {
         let referenceLogps = precomputedReferenceLogProbs(examples, batchSize: c.batchSize, columns: 1) { batch in
             [logProbs(referenceModel, batch, padID: padID)]
         }[0]
-        let optimizer = optimizer ?? AdamW(learningRate: c.learningRate, weightDecay: 0)
-        var history: [KTOMetrics] = []
         let schedule = EpochSchedule(count: examples.count, batchSize: c.batchSize, epochs: c.epochs, seed: c.seed)
-        try schedule.run(control: control) { step, group in
+        return OfflinePlan(schedule: schedule) { step, group, _ in
             let indices = group[0]
             guard let (metrics, norm) = try trainStep(policy: policy, reference: referenceModel, batch: indices.map { examples[$0] },
                                                       referenceLogps: indices.map { referenceLogps[$0] }, config: c,
-                                                      optimizer: optimizer, padID: padID, step: step) else { return }
-            history.append(metrics)
-            onMetrics?(step, metrics.named + [("grad_norm", Double(norm)), ("learning_rate", Double(optimizer.learningRate))])
+                                                      optimizer: optimizer, padID: padID, step: step) else { return nil }
+            return (metrics, metrics.named + [("grad_norm", Double(norm)), ("learning_rate", Double(optimizer.learningRate))])
         }
-        return history
     }
 
     /// One optimizer step on a scheduled batch, what `train` runs for each: the reference's

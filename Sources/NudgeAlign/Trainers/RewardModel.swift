@@ -35,15 +35,28 @@ public enum RewardTrainer {
     public static func train(model: ScalarHeadModel, tokenizer: any Tokenizer, template: ChatTemplate? = nil, rows: [DatasetRow],
                              config c: RewardConfig, optimizer: Adam? = nil, control: TrainingControl = TrainingControl(),
                              onMetrics: ((Int, [(String, Double)]) -> Void)? = nil) throws -> [RewardMetrics] {
+        try plan(model: model, tokenizer: tokenizer, template: template, rows: rows, config: c,
+                 optimizer: optimizer ?? AdamW(learningRate: c.learningRate, weightDecay: 0))
+            .run(control: control, onMetrics: onMetrics)
+    }
+
+    /// The same training as a `Trainer`, one optimizer step per `trainStep`.
+    public static func trainer(model: ScalarHeadModel, tokenizer: any Tokenizer, template: ChatTemplate? = nil, rows: [DatasetRow],
+                               config c: RewardConfig, optimizer: Adam? = nil) throws -> OfflineTrainer<RewardMetrics> {
+        let optimizer = optimizer ?? AdamW(learningRate: c.learningRate, weightDecay: 0)
+        return OfflineTrainer(model: model, optimizer: optimizer,
+                              plan: try plan(model: model, tokenizer: tokenizer, template: template, rows: rows, config: c, optimizer: optimizer))
+    }
+
+    static func plan(model: ScalarHeadModel, tokenizer: any Tokenizer, template: ChatTemplate?, rows: [DatasetRow], config c: RewardConfig,
+                     optimizer: Adam) throws -> OfflinePlan<RewardMetrics> {
         var options = TokenizationOptions()
         options.maxLength = c.maxLength
         let rowTokenizer = RowTokenizer(tokenizer: tokenizer, template: template, options: options, model: model.trunk)
         let examples = try rowTokenizer.each(rows) { try rowTokenizer.preference($0) }
         let padID = Collator.padID(for: tokenizer)
-        let optimizer = optimizer ?? AdamW(learningRate: c.learningRate, weightDecay: 0)
-        var history: [RewardMetrics] = []
         let schedule = EpochSchedule(count: examples.count, batchSize: c.batchSize, epochs: c.epochs, seed: c.seed)
-        try schedule.run(control: control) { step, group in
+        return OfflinePlan(schedule: schedule) { step, group, _ in
             let pb = Collator.preference(group[0].map { examples[$0] }, padID: padID)
             var metrics: RewardMetrics?
             var (_, grads) = valueAndGrad(model) { m in
@@ -52,13 +65,11 @@ public enum RewardTrainer {
                 metrics = metricValues
                 return loss
             }
-            guard let metrics else { return }
+            guard let metrics else { return nil }
             let norm = try applyUpdate(optimizer, to: model, gradients: &grads, maxNorm: c.maxGradNorm, step: step, loss: metrics.loss)
-            history.append(metrics)
-            onMetrics?(step, [("loss", Double(metrics.loss)), ("accuracy", Double(metrics.accuracy)), ("margin", Double(metrics.margin)),
+            return (metrics, [("loss", Double(metrics.loss)), ("accuracy", Double(metrics.accuracy)), ("margin", Double(metrics.margin)),
                               ("grad_norm", Double(norm))])
         }
-        return history
     }
 
     /// Loss, accuracy and margin of `model` on preference rows (TRL's eval metrics), in batches of

@@ -39,6 +39,23 @@ public enum SFTTrainer {
                              rows: [DatasetRow], evalRows: [DatasetRow] = [], config c: SFTConfig, optimizer: Adam? = nil,
                              control: TrainingControl = TrainingControl(),
                              onMetrics: ((Int, [(String, Double)]) -> Void)? = nil) throws -> [Float] {
+        try plan(model: model, tokenizer: tokenizer, template: template, rows: rows, evalRows: evalRows, config: c,
+                 optimizer: optimizer ?? AdamW(learningRate: c.learningRate, weightDecay: c.weightDecay))
+            .run(control: control, onMetrics: onMetrics)
+    }
+
+    /// The same training as a `Trainer`, one optimizer step per `trainStep` (each step's loss in `history`).
+    public static func trainer(model: any CausalLanguageModel, tokenizer: any Tokenizer, template: ChatTemplate? = nil,
+                               rows: [DatasetRow], evalRows: [DatasetRow] = [], config c: SFTConfig,
+                               optimizer: Adam? = nil) throws -> OfflineTrainer<Float> {
+        let optimizer = optimizer ?? AdamW(learningRate: c.learningRate, weightDecay: c.weightDecay)
+        return OfflineTrainer(model: model, optimizer: optimizer,
+                              plan: try plan(model: model, tokenizer: tokenizer, template: template, rows: rows, evalRows: evalRows,
+                                             config: c, optimizer: optimizer))
+    }
+
+    static func plan(model: any CausalLanguageModel, tokenizer: any Tokenizer, template: ChatTemplate?, rows: [DatasetRow],
+                     evalRows: [DatasetRow], config c: SFTConfig, optimizer: Adam) throws -> OfflinePlan<Float> {
         let rowTokenizer = RowTokenizer(tokenizer: tokenizer, template: template, options: tokenization(c), model: model)
         let examples = try rowTokenizer.each(rows) { try rowTokenizer.sft($0) }
         guard examples.isEmpty || examples.contains(where: { $0.completionMask.contains(1) }) else {
@@ -54,13 +71,11 @@ public enum SFTTrainer {
                                  segmentIDs: items.map { packed.segmentIDs[$0] }, exampleIndices: items.map { packed.exampleIndices[$0] }))
         }
         let evalBatches = try evalRows.isEmpty ? [] : Self.batches(rowTokenizer.each(evalRows) { try rowTokenizer.sft($0) }, size: c.batchSize, padID: padID)
-        let optimizer = optimizer ?? AdamW(learningRate: c.learningRate, weightDecay: c.weightDecay)
         let schedule = EpochSchedule(count: packed?.rowCount ?? examples.count, batchSize: c.batchSize,
                                      accumulation: c.gradientAccumulationSteps, epochs: c.epochs, seed: c.seed)
-        var losses: [Float] = []
         var tokensSeen = 0
         func tokens(_ b: Batch) -> Int { b.attentionMask.reduce(0) { $0 + $1.reduce(0, +) } }
-        try schedule.run(control: control, skipped: { group in tokensSeen += group.reduce(0) { $0 + tokens(batch($1)) } }) { step, group in
+        return OfflinePlan(schedule: schedule, skipped: { group in tokensSeen += group.reduce(0) { $0 + tokens(batch($1)) } }) { step, group, final in
             let batches = group.map { b in let b = batch(b), t = targets(b); return (batch: b, targets: t, counted: counted(t)) }
             // Normalize over every counted token of the whole step, so accumulation equals one big batch.
             let totalTokens = batches.reduce(0) { $0 + $1.counted }
@@ -74,17 +89,15 @@ public enum SFTTrainer {
                 accumulated = accumulated.map { $0.adding(grads) } ?? grads
                 tokensSeen += tokens(b)
             }
-            guard var grads = accumulated else { return }
+            guard var grads = accumulated else { return nil }
             let norm = try applyUpdate(optimizer, to: model, gradients: &grads, maxNorm: c.maxGradNorm, step: step, loss: stepLoss)
-            losses.append(stepLoss)
             var metrics: [(String, Double)] = [("loss", Double(stepLoss)), ("grad_norm", Double(norm)),
                                                ("learning_rate", Double(optimizer.learningRate)), ("num_tokens", Double(tokensSeen))]
-            if !evalBatches.isEmpty && ((c.evalSteps > 0 && step % c.evalSteps == 0) || step == schedule.totalSteps || control.shouldStop()) {
+            if !evalBatches.isEmpty && ((c.evalSteps > 0 && step % c.evalSteps == 0) || step == schedule.totalSteps || final) {
                 metrics.append(("eval_loss", Double(evaluationLoss(model: model, batches: evalBatches))))
             }
-            onMetrics?(step, metrics)
+            return (stepLoss, metrics)
         }
-        return losses
     }
 
     /// The mean next-token loss of `model` over every counted token of `rows` (TRL's eval_loss).
