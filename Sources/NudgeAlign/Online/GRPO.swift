@@ -298,7 +298,6 @@ public final class GRPOTrainer {
         let truncated = config.maskTruncatedCompletions ? Set(rollout.finishReasons.indices.filter { rollout.finishReasons[$0] == .length }) : []
         let maskValues = rollout.shiftedMask(excluding: truncated)
         let width = rollout.input.length - 1
-        let mask = Tensor(shape: [b, width], values: maskValues)
         let stepTokens = Int(maskValues.reduce(0, +))
         let referenceLogProbs = referenceLogProbs(rollout)
         // Old log-probs: needed before the first update for μ > 1 (and for the reward-side KL); with
@@ -308,75 +307,23 @@ public final class GRPOTrainer {
             ? rollout.logProbs(policy, temperature: config.temperature) : nil
         let advantages = advantages(rollout, totals: totals, old: storedOld ?? Tensor(repeating: 0, shape: [b, width]),
                                     referenceLogProbs: klInReward ? referenceLogProbs : nil, mask: maskValues)
-        let lossKL = klInReward ? nil : referenceLogProbs
         var zeroStdFraction = zeroStdFraction
         if case .rloo = config.advantage, let ref = referenceLogProbs, let old = storedOld {
             // TRL's RLOOTrainer takes frac_reward_zero_std from the rewards after the β·Σk1 penalty.
             zeroStdFraction = self.zeroStdFraction(klPenalizedRewards(totals, old: old, reference: ref, mask: maskValues))
         }
         var lossValue = 0.0, gradNorm = 0.0
-        var clipLow = 0.0, clipHigh = 0.0, clipRegion = 0.0, kl = 0.0, entropy = 0.0
-        for iteration in 0..<config.numIterations {
+        var terms = GRPOLossMetrics()
+        for _ in 0..<config.numIterations {
             var (loss, grads) = valueAndGrad(policy) { m -> Tensor in
                 let (current, tokenEntropy) = rollout.logProbsAndEntropies(m, temperature: config.temperature, entropy: true)
-                let logRatio = current - (storedOld ?? current.detached())
-                let ratio: Tensor
-                switch config.importanceSampling {
-                case .token: ratio = logRatio.exp()
-                case .sequence:
-                    let lengths = (0..<b).map { r in max(1, maskValues[(r * width)..<((r + 1) * width)].reduce(0, +)) }
-                    ratio = ((logRatio * mask).sum(axis: 1) / Tensor(lengths)).reshaped([b, 1]).exp()
-                case .sequenceSum:
-                    ratio = (logRatio * mask).sum(axis: 1).reshaped([b, 1]).exp()
-                }
-                if config.importanceSampling == .sequenceSum {
-                    // TRL's RLOO: −min(r·A, clip(r)·A) per sequence, the mean over sequences; its clip
-                    // fractions count sequences.
-                    let perSequence = clippedSurrogateTerms(ratio: ratio, advantages: advantages, clipLow: config.epsilon, clipHigh: config.epsilonHigh)
-                    withoutGradients {
-                        let n = Double(config.numIterations)
-                        let (low, high, region) = ClipStatistics.trl(ratio: ratio, advantages: advantages, mask: [Float](repeating: 1, count: b), width: 1,
-                                                                     epsilonLow: config.epsilon, epsilonHigh: config.epsilonHigh ?? config.epsilon).fractions
-                        clipLow += low / n
-                        clipHigh += high / n
-                        clipRegion += region / n
-                        if let ref = referenceLogProbs {
-                            // The KL it logs is RLOO's own k1, per token.
-                            kl += maskedMean(((storedOld ?? current.detached()) - ref).scalars, maskValues) / n
-                        }
-                        entropy += maskedMean(tokenEntropy!, maskValues) / n
-                    }
-                    return perSequence.mean()
-                }
-                var perToken = clippedSurrogateTerms(ratio: ratio, advantages: advantages, clipLow: config.epsilon, clipHigh: config.epsilonHigh)
-                if let ref = lossKL {
-                    var k3 = KLEstimator.k3(logRatio: ref - current)
-                    if config.klBiasCorrection { k3 = k3 * ratio }
-                    perToken = perToken + k3 * config.beta
-                }
+                let (loss, metrics) = GRPOTrainer.loss(current: current, old: storedOld, reference: referenceLogProbs, klInLoss: !klInReward,
+                                                       advantages: advantages, mask: maskValues, width: width, stepTokens: stepTokens,
+                                                       config: config)
                 // Logged on every loss computation and averaged over the μ iterations, as TRL does (at the
                 // first one the ratio is 1, so clipping only shows for μ > 1).
-                withoutGradients {
-                    let n = Double(config.numIterations)
-                    // GSPO's one ratio per sequence: TRL averages its clip flags over sequences.
-                    let perSequence = config.importanceSampling == .sequence
-                    let (low, high, region) = ClipStatistics.trl(ratio: ratio, advantages: advantages,
-                                                                 mask: perSequence ? [Float](repeating: 1, count: b) : maskValues, width: perSequence ? 1 : width,
-                                                                 epsilonLow: config.epsilon, epsilonHigh: config.epsilonHigh ?? config.epsilon).fractions
-                    clipLow += low / n
-                    clipHigh += high / n
-                    clipRegion += region / n
-                    if let ref = referenceLogProbs {
-                        // TRL logs the KL term the loss uses: with the bias correction, k3 times the
-                        // ratio (the same at μ = 1, where the ratio is 1; not after an update).
-                        var k3 = KLEstimator.k3(logRatio: ref - current)
-                        if config.klBiasCorrection { k3 = k3 * ratio }
-                        kl += maskedMean(k3.scalars, maskValues) / n
-                    }
-                    entropy += maskedMean(tokenEntropy!, maskValues) / n
-                }
-                return aggregateTokenLoss(perToken, mask: mask, config.lossType, maxCompletionLength: config.maxCompletionLength,
-                                          stepTokenCount: stepTokens)
+                terms.add(metrics, entropy: maskedMean(tokenEntropy!, maskValues), averagedOver: Double(config.numIterations))
+                return loss
             }
             if recordsParameterGradientNorms {
                 parameterGradientNorms = grads.norms()
@@ -394,9 +341,9 @@ public final class GRPOTrainer {
         var metrics: [(String, Double)] = [("reward", rewardMean), ("reward_std", rewardStd)]
         metrics += try rewardMetrics(rewards, perFunction: perFunction, monitors: monitors, samples: rollout.samples)
         metrics += [("frac_reward_zero_std", zeroStdFraction)]
-        if config.beta != 0 { metrics.append(("kl", kl)) }
-        metrics += [("entropy", entropy), ("clip_ratio/low_mean", clipLow), ("clip_ratio/high_mean", clipHigh),
-                    ("clip_ratio/region_mean", clipRegion)]
+        if config.beta != 0 { metrics.append(("kl", terms.kl)) }
+        metrics += [("entropy", terms.entropy), ("clip_ratio/low_mean", terms.clipLow), ("clip_ratio/high_mean", terms.clipHigh),
+                    ("clip_ratio/region_mean", terms.clipRegion)]
         metrics += completionMetrics(rollout)
         metrics += [("loss", lossValue), ("grad_norm", gradNorm), ("learning_rate", Double(optimizer.learningRate)),
                     ("num_tokens", Double(tokensSeen)), ("sampling_rounds", Double(rounds)),
@@ -406,5 +353,81 @@ public final class GRPOTrainer {
         let samples = (0..<b).map { OnlineSample(prompt: rollout.samples[$0].prompt, completion: rollout.samples[$0].completion,
                                                  reward: totals[$0], advantage: perRow[$0]) }
         return OnlineStepResult(step: step, metrics: metrics, samples: samples)
+    }
+}
+
+// MARK: The loss
+
+/// What GRPO's loss logs besides its value (TRL's names: kl, entropy, clip_ratio/…).
+struct GRPOLossMetrics {
+    var clipLow = 0.0, clipHigh = 0.0, clipRegion = 0.0
+    /// The KL term the loss uses (k3, times the ratio with the bias correction), or RLOO's k1; 0 without a reference.
+    var kl = 0.0
+    var entropy = 0.0
+
+    /// Adds `other` (one loss computation's) and its entropy, each divided by `count` (μ: the
+    /// iterations' average).
+    mutating func add(_ other: GRPOLossMetrics, entropy e: Double, averagedOver count: Double) {
+        clipLow += other.clipLow / count
+        clipHigh += other.clipHigh / count
+        clipRegion += other.clipRegion / count
+        kl += other.kl / count
+        entropy += e / count
+    }
+}
+
+extension GRPOTrainer {
+    /// GRPO's loss on one generation batch, a pure function of the log-probs (Shao et al. 2024,
+    /// eq. 3, as TRL's `_compute_loss`): the importance ratio r = π/π_old per token (or per sequence:
+    /// GSPO's mean log-ratio, RLOO's summed one), the clipped surrogate −min(r·A, clip(r, 1−ε_low,
+    /// 1+ε_high)·A), plus β·k3(π_ref ‖ π) per token when the KL is in the loss, aggregated by
+    /// `config.lossType`; RLOO's sequence form takes the mean over sequences. `current` carries the
+    /// gradient, (B, T − 1); `old` nil means μ = 1 (the old log-probs are `current`, detached);
+    /// `mask` flags the completion tokens counted.
+    static func loss(current: Tensor, old: Tensor?, reference: Tensor?, klInLoss: Bool, advantages: Tensor, mask maskValues: [Float],
+                     width: Int, stepTokens: Int, config: GRPOConfig) -> (Tensor, GRPOLossMetrics) {
+        let b = current.shape[0]
+        let mask = Tensor(shape: [b, width], values: maskValues)
+        let logRatio = current - (old ?? current.detached())
+        let ratio: Tensor
+        switch config.importanceSampling {
+        case .token: ratio = logRatio.exp()
+        case .sequence:
+            let lengths = (0..<b).map { r in max(1, maskValues[(r * width)..<((r + 1) * width)].reduce(0, +)) }
+            ratio = ((logRatio * mask).sum(axis: 1) / Tensor(lengths)).reshaped([b, 1]).exp()
+        case .sequenceSum:
+            ratio = (logRatio * mask).sum(axis: 1).reshaped([b, 1]).exp()
+        }
+        var metrics = GRPOLossMetrics()
+        // One ratio per sequence (GSPO, RLOO): TRL averages the clip flags over sequences.
+        let perSequence = config.importanceSampling != .token
+        withoutGradients {
+            (metrics.clipLow, metrics.clipHigh, metrics.clipRegion) = ClipStatistics.trl(
+                ratio: ratio, advantages: advantages, mask: perSequence ? [Float](repeating: 1, count: b) : maskValues, width: perSequence ? 1 : width,
+                epsilonLow: config.epsilon, epsilonHigh: config.epsilonHigh ?? config.epsilon).fractions
+        }
+        let surrogate = clippedSurrogateTerms(ratio: ratio, advantages: advantages, clipLow: config.epsilon, clipHigh: config.epsilonHigh)
+        if config.importanceSampling == .sequenceSum {
+            // TRL's RLOO: the mean over sequences of −min(r·A, clip(r)·A); the KL it logs is its own k1, per token.
+            if let reference { metrics.kl = withoutGradients { maskedMean(((old ?? current.detached()) - reference).scalars, maskValues) } }
+            return (surrogate.mean(), metrics)
+        }
+        var perToken = surrogate
+        if let reference, klInLoss {
+            var k3 = KLEstimator.k3(logRatio: reference - current)
+            if config.klBiasCorrection { k3 = k3 * ratio }
+            perToken = perToken + k3 * config.beta
+        }
+        if let reference {
+            // TRL logs the KL term the loss uses: with the bias correction, k3 times the ratio (the
+            // same at μ = 1, where the ratio is 1; not after an update).
+            metrics.kl = withoutGradients {
+                var k3 = KLEstimator.k3(logRatio: reference - current)
+                if config.klBiasCorrection { k3 = k3 * ratio }
+                return maskedMean(k3.scalars, maskValues)
+            }
+        }
+        return (aggregateTokenLoss(perToken, mask: mask, config.lossType, maxCompletionLength: config.maxCompletionLength,
+                                   stepTokenCount: stepTokens), metrics)
     }
 }
