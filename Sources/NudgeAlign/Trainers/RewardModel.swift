@@ -35,9 +35,8 @@ public enum RewardTrainer {
     public static func train(model: ScalarHeadModel, tokenizer: any Tokenizer, template: ChatTemplate? = nil, rows: [DatasetRow],
                              config c: RewardConfig, optimizer: Adam? = nil, control: TrainingControl = TrainingControl(),
                              onMetrics: ((Int, [(String, Double)]) -> Void)? = nil) throws -> [RewardMetrics] {
-        var options = TokenizationOptions()
-        options.maxLength = c.maxLength
-        let rowTokenizer = RowTokenizer(tokenizer: tokenizer, template: template, options: options, model: model.trunk)
+        let rowTokenizer = RowTokenizer(tokenizer: tokenizer, template: template, options: TokenizationOptions(maxLength: c.maxLength),
+                                        model: model.trunk)
         let examples = try rowTokenizer.each(rows) { try rowTokenizer.preference($0) }
         let padID = Collator.padID(for: tokenizer)
         let optimizer = optimizer ?? AdamW(learningRate: c.learningRate, weightDecay: 0)
