@@ -5,9 +5,34 @@
 import Foundation
 import NudgeTensor
 
+/// An environment that wraps another (Gymnasium's Wrapper): unless it says otherwise it has its
+/// base's id, spaces and reset, and a snapshot holds its own state (if any) and then its base's.
+public protocol EnvironmentWrapper: Environment {
+    associatedtype Base: Environment
+    var base: Base { get }
+}
+
+extension EnvironmentWrapper {
+    public var id: String { base.id }
+    public var observationSpace: Space { base.observationSpace }
+    public var actionSpace: Space { base.actionSpace }
+}
+
+extension EnvironmentWrapper where Observation == Base.Observation {
+    public func reset(seed: UInt64?, options: [String: Double]?) -> (observation: Observation, info: Info) {
+        base.reset(seed: seed, options: options)
+    }
+}
+
+extension SnapshotEnvironment where Self: EnvironmentWrapper, Base: SnapshotEnvironment {
+    /// A wrapper without state of its own snapshots as its base.
+    public func writeSnapshot(to snapshot: inout EnvironmentSnapshot) { base.writeSnapshot(to: &snapshot) }
+    public func readSnapshot(from reader: inout SnapshotReader) throws { try base.readSnapshot(from: &reader) }
+}
+
 /// Truncates an episode after `maxEpisodeSteps` steps. As Gymnasium's TimeLimit, `truncated` is
 /// set on the last allowed step even when the step also terminated.
-public final class TimeLimit<Base: Environment>: Environment {
+public final class TimeLimit<Base: Environment>: EnvironmentWrapper {
     public let base: Base
     public let maxEpisodeSteps: Int
     /// Steps taken in the current episode.
@@ -17,10 +42,6 @@ public final class TimeLimit<Base: Environment>: Environment {
         self.base = base
         self.maxEpisodeSteps = maxEpisodeSteps
     }
-
-    public var id: String { base.id }
-    public var observationSpace: Space { base.observationSpace }
-    public var actionSpace: Space { base.actionSpace }
 
     public func reset(seed: UInt64?, options: [String: Double]?) -> (observation: Base.Observation, info: Info) {
         elapsedSteps = 0
@@ -43,7 +64,7 @@ extension TimeLimit: StatefulEnvironment where Base: StatefulEnvironment {
 /// Adds `episode_return`, `episode_length` and `episode_time` to the info of an episode's last
 /// step, and keeps the recent returns and lengths (Gymnasium's RecordEpisodeStatistics; its
 /// `info["episode"]["r"]` becomes `info["episode_return"]`).
-public final class RecordEpisodeStatistics<Base: Environment>: Environment {
+public final class RecordEpisodeStatistics<Base: Environment>: EnvironmentWrapper {
     public let base: Base
     /// Returns and lengths of the most recent finished episodes (up to `bufferLength`).
     public private(set) var returnQueue: [Double] = []
@@ -57,10 +78,6 @@ public final class RecordEpisodeStatistics<Base: Environment>: Environment {
         self.base = base
         self.bufferLength = bufferLength
     }
-
-    public var id: String { base.id }
-    public var observationSpace: Space { base.observationSpace }
-    public var actionSpace: Space { base.actionSpace }
 
     public func reset(seed: UInt64?, options: [String: Double]?) -> (observation: Base.Observation, info: Info) {
         episodeReturn = 0
@@ -125,7 +142,7 @@ public struct RunningMeanStd: Sendable, Equatable {
 
 /// Normalizes observations to roughly zero mean and unit variance with a running estimate:
 /// (obs − μ)/√(σ² + ε), ε = 1e-8 (Gymnasium's NormalizeObservation). Updates while `isUpdating`.
-public final class NormalizeObservation<Base: Environment>: Environment where Base.Observation == [Float] {
+public final class NormalizeObservation<Base: Environment>: EnvironmentWrapper where Base.Observation == [Float] {
     public let base: Base
     public var statistics: RunningMeanStd
     public let epsilon: Double
@@ -138,9 +155,7 @@ public final class NormalizeObservation<Base: Environment>: Environment where Ba
         statistics = RunningMeanStd(shape: base.observationSpace.flatCount)
     }
 
-    public var id: String { base.id }
     public var observationSpace: Space { .box(low: -.infinity, high: .infinity, shape: [base.observationSpace.flatCount]) }
-    public var actionSpace: Space { base.actionSpace }
 
     public func normalize(_ obs: [Float]) -> [Float] {
         if isUpdating { statistics.update(obs.map(Double.init)) }
@@ -162,7 +177,7 @@ public final class NormalizeObservation<Base: Environment>: Environment where Ba
 /// Scales rewards so the discounted return has roughly unit variance (Gymnasium's
 /// NormalizeReward): a running discounted return G ← γ·G·(1 − terminated) + r updates a
 /// RunningMeanStd, and the reward is divided by √(var + ε), ε = 1e-8.
-public final class NormalizeReward<Base: Environment>: Environment {
+public final class NormalizeReward<Base: Environment>: EnvironmentWrapper {
     public let base: Base
     public let gamma: Double
     public let epsilon: Double
@@ -176,14 +191,6 @@ public final class NormalizeReward<Base: Environment>: Environment {
         self.epsilon = epsilon
     }
 
-    public var id: String { base.id }
-    public var observationSpace: Space { base.observationSpace }
-    public var actionSpace: Space { base.actionSpace }
-
-    public func reset(seed: UInt64?, options: [String: Double]?) -> (observation: Base.Observation, info: Info) {
-        base.reset(seed: seed, options: options)
-    }
-
     public func step(_ action: Base.Action) throws -> Step<Base.Observation> {
         var s = try base.step(action)
         discountedReturn = discountedReturn * gamma * (s.terminated ? 0 : 1) + s.reward
@@ -195,18 +202,12 @@ public final class NormalizeReward<Base: Environment>: Environment {
 
 /// Clips continuous actions into the action space's bounds before stepping (ClipAction); its own
 /// action space is unbounded.
-public final class ClipAction<Base: Environment>: Environment where Base.Action == [Float] {
+public final class ClipAction<Base: Environment>: EnvironmentWrapper where Base.Action == [Float] {
     public let base: Base
     public init(_ base: Base) { self.base = base }
 
-    public var id: String { base.id }
-    public var observationSpace: Space { base.observationSpace }
     public var actionSpace: Space {
         .box(low: -.infinity, high: .infinity, shape: [base.actionSpace.flatCount])
-    }
-
-    public func reset(seed: UInt64?, options: [String: Double]?) -> (observation: Base.Observation, info: Info) {
-        base.reset(seed: seed, options: options)
     }
 
     public func step(_ action: [Float]) throws -> Step<Base.Observation> {
@@ -216,7 +217,7 @@ public final class ClipAction<Base: Environment>: Environment where Base.Action 
 }
 
 /// Applies a function to every observation (TransformObservation).
-public final class TransformObservation<Base: Environment, Output>: Environment {
+public final class TransformObservation<Base: Environment, Output>: EnvironmentWrapper {
     public let base: Base
     public let transform: (Base.Observation) -> Output
     public let observationSpace: Space
@@ -226,9 +227,6 @@ public final class TransformObservation<Base: Environment, Output>: Environment 
         self.transform = transform
         self.observationSpace = observationSpace ?? base.observationSpace
     }
-
-    public var id: String { base.id }
-    public var actionSpace: Space { base.actionSpace }
 
     public func reset(seed: UInt64?, options: [String: Double]?) -> (observation: Output, info: Info) {
         let (obs, info) = base.reset(seed: seed, options: options)
@@ -243,21 +241,13 @@ public final class TransformObservation<Base: Environment, Output>: Environment 
 }
 
 /// Applies a function to every reward (TransformReward).
-public final class TransformReward<Base: Environment>: Environment {
+public final class TransformReward<Base: Environment>: EnvironmentWrapper {
     public let base: Base
     public let transform: (Double) -> Double
 
     public init(_ base: Base, _ transform: @escaping (Double) -> Double) {
         self.base = base
         self.transform = transform
-    }
-
-    public var id: String { base.id }
-    public var observationSpace: Space { base.observationSpace }
-    public var actionSpace: Space { base.actionSpace }
-
-    public func reset(seed: UInt64?, options: [String: Double]?) -> (observation: Base.Observation, info: Info) {
-        base.reset(seed: seed, options: options)
     }
 
     public func step(_ action: Base.Action) throws -> Step<Base.Observation> {
@@ -345,17 +335,8 @@ extension NormalizeReward: SnapshotEnvironment where Base: SnapshotEnvironment {
     }
 }
 
-extension ClipAction: SnapshotEnvironment where Base: SnapshotEnvironment {
-    public func writeSnapshot(to snapshot: inout EnvironmentSnapshot) { base.writeSnapshot(to: &snapshot) }
-    public func readSnapshot(from reader: inout SnapshotReader) throws { try base.readSnapshot(from: &reader) }
-}
+extension ClipAction: SnapshotEnvironment where Base: SnapshotEnvironment {}
 
-extension TransformObservation: SnapshotEnvironment where Base: SnapshotEnvironment {
-    public func writeSnapshot(to snapshot: inout EnvironmentSnapshot) { base.writeSnapshot(to: &snapshot) }
-    public func readSnapshot(from reader: inout SnapshotReader) throws { try base.readSnapshot(from: &reader) }
-}
+extension TransformObservation: SnapshotEnvironment where Base: SnapshotEnvironment {}
 
-extension TransformReward: SnapshotEnvironment where Base: SnapshotEnvironment {
-    public func writeSnapshot(to snapshot: inout EnvironmentSnapshot) { base.writeSnapshot(to: &snapshot) }
-    public func readSnapshot(from reader: inout SnapshotReader) throws { try base.readSnapshot(from: &reader) }
-}
+extension TransformReward: SnapshotEnvironment where Base: SnapshotEnvironment {}

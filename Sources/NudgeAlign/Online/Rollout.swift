@@ -21,9 +21,8 @@ public struct OnlinePrompt: Sendable {
 /// Tokenizes rows into prompts (any row with a prompt works; verifiable rows keep their answer).
 public func onlinePrompts(rows: [DatasetRow], tokenizer: any Tokenizer, template: ChatTemplate? = nil,
                           maxPromptLength: Int? = nil, limits: TokenLimits? = nil, maxNewTokens: Int = 0) throws -> [OnlinePrompt] {
-    var options = TokenizationOptions()
-    options.maxPromptLength = maxPromptLength
-    let rowTokenizer = RowTokenizer(tokenizer: tokenizer, template: template, options: options, limits: limits)
+    let rowTokenizer = RowTokenizer(tokenizer: tokenizer, template: template, options: TokenizationOptions(maxPromptLength: maxPromptLength),
+                                    limits: limits)
     return try rowTokenizer.each(rows) { row in
         let example = try rowTokenizer.prompt(row)
         // Room for the completion too, where positions are learned (GPT-2).

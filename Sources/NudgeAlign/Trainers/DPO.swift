@@ -63,15 +63,11 @@ public enum DPOTrainer {
             // Shifted frame: position i predicts token i + 1.
             let mask = (0..<rows).flatMap { r in pb.batch.lossMask[r].dropFirst().map { $0 != 0 ? Float(1) : 0 } }
             let entropy = maskedMean(tokenEntropies(logits: logits, mask: mask, temperature: 1), mask)
-            let meanLogits = logits.mean(axis: 2).scalars, top = logits.argmax(axis: 2)  // (rows, T)
-            var logitSum = [0.0, 0.0], count = [0.0, 0.0], correct = 0.0
-            for r in 0..<rows {
-                let k = r < n ? 0 : 1
-                for i in 0..<width where mask[r * width + i] != 0 {
-                    logitSum[k] += Double(meanLogits[r * t + i])
-                    count[k] += 1
-                    if k == 0 && top[r * t + i] == ids[r][i + 1] { correct += 1 }
-                }
+            let (logitSum, count) = groupedMeanLogits(logits, mask: mask) { $0 < n ? 0 : 1 }
+            let top = logits.argmax(axis: 2)  // (rows, T)
+            var correct = 0.0
+            for r in 0..<n {
+                for i in 0..<width where mask[r * width + i] != 0 && top[r * t + i] == ids[r][i + 1] { correct += 1 }
             }
             func ratio(_ a: Double, _ b: Double) -> Float { b > 0 ? Float(a / b) : 0 }  // TRL: 0.0 without tokens
             return TokenMetrics(entropy: Float(entropy), logitsChosen: ratio(logitSum[0], count[0]),
@@ -114,10 +110,8 @@ public enum DPOTrainer {
     static func plan(policy: any CausalLanguageModel, reference: (any CausalLanguageModel)?, tokenizer: any Tokenizer,
                      template: ChatTemplate?, rows: [DatasetRow], config c: DPOConfig, optimizer: Adam,
                      onParameterGradientNorms: ((Int, [String: Double]) -> Void)?) throws -> OfflinePlan<PreferenceMetrics> {
-        var options = TokenizationOptions()
-        options.maxLength = c.maxLength
-        options.maxPromptLength = c.maxPromptLength
-        let rowTokenizer = RowTokenizer(tokenizer: tokenizer, template: template, options: options, model: policy)
+        let rowTokenizer = RowTokenizer(tokenizer: tokenizer, template: template,
+                                        options: TokenizationOptions(maxLength: c.maxLength, maxPromptLength: c.maxPromptLength), model: policy)
         let examples = try rowTokenizer.each(rows) { try rowTokenizer.preference($0) }
         if let reference { try checkReference(reference, of: policy) }
         let padID = Collator.padID(for: tokenizer)
@@ -170,10 +164,8 @@ public enum DPOTrainer {
     public static func evaluate(policy: any CausalLanguageModel, reference: any CausalLanguageModel, tokenizer: any Tokenizer,
                                 template: ChatTemplate? = nil, rows: [DatasetRow], config c: DPOConfig) throws -> PreferenceMetrics {
         // The training run's truncation, so evaluation scores the same tokens training saw.
-        var options = TokenizationOptions()
-        options.maxLength = c.maxLength
-        options.maxPromptLength = c.maxPromptLength
-        let rowTokenizer = RowTokenizer(tokenizer: tokenizer, template: template, options: options, model: policy)
+        let rowTokenizer = RowTokenizer(tokenizer: tokenizer, template: template,
+                                        options: TokenizationOptions(maxLength: c.maxLength, maxPromptLength: c.maxPromptLength), model: policy)
         let examples = try rowTokenizer.each(rows) { try rowTokenizer.preference($0) }
         try checkReference(reference, of: policy)
         let pb = Collator.preference(examples, padID: Collator.padID(for: tokenizer))
@@ -189,6 +181,23 @@ public enum DPOTrainer {
             return metrics
         }
     }
+}
+
+/// TRL's logits/chosen and logits/rejected before the division: over the positions where `mask`
+/// (rows × (T − 1), the shifted frame of `logits` (rows, T, V)) is nonzero, the sum and the count of
+/// the logits' mean over the vocabulary, for the rows of group 0 and of group 1 (`group(row)`).
+func groupedMeanLogits(_ logits: Tensor, mask: [Float], group: (Int) -> Int) -> (sums: [Double], counts: [Double]) {
+    let (rows, t) = (logits.shape[0], logits.shape[1])
+    let width = t - 1, meanLogits = logits.mean(axis: 2).scalars  // (rows, T)
+    var sums = [0.0, 0.0], counts = [0.0, 0.0]
+    for r in 0..<rows {
+        let k = group(r)
+        for i in 0..<width where mask[r * width + i] != 0 {
+            sums[k] += Double(meanLogits[r * t + i])
+            counts[k] += 1
+        }
+    }
+    return (sums, counts)
 }
 
 /// The reference's log-probs of every example, computed once before training (the offline losses'

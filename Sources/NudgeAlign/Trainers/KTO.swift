@@ -114,20 +114,11 @@ public enum KTOTrainer {
             var out = KTOMetrics(loss: loss.item(), rewardsChosen: c.beta * mean(r, true), rewardsRejected: c.beta * mean(r, false),
                                  logpsChosen: mean(lp, true), logpsRejected: mean(lp, false), kl: z)
             // The batch's own rows (not the mismatched ones), at the positions predicting a completion token.
-            let t = logits.shape[1], width = t - 1
             let rows = logits.slice(axis: 0, 0..<n)
             let mask = (0..<n).flatMap { r in completionMask[r].dropFirst().map { $0 ? Float(1) : 0 } }
             let entropies = tokenEntropies(logits: rows, mask: mask, temperature: 1)
             out.entropy = Float(maskedMean(entropies, mask))
-            let meanLogits = rows.mean(axis: 2).scalars  // (n, T)
-            var sum = [Double](repeating: 0, count: 2), count = [Double](repeating: 0, count: 2)
-            for r in 0..<n {
-                for i in 0..<width where mask[r * width + i] != 0 {
-                    let k = desirable[r] ? 0 : 1
-                    sum[k] += Double(meanLogits[r * t + i])
-                    count[k] += 1
-                }
-            }
+            let (sum, count) = groupedMeanLogits(rows, mask: mask) { desirable[$0] ? 0 : 1 }
             out.logitsChosen = count[0] > 0 ? Float(sum[0] / count[0]) : .nan
             out.logitsRejected = count[1] > 0 ? Float(sum[1] / count[1]) : .nan
             return out
@@ -160,10 +151,8 @@ public enum KTOTrainer {
     static func plan(policy: any CausalLanguageModel, reference: (any CausalLanguageModel)?, tokenizer: any Tokenizer,
                      template: ChatTemplate?, rows: [DatasetRow], config c: KTOConfig, optimizer: Adam) throws -> OfflinePlan<KTOMetrics> {
         guard c.batchSize >= 2 else { throw TrainerConfigurationError(field: "batch_size", message: "KTO needs at least 2 rows per batch (its KL estimate pairs rows), got \(c.batchSize)") }
-        var options = TokenizationOptions()
-        options.maxLength = c.maxLength
-        options.maxPromptLength = c.maxPromptLength
-        let rowTokenizer = RowTokenizer(tokenizer: tokenizer, template: template, options: options, model: policy)
+        let rowTokenizer = RowTokenizer(tokenizer: tokenizer, template: template,
+                                        options: TokenizationOptions(maxLength: c.maxLength, maxPromptLength: c.maxPromptLength), model: policy)
         let examples = try rowTokenizer.each(rows) { try rowTokenizer.unpaired($0) }
         let padID = Collator.padID(for: tokenizer)
         let referenceModel = try reference ?? LanguageModelLoader.frozenCopy(of: policy)

@@ -50,9 +50,8 @@ public enum RewardTrainer {
 
     static func plan(model: ScalarHeadModel, tokenizer: any Tokenizer, template: ChatTemplate?, rows: [DatasetRow], config c: RewardConfig,
                      optimizer: Adam) throws -> OfflinePlan<RewardMetrics> {
-        var options = TokenizationOptions()
-        options.maxLength = c.maxLength
-        let rowTokenizer = RowTokenizer(tokenizer: tokenizer, template: template, options: options, model: model.trunk)
+        let rowTokenizer = RowTokenizer(tokenizer: tokenizer, template: template, options: TokenizationOptions(maxLength: c.maxLength),
+                                        model: model.trunk)
         let examples = try rowTokenizer.each(rows) { try rowTokenizer.preference($0) }
         let padID = Collator.padID(for: tokenizer)
         let schedule = EpochSchedule(count: examples.count, batchSize: c.batchSize, epochs: c.epochs, seed: c.seed)

@@ -166,8 +166,28 @@ extension CausalLanguageModel {
     /// Hidden states after the final norm (B, T, H).
     public func finalHiddenStates(_ input: TokenBatch) -> Tensor { finalHiddenStates(input, cache: nil) }
 
+    /// Logits (B, T, V): the head on the final hidden states.
+    public func callAsFunction(_ input: TokenBatch) -> Tensor { logits(finalHiddenStates(input, cache: nil)) }
+
     /// Logits (B, T, V) for new tokens, reading and extending `cache`.
     public func forward(_ input: TokenBatch, cache: KVCache?) -> Tensor { logits(finalHiddenStates(input, cache: cache)) }
+}
+
+/// A decoder's pass from its input embeddings `h`: `layerCount` blocks (`block(i, h)`), then the
+/// final `norm`. Returns the final hidden states and, with `collect`, transformers' `hidden_states`:
+/// the embeddings, every block's output but the last, then the final normed states.
+func decoderHiddenStates(_ h: Tensor, layerCount: Int, collect: Bool, block: (Int, Tensor) -> Tensor, norm: (Tensor) -> Tensor)
+    -> (last: Tensor, all: [Tensor])
+{
+    var h = h
+    var all: [Tensor] = collect ? [h] : []
+    for i in 0..<layerCount {
+        h = block(i, h)
+        if collect && i < layerCount - 1 { all.append(h) }
+    }
+    let last = norm(h)
+    if collect { all.append(last) }
+    return (last, all)
 }
 
 /// Rows of a batch that begin with the same prompt (GRPO's G samples of one prompt): the prompt's

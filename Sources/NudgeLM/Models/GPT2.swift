@@ -136,20 +136,12 @@ public final class GPT2Model: Module, CausalLanguageModel {
     public func hiddenStates(_ input: TokenBatch, collect: Bool = false, cache: KVCache? = nil) -> (last: Tensor, all: [Tensor]) {
         let mask = input.attentionBias
         let (b, t) = (input.batchSize, input.length)
-        var h = transformer.tokenEmbedding(input.ids.flatMap { $0 }, shape: [b, t])
+        let h = transformer.tokenEmbedding(input.ids.flatMap { $0 }, shape: [b, t])
             + transformer.positionEmbedding(input.positions.flatMap { $0 }, shape: [b, t])
-        var all: [Tensor] = collect ? [h] : []
-        for (i, layer) in transformer.layers.enumerated() {
-            h = layer(h, mask: mask, cache: cache, layer: i)
-            if collect && i < transformer.layers.count - 1 { all.append(h) }
-        }
-        let last = transformer.finalNorm(h)
-        if collect { all.append(last) }
-        return (last, all)
+        return decoderHiddenStates(h, layerCount: transformer.layers.count, collect: collect,
+                                   block: { i, h in transformer.layers[i](h, mask: mask, cache: cache, layer: i) },
+                                   norm: { transformer.finalNorm($0) })
     }
-
-    public func callAsFunction(_ input: TokenBatch) -> Tensor { forward(input, cache: nil) }
-
 
     /// The tied head: hidden · embeddingᵀ.
     public func logits(_ hidden: Tensor) -> Tensor { linear(hidden, weight: transformer.tokenEmbedding.weight, bias: nil) }

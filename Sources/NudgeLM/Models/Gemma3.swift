@@ -230,20 +230,14 @@ public final class Gemma3Model: Module, CausalLanguageModel {
         let keys = (cache?.length ?? 0) + t
         let windowMask = c.slidingLayers.contains(true)
             ? Self.slidingMask(base: fullMask, batch: b, queries: t, keys: keys, window: c.slidingWindow) : nil
-        var h = model.embedding(input.ids.flatMap { $0 }, shape: [b, t]) * embeddingScale
-        var all: [Tensor] = collect ? [h] : []
-        for (i, layer) in model.layers.enumerated() {
-            let (cos, sin) = layer.isSliding ? local : global
-            h = layer(h, cos: cos, sin: sin, mask: layer.isSliding ? windowMask : fullMask, cache: cache, layer: i)
-            if collect && i < model.layers.count - 1 { all.append(h) }
-        }
-        let last = model.norm(h)
-        if collect { all.append(last) }
-        return (last, all)
+        return decoderHiddenStates(model.embedding(input.ids.flatMap { $0 }, shape: [b, t]) * embeddingScale,
+                                   layerCount: model.layers.count, collect: collect,
+                                   block: { i, h in
+                                       let layer = model.layers[i], (cos, sin) = layer.isSliding ? local : global
+                                       return layer(h, cos: cos, sin: sin, mask: layer.isSliding ? windowMask : fullMask, cache: cache, layer: i)
+                                   },
+                                   norm: { model.norm($0) })
     }
-
-    /// Logits (B, T, V).
-    public func callAsFunction(_ input: TokenBatch) -> Tensor { logits(hiddenStates(input).last) }
 
     public func finalHiddenStates(_ input: TokenBatch, cache: KVCache?) -> Tensor { hiddenStates(input, cache: cache).last }
 

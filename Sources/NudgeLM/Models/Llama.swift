@@ -186,19 +186,11 @@ public final class LlamaModel: Module, CausalLanguageModel {
     public func hiddenStates(_ input: TokenBatch, collect: Bool = false, cache: KVCache? = nil) -> (last: Tensor, all: [Tensor]) {
         let (cos, sin) = rotaryTables(positions: input.positions, dimension: configuration.headDimension, theta: configuration.ropeTheta, divisors: configuration.ropeFrequencyDivisors)
         let mask = input.attentionBias
-        var h = model.embedding(input.ids.flatMap { $0 }, shape: [input.batchSize, input.length])
-        var all: [Tensor] = collect ? [h] : []
-        for (i, layer) in model.layers.enumerated() {
-            h = layer(h, cos: cos, sin: sin, mask: mask, cache: cache, layer: i)
-            if collect && i < model.layers.count - 1 { all.append(h) }
-        }
-        let last = model.norm(h)
-        if collect { all.append(last) }
-        return (last, all)
+        return decoderHiddenStates(model.embedding(input.ids.flatMap { $0 }, shape: [input.batchSize, input.length]),
+                                   layerCount: model.layers.count, collect: collect,
+                                   block: { i, h in model.layers[i](h, cos: cos, sin: sin, mask: mask, cache: cache, layer: i) },
+                                   norm: { model.norm($0) })
     }
-
-    /// Logits (B, T, V).
-    public func callAsFunction(_ input: TokenBatch) -> Tensor { logits(hiddenStates(input).last) }
 
     public func finalHiddenStates(_ input: TokenBatch, cache: KVCache?) -> Tensor { hiddenStates(input, cache: cache).last }
 

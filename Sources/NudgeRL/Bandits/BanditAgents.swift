@@ -113,6 +113,14 @@ public func softmax(_ x: [Double]) -> [Double] {
     return e.map { $0 / s }
 }
 
+/// The choice of an index policy (UCB, KL-UCB) at step `t`: the first untried arm, else the arm with
+/// the largest `index(arm, ln t)`, ties broken at random.
+func indexPolicyArm(_ values: ActionValues, t: Int, _ rng: inout RandomGenerator, index: (Int, Double) -> Double) -> Int {
+    if let untried = values.counts.indices.filter({ values.counts[$0] == 0 }).first { return untried }
+    let logT = Foundation.log(Double(t))
+    return argmaxRandomTies(values.estimates.indices.map { index($0, logT) }, &rng)
+}
+
 /// UCB: argmax Q(a) + c·√(ln t / N(a)), untried arms first (c = 2 in Sutton & Barto's figures,
 /// c = √2 is Auer et al.'s UCB1).
 public final class UCB: BanditAgent {
@@ -133,10 +141,7 @@ public final class UCB: BanditAgent {
 
     public func selectArm() -> Int {
         t += 1
-        if let untried = values.counts.indices.filter({ values.counts[$0] == 0 }).first { return untried }
-        let logT = Foundation.log(Double(t))
-        let scores = values.estimates.indices.map { values.estimates[$0] + c * (logT / Double(values.counts[$0])).squareRoot() }
-        return argmaxRandomTies(scores, &rng)
+        return indexPolicyArm(values, t: t, &rng) { a, logT in values.estimates[a] + c * (logT / Double(values.counts[a])).squareRoot() }
     }
 
     public func update(arm: Int, reward: Double) { values.update(arm, reward) }
@@ -178,13 +183,9 @@ public final class KLUCB: BanditAgent {
 
     public func selectArm() -> Int {
         t += 1
-        if let untried = values.counts.indices.filter({ values.counts[$0] == 0 }).first { return untried }
-        let logT = Foundation.log(Double(t))
-        let budget = logT + c * Foundation.log(Swift.max(logT, 1))
-        let scores = values.estimates.indices.map {
-            Self.upperBound(mean: values.estimates[$0], pulls: values.counts[$0], budget: budget)
+        return indexPolicyArm(values, t: t, &rng) { a, logT in
+            Self.upperBound(mean: values.estimates[a], pulls: values.counts[a], budget: logT + c * Foundation.log(Swift.max(logT, 1)))
         }
-        return argmaxRandomTies(scores, &rng)
     }
 
     public func update(arm: Int, reward: Double) { values.update(arm, reward) }
@@ -284,6 +285,19 @@ public final class GradientBandit: BanditAgent {
     }
 }
 
+/// One REINFORCE step on a softmax policy over arms (the REINFORCE bandit's, the contextual softmax
+/// agent's): loss −(r − b)·log π(arm) through `logits`, one optimizer update, then the baseline's
+/// moving average b ← βb + (1 − β)r, which it returns.
+func reinforceStep<M: Module>(_ policy: M, optimizer: Adam, arm: Int, reward: Double, baseline: Double, decay: Double,
+                              logits: (M) -> Tensor) -> Double {
+    let advantage = Float(reward - baseline)
+    let (_, grads) = valueAndGrad(policy) { p in
+        -logits(p).logSoftmax().slice(axis: 0, arm..<(arm + 1)).sum() * advantage
+    }
+    optimizer.update(policy, gradients: grads)
+    return decay * baseline + (1 - decay) * reward
+}
+
 /// The policy of the REINFORCE bandit: one logit per arm.
 public final class LogitPolicy: Module {
     public var logits: Tensor
@@ -314,12 +328,7 @@ public final class REINFORCEBandit: BanditAgent {
     public func selectArm() -> Int { rng.categorical(probabilities: probabilities) }
 
     public func update(arm: Int, reward: Double) {
-        let advantage = Float(reward - baseline)
-        let (_, grads) = valueAndGrad(policy) { p in
-            -p.logits.logSoftmax().slice(axis: 0, arm..<(arm + 1)).sum() * advantage
-        }
-        optimizer.update(policy, gradients: grads)
-        baseline = baselineDecay * baseline + (1 - baselineDecay) * reward
+        baseline = reinforceStep(policy, optimizer: optimizer, arm: arm, reward: reward, baseline: baseline, decay: baselineDecay) { $0.logits }
     }
 }
 

@@ -48,17 +48,28 @@ public struct RidgeModel: Sendable {
 
 func dot(_ a: [Double], _ b: [Double]) -> Double { zip(a, b).reduce(0) { $0 + $1.0 * $1.1 } }
 
-/// LinUCB (disjoint): argmax θ̂ₐᵀx + α·√(xᵀAₐ⁻¹x).
-public final class LinUCB: ContextualAgent {
-    public let alpha: Double
+/// What the ridge-regression agents (LinUCB, linear Thompson, ε-greedy ridge) share: one
+/// `RidgeModel` per arm, updated with the rewards of its arm, and the generator that breaks ties.
+public class PerArmRidgeAgent {
     public private(set) var models: [RidgeModel]
     // Unchecked exclusivity: mutated on every step; dynamic checks cost more than the work.
-    @exclusivity(unchecked) private var rng: RandomGenerator
+    @exclusivity(unchecked) final var rng: RandomGenerator
+
+    init(arms: Int, dimension: Int, regularization: Double, seed: UInt64) {
+        models = Array(repeating: RidgeModel(dimension: dimension, regularization: regularization), count: arms)
+        rng = RandomGenerator(seed: seed)
+    }
+
+    public func update(context: [Double], arm: Int, reward: Double) { models[arm].update(context, reward) }
+}
+
+/// LinUCB (disjoint): argmax θ̂ₐᵀx + α·√(xᵀAₐ⁻¹x).
+public final class LinUCB: PerArmRidgeAgent, ContextualAgent {
+    public let alpha: Double
 
     public init(arms: Int, dimension: Int, alpha: Double = 1, regularization: Double = 1, seed: UInt64 = 0) {
         self.alpha = alpha
-        models = Array(repeating: RidgeModel(dimension: dimension, regularization: regularization), count: arms)
-        rng = RandomGenerator(seed: seed)
+        super.init(arms: arms, dimension: dimension, regularization: regularization, seed: seed)
     }
 
     public var name: String { "LinUCB (α = \(alpha))" }
@@ -67,21 +78,15 @@ public final class LinUCB: ContextualAgent {
         let scores = models.map { dot($0.theta, x) + alpha * $0.quadraticForm(x).squareRoot() }
         return argmaxRandomTies(scores, &rng)
     }
-
-    public func update(context: [Double], arm: Int, reward: Double) { models[arm].update(context, reward) }
 }
 
 /// Linear Thompson sampling: θ̃ₐ ~ N(θ̂ₐ, v²Aₐ⁻¹) per arm, then argmax θ̃ₐᵀx.
-public final class LinearThompson: ContextualAgent {
+public final class LinearThompson: PerArmRidgeAgent, ContextualAgent {
     public let v: Double
-    public private(set) var models: [RidgeModel]
-    // Unchecked exclusivity: mutated on every step; dynamic checks cost more than the work.
-    @exclusivity(unchecked) private var rng: RandomGenerator
 
     public init(arms: Int, dimension: Int, v: Double = 0.5, regularization: Double = 1, seed: UInt64 = 0) {
         self.v = v
-        models = Array(repeating: RidgeModel(dimension: dimension, regularization: regularization), count: arms)
-        rng = RandomGenerator(seed: seed)
+        super.init(arms: arms, dimension: dimension, regularization: regularization, seed: seed)
     }
 
     public var name: String { "linear Thompson (v = \(v))" }
@@ -96,8 +101,6 @@ public final class LinearThompson: ContextualAgent {
         }
         return argmaxRandomTies(scores, &rng)
     }
-
-    public func update(context: [Double], arm: Int, reward: Double) { models[arm].update(context, reward) }
 }
 
 /// The lower-triangular Cholesky factor L (LLᵀ = M) of a symmetric positive definite matrix
@@ -115,16 +118,12 @@ public func cholesky(_ m: [Double], _ n: Int) -> [Double] {
 }
 
 /// ε-greedy over per-arm ridge regressions.
-public final class EpsilonGreedyRidge: ContextualAgent {
+public final class EpsilonGreedyRidge: PerArmRidgeAgent, ContextualAgent {
     public let epsilon: Double
-    public private(set) var models: [RidgeModel]
-    // Unchecked exclusivity: mutated on every step; dynamic checks cost more than the work.
-    @exclusivity(unchecked) private var rng: RandomGenerator
 
     public init(arms: Int, dimension: Int, epsilon: Double = 0.1, regularization: Double = 1, seed: UInt64 = 0) {
         self.epsilon = epsilon
-        models = Array(repeating: RidgeModel(dimension: dimension, regularization: regularization), count: arms)
-        rng = RandomGenerator(seed: seed)
+        super.init(arms: arms, dimension: dimension, regularization: regularization, seed: seed)
     }
 
     public var name: String { "ε-greedy ridge (ε = \(epsilon))" }
@@ -133,8 +132,6 @@ public final class EpsilonGreedyRidge: ContextualAgent {
         if rng.uniform() < epsilon { return rng.int(below: models.count) }
         return argmaxRandomTies(models.map { dot($0.theta, x) }, &rng)
     }
-
-    public func update(context: [Double], arm: Int, reward: Double) { models[arm].update(context, reward) }
 }
 
 /// A linear softmax policy over the context, π(a|x) = softmax(Wx + c), trained with REINFORCE
@@ -165,12 +162,7 @@ public final class SoftmaxPolicyAgent: ContextualAgent {
     public func selectArm(context x: [Double]) -> Int { rng.categorical(probabilities: probabilities(x)) }
 
     public func update(context x: [Double], arm: Int, reward: Double) {
-        let advantage = Float(reward - baseline)
         let input = Tensor(x.map(Float.init))
-        let (_, grads) = valueAndGrad(policy) { p in
-            -p(input).logSoftmax().slice(axis: 0, arm..<(arm + 1)).sum() * advantage
-        }
-        optimizer.update(policy, gradients: grads)
-        baseline = baselineDecay * baseline + (1 - baselineDecay) * reward
+        baseline = reinforceStep(policy, optimizer: optimizer, arm: arm, reward: reward, baseline: baseline, decay: baselineDecay) { $0(input) }
     }
 }

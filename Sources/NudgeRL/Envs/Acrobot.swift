@@ -13,7 +13,7 @@ import NudgeTensor
 ///
 /// Observation: `[cos θ1, sin θ1, cos θ2, sin θ2, θ̇1, θ̇2]` as Float. Actions: 0, 1, 2 apply a
 /// torque of −1, 0, +1 at the joint between the links.
-public final class Acrobot: StatefulEnvironment {
+public final class Acrobot: PhysicsEnvironment {
     public typealias Observation = [Float]
     public typealias Action = Int
 
@@ -70,8 +70,8 @@ public final class Acrobot: StatefulEnvironment {
     public let actionSpace: Space = .discrete(n: 3)
 
     /// `[θ1, θ2, θ̇1, θ̇2]` in Float64; empty before the first reset.
-    public private(set) var state: [Double] = []
-    private var rng = RandomGenerator(seed: defaultEnvironmentSeed)
+    public internal(set) var state: [Double] = []
+    var rng = RandomGenerator(seed: defaultEnvironmentSeed)
 
     /// - Parameters:
     ///   - dynamics: Gymnasium's `book_or_nips` (default book).
@@ -162,17 +162,5 @@ public final class Acrobot: StatefulEnvironment {
         while x > upper { x -= period }
         while x < lower { x += period }
         return x
-    }
-}
-
-extension Acrobot: SnapshotEnvironment {
-    public func writeSnapshot(to snapshot: inout EnvironmentSnapshot) {
-        snapshot.write(state)
-        snapshot.write(rng)
-    }
-
-    public func readSnapshot(from reader: inout SnapshotReader) throws {
-        state = try reader.doubles()
-        rng = try reader.generator()
     }
 }

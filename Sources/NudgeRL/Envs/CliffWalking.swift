@@ -12,7 +12,7 @@ import NudgeTensor
 /// The cliff-walking grid world (Gymnasium's CliffWalking-v1 / CliffWalkingSlippery-v1).
 ///
 /// States are `row * 12 + column`. Actions: 0 up, 1 right, 2 down, 3 left.
-public final class CliffWalking: TabularEnvironment, StatefulEnvironment {
+public final class CliffWalking: TabularCoreEnvironment {
     public typealias Observation = Int
     public typealias Action = Int
 
@@ -42,13 +42,9 @@ public final class CliffWalking: TabularEnvironment, StatefulEnvironment {
     public let observationSpace: Space = .discrete(n: 48)
     /// Discrete(4): up, right, down, left.
     public let actionSpace: Space = .discrete(n: 4)
-    /// 48.
-    public var stateCount: Int { core.stateCount }
     /// 4.
     public let actionCount = 4
-    /// Gymnasium's `P[s][a]`: (probability, next state, reward, terminated), in Gymnasium's order.
-    public var transitions: [[[Transition]]] { core.transitions }
-    private var core: TabularCore
+    var core: TabularCore
 
     /// - Parameter isSlippery: Gymnasium's `is_slippery` (default false).
     public init(isSlippery: Bool = false) {
@@ -89,14 +85,4 @@ public final class CliffWalking: TabularEnvironment, StatefulEnvironment {
 
     /// Steps with the `outcome`-th entry of `transitions[s][action]` instead of a sampled one.
     public func step(_ action: Int, outcome: Int) throws -> Step<Int> { try core.step(action, outcome: outcome) }
-
-    /// `[Double(s)]`; empty before the first reset.
-    public var state: [Double] { core.stateVector }
-    /// Replaces the state with `[Double(s)]`, s an integer in `0..<48`.
-    public func setState(_ state: [Double]) throws { try core.setState(state) }
-}
-
-extension CliffWalking: SnapshotEnvironment {
-    public func writeSnapshot(to snapshot: inout EnvironmentSnapshot) { core.write(to: &snapshot) }
-    public func readSnapshot(from reader: inout SnapshotReader) throws { try core.read(from: &reader) }
 }

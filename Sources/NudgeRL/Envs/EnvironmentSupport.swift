@@ -34,6 +34,25 @@ func resetBounds(_ options: [String: Double]?, low: Double, high: Double, env: S
     return (l, h)
 }
 
+/// A classic-control environment whose whole state is its Float64 state vector and its generator
+/// (Acrobot, MountainCar, Pendulum): a snapshot holds the one, then the other.
+protocol PhysicsEnvironment: StatefulEnvironment, SnapshotEnvironment {
+    var state: [Double] { get set }
+    var rng: RandomGenerator { get set }
+}
+
+extension PhysicsEnvironment {
+    public func writeSnapshot(to snapshot: inout EnvironmentSnapshot) {
+        snapshot.write(state)
+        snapshot.write(rng)
+    }
+
+    public func readSnapshot(from reader: inout SnapshotReader) throws {
+        state = try reader.doubles()
+        rng = try reader.generator()
+    }
+}
+
 /// The state of a finite MDP stepping through its transition table: the current state, the
 /// random generator, and sampling of `transitions[s][a]`.
 struct TabularCore {
@@ -100,6 +119,25 @@ struct TabularCore {
         }
         current = Int(v)
     }
+}
+
+/// A finite MDP that steps through a `TabularCore` (FrozenLake, CliffWalking, Taxi, GridWorld): its
+/// state count, transition table, state vector and snapshot are the core's.
+protocol TabularCoreEnvironment: TabularEnvironment, StatefulEnvironment, SnapshotEnvironment {
+    var core: TabularCore { get set }
+}
+
+extension TabularCoreEnvironment {
+    /// The number of states.
+    public var stateCount: Int { core.stateCount }
+    /// Gymnasium's `P[s][a]`: the outcomes of each action in each state.
+    public var transitions: [[[Transition]]] { core.transitions }
+    /// `[Double(s)]`; empty before the first reset.
+    public var state: [Double] { core.stateVector }
+    /// Replaces the state with `[Double(s)]`, s an integer in `0..<stateCount`.
+    public func setState(_ state: [Double]) throws { try core.setState(state) }
+    public func writeSnapshot(to snapshot: inout EnvironmentSnapshot) { core.write(to: &snapshot) }
+    public func readSnapshot(from reader: inout SnapshotReader) throws { try core.read(from: &reader) }
 }
 
 extension TabularCore {

@@ -13,7 +13,7 @@ import NudgeTensor
 ///
 /// States are `row * columns + column`. Actions: 0 left, 1 down, 2 right, 3 up. Map letters:
 /// S start, F frozen, H hole, G goal.
-public final class FrozenLake: TabularEnvironment, StatefulEnvironment {
+public final class FrozenLake: TabularCoreEnvironment {
     public typealias Observation = Int
     public typealias Action = Int
 
@@ -64,13 +64,9 @@ public final class FrozenLake: TabularEnvironment, StatefulEnvironment {
     public let observationSpace: Space
     /// Discrete(4): left, down, right, up.
     public let actionSpace: Space = .discrete(n: 4)
-    /// rows × columns.
-    public var stateCount: Int { core.stateCount }
     /// 4.
     public let actionCount = 4
-    /// Gymnasium's `P[s][a]`: (probability, next state, reward, terminated), in Gymnasium's order.
-    public var transitions: [[[Transition]]] { core.transitions }
-    private var core: TabularCore
+    var core: TabularCore
 
     /// A built-in lake.
     /// - Parameters:
@@ -167,11 +163,6 @@ public final class FrozenLake: TabularEnvironment, StatefulEnvironment {
     /// (to replay recorded stochastic trajectories).
     public func step(_ action: Int, outcome: Int) throws -> Step<Int> { try core.step(action, outcome: outcome) }
 
-    /// `[Double(s)]`; empty before the first reset.
-    public var state: [Double] { core.stateVector }
-    /// Replaces the state with `[Double(s)]`, s an integer in `0..<stateCount`.
-    public func setState(_ state: [Double]) throws { try core.setState(state) }
-
     /// A random `size`×`size` map with S at the top left, G at the bottom right, and every other
     /// cell frozen with probability `p` (else a hole), redrawn until a path joins S and G
     /// (Gymnasium's `generate_random_map`; numpy's draws are not reproduced, the distribution is).
@@ -205,9 +196,4 @@ public final class FrozenLake: TabularEnvironment, StatefulEnvironment {
         }
         return false
     }
-}
-
-extension FrozenLake: SnapshotEnvironment {
-    public func writeSnapshot(to snapshot: inout EnvironmentSnapshot) { core.write(to: &snapshot) }
-    public func readSnapshot(from reader: inout SnapshotReader) throws { try core.read(from: &reader) }
 }

@@ -11,7 +11,7 @@ import NudgeTensor
 ///
 /// States are `row * 4 + column`, starting at 0 with the goal at 15. Actions: 0 up, 1 down,
 /// 2 left, 3 right.
-public final class GridWorld: TabularEnvironment, StatefulEnvironment {
+public final class GridWorld: TabularCoreEnvironment {
     public typealias Observation = Int
     public typealias Action = Int
 
@@ -38,13 +38,9 @@ public final class GridWorld: TabularEnvironment, StatefulEnvironment {
     public let observationSpace: Space = .discrete(n: 16)
     /// Discrete(4): up, down, left, right.
     public let actionSpace: Space = .discrete(n: 4)
-    /// 16.
-    public var stateCount: Int { core.stateCount }
     /// 4.
     public let actionCount = 4
-    /// `transitions[s][a]`: one outcome (1.0, next state, reward, terminated) each.
-    public var transitions: [[[Transition]]] { core.transitions }
-    private var core: TabularCore
+    var core: TabularCore
 
     /// The 4x4 grid with start (0, 0) and goal (3, 3).
     public init() {
@@ -72,14 +68,4 @@ public final class GridWorld: TabularEnvironment, StatefulEnvironment {
 
     /// Moves (or bumps into a wall); +1 and terminated on reaching the goal, else −0.01.
     public func step(_ action: Int) throws -> Step<Int> { try core.step(action) }
-
-    /// `[Double(s)]`; empty before the first reset.
-    public var state: [Double] { core.stateVector }
-    /// Replaces the state with `[Double(s)]`, s an integer in `0..<16`.
-    public func setState(_ state: [Double]) throws { try core.setState(state) }
-}
-
-extension GridWorld: SnapshotEnvironment {
-    public func writeSnapshot(to snapshot: inout EnvironmentSnapshot) { core.write(to: &snapshot) }
-    public func readSnapshot(from reader: inout SnapshotReader) throws { try core.read(from: &reader) }
 }

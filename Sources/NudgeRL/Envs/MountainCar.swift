@@ -10,7 +10,7 @@ import NudgeTensor
 /// The discrete mountain-car task (Gymnasium's MountainCar-v0).
 ///
 /// Observation: `[position, velocity]` as Float. Actions: 0 accelerate left, 1 coast, 2 accelerate right.
-public final class MountainCar: StatefulEnvironment {
+public final class MountainCar: PhysicsEnvironment {
     public typealias Observation = [Float]
     public typealias Action = Int
 
@@ -45,8 +45,8 @@ public final class MountainCar: StatefulEnvironment {
     public let actionSpace: Space = .discrete(n: 3)
 
     /// `[position, velocity]` in Float64; empty before the first reset.
-    public private(set) var state: [Double] = []
-    private var rng = RandomGenerator(seed: defaultEnvironmentSeed)
+    public internal(set) var state: [Double] = []
+    var rng = RandomGenerator(seed: defaultEnvironmentSeed)
 
     /// - Parameter goalVelocity: Gymnasium's `goal_velocity` (default 0).
     public init(goalVelocity: Double = 0) {
@@ -81,17 +81,5 @@ public final class MountainCar: StatefulEnvironment {
     public func setState(_ state: [Double]) throws {
         try checkState(state, count: 2, env: id)
         self.state = state
-    }
-}
-
-extension MountainCar: SnapshotEnvironment {
-    public func writeSnapshot(to snapshot: inout EnvironmentSnapshot) {
-        snapshot.write(state)
-        snapshot.write(rng)
-    }
-
-    public func readSnapshot(from reader: inout SnapshotReader) throws {
-        state = try reader.doubles()
-        rng = try reader.generator()
     }
 }

@@ -13,7 +13,7 @@ import NudgeTensor
 ///
 /// Observation: `[cos θ, sin θ, θ̇]` as Float. Action: `[torque]` in Box(−2, 2, (1,)); values
 /// outside are clipped, as in Gymnasium. A wrong-length or non-finite action throws `invalidAction`.
-public final class Pendulum: StatefulEnvironment {
+public final class Pendulum: PhysicsEnvironment {
     public typealias Observation = [Float]
     public typealias Action = [Float]
 
@@ -46,8 +46,8 @@ public final class Pendulum: StatefulEnvironment {
     public let actionSpace: Space = .box(low: -2, high: 2, shape: [1])
 
     /// `[θ, θ̇]` in Float64 (θ = 0 is upright); empty before the first reset.
-    public private(set) var state: [Double] = []
-    private var rng = RandomGenerator(seed: defaultEnvironmentSeed)
+    public internal(set) var state: [Double] = []
+    var rng = RandomGenerator(seed: defaultEnvironmentSeed)
 
     /// - Parameter gravity: Gymnasium's `g` (default 10.0).
     public init(gravity: Double = 10.0) {
@@ -95,16 +95,4 @@ public final class Pendulum: StatefulEnvironment {
     }
 
     private var observation: [Float] { [Float(cos(state[0])), Float(sin(state[0])), Float(state[1])] }
-}
-
-extension Pendulum: SnapshotEnvironment {
-    public func writeSnapshot(to snapshot: inout EnvironmentSnapshot) {
-        snapshot.write(state)
-        snapshot.write(rng)
-    }
-
-    public func readSnapshot(from reader: inout SnapshotReader) throws {
-        state = try reader.doubles()
-        rng = try reader.generator()
-    }
 }

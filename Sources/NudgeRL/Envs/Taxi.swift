@@ -15,7 +15,7 @@ import NudgeTensor
 ///
 /// Actions: 0 south, 1 north, 2 east, 3 west, 4 pickup, 5 dropoff. Passenger locations 0–3 are
 /// the stands R(0,0), G(0,4), Y(4,0), B(4,3); 4 means in the taxi.
-public final class Taxi: TabularEnvironment, StatefulEnvironment {
+public final class Taxi: TabularCoreEnvironment {
     public typealias Observation = Int
     public typealias Action = Int
 
@@ -77,13 +77,9 @@ public final class Taxi: TabularEnvironment, StatefulEnvironment {
     public let observationSpace: Space = .discrete(n: 500)
     /// Discrete(6): south, north, east, west, pickup, dropoff.
     public let actionSpace: Space = .discrete(n: 6)
-    /// 500.
-    public var stateCount: Int { core.stateCount }
     /// 6.
     public let actionCount = 6
-    /// Gymnasium's `P[s][a]`: one outcome (1.0, next state, reward, terminated) each.
-    public var transitions: [[[Transition]]] { core.transitions }
-    private var core: TabularCore
+    var core: TabularCore
 
     /// Builds the transition table and initial distribution of the default Taxi.
     public init() {
@@ -134,11 +130,6 @@ public final class Taxi: TabularEnvironment, StatefulEnvironment {
     /// Steps with the `outcome`-th entry of `transitions[s][action]` (always 0 here).
     public func step(_ action: Int, outcome: Int) throws -> Step<Int> { withMask(try core.step(action, outcome: outcome)) }
 
-    /// `[Double(s)]`; empty before the first reset.
-    public var state: [Double] { core.stateVector }
-    /// Replaces the state with `[Double(s)]`, s an integer in `0..<500`.
-    public func setState(_ state: [Double]) throws { try core.setState(state) }
-
     private func withMask(_ step: Step<Int>) -> Step<Int> {
         var step = step
         step.info["action_mask"] = Self.maskInfo(step.observation)
@@ -146,9 +137,4 @@ public final class Taxi: TabularEnvironment, StatefulEnvironment {
     }
 
     private static func maskInfo(_ state: Int) -> InfoValue { .floats(actionMask(state).map { $0 ? 1 : 0 }) }
-}
-
-extension Taxi: SnapshotEnvironment {
-    public func writeSnapshot(to snapshot: inout EnvironmentSnapshot) { core.write(to: &snapshot) }
-    public func readSnapshot(from reader: inout SnapshotReader) throws { try core.read(from: &reader) }
 }
