@@ -4,7 +4,7 @@
 //
 // Each command declares a `ConfigSchema` (the keys of its config file and of `--set`); its flags are
 // shortcuts for some of those keys and win over the file and `--set` (see `ConfigOptions`). What
-// the runs do around their trainers (AlignRun, OfflineSession) lives in NudgeAlign.
+// the runs do around their trainers (AlignRun, AlignRunner) lives in NudgeAlign.
 
 import ArgumentParser
 import Foundation

@@ -31,6 +31,9 @@ public struct AlignRunner {
     public var checkpointEvery = 100
     /// The metrics shown beside the progress bar.
     public var headline: [String] = ["reward", "kl", "eval/accuracy"]
+    /// Writes the trained model at the end, given checkpoints/; nil: `model` as a Hugging Face
+    /// directory in checkpoints/model (a reward model saves its head too).
+    public var saveModel: ((URL) throws -> Void)?
 
     public init(name: String, directory: RunDirectory, model: any CausalLanguageModel, tokenizer: any Tokenizer, sourceModel: URL? = nil) {
         self.name = name
@@ -62,7 +65,7 @@ public struct AlignRunner {
             print(String(format: "held-out accuracy before %@: %.3f", name, a))
         }
         var best = accuracies.map(\.1).max() ?? -.infinity
-        let progress = ProgressReporter(total: steps, label: name)
+        let progress = ProgressReporter(total: steps, label: name, initialCompleted: startStep)
         var completed = startStep
         var history: [[(String, Double)]] = []
         var interrupted = false
@@ -114,7 +117,11 @@ public struct AlignRunner {
         }
         progress.finish()
         if completed > startStep || startStep == 0 { try trainer.saveCheckpoint(to: latestCheckpointURL) }
-        try LanguageModelLoader.save(model, tokenizerFrom: sourceModel, to: directory.checkpointURL(name: "model"))
+        if let saveModel {
+            try saveModel(directory.checkpointsURL)
+        } else {
+            try LanguageModelLoader.save(model, tokenizerFrom: sourceModel, to: directory.checkpointURL(name: "model"))
+        }
         directory.close()
         var page = try HTMLReport.forRun(directory.url)
         if let first = accuracies.first, let last = accuracies.last {

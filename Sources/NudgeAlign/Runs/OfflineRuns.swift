@@ -1,6 +1,6 @@
 // The offline post-training runs (`nudge sft|rm|dpo|kto`) from a resolved configuration: each
 // declares its keys, fills in the fresh preset model's defaults, builds its trainer's config, and
-// trains through an `OfflineSession` (run directory, checkpoints, Ctrl-C, report).
+// trains through the runner (`AlignRunner`: run directory, checkpoints, Ctrl-C, report).
 
 import Foundation
 import NudgeLM
@@ -44,21 +44,12 @@ public enum SFTRun {
         let evalRows = try Self.evalRows(run, training: rows)
         var trainer = keys.apply(config, to: SFTConfig())
         trainer.seed = UInt64(config.int("seed"))
-        let session = try OfflineSession("SFT", run: run, model: model,
-                                         optimizer: AdamW(learningRate: trainer.learningRate, weightDecay: trainer.weightDecay),
-                                         resume: resume)
-        var evalLoss: Double?
-        let losses = try session.run({ control, log in
-            try SFTTrainer.train(model: model, tokenizer: tokenizer, rows: rows, evalRows: evalRows, config: trainer,
-                                 optimizer: session.optimizer, control: control) { step, m in
-                if let e = m.first(where: { $0.0 == "eval_loss" }) { evalLoss = e.1 }
-                log(step, m)
-            }
-        }, save: { try session.saveModel(model) })
-        let eval = evalLoss.map { String(format: ", eval_loss %.4f", $0) } ?? ""
-        guard !losses.isEmpty else { return session.reportNothingNew() }
-        print(String(format: "SFT: %d steps, loss %.4f → %.4f%@; model in %@", session.startStep + losses.count, losses.first ?? .nan,
-                     losses.last ?? .nan, eval, session.directory.checkpointURL(name: "model").path))
+        let stepper = try SFTTrainer.trainer(model: model, tokenizer: tokenizer, rows: rows, evalRows: evalRows, config: trainer)
+        guard let (directory, _, start) = try run.train("SFT", stepper, model: model, tokenizer: tokenizer, resume: resume) else { return }
+        let losses = stepper.history
+        let eval = run.lastLogged("eval_loss", in: directory).map { String(format: ", eval_loss %.4f", $0) } ?? ""
+        print(String(format: "SFT: %d steps, loss %.4f → %.4f%@; model in %@", start + losses.count, losses.first ?? .nan,
+                     losses.last ?? .nan, eval, directory.checkpointURL(name: "model").path))
     }
 }
 
@@ -81,16 +72,13 @@ public enum RMRun {
         var trainer = keys.apply(config, to: RewardConfig())
         trainer.seed = UInt64(config.int("seed"))
         let model = ScalarHeadModel(trunk: trunk, seed: run.seed)
-        let session = try OfflineSession("RM", run: run, model: model, optimizer: AdamW(learningRate: trainer.learningRate, weightDecay: 0),
-                                         resume: resume)
-        let weights = session.directory.checkpointURL(name: "reward_model.safetensors")
-        let history = try session.run({ control, log in
-            try RewardTrainer.train(model: model, tokenizer: tokenizer, rows: rows, config: trainer, optimizer: session.optimizer,
-                                    control: control, onMetrics: log)
-        }, save: { try model.save(to: weights) })
-        guard !history.isEmpty else { return session.reportNothingNew() }
+        let stepper = try RewardTrainer.trainer(model: model, tokenizer: tokenizer, rows: rows, config: trainer)
+        let saved: @Sendable (URL) -> URL = { $0.appendingPathComponent("reward_model.safetensors") }
+        guard let (directory, history, start) = try run.train("RM", stepper, model: trunk, tokenizer: tokenizer, resume: resume,
+                                                              saveModel: { try model.save(to: saved($0)) }) else { return }
+        let weights = saved(directory.checkpointsURL)
         let late = history.suffix(10)
-        print(String(format: "RM: %d steps, final accuracy %.3f, margin %.3f; weights in %@", session.startStep + history.count,
+        print(String(format: "RM: %d steps, final accuracy %.3f, margin %.3f; weights in %@", start + history.count,
                      late.map(\.accuracy).reduce(0, +) / Float(max(late.count, 1)), late.map(\.margin).reduce(0, +) / Float(max(late.count, 1)),
                      weights.path))
     }
@@ -163,15 +151,10 @@ public enum DPORun {
         let (policy, tokenizer) = try run.loadModel()
         let rows = try run.rows(preference: true)
         let reference = try AlignRun.reference(config.string("dpo.ref_model"), run: run, resume: resume)
-        let session = try OfflineSession("DPO", run: run, model: policy,
-                                         optimizer: AdamW(learningRate: trainer.learningRate, weightDecay: 0), resume: resume)
-        let history = try session.run({ control, log in
-            try DPOTrainer.train(policy: policy, reference: reference, tokenizer: tokenizer, rows: rows, config: trainer,
-                                 optimizer: session.optimizer, control: control, onMetrics: log)
-        }, save: { try session.saveModel(policy) })
-        guard !history.isEmpty else { return session.reportNothingNew() }
+        let stepper = try DPOTrainer.trainer(policy: policy, reference: reference, tokenizer: tokenizer, rows: rows, config: trainer)
+        guard let (_, history, start) = try run.train("DPO", stepper, model: policy, tokenizer: tokenizer, resume: resume) else { return }
         if let last = history.last {
-            print(String(format: "DPO: %d steps; last loss %.4f, rewards/margins %.4f, rewards/accuracies %.3f", session.startStep + history.count,
+            print(String(format: "DPO: %d steps; last loss %.4f, rewards/margins %.4f, rewards/accuracies %.3f", start + history.count,
                          last.loss, last.rewardsMargins, last.rewardsAccuracies))
         }
     }
@@ -199,16 +182,49 @@ public enum KTORun {
         var trainer = keys.apply(config, to: KTOConfig())
         trainer.seed = UInt64(config.int("seed"))
         let reference = try AlignRun.reference(config.string("kto.ref_model"), run: run, resume: resume)
-        let session = try OfflineSession("KTO", run: run, model: policy,
-                                         optimizer: AdamW(learningRate: trainer.learningRate, weightDecay: 0), resume: resume)
-        let history = try session.run({ control, log in
-            try KTOTrainer.train(policy: policy, reference: reference, tokenizer: tokenizer, rows: rows, config: trainer,
-                                 optimizer: session.optimizer, control: control, onMetrics: log)
-        }, save: { try session.saveModel(policy) })
-        guard !history.isEmpty else { return session.reportNothingNew() }
+        let stepper = try KTOTrainer.trainer(policy: policy, reference: reference, tokenizer: tokenizer, rows: rows, config: trainer)
+        guard let (_, history, start) = try run.train("KTO", stepper, model: policy, tokenizer: tokenizer, resume: resume) else { return }
         let late = history.suffix(10)
         func mean(_ values: [Float]) -> Float { values.filter(\.isFinite).reduce(0, +) / Float(max(values.filter(\.isFinite).count, 1)) }
-        print(String(format: "KTO: %d steps; late loss %.4f, rewards/chosen %.4f, rewards/rejected %.4f, kl %.4f", session.startStep + history.count,
+        print(String(format: "KTO: %d steps; late loss %.4f, rewards/chosen %.4f, rewards/rejected %.4f, kl %.4f", start + history.count,
                      mean(late.map(\.loss)), mean(late.map(\.rewardsChosen)), mean(late.map(\.rewardsRejected)), mean(late.map(\.kl))))
+    }
+}
+
+extension AlignRun {
+    /// The model file or directory the run started from (nil for the fresh preset): saved models carry its tokenizer.
+    public var sourceModel: URL? { Self.usesPreset(config) ? nil : URL(fileURLWithPath: config.string("model")) }
+
+    /// An offline trainer through the runner: restored from checkpoints/latest when resuming, then
+    /// trained to its last step in the run directory (checkpoints every `checkpoint.every` steps, at
+    /// the end and on Ctrl-C; metrics; report.html). Returns the directory, the steps' metrics and
+    /// the step it started after; nil when a resumed run had no step left.
+    func train<M>(_ name: String, _ trainer: OfflineTrainer<M>, model: any CausalLanguageModel, tokenizer: any Tokenizer, resume: Bool,
+                  saveModel: ((URL) throws -> Void)? = nil) throws -> (directory: RunDirectory, history: [M], startStep: Int)? {
+        let latest = latestCheckpointURL
+        if resume {
+            try Checkpoint.recoverInterruptedSwap(at: latest)
+            guard FileManager.default.fileExists(atPath: latest.path) else {
+                throw RunSetupError("--resume \(config.string("output")): no checkpoints/latest to continue from")
+            }
+            try trainer.restoreCheckpoint(from: latest)
+        }
+        let start = trainer.completedSteps
+        let directory = try self.directory(resumingAfter: resume ? start : nil)
+        var runner = AlignRunner(name: name, directory: directory, model: model, tokenizer: tokenizer, sourceModel: sourceModel)
+        runner.checkpointEvery = config.int("checkpoint.every")
+        runner.headline = ["loss", "eval_loss", "accuracy", "rewards/accuracies", "rewards/margins", "kl"]
+        runner.saveModel = saveModel
+        try runner.run(trainer)
+        guard !trainer.history.isEmpty else {
+            print("\(name): no steps left after step \(start); to train further, resume with a larger --epochs. Run in \(directory.url.path)")
+            return nil
+        }
+        return (directory, trainer.history, start)
+    }
+
+    /// The last logged value of `metric` in the run's metrics.jsonl.
+    func lastLogged(_ metric: String, in directory: RunDirectory) -> Double? {
+        ((try? MetricsLog.read(directory.metricsURL)) ?? []).last { $0.values[metric] != nil }?.values[metric]
     }
 }
