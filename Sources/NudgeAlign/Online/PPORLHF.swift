@@ -306,7 +306,7 @@ public final class PPORLHFTrainer {
                 let mbMask = pick(maskValues), mbOld = pick(old.scalars), mbRef = pick(ref.scalars), mbOldValues = pick(oldValues.scalars)
                 let mbAdvantages = pick(flatAdvantages), mbReturns = pick(flatReturns)
                 let maskList = mbMask.scalars
-                let mbValueMask = pick(valueMaskValues), valueMaskList = mbValueMask.scalars
+                let mbValueMask = pick(valueMaskValues)
                 var (_, grads) = valueAndGrad(trainable) { w -> Tensor in
                     // The entropy bonus needs the logits' gradient; without it the fused head serves.
                     let logits: Tensor? = config.entropyCoefficient != 0 ? w.policy(input) : nil
@@ -322,42 +322,18 @@ public final class PPORLHFTrainer {
                             temperature: config.temperature, entropy: true)
                         current = scored.perToken
                     }
-                    let ratio = (current - mbOld).exp()
-                    let policyLoss = maskedMean(clippedSurrogateTerms(ratio: ratio, advantages: mbAdvantages, clipLow: config.clipRange), mask: mbMask)
                     let values = w.value.values(input).slice(axis: 1, 0..<width)
-                    let vLoss = valueLoss(values: values, oldValues: mbOldValues, returns: mbReturns, clip: config.valueClipRange, mask: mbValueMask)
-                    var loss = policyLoss + vLoss * config.valueCoefficient
-                    if config.klPlacement == .loss {
-                        loss = loss + maskedMean(KLEstimator.k3(logRatio: mbRef - current), mask: mbMask, scale: Float(klCoefficient))
-                    }
-                    if let logits {
-                        let entropy = (logits.slice(axis: 1, 0..<width) * (1 / config.temperature)).categoricalEntropy()
-                        loss = loss - maskedMean(entropy, mask: mbMask, scale: config.entropyCoefficient)
-                    }
-                    withoutGradients {
-                        policyLosses.append(Double(policyLoss.item()))
-                        valueLosses.append(Double(vLoss.item()))
-                        let r = ratio.scalars, k2 = KLEstimator.k2(logRatio: current - mbOld).scalars
-                        var vClipped = 0.0, kl = 0.0, ratioSum = 0.0
-                        let v = values.scalars, ov = mbOldValues.scalars, ret = mbReturns.scalars
-                        for i in maskList.indices where maskList[i] != 0 {
-                            kl += Double(k2[i])
-                            ratioSum += Double(r[i])
-                        }
-                        // TRL's vf_clipfrac: over the value frame (one position longer with TRL's score position).
-                        for i in valueMaskList.indices where valueMaskList[i] != 0 {
-                            let clippedValue = ov[i] + min(max(v[i] - ov[i], -config.valueClipRange), config.valueClipRange)
-                            if (clippedValue - ret[i]) * (clippedValue - ret[i]) > (v[i] - ret[i]) * (v[i] - ret[i]) { vClipped += 1 }
-                        }
-                        // TRL's pg_clipfrac: the clipped branch is the larger loss.
-                        let clipped = ClipStatistics.trlPPO(ratios: r, advantages: mbAdvantages.scalars, mask: maskList, clipRange: config.clipRange)
-                        clipFractions.append(clipped.fractions.region)
-                        valueClipFractions.append(vClipped / Double(max(valueMaskList.reduce(0, +), 1)))
-                        let frame = Double(rows.count * responseLength), tokens = max(maskList.reduce(0, +), 1)
-                        approxKLs.append(kl / frame)
-                        ratioMeans.append((ratioSum + frame - Double(tokens)) / frame)
-                        entropies.append(maskedMean(tokenEntropy!, maskList))
-                    }
+                    let (loss, terms) = PPORLHFTrainer.loss(
+                        current: current, logits: logits, values: values, old: mbOld, reference: mbRef, oldValues: mbOldValues,
+                        returns: mbReturns, advantages: mbAdvantages, mask: mbMask, valueMask: mbValueMask, klCoefficient: klCoefficient,
+                        responseFrame: Double(rows.count * responseLength), config: config)
+                    policyLosses.append(terms.policyLoss)
+                    valueLosses.append(terms.valueLoss)
+                    clipFractions.append(terms.clipFraction)
+                    valueClipFractions.append(terms.valueClipFraction)
+                    approxKLs.append(terms.approxKL)
+                    ratioMeans.append(terms.ratioMean)
+                    entropies.append(maskedMean(tokenEntropy!, maskList))
                     return loss
                 }
                 norms.append(Double(clipGradientNorm(&grads, maxNorm: config.maxGradNorm)))
@@ -402,5 +378,67 @@ public final class PPORLHFTrainer {
                          advantage: Double(rawAdvantages[r].first { $0 != 0 } ?? 0))
         }
         return OnlineStepResult(step: step, metrics: metrics, samples: samples)
+    }
+}
+
+// MARK: The loss
+
+/// What PPO-RLHF's loss logs for one mini-batch (TRL's PPOTrainer: loss/policy_avg, loss/value_avg,
+/// policy/clipfrac_avg, val/clipfrac_avg, policy/approxkl_avg, val/ratio).
+struct PPOLossTerms {
+    var policyLoss = 0.0, valueLoss = 0.0
+    var clipFraction = 0.0, valueClipFraction = 0.0
+    var approxKL = 0.0, ratioMean = 0.0
+}
+
+extension PPORLHFTrainer {
+    /// PPO-RLHF's loss on one mini-batch, a pure function of the scored tensors (Schulman et al.
+    /// 2017, eq. 9, as TRL's PPOTrainer): the clipped surrogate −min(r·A, clip(r, 1 ± ε)·A) with
+    /// r = π/π_old, masked mean; plus vf_coef times the clipped value loss ½·max((V − R)²,
+    /// (clip(V, V_old ± ε_v) − R)²) over the value frame; with the KL in the loss, + β·k3(π_ref ‖ π);
+    /// with `logits` (an entropy bonus), − entropy_coef·H. All (B, T − 1); `current`, `values` and
+    /// `logits` carry the gradient. `responseFrame` is TRL's response-tensor size, over which it
+    /// averages approxkl and the ratio.
+    static func loss(current: Tensor, logits: Tensor?, values: Tensor, old: Tensor, reference: Tensor, oldValues: Tensor, returns: Tensor,
+                     advantages: Tensor, mask: Tensor, valueMask: Tensor, klCoefficient: Double, responseFrame: Double,
+                     config: PPORLHFConfig) -> (Tensor, PPOLossTerms) {
+        let width = current.shape[1]
+        let ratio = (current - old).exp()
+        let policyLoss = maskedMean(clippedSurrogateTerms(ratio: ratio, advantages: advantages, clipLow: config.clipRange), mask: mask)
+        let vLoss = valueLoss(values: values, oldValues: oldValues, returns: returns, clip: config.valueClipRange, mask: valueMask)
+        var loss = policyLoss + vLoss * config.valueCoefficient
+        if config.klPlacement == .loss {
+            loss = loss + maskedMean(KLEstimator.k3(logRatio: reference - current), mask: mask, scale: Float(klCoefficient))
+        }
+        if let logits {
+            let entropy = (logits.slice(axis: 1, 0..<width) * (1 / config.temperature)).categoricalEntropy()
+            loss = loss - maskedMean(entropy, mask: mask, scale: config.entropyCoefficient)
+        }
+        var terms = PPOLossTerms()
+        withoutGradients {
+            terms.policyLoss = Double(policyLoss.item())
+            terms.valueLoss = Double(vLoss.item())
+            let maskList = mask.scalars, valueMaskList = valueMask.scalars
+            let r = ratio.scalars, k2 = KLEstimator.k2(logRatio: current - old).scalars
+            var vClipped = 0.0, kl = 0.0, ratioSum = 0.0
+            let v = values.scalars, ov = oldValues.scalars, ret = returns.scalars
+            for i in maskList.indices where maskList[i] != 0 {
+                kl += Double(k2[i])
+                ratioSum += Double(r[i])
+            }
+            // TRL's vf_clipfrac: over the value frame (one position longer with TRL's score position).
+            for i in valueMaskList.indices where valueMaskList[i] != 0 {
+                let clippedValue = ov[i] + min(max(v[i] - ov[i], -config.valueClipRange), config.valueClipRange)
+                if (clippedValue - ret[i]) * (clippedValue - ret[i]) > (v[i] - ret[i]) * (v[i] - ret[i]) { vClipped += 1 }
+            }
+            // TRL's pg_clipfrac: the clipped branch is the larger loss.
+            terms.clipFraction = ClipStatistics.trlPPO(ratios: r, advantages: advantages.scalars, mask: maskList, clipRange: config.clipRange)
+                .fractions.region
+            terms.valueClipFraction = vClipped / Double(max(valueMaskList.reduce(0, +), 1))
+            let tokens = max(maskList.reduce(0, +), 1)
+            terms.approxKL = kl / responseFrame
+            terms.ratioMean = (ratioSum + responseFrame - Double(tokens)) / responseFrame
+        }
+        return (loss, terms)
     }
 }
