@@ -34,6 +34,12 @@ if let i = CommandLine.arguments.firstIndex(of: "--only"), i + 1 < CommandLine.a
         let seconds = EngineBenchmarks.fusedHeadSeconds(fused: fused, rows: rows, chunkRows: chunk, rounds: arg("--rounds").flatMap(Int.init) ?? 3)
         print(String(format: "LM head + log-softmax + gather, %@, %d rows × 576 → 49152, forward + backward: %.3f s (median)",
                      fused ? "fused (chunks of \(chunk) rows)" : "plain (full logits)", rows, seconds))
+    case "qlora":
+        // --only qlora --gguf path/to/model.gguf [--rounds 3]: Float32 vs Q8_0 frozen base under LoRA.
+        let a = CommandLine.arguments
+        func arg(_ name: String) -> String? { a.firstIndex(of: name).flatMap { $0 + 1 < a.count ? a[$0 + 1] : nil } }
+        guard let path = arg("--gguf") else { print("--only qlora needs --gguf path"); exit(2) }
+        for line in try! EngineBenchmarks.qloraComparison(path: path, rounds: arg("--rounds").flatMap(Int.init) ?? 3) { print(line) }
     case "floor": print(EngineBenchmarks.opFloor())
     case "throughput": print(EngineBenchmarks.throughput())
     case "testbed": print(EngineBenchmarks.testbedSeconds())

@@ -34,6 +34,39 @@ public final class Linear: Module, UnaryLayer {
     public override var summary: String { "Linear(\(weight.shape[1]) → \(weight.shape[0])\(bias == nil ? ", no bias" : ""))" }
 }
 
+/// A frozen `Linear` whose weight is held quantized (y = x·Wᵀ + b). The weight is not a parameter
+/// (it neither trains nor appears in `parameters()`); the bias, if any, is a frozen parameter.
+/// Gradients flow to the input, so adapters in earlier layers still train.
+public final class QuantizedLinear: Module, UnaryLayer {
+    /// The quantized weight (out, in).
+    public let quantizedWeight: QuantizedMatrix
+    /// The bias (out), if any.
+    public let bias: Tensor?
+
+    /// Quantizes `linear`'s weight (sharing its bias); the `Linear` is left as it was.
+    public init(quantizing linear: Linear, format: WeightQuantization = .q8_0) {
+        quantizedWeight = QuantizedMatrix(quantizing: linear.weight, format: format)
+        bias = linear.bias
+        super.init()
+        freeze()
+        train(linear.isTraining)
+    }
+
+    /// A layer over an already quantized weight.
+    public init(weight: QuantizedMatrix, bias: Tensor? = nil) {
+        quantizedWeight = weight
+        self.bias = bias
+        super.init()
+        freeze()
+    }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor { linear(x, weight: quantizedWeight, bias: bias) }
+
+    public override var summary: String {
+        "QuantizedLinear(\(quantizedWeight.columns) → \(quantizedWeight.rows), \(quantizedWeight.format.rawValue)\(bias == nil ? ", no bias" : ""))"
+    }
+}
+
 /// A lookup table of `count` vectors of `dimensions` (PyTorch init: N(0, 1)).
 public final class Embedding: Module {
     public var weight: Tensor

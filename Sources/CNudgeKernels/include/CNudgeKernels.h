@@ -54,6 +54,21 @@ int nudge_sgemm_tile_columns(int kernel);
 void nudge_sgemm(int kernel, int transA, int transB, long m, long n, long k, float alpha, const float *a, long lda,
                  const float *b, long ldb, float beta, float *c, long ldc);
 
+/// Q8_0 products over a frozen weight W (n×k) stored as int8 values in rows of `kp` = k rounded up
+/// to 32 (zero-padded) with one float scale per block of 32 (`kp/32` per row): W[o][c] =
+/// d[o·kp/32 + c/32]·q[o·kp + c]. Weights are dequantized in registers, never written out.
+
+/// y[r·ldy + o] = Σ_c x[r·ldx + c]·W[o][c] for r < m, o < n. Each value of y is one dot product in
+/// a fixed order, so splitting over o (offsetting q, d and y) gives the same bits.
+/// Needs `nudge_has_avx2_fma()`.
+void nudge_q8_linear(int m, int n, int k, const float *x, long ldx, const signed char *q, const float *d, float *y, long ldy);
+
+/// dx[r·lddx + c] = Σ_o g[r·ldg + o]·W[o][c] for r < m and c in [32·b0, min(32·b1, k)): the columns
+/// of blocks b0..<b1, summed over o in order, so splitting over blocks gives the same bits.
+/// Needs `nudge_has_avx2_fma()`.
+void nudge_q8_linear_backward(int m, int n, int k, int b0, int b1, const float *g, long ldg, const signed char *q, const float *d,
+                              float *dx, long lddx);
+
 #ifdef __cplusplus
 }
 #endif

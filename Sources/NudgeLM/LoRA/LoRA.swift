@@ -177,8 +177,37 @@ private func unloadLoRA(from model: Module, merge: Bool, only paths: Set<String>
             let path = prefix + key
             if let lora = child as? LoRALinear {
                 guard paths?.contains(path) ?? true, let parent = module as? any LoRAAdaptable else { continue }
-                if merge { lora.merge() } else { lora.unmerge() }
-                if parent.replaceLinearLayer(at: key, with: lora.baseLayer) { done.append(path) }
+                if parent.replaceLinearLayer(at: key, with: lora.unloadedLayer(merge: merge)) { done.append(path) }
+            } else {
+                walk(child, path + ".")
+            }
+        }
+    }
+    walk(model, "")
+    model.invalidateParameterCache()
+    return done
+}
+
+/// Quantizes every frozen base projection of `model` in place (QLoRA-style training): the base
+/// weight of each LoRA layer, and each frozen `Linear` projection a LoRA layer could replace,
+/// becomes a `QuantizedLinear`. The Float32 copies are dropped (and freed unless held
+/// elsewhere); the quantized weights are not parameters, so `parameters()` no longer lists
+/// them. Adapters stay Float32 and train as before. Call it after `applyLoRA`; merged LoRA layers
+/// and trainable `Linear`s are left as they are. Returns the quantized modules' paths.
+@discardableResult
+public func quantizeFrozenBase(of model: Module, to format: WeightQuantization = .q8_0) -> [String] {
+    var done: [String] = []
+    func walk(_ module: Module, _ prefix: String) {
+        for (key, child) in module.items().children {
+            let path = prefix + key
+            if let lora = child as? LoRALinear {
+                guard !lora.isBaseQuantized, !lora.isMerged else { continue }
+                lora.quantizeBase(format)
+                done.append(path)
+            } else if let layer = child as? Linear, layer.isFrozen, let parent = module as? any LoRAAdaptable,
+                      parent.canReplaceLinearLayer(at: key) {
+                parent.replaceLinearLayer(at: key, with: QuantizedLinear(quantizing: layer, format: format))
+                done.append(path)
             } else {
                 walk(child, path + ".")
             }
