@@ -52,7 +52,8 @@ let package = Package(
         // run tracking: RLRunner and the bandit and tabular labs (Runs/), which write run directories,
         // plots and HTML reports.
         .target(name: "Nudge", dependencies: ["NudgeTensor", "NudgeNN", "NudgeConfig", "NudgeReport", "NudgePolicyGradient", "NudgeRL", "NudgeLM", "NudgeAlign"]),
-        // Engine benchmarks shared by `nudge bench` and the NudgeBench executable.
+        // Engine benchmarks shared by `nudge bench` and the NudgeBench executable, and the
+        // `nudge doctor` report (SystemReport), which measures the BLAS backend.
         .target(name: "NudgeBenchmarks", dependencies: ["CNudgeKernels", "NudgeTensor", "NudgeNN", "NudgeRL", "NudgeLM", "NudgeAlign"]),
         // The CLI: argument parsing and calls into the libraries.
         .executableTarget(

@@ -25,7 +25,15 @@ public struct GenerationConfig: Sendable {
     public var padTokenID = 0
     public var seed: UInt64 = 0
 
-    public init() {}
+    /// Settings with these sampling values (by default 64 new tokens sampled at temperature 1, no filters, seed 0).
+    public init(maxNewTokens: Int = 64, temperature: Float = 1, topK: Int = 0, topP: Float = 1, minP: Float = 0, seed: UInt64 = 0) {
+        self.maxNewTokens = maxNewTokens
+        self.temperature = temperature
+        self.topK = topK
+        self.topP = topP
+        self.minP = minP
+        self.seed = seed
+    }
 }
 
 /// Why a sequence stopped.

@@ -123,7 +123,7 @@ extension LanguageModelLoader {
             }
             return try withChatTemplate(tokenizer, directory: directory)
         }
-        let bytes = ByteTokenizer(eosToken: "<|endoftext|>", padToken: "<|pad|>")
+        let bytes = byteTokenizer
         guard bytes.vocabularySize <= vocabulary else {
             throw ModelLoadError.io(
                 file: directory.path,
@@ -138,6 +138,9 @@ extension LanguageModelLoader {
         }
         return bytes
     }
+
+    /// The byte tokenizer the preset models use, and any model directory without a tokenizer.json.
+    public static var byteTokenizer: ByteTokenizer { ByteTokenizer(eosToken: "<|endoftext|>", padToken: "<|pad|>") }
 
     /// The largest vocabulary read with the byte tokenizer when tokenizer.json is missing: above the
     /// presets' (≤ 2048), below any real model's (32k and up).

@@ -7,6 +7,18 @@ import NudgeTensor
 
 /// Checks environments against the contract.
 public enum EnvironmentChecker {
+    /// Checks the registered environments `ids` in turn, handing `report` each one's result ("✓ id",
+    /// or "✗ id" and each problem on an indented line); returns whether all passed.
+    public static func checkRegistered(_ ids: [String], report: (String) -> Void) throws -> Bool {
+        var passed = true
+        for id in ids {
+            let problems = check(try Registry.make(id))
+            report(problems.isEmpty ? "✓ \(id)" : "✗ \(id)\n" + problems.map { "    \($0)" }.joined(separator: "\n"))
+            passed = passed && problems.isEmpty
+        }
+        return passed
+    }
+
     /// Every problem found (empty when the environment passes), each a sentence naming the check.
     public static func check(_ env: AnyEnvironment, steps: Int = 200, seed: UInt64 = 0) -> [String] {
         var problems: [String] = []

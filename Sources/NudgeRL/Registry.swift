@@ -31,6 +31,14 @@ public enum Registry {
         return factory()
     }
 
+    /// One line per registered environment: its id, observation space and action space.
+    public static func listing() throws -> String {
+        try ids.map { id in
+            let env = try make(id)
+            return "\(id.padding(toLength: 26, withPad: " ", startingAt: 0)) obs \(env.observationSpace)  action \(env.actionSpace)"
+        }.joined(separator: "\n")
+    }
+
     /// Registers (or replaces) an environment under `id`.
     public static func register(_ id: String, _ factory: @escaping () -> AnyEnvironment) {
         lock.withLock {

@@ -291,6 +291,16 @@ extension HTMLReport {
         return page
     }
 
+    /// Writes the report of one run (by default to RUN_DIR/report.html) or the comparison of several
+    /// (by default to runs/compare.html) to `destination`; returns where it was written.
+    @discardableResult
+    public static func write(runs: [URL], to destination: URL? = nil) throws -> URL {
+        let page = runs.count == 1 ? try forRun(runs[0]) : try compare(runs: runs)
+        let url = destination ?? (runs.count == 1 ? runs[0].appendingPathComponent("report.html") : URL(fileURLWithPath: "runs/compare.html"))
+        try page.write(to: url)
+        return url
+    }
+
     /// A comparison of several runs: for every metric present in any run, one plot with a series
     /// per run; a table of each run's final values; and each run's `config.toml`.
     public static func compare(runs: [URL]) throws -> HTMLReport {

@@ -131,13 +131,8 @@ struct DPOCommand: ParsableCommand {
     func run() throws {
         let config = try resolve()
         guard evalOnly else { return try DPORun.train(config: config, resume: options.resume != nil) }
-        let m = try DPORun.evaluate(config: config)
-        if json {
-            let data = try JSONSerialization.data(withJSONObject: Dictionary(uniqueKeysWithValues: m.named), options: [.sortedKeys])
-            print(String(decoding: data, as: UTF8.self))
-        } else {
-            for (k, v) in m.named { print(String(format: "%@: %.5f", k, v)) }
-        }
+        let metrics = try DPORun.evaluate(config: config)
+        print(json ? try metrics.json() : metrics.summary)
     }
 }
 

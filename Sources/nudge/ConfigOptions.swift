@@ -18,17 +18,7 @@ struct ConfigOptions: ParsableArguments {
     var overrides: [String] = []
 
     /// A command-line flag that sets a config key when given (`value` nil: not given).
-    struct Flag {
-        var key: String
-        var name: String
-        var value: ConfigValue?
-
-        init(_ key: String, _ name: String, _ value: ConfigValue?) {
-            self.key = key
-            self.name = name
-            self.value = value
-        }
-    }
+    typealias Flag = ConfigSetting
 
     /// The keys that name files or directories, recorded absolute in config.toml.
     static let pathKeys = ["model", "data", "output", "eval.data", "sft.eval_data", "dpo.ref_model", "kto.ref_model",
@@ -37,30 +27,11 @@ struct ConfigOptions: ParsableArguments {
     /// Resolves `schema`: defaults ← `--config` file ← `--set` overrides ← the explicit `flags`.
     /// Every problem (file, overrides and flags alike) is reported at once, as a `ValidationError`.
     func resolve(_ schema: ConfigSchema, flags: [Flag] = []) throws -> ResolvedConfig {
-        var problems: [ConfigProblem] = []
-        var file: ConfigDocument?
+        var config: ResolvedConfig
         do throws(ConfigError) {
-            file = try configFile.map { path throws(ConfigError) in try ConfigDocument.load(path: path) }
+            config = try schema.resolve(configFile: configFile, overrides: overrides, settings: flags)
         } catch {
-            problems += error.problems
-        }
-        var config = schema.defaults
-        do throws(ConfigError) {
-            config = try schema.resolve(file: file, overrides: overrides)
-        } catch {
-            problems += error.problems
-        }
-        for flag in flags {
-            guard let value = flag.value else { continue }
-            do throws(ConfigError) {
-                try config.set(flag.key, value, source: .named(flag.name))
-            } catch {
-                problems += error.problems
-            }
-        }
-        guard problems.isEmpty else {
-            throw ValidationError(problems.count == 1 ? problems[0].description
-                                  : "invalid configuration:\n" + problems.map { "  \($0)" }.joined(separator: "\n"))
+            throw ValidationError(error.message)
         }
         config.makePathsAbsolute(Self.pathKeys)
         return config

@@ -37,16 +37,15 @@ struct DataCommand: ParsableCommand {
             }
             let mapping: [String: String]
             do { mapping = try DatasetOptions.parseColumns(columns) } catch { throw ValidationError("--columns: \(error)") }
-            // Streamed: rows are printed and counted as they are read, never all held (Parquet is read page by
-            // page, a batch of rows at a time); with --json only the printed rows are read.
-            var summary = DatasetSummary()
+            // Streamed: rows are printed and counted as they are read, never all held; with --json only
+            // the printed rows are read.
             var printed = 0
-            try JSONLDataset.forEachRow(URL(fileURLWithPath: path), options: DatasetOptions(columns: mapping, answer: extractor, split: split)) { source, row in
+            let options = DatasetOptions(columns: mapping, answer: extractor, split: split)
+            let summary = try DatasetSummary.scan(URL(fileURLWithPath: path), options: options) { row in
                 if printed < rows {
                     print(row.jsonLine)
                     printed += 1
                 }
-                summary.add(row, source: source)
                 return !json || printed < rows
             }
             if !json {

@@ -1,11 +1,5 @@
-// `nudge demo`: the main job (the walk itself is the Nudge library's `Demo`). It walks the seeds' line end to end on built-in tasks: a slot machine
-// (Thompson sampling vs REINFORCE), the Bradley–Terry link and fit, PPO on CartPole, then a tiny
-// language model taken by SFT to partial accuracy on two-digit addition and post-trained two ways
-// on the same warm start: DPO on pairs of its own samples labelled by a hidden gold reward and GRPO
-// with the verifiable exact-answer reward; then the same preset warm-started on 5-letter sorting and
-// taken through PPO-RLHF against a reward model trained on gold-labelled pairs of its samples, with
-// the gold reward and the KL to the reference logged. Everything lands under runs/demo/, with one page,
-// runs/demo/report.html, drawing the numbers each stage computed.
+// `nudge demo`: the main job, the seeds' line walked end to end on built-in tasks, or a real model
+// post-trained with GRPO. The walk itself is the Nudge library's `Demo` (Sources/Nudge/Runs/Demo.swift).
 
 import ArgumentParser
 import Foundation

@@ -11,12 +11,7 @@ struct Env: ParsableCommand {
 
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List the registered environment ids with their spaces.")
-        func run() throws {
-            for id in Registry.ids {
-                let env = try Registry.make(id)
-                print("\(id.padding(toLength: 26, withPad: " ", startingAt: 0)) obs \(env.observationSpace)  action \(env.actionSpace)")
-            }
-        }
+        func run() throws { print(try Registry.listing()) }
     }
 
     struct Replay: ParsableCommand {
@@ -36,9 +31,7 @@ struct Env: ParsableCommand {
 
         func run() throws {
             let environment = try Registry.make(env)
-            let values = try parseNumbers(state, field: "--state")
-            _ = environment.reset(seed: 0, options: nil)
-            try environment.setState(values)
+            try environment.reset(toState: try parseNumbers(state, field: "--state"))
             let parsedActions = try actions.split(separator: ",").map { token -> ActionValue in
                 let text = token.trimmingCharacters(in: .whitespaces)
                 if case .discrete = environment.actionSpace {
@@ -47,23 +40,8 @@ struct Env: ParsableCommand {
                 }
                 return .continuous(try parseNumbers(text, separator: ";", field: "--actions").map(Float.init))
             }
-            for (i, action) in parsedActions.enumerated() {
-                let s = try environment.step(action)
-                if json {
-                    let object: [String: Any] = [
-                        "step": i + 1, "action": action.description, "observation": s.observation.map(Double.init),
-                        "reward": s.reward, "terminated": s.terminated, "truncated": s.truncated, "state": environment.state,
-                    ]
-                    let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
-                    print(String(decoding: data, as: UTF8.self))
-                } else {
-                    print("step \(i + 1): action \(action) → obs \(s.observation) reward \(s.reward) terminated \(s.terminated) truncated \(s.truncated)")
-                }
-                if s.done && i < parsedActions.count - 1 {
-                    note("episode ended at step \(i + 1); remaining actions ignored")
-                    break
-                }
-            }
+            let taken = try environment.replay(parsedActions) { step in print(json ? try step.json() : step.description) }
+            if taken < parsedActions.count { note("episode ended at step \(taken); remaining actions ignored") }
         }
     }
 
@@ -71,13 +49,8 @@ struct Env: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Check registered environments against the reset/step contract.")
         @Argument(help: "Environment ids (default: all).") var ids: [String] = []
         func run() throws {
-            var failed = false
-            for id in ids.isEmpty ? Registry.ids : ids {
-                let problems = EnvironmentChecker.check(try Registry.make(id))
-                print(problems.isEmpty ? "✓ \(id)" : "✗ \(id)\n" + problems.map { "    \($0)" }.joined(separator: "\n"))
-                failed = failed || !problems.isEmpty
-            }
-            if failed { throw ExitCode(1) }
+            let passed = try EnvironmentChecker.checkRegistered(ids.isEmpty ? Registry.ids : ids) { print($0) }
+            if !passed { throw ExitCode(1) }
         }
     }
 }

@@ -1,9 +1,4 @@
-// `nudge eval`: held-out evaluation of a language model on a verifiable task — greedy exact-match
-// accuracy, the gold reward on built-in tasks, and with --samples, sampled accuracy and pass@k. It
-// takes a model directory, or a run directory (its checkpoints/model, or checkpoints/best with --best),
-// in which case the task, seed, completion length and held-out rows default to the run's own: its
-// eval.data (a file, or a directory's eval.split), else the seeded sample of eval.rows rows of its
-// data that training held out, else its built-in task's held-out rows.
+// `nudge eval`: held-out evaluation of a model or a run's model (NudgeAlign's EvalRun).
 
 import ArgumentParser
 import Foundation
@@ -36,101 +31,9 @@ struct EvalCommand: ParsableCommand {
     @Flag(help: "Print JSON.") var json = false
 
     func run() throws {
-        let url = URL(fileURLWithPath: path)
-        let fm = FileManager.default
-        var runConfig: ConfigDocument?
-        var modelURL = url
-        if fm.fileExists(atPath: url.appendingPathComponent("config.toml").path) {
-            runConfig = try? ConfigDocument.load(path: url.appendingPathComponent("config.toml").path)
-            modelURL = url.appendingPathComponent("checkpoints/\(best ? "best" : "model")")
-            guard fm.fileExists(atPath: modelURL.appendingPathComponent("config.json").path) else {
-                throw ValidationError("\(modelURL.path): no saved model there\(best ? " (a run keeps checkpoints/best only when it evaluates)" : "")")
-            }
-        } else if best {
-            throw ValidationError("--best needs a run directory (with config.toml); \(path) is not one")
-        }
-        // The run's own settings, read loosely: a key a command does not have is simply absent.
-        func recorded(where match: (String) -> Bool) -> ConfigValue? {
-            runConfig?.entries.first { match($0.key) }.flatMap { if case .typed(let v) = $0.value { v } else { nil } }
-        }
-        let runSeed: Int = { if case .int(let s)? = recorded(where: { $0 == "seed" }) { s } else { 0 } }()
-        let runTask: String = { if case .string(let t)? = recorded(where: { $0 == "task" }) { t } else { "addition" } }()
-        let runLength: Int? = { if case .int(let n)? = recorded(where: { $0.hasSuffix("max_completion_length") }) { n } else { nil } }()
-        func recordedString(_ key: String) -> String? { if case .string(let v)? = recorded(where: { $0 == key }) { v } else { nil } }
-        let runRows: Int? = { if case .int(let n)? = recorded(where: { $0 == "eval.rows" }) { n } else { nil } }()
-        let count = rows ?? runRows.flatMap { $0 > 0 ? $0 : nil } ?? 200
-        guard count > 0 else { throw ValidationError("--rows: expected an integer ≥ 1, got \(count)") }
-        // The run's column mapping and answer extractor, unless given here.
-        let columnText = columns ?? recordedString("dataset.columns") ?? ""
-        let mapping: [String: String]
-        do { mapping = try DatasetOptions.parseColumns(columnText) } catch { throw ValidationError("\(columns == nil ? "the run's " : "--")\(error)") }
-        let answerName = answer ?? recordedString("dataset.answer") ?? "none"
-        guard answerName == "none" || AnswerExtractor(rawValue: answerName) != nil else {
-            throw ValidationError("--answer: expected none, \(AnswerExtractor.allCases.map(\.rawValue).joined(separator: ", ")), got '\(answerName)'")
-        }
-        let options = DatasetOptions(columns: mapping, answer: AnswerExtractor(rawValue: answerName), split: recordedString("dataset.split") ?? "train")
-        let evalSeed = UInt64(seed ?? runSeed)
-        let heldOut: [DatasetRow]
-        let source: String
-        var gold: (any RewardFunction)?
-        if let data {
-            var splitOptions = options
-            splitOptions.split = split
-            // Streamed, keeping only the last `count` verifiable rows: a large file need not fit in memory.
-            var last: [DatasetRow] = []
-            try JSONLDataset.forEachRow(URL(fileURLWithPath: data), options: splitOptions) { _, row in
-                guard row.isVerifiable else { return true }
-                if last.count == 2 * count { last.removeFirst(count) }
-                last.append(row)
-                return true
-            }
-            guard !last.isEmpty else { throw ValidationError("\(data): no verifiable rows ({\"prompt\": …, \"answer\": …})") }
-            heldOut = Array(last.suffix(count))
-            source = "the last \(heldOut.count) verifiable rows of \(data)"
-        } else if let evalData = recordedString("eval.data"), !evalData.isEmpty {
-            // The run's own held-out file or split: its first rows, as training evaluated on.
-            let evalSplit = recordedString("eval.split") ?? "test"
-            heldOut = try HeldOut.rows(of: URL(fileURLWithPath: evalData), split: evalSplit, options: options, count: count)
-            guard !heldOut.isEmpty else { throw ValidationError("the run's eval.data \(evalData): no verifiable rows to evaluate on") }
-            source = "the run's eval.data \(evalData)\(isDirectory(evalData) ? " (split \(evalSplit))" : "")"
-        } else if let trainData = recordedString("data"), !trainData.isEmpty {
-            // The rows of the run's data that training held out: the sample drawn with the run's own seed
-            // and eval.rows (another seed or size would take rows it trained on), at most --rows of them.
-            let all = try JSONLDataset.load(URL(fileURLWithPath: trainData), options: options)
-            heldOut = Array(HeldOut.sample(all, count: runRows ?? 200, seed: UInt64(runSeed)).heldOut.prefix(count))
-            guard !heldOut.isEmpty else {
-                throw ValidationError("the run held out no rows of its data \(trainData) (eval.rows = 0, or too few verifiable rows); give --data")
-            }
-            source = "\(heldOut.count) rows of the run's data \(trainData) held out from training (eval.rows, seed \(runSeed))"
-        } else {
-            let name = task ?? runTask
-            guard let builtIn = AlignRun.task(named: name) else {
-                throw ValidationError("--task: expected one of \(AlignRun.taskNames.joined(separator: ", ")), got '\(name)'")
-            }
-            // The same held-out rows the online commands evaluate on (seed + 999).
-            heldOut = builtIn.verifiableRows(count: count, seed: evalSeed &+ 999)
-            source = "the \(name) task's held-out rows (seed \(evalSeed))"
-            gold = ClosureReward(name: "gold") { SyntheticTask.goldReward(prompt: $0.prompt, completion: $0.completion) }
-        }
-        let (model, tokenizer) = try AlignRun.loadModel(directory: modelURL)
-        let e = try evaluateVerifiable(model: model, tokenizer: tokenizer, rows: heldOut, maxNewTokens: maxNewTokens ?? runLength ?? 16,
-                                       samplesPerPrompt: samples, temperature: temperature, gold: gold, seed: evalSeed)
-        if json {
-            var object: [String: Any] = ["model": modelURL.path, "rows": e.rows, "held_out": source]
-            for (k, v) in e.metrics { object[k] = v }
-            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
-            print(String(decoding: data, as: UTF8.self))
-            return
-        }
-        print("\(modelURL.path) on \(e.rows) held-out rows: \(source)")
-        for (k, v) in e.metrics { print(String(format: "  %-22@ %.4f", k as NSString, v)) }
-        for x in e.examples {
-            print("  \(x.correct ? "✓" : "✗") \(x.prompt.debugDescription) → \(x.completion.debugDescription) (answer \(x.answer ?? "–"))")
-        }
-    }
-
-    func isDirectory(_ path: String) -> Bool {
-        var directory: ObjCBool = false
-        return FileManager.default.fileExists(atPath: path, isDirectory: &directory) && directory.boolValue
+        let options = EvalRun.Options(best: best, task: task, data: data, split: split, columns: columns, answer: answer, rows: rows,
+                                      maxNewTokens: maxNewTokens, samples: samples, temperature: temperature, seed: seed)
+        let result = try usageErrors { try EvalRun.evaluate(path: path, options: options) }
+        print(json ? try result.json() : result.summary)
     }
 }

@@ -24,17 +24,8 @@ struct LM: ParsableCommand {
                 return id
             }
             guard !tokens.isEmpty else { throw ValidationError("--ids: expected at least one token id, e.g. --ids 1,2,3") }
-            do { try TokenLimits(model: lm).check(tokens) } catch { throw ValidationError("--ids: \(error)") }
-            let logits = withoutGradients { lm(TokenBatch(ids: [tokens])) }
-            let v = logits.shape[2]
-            let last = Array(logits.scalars[((tokens.count - 1) * v)...])
-            if json {
-                let data = try JSONSerialization.data(withJSONObject: ["ids": tokens, "logits": last.map(Double.init)])
-                print(String(decoding: data, as: UTF8.self))
-            } else {
-                let top = last.indices.sorted { last[$0] > last[$1] }.prefix(10)
-                print("vocabulary \(v); top-10 next tokens: " + top.map { "\($0) (\(String(format: "%.4f", last[$0])))" }.joined(separator: ", "))
-            }
+            let logits = try usageErrors(TokenLimitError.self, prefix: "--ids: ") { try NextTokenLogits(model: lm, ids: tokens) }
+            print(json ? try logits.json() : logits.summary)
         }
     }
 
@@ -42,20 +33,18 @@ struct LM: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Write a freshly initialized model (preset tiny, S or M) as a Hugging Face directory.")
         @Option var preset = "tiny"
-        @Option(name: .customLong("vocab-size"), help: "Vocabulary size (default: the byte tokenizer's \(byteVocabulary), so the model trains without a tokenizer.json).")
+        @Option(name: .customLong("vocab-size"), help: "Vocabulary size (default: the byte tokenizer's \(LanguageModelLoader.byteTokenizer.vocabularySize), so the model trains without a tokenizer.json).")
         var vocabularySize: Int?
-        static var byteVocabulary: Int { ByteTokenizer(eosToken: "<|endoftext|>", padToken: "<|pad|>").vocabularySize }
         @Option var seed: UInt64 = 0
         @Option var output: String
         func run() throws {
             if let vocabularySize, vocabularySize < 1 || vocabularySize > LanguageModelLoader.byteModelVocabularyLimit * 32 {
                 throw ValidationError("--vocab-size: expected an integer between 1 and \(LanguageModelLoader.byteModelVocabularyLimit * 32), got \(vocabularySize)")
             }
-            guard let config = TransformerConfiguration.preset(preset, vocabularySize: vocabularySize ?? Self.byteVocabulary) else {
+            let destination = URL(fileURLWithPath: output)
+            guard let model = try LanguageModelLoader.writeFreshModel(preset: preset, vocabularySize: vocabularySize, seed: seed, to: destination) else {
                 throw ValidationError("--preset: expected tiny, S or M, got '\(preset)'")
             }
-            let model = LlamaModel(config, seed: seed)
-            try LanguageModelLoader.save(model, configJSON: config.configJSON(), to: URL(fileURLWithPath: output))
             print("\(preset): \(model.parameterCount) parameters written to \(output)")
         }
     }
@@ -78,29 +67,15 @@ extension LM {
         @Option(help: "Storage of the matrices in a GGUF file: f32, f16, bf16 or q8_0 (norms and biases stay f32).") var type = "f16"
         @Option(help: "general.name in the GGUF file.") var name: String?
         func run() throws {
-            let types: [String: GGMLType] = ["f32": .f32, "f16": .f16, "bf16": .bf16, "q8_0": .q8_0]
-            guard let ggmlType = types[type.lowercased()] else { throw ValidationError("--type: expected f32, f16, bf16 or q8_0, got '\(type)'") }
-            let source = URL(fileURLWithPath: model), destination = URL(fileURLWithPath: output)
-            let gguf = LanguageModelLoader.isGGUF(source) ? try GGUFFile(url: source) : nil
-            let lm = try gguf.map { try LanguageModelLoader.load(gguf: $0) } ?? LanguageModelLoader.load(directory: source)
+            guard let ggmlType = ModelExport.types[type.lowercased()] else { throw ValidationError("--type: expected f32, f16, bf16 or q8_0, got '\(type)'") }
+            let destination = URL(fileURLWithPath: output)
+            let export = try ModelExport(source: URL(fileURLWithPath: model))
             if let adapter {
-                let merged = try mergeLoRAAdapter(into: lm, from: URL(fileURLWithPath: adapter))
-                print("merged the LoRA adapter \(adapter) into \(merged) layers")
+                print("merged the LoRA adapter \(adapter) into \(try export.mergeAdapter(from: URL(fileURLWithPath: adapter))) layers")
             }
-            if LanguageModelLoader.isGGUF(destination) {
-                let tokenizer: [(String, GGUFTypedValue)]
-                if let gguf {
-                    tokenizer = GGUFExport.tokenizerMetadata(from: gguf)
-                } else if FileManager.default.fileExists(atPath: source.appendingPathComponent("tokenizer.json").path) {
-                    tokenizer = try GGUFExport.tokenizerMetadata(directory: source)
-                } else {
-                    throw ValidationError("\(source.path): no tokenizer.json; a GGUF file needs its tokenizer (llama.cpp cannot load one without it)")
-                }
-                try GGUFExport.write(lm, tokenizer: tokenizer, name: name ?? source.deletingPathExtension().lastPathComponent, type: ggmlType, to: destination)
-            } else {
-                try LanguageModelLoader.save(lm, tokenizerFrom: source, to: destination)
-            }
-            print("\(lm.parameterCount) parameters written to \(output)")
+            try usageErrors(ModelLoadError.self) { try export.check(destination: destination) }
+            try export.write(to: destination, type: ggmlType, name: name)
+            print("\(export.model.parameterCount) parameters written to \(output)")
         }
     }
 
@@ -160,30 +135,18 @@ extension LM {
                 let text = String(assignment[assignment.index(after: equals)...])
                 variableValues[String(assignment[..<equals])] = (try? JinjaValue(json: text)) ?? .string(text)
             }
-            let conversation = try readJSON(messages, option: "--messages")
-            let messageList: [JinjaValue]
-            switch conversation {
-            case .array(let list): messageList = list
-            case .object(let object):
-                guard let list = object["messages"]?.arrayValue else {
-                    throw ValidationError("--messages: expected a JSON list of messages or an object with a \"messages\" list")
-                }
-                messageList = list
-            default: throw ValidationError("--messages: expected a JSON list of messages or an object with a \"messages\" list")
+            guard let messageList = ChatTemplateRenderer.messages(in: try readJSON(messages, option: "--messages")) else {
+                throw ValidationError("--messages: expected a JSON list of messages or an object with a \"messages\" list")
             }
             let toolList = try tools.map { path in try list(readJSON(path, option: "--tools"), option: "--tools") }
             let documentList = try documents.map { path in try list(readJSON(path, option: "--documents"), option: "--documents") }
-            let result = Result { () throws(JinjaError) -> ChatRendering in
-                try source.renderer().render(
+            do throws(JinjaError) {
+                let rendering = try source.renderer().render(
                     messages: messageList, addGenerationPrompt: addGenerationPrompt, tools: toolList, documents: documentList,
                     variables: variableValues)
-            }
-            switch result {
-            case .success(let rendering):
                 FileHandle.standardOutput.write(Data(rendering.text.utf8))
-            case .failure(let error):
-                // A template's own raise_exception message is printed as it is; other errors name file, line and column.
-                note("Error: " + (error.kind == .raised ? error.message : error.description))
+            } catch {
+                note("Error: " + error.userMessage)
                 throw ExitCode(1)
             }
         }
@@ -252,33 +215,20 @@ struct Generate: ParsableCommand {
     @Option(help: "A system message before the prompt (with --chat).") var system: String?
     func run() throws {
         let (lm, tokenizer) = try LanguageModelLoader.loadWithTokenizer(path: URL(fileURLWithPath: model))
-        var config = GenerationConfig()
-        config.maxNewTokens = maxNewTokens
-        config.temperature = temperature
-        config.topK = topK
-        config.topP = topP
-        config.minP = minP
-        config.seed = seed
-        config.eosTokenID = tokenizer.eosTokenID ?? lm.configuration.eosTokenID
+        let config = GenerationConfig(maxNewTokens: maxNewTokens, temperature: temperature, topK: topK, topP: topP, minP: minP, seed: seed)
         if system != nil && !chat { throw ValidationError("--system needs --chat") }
-        var ids = tokenizer.encode(prompt, addSpecialTokens: true)
-        if chat {
-            guard let format = tokenizer.chatFormat else {
-                throw ValidationError("--chat: \(model) has no chat template (no chat_template.jinja, tokenizer_config.json chat_template or GGUF tokenizer.chat_template)")
-            }
-            let messages = (system.map { [ChatMessage.system($0)] } ?? []) + [.user(prompt)]
-            ids = try format.tokenize(messages: messages, addGenerationPrompt: true, tokenizer: tokenizer).ids
+        guard let ids = try tokenizer.promptIDs(prompt, chat: chat, system: system) else {
+            throw ValidationError("--chat: \(model) has no chat template (no chat_template.jinja, tokenizer_config.json chat_template or GGUF tokenizer.chat_template)")
         }
+        let completion: TextCompletion
         do {
-            try config.validate(prompts: [ids], limits: TokenLimits(model: lm))
+            completion = try TextCompletion(model: lm, tokenizer: tokenizer, prompt: ids, config: config)
         } catch let error as RowError {
             throw ValidationError("--prompt: \(error.underlying)")
         } catch TokenLimitError.invalidSetting(let name, let value, let expected) {
             throw ValidationError("--\(name.replacingOccurrences(of: "_", with: "-")): expected \(expected), got \(value)")
         }
-        let result = generate(model: lm, prompts: [ids], config: config)
-        let reply = tokenizer.decode(result.tokens[0], skipSpecialTokens: true)
-        print(chat ? reply : prompt + reply)
-        note("finish: \(result.finishReasons[0].rawValue), \(result.tokens[0].count) tokens, mean log-prob \(String(format: "%.3f", result.logProbs[0].reduce(0, +) / Float(max(result.logProbs[0].count, 1))))")
+        print(chat ? completion.text : prompt + completion.text)
+        note(completion.statistics)
     }
 }

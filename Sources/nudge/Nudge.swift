@@ -67,3 +67,10 @@ private func isNegativeNumber(_ text: String) -> Bool {
 func note(_ s: String) {
     FileHandle.standardError.write(Data((s + "\n").utf8))
 }
+
+/// Runs a library call that checks what the command line gave: its `E` errors become usage errors
+/// (exit 64, with the usage line; the message after `prefix`), as when a command rejects its
+/// arguments itself.
+func usageErrors<T, E: Error>(_ type: E.Type = RunSetupError.self, prefix: String = "", _ body: () throws -> T) throws -> T {
+    do { return try body() } catch let error as E { throw ValidationError(prefix + "\(error)") }
+}

@@ -1,12 +1,5 @@
-// `nudge lab overoptimization` (the experiment itself is NudgeAlign's OveroptimizationExperiment) and
-// `nudge lab instruments`. Goodhart's law in a gradient, measured. A tiny model is warm-started
-// on a built-in task whose gold reward is known; a proxy reward model is trained on a limited number
-// of gold-labelled pairs of the warm policy's samples; then the proxy is optimized three ways —
-// best-of-n sampling (KL_bon = log n − (n − 1)/n), GRPO and PPO-RLHF with a sweep over β — while
-// proxy reward, gold reward and KL to the reference are probed on fixed prompts. A second experiment
-// gives the proxy a slight preference for longer answers and shows the length drift and gold drop,
-// then a composite reward with a length penalty and a larger β. Everything lands in one run
-// directory: each run's metrics, best_of_n.jsonl, the over-optimization plots and report.html.
+// `nudge lab overoptimization`: Goodhart's law in a gradient, measured (the experiment is NudgeAlign's
+// OveroptimizationExperiment), and `nudge lab instruments` (NudgeAlign's InstrumentsLab).
 
 import ArgumentParser
 import Foundation
@@ -24,16 +17,8 @@ struct LabCommand: ParsableCommand {
         @Option var seed: UInt64 = 1
         @Option(help: "Run directory.") var output = "runs/lab/instruments"
         func run() throws {
-            let dir = URL(fileURLWithPath: output)
-            var page = HTMLReport(title: "The seeds' instruments")
-            for name in try InstrumentsLab.writeAll(to: dir, seed: seed) {
-                let data = try Data(contentsOf: dir.appendingPathComponent(name))
-                page.images.append(.init(caption: name.replacingOccurrences(of: ".svg", with: "").replacingOccurrences(of: "_", with: " "),
-                                         svgData: data))
-            }
-            page.notes = ["Each curve is computed from its formula at the plotted points (seed \(seed) for the Bradley–Terry fit)."]
-            try page.write(to: dir.appendingPathComponent("report.html"))
-            print("Wrote \(page.images.count) instruments and \(dir.appendingPathComponent("report.html").path)")
+            let (page, count) = try InstrumentsLab.writeReport(to: URL(fileURLWithPath: output), seed: seed)
+            print("Wrote \(count) instruments and \(page.path)")
         }
     }
 }

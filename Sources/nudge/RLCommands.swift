@@ -38,23 +38,14 @@ struct RL: ParsableCommand {
                                    valueName: "run-dir"))
         var resume: String?
 
-        /// The environment: --env, else the config file's env_id, else CartPole-v1 (the defaults
-        /// of some algorithms depend on it, so it is settled before the rest).
-        func environmentID() throws -> String {
-            if let env { return env }
+        /// The environment: --env, else the one the run's or --config's file names, else CartPole-v1.
+        func environmentID() -> String {
             let recorded = resume.map { URL(fileURLWithPath: $0).appendingPathComponent("config.toml").path }
-            if let file = recorded ?? config.configFile, let document = try? ConfigDocument.load(path: file),
-               let entry = document.entries.first(where: { $0.key == "env_id" }) {
-                switch entry.value {
-                case .typed(.string(let id)), .text(let id): return id
-                default: break
-                }
-            }
-            return "CartPole-v1"
+            return env ?? RLRunner.environmentID(configFile: recorded ?? config.configFile)
         }
 
         func resolve() throws -> ResolvedConfig {
-            let id = try environmentID()
+            let id = environmentID()
             guard Registry.ids.contains(id) else {
                 throw ValidationError("env_id: unknown environment '\(id)'; known: \(Registry.ids.joined(separator: ", "))")
             }
@@ -78,17 +69,11 @@ struct RL: ParsableCommand {
         func run() throws {
             let resolved = try resolve()
             let dir = URL(fileURLWithPath: resume ?? output ?? "runs/rl/\(algorithm.rawValue)-\(resolved.string("env_id"))-\(resolved.int("seed"))")
-            let stop = StopSignal.install()
-            let interrupted = Announcement("\nInterrupted: saving the agent and the report")
-            let summary = try RLRunner.train(resolved, directory: dir, resume: resume != nil) {
-                guard stop.requested else { return false }
-                interrupted.print()
-                return true
-            }
+            let (summary, interrupted) = try RLRunner.trainUntilInterrupted(resolved, directory: dir, resume: resume != nil)
             for (k, v) in summary { print(String(format: "  %@: %.4g", k, v)) }
             print("Run directory: \(dir.path)")
             // 128 + SIGINT, so a scheduler tells an interrupted run from a finished one.
-            if stop.requested { throw ExitCode(130) }
+            if interrupted { throw ExitCode(130) }
         }
     }
 
@@ -101,11 +86,7 @@ struct RL: ParsableCommand {
         @Option var seed: UInt64 = 1
         func run() throws {
             let stats = try PolicyGradient.varianceStudy(environmentID: env, warmupSteps: warmupSteps, episodes: episodes, seed: seed)
-            print("Per-episode policy-gradient norm at one policy (\(episodes) episodes, after \(warmupSteps) actor-critic steps):")
-            for s in stats {
-                print(String(format: "  %-26@ mean %8.3f  variance %10.3f  std/mean %.3f", s.name as NSString, s.mean, s.variance,
-                             s.variance.squareRoot() / s.mean))
-            }
+            print(PolicyGradient.varianceTable(stats, episodes: episodes, warmupSteps: warmupSteps))
         }
     }
 
@@ -119,9 +100,7 @@ struct RL: ParsableCommand {
         var best = false
         func run() throws {
             let returns = try RLRunner.evaluate(directory: URL(fileURLWithPath: directory), episodes: episodes, seed: seed, best: best)
-            let mean = returns.reduce(0, +) / Double(returns.count)
-            print(String(format: "mean return over %d episodes: %.2f (min %.2f, max %.2f)", returns.count, mean,
-                         returns.min() ?? 0, returns.max() ?? 0))
+            print(RLRunner.describeReturns(returns))
         }
     }
 }

@@ -30,14 +30,7 @@ struct ReportCommand: ParsableCommand {
 
     func run() throws {
         let directories = runs.map { URL(fileURLWithPath: $0, isDirectory: true) }
-        let page =
-            directories.count == 1
-            ? try HTMLReport.forRun(directories[0]) : try HTMLReport.compare(runs: directories)
-        let destination =
-            output.map { URL(fileURLWithPath: $0) }
-            ?? (directories.count == 1
-                ? directories[0].appendingPathComponent("report.html") : URL(fileURLWithPath: "runs/compare.html"))
-        try page.write(to: destination)
+        let destination = try HTMLReport.write(runs: directories, to: output.map { URL(fileURLWithPath: $0) })
         print("Wrote \(destination.path)")
     }
 }

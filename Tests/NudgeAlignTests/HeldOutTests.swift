@@ -96,3 +96,25 @@ private func gsm8kDirectory() throws -> URL {
         #expect(mixedHeldOut.count == 5 && mixedHeldOut.allSatisfy { $0.isVerifiable })
     }
 }
+
+/// `EvalRun` (`nudge eval`): a saved model on a built-in task's held-out rows or a file's last rows,
+/// and the settings that give nothing to evaluate on.
+@Suite struct EvalRunTests {
+    @Test func evaluatesASavedModelOnATaskAndOnAFile() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("nudge-eval-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (model, _) = tinyPolicy(seed: 3)
+        try LanguageModelLoader.save(model, configJSON: model.configuration.configJSON(), to: dir.appendingPathComponent("model"))
+        let onTask = try EvalRun.evaluate(path: dir.appendingPathComponent("model").path, options: .init(task: "sorting", rows: 3, maxNewTokens: 2))
+        #expect(onTask.evaluation.rows == 3 && onTask.heldOut == "the sorting task's held-out rows (seed 0)")
+        #expect(onTask.evaluation.greedyGold != nil && onTask.summary.contains("eval/accuracy"))
+        let data = dir.appendingPathComponent("rows.jsonl")
+        try (0..<6).map { "{\"prompt\": \"\($0)+1=\", \"answer\": \"\($0 + 1)\"}\n" }.joined().write(to: data, atomically: true, encoding: .utf8)
+        let onFile = try EvalRun.evaluate(path: dir.appendingPathComponent("model").path, options: .init(data: data.path, rows: 4, maxNewTokens: 2))
+        #expect(onFile.evaluation.rows == 4 && onFile.heldOut == "the last 4 verifiable rows of \(data.path)")
+        #expect(try onFile.json().contains("\"rows\":4"))
+        for options in [EvalRun.Options(best: true), .init(rows: 0), .init(answer: "bogus"), .init(task: "bogus")] {
+            #expect(throws: RunSetupError.self) { try EvalRun.evaluate(path: dir.appendingPathComponent("model").path, options: options) }
+        }
+    }
+}

@@ -296,3 +296,19 @@ private func configErrorMessage<T>(_ body: () throws -> T) -> String? {
     #expect(lines[10] == "  dpo.loss = \"sigmoid\" (sigmoid|hinge|ipo)")
     #expect(lines[14] == "  net.hidden = [64, 64] ([int])")
 }
+
+@Test func layersAFileOverridesAndNamedSettingsAndReportsEveryProblem() throws {
+    let file = FileManager.default.temporaryDirectory.appendingPathComponent("nudge-layers-\(UUID().uuidString).toml")
+    defer { try? FileManager.default.removeItem(at: file) }
+    try "seed = 7\n[sft]\nepochs = 3\n".write(to: file, atomically: true, encoding: .utf8)
+    let config = try schema.resolve(configFile: file.path, overrides: ["sft.epochs=4", "seed=8"],
+                                    settings: [.init("sft.epochs", "--epochs", .int(5)), .init("seed", "--seed", nil)])
+    #expect(config.int("sft.epochs") == 5 && config.source(of: "sft.epochs") == .named("--epochs"))
+    #expect(config.int("seed") == 8 && config.int("sft.epochs") == 5)
+    let error = try #require(throws: ConfigError.self) {
+        try schema.resolve(configFile: file.path + ".missing", overrides: ["bogus=1"], settings: [.init("sft.epochs", "--epochs", .int(0))])
+    }
+    #expect(error.problems.count == 3)
+    #expect(error.message.hasPrefix("invalid configuration:\n  ") && error.message.split(separator: "\n").count == 4)
+    #expect(ConfigError([error.problems[1]]).message == error.problems[1].description)
+}

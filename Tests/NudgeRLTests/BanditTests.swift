@@ -144,4 +144,20 @@ import NudgeTensor
         let rows = try MetricsLog.read(a.directory.appendingPathComponent("metrics.jsonl"))
         #expect(rows.count == 60 && rows[59].values["thompson/cumulative_regret"] != nil)
     }
+
+    /// The labs' experiments from a configuration, as `nudge bandit|tabular` run them: the schema's
+    /// keys are recorded in config.toml, and arm probabilities are checked.
+    @Test func labExperimentsRunFromAConfiguration() throws {
+        let dir = scratch()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let experiment = LabExperiment.thompsonVsReinforce
+        let config = try experiment.schema.resolve(overrides: ["runs=2", "steps=10", "output=\(dir.path)"])
+        let summary = try experiment.run(config: config)
+        #expect(summary.directory.path == dir.path && summary.description.contains("Run directory: \(dir.path)"))
+        let recorded = try ConfigDocument.load(path: dir.appendingPathComponent("config.toml").path)
+        #expect(try experiment.schema.resolve(file: recorded) == config)
+        let bad = try experiment.schema.resolve(overrides: ["probabilities=[0.5, 2]"])
+        #expect(throws: RunSetupError.self) { try experiment.check(bad) }
+        #expect(LabExperiment.gridWorld.schema.field("output")?.defaultValue == .string("runs/tabular/gridworld"))
+    }
 }

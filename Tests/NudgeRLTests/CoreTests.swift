@@ -156,3 +156,28 @@ final class Walk: StatefulEnvironment {
         #expect(Space.discrete(n: 3, start: -1).contains(-1) && !Space.discrete(n: 3, start: -1).contains(2))
     }
 }
+
+/// `nudge env replay|list|check` through the library: a replay from a set state stops where the
+/// episode ends, and the registry lists and checks its environments.
+@Suite("Environment tools") struct EnvironmentToolTests {
+    @Test func replayFromAStateStopsAtTheEpisodesEnd() throws {
+        let env = try Registry.make("CartPole-v1")
+        try env.reset(toState: [0.01, 0, 0.02, 0])
+        var steps: [ReplayStep] = []
+        #expect(try env.replay([.discrete(1), .discrete(0)]) { steps.append($0) } == 2)
+        #expect(steps.map(\.number) == [1, 2] && steps[1].state == env.state)
+        #expect(try steps[0].json().hasPrefix("{\"action\":\"1\",") && steps[0].description.hasPrefix("step 1: action 1 → obs "))
+        try env.reset(toState: [0, 0, 0.25, 0])  // past the 12° limit
+        #expect(try env.replay([.discrete(1), .discrete(1), .discrete(1)]) { _ in } == 1)
+        #expect(throws: EnvironmentError.self) { try env.reset(toState: [0, 0]) }
+    }
+
+    @Test func registryListsAndChecksItsEnvironments() throws {
+        let listing = try Registry.listing().split(separator: "\n")
+        #expect(listing.count == Registry.ids.count && listing[0].hasPrefix(Registry.ids[0]))
+        var reports: [String] = []
+        #expect(try EnvironmentChecker.checkRegistered(["CartPole-v1"]) { reports.append($0) })
+        #expect(reports == ["✓ CartPole-v1"])
+        #expect(throws: EnvironmentError.self) { try EnvironmentChecker.checkRegistered(["Nope-v0"]) { _ in } }
+    }
+}

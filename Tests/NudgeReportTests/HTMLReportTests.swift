@@ -102,6 +102,13 @@ private func occurrences(of needle: String, in haystack: String) -> Int {
     #expect(html.contains("<svg"))
     #expect(!withoutSVGNamespace(html).contains("http"))
     #expect(throws: HTMLReportError.self) { try HTMLReport.compare(runs: []) }
+
+    // `nudge report`: one run's page beside it by default, a comparison where asked.
+    #expect(try HTMLReport.write(runs: [a.url]) == a.url.appendingPathComponent("report.html"))
+    #expect(FileManager.default.fileExists(atPath: a.url.appendingPathComponent("report.html").path))
+    let compared = root.appendingPathComponent("both.html")
+    #expect(try HTMLReport.write(runs: [a.url, b.url], to: compared) == compared)
+    #expect(try String(contentsOf: compared, encoding: .utf8).contains("Comparison of 2 runs"))
 }
 
 @Test func singleRunReportReadsSamplesAndPlots() throws {

@@ -41,7 +41,7 @@ public enum Demo {
         row("bradley-terry", "max |learned − true|", String(format: "%.3f", fit.maxAbsoluteError))
         let instruments = root.appendingPathComponent("instruments")
         for name in try InstrumentsLab.writeAll(to: instruments, seed: seed) {
-            image(instruments.appendingPathComponent(name), name.replacingOccurrences(of: ".svg", with: "").replacingOccurrences(of: "_", with: " "))
+            image(instruments.appendingPathComponent(name), InstrumentsLab.caption(name))
         }
 
         let timesteps = quick ? 20_000 : 100_000

@@ -42,6 +42,21 @@ public enum RLRunner {
         return ConfigSchema(head + keys)
     }
 
+    /// The environment a config file names (its env_id; a run's config.toml when resuming), else
+    /// CartPole-v1: some algorithms' defaults depend on it, so it is settled before the rest.
+    public static func environmentID(configFile: String?) -> String {
+        guard let configFile, let document = try? ConfigDocument.load(path: configFile) else { return "CartPole-v1" }
+        return recordedString("env_id", in: document) ?? "CartPole-v1"
+    }
+
+    /// A string value recorded in a config file (typed, or as text).
+    static func recordedString(_ key: String, in document: ConfigDocument) -> String? {
+        guard let entry = document.entries.first(where: { $0.key == key }) else { return nil }
+        switch entry.value {
+        case .typed(.string(let v)), .text(let v): return v
+        default: return nil
+        }
+    }
 
     /// The evaluation environment's seed: the run's seed moved out of the training streams' way.
     static func evaluationSeed(_ seed: Int) -> UInt64 { UInt64(truncatingIfNeeded: seed) &+ 1_000_003 }
@@ -134,6 +149,22 @@ public enum RLRunner {
         return out
     }
 
+    /// `train` stopped by Ctrl-C (SIGINT or SIGTERM): the first request announces that the agent and
+    /// the report are being saved and ends training at the next boundary. Returns the key results
+    /// and whether training was interrupted.
+    public static func trainUntilInterrupted(_ config: ResolvedConfig, directory: URL, resume: Bool = false) throws
+        -> (results: [(String, Double)], interrupted: Bool)
+    {
+        let stop = StopSignal.install()
+        let interrupted = Announcement("\nInterrupted: saving the agent and the report")
+        let results = try train(config, directory: directory, resume: resume) {
+            guard stop.requested else { return false }
+            interrupted.print()
+            return true
+        }
+        return (results, stop.requested)
+    }
+
     /// Trains `algorithm` on `environmentID` with its reference configuration, changing only the
     /// seed and (when given) the step budget.
     public static func train(algorithm: String, environmentID: String, seed: UInt64, totalTimesteps: Int?,
@@ -158,19 +189,18 @@ public enum RLRunner {
         try plot.write(to: url)
     }
 
+    /// `mean return over N episodes: M (min A, max B)`.
+    public static func describeReturns(_ returns: [Double]) -> String {
+        let mean = returns.reduce(0, +) / Double(returns.count)
+        return String(format: "mean return over %d episodes: %.2f (min %.2f, max %.2f)", returns.count, mean, returns.min() ?? 0, returns.max() ?? 0)
+    }
+
     /// Evaluates the deterministic policy saved in a run directory (its checkpoints/latest, or
     /// checkpoints/best with `best`).
     public static func evaluate(directory: URL, episodes: Int, seed: UInt64, best: Bool = false) throws -> [Double] {
         let file = directory.appendingPathComponent("config.toml")
         let document = try ConfigDocument.load(path: file.path)
-        func recorded(_ key: String) -> String? {
-            guard let entry = document.entries.first(where: { $0.key == key }) else { return nil }
-            switch entry.value {
-            case .typed(.string(let v)), .text(let v): return v
-            default: return nil
-            }
-        }
-        guard let algorithm = recorded("algorithm"), let envID = recorded("env_id") else {
+        guard let algorithm = recordedString("algorithm", in: document), let envID = recordedString("env_id", in: document) else {
             throw CheckpointError.invalid(path: file.path, reason: "no algorithm or env_id (not a run of `nudge rl train`)")
         }
         let config = try schema(algorithm: algorithm, environmentID: envID).resolve(file: document)

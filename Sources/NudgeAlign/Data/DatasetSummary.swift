@@ -55,6 +55,19 @@ public struct DatasetSummary: Sendable, CustomStringConvertible {
         for row in rows { add(row) }
     }
 
+    /// Streams the rows of `url` (a JSONL or Parquet file, or a Hub dataset directory) into a
+    /// summary with their source columns, handing each row to `body` first; reading stops when
+    /// `body` returns false. No more than a page of Parquet rows is held at a time.
+    public static func scan(_ url: URL, options: DatasetOptions, _ body: (DatasetRow) throws -> Bool) throws -> DatasetSummary {
+        var summary = DatasetSummary()
+        try JSONLDataset.forEachRow(url, options: options) { source, row in
+            let more = try body(row)
+            summary.add(row, source: source)
+            return more
+        }
+        return summary
+    }
+
     /// Counts `row`, and the columns of its source object (before mapping) when given.
     public mutating func add(_ row: DatasetRow, source: [String: JSONValue]? = nil) {
         rows += 1

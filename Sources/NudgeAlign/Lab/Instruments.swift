@@ -377,4 +377,22 @@ public enum InstrumentsLab {
         for (name, plot) in plots { try plot.write(to: directory.appendingPathComponent(name)) }
         return plots.map(\.0)
     }
+
+    /// Writes the instruments (`writeAll`) and report.html, a page showing them, into `directory`;
+    /// returns the page and the number of instruments on it.
+    public static func writeReport(to directory: URL, seed: UInt64) throws -> (page: URL, instruments: Int) {
+        var page = HTMLReport(title: "The seeds' instruments")
+        for name in try writeAll(to: directory, seed: seed) {
+            page.images.append(.init(caption: caption(name), svgData: try Data(contentsOf: directory.appendingPathComponent(name))))
+        }
+        page.notes = ["Each curve is computed from its formula at the plotted points (seed \(seed) for the Bradley–Terry fit)."]
+        let url = directory.appendingPathComponent("report.html")
+        try page.write(to: url)
+        return (url, page.images.count)
+    }
+
+    /// The caption of an instrument's file ("ppo_clip.svg" → "ppo clip").
+    public static func caption(_ name: String) -> String {
+        name.replacingOccurrences(of: ".svg", with: "").replacingOccurrences(of: "_", with: " ")
+    }
 }

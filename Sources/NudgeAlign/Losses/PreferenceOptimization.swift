@@ -112,6 +112,15 @@ public struct PreferenceMetrics: Sendable {
         }
         return out
     }
+
+    /// The named metrics as one JSON object with sorted keys.
+    public func json() throws -> String {
+        let data = try JSONSerialization.data(withJSONObject: Dictionary(uniqueKeysWithValues: named), options: [.sortedKeys])
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// The named metrics, one `name: value` line each.
+    public var summary: String { named.map { String(format: "%@: %.5f", $0.0, $0.1) }.joined(separator: "\n") }
 }
 
 /// Each pair's loss of `kind` at strength β (B): what `preferenceLoss` averages, for callers that

@@ -212,4 +212,14 @@ extension PolicyGradient {
         let (agent, _) = try actorCritic(environmentID: environmentID, config: config)
         return try gradientNormStatistics(agent: agent, environmentID: environmentID, episodes: episodes, gamma: config.gamma, seed: seed &+ 1)
     }
+
+    /// The variance study's statistics as a table: a heading, then per estimator the mean
+    /// per-episode gradient norm, its variance and std/mean.
+    public static func varianceTable(_ stats: [(name: String, mean: Double, variance: Double)], episodes: Int, warmupSteps: Int) -> String {
+        (["Per-episode policy-gradient norm at one policy (\(episodes) episodes, after \(warmupSteps) actor-critic steps):"]
+         + stats.map { s in
+             String(format: "  %-26@ mean %8.3f  variance %10.3f  std/mean %.3f", s.name as NSString, s.mean, s.variance,
+                    s.variance.squareRoot() / s.mean)
+         }).joined(separator: "\n")
+    }
 }
