@@ -8,6 +8,20 @@ import NudgeAlign
 import NudgeLM
 import NudgeTensor
 
+/// Lowercase words of 2 to 7 letters joined by spaces, cut to `length` characters (the text of the
+/// TRL peers' benchmark rows).
+func randomWords(_ length: Int, using rng: inout RandomGenerator) -> String {
+    var s = ""
+    while s.count < length {
+        let w = String((0..<(2 + rng.int(below: 6))).map { _ in Character(UnicodeScalar(97 + rng.int(below: 26))!) })
+        s += (s.isEmpty ? "" : " ") + w
+    }
+    return String(s.prefix(length))
+}
+
+/// The median of per-step times after the first (warm-up) step, as the TRL peers report it.
+func medianAfterFirst(_ times: [Double]) -> Double { times.dropFirst().sorted()[(times.count - 1) / 2] }
+
 extension EngineBenchmarks {
     /// Seconds per DPO optimizer step: the median after the first (as the TRL peer reports it) and
     /// the mean over all steps with tokenization and the reference pass included.
@@ -16,14 +30,7 @@ extension EngineBenchmarks {
         let config = TransformerConfiguration.preset("S", vocabularySize: 512)!
         let model = LlamaModel(config, seed: 1)
         var rng = RandomGenerator(seed: 2)
-        func words(_ length: Int) -> String {
-            var s = ""
-            while s.count < length {
-                let w = String((0..<(2 + rng.int(below: 6))).map { _ in Character(UnicodeScalar(97 + rng.int(below: 26))!) })
-                s += (s.isEmpty ? "" : " ") + w
-            }
-            return String(s.prefix(length))
-        }
+        func words(_ length: Int) -> String { randomWords(length, using: &rng) }
         let rows = (0..<(8 * steps)).map { _ in
             DatasetRow.preference(prompt: .text(words(32)), chosen: .text(" " + words(64 + rng.int(below: 32))),
                                   rejected: .text(" " + words(64 + rng.int(below: 32))))
@@ -37,7 +44,7 @@ extension EngineBenchmarks {
             times.append(Date().timeIntervalSince(last))
             last = Date()
         }
-        return (times.dropFirst().sorted()[(times.count - 1) / 2], Date().timeIntervalSince(start) / Double(steps))
+        return (medianAfterFirst(times), Date().timeIntervalSince(start) / Double(steps))
     }
 }
 
@@ -50,14 +57,7 @@ extension EngineBenchmarks {
         let tokenizer = ByteTokenizer(eosToken: "<|endoftext|>", padToken: "<|pad|>")
         let model = LlamaModel(TransformerConfiguration.preset("S", vocabularySize: 512)!, seed: 1)
         var rng = RandomGenerator(seed: 2)
-        func words(_ length: Int) -> String {
-            var s = ""
-            while s.count < length {
-                let w = String((0..<(2 + rng.int(below: 6))).map { _ in Character(UnicodeScalar(97 + rng.int(below: 26))!) })
-                s += (s.isEmpty ? "" : " ") + w
-            }
-            return String(s.prefix(length))
-        }
+        func words(_ length: Int) -> String { randomWords(length, using: &rng) }
         let rows = (0..<(8 * steps)).map { _ in DatasetRow.promptCompletion(prompt: .text(words(32)), completion: .text(words(64 + rng.int(below: 32)))) }
         var sft = SFTConfig()
         sft.batchSize = 8
@@ -71,7 +71,7 @@ extension EngineBenchmarks {
             tokens.append(metrics.first { $0.0 == "num_tokens" }!.1)
         }
         let perStep = zip(tokens, [0] + tokens).map { $0 - $1 }
-        let median = times.dropFirst().sorted()[(times.count - 1) / 2]
+        let median = medianAfterFirst(times)
         return (median, perStep.dropFirst().reduce(0, +) / Double(perStep.count - 1) / median)
     }
 }
@@ -103,8 +103,7 @@ extension EngineBenchmarks {
             try trainer.trainStep()
             times.append(Date().timeIntervalSince(start))
         }
-        let rest = times.dropFirst().sorted()
-        return rest[rest.count / 2]
+        return medianAfterFirst(times)
     }
 }
 

@@ -290,19 +290,36 @@ public final class GGUFFile: @unchecked Sendable {
 
     // MARK: Typed metadata
 
+    /// The value of `key` as `convert` reads it; nil when absent, a `wrongType` error naming
+    /// `expected` when it does not convert.
+    func typed<T>(_ key: String, expected: String, _ convert: (GGUFValue) -> T?) throws(GGUFError) -> T? {
+        guard let v = metadata[key] else { return nil }
+        guard let t = convert(v) else { throw .wrongType(file: url.path, key: key, expected: expected) }
+        return t
+    }
+
+    /// An array of `key` whose every item `convert` reads; nil when absent, a `wrongType` error
+    /// naming `expected` when it is not an array or an item does not convert.
+    func typedArray<T>(_ key: String, expected: String, _ convert: (GGUFValue) -> T?) throws(GGUFError) -> [T]? {
+        try typed(key, expected: expected) { v -> [T]? in
+            guard case .array(let items) = v else { return nil }
+            var out: [T] = []
+            out.reserveCapacity(items.count)
+            for item in items {
+                guard let t = convert(item) else { return nil }
+                out.append(t)
+            }
+            return out
+        }
+    }
+
     /// A string value.
     public func string(_ key: String) throws(GGUFError) -> String? {
-        guard let v = metadata[key] else { return nil }
-        guard case .string(let s) = v else { throw .wrongType(file: url.path, key: key, expected: "a string") }
-        return s
+        try typed(key, expected: "a string") { if case .string(let s) = $0 { s } else { nil } }
     }
 
     /// An integer value.
-    public func int(_ key: String) throws(GGUFError) -> Int? {
-        guard let v = metadata[key] else { return nil }
-        guard let i = v.intValue else { throw .wrongType(file: url.path, key: key, expected: "an integer") }
-        return i
-    }
+    public func int(_ key: String) throws(GGUFError) -> Int? { try typed(key, expected: "an integer") { $0.intValue } }
 
     /// A required integer value.
     public func requiredInt(_ key: String) throws(GGUFError) -> Int {
@@ -311,43 +328,21 @@ public final class GGUFFile: @unchecked Sendable {
     }
 
     /// A number.
-    public func double(_ key: String) throws(GGUFError) -> Double? {
-        guard let v = metadata[key] else { return nil }
-        guard let d = v.doubleValue else { throw .wrongType(file: url.path, key: key, expected: "a number") }
-        return d
-    }
+    public func double(_ key: String) throws(GGUFError) -> Double? { try typed(key, expected: "a number") { $0.doubleValue } }
 
     /// A boolean.
     public func bool(_ key: String) throws(GGUFError) -> Bool? {
-        guard let v = metadata[key] else { return nil }
-        guard case .bool(let b) = v else { throw .wrongType(file: url.path, key: key, expected: "a boolean") }
-        return b
+        try typed(key, expected: "a boolean") { if case .bool(let b) = $0 { b } else { nil } }
     }
 
     /// An array of strings.
     public func strings(_ key: String) throws(GGUFError) -> [String]? {
-        guard let v = metadata[key] else { return nil }
-        guard case .array(let items) = v else { throw .wrongType(file: url.path, key: key, expected: "an array of strings") }
-        var out: [String] = []
-        out.reserveCapacity(items.count)
-        for item in items {
-            guard case .string(let s) = item else { throw .wrongType(file: url.path, key: key, expected: "an array of strings") }
-            out.append(s)
-        }
-        return out
+        try typedArray(key, expected: "an array of strings") { if case .string(let s) = $0 { s } else { nil } }
     }
 
     /// An array of numbers (integers or floats) as `Double`.
     public func numbers(_ key: String) throws(GGUFError) -> [Double]? {
-        guard let v = metadata[key] else { return nil }
-        guard case .array(let items) = v else { throw .wrongType(file: url.path, key: key, expected: "an array of numbers") }
-        var out: [Double] = []
-        out.reserveCapacity(items.count)
-        for item in items {
-            guard let d = item.doubleValue else { throw .wrongType(file: url.path, key: key, expected: "an array of numbers") }
-            out.append(d)
-        }
-        return out
+        try typedArray(key, expected: "an array of numbers") { $0.doubleValue }
     }
 }
 

@@ -52,28 +52,7 @@ enum SafeTensorsJSON: Sendable, Equatable {
     }
 
     /// Returns `s` as a JSON string literal (quotes, backslashes and control characters escaped).
-    static func quote(_ s: String) -> String {
-        var out = "\""
-        out.reserveCapacity(s.utf8.count + 2)
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        out += "\""
-        return out
-    }
+    static func quote(_ s: String) -> String { jsonStringLiteral(s) }
 
     /// Parses a complete document: one value, surrounded only by JSON whitespace.
     static func parse(_ bytes: [UInt8]) throws(SafeTensorsJSONError) -> SafeTensorsJSON {
@@ -82,6 +61,61 @@ enum SafeTensorsJSON: Sendable, Equatable {
         }
         var parser = SafeTensorsJSONParser(bytes: bytes)
         return try parser.parseDocument()
+    }
+}
+
+/// `text` as a JSON string literal: quotes, backslashes and control characters escaped (\n, \r, \t,
+/// with `shortEscapes` also \b and \f as Python's json writes them; the others as \u00xx), every
+/// other character as it is. The one JSON string writer of safetensors headers, tokenizer messages
+/// and chat templates' `tojson`.
+public func jsonStringLiteral(_ text: String, shortEscapes: Bool = false) -> String {
+    var out = "\""
+    out.reserveCapacity(text.utf8.count + 2)
+    for scalar in text.unicodeScalars {
+        switch scalar {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        case "\r": out += "\\r"
+        case "\t": out += "\\t"
+        case "\u{08}" where shortEscapes: out += "\\b"
+        case "\u{0C}" where shortEscapes: out += "\\f"
+        default:
+            if scalar.value < 0x20 {
+                let hex = String(scalar.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            } else {
+                out.unicodeScalars.append(scalar)
+            }
+        }
+    }
+    out += "\""
+    return out
+}
+
+/// The value of an ASCII hexadecimal digit (0-9, a-f, A-F), or nil.
+public func hexDigitValue(_ byte: UInt8) -> UInt32? {
+    switch byte {
+    case UInt8(ascii: "0")...UInt8(ascii: "9"): UInt32(byte - UInt8(ascii: "0"))
+    case UInt8(ascii: "a")...UInt8(ascii: "f"): UInt32(byte - UInt8(ascii: "a") + 10)
+    case UInt8(ascii: "A")...UInt8(ascii: "F"): UInt32(byte - UInt8(ascii: "A") + 10)
+    default: nil
+    }
+}
+
+/// The byte a one-character JSON string escape stands for (\" \\ \/ \b \f \n \r \t, given the
+/// character after the backslash), or nil (\u and anything invalid).
+public func jsonEscapedByte(_ escape: UInt8) -> UInt8? {
+    switch escape {
+    case UInt8(ascii: "\""): 0x22
+    case UInt8(ascii: "\\"): 0x5C
+    case UInt8(ascii: "/"): 0x2F
+    case UInt8(ascii: "b"): 0x08
+    case UInt8(ascii: "f"): 0x0C
+    case UInt8(ascii: "n"): 0x0A
+    case UInt8(ascii: "r"): 0x0D
+    case UInt8(ascii: "t"): 0x09
+    default: nil
     }
 }
 
@@ -219,14 +253,7 @@ struct SafeTensorsJSONParser {
         guard bytes.count - pos >= 4 else { throw fail("truncated \\u escape") }
         var value: UInt32 = 0
         for _ in 0 ..< 4 {
-            let c = bytes[pos]
-            let digit: UInt32
-            switch c {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = UInt32(c - UInt8(ascii: "0"))
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = UInt32(c - UInt8(ascii: "a") + 10)
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = UInt32(c - UInt8(ascii: "A") + 10)
-            default: throw fail("invalid \\u escape")
-            }
+            guard let digit = hexDigitValue(bytes[pos]) else { throw fail("invalid \\u escape") }
             value = value << 4 | digit
             pos += 1
         }
@@ -260,15 +287,11 @@ struct SafeTensorsJSONParser {
             }
             guard let e = current else { throw fail("unterminated escape") }
             pos += 1
+            if let byte = jsonEscapedByte(e) {
+                out.append(byte)
+                continue
+            }
             switch e {
-            case UInt8(ascii: "\""): out.append(0x22)
-            case UInt8(ascii: "\\"): out.append(0x5C)
-            case UInt8(ascii: "/"): out.append(0x2F)
-            case UInt8(ascii: "b"): out.append(0x08)
-            case UInt8(ascii: "f"): out.append(0x0C)
-            case UInt8(ascii: "n"): out.append(0x0A)
-            case UInt8(ascii: "r"): out.append(0x0D)
-            case UInt8(ascii: "t"): out.append(0x09)
             case UInt8(ascii: "u"):
                 var code = try parseHex4()
                 if (0xD800 ... 0xDBFF).contains(code) {

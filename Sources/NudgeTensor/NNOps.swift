@@ -240,18 +240,7 @@ public func selectedLogProbabilities(logits: Tensor, targets: [Int]) -> Tensor {
             let x = x0 + r * v
             let t = targets[r]
             precondition(t >= 0 && t < v, "target \(t) out of range 0..<\(v)")
-            let m = rowMax(x, v)
-            let shift = SIMD8<Float>(repeating: m)
-            var acc = SIMD8<Float>()
-            var i = 0
-            let raw = UnsafeRawPointer(x)
-            while i + 8 <= v {
-                acc += vexp(raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) - shift)
-                i += 8
-            }
-            var s = acc.sum()
-            while i < v { s += Foundation.exp(x[i] - m); i += 1 }
-            l[r] = m + Foundation.log(s)
+            l[r] = rowLogSumExp(x, v)
             o[r] = x[t] - l[r]
         }
     }

@@ -191,9 +191,9 @@ public final class GRPOTrainer {
 
     /// RLOO's rewards: each minus β·Σ_t (log π_old − log π_ref) over its completion tokens.
     func klPenalizedRewards(_ totals: [Double?], old: Tensor, reference: Tensor, mask: [Float]) -> [Double?] {
-        let width = old.shape[1], o = old.scalars, ref = reference.scalars
+        let width = old.shape[1], k1 = KLEstimator.k1(logRatio: reference - old).scalars
         return totals.indices.map { r in
-            let kl = (0..<width).reduce(0.0) { $0 + Double((o[r * width + $1] - ref[r * width + $1]) * mask[r * width + $1]) }
+            let kl = (0..<width).reduce(0.0) { $0 + Double(k1[r * width + $1] * mask[r * width + $1]) }
             return totals[r].map { $0 - Double(config.beta) * kl }
         }
     }
@@ -204,7 +204,7 @@ public final class GRPOTrainer {
         let g = config.numGenerations, b = rollout.count
         let width = old.shape[1]
         // k1 per token, log π − log π_ref, for the estimators that penalize in the reward.
-        let k1: [Float]? = referenceLogProbs.map { ref in zip(old.scalars, ref.scalars).map { $0 - $1 } }
+        let k1: [Float]? = referenceLogProbs.map { ref in KLEstimator.k1(logRatio: ref - old).scalars }
         switch config.advantage {
         case .grpo(let scaling):
             let a = groupRelativeAdvantages(rewards: totals, groupSize: g, scaling: scaling, unbiased: config.unbiasedStd).advantages
@@ -409,7 +409,7 @@ extension GRPOTrainer {
         let surrogate = clippedSurrogateTerms(ratio: ratio, advantages: advantages, clipLow: config.epsilon, clipHigh: config.epsilonHigh)
         if config.importanceSampling == .sequenceSum {
             // TRL's RLOO: the mean over sequences of −min(r·A, clip(r)·A); the KL it logs is its own k1, per token.
-            if let reference { metrics.kl = withoutGradients { maskedMean(((old ?? current.detached()) - reference).scalars, maskValues) } }
+            if let reference { metrics.kl = withoutGradients { maskedMean(KLEstimator.k1(logRatio: reference - (old ?? current.detached())).scalars, maskValues) } }
             return (surrogate.mean(), metrics)
         }
         var perToken = surrogate

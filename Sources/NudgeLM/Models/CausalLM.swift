@@ -173,6 +173,16 @@ extension CausalLanguageModel {
     public func forward(_ input: TokenBatch, cache: KVCache?) -> Tensor { logits(finalHiddenStates(input, cache: cache)) }
 }
 
+/// Causal grouped-query attention (B, T, heads·d) of the new tokens' queries, over their keys and
+/// values appended first to `layer`'s entries of `cache` when there is one (so over every cached key).
+func cachedCausalAttention(queries: Tensor, keys: Tensor, values: Tensor, heads: Int, keyValueHeads: Int, mask: Tensor?,
+                           cache: KVCache?, layer: Int, scale: Float? = nil) -> Tensor {
+    var (k, v, length): (Tensor, Tensor, Int?) = (keys, values, nil)
+    if let cache { (k, v, length) = cache.append(layer: layer, keys: keys, values: values) }
+    return causalAttention(queries: queries, keys: k, values: v, heads: heads, keyValueHeads: keyValueHeads, keyLength: length,
+                           mask: mask, scale: scale)
+}
+
 /// A decoder's pass from its input embeddings `h`: `layerCount` blocks (`block(i, h)`), then the
 /// final `norm`. Returns the final hidden states and, with `collect`, transformers' `hidden_states`:
 /// the embeddings, every block's output but the last, then the final normed states.

@@ -24,13 +24,9 @@ public final class GPT2Attention: Module {
     public func callAsFunction(_ x: Tensor, mask: Tensor?, cache: KVCache? = nil, layer: Int = 0) -> Tensor {
         let h = x.shape[2]
         let fused = qkv(x)  // (B, T, 3H)
-        let q = fused.slice(axis: 2, 0..<h)
-        var k = fused.slice(axis: 2, h..<(2 * h)), v = fused.slice(axis: 2, (2 * h)..<(3 * h))
-        var length: Int?
-        if let cache { (k, v, length) = cache.append(layer: layer, keys: k, values: v) }
-        let out = causalAttention(queries: q, keys: k, values: v, heads: headCount, keyValueHeads: headCount,
-                                  keyLength: length, mask: mask)
-        return projection(out)
+        let q = fused.slice(axis: 2, 0..<h), k = fused.slice(axis: 2, h..<(2 * h)), v = fused.slice(axis: 2, (2 * h)..<(3 * h))
+        return projection(cachedCausalAttention(queries: q, keys: k, values: v, heads: headCount, keyValueHeads: headCount, mask: mask,
+                                                cache: cache, layer: layer))
     }
 
     /// The same on a shared-prompt layout (1, N, H) (see `SharedPrefixLayout`).

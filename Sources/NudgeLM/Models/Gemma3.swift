@@ -88,12 +88,9 @@ public final class Gemma3Attention: Module {
     /// x: (B, T, H); cos, sin: (B, T, d/2) of this layer's kind; mask: additive, B·S or B·T·S values
     /// (the causal part is the attention's own). Returns (B, T, H).
     public func callAsFunction(_ x: Tensor, cos: Tensor, sin: Tensor, mask: Tensor?, cache: KVCache? = nil, layer: Int = 0) -> Tensor {
-        var (queries, keys) = rotatedQueriesKeys(x, cos: cos, sin: sin)
-        var values = valueProjection(x), length: Int?
-        if let cache { (keys, values, length) = cache.append(layer: layer, keys: keys, values: values) }
-        let out = causalAttention(queries: queries, keys: keys, values: values, heads: headCount, keyValueHeads: keyValueHeadCount,
-                                  keyLength: length, mask: mask, scale: scale)
-        return outputProjection(out)
+        let (queries, keys) = rotatedQueriesKeys(x, cos: cos, sin: sin)
+        return outputProjection(cachedCausalAttention(queries: queries, keys: keys, values: valueProjection(x), heads: headCount,
+                                                      keyValueHeads: keyValueHeadCount, mask: mask, cache: cache, layer: layer, scale: scale))
     }
 
     /// The same on a shared-prompt layout (1, N, H) (see `SharedPrefixLayout`); `window` (sliding

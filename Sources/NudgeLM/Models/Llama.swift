@@ -86,13 +86,9 @@ public final class LlamaAttention: Module {
 
     /// x: (B, T, H); mask: additive, B·S or B·T·S values (see `causalAttention`); returns (B, T, H).
     public func callAsFunction(_ x: Tensor, cos: Tensor, sin: Tensor, mask: Tensor?, cache: KVCache? = nil, layer: Int = 0) -> Tensor {
-        let (q, rotatedKeys) = rotatedQueriesKeys(x, cos: cos, sin: sin)
-        var k = rotatedKeys, v = valueProjection(x)
-        var length: Int?
-        if let cache { (k, v, length) = cache.append(layer: layer, keys: k, values: v) }
-        let out = causalAttention(queries: q, keys: k, values: v, heads: headCount, keyValueHeads: keyValueHeadCount,
-                                  keyLength: length, mask: mask)
-        return outputProjection(out)
+        let (q, k) = rotatedQueriesKeys(x, cos: cos, sin: sin)
+        return outputProjection(cachedCausalAttention(queries: q, keys: k, values: valueProjection(x), heads: headCount,
+                                                      keyValueHeads: keyValueHeadCount, mask: mask, cache: cache, layer: layer))
     }
 
     /// The same on a shared-prompt layout (1, N, H) (see `SharedPrefixLayout`).

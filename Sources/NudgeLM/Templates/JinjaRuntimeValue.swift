@@ -6,6 +6,8 @@
 // (None prints "None", 1.0 prints "1.0", a list prints as ['a', 'b'], a generator
 // returned by `map` or `selectattr` is always true).
 
+import NudgeNN
+
 /// A runtime value.
 enum Value {
     case none
@@ -653,27 +655,5 @@ struct PythonJSONEncoder {
     }
 
     /// A JSON string with ensure_ascii=False: only quotes, backslashes and control characters escaped.
-    static func quoted(_ text: String) -> String {
-        var result = String.UnicodeScalarView()
-        result.append("\"")
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": result.append(contentsOf: "\\\"".unicodeScalars)
-            case "\\": result.append(contentsOf: "\\\\".unicodeScalars)
-            case "\n": result.append(contentsOf: "\\n".unicodeScalars)
-            case "\r": result.append(contentsOf: "\\r".unicodeScalars)
-            case "\t": result.append(contentsOf: "\\t".unicodeScalars)
-            case "\u{08}": result.append(contentsOf: "\\b".unicodeScalars)
-            case "\u{0C}": result.append(contentsOf: "\\f".unicodeScalars)
-            default:
-                if scalar.value < 0x20 {
-                    result.append(contentsOf: "\\u\(PythonFormat.hex(scalar.value, width: 4))".unicodeScalars)
-                } else {
-                    result.append(scalar)
-                }
-            }
-        }
-        result.append("\"")
-        return String(result)
-    }
+    static func quoted(_ text: String) -> String { jsonStringLiteral(text, shortEscapes: true) }
 }

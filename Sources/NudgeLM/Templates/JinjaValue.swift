@@ -5,6 +5,8 @@
 // in the order they were given, as Python dicts do), and whose numbers keep the
 // integer/float distinction (Python prints 1 and 1.0 differently).
 
+import NudgeNN
+
 /// A value passed into a template: none, a boolean, an integer, a float, a string, an array or an ordered object.
 public enum JinjaValue: Sendable, Equatable {
     /// Python's `None` (JSON `null`).
@@ -240,14 +242,7 @@ private struct JSONReader {
         guard offset + 4 <= bytes.count else { throw fail("truncated \\u escape") }
         var value: UInt32 = 0
         for _ in 0..<4 {
-            let byte = bytes[offset]
-            let digit: UInt32
-            switch byte {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = UInt32(byte - UInt8(ascii: "0"))
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = UInt32(byte - UInt8(ascii: "a") + 10)
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = UInt32(byte - UInt8(ascii: "A") + 10)
-            default: throw fail("invalid \\u escape")
-            }
+            guard let digit = hexDigitValue(bytes[offset]) else { throw fail("invalid \\u escape") }
             value = value * 16 + digit
             offset += 1
         }
@@ -274,15 +269,11 @@ private struct JSONReader {
             guard offset < bytes.count else { throw fail("unterminated escape") }
             let escape = bytes[offset]
             offset += 1
+            if let byte = jsonEscapedByte(escape) {
+                utf8.append(byte)
+                continue
+            }
             switch escape {
-            case UInt8(ascii: "\""): utf8.append(0x22)
-            case UInt8(ascii: "\\"): utf8.append(0x5C)
-            case UInt8(ascii: "/"): utf8.append(0x2F)
-            case UInt8(ascii: "b"): utf8.append(0x08)
-            case UInt8(ascii: "f"): utf8.append(0x0C)
-            case UInt8(ascii: "n"): utf8.append(0x0A)
-            case UInt8(ascii: "r"): utf8.append(0x0D)
-            case UInt8(ascii: "t"): utf8.append(0x09)
             case UInt8(ascii: "u"):
                 var code = try readHex4()
                 if (0xD800..<0xDC00).contains(code), offset + 1 < bytes.count, bytes[offset] == UInt8(ascii: "\\"),

@@ -6,6 +6,8 @@
 // the field at fault. The parser works on UTF-8 bytes, has a nesting limit and
 // never traps on malformed input.
 
+import NudgeNN
+
 /// A parsed JSON value.
 enum JSONValue: Sendable {
     case null
@@ -152,26 +154,7 @@ struct JSONField: Sendable {
     }
 
     /// `text` as a JSON string literal, for paths and messages.
-    static func quoted(_ text: String) -> String {
-        var result = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": result += "\\\""
-            case "\\": result += "\\\\"
-            case "\n": result += "\\n"
-            case "\r": result += "\\r"
-            case "\t": result += "\\t"
-            default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    result += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    result.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return result + "\""
-    }
+    static func quoted(_ text: String) -> String { jsonStringLiteral(text) }
 }
 
 /// Recursive-descent JSON parser over UTF-8 bytes.
@@ -309,15 +292,11 @@ private struct JSONParser {
             guard position < bytes.count else { break }
             let escape = bytes[position]
             position += 1
+            if let byte = jsonEscapedByte(escape) {
+                buffer.append(byte)
+                continue
+            }
             switch escape {
-            case UInt8(ascii: "\""): buffer.append(UInt8(ascii: "\""))
-            case UInt8(ascii: "\\"): buffer.append(UInt8(ascii: "\\"))
-            case UInt8(ascii: "/"): buffer.append(UInt8(ascii: "/"))
-            case UInt8(ascii: "b"): buffer.append(0x08)
-            case UInt8(ascii: "f"): buffer.append(0x0C)
-            case UInt8(ascii: "n"): buffer.append(0x0A)
-            case UInt8(ascii: "r"): buffer.append(0x0D)
-            case UInt8(ascii: "t"): buffer.append(0x09)
             case UInt8(ascii: "u"):
                 var code = try parseHex4()
                 if (0xD800...0xDBFF).contains(code) {
@@ -345,14 +324,7 @@ private struct JSONParser {
         guard position + 4 <= bytes.count else { throw failure("truncated \\u escape") }
         var code: UInt32 = 0
         for _ in 0..<4 {
-            let byte = bytes[position]
-            let digit: UInt32
-            switch byte {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = UInt32(byte - UInt8(ascii: "0"))
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = UInt32(byte - UInt8(ascii: "a") + 10)
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = UInt32(byte - UInt8(ascii: "A") + 10)
-            default: throw failure("invalid hex digit in \\u escape")
-            }
+            guard let digit = hexDigitValue(bytes[position]) else { throw failure("invalid hex digit in \\u escape") }
             code = code * 16 + digit
             position += 1
         }
