@@ -28,25 +28,16 @@ struct AlignOptions: ParsableArguments {
     /// The configuration for the trainer whose keys live under `section`, with these flags (and
     /// `extra` ones) applied last; with `--resume`, the run's own configuration.
     func resolve(_ schema: ConfigSchema, section: String, extra: [ConfigOptions.Flag] = []) throws -> ResolvedConfig {
-        if let resume {
-            let given: [(String, Bool)] = [("--model", model != nil), ("--data", data != nil), ("--task", task != nil), ("--rows", rows != nil),
-                                           ("--batch-size", batchSize != nil), ("--learning-rate", learningRate != nil), ("--seed", seed != nil),
-                                           ("--output", output != nil)] + extra.map { ($0.name, $0.value != nil) }
-            return try config.resolveResume(schema, runDirectory: resume, extendable: "\(section).epochs",
-                                            extended: .init("\(section).epochs", "--epochs", epochs.map { .int($0) }),
-                                            otherFlags: given.filter(\.1).map(\.0))
-        }
-        return try config.resolve(schema, flags: [
+        try config.resolve(schema, flags: [
             .init("model", "--model", model.map { .string($0) }),
             .init("data", "--data", data.map { .string($0) }),
             .init("task", "--task", task.map { .string($0) }),
             .init("rows", "--rows", rows.map { .int($0) }),
-            .init("\(section).epochs", "--epochs", epochs.map { .int($0) }),
             .init("\(section).batch_size", "--batch-size", batchSize.map { .int($0) }),
             .init("\(section).learning_rate", "--learning-rate", learningRate.map { .double($0) }),
             .init("seed", "--seed", seed.map { .int($0) }),
             .init("output", "--output", output.map { .string($0) }),
-        ] + extra)
+        ] + extra, extending: .init("\(section).epochs", "--epochs", epochs.map { .int($0) }), resume: resume)
     }
 }
 

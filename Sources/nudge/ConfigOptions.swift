@@ -39,6 +39,15 @@ struct ConfigOptions: ParsableArguments {
 }
 
 extension ConfigOptions {
+    /// A training command's configuration: with `--resume RUN_DIR`, the run's own, where only
+    /// `extending` (the length of training) may change and any other given flag is refused; else
+    /// the schema with `flags` and `extending` applied last.
+    func resolve(_ schema: ConfigSchema, flags: [Flag], extending: Flag, resume: String?) throws -> ResolvedConfig {
+        guard let resume else { return try resolve(schema, flags: flags + [extending]) }
+        return try resolveResume(schema, runDirectory: resume, extendable: extending.key, extended: extending,
+                                 otherFlags: flags.filter { $0.value != nil }.map(\.name))
+    }
+
     /// The configuration for `--resume RUN_DIR`: the run's own config.toml, where only `extendable`
     /// (the length of training) may change, through `extension` or `--set`; `otherFlags` are the
     /// names of any other flags given, which are refused, as is `--config`. The output is the run

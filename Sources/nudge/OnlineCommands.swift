@@ -24,23 +24,15 @@ struct OnlineOptions: ParsableArguments {
                                valueName: "run-dir")) var resume: String?
 
     func resolve(_ schema: ConfigSchema, section: String) throws -> ResolvedConfig {
-        if let resume {
-            let given: [(String, Bool)] = [("--model", model != nil), ("--data", data != nil), ("--task", task != nil), ("--seed", seed != nil),
-                                           ("--output", output != nil), ("--learning-rate", learningRate != nil), ("--beta", beta != nil)]
-            return try config.resolveResume(schema, runDirectory: resume, extendable: "\(section).steps",
-                                            extended: .init("\(section).steps", "--steps", steps.map { .int($0) }),
-                                            otherFlags: given.filter(\.1).map(\.0))
-        }
-        return try config.resolve(schema, flags: [
+        try config.resolve(schema, flags: [
             .init("model", "--model", model.map { .string($0) }),
             .init("data", "--data", data.map { .string($0) }),
             .init("task", "--task", task.map { .string($0) }),
-            .init("\(section).steps", "--steps", steps.map { .int($0) }),
             .init("\(section).learning_rate", "--learning-rate", learningRate.map { .double($0) }),
             .init("\(section).beta", "--beta", beta.map { .double($0) }),
             .init("seed", "--seed", seed.map { .int($0) }),
             .init("output", "--output", output.map { .string($0) }),
-        ])
+        ], extending: .init("\(section).steps", "--steps", steps.map { .int($0) }), resume: resume)
     }
 }
 
