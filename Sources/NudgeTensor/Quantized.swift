@@ -83,12 +83,24 @@ public final class QuantizedMatrix: @unchecked Sendable {
     /// The Float32 matrix the quantized values stand for (a new tensor, d·q per value).
     public func dequantized() -> Tensor {
         let t = Tensor(uninitializedShape: shape)
-        let blocksPerRow = paddedColumns / Self.blockSize
-        for r in 0..<rows {
-            let q = values + r * paddedColumns, out = t.data + r * columns
-            for c in 0..<columns { out[c] = Float(q[c]) * scales[r * blocksPerRow + c / Self.blockSize] }
-        }
+        dequantize(into: t.data)
         return t
+    }
+
+    /// Writes the Float32 matrix (rows × columns, row-major) to `out`, block by block so each
+    /// block's loop has one scale and vectorizes; rows split over threads for a large matrix.
+    func dequantize(into out: UnsafeMutablePointer<Float>) {
+        let blocksPerRow = paddedColumns / Self.blockSize, columns = columns, paddedColumns = paddedColumns
+        let values = values, scales = scales
+        parallelRanges(rows, minimum: rows * columns >= 1 << 20 ? 2 : Int.max, grain: 16) { range in
+            for r in range {
+                let q = values + r * paddedColumns, o = out + r * columns
+                for b in 0..<blocksPerRow {
+                    let d = scales[r * blocksPerRow + b], start = b * Self.blockSize
+                    for c in start..<Swift.min(start + Self.blockSize, columns) { o[c] = Float(q[c]) * d }
+                }
+            }
+        }
     }
 }
 
@@ -160,6 +172,38 @@ func quantizedProductTransposed(
     }
 }
 
+/// Rows of x from which a quantized product dequantizes W into a scratch matrix and runs sgemm:
+/// the in-register kernels compute one dot product per output value, which for many rows loses
+/// to the packed, cache-blocked sgemm by more than dequantizing costs (1/rows of the product's work).
+/// The scratch lives for one call only, so no Float32 copy of W stays resident.
+let quantizedGemmRows = 16
+
+/// y (m × rows of W) = x (m × columns) · Wᵀ: the in-register kernel for a few rows, else sgemm on W dequantized.
+func quantizedLinearProduct(m: Int, x: UnsafePointer<Float>, weight w: QuantizedMatrix, y: UnsafeMutablePointer<Float>) {
+    guard m >= quantizedGemmRows, w.rows > 0, w.columns > 0 else {
+        return quantizedProduct(m: m, x: x, ldx: w.columns, weight: w, y: y, ldy: w.rows)
+    }
+    // A tensor's storage comes from the caching allocator, so the scratch is reused across calls
+    // rather than mapped and faulted in each time.
+    let scratch = Tensor(uninitializedShape: w.shape)
+    w.dequantize(into: scratch.data)
+    sgemm(transA: false, transB: true, m: m, n: w.rows, k: w.columns, a: x, lda: w.columns, b: scratch.data, ldb: w.columns,
+          c: y, ldc: w.rows)
+    withExtendedLifetime(scratch) {}
+}
+
+/// dx (m × columns of W) = g (m × rows of W) · W, as `quantizedLinearProduct` chooses.
+func quantizedLinearInputGradient(m: Int, g: UnsafePointer<Float>, weight w: QuantizedMatrix, dx: UnsafeMutablePointer<Float>) {
+    guard m >= quantizedGemmRows, w.rows > 0, w.columns > 0 else {
+        return quantizedProductTransposed(m: m, g: g, ldg: w.rows, weight: w, dx: dx, lddx: w.columns)
+    }
+    let scratch = Tensor(uninitializedShape: w.shape)
+    w.dequantize(into: scratch.data)
+    sgemm(transA: false, transB: false, m: m, n: w.columns, k: w.rows, a: g, lda: w.rows, b: scratch.data, ldb: w.columns,
+          c: dx, ldc: w.columns)
+    withExtendedLifetime(scratch) {}
+}
+
 /// y = x·Wᵀ + b for a quantized frozen W of shape (out, in); x is (…, in). Only x (and a tracked
 /// bias) get gradients: dx = g·W, db = Σ_rows g.
 public func linear(_ x: Tensor, weight: QuantizedMatrix, bias: Tensor?) -> Tensor {
@@ -167,7 +211,7 @@ public func linear(_ x: Tensor, weight: QuantizedMatrix, bias: Tensor?) -> Tenso
     precondition(x.shape.last == inCount, "linear: input \(x.shape) for quantized weight \(weight.shape)")
     let rows = x.count / Swift.max(inCount, 1)
     let out = Tensor(uninitializedShape: Array(x.shape.dropLast()) + [outCount])
-    quantizedProduct(m: rows, x: x.data, ldx: inCount, weight: weight, y: out.data, ldy: outCount)
+    quantizedLinearProduct(m: rows, x: x.data, weight: weight, y: out.data)
     if let bias {
         precondition(bias.count == outCount, "linear: bias \(bias.shape) for quantized weight \(weight.shape)")
         for r in 0..<rows {
@@ -183,7 +227,7 @@ public func linear(_ x: Tensor, weight: QuantizedMatrix, bias: Tensor?) -> Tenso
             var grads: [Tensor?] = [nil]
             if needX {
                 let dx = Tensor(uninitializedShape: inShape)
-                quantizedProductTransposed(m: rows, g: g.data, ldg: outCount, weight: weight, dx: dx.data, lddx: inCount)
+                quantizedLinearInputGradient(m: rows, g: g.data, weight: weight, dx: dx.data)
                 grads[0] = dx
             }
             if bias != nil { grads.append(needB ? g.reshaped([rows, outCount]).sum(axis: 0) : nil) }

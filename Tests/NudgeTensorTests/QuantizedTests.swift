@@ -108,17 +108,20 @@ private func expectClose(_ got: [Float], _ reference: [Double], magnitude: [Doub
         #expect(threaded.scalars == single.scalars)
     }
 
-    @Test func linearOpGradientsByFiniteDifferences() {
+    @Test(arguments: [[2, 3, 40], [4, 5, 40]])
+    func linearOpGradientsByFiniteDifferences(shape: [Int]) {
         let q = QuantizedMatrix(quantizing: randomTensor([6, 40], seed: 10, scale: 0.5))
-        let x = randomTensor([2, 3, 40], seed: 11), b = randomTensor([6], seed: 12)
+        let x = randomTensor(shape, seed: 11), b = randomTensor([6], seed: 12)
         checkGradients([x, b]) { linear($0[0], weight: q, bias: $0[1]) }
         checkGradients([x]) { linear($0[0], weight: q, bias: nil).tanh() }
     }
 
-    @Test func linearOpMatchesTheFloatLinear() {
+    /// Few rows go to the in-register kernels, many (≥ quantizedGemmRows) to sgemm on the dequantized matrix.
+    @Test(arguments: [5, 40])
+    func linearOpMatchesTheFloatLinear(rows: Int) {
         let q = QuantizedMatrix(quantizing: randomTensor([24, 96], seed: 13, scale: 0.2))
         let w = q.dequantized(), b = randomTensor([24], seed: 14)
-        let x = randomTensor([5, 96], seed: 15)
+        let x = randomTensor([rows, 96], seed: 15)
         let (y, gq) = valueAndGrad([x]) { linear($0[0], weight: q, bias: b).square().sum() }
         let (z, gf) = valueAndGrad([x]) { linear($0[0], weight: w, bias: b).square().sum() }
         #expect(abs(y.item() - z.item()) <= 1e-5 * abs(z.item()))
