@@ -178,18 +178,21 @@ func quantizedProductTransposed(
 /// The scratch lives for one call only, so no Float32 copy of W stays resident.
 let quantizedGemmRows = 16
 
+/// Calls `body` with W dequantized into a scratch matrix (rows × columns). The scratch comes from
+/// the caching allocator, so it is reused across calls rather than mapped and faulted in each time.
+private func withDequantized(_ w: QuantizedMatrix, _ body: (UnsafePointer<Float>) -> Void) {
+    let scratch = Tensor(uninitializedShape: w.shape)
+    w.dequantize(into: scratch.data)
+    body(scratch.data)
+    withExtendedLifetime(scratch) {}
+}
+
 /// y (m × rows of W) = x (m × columns) · Wᵀ: the in-register kernel for a few rows, else sgemm on W dequantized.
 func quantizedLinearProduct(m: Int, x: UnsafePointer<Float>, weight w: QuantizedMatrix, y: UnsafeMutablePointer<Float>) {
     guard m >= quantizedGemmRows, w.rows > 0, w.columns > 0 else {
         return quantizedProduct(m: m, x: x, ldx: w.columns, weight: w, y: y, ldy: w.rows)
     }
-    // A tensor's storage comes from the caching allocator, so the scratch is reused across calls
-    // rather than mapped and faulted in each time.
-    let scratch = Tensor(uninitializedShape: w.shape)
-    w.dequantize(into: scratch.data)
-    sgemm(transA: false, transB: true, m: m, n: w.rows, k: w.columns, a: x, lda: w.columns, b: scratch.data, ldb: w.columns,
-          c: y, ldc: w.rows)
-    withExtendedLifetime(scratch) {}
+    withDequantized(w) { sgemm(transA: false, transB: true, m: m, n: w.rows, k: w.columns, a: x, lda: w.columns, b: $0, ldb: w.columns, c: y, ldc: w.rows) }
 }
 
 /// dx (m × columns of W) = g (m × rows of W) · W, as `quantizedLinearProduct` chooses.
@@ -197,11 +200,7 @@ func quantizedLinearInputGradient(m: Int, g: UnsafePointer<Float>, weight w: Qua
     guard m >= quantizedGemmRows, w.rows > 0, w.columns > 0 else {
         return quantizedProductTransposed(m: m, g: g, ldg: w.rows, weight: w, dx: dx, lddx: w.columns)
     }
-    let scratch = Tensor(uninitializedShape: w.shape)
-    w.dequantize(into: scratch.data)
-    sgemm(transA: false, transB: false, m: m, n: w.columns, k: w.rows, a: g, lda: w.rows, b: scratch.data, ldb: w.columns,
-          c: dx, ldc: w.columns)
-    withExtendedLifetime(scratch) {}
+    withDequantized(w) { sgemm(transA: false, transB: false, m: m, n: w.columns, k: w.rows, a: g, lda: w.rows, b: $0, ldb: w.columns, c: dx, ldc: w.columns) }
 }
 
 /// y = x·Wᵀ + b for a quantized frozen W of shape (out, in); x is (…, in). Only x (and a tracked
