@@ -106,7 +106,50 @@ NUDGE_AVX2 void nudge_q8_linear_backward(int m, int n, int k, int b0, int b1, co
     }
 }
 
+/// The 32 weights of one Q4_1 block, q·d + m, as four vectors of eight (values 0–7, 8–15, 16–23, 24–31).
+NUDGE_AVX2 static inline void q4_1_block(const unsigned char *qb, __m256 scale, __m256 minimum, __m256 w[4]) {
+    const __m128i bytes = _mm_loadu_si128((const __m128i *)qb), mask = _mm_set1_epi8(0x0F);
+    const __m128i low = _mm_and_si128(bytes, mask), high = _mm_and_si128(_mm_srli_epi16(bytes, 4), mask);
+    w[0] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(low)), scale, minimum);
+    w[1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(low, 8))), scale, minimum);
+    w[2] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(high)), scale, minimum);
+    w[3] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(high, 8))), scale, minimum);
+}
+
+NUDGE_AVX2 void nudge_q4_1_linear(int m, int n, int k, const float *x, long ldx, const unsigned char *q, const float *d, const float *mins,
+                                  float *y, long ldy) {
+    const int nb = k / 32;
+    // Four rows of x per pass, so each block of W is unpacked once for four dot products.
+    for (int r0 = 0; r0 < m; r0 += 4) {
+        const int rows = m - r0 < 4 ? m - r0 : 4;
+        const float *x0 = x + (long)r0 * ldx;
+        const float *x1 = rows > 1 ? x0 + ldx : x0, *x2 = rows > 2 ? x0 + 2 * ldx : x0, *x3 = rows > 3 ? x0 + 3 * ldx : x0;
+        for (int o = 0; o < n; o++) {
+            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+            for (int b = 0; b < nb; b++) {
+                const long index = (long)o * nb + b, c = (long)b * 32;
+                __m256 w[4];
+                q4_1_block(q + index * 16, _mm256_set1_ps(d[index]), _mm256_set1_ps(mins[index]), w);
+                for (int j = 0; j < 4; j++) {
+                    a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x0 + c + 8 * j), w[j], a0);
+                    a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x1 + c + 8 * j), w[j], a1);
+                    a2 = _mm256_fmadd_ps(_mm256_loadu_ps(x2 + c + 8 * j), w[j], a2);
+                    a3 = _mm256_fmadd_ps(_mm256_loadu_ps(x3 + c + 8 * j), w[j], a3);
+                }
+            }
+            float s[4];
+            _mm_storeu_ps(s, sum4(a0, a1, a2, a3));
+            for (int i = 0; i < rows; i++) y[(long)(r0 + i) * ldy + o] = s[i];
+        }
+    }
+}
+
 #else
+
+void nudge_q4_1_linear(int m, int n, int k, const float *x, long ldx, const unsigned char *q, const float *d, const float *mins,
+                       float *y, long ldy) {
+    (void)m; (void)n; (void)k; (void)x; (void)ldx; (void)q; (void)d; (void)mins; (void)y; (void)ldy;
+}
 
 void nudge_q8_linear(int m, int n, int k, const float *x, long ldx, const signed char *q, const float *d, float *y, long ldy) {
     (void)m; (void)n; (void)k; (void)x; (void)ldx; (void)q; (void)d; (void)y; (void)ldy;

@@ -1,6 +1,8 @@
 // Quantized frozen weights (QLoRA-style training on the CPU): a matrix held as Q8_0 (llama.cpp's
 // layout: blocks of 32 int8 values along a row, one scale per block; the scale is kept as Float32
-// rather than f16, so dequantized values are exactly d·q as computed here), and the two products
+// rather than f16, so dequantized values are exactly d·q as computed here) or as Q4_1 (blocks of 32
+// 4-bit values q with a scale d and a minimum m, x = q·d + m, as a GGUF file stores them: a model
+// shipped in Q4_1 keeps its own weights, 0.75 bytes per value, with no re-quantization), and the two products
 // LoRA training needs over it: y = x·Wᵀ (forward) and dx = g·W (the gradient reaching earlier
 // layers' adapters). There is no weight gradient: the matrix is a constant, not a parameter.
 //
@@ -16,10 +18,13 @@ import Foundation
 public enum WeightQuantization: String, Sendable, CaseIterable {
     /// Blocks of 32 int8 values along each row with one scale per block (llama.cpp's Q8_0).
     case q8_0
+    /// Blocks of 32 4-bit values along each row with a scale and a minimum per block (llama.cpp's
+    /// Q4_1); made from a GGUF file's Q4_1 blocks, not by quantizing Float32 weights here.
+    case q4_1
 }
 
-/// A frozen matrix of `rows` × `columns` held quantized: about 1.1 bytes per value for Q8_0
-/// instead of 4. Immutable once made.
+/// A frozen matrix of `rows` × `columns` held quantized: about 1.1 bytes per value for Q8_0 and
+/// 0.75 for Q4_1 instead of 4. Immutable once made.
 public final class QuantizedMatrix: @unchecked Sendable {
     /// Values per block (along a row).
     public static let blockSize = 32
@@ -31,25 +36,62 @@ public final class QuantizedMatrix: @unchecked Sendable {
     public let format: WeightQuantization
     /// Columns rounded up to a whole block; the padding holds zeros.
     let paddedColumns: Int
-    /// int8 values, `paddedColumns` per row.
+    /// Q8_0: int8 values, `paddedColumns` per row. Q4_1: `paddedColumns / 2` bytes per row, each
+    /// block's 16 bytes in GGUF's order (byte j holds value j in its low nibble, j + 16 in its high one).
     let values: UnsafeMutablePointer<Int8>
     /// One scale per block, `paddedColumns / 32` per row.
     let scales: UnsafeMutablePointer<Float>
+    /// Q4_1: one minimum per block, as `scales`; nil for Q8_0.
+    let minimums: UnsafeMutablePointer<Float>?
 
     private init(rows: Int, columns: Int, format: WeightQuantization) {
         self.rows = rows
         self.columns = columns
         self.format = format
         paddedColumns = (columns + Self.blockSize - 1) / Self.blockSize * Self.blockSize
-        values = UnsafeMutableRawPointer.allocate(byteCount: max(rows * paddedColumns, 1), alignment: 64)
-            .bindMemory(to: Int8.self, capacity: max(rows * paddedColumns, 1))
+        let valueBytes = max(rows * paddedColumns / (format == .q4_1 ? 2 : 1), 1)
+        values = UnsafeMutableRawPointer.allocate(byteCount: valueBytes, alignment: 64).bindMemory(to: Int8.self, capacity: valueBytes)
         scales = UnsafeMutablePointer<Float>.allocate(capacity: max(rows * paddedColumns / Self.blockSize, 1))
+        minimums = format == .q4_1 ? UnsafeMutablePointer<Float>.allocate(capacity: max(rows * paddedColumns / Self.blockSize, 1)) : nil
+    }
+
+    /// The matrix stored in a GGUF file as `format`'s blocks (Q8_0: f16 d, 32 int8; Q4_1: f16 d,
+    /// f16 m, 16 bytes of nibbles), `rows` rows of `columns / 32` blocks each, copied without any
+    /// loss: the dequantized values equal what llama.cpp and the GGUF reader compute. Row r of the
+    /// result is stored row `rowOrder[r]` when given (undoing a converter's row permutation). Nil
+    /// when `columns` is not a whole number of blocks or `blocks` has the wrong size.
+    public convenience init?(ggufBlocks blocks: UnsafeRawBufferPointer, format: WeightQuantization, rows: Int, columns: Int,
+                             rowOrder: [Int]? = nil) {
+        let blockBytes = format == .q8_0 ? 34 : 20
+        guard rows > 0, columns > 0, columns % Self.blockSize == 0, rowOrder.map({ $0.count == rows }) ?? true,
+              blocks.count == rows * columns / Self.blockSize * blockBytes else { return nil }
+        self.init(rows: rows, columns: columns, format: format)
+        let blocksPerRow = columns / Self.blockSize
+        func half(_ p: UnsafeRawPointer) -> Float { Float(Float16(bitPattern: p.loadUnaligned(as: UInt16.self))) }
+        for r in 0..<rows {
+            let source = rowOrder?[r] ?? r
+            guard source >= 0, source < rows else { return nil }
+            for b in 0..<blocksPerRow {
+                let block = blocks.baseAddress! + (source * blocksPerRow + b) * blockBytes
+                let index = r * blocksPerRow + b
+                scales[index] = half(block)
+                switch format {
+                case .q8_0:
+                    UnsafeMutableRawPointer(values + r * paddedColumns + b * Self.blockSize).copyMemory(from: block + 2, byteCount: 32)
+                case .q4_1:
+                    minimums![index] = half(block + 2)
+                    UnsafeMutableRawPointer(values + (r * paddedColumns + b * Self.blockSize) / 2).copyMemory(from: block + 4, byteCount: 16)
+                }
+            }
+        }
     }
 
     /// Quantizes a 2-D tensor (rows × columns), as llama.cpp's `quantize_row_q8_0`: per block
     /// d = max|w|/127 and q = round(w/d).
+    /// Q8_0 is the only format made here (Q4_1 comes from GGUF files: `init(ggufBlocks:…)`).
     public convenience init(quantizing tensor: Tensor, format: WeightQuantization = .q8_0) {
         precondition(tensor.rank == 2, "QuantizedMatrix: a 2-D tensor is needed, got shape \(tensor.shape)")
+        precondition(format == .q8_0, "QuantizedMatrix: quantizing Float32 weights makes Q8_0; Q4_1 is read from GGUF blocks")
         self.init(rows: tensor.shape[0], columns: tensor.shape[1], format: format)
         let blocksPerRow = paddedColumns / Self.blockSize
         for r in 0..<rows {
@@ -72,13 +114,18 @@ public final class QuantizedMatrix: @unchecked Sendable {
     deinit {
         UnsafeMutableRawPointer(values).deallocate()
         scales.deallocate()
+        minimums?.deallocate()
     }
 
     /// `[rows, columns]`.
     public var shape: [Int] { [rows, columns] }
 
     /// Bytes held (values and scales).
-    public var byteCount: Int { rows * paddedColumns + rows * (paddedColumns / Self.blockSize) * MemoryLayout<Float>.size }
+    public var byteCount: Int {
+        let blocks = rows * (paddedColumns / Self.blockSize)
+        return format == .q4_1 ? rows * paddedColumns / 2 + 2 * blocks * MemoryLayout<Float>.size
+            : rows * paddedColumns + blocks * MemoryLayout<Float>.size
+    }
 
     /// The Float32 matrix the quantized values stand for (a new tensor, d·q per value).
     public func dequantized() -> Tensor {
@@ -92,6 +139,22 @@ public final class QuantizedMatrix: @unchecked Sendable {
     func dequantize(into out: UnsafeMutablePointer<Float>) {
         let blocksPerRow = paddedColumns / Self.blockSize, columns = columns, paddedColumns = paddedColumns
         let values = values, scales = scales
+        if let minimums {
+            let bytes = UnsafeRawPointer(values).assumingMemoryBound(to: UInt8.self)
+            parallelRanges(rows, minimum: rows * columns >= 1 << 20 ? 2 : Int.max, grain: 16) { range in
+                for r in range {
+                    for b in 0..<blocksPerRow {
+                        let index = r * blocksPerRow + b, d = scales[index], m = minimums[index]
+                        let q = bytes + (r * paddedColumns + b * Self.blockSize) / 2, o = out + r * columns + b * Self.blockSize
+                        for j in 0..<16 {
+                            o[j] = Float(q[j] & 0x0F) * d + m
+                            o[j + 16] = Float(q[j] >> 4) * d + m
+                        }
+                    }
+                }
+            }
+            return
+        }
         parallelRanges(rows, minimum: rows * columns >= 1 << 20 ? 2 : Int.max, grain: 16) { range in
             for r in range {
                 let q = values + r * paddedColumns, o = out + r * columns
@@ -118,6 +181,9 @@ func quantizedProduct(
     guard m > 0, n > 0 else { return }
     // A weight read from memory (a million values or more of work) is split by output columns.
     parallelRanges(n, minimum: m * n * k >= 1 << 20 ? 2 : Int.max, grain: 16) { outputs in
+        if let minimums = w.minimums {
+            return q4_1Product(m: m, x: x, ldx: ldx, weight: w, minimums: minimums, outputs: outputs, y: y, ldy: ldy, portable: portable)
+        }
         let q = w.values + outputs.lowerBound * kp, d = w.scales + outputs.lowerBound * nbp
         if !portable {
             nudge_q8_linear(Int32(m), Int32(outputs.count), Int32(k), x, ldx, q, d, y + outputs.lowerBound, ldy)
@@ -138,6 +204,32 @@ func quantizedProduct(
     }
 }
 
+/// Rows `outputs` of y = x · Wᵀ for a Q4_1 W (each weight q·d + m, widened in registers by the AVX2 kernel).
+private func q4_1Product(m: Int, x: UnsafePointer<Float>, ldx: Int, weight w: QuantizedMatrix, minimums: UnsafeMutablePointer<Float>,
+                         outputs: Range<Int>, y: UnsafeMutablePointer<Float>, ldy: Int, portable: Bool) {
+    let k = w.columns, nb = k / QuantizedMatrix.blockSize
+    let q = UnsafeRawPointer(w.values).assumingMemoryBound(to: UInt8.self) + outputs.lowerBound * k / 2
+    let d = w.scales + outputs.lowerBound * nb, mins = minimums + outputs.lowerBound * nb
+    if !portable {
+        nudge_q4_1_linear(Int32(m), Int32(outputs.count), Int32(k), x, ldx, q, d, mins, y + outputs.lowerBound, ldy)
+        return
+    }
+    for r in 0..<m {
+        let xr = x + r * ldx
+        for o in 0..<outputs.count {
+            var s: Float = 0
+            for b in 0..<nb {
+                let qb = q + (o * nb + b) * 16, scale = d[o * nb + b], minimum = mins[o * nb + b], c = b * QuantizedMatrix.blockSize
+                for j in 0..<16 {
+                    s += xr[c + j] * (Float(qb[j] & 0x0F) * scale + minimum)
+                    s += xr[c + j + 16] * (Float(qb[j] >> 4) * scale + minimum)
+                }
+            }
+            y[r * ldy + outputs.lowerBound + o] = s
+        }
+    }
+}
+
 /// dx (m × columns of W, row stride lddx) = g (m × rows of W, row stride ldg) · W.
 func quantizedProductTransposed(
     m: Int, g: UnsafePointer<Float>, ldg: Int, weight w: QuantizedMatrix, dx: UnsafeMutablePointer<Float>, lddx: Int,
@@ -151,6 +243,25 @@ func quantizedProductTransposed(
     }
     // Split by blocks of dx's columns; each value sums over W's rows in order.
     parallelRanges(nbp, minimum: m * n * k >= 1 << 20 ? 2 : Int.max, grain: 1) { blocks in
+        if let minimums = w.minimums {
+            // Q4_1 (few rows only: many rows dequantize and use sgemm): portable code.
+            let bytes = UnsafeRawPointer(w.values).assumingMemoryBound(to: UInt8.self)
+            for r in 0..<m {
+                let gr = g + r * ldg, out = dx + r * lddx
+                for c in (blocks.lowerBound * QuantizedMatrix.blockSize)..<(blocks.upperBound * QuantizedMatrix.blockSize) { out[c] = 0 }
+                for o in 0..<n {
+                    for b in blocks {
+                        let index = o * nbp + b, qb = bytes + index * 16, c0 = b * QuantizedMatrix.blockSize
+                        let scale = w.scales[index], minimum = minimums[index]
+                        for j in 0..<16 {
+                            out[c0 + j] += (Float(qb[j] & 0x0F) * scale + minimum) * gr[o]
+                            out[c0 + j + 16] += (Float(qb[j] >> 4) * scale + minimum) * gr[o]
+                        }
+                    }
+                }
+            }
+            return
+        }
         if !portable {
             nudge_q8_linear_backward(Int32(m), Int32(n), Int32(k), Int32(blocks.lowerBound), Int32(blocks.upperBound),
                                      g, ldg, w.values, w.scales, dx, lddx)

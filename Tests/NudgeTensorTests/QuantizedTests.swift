@@ -129,3 +129,102 @@ private func expectClose(_ got: [Float], _ reference: [Double], magnitude: [Doub
         #expect(zip(gq[0].scalars, gf[0].scalars).allSatisfy { abs($0 - $1) <= 1e-5 * scale })
     }
 }
+
+/// GGUF Q4_1 blocks (f16 d, f16 m, 16 bytes of nibbles) with random contents, `rows` × `columns / 32` of them.
+func randomQ4_1Blocks(rows: Int, columns: Int, seed: UInt64) -> [UInt8] {
+    var rng = RandomGenerator(seed: seed)
+    var bytes: [UInt8] = []
+    for _ in 0..<(rows * columns / 32) {
+        let d = Float16(Float(rng.uniform()) * 0.02 + 0.001), m = Float16(-Float(rng.uniform()) * 0.15)
+        for h in [d.bitPattern, m.bitPattern] { bytes += [UInt8(h & 0xFF), UInt8(h >> 8)] }
+        for _ in 0..<16 { bytes.append(UInt8(rng.next() & 0xFF)) }
+    }
+    return bytes
+}
+
+@Suite("Quantized Q4_1 weights from GGUF blocks") struct Q4_1Tests {
+    func matrix(rows: Int, columns: Int, seed: UInt64, rowOrder: [Int]? = nil) throws -> (QuantizedMatrix, [UInt8]) {
+        let blocks = randomQ4_1Blocks(rows: rows, columns: columns, seed: seed)
+        let q = try #require(blocks.withUnsafeBytes {
+            QuantizedMatrix(ggufBlocks: $0, format: .q4_1, rows: rows, columns: columns, rowOrder: rowOrder)
+        })
+        return (q, blocks)
+    }
+
+    /// Each value is q·d + m with q the nibble (low nibbles are values 0–15 of a block, high ones 16–31).
+    @Test func dequantizedValuesFollowTheBlockLayout() throws {
+        let (q, blocks) = try matrix(rows: 3, columns: 64, seed: 1)
+        #expect(q.byteCount == 3 * 32 + 2 * 6 * 4)
+        let w = q.dequantized()
+        for r in 0..<3 {
+            for b in 0..<2 {
+                let block = Array(blocks[((r * 2 + b) * 20)..<((r * 2 + b) * 20 + 20)])
+                let d = Float(Float16(bitPattern: UInt16(block[0]) | UInt16(block[1]) << 8))
+                let m = Float(Float16(bitPattern: UInt16(block[2]) | UInt16(block[3]) << 8))
+                for j in 0..<16 {
+                    #expect(w[r, b * 32 + j] == Float(block[4 + j] & 0x0F) * d + m)
+                    #expect(w[r, b * 32 + j + 16] == Float(block[4 + j] >> 4) * d + m)
+                }
+            }
+        }
+        // A row order reads stored row rowOrder[r] into row r.
+        let (p, _) = try matrix(rows: 3, columns: 64, seed: 1, rowOrder: [2, 0, 1])
+        let pw = p.dequantized()
+        for (r, source) in [2, 0, 1].enumerated() { #expect((0..<64).allSatisfy { pw[r, $0] == w[source, $0] }) }
+    }
+
+    @Test func malformedBlocksAreRefused() {
+        let blocks = randomQ4_1Blocks(rows: 2, columns: 64, seed: 2)
+        blocks.withUnsafeBytes { raw in
+            #expect(QuantizedMatrix(ggufBlocks: raw, format: .q4_1, rows: 2, columns: 48) == nil)  // not whole blocks
+            #expect(QuantizedMatrix(ggufBlocks: raw, format: .q4_1, rows: 3, columns: 64) == nil)  // wrong size
+            #expect(QuantizedMatrix(ggufBlocks: raw, format: .q8_0, rows: 2, columns: 64) == nil)  // Q8_0 blocks are 34 bytes
+            #expect(QuantizedMatrix(ggufBlocks: raw, format: .q4_1, rows: 2, columns: 64, rowOrder: [0, 2]) == nil)
+        }
+    }
+
+    @Test(arguments: [(1, 1, 32), (3, 7, 64), (5, 16, 160), (6, 33, 96)])
+    func productsMatchTheDequantizedMatrix(shape: (Int, Int, Int)) throws {
+        let (m, n, k) = shape
+        let x = randomTensor([m, k], seed: 2), g = randomTensor([m, n], seed: 3)
+        let (q, _) = try matrix(rows: n, columns: k, seed: 4)
+        let w = q.dequantized()
+        var y = [Double](repeating: 0, count: m * n), ya = y
+        var dx = [Double](repeating: 0, count: m * k), dxa = dx
+        for r in 0..<m {
+            for o in 0..<n {
+                for c in 0..<k {
+                    let t = Double(x[r, c]) * Double(w[o, c]), u = Double(g[r, o]) * Double(w[o, c])
+                    y[r * n + o] += t; ya[r * n + o] += abs(t)
+                    dx[r * k + c] += u; dxa[r * k + c] += abs(u)
+                }
+            }
+        }
+        for portable in kernelChoices {
+            let out = Tensor(uninitializedShape: [m, n]), back = Tensor(uninitializedShape: [m, k])
+            quantizedProduct(m: m, x: x.data, ldx: k, weight: q, y: out.data, ldy: n, portable: portable)
+            quantizedProductTransposed(m: m, g: g.data, ldg: n, weight: q, dx: back.data, lddx: k, portable: portable)
+            expectClose(out.scalars, y, magnitude: ya, "x·Wᵀ \(shape) portable: \(portable)")
+            expectClose(back.scalars, dx, magnitude: dxa, "g·W \(shape) portable: \(portable)")
+        }
+    }
+
+    /// Many rows dequantize W and run sgemm: the same bits as the Float32 linear on the dequantized W.
+    @Test(arguments: [5, 40])
+    func linearOpMatchesTheFloatLinear(rows: Int) throws {
+        let (q, _) = try matrix(rows: 24, columns: 96, seed: 13)
+        let w = q.dequantized(), b = randomTensor([24], seed: 14)
+        let x = randomTensor([rows, 96], seed: 15)
+        let (y, gq) = valueAndGrad([x]) { linear($0[0], weight: q, bias: b).square().sum() }
+        let (z, gf) = valueAndGrad([x]) { linear($0[0], weight: w, bias: b).square().sum() }
+        if rows >= quantizedGemmRows {
+            #expect(y.item() == z.item())
+            #expect(gq[0].scalars == gf[0].scalars)
+        } else {
+            #expect(abs(y.item() - z.item()) <= 1e-5 * abs(z.item()))
+            let scale = gf[0].scalars.map(abs).max()!
+            #expect(zip(gq[0].scalars, gf[0].scalars).allSatisfy { abs($0 - $1) <= 1e-5 * scale })
+        }
+        checkGradients([randomTensor([2, 96], seed: 16)]) { linear($0[0], weight: q, bias: nil).tanh() }
+    }
+}

@@ -69,6 +69,12 @@ void nudge_q8_linear(int m, int n, int k, const float *x, long ldx, const signed
 void nudge_q8_linear_backward(int m, int n, int k, int b0, int b1, const float *g, long ldg, const signed char *q, const float *d,
                               float *dx, long lddx);
 
+/// y (m × n, row stride ldy) = x (m × k, row stride ldx) · Wᵀ for W (n × k) in Q4_1: per row k/32
+/// blocks of 16 bytes `q` (value j in byte j's low nibble, j + 16 in its high one), scales `d` and
+/// minimums `mins` (one per block); weight = q·d + m. k is a multiple of 32. Needs `nudge_has_avx2_fma()`.
+void nudge_q4_1_linear(int m, int n, int k, const float *x, long ldx, const unsigned char *q, const float *d, const float *mins,
+                       float *y, long ldy);
+
 #ifdef __cplusplus
 }
 #endif
