@@ -277,6 +277,13 @@ public final class GGUFFile: @unchecked Sendable {
         return floats(info)
     }
 
+    /// Calls `body` with `info`'s bytes as stored (its blocks, for a quantized type); the pointer is
+    /// valid only inside `body`.
+    public func withStoredBytes<T>(_ info: GGUFTensorInfo, _ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T {
+        let start = dataOffset + info.byteRange.lowerBound
+        return try body(UnsafeRawBufferPointer(rebasing: mapping.bytes[start..<(start + info.byteRange.count)]))
+    }
+
     /// `info`'s values dequantized to `Float`.
     public func floats(_ info: GGUFTensorInfo) -> [Float] {
         let count = info.elementCount

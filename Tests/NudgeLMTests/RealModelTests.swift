@@ -120,4 +120,45 @@ struct RealModelTests {
         #expect(try renderer.render(messages, addGenerationPrompt: true).text == text)
         #expect(try JinjaChatFormat(renderer).tokenize(messages: messages, addGenerationPrompt: true, tokenizer: tokenizer).ids == ids)
     }
+
+    /// QLoRA over the file's own blocks: every projection's base stays Q4_1 or Q8_0 as stored, so the
+    /// model computes what the Float32 one loaded from the same file does (bit for bit where many rows
+    /// go through sgemm on the dequantized blocks), and greedy decoding, one row at a time through the
+    /// in-register kernels, still gives transformers' tokens.
+    @Test(.enabled(if: RealModel.available, "set NUDGE_SMOLLM2_GGUF to run the real-model tests"))
+    func qloraOverTheFilesOwnBlocksComputesWhatTheFloatModelDoes() throws {
+        let (reference, _) = try #require(RealModel.loaded)
+        let file = try GGUFFile(url: try #require(RealModel.path))
+        let model = try LanguageModelLoader.load(gguf: file)
+        model.freeze()
+        let targets = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+        try applyLoRA(to: model, configuration: LoRAConfiguration(rank: 8, alpha: 16, targetModules: targets))
+        let floatBytes = loraLayers(in: model).reduce(0) { $0 + $1.layer.weight.count * 4 }
+        let quantized = quantizeFrozenBase(of: model, from: file)
+        #expect(quantized.count == 30 * 7)
+        // The file stores most projections as Q4_1 and some as Q8_0; each keeps its own format.
+        let formats = Dictionary(grouping: quantized, by: \.format).mapValues(\.count)
+        for (path, format) in quantized {
+            let name = GGUFExport.ggmlName(path + ".weight", family: .llama) ?? ""
+            #expect(file.tensor(name)?.type == (format == .q4_1 ? .q4_1 : .q8_0), "\(path): \(format)")
+        }
+        let quantizedBytes = loraLayers(in: model).reduce(0) { $0 + ($1.layer.quantizedBase?.byteCount ?? 0) }
+        print("note: QLoRA base of SmolLM2 from its GGUF blocks: \(formats), \(quantizedBytes / 1_000_000) MB against \(floatBytes / 1_000_000) MB in Float32")
+        #expect(Double(quantizedBytes) < 0.3 * Double(floatBytes))
+
+        let chat = try #require(try RealModel.expected()["chat"] as? [String: Any])
+        let ids = try #require(chat["ids"] as? [Int]), greedy = try #require(chat["greedy"] as? [Int])
+        try #require(ids.count >= 16)
+        let batch = TokenBatch(ids: [ids])
+        let expected = withoutGradients { reference.logits(batch, keepingLast: ids.count) }.scalars
+        let got = withoutGradients { model.logits(batch, keepingLast: ids.count) }.scalars
+        #expect(got == expected, "max |Δlogit| \(zip(got, expected).map { abs($0 - $1) }.max() ?? 0)")
+        // The first 8 tokens: a debug build's kernels run unoptimized, and 8 decoding steps already go
+        // through every quantized product one row at a time.
+        var config = GenerationConfig()
+        config.maxNewTokens = 8
+        config.temperature = 0
+        config.eosTokenID = try #require(RealModel.loaded).1.eosTokenID
+        #expect(generate(model: model, prompts: [ids], config: config).tokens[0] == Array(greedy.prefix(8)))
+    }
 }

@@ -218,6 +218,57 @@ public func quantizeFrozenBase(of model: Module, to format: WeightQuantization =
     return done
 }
 
+/// `quantizeFrozenBase(of:to:)` with the weights a GGUF file stores quantized taken from the file
+/// itself: a frozen base weight stored as Q8_0 or Q4_1 keeps the file's blocks (the very values the
+/// Float32 model was loaded from, so the base computes what it did, in a quarter to a fifth of the
+/// memory), any other is quantized to `fallback`. `model` is the model `file` was loaded into.
+/// Returns each quantized module's path with the format it is held in.
+@discardableResult
+public func quantizeFrozenBase(of model: any CausalLanguageModel, from file: GGUFFile,
+                               fallback: WeightQuantization = .q8_0) -> [(path: String, format: WeightQuantization)] {
+    let config = model.configuration
+    var stored: [String: GGUFTensorInfo] = [:]
+    for info in file.tensors { if let key = GGUFWeights.key(info.name, family: config.family) { stored[key] = info } }
+    /// The file's own blocks for `key`, rows in transformers' order, or nil (another type, or a shape that differs).
+    func fileMatrix(_ key: String, shape: [Int]) -> QuantizedMatrix? {
+        guard let info = stored[key], info.shape == shape, shape.count == 2 else { return nil }
+        let format: WeightQuantization
+        switch info.type {
+        case .q8_0: format = .q8_0
+        case .q4_1: format = .q4_1
+        default: return nil
+        }
+        // llama.cpp's converter permuted llama-arch q/k rows; reading row gg for transformers' row hf undoes it.
+        var order: [Int]? = nil
+        if let heads = GGUFWeights.permutedHeads(info.name, config: config) {
+            order = GGUFWeights.reorderRotaryRows((0..<shape[0]).map(Float.init), rows: shape[0], heads: heads, toGGML: false).map { Int($0) }
+        }
+        return file.withStoredBytes(info) { QuantizedMatrix(ggufBlocks: $0, format: format, rows: shape[0], columns: shape[1], rowOrder: order) }
+    }
+    var done: [(path: String, format: WeightQuantization)] = []
+    func walk(_ module: Module, _ prefix: String) {
+        for (key, child) in module.items().children {
+            let path = prefix + key
+            if let lora = child as? LoRALinear {
+                guard !lora.isBaseQuantized, !lora.isMerged else { continue }
+                let matrix = fileMatrix(path + ".weight", shape: lora.weight.shape) ?? QuantizedMatrix(quantizing: lora.weight, format: fallback)
+                lora.replaceBase(with: matrix)
+                done.append((path, matrix.format))
+            } else if let layer = child as? Linear, layer.isFrozen, let parent = module as? any LoRAAdaptable,
+                      parent.canReplaceLinearLayer(at: key) {
+                let matrix = fileMatrix(path + ".weight", shape: layer.weight.shape) ?? QuantizedMatrix(quantizing: layer.weight, format: fallback)
+                parent.replaceLinearLayer(at: key, with: QuantizedLinear(weight: matrix, bias: layer.bias))
+                done.append((path, matrix.format))
+            } else {
+                walk(child, path + ".")
+            }
+        }
+    }
+    walk(model, "")
+    model.invalidateParameterCache()
+    return done
+}
+
 /// Every LoRA layer of `model` with its module path, in parameter order.
 public func loraLayers(in model: Module) -> [(path: String, layer: LoRALinear)] {
     var result: [(path: String, layer: LoRALinear)] = []

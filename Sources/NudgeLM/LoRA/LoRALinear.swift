@@ -106,8 +106,15 @@ public final class LoRALinear: Module, LinearLayer {
     /// `invalidateParameterCache()` on the root module afterwards.
     public func quantizeBase(_ format: WeightQuantization = .q8_0) {
         guard quantizedBase == nil, let baseWeight else { return }
+        replaceBase(with: QuantizedMatrix(quantizing: baseWeight, format: format))
+    }
+
+    /// Holds the base weight as `matrix` (already quantized, e.g. a GGUF file's own blocks, whose
+    /// values the Float32 base was loaded from) and drops the Float32 copy, as `quantizeBase` does.
+    public func replaceBase(with matrix: QuantizedMatrix) {
         precondition(!isMerged, "LoRALinear: unmerge before quantizing the base weight")
-        quantizedBase = QuantizedMatrix(quantizing: baseWeight, format: format)
+        precondition(matrix.shape == baseShape, "LoRALinear: quantized base \(matrix.shape) for a \(baseShape) layer")
+        quantizedBase = matrix
         self.baseWeight = nil
         // The replaced Linear shares the Float32 tensor; keeping it would keep the memory.
         replaced = nil
