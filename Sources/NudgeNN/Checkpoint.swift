@@ -69,6 +69,10 @@ public enum Checkpoint {
         var meta = metadata
         meta["step"] = String(step)
         meta["format"] = "nudge-checkpoint-1"
+        let dropouts = dropoutLayers(in: model)
+        if !dropouts.isEmpty {
+            meta["dropout_rng"] = dropouts.map { "\($0.path)=\($0.layer.randomState.map(String.init).joined(separator: ","))" }.joined(separator: ";")
+        }
         try save(model.parameters(), to: staging.appendingPathComponent("model.safetensors"), metadata: meta)
         if let optimizer {
             try save(optimizer.state(), to: staging.appendingPathComponent("optimizer.safetensors"), metadata: meta)
@@ -164,7 +168,34 @@ public enum Checkpoint {
         if let optimizer {
             try optimizer.load(state: load(directory.appendingPathComponent("optimizer.safetensors")))
         }
+        // Dropout mask streams continue where they stood (checkpoints written before they were kept have none).
+        if let saved = file.metadata["dropout_rng"] {
+            var states: [String: [UInt64]] = [:]
+            for entry in saved.split(separator: ";") {
+                let parts = entry.split(separator: "=", maxSplits: 1)
+                guard parts.count == 2 else { continue }
+                states[String(parts[0])] = parts[1].split(separator: ",").compactMap { UInt64($0) }
+            }
+            for (path, layer) in dropoutLayers(in: model) {
+                guard let words = states[path], RandomGenerator(snapshot: words) != nil else {
+                    throw CheckpointError.invalid(path: modelURL.path, reason: "dropout_rng has no valid state for \(path)")
+                }
+                layer.randomState = words
+            }
+        }
         return step
+    }
+
+    /// Every dropout layer of `model` with its module path.
+    static func dropoutLayers(in model: Module) -> [(path: String, layer: Dropout)] {
+        var found: [(path: String, layer: Dropout)] = []
+        func walk(_ module: Module, _ prefix: String) {
+            for (key, child) in module.items().children {
+                if let dropout = child as? Dropout { found.append((prefix + key, dropout)) } else { walk(child, prefix + key + ".") }
+            }
+        }
+        walk(model, "")
+        return found
     }
 }
 

@@ -137,6 +137,13 @@ public final class Dropout: Module, UnaryLayer {
         return x * mask
     }
 
+    /// The mask stream's position (`RandomGenerator.snapshot`), which a training checkpoint keeps so
+    /// a resumed run draws the masks the uninterrupted one would. Setting an invalid snapshot is ignored.
+    public var randomState: [UInt64] {
+        get { rng.snapshot }
+        set { if let restored = RandomGenerator(snapshot: newValue) { rng = restored } }
+    }
+
     public override var summary: String { "Dropout(p: \(probability))" }
 }
 

@@ -37,6 +37,57 @@ public enum DataKeys {
     }
 }
 
+/// LoRA adapters (PEFT's LoraConfig names, under `lora`) for sft, dpo, kto, grpo and rloo: with
+/// `lora.r` > 0 the loaded model is frozen and only the adapters train; `lora.base` keeps the frozen
+/// base in Float32, quantized to Q8_0, or as a .gguf model's own Q4_1/Q8_0 blocks (QLoRA). The
+/// reference of DPO/KTO/GRPO is the same base with the adapters off; saved models are merged.
+public enum AdapterKeys {
+    public static let fields: [ConfigField] = [
+        .int("lora.r", 0, min: 0, help: "LoRA rank; 0: no adapters, every weight trains."),
+        .double("lora.alpha", 16, above: 0, help: "LoRA α: the adapters' update is scaled by α/r (α/√r with lora.use_rslora)."),
+        .double("lora.dropout", 0, min: 0, max: 0.99, help: "Dropout on the adapters' input."),
+        .string("lora.target_modules", "q_proj,v_proj",
+                help: "Comma-separated projections to adapt: q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj (GPT-2: c_attn, c_proj, c_fc); all-linear: every one."),
+        .bool("lora.use_rslora", false, help: "Rank-stabilized scaling α/√r."),
+        .choice("lora.base", ["float32", "q8_0", "gguf"], default: "float32",
+                help: "The frozen base under the adapters: Float32; q8_0 (QLoRA, quantized here); gguf (QLoRA on a .gguf model's own Q4_1/Q8_0 blocks, no re-quantization)."),
+    ]
+
+    /// Whether `config` asks for adapters.
+    public static func enabled(_ config: ResolvedConfig) -> Bool {
+        config.schema.field("lora.r") != nil && config.int("lora.r") > 0
+    }
+
+    /// Applies `lora.*` to `model` (loaded from `model`, for lora.base = gguf): freezes it, adds the
+    /// adapters and quantizes the base as asked. Returns the adapted layers' paths; none when lora.r = 0.
+    @discardableResult
+    public static func apply(_ config: ResolvedConfig, to model: any CausalLanguageModel) throws -> [String] {
+        guard enabled(config) else { return [] }
+        let names = config.string("lora.target_modules").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        let targets = names == ["all-linear"] ? ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "c_attn", "c_proj", "c_fc"] : names
+        guard !targets.isEmpty else { throw RunSetupError("lora.target_modules: name at least one projection (e.g. q_proj,v_proj)") }
+        let lora = LoRAConfiguration(rank: config.int("lora.r"), alpha: Float(config.double("lora.alpha")),
+                                     dropout: Float(config.double("lora.dropout")), targetModules: targets,
+                                     seed: UInt64(config.int("seed")), useRSLoRA: config.bool("lora.use_rslora"))
+        model.freeze()
+        let paths: [String]
+        do { paths = try applyLoRA(to: model, configuration: lora) } catch { throw RunSetupError("lora.target_modules: \(error)") }
+        switch config.string("lora.base") {
+        case "q8_0": quantizeFrozenBase(of: model, to: .q8_0)
+        case "gguf":
+            let path = config.string("model")
+            guard LanguageModelLoader.isGGUF(URL(fileURLWithPath: path)) else {
+                throw RunSetupError("lora.base: gguf keeps a .gguf model's own blocks, but model is \(path.isEmpty ? "the fresh preset" : path)")
+            }
+            let file: GGUFFile
+            do { file = try GGUFFile(url: URL(fileURLWithPath: path)) } catch { throw RunSetupError("model: \(error)") }
+            quantizeFrozenBase(of: model, from: file)
+        default: break
+        }
+        return paths
+    }
+}
+
 /// The config keys and reading helpers shared by sft, rm and dpo.
 public enum AlignConfig {
     /// The top-level keys. `trainer` has one allowed value so that a run's config.toml says

@@ -25,7 +25,8 @@ public struct GroupRun: Sendable {
     /// The keys of this run.
     public var schema: ConfigSchema {
         let s = section
-        return ConfigSchema(OnlineConfig.common(trainer: s) + OnlineConfig.rewards(s, default: ["accuracy"]) + keys.fields(defaults: defaults))
+        return ConfigSchema(OnlineConfig.common(trainer: s) + OnlineConfig.rewards(s, default: ["accuracy"]) + keys.fields(defaults: defaults)
+                            + AdapterKeys.fields)
     }
 
     /// The configuration `nudge grpo` (or `rloo`) resolves for `trainer` and the run-level `overrides`
@@ -61,14 +62,20 @@ public struct GroupRun: Sendable {
         }
         var c = keys.apply(config, to: defaults)
         c.seed = run.seed
+        // A fresh run's directory, and the warm-started weights a resume starts from, before adapters change the model's keys.
+        var directory = resume ? nil : try run.directory()
+        if let directory, run.usesPreset { try model.save(to: run.initialWeightsURL(directory.url)) }
+        try AdapterKeys.apply(config, to: model)
         let trainer = try GRPOTrainer(policy: model, tokenizer: tokenizer, rows: rows,
                                       rewards: try OnlineConfig.makeRewards(config, s, tokenizer: tokenizer), config: c)
         if run.usesPreset && config.string("data").isEmpty {
             trainer.monitors = [ClosureReward(name: "gold") { SyntheticTask.goldReward(prompt: $0.prompt, completion: $0.completion) }]
         }
-        if resume { try trainer.restoreCheckpoint(from: run.latestCheckpointURL(URL(fileURLWithPath: config.string("output")))) }
-        let directory = try run.directory(resumingAfter: resume ? trainer.step : nil)
-        if !resume && run.usesPreset { try model.save(to: run.initialWeightsURL(directory.url)) }
+        if resume {
+            try trainer.restoreCheckpoint(from: run.latestCheckpointURL(URL(fileURLWithPath: config.string("output"))))
+            directory = try run.directory(resumingAfter: trainer.step)
+        }
+        guard let directory else { preconditionFailure("the run directory is made above") }
         var runner = run.runner(directory: directory, model: model, tokenizer: tokenizer, heldOut: heldOut, maxNewTokens: c.maxCompletionLength)
         runner.headline = ["reward", "kl", "eval/accuracy"]
         return try runner.run(trainer)

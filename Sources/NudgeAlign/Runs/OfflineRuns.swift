@@ -28,7 +28,7 @@ public enum SFTRun {
     public static var keys: [ConfigBinding<SFTConfig>] { SFTConfig.configKeys.map { $0.prefixed("sft") } }
 
     public static let schema = ConfigSchema(
-        AlignConfig.common(trainer: "sft") + keys.fields(defaults: SFTConfig()) + [
+        AlignConfig.common(trainer: "sft") + keys.fields(defaults: SFTConfig()) + AdapterKeys.fields + [
             .string("sft.eval_data", "", help: "A JSONL file for the evaluation loss; empty: held-out rows of the built-in task."),
             .int("sft.eval_rows", 64, min: 0, help: "Held-out rows of the built-in task for the evaluation loss (0: no evaluation)."),
         ])
@@ -40,6 +40,7 @@ public enum SFTRun {
         if AlignRun.usesPreset(config) { config.setDefault("sft.learning_rate", .double(3e-3)) }
         let run = AlignRun(config: config)
         let (model, tokenizer) = try run.loadModel()
+        try AdapterKeys.apply(config, to: model)
         let rows = try run.rows(preference: false)
         let evalRows = try Self.evalRows(run, training: rows)
         var trainer = keys.apply(config, to: SFTConfig())
@@ -110,7 +111,7 @@ public enum DPORun {
     public static var keys: [ConfigBinding<DPOConfig>] { DPOConfig.configKeys.map { $0.prefixed("dpo") } }
 
     public static let schema = ConfigSchema(
-        AlignConfig.common(trainer: "dpo") + keys.fields(defaults: DPOConfig()) + [
+        AlignConfig.common(trainer: "dpo") + keys.fields(defaults: DPOConfig()) + AdapterKeys.fields + [
             .choice("dpo.loss", losses, default: "sigmoid", help: "Preference loss."),
             .double("dpo.label_smoothing", 0, min: 0, max: 0.5,
                     help: "Label smoothing ε of sigmoid (cDPO) and robust; robust: 0.1 unless set."),
@@ -149,6 +150,7 @@ public enum DPORun {
         let (config, trainer) = try setUp(resolved)
         let run = AlignRun(config: config)
         let (policy, tokenizer) = try run.loadModel()
+        try AdapterKeys.apply(config, to: policy)
         let rows = try run.rows(preference: true)
         let reference = try AlignRun.reference(config.string("dpo.ref_model"), run: run, resume: resume)
         let stepper = try DPOTrainer.trainer(policy: policy, reference: reference, tokenizer: tokenizer, rows: rows, config: trainer)
@@ -166,7 +168,7 @@ public enum KTORun {
     public static var keys: [ConfigBinding<KTOConfig>] { KTOConfig.configKeys.map { $0.prefixed("kto") } }
 
     public static let schema = ConfigSchema(
-        AlignConfig.common(trainer: "kto") + keys.fields(defaults: KTOConfig()) + [
+        AlignConfig.common(trainer: "kto") + keys.fields(defaults: KTOConfig()) + AdapterKeys.fields + [
             .string("kto.ref_model", "", help: "Reference model directory or .gguf file; empty: the initial policy."),
         ])
 
@@ -176,6 +178,7 @@ public enum KTORun {
         if AlignRun.usesPreset(config) { config.setDefault("kto.learning_rate", .double(1e-3)) }
         let run = AlignRun(config: config)
         let (policy, tokenizer) = try run.loadModel()
+        try AdapterKeys.apply(config, to: policy)
         let data = config.string("data")
         let rows = data.isEmpty ? run.syntheticTask.unpairedRows(count: config.int("rows"), seed: run.seed)
             : try JSONLDataset.load(URL(fileURLWithPath: data), options: DataKeys.options(config))

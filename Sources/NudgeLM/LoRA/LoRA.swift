@@ -269,6 +269,20 @@ public func quantizeFrozenBase(of model: any CausalLanguageModel, from file: GGU
     return done
 }
 
+/// `model`'s parameters as a model without adapters would have them: each LoRA layer's weight is
+/// its base plus s·B·A (a quantized base dequantized), and the adapters' own tensors are left out.
+/// The model is unchanged. A model without LoRA layers gives its parameters as they are.
+public func mergedLoRAParameters(of model: Module) -> [(String, Tensor)] {
+    let layers = loraLayers(in: model)
+    guard !layers.isEmpty else { return model.parameters().map { ($0.0, $0.1) } }
+    var merged: [String: Tensor] = [:]
+    for (path, layer) in layers { merged[path + ".weight"] = withoutGradients { layer.weight + layer.deltaWeight } }
+    let adapterKeys = Set(layers.flatMap { l in l.layer.parameters().keys.filter { $0.hasPrefix("lora_") }.map { "\(l.path).\($0)" } })
+    var out: [(String, Tensor)] = []
+    for (key, tensor) in model.parameters() where merged[key] == nil && !adapterKeys.contains(key) { out.append((key, tensor)) }
+    return out + layers.map { ($0.path + ".weight", merged[$0.path + ".weight"]!) }
+}
+
 /// Every LoRA layer of `model` with its module path, in parameter order.
 public func loraLayers(in model: Module) -> [(path: String, layer: LoRALinear)] {
     var result: [(path: String, layer: LoRALinear)] = []

@@ -369,7 +369,7 @@ public enum LanguageModelLoader {
         }
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         var pairs: [(String, Tensor)] = []
-        for (key, tensor) in model.parameters() {
+        for (key, tensor) in mergedLoRAParameters(of: model) {
             if model.configuration.family == .gpt2 && GPT2Model.isConv1D(key) && tensor.rank == 2 {
                 pairs.append((key, tensor.transposed()))
             } else {
