@@ -1,5 +1,7 @@
 // QLoRA on the CPU: a real model's LoRA-wrapped base held in Float32 against the same base with
-// its frozen projections quantized to Q8_0 (`quantizeFrozenBase`): completion log-probs, the bytes
+// its frozen projections quantized to Q8_0 (`quantizeFrozenBase(of:to:)`) and, for a GGUF whose
+// projections are stored Q4_1 or Q8_0, kept as the file's own blocks (`quantizeFrozenBase(of:from:)`):
+// completion log-probs, the bytes
 // the weights take, and the time of one forward pass and of one training step (forward + backward
 // to the adapters). Run with `NudgeBench --only qlora --gguf path/to/model.gguf`.
 
@@ -19,11 +21,17 @@ extension EngineBenchmarks {
         ]
         var lines: [String] = []
         var results: [(name: String, logProbs: [Float], mask: [Float], bytes: Int, forward: Double, step: Double)] = []
-        for quantize in [false, true] {
-            let (model, tokenizer) = try LanguageModelLoader.loadWithTokenizer(path: URL(fileURLWithPath: path))
+        let url = URL(fileURLWithPath: path)
+        for base in LanguageModelLoader.isGGUF(url) ? ["Float32 base", "Q8_0 base", "GGUF blocks base"] : ["Float32 base", "Q8_0 base"] {
+            let (model, tokenizer) = try LanguageModelLoader.loadWithTokenizer(path: url)
             try applyLoRA(to: model, configuration: LoRAConfiguration(rank: 8, alpha: 16, targetModules:
                 ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]))
-            if quantize { quantizeFrozenBase(of: model, to: .q8_0) }
+            var formats = ""
+            if base == "Q8_0 base" { quantizeFrozenBase(of: model, to: .q8_0) }
+            if base == "GGUF blocks base" {
+                let kept = quantizeFrozenBase(of: model, from: try GGUFFile(url: url))
+                formats = " (" + Dictionary(grouping: kept, by: \.format).map { "\($0.value.count) \($0.key.rawValue)" }.sorted().joined(separator: ", ") + ")"
+            }
             model.eval()
             // Right-padded batch; the mask marks completion tokens only.
             let encoded = prompts.map { (tokenizer.encode($0.0, addSpecialTokens: false), tokenizer.encode($0.0 + $0.1, addSpecialTokens: false)) }
@@ -45,21 +53,22 @@ extension EngineBenchmarks {
             let step = timePerUnit(repeats: rounds, minSeconds: 0, warmup: 1) {
                 _ = valueAndGrad(model) { m in causalLanguageModelLoss(logits: m(batch), ids: ids, lossMask: completion) }
             }.median
-            results.append((quantize ? "Q8_0 base" : "Float32 base", logProbs.perToken.scalars, logProbs.mask.scalars, bytes, forward, step))
-            lines.append(String(format: "%@: base projections %.1f MB, all weights %.1f MB, forward (%d×%d tokens) %.1f ms, forward+backward %.1f ms",
-                                quantize ? "Q8_0 base" : "Float32 base", Double(projectionBytes) / 1e6, Double(bytes) / 1e6, ids.count, length,
-                                forward * 1e3, step * 1e3))
+            results.append((base, logProbs.perToken.scalars, logProbs.mask.scalars, bytes, forward, step))
+            lines.append(String(format: "%@%@: base projections %.1f MB, all weights %.1f MB, forward (%d×%d tokens) %.1f ms, forward+backward %.1f ms",
+                                base, formats, Double(projectionBytes) / 1e6, Double(bytes) / 1e6, ids.count, length, forward * 1e3, step * 1e3))
         }
-        let (a, b) = (results[0], results[1])
-        var maxDiff: Float = 0, sum: Double = 0, count = 0
-        for i in a.logProbs.indices where a.mask[i] != 0 {
-            let d = abs(a.logProbs[i] - b.logProbs[i])
-            maxDiff = max(maxDiff, d)
-            sum += Double(d)
-            count += 1
+        let a = results[0]
+        for b in results.dropFirst() {
+            var maxDiff: Float = 0, sum: Double = 0, count = 0
+            for i in a.logProbs.indices where a.mask[i] != 0 {
+                let d = abs(a.logProbs[i] - b.logProbs[i])
+                maxDiff = max(maxDiff, d)
+                sum += Double(d)
+                count += 1
+            }
+            lines.append(String(format: "%@ against the Float32 base: completion log-probs over %d tokens: max |Δ| %.4f, mean |Δ| %.4f (nats); all weights %.2f× smaller",
+                                b.name, count, maxDiff, sum / Double(max(count, 1)), Double(a.bytes) / Double(b.bytes)))
         }
-        lines.append(String(format: "completion log-probs over %d tokens: max |Δ| %.4f, mean |Δ| %.4f (nats); all weights %.2f× smaller",
-                            count, maxDiff, sum / Double(max(count, 1)), Double(a.bytes) / Double(b.bytes)))
         return lines
     }
 }
