@@ -165,7 +165,7 @@ struct MPIJobTests {
     }
 
     // Measured on 2 cores (Open MPI 4.1.4): SFT 2.9e-6 (weights) and 1e-6 (loss), GRPO 2.4e-7,
-    // PPO 3e-8: float reordering of the gradient sum. 1e-4 leaves room for other machines' BLAS.
+    // DPO 9.6e-6, PPO 3e-8: float reordering of the gradient sum. 1e-4 leaves room for other machines' BLAS.
     static let tolerance = 1e-4
 
     @Test func sftOnTwoRanksMatchesOneProcess() throws {
@@ -180,6 +180,11 @@ struct MPIJobTests {
                                     "--set", "grpo.beta=0.04", "--set", "grpo.max_completion_length=8",
                                     "--set", "grpo.reward_funcs=[accuracy,length_penalty]", "--set", "grpo.length_penalty_threshold=3",
                                     "--set", "grpo.learning_rate=1e-3"],
+                           weights: "checkpoints/latest/model.safetensors", tolerance: Self.tolerance)
+    }
+
+    @Test func dpoOnTwoRanksMatchesOneProcess() throws {
+        try MPIJob.compare("dpo", ["dpo", "--rows", "32", "--epochs", "1", "--set", "dpo.batch_size=8"],
                            weights: "checkpoints/latest/model.safetensors", tolerance: Self.tolerance)
     }
 
