@@ -51,7 +51,7 @@ AGENT
 chmod +x "$agent"
 
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-export NUDGE_MPIRUN="ip netns exec $A mpirun -np 2 --host $IP_A:1,$IP_B:1 --oversubscribe \
+export NUDGE_MPIRUN="ip netns exec $A mpirun.openmpi -np 2 --host $IP_A:1,$IP_B:1 --oversubscribe \
 --mca plm_rsh_agent $agent --mca btl tcp,self --mca btl_tcp_if_include $SUBNET --mca oob_tcp_if_include $SUBNET \
 -x OMPI_ALLOW_RUN_AS_ROOT -x OMPI_ALLOW_RUN_AS_ROOT_CONFIRM -x NUDGE_THREADS -x PATH"
 export NUDGE_THREADS="${NUDGE_THREADS:-1}"

@@ -143,6 +143,12 @@ public struct AlignRunner {
         } else {
             print("\(name): \(completed) steps; run in \(directory.url.path)")
         }
+        let world = Communicator.shared
+        if world.isDistributed && completed > startStep {
+            print(String(format: "Data parallel: %d ranks (%@); rank 0 spent %.3f s in collectives, %.1f ms per step",
+                         world.size, world.implementation ?? "MPI", world.communicationSeconds,
+                         1000 * world.communicationSeconds / Double(completed - startStep)))
+        }
         if interrupted { throw TrainingInterrupted(directory: directory.url, step: completed) }
         return RunOutcome(directory: directory.url, steps: completed, seconds: Date().timeIntervalSince(started), accuracies: accuracies,
                           history: history)
