@@ -2,6 +2,7 @@
 // BLAS backend and the built-in kernels, the measured sgemm speed, and advice where it helps.
 
 import Foundation
+import NudgeNN
 import NudgeTensor
 
 /// The `nudge doctor` report.
@@ -25,6 +26,7 @@ public enum SystemReport {
             "Small-row kernel (x·Wᵀ on ≤ 8 rows, decoding attention): "
                 + (BLAS.smallRowKernel ? "AVX2/FMA" : "off (\(environment["NUDGE_SMALL_GEMM"] == "0" ? "NUDGE_SMALL_GEMM=0" : "this CPU lacks AVX2/FMA"); BLAS and Swift kernels instead)"),
             String(format: "sgemm 512³ (active backend): %.1f GFLOP/s", EngineBenchmarks.quickGemmGFLOPS()),
+            Communicator.report(),
         ]
         if BLAS.backend != .builtin {
             let builtin = EngineBenchmarks.gemm(m: 512, n: 512, k: 512, transA: false, transB: false, backend: .builtin).direct.0

@@ -24,6 +24,10 @@ public struct GenerationConfig: Sendable {
     public var eosTokenID: Int?
     public var padTokenID = 0
     public var seed: UInt64 = 0
+    /// When set, row r draws from its own stream keyed by (`seed`, `firstRowKey + r`) instead of
+    /// one stream shared by the rows in turn, so a row's tokens do not depend on which other rows
+    /// are in the batch (data-parallel ranks sampling parts of one batch draw what one process would).
+    public var firstRowKey: Int?
 
     /// Settings with these sampling values (by default 64 new tokens sampled at temperature 1, no filters, seed 0).
     public init(maxNewTokens: Int = 64, temperature: Float = 1, topK: Int = 0, topP: Float = 1, minP: Float = 0, seed: UInt64 = 0) {
@@ -75,7 +79,8 @@ public func generate(model: any CausalLanguageModel, prompts: [[Int]], config: G
         let parts = split ? [0..<(b / 2), (b / 2)..<b] : [0..<b]
         let capacity = longest + config.maxNewTokens
         var caches = parts.map { _ in KVCache(layers: model.configuration.layerCount, capacity: capacity) }
-        var rng = RandomGenerator(seed: config.seed)
+        var shared = RandomGenerator(seed: config.seed)
+        var rowStreams = config.firstRowKey.map { first in (0..<b).map { shared.derive(stream: UInt64(first + $0)) } }
         var tokens = [[Int]](repeating: [], count: b), logProbs = [[Float]](repeating: [], count: b)
         var finish = [FinishReason?](repeating: nil, count: b)
 
@@ -107,7 +112,8 @@ public func generate(model: any CausalLanguageModel, prompts: [[Int]], config: G
                 let logits = last[k], vocabulary = logits.shape[1]
                 for r in rows where active[r] {
                     let row = Array(UnsafeBufferPointer(start: logits.data + (r - rows.lowerBound) * vocabulary, count: vocabulary))
-                    let (token, logProb) = sampleToken(row, config: config, rng: &rng)
+                    let (token, logProb) = rowStreams == nil ? sampleToken(row, config: config, rng: &shared)
+                        : sampleToken(row, config: config, rng: &rowStreams![r])
                     chosen[r] = token
                     tokens[r].append(token)
                     logProbs[r].append(logProb)

@@ -26,7 +26,9 @@ struct NudgeCommand: ParsableCommand {
     static func main() {
         do {
             var command = try parseAsRoot(joiningNegativeValues(Array(CommandLine.arguments.dropFirst())))
+            try Communicator.start(silencingOtherRanks: true)  // joins the MPI job when started by mpirun/srun (or NUDGE_DISTRIBUTED=mpi)
             try command.run()
+            Communicator.finish()
         } catch let error as NSError where error.domain == NSCocoaErrorDomain || error.domain == NSPOSIXErrorDomain {
             note("Error: \(fileSystemMessage(error))")
             Foundation.exit(1)

@@ -208,6 +208,9 @@ import NudgeTensor
             config.numIterations = iterations
             config.learningRate = 3e-2
             config.epsilon = 0.01
+            // A seed whose completions' rewards vary within a group (each row draws from its own
+            // stream since the data-parallel change; the default seed's groups all tie now).
+            config.seed = 3
             let varied = ClosureReward(name: "length") { Double($0.completion.count % 3) }
             let trainer = try GRPOTrainer(policy: model, tokenizer: tokenizer, rows: SyntheticTask.addition(digits: 1).verifiableRows(count: 4, seed: 1),
                                           rewards: WeightedRewards([(varied, 1)]), config: config)
@@ -229,6 +232,7 @@ import NudgeTensor
         config.numIterations = 2
         config.learningRate = 3e-2
         config.epsilon = 0.01
+        config.seed = 3  // rewards that vary within a group (see clipRatiosCountEveryIteration)
         let varied = ClosureReward(name: "length") { Double($0.completion.count % 3) }
         let trainer = try GRPOTrainer(policy: model, tokenizer: tokenizer, rows: SyntheticTask.addition(digits: 1).verifiableRows(count: 4, seed: 1),
                                       rewards: WeightedRewards([(varied, 1)]), config: config)

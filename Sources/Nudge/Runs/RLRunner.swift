@@ -80,7 +80,10 @@ public enum RLRunner {
                                             evaluation: evaluation)
         // A failed metrics write (a full disk) stops the run at once and is thrown, never dropped.
         var logFailure: (any Error)?
-        checkpointing.skipSave = { failure != nil }
+        // Data parallel (`mpirun -np N nudge rl train …`): every rank trains, rank 0 alone writes the
+        // run; the others log into a scratch directory removed at the end and read checkpoints/latest.
+        let root = Communicator.shared.isRoot
+        checkpointing.skipSave = { failure != nil || !root }
         let body: (@escaping MetricsCallback, @escaping () -> Bool) throws -> (Module, TrainingResult)
         let total: Int
         switch algorithm {
@@ -114,7 +117,10 @@ public enum RLRunner {
             throw EnvironmentError.invalidArgument("unknown algorithm '\(algorithm)'; known: \(algorithms.joined(separator: ", "))")
         }
         let run: RunDirectory
-        if resume {
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("nudge-rank\(Communicator.shared.rank)-\(ProcessInfo.processInfo.processIdentifier)")
+        if !root {
+            run = try RunDirectory.create(at: scratch, config: config.asConfigTable(), mode: .overwrite)
+        } else if resume {
             try Checkpoint.recoverInterruptedSwap(at: latest)
             let state = try RLCheckpointing.state(in: latest)
             run = try RunDirectory.create(at: directory, config: config.asConfigTable(), mode: .resume)
@@ -123,7 +129,8 @@ public enum RLRunner {
             run = try RunDirectory.create(at: directory, config: config.asConfigTable(), mode: .overwrite)
         }
         defer { run.close() }
-        let progress = ProgressReporter(total: total, label: "\(algorithm) \(environmentID)")
+        let progress = ProgressReporter(total: total, label: "\(algorithm) \(environmentID)",
+                                        output: root ? .standardError : ProgressOutput(isTerminal: false) { _ in })
         var lastReturn = 0.0
         let (_, result) = try body({ step, metrics in
             do { try run.log(step: step, metrics) } catch { if logFailure == nil { logFailure = error } }
@@ -134,6 +141,12 @@ public enum RLRunner {
             progress.update(completed: step, metrics: [("return", lastReturn)])
         }, { failure != nil || logFailure != nil || shouldStop() })
         progress.finish()
+        if !root {
+            run.close()
+            try? FileManager.default.removeItem(at: scratch)
+            if let failure { throw failure }
+            return summary(result)
+        }
         if let logFailure { throw logFailure }
         if let failure {
             run.close()

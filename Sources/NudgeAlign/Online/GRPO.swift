@@ -96,12 +96,17 @@ public final class GRPOTrainer {
     var tokensSeen = 0
     /// When the reference is the policy with its LoRA adapters switched off (no second copy).
     let referenceIsAdapterFreePolicy: Bool
+    /// The data-parallel job this trainer is one rank of (a single process by default): each rank
+    /// samples and trains on its whole prompt groups of every step, gradients are summed over the
+    /// ranks, and every rank takes the same optimizer step.
+    public let communicator: Communicator
 
     /// - Parameters:
     ///   - reference: the frozen reference for β > 0. nil: the policy with LoRA adapters disabled when
     ///     it has adapters, else a frozen copy of the initial policy.
     public init(policy: any CausalLanguageModel, reference: (any CausalLanguageModel)? = nil, tokenizer: any Tokenizer,
-                template: ChatTemplate? = nil, rows: [DatasetRow], rewards: WeightedRewards, config: GRPOConfig) throws {
+                template: ChatTemplate? = nil, rows: [DatasetRow], rewards: WeightedRewards, config: GRPOConfig,
+                communicator: Communicator = .shared) throws {
         guard config.numGenerations >= 2 else {
             throw TrainerConfigurationError(field: "num_generations", message: "GRPO needs at least 2 generations per prompt, got \(config.numGenerations)")
         }
@@ -110,6 +115,18 @@ public final class GRPOTrainer {
             throw TrainerConfigurationError(field: "importance_sampling_level",
                                             message: "sequence_sum needs one advantage per sequence (grpo or rloo), not REINFORCE++'s per-token ones")
         }
+        if communicator.isDistributed {
+            if config.dynamicSampling {
+                throw TrainerConfigurationError(field: "dynamic_sampling", message: "dynamic sampling is not supported across MPI ranks yet (each refill would need the other ranks' kept groups); run it in one process")
+            }
+            if case .reinforcePlusPlus = config.advantage {
+                throw TrainerConfigurationError(field: "advantage", message: "REINFORCE++'s batch whitening is not reduced across MPI ranks yet; run it in one process")
+            }
+            guard config.promptsPerStep >= communicator.size else {
+                throw TrainerConfigurationError(field: "prompts_per_step", message: "\(config.promptsPerStep) prompts per step cannot be shared by \(communicator.size) ranks (each rank samples whole prompt groups); use at least \(communicator.size)")
+            }
+        }
+        self.communicator = communicator
         (self.reference, referenceIsAdapterFreePolicy) = try onlineReference(reference, of: policy, needs: config.beta != 0)
         self.policy = policy
         self.tokenizer = tokenizer
@@ -164,11 +181,16 @@ public final class GRPOTrainer {
         while keptGroups < config.promptsPerStep && rounds < (config.dynamicSampling ? config.maxSamplingRounds : 1) {
             var gen = generation
             gen.seed = config.seed &+ UInt64(step) &* 1_000_003 &+ UInt64(rounds)
-            let prompts = cursor.next(config.dynamicSampling ? config.promptsPerStep - keptGroups : config.promptsPerStep)
+            let all = cursor.next(config.dynamicSampling ? config.promptsPerStep - keptGroups : config.promptsPerStep)
+            // Every rank walks the same prompt order and samples its own share of whole groups; row
+            // r of the step draws from the stream keyed by (seed, step, round, r), whichever rank samples it.
+            let share = communicator.shard(all.count)
+            let prompts = Array(all[share])
+            gen.firstRowKey = share.lowerBound * g
             let rollout = try Rollout.sample(model: policy, tokenizer: tokenizer, prompts: prompts, repeats: g, generation: gen)
             let (perFunction, totals) = try rewards.evaluate(rollout.samples)
             let zero = zeroStdGroups(totals)
-            if rounds == 0 { zeroStdFraction = self.zeroStdFraction(totals) }
+            if rounds == 0 { zeroStdFraction = self.zeroStdFraction(communicator.gatherRows(totals, offset: share.lowerBound * g, total: all.count * g)) }
             rounds += 1
             let keep = config.dynamicSampling ? zero.indices.filter { !zero[$0] } : Array(zero.indices)
             guard !keep.isEmpty else { continue }
@@ -200,15 +222,17 @@ public final class GRPOTrainer {
 
     /// Advantages, (B, 1) per sequence or (B, T − 1) per token, for the configured estimator; RLOO and
     /// REINFORCE++ first subtract β·k1 (from `old` and `referenceLogProbs`) from the reward.
-    func advantages(_ rollout: Rollout, totals: [Double?], old: Tensor, referenceLogProbs: Tensor?, mask: [Float]) -> Tensor {
+    func advantages(_ rollout: Rollout, totals: [Double?], globalTotals: [Double?]? = nil, rowOffset: Int = 0, old: Tensor,
+                    referenceLogProbs: Tensor?, mask: [Float]) -> Tensor {
         let g = config.numGenerations, b = rollout.count
         let width = old.shape[1]
         // k1 per token, log π − log π_ref, for the estimators that penalize in the reward.
         let k1: [Float]? = referenceLogProbs.map { ref in KLEstimator.k1(logRatio: ref - old).scalars }
         switch config.advantage {
         case .grpo(let scaling):
-            let a = groupRelativeAdvantages(rewards: totals, groupSize: g, scaling: scaling, unbiased: config.unbiasedStd).advantages
-            return Tensor(shape: [b, 1], values: a.map(Float.init))
+            // From the whole step's rewards (batch scaling takes the std over every rank's rows), this rank's rows.
+            let a = groupRelativeAdvantages(rewards: globalTotals ?? totals, groupSize: g, scaling: scaling, unbiased: config.unbiasedStd).advantages
+            return Tensor(shape: [b, 1], values: a[rowOffset..<(rowOffset + b)].map(Float.init))
         case .rloo:
             let penalized = referenceLogProbs.map { klPenalizedRewards(totals, old: old, reference: $0, mask: mask) } ?? totals
             return Tensor(shape: [b, 1], values: leaveOneOutAdvantages(rewards: penalized, groupSize: g).map(Float.init))
@@ -298,22 +322,42 @@ public final class GRPOTrainer {
         let truncated = config.maskTruncatedCompletions ? Set(rollout.finishReasons.indices.filter { rollout.finishReasons[$0] == .length }) : []
         let maskValues = rollout.shiftedMask(excluding: truncated)
         let width = rollout.input.length - 1
-        let stepTokens = Int(maskValues.reduce(0, +))
+        let localTokens = Double(maskValues.reduce(0, +))
+        // The step's rows over every rank: row `rowOffset + r` of the whole batch is this rank's row r.
+        let globalRows = Int(communicator.sum(Double(b))), rowOffset = Int(communicator.exclusivePrefixSum(Double(b)))
+        let stepTokens = Int(communicator.sum(localTokens))
+        let globalTotals = communicator.gatherRows(totals, offset: rowOffset, total: globalRows)
         let referenceLogProbs = referenceLogProbs(rollout)
         // Old log-probs: needed before the first update for μ > 1 (and for the reward-side KL); with
         // μ = 1 the current pass's detached values are the old ones.
         let klInReward = config.advantage.penalizesKLInReward
         let storedOld: Tensor? = (config.numIterations > 1 || (klInReward && referenceLogProbs != nil))
             ? rollout.logProbs(policy, temperature: config.temperature) : nil
-        let advantages = advantages(rollout, totals: totals, old: storedOld ?? Tensor(repeating: 0, shape: [b, width]),
+        let advantages = advantages(rollout, totals: totals, globalTotals: globalTotals, rowOffset: rowOffset, old: storedOld ?? Tensor(repeating: 0, shape: [b, width]),
                                     referenceLogProbs: klInReward ? referenceLogProbs : nil, mask: maskValues)
         var zeroStdFraction = zeroStdFraction
         if case .rloo = config.advantage, let ref = referenceLogProbs, let old = storedOld {
             // TRL's RLOOTrainer takes frac_reward_zero_std from the rewards after the β·Σk1 penalty.
-            zeroStdFraction = self.zeroStdFraction(klPenalizedRewards(totals, old: old, reference: ref, mask: maskValues))
+            zeroStdFraction = self.zeroStdFraction(communicator.gatherRows(klPenalizedRewards(totals, old: old, reference: ref, mask: maskValues),
+                                                                           offset: rowOffset, total: globalRows))
         }
         var lossValue = 0.0, gradNorm = 0.0
         var terms = GRPOLossMetrics()
+        // This rank's loss is its rows' part of the whole batch's loss, so the ranks' gradients sum
+        // to the one-process gradient: the aggregations that divide by the batch's rows or tokens
+        // are rescaled from this rank's count to the whole step's (dapo already divides by stepTokens).
+        let perSequenceLoss = config.importanceSampling == .sequenceSum
+        let share: Float
+        switch config.lossType {
+        case _ where !communicator.isDistributed: share = 1
+        case _ where perSequenceLoss: share = Float(b) / Float(globalRows)
+        case .grpo, .drGRPO: share = Float(b) / Float(globalRows)
+        case .bnpo: share = Float(max(localTokens, 1)) / Float(max(stepTokens, 1))
+        case .dapo: share = 1
+        }
+        // The loss's logged terms are averaged over tokens (or rows, for per-sequence ratios) of the whole batch.
+        let termWeight = !communicator.isDistributed ? 1
+            : config.importanceSampling != .token ? Double(b) / Double(globalRows) : localTokens / Double(max(stepTokens, 1))
         for _ in 0..<config.numIterations {
             var (loss, grads) = valueAndGrad(policy) { m -> Tensor in
                 let (current, tokenEntropy) = rollout.logProbsAndEntropies(m, temperature: config.temperature, entropy: true)
@@ -323,8 +367,9 @@ public final class GRPOTrainer {
                 // Logged on every loss computation and averaged over the μ iterations, as TRL does (at the
                 // first one the ratio is 1, so clipping only shows for μ > 1).
                 terms.add(metrics, entropy: maskedMean(tokenEntropy!, maskValues), averagedOver: Double(config.numIterations))
-                return loss
+                return share == 1 ? loss : loss * share
             }
+            communicator.allreduceSum(grads)
             if recordsParameterGradientNorms {
                 parameterGradientNorms = grads.norms()
             }
@@ -333,18 +378,26 @@ public final class GRPOTrainer {
             try NonFiniteValueError.check(step: step + 1, [("loss", Double(loss.item())), ("grad_norm", gradNorm)])
             optimizer.update(policy, gradients: grads)
             try NonFiniteValueError.checkParameters(of: policy, step: step + 1)
-            lossValue += Double(loss.item()) / Double(config.numIterations)
+            lossValue += communicator.sum(Double(loss.item())) / Double(config.numIterations)
         }
         step += 1
-        tokensSeen += rollout.input.attentionMask?.reduce(0) { $0 + $1.filter { $0 }.count } ?? 0
-        let (rewardMean, rewardStd) = meanAndStd(totals)
+        tokensSeen += Int(communicator.sum(Double(rollout.input.attentionMask?.reduce(0) { $0 + $1.filter { $0 }.count } ?? 0)))
+        if communicator.isDistributed {
+            var t = [terms.kl, terms.entropy, terms.clipLow, terms.clipHigh, terms.clipRegion].map { $0 * termWeight }
+            communicator.allreduceSum(&t)
+            (terms.kl, terms.entropy, terms.clipLow, terms.clipHigh, terms.clipRegion) = (t[0], t[1], t[2], t[3], t[4])
+        }
+        let (rewardMean, rewardStd) = meanAndStd(globalTotals)
         var metrics: [(String, Double)] = [("reward", rewardMean), ("reward_std", rewardStd)]
-        metrics += try rewardMetrics(rewards, perFunction: perFunction, monitors: monitors, samples: rollout.samples)
+        func gathered(_ column: [Double?]) -> [Double?] { communicator.gatherRows(column, offset: rowOffset, total: globalRows) }
+        metrics += try rewardMetrics(rewards, perFunction: perFunction.map { gathered($0) }, monitors: monitors, samples: rollout.samples,
+                                     gather: { gathered($0) })
         metrics += [("frac_reward_zero_std", zeroStdFraction)]
         if config.beta != 0 { metrics.append(("kl", terms.kl)) }
         metrics += [("entropy", terms.entropy), ("clip_ratio/low_mean", terms.clipLow), ("clip_ratio/high_mean", terms.clipHigh),
                     ("clip_ratio/region_mean", terms.clipRegion)]
-        metrics += completionMetrics(rollout)
+        metrics += completionMetrics(lengths: gathered(rollout.completions.map { Double($0.count) }).map { Int($0 ?? 0) },
+                                     clipped: gathered(rollout.finishReasons.map { $0 == .length ? 1 : 0 }).map { $0 == 1 })
         metrics += [("loss", lossValue), ("grad_norm", gradNorm), ("learning_rate", Double(optimizer.learningRate)),
                     ("num_tokens", Double(tokensSeen)), ("sampling_rounds", Double(rounds)),
                     ("step_time", Date().timeIntervalSince(start))]

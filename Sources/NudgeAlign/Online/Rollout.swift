@@ -184,8 +184,8 @@ func onlineReference(_ reference: (any CausalLanguageModel)?, of policy: any Cau
 
 /// Each reward function's mean and std over the samples it scored (rewards/<name>/mean, …/std), and
 /// each monitor's mean (monitor/<name>), as the online trainers log them.
-func rewardMetrics(_ rewards: WeightedRewards, perFunction: [[Double?]], monitors: [any RewardFunction], samples: [RewardSample]) throws
-    -> [(String, Double)]
+func rewardMetrics(_ rewards: WeightedRewards, perFunction: [[Double?]], monitors: [any RewardFunction], samples: [RewardSample],
+                   gather: ([Double?]) -> [Double?] = { $0 }) throws -> [(String, Double)]
 {
     var metrics: [(String, Double)] = []
     for (f, column) in zip(rewards.functions, perFunction) {
@@ -193,7 +193,7 @@ func rewardMetrics(_ rewards: WeightedRewards, perFunction: [[Double?]], monitor
         metrics += [("rewards/\(f.function.name)/mean", m), ("rewards/\(f.function.name)/std", s)]
     }
     for monitor in monitors {
-        metrics.append(("monitor/\(monitor.name)", meanAndStd(try monitor.scores(samples)).0))
+        metrics.append(("monitor/\(monitor.name)", meanAndStd(gather(try monitor.scores(samples))).0))
     }
     return metrics
 }
@@ -208,9 +208,13 @@ func meanAndStd(_ values: [Double?]) -> (Double, Double) {
 
 /// TRL's completion-length metrics.
 func completionMetrics(_ rollout: Rollout) -> [(String, Double)] {
-    let lengths = rollout.completions.map(\.count)
-    let terminated = zip(lengths, rollout.finishReasons).filter { $0.1 != .length }.map(\.0)
-    let clipped = rollout.finishReasons.filter { $0 == .length }.count
+    completionMetrics(lengths: rollout.completions.map(\.count), clipped: rollout.finishReasons.map { $0 == .length })
+}
+
+/// TRL's completion-length metrics from each completion's length and whether it was cut at the maximum.
+func completionMetrics(lengths: [Int], clipped flags: [Bool]) -> [(String, Double)] {
+    let terminated = zip(lengths, flags).filter { !$0.1 }.map(\.0)
+    let clipped = flags.filter { $0 }.count
     func mean(_ x: [Int]) -> Double { x.isEmpty ? 0 : Double(x.reduce(0, +)) / Double(x.count) }
     return [("completions/mean_length", mean(lengths)), ("completions/min_length", Double(lengths.min() ?? 0)),
             ("completions/max_length", Double(lengths.max() ?? 0)),

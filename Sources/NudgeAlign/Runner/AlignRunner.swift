@@ -52,20 +52,25 @@ public struct AlignRunner {
     @discardableResult
     public func run(_ trainer: any Trainer) throws -> RunOutcome {
         let started = Date()
+        // Data parallel: every rank trains; rank 0 alone evaluates, prints, checkpoints and saves
+        // (the others' directory is a scratch one, removed at the end).
+        let root = Communicator.shared.isRoot
+        defer { if !root { directory.close(); try? FileManager.default.removeItem(at: directory.url) } }
         let stop = StopSignal.install()
         let startStep = trainer.completedSteps, steps = trainer.totalSteps
         let samples = try AppendOnlyLines(url: directory.url.appendingPathComponent("samples.jsonl"))
         var accuracies: [(Int, Double)] = []
         if startStep > 0 {
             accuracies = try MetricsLog.read(directory.metricsURL).compactMap { row in row.values["eval/accuracy"].map { (row.step, $0) } }
-            print("Resuming \(name) after step \(startStep) in \(directory.url.path)")
-        } else if let a = try accuracy() {
+            if root { print("Resuming \(name) after step \(startStep) in \(directory.url.path)") }
+        } else if root, let a = try accuracy() {
             accuracies.append((0, a))
             try directory.log(step: 0, [("eval/accuracy", a)])
             print(String(format: "held-out accuracy before %@: %.3f", name, a))
         }
         var best = accuracies.map(\.1).max() ?? -.infinity
-        let progress = ProgressReporter(total: steps, label: name, initialCompleted: startStep)
+        let progress = ProgressReporter(total: steps, label: name, output: root ? .standardError : ProgressOutput(isTerminal: false) { _ in },
+                                        initialCompleted: startStep)
         var completed = startStep
         var history: [[(String, Double)]] = []
         var interrupted = false
@@ -90,7 +95,7 @@ public struct AlignRunner {
             guard let result = stepResult else { continue }
             var metrics = result.metrics
             history.append(metrics)
-            if k % evalEvery == 0 || k == steps, let a = try accuracy() {
+            if root, k % evalEvery == 0 || k == steps, let a = try accuracy() {
                 metrics.append(("eval/accuracy", a))
                 accuracies.append((k, a))
                 if a > best {
@@ -113,9 +118,13 @@ public struct AlignRunner {
             progress.update(completed: k, metrics: headline.compactMap { h in metrics.first { $0.0 == h } })
             completed = k
             if stop.requested { print("\nInterrupted: saving after step \(k)"); interrupted = true; break }
-            if k % checkpointEvery == 0 && k != steps { try trainer.saveCheckpoint(to: latestCheckpointURL) }
+            if root && k % checkpointEvery == 0 && k != steps { try trainer.saveCheckpoint(to: latestCheckpointURL) }
         }
         progress.finish()
+        guard root else {
+            return RunOutcome(directory: directory.url, steps: completed, seconds: Date().timeIntervalSince(started), accuracies: [],
+                              history: history)
+        }
         if completed > startStep || startStep == 0 { try trainer.saveCheckpoint(to: latestCheckpointURL) }
         if let saveModel {
             try saveModel(directory.checkpointsURL)
@@ -133,6 +142,12 @@ public struct AlignRunner {
             print(String(format: "%@: %d steps; held-out accuracy %.3f → %.3f; run in %@", name, completed, first.1, last.1, directory.url.path))
         } else {
             print("\(name): \(completed) steps; run in \(directory.url.path)")
+        }
+        let world = Communicator.shared
+        if world.isDistributed && completed > startStep {
+            print(String(format: "Data parallel: %d ranks (%@); rank 0 spent %.3f s in collectives, %.1f ms per step",
+                         world.size, world.implementation ?? "MPI", world.communicationSeconds,
+                         1000 * world.communicationSeconds / Double(completed - startStep)))
         }
         if interrupted { throw TrainingInterrupted(directory: directory.url, step: completed) }
         return RunOutcome(directory: directory.url, steps: completed, seconds: Date().timeIntervalSince(started), accuracies: accuracies,

@@ -164,6 +164,14 @@ public struct AlignRun {
     public func directory(resumingAfter step: Int? = nil) throws -> RunDirectory {
         let output = config.string("output")
         guard !output.isEmpty else { throw RunSetupError("output: expected a directory path, got an empty string") }
+        let world = Communicator.shared
+        guard world.isRoot else {
+            // Data parallel: only rank 0 writes the run; the others log into a scratch directory
+            // that the runner removes at the end (checkpoints are read from `output` by every rank).
+            let scratch = FileManager.default.temporaryDirectory
+                .appendingPathComponent("nudge-rank\(world.rank)-\(ProcessInfo.processInfo.processIdentifier)")
+            return try RunDirectory.create(at: scratch, config: config.asConfigTable(), mode: .overwrite)
+        }
         let url = URL(fileURLWithPath: output)
         guard let step else { return try RunDirectory.create(at: url, config: config.asConfigTable(), mode: .overwrite) }
         let directory = try RunDirectory.create(at: url, config: config.asConfigTable(), mode: .resume)

@@ -135,8 +135,23 @@ public enum DPOTrainer {
         // losses) log none of these under the same definitions.
         let tokenMetrics = !c.loss.isReferenceFree
         let schedule = EpochSchedule(count: examples.count, batchSize: c.batchSize, epochs: c.epochs, seed: c.seed)
+        let world = Communicator.shared
+        if world.isDistributed {
+            switch c.loss {
+            case .rpo, .cpo, .orpo:
+                throw TrainerConfigurationError(field: "loss_type", message: "\(c.loss)'s NLL term is a token mean over the whole batch, not yet reduced across MPI ranks; run it in one process")
+            default: break
+            }
+        }
         return OfflinePlan(schedule: schedule, skipped: { tokensSeen += tokens($0[0]) }) { step, group, _ in
-            let indices = group[0]
+            let whole = group[0]
+            // Data parallel: each rank scores its contiguous share of the batch's pairs; the loss is a
+            // mean over pairs, so each share's mean is weighted by its share of the pairs.
+            let indices = world.isDistributed ? Array(whole[world.shard(whole.count)]) : whole
+            if world.isDistributed {
+                tokensSeen += tokens(whole)
+                return try distributedStep(step: step, indices: indices, whole: whole, world: world)
+            }
             let pb = Collator.preference(indices.map { examples[$0] }, padID: padID)
             var metrics: PreferenceMetrics?
             var (_, grads) = valueAndGrad(policy) { m in
@@ -153,6 +168,63 @@ public enum DPOTrainer {
             }
             guard let metrics else { return nil }
             tokensSeen += tokens(indices)
+            onParameterGradientNorms?(step, grads.norms())
+            let norm = try applyUpdate(optimizer, to: policy, gradients: &grads, maxNorm: c.maxGradNorm, step: step, loss: metrics.loss)
+            return (metrics, metrics.named + [("grad_norm", Double(norm)), ("learning_rate", Double(optimizer.learningRate)),
+                                              ("num_tokens", Double(tokensSeen))])
+        }
+
+        /// One rank's part of a step: its pairs' gradient and metrics, summed over the ranks with
+        /// weights that make the sums the whole batch's (pairs for the pair means, tokens for the
+        /// token means).
+        func distributedStep(step: Int, indices: [Int], whole: [Int], world: Communicator) throws
+            -> (PreferenceMetrics, [(String, Double)])? {
+            let share = Float(indices.count) / Float(whole.count)
+            var local = PreferenceMetrics(loss: 0, rewardsChosen: 0, rewardsRejected: 0, rewardsMargins: 0, rewardsAccuracies: 0,
+                                          logpsChosen: 0, logpsRejected: 0)
+            var grads: NamedTensors
+            // Token counts of this rank's chosen and rejected completions (the token metrics' weights).
+            var counts = [Double](repeating: 0, count: 3)
+            if indices.isEmpty {
+                grads = NamedTensors(policy.trainableParameters().map { ($0, Tensor(repeating: 0, shape: $1.shape)) })
+            } else {
+                let pb = Collator.preference(indices.map { examples[$0] }, padID: padID)
+                let n = indices.count
+                for (r, row) in pb.batch.lossMask.enumerated() {
+                    let k = Double(row.dropFirst().filter { $0 != 0 }.count)
+                    counts[r < n ? 0 : 1] += k
+                    counts[2] += k
+                }
+                (_, grads) = valueAndGrad(policy) { m in
+                    let (chosen, rejected, lengths, nll, tokenStats) = logProbs(m, pb, sequenceNLL: c.loss.nllOverSequences, tokenMetrics: tokenMetrics)
+                    let pairs = PairedLogProbs(chosen: chosen, rejected: rejected,
+                                               referenceChosen: Tensor(indices.map { referenceChosen[$0] }),
+                                               referenceRejected: Tensor(indices.map { referenceRejected[$0] }),
+                                               chosenLengths: Array(lengths[0..<n]), rejectedLengths: Array(lengths[n..<(2 * n)]), chosenNLL: nll)
+                    let (loss, lossMetrics) = preferenceLoss(c.loss, beta: c.beta, pairs)
+                    local = lossMetrics
+                    local.setTokenMetrics(tokenStats)
+                    return loss * share
+                }
+            }
+            world.allreduceSum(grads)
+            var totals = counts
+            world.allreduceSum(&totals)
+            func weight(_ k: Int) -> Float { totals[k] > 0 ? Float(counts[k] / totals[k]) : 0 }
+            let pairMeans = [local.loss, local.rewardsChosen, local.rewardsRejected, local.rewardsMargins, local.rewardsAccuracies,
+                             local.logpsChosen, local.logpsRejected].map { Double($0 * share) }
+            let tokenMeans = tokenMetrics && !indices.isEmpty
+                ? [Double(local.entropy * weight(2)), Double(local.logitsChosen * weight(0)), Double(local.logitsRejected * weight(1)),
+                   Double(local.meanTokenAccuracy * weight(0))] : [0, 0, 0, 0]
+            var sums = pairMeans + tokenMeans
+            world.allreduceSum(&sums)
+            var metrics = PreferenceMetrics(loss: Float(sums[0]), rewardsChosen: Float(sums[1]), rewardsRejected: Float(sums[2]),
+                                            rewardsMargins: Float(sums[3]), rewardsAccuracies: Float(sums[4]), logpsChosen: Float(sums[5]),
+                                            logpsRejected: Float(sums[6]))
+            if tokenMetrics {
+                (metrics.entropy, metrics.logitsChosen, metrics.logitsRejected, metrics.meanTokenAccuracy) =
+                    (Float(sums[7]), Float(sums[8]), Float(sums[9]), Float(sums[10]))
+            }
             onParameterGradientNorms?(step, grads.norms())
             let norm = try applyUpdate(optimizer, to: policy, gradients: &grads, maxNorm: c.maxGradNorm, step: step, loss: metrics.loss)
             return (metrics, metrics.named + [("grad_norm", Double(norm)), ("learning_rate", Double(optimizer.learningRate)),

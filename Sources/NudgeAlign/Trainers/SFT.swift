@@ -75,26 +75,39 @@ public enum SFTTrainer {
                                      accumulation: c.gradientAccumulationSteps, epochs: c.epochs, seed: c.seed)
         var tokensSeen = 0
         func tokens(_ b: Batch) -> Int { b.attentionMask.reduce(0) { $0 + $1.reduce(0, +) } }
+        let world = Communicator.shared
         return OfflinePlan(schedule: schedule, skipped: { group in tokensSeen += group.reduce(0) { $0 + tokens(batch($1)) } }) { step, group, final in
             let batches = group.map { b in let b = batch(b), t = targets(b); return (batch: b, targets: t, counted: counted(t)) }
             // Normalize over every counted token of the whole step, so accumulation equals one big batch.
             let totalTokens = batches.reduce(0) { $0 + $1.counted }
             var accumulated: NamedTensors?
             var stepLoss: Float = 0
-            for (b, t, n) in batches {
+            for (items, whole) in zip(group, batches) {
+                tokensSeen += tokens(whole.batch)
+                // Data parallel: each rank trains on its contiguous share of every batch's rows; the
+                // shares' losses (each weighted by its own counted tokens) sum to the batch's.
+                let share = world.shard(items.count)
+                guard !share.isEmpty else { continue }
+                let (b, t, n) = world.isDistributed ? { let b = batch(Array(items[share])), t = targets(b); return (b, t, counted(t)) }() : whole
                 let (loss, grads) = valueAndGrad(model) { m in
                     causalLanguageModelLoss(logits: m(input(b)), ids: b.inputIDs, lossMask: t) * (Float(n) / Float(Swift.max(totalTokens, 1)))
                 }
                 stepLoss += loss.item()
                 accumulated = accumulated.map { $0.adding(grads) } ?? grads
-                tokensSeen += tokens(b)
+            }
+            if world.isDistributed {
+                // A rank with no rows this step still takes part in the sums, with zeros.
+                let grads = accumulated ?? NamedTensors(model.trainableParameters().map { ($0, Tensor(repeating: 0, shape: $1.shape)) })
+                world.allreduceSum(grads)
+                accumulated = grads
+                stepLoss = Float(world.sum(Double(stepLoss)))
             }
             guard var grads = accumulated else { return nil }
             let norm = try applyUpdate(optimizer, to: model, gradients: &grads, maxNorm: c.maxGradNorm, step: step, loss: stepLoss)
             var metrics: [(String, Double)] = [("loss", Double(stepLoss)), ("grad_norm", Double(norm)),
                                                ("learning_rate", Double(optimizer.learningRate)), ("num_tokens", Double(tokensSeen))]
             if !evalBatches.isEmpty && ((c.evalSteps > 0 && step % c.evalSteps == 0) || step == schedule.totalSteps || final) {
-                metrics.append(("eval_loss", Double(evaluationLoss(model: model, batches: evalBatches))))
+                metrics.append(("eval_loss", Double(evaluationLoss(model: model, batches: evalBatches, communicator: world))))
             }
             return (stepLoss, metrics)
         }
@@ -119,14 +132,20 @@ public enum SFTTrainer {
         stride(from: 0, to: examples.count, by: size).map { Collator.sft(Array(examples[$0..<Swift.min($0 + size, examples.count)]), padID: padID) }
     }
 
-    static func evaluationLoss(model: any CausalLanguageModel, batches: [Batch]) -> Float {
+    static func evaluationLoss(model: any CausalLanguageModel, batches: [Batch], communicator: Communicator = .single) -> Float {
         withoutGradients {
             var total: Double = 0, count = 0
-            for b in batches {
+            // Each rank scores a contiguous share of the batches; the sums are added over the ranks.
+            for b in batches[communicator.shard(batches.count)] {
                 let t = targets(b), n = counted(t)
                 guard n > 0 else { continue }
                 total += Double(causalLanguageModelLoss(logits: model(input(b)), ids: b.inputIDs, lossMask: t).item()) * Double(n)
                 count += n
+            }
+            if communicator.isDistributed {
+                var sums = [total, Double(count)]
+                communicator.allreduceSum(&sums)
+                (total, count) = (sums[0], Int(sums[1]))
             }
             return count == 0 ? .nan : Float(total / Double(count))
         }

@@ -318,8 +318,13 @@ public enum PPO {
     /// epoch on the indices as the previous epoch left them), each one clipped-gradient Adam step on
     /// the clipped surrogate − entropy bonus + value loss, with CleanRL's per-mini-batch advantage
     /// normalization and target-KL early stop.
+    ///
+    /// Data parallel (`communicator` with several ranks): every rank holds the whole rollout (each
+    /// rank steps every environment: the rollouts are identical), computes the gradient of its
+    /// contiguous share of each mini-batch, and the shares' gradients are summed, so every rank
+    /// takes the one-process step up to float reordering.
     public static func update(agent: ActorCriticAgent, optimizer: Adam, batch b: PPOBatch, config c: PPOConfig,
-                              shuffle: (inout [Int]) -> Void) -> PPOUpdateStats {
+                              communicator: Communicator = .shared, shuffle: (inout [Int]) -> Void) -> PPOUpdateStats {
         let count = b.logProbs.count, mb = c.minibatchSize, A = agent.actionCount
         let obsSize = b.observations.first?.count ?? 0
         var indices = Array(0..<count)
@@ -328,10 +333,28 @@ public enum PPO {
         epochs: for _ in 0..<c.updateEpochs {
             shuffle(&indices)
             for startIndex in stride(from: 0, to: count, by: mb) {
-                let idx = indices[startIndex..<Swift.min(startIndex + mb, count)]
+                let whole = indices[startIndex..<Swift.min(startIndex + mb, count)]
+                // Normalized over the whole mini-batch; this rank trains on its share of its rows.
+                var allAdvantages = whole.map { b.advantages[$0] }
+                if c.normalizeAdvantages { allAdvantages = normalized(allAdvantages) }
+                let mine = communicator.shard(whole.count)
+                let idx = whole[(whole.startIndex + mine.lowerBound)..<(whole.startIndex + mine.upperBound)]
+                let adv = Array(allAdvantages[mine])
+                let share = Float(idx.count) / Float(whole.count)
+                guard !idx.isEmpty else {
+                    var zero = agent.trainableParameters()
+                    zero = NamedTensors(zip(zero.keys, zero.tensors.map { Tensor(repeating: 0, shape: $0.shape) }).map { ($0, $1) })
+                    communicator.allreduceSum(zero)
+                    var sums = [Double](repeating: 0, count: 6)
+                    communicator.allreduceSum(&sums)
+                    (stats.policyLoss, stats.valueLoss, stats.entropy) = (Float(sums[0]), Float(sums[1]), Float(sums[2]))
+                    clipFractions.append(Float(sums[3]))
+                    (stats.approxKL, stats.oldApproxKL) = (Float(sums[4]), Float(sums[5]))
+                    clipGradientNorm(&zero, maxNorm: c.maxGradNorm)
+                    optimizer.update(agent, gradients: zero)
+                    continue
+                }
                 let x = Tensor(shape: [idx.count, obsSize], values: idx.flatMap { b.observations[$0] })
-                var adv = idx.map { b.advantages[$0] }
-                if c.normalizeAdvantages { adv = normalized(adv) }
                 let advT = Tensor(adv), retT = Tensor(idx.map { b.returns[$0] })
                 let oldLP = Tensor(idx.map { b.logProbs[$0] }), oldV = Tensor(idx.map { b.values[$0] })
                 var kl = (Float(0), Float(0), Float(0))
@@ -352,7 +375,16 @@ public enum PPO {
                     stats.policyLoss = pg.loss.item()
                     stats.valueLoss = vLoss.item()
                     stats.entropy = entropy.item()
-                    return pg.loss - entropy * c.entropyCoefficient + vLoss * c.valueCoefficient
+                    let loss = pg.loss - entropy * c.entropyCoefficient + vLoss * c.valueCoefficient
+                    return communicator.isDistributed ? loss * share : loss
+                }
+                if communicator.isDistributed {
+                    communicator.allreduceSum(grads)
+                    // The logged values are means over the mini-batch: each rank's, weighted by its share.
+                    var sums = [stats.policyLoss, stats.valueLoss, stats.entropy, kl.0, kl.1, kl.2].map { Double($0 * share) }
+                    communicator.allreduceSum(&sums)
+                    (stats.policyLoss, stats.valueLoss, stats.entropy) = (Float(sums[0]), Float(sums[1]), Float(sums[2]))
+                    kl = (Float(sums[3]), Float(sums[4]), Float(sums[5]))
                 }
                 clipGradientNorm(&grads, maxNorm: c.maxGradNorm)
                 optimizer.update(agent, gradients: grads)
