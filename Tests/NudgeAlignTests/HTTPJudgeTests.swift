@@ -225,7 +225,7 @@ enum LiveJudgeServer {
     @Test(.enabled(if: LiveJudgeServer.url != nil, "set NUDGE_JUDGE_URL to run the live judge tests"))
     func theConcurrencyLimitHoldsAgainstTheServer() throws {
         let j = try judge(concurrency: 3, constrained: true)
-        let verdicts = j.judge(judgePairs(9, tag: " (concurrency)"))
+        let verdicts = j.judge(judgePairs(6, tag: " (concurrency)"))
         #expect(verdicts.allSatisfy { $0.preferredIndex != nil }, "\(verdicts)")
         #expect(j.statistics.peakInFlight == 3)
     }
@@ -235,7 +235,7 @@ enum LiveJudgeServer {
         // Without the grammar the model may answer in words: each row is a verdict only if the reply was
         // exactly "0" or "1", and otherwise a failure quoting the reply.
         let j = try judge(constrained: false)
-        for verdict in j.judge(judgePairs(3, tag: " (free)")) {
+        for verdict in j.judge(judgePairs(2, tag: " (free)")) {
             if case .failed(let failure) = verdict { #expect(failure.reason.contains("unparseable reply"), "\(failure)") }
         }
     }

@@ -68,6 +68,5 @@ import NudgeTensor
                                second: RewardSample(prompt: "What is the capital of France?", completion: "banana banana banana"))]
         let verdicts = judge.judge(pairs)
         #expect(verdicts[0].preferredIndex != nil, "\(verdicts)")
-        #expect(judge.judge(pairs) == verdicts)
     }
 }
