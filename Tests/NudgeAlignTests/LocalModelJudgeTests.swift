@@ -70,3 +70,21 @@ import NudgeTensor
         #expect(verdicts[0].preferredIndex != nil, "\(verdicts)")
     }
 }
+
+@Suite struct JudgeLabellingTests {
+    @Test func pairsFollowTheJudgeAndTiesAndFailuresGiveNoPair() throws {
+        let (model, tokenizer) = LocalModelJudgeTests.tinyModel()
+        // A judge over a reward that prefers completions with more odd code points, and cannot score ones with a "7".
+        func odd(_ text: String) -> Int { text.unicodeScalars.filter { $0.value % 2 == 1 }.count }
+        let ones = ClosureReward(name: "odd") { $0.completion.contains("7") ? nil : Double(odd($0.completion)) }
+        let rows = AlignRun.task(named: "addition")!.verifiableRows(count: 16, seed: 1)
+        let labelled = try judgeLabelledPairs(policy: model, tokenizer: tokenizer, rows: rows, count: 12, maxNewTokens: 6, seed: 2,
+                                              judge: RewardJudge(ones), maxRounds: 3)
+        #expect(!labelled.pairs.isEmpty && labelled.pairs.count <= 12)
+        for row in labelled.pairs {
+            guard case .preference(_, let chosen, let rejected) = row else { Issue.record("not a preference row"); continue }
+            #expect(odd(chosen.plainText) > odd(rejected.plainText), "\(chosen.plainText.debugDescription) over \(rejected.plainText.debugDescription)")
+            #expect(!chosen.plainText.contains("7") && !rejected.plainText.contains("7"))
+        }
+    }
+}
