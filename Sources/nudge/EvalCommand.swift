@@ -14,6 +14,8 @@ struct EvalCommand: ParsableCommand {
           nudge eval runs/grpo --best --samples 8       its best checkpoint; pass@1/2/4/8 at temperature 1
           nudge eval path/to/hf-model --data test.jsonl --max-new-tokens 256 --json
           nudge eval path/to/hf-model --data gsm8k/ --split test --columns question=prompt --answer gsm8k
+          nudge eval runs/grpo --set eval.judge=http --set eval.judge_url=http://127.0.0.1:8080/v1 --set eval.judge_model=m
+                                                        also a win rate against the rows' answers (or eval.reference_model)
         """)
 
     @Argument(help: "A model directory (config.json + model.safetensors) or a run directory.") var path: String
@@ -29,10 +31,12 @@ struct EvalCommand: ParsableCommand {
     @Option var temperature: Float = 1
     @Option(help: "Seed of the held-out rows (default: the run's, as its eval used) and of sampling.") var seed: Int?
     @Flag(help: "Print JSON.") var json = false
+    @OptionGroup(title: "Judged win rate (eval.judge, eval.judge_url, eval.judge_model, eval.reference_model, ...)") var settings: ConfigOptions
 
     func run() throws {
         let options = EvalRun.Options(best: best, task: task, data: data, split: split, columns: columns, answer: answer, rows: rows,
-                                      maxNewTokens: maxNewTokens, samples: samples, temperature: temperature, seed: seed)
+                                      maxNewTokens: maxNewTokens, samples: samples, temperature: temperature, seed: seed,
+                                      judge: try settings.resolve(EvalRun.judgeSchema))
         let result = try usageErrors { try EvalRun.evaluate(path: path, options: options) }
         print(json ? try result.json() : result.summary)
     }

@@ -35,11 +35,15 @@ public struct EvalRun {
         public var temperature: Float
         /// The seed of the held-out rows (default: the run's, as its evaluation used) and of sampling.
         public var seed: Int?
+        /// The `eval.judge*` keys (`EvalRun.judgeSchema`): with `eval.judge` other than none, also a
+        /// win rate of the model's completions against the reference's, judged pairwise.
+        public var judge: ResolvedConfig?
 
         /// Options with every setting given (nil: the run's own, else the default).
         public init(best: Bool = false, task: String? = nil, data: String? = nil, split: String = "test", columns: String? = nil,
                     answer: String? = nil, rows: Int? = nil, maxNewTokens: Int? = nil, samples: Int = 0, temperature: Float = 1,
-                    seed: Int? = nil) {
+                    seed: Int? = nil, judge: ResolvedConfig? = nil) {
+            self.judge = judge
             self.best = best
             self.task = task
             self.data = data
@@ -60,6 +64,16 @@ public struct EvalRun {
     public var heldOut: String
     /// What was measured.
     public var evaluation: VerifiableEvaluation
+    /// The judge's verdicts on the model against the reference (with `eval.judge` set), and who judged.
+    public var winRate: (judge: String, reference: String, result: WinRate)?
+
+    /// The keys of the judged win rate: `eval.judge` (none, gold, http, local) and its settings, the reference,
+    /// and the sampling temperatures of both sides.
+    public static let judgeSchema = ConfigSchema(JudgeKeys.fields("eval", choices: ["none"] + JudgeKeys.kinds, default: "none") + [
+        .string("eval.reference_model", "", help: "The model directory or .gguf file whose completions the model's are judged against; empty: the rows' reference answers."),
+        .double("eval.temperature", 0, min: 0, help: "Sampling temperature of the model's completions for the win rate (0: greedy)."),
+        .double("eval.reference_temperature", 0, min: 0, help: "Sampling temperature of the reference model's completions (0: greedy)."),
+    ])
 
     /// Evaluates the model at `path`: a model directory (config.json + model.safetensors) or a run directory.
     ///
@@ -149,13 +163,61 @@ public struct EvalRun {
         let evaluation = try evaluateVerifiable(model: model, tokenizer: tokenizer, rows: heldOut,
                                                 maxNewTokens: options.maxNewTokens ?? runLength ?? 16, samplesPerPrompt: options.samples,
                                                 temperature: options.temperature, gold: gold, seed: evalSeed)
-        return EvalRun(model: modelURL, heldOut: source, evaluation: evaluation)
+        var result = EvalRun(model: modelURL, heldOut: source, evaluation: evaluation)
+        if let judgeConfig = options.judge, judgeConfig.string("eval.judge") != "none" {
+            result.winRate = try judgedWinRate(model: model, tokenizer: tokenizer, rows: heldOut, config: judgeConfig,
+                                               maxNewTokens: options.maxNewTokens ?? runLength ?? 16, seed: evalSeed, gold: gold,
+                                               cacheDirectory: runConfig == nil ? nil : url)
+        }
+        return result
+    }
+
+    /// The model's completions of `rows` against the reference's (`eval.reference_model`'s samples, else the
+    /// rows' answers), judged pairwise by `eval.judge` with the model's completion shown as the first.
+    public static func judgedWinRate(model: any CausalLanguageModel, tokenizer: any Tokenizer, rows: [DatasetRow], config: ResolvedConfig,
+                                     maxNewTokens: Int, seed: UInt64, gold: (any RewardFunction)?,
+                                     cacheDirectory: URL?) throws -> (judge: String, reference: String, result: WinRate) {
+        let judge = try JudgeKeys.pairwise(config, section: "eval", seed: seed, gold: gold, cacheDirectory: cacheDirectory)
+        func complete(_ model: any CausalLanguageModel, _ tokenizer: any Tokenizer, temperature: Float, seed: UInt64) throws -> [RewardSample] {
+            let prompts = try onlinePrompts(rows: rows, tokenizer: tokenizer, limits: TokenLimits(model: model), maxNewTokens: maxNewTokens)
+            let generation = GenerationConfig(tokenizer: tokenizer, maxNewTokens: maxNewTokens, temperature: temperature, seed: seed)
+            return try Rollout.sample(model: model, tokenizer: tokenizer, prompts: prompts, repeats: 1, generation: generation).samples
+        }
+        let mine = try complete(model, tokenizer, temperature: config.float("eval.temperature"), seed: seed)
+        let referencePath = config.string("eval.reference_model")
+        let theirs: [RewardSample]
+        let reference: String
+        if referencePath.isEmpty {
+            theirs = try mine.enumerated().map { row, sample in
+                guard let answer = sample.answer else {
+                    throw RunSetupError("eval.reference_model is empty and held-out row \(row) has no reference answer to judge against")
+                }
+                return RewardSample(prompt: sample.prompt, completion: answer, answer: answer)
+            }
+            reference = "the rows' reference answers"
+        } else {
+            let (other, otherTokenizer) = try LanguageModelLoader.loadWithTokenizer(path: URL(fileURLWithPath: referencePath))
+            other.freeze()
+            theirs = try complete(other, otherTokenizer, temperature: config.float("eval.reference_temperature"), seed: seed &+ 1)
+            reference = referencePath
+        }
+        let verdicts = judge.judge(zip(mine, theirs).map { JudgePair(first: $0, second: $1) })
+        return (judge.name, reference, WinRate(verdicts))
     }
 
     /// One JSON object: the model, the rows, where they came from (`held_out`) and the metrics.
     public func json() throws -> String {
         var object: [String: Any] = ["model": model.path, "rows": evaluation.rows, "held_out": heldOut]
         for (k, v) in evaluation.metrics { object[k] = v }
+        if let (judge, reference, w) = winRate {
+            object["judge"] = judge
+            object["reference"] = reference
+            object["win_rate"] = w.winRate.isNaN ? nil : w.winRate
+            object["wins"] = w.wins
+            object["losses"] = w.losses
+            object["ties"] = w.ties
+            object["judge_failures"] = w.failures.map(\.description)
+        }
         let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
         return String(decoding: data, as: UTF8.self)
     }
@@ -164,6 +226,11 @@ public struct EvalRun {
     public var summary: String {
         var lines = ["\(model.path) on \(evaluation.rows) held-out rows: \(heldOut)"]
         for (k, v) in evaluation.metrics { lines.append(String(format: "  %-22@ %.4f", k as NSString, v)) }
+        if let (judge, reference, w) = winRate {
+            lines.append(String(format: "  win rate %.4f against %@ (judge %@): %d wins, %d losses, %d ties, %d failures", w.winRate,
+                                reference as NSString, judge as NSString, w.wins, w.losses, w.ties, w.failures.count))
+            for failure in w.failures.prefix(5) { lines.append("  judge failure: \(failure)") }
+        }
         for x in evaluation.examples {
             lines.append("  \(x.correct ? "✓" : "✗") \(x.prompt.debugDescription) → \(x.completion.debugDescription) (answer \(x.answer ?? "–"))")
         }

@@ -61,7 +61,32 @@ public enum RMRun {
 
     public static let schema = ConfigSchema(
         AlignConfig.common(trainer: "rm") + keys.fields(defaults: RewardConfig()) + [
-        ])
+            .choice("rm.pairs", ["data", "policy_samples"], default: "data",
+                    help: "The preference pairs: the data file's (or the built-in task's), or pairs of the model's own samples labelled by rm.judge (RLAIF with an http or local judge)."),
+            .int("rm.judge_pairs", 1000, min: 1, help: "policy_samples: how many labelled pairs to collect."),
+            .int("rm.max_completion_length", 8, min: 1, help: "policy_samples: new tokens per sampled completion."),
+            .double("rm.temperature", 1, above: 0, help: "policy_samples: sampling temperature."),
+        ] + JudgeKeys.fields("rm"))
+
+    /// The pairs to train on: `rm.pairs = data` the file's (or the task's) preference rows; `policy_samples`
+    /// two samples of `model` per prompt of the data (or the task's verifiable rows), labelled by `rm.judge`.
+    public static func pairs(_ run: AlignRun, model: any CausalLanguageModel, tokenizer: any Tokenizer) throws -> [DatasetRow] {
+        let config = run.config
+        guard config.string("rm.pairs") == "policy_samples" else { return try run.rows(preference: true) }
+        let data = config.string("data")
+        let promptRows = data.isEmpty ? run.syntheticTask.verifiableRows(count: max(256, config.int("rows")), seed: run.seed &+ 1000)
+            : try JSONLDataset.load(URL(fileURLWithPath: data), options: DataKeys.options(config))
+        let output = URL(fileURLWithPath: config.string("output"))
+        try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
+        let judge = try JudgeKeys.pairwise(config, section: "rm", seed: run.seed, cacheDirectory: output)
+        let labelled = try judgeLabelledPairs(policy: model, tokenizer: tokenizer, rows: promptRows, count: config.int("rm.judge_pairs"),
+                                              maxNewTokens: config.int("rm.max_completion_length"), temperature: config.float("rm.temperature"),
+                                              seed: run.seed &+ 3, judge: judge)
+        print("RM: \(labelled.pairs.count) pairs of the model's samples labelled by \(judge.name) (\(labelled.ties) ties, \(labelled.failures.count) failures)")
+        for (round, failure) in labelled.failures.prefix(5) { print("RM: no label, round \(round): \(failure)") }
+        guard !labelled.pairs.isEmpty else { throw RunSetupError("rm.pairs = policy_samples: the judge \(judge.name) labelled no pair") }
+        return labelled.pairs
+    }
 
     /// Trains with a resolved configuration; `resume` continues the run in `output` from checkpoints/latest.
     public static func train(config resolved: ResolvedConfig, resume: Bool = false) throws {
@@ -69,7 +94,8 @@ public enum RMRun {
         if AlignRun.usesPreset(config) { config.setDefault("rm.learning_rate", .double(1e-3)) }
         let run = AlignRun(config: config)
         let (trunk, tokenizer) = try run.loadModel()
-        let rows = try run.rows(preference: true)
+        // Resuming samples the same pairs from the initial model and finds their labels in the judge cache.
+        let rows = try pairs(run, model: trunk, tokenizer: tokenizer)
         var trainer = keys.apply(config, to: RewardConfig())
         trainer.seed = UInt64(config.int("seed"))
         let model = ScalarHeadModel(trunk: trunk, seed: run.seed)
