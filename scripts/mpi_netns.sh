@@ -12,17 +12,16 @@ cd "$(dirname "$0")/.."
 
 A=nudge-mpi-a B=nudge-mpi-b
 SUBNET=10.77.0.0/24 IP_A=10.77.0.1 IP_B=10.77.0.2
-agent="$(mktemp -d)/netns-agent.sh"
-
+agent_dir=""
 cleanup() {
     ip netns del "$A" 2>/dev/null || true
     ip netns del "$B" 2>/dev/null || true
-    rm -rf "$(dirname "$agent")"
+    if [[ -n "$agent_dir" ]]; then rm -rf "$agent_dir"; fi
 }
+cleanup  # namespaces left by an interrupted earlier run
 trap cleanup EXIT
-cleanup
-trap cleanup EXIT
-agent="$(mktemp -d)/netns-agent.sh"
+agent_dir="$(mktemp -d)"
+agent="$agent_dir/netns-agent.sh"
 
 ip netns add "$A"
 ip netns add "$B"

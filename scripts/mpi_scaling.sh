@@ -2,7 +2,7 @@
 # Step times of SmolLM2-135M GRPO and SFT at 1 rank × 1 thread, 1 rank × 2 threads and 2 ranks ×
 # 1 thread (README "Scaling"). Needs a release build (swift build -c release --product nudge),
 # Open MPI, and the GGUF file:
-#   scripts/mpi_scaling.sh /path/SmolLM2-135M-Instruct.Q4_1.gguf [repeats]
+#   [TRAINERS="grpo sft"] scripts/mpi_scaling.sh /path/SmolLM2-135M-Instruct.Q4_1.gguf [repeats]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 model="$1"; repeats="${2:-1}"
@@ -21,7 +21,7 @@ print("steps %d, median step after the first %.2f s (all: %s)" % (len(rows), sta
 PY
 }
 for r in $(seq 1 "$repeats"); do
-    for name in grpo sft; do
+    for name in ${TRAINERS:-grpo sft}; do
         declare -n args="$name"
         NUDGE_THREADS=1 "$bin" "${args[@]}" --output "$out/$name-1x1" > "$out/$name-1x1.log" 2>&1
         echo "$name 1 rank x 1 thread: $(summary "$out/$name-1x1")"
