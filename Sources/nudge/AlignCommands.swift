@@ -83,14 +83,11 @@ struct RMCommand: ParsableCommand {
 }
 
 struct PRMCommand: ParsableCommand {
-    static let schema = PRMRun.schema
-    static let configuration = CommandConfiguration(
-        commandName: "prm", abstract: "Train a process reward model on stepwise supervision (prompt, completions, labels).",
-        discussion: schema.discussion(examples: ["nudge prm                    (the carries task's stepwise rows)",
-                                                 "nudge prm --data steps.jsonl --set prm.eval_data=held_out.jsonl"]))
+    static let configuration = CommandConfiguration(commandName: "prm", abstract: "Train a process reward model on stepwise supervision (prompt, completions, labels).",
+        discussion: PRMRun.schema.discussion(examples: ["nudge prm                    (the carries task's stepwise rows)", "nudge prm --data steps.jsonl --set prm.eval_data=held_out.jsonl"]))
     @OptionGroup var options: AlignOptions
-    func validate() throws { _ = try options.resolve(Self.schema, section: "prm") }
-    func run() throws { try PRMRun.train(config: options.resolve(Self.schema, section: "prm"), resume: options.resume != nil) }
+    func validate() throws { _ = try options.resolve(PRMRun.schema, section: "prm") }
+    func run() throws { try PRMRun.train(config: options.resolve(PRMRun.schema, section: "prm"), resume: options.resume != nil) }
 }
 
 struct DPOCommand: ParsableCommand {

@@ -16,7 +16,7 @@ public enum PRMRun {
     public static var keys: [ConfigBinding<PRMConfig>] { PRMConfig.configKeys.map { $0.prefixed("prm") } }
 
     public static let schema = ConfigSchema(
-        AlignConfig.common(trainer: "prm", task: "carries") + keys.fields(defaults: PRMConfig()) + [
+        AlignConfig.common(trainer: "prm", task: "carries") + keys.fields(defaults: PRMConfig()) + OnlineConfig.warmup + [
             .string("prm.eval_data", "", help: "A JSONL or Parquet file of held-out stepwise rows; empty: held-out rows of the built-in task (or, with data, a seeded sample of at most a tenth of it)."),
             .int("prm.eval_rows", 256, min: 0, help: "Held-out rows for the step-level metrics (0: no evaluation)."),
         ])
@@ -79,6 +79,12 @@ public enum PRMRun {
         let (rows, heldOut) = try Self.rows(run)
         var trainer = keys.apply(config, to: PRMConfig())
         trainer.seed = run.seed
+        if !resume {
+            // A fresh preset model first learns the task's worked solutions by SFT, as a PRM is
+            // fine-tuned from a language model that can already write them: the language-modeling
+            // loss is what teaches a from-scratch model the digit sums its steps are checked on.
+            try OnlineRun(config: config, name: "PRM").warmStart(trunk, tokenizer, maxNewTokens: AlignRun.completionLength(task: config.string("task")))
+        }
         let model = ScalarHeadModel(trunk: trunk, seed: run.seed &+ 13)
         let stepper = try PRMTrainer.trainer(model: model, tokenizer: tokenizer, rows: rows, evalRows: heldOut, config: trainer)
         let saved: @Sendable (URL) -> URL = { $0.appendingPathComponent("prm.safetensors") }
