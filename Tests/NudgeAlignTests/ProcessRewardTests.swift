@@ -278,6 +278,48 @@ struct ProcessRewardTests {
         #expect(ppoResult["objective/step_scores"] != nil)
     }
 
+    // MARK: Runs
+
+    @Test func thePRMRunAndTheLabRunEndToEnd() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("nudge-prm-lab-\(getpid())")
+        defer { try? FileManager.default.removeItem(at: root) }
+        // nudge prm on the built-in task, a tiny budget: finite held-out metrics and a loadable PRM.
+        let prmConfig = try PRMRun.schema.resolve(overrides: [
+            "output=\(root.appendingPathComponent("prm").path)", "rows=16", "prm.eval_rows=4", "prm.epochs=1", "warmup.sft_epochs=0",
+        ])
+        let metrics = try #require(try PRMRun.train(config: prmConfig))
+        #expect(metrics.accuracy.isFinite && metrics.loss.isFinite && metrics.steps > 0)
+        let (policy, tokenizer) = tinyPolicy(seed: 1)
+        let prm = try ProcessRewardModel.load(root.appendingPathComponent("prm"), base: policy, tokenizer: tokenizer)
+        let sample = RewardSample(prompt: "Add with carries: 47 + 85", completion: "7+5+0=12\n4+8+1=13\n132")
+        let scores = try #require(try prm.stepScores([sample])[0])
+        #expect(scores.count == 3 && scores.allSatisfy { $0 > 0 && $0 < 1 })
+        #expect(throws: RunSetupError.self) { try PRMRun.train(config: try PRMRun.schema.resolve(overrides: ["task=addition", "output=\(root.path)/x"])) }
+
+        // The comparison, every stage on a tiny budget: three arms, finite accuracies, the report written.
+        let lab = try ProcessRewardLab.schema.resolve(overrides: [
+            "output=\(root.appendingPathComponent("lab").path)", "steps=2", "eval.every=1", "eval.rows=4", "prompts_per_step=2",
+            "num_generations=2", "prm.rows=16", "prm.epochs=1", "warmup.sft_epochs=0",
+        ])
+        let result = try ProcessRewardLab.compare(config: lab)
+        #expect(result.arms.map(\.name) == ["GRPO (outcome)", "PRM-GRPO (process)", "GRPO (process, gold steps)"])
+        for arm in result.arms {
+            #expect(arm.outcome.accuracies.map(\.0) == [0, 1, 2] && arm.outcome.accuracies.allSatisfy { $0.1.isFinite })
+            #expect(arm.row.rolloutsGenerated == 8)
+        }
+        #expect(FileManager.default.fileExists(atPath: root.appendingPathComponent("lab/report.html").path))
+        #expect(FileManager.default.fileExists(atPath: root.appendingPathComponent("lab/table.md").path))
+        #expect(ProcessRewardLab.firstStep(reaching: 0.5, in: [(0, 0.2), (10, 0.4), (20, 0.55), (30, 0.6)]) == 20)
+        #expect(ProcessRewardLab.firstStep(reaching: 0.9, in: [(0, 0.2)]) == nil)
+
+        // The methods-table row from a given warm start.
+        let (row, outcome) = try ProcessRewardLab.prmGRPO(warm: policy, tokenizer: tokenizer, processRewardModel: "gold", overrides: [
+            "output=\(root.appendingPathComponent("prm-grpo").path)", "grpo.steps=1", "eval.every=1", "eval.rows=2",
+            "grpo.prompts_per_step=2", "grpo.num_generations=2",
+        ])
+        #expect(row.method == "PRM-GRPO" && row.rolloutsGenerated == 4 && row.finalGold.isFinite && outcome.steps == 1)
+    }
+
     // MARK: Learning
 
     @Test(.tags(.learning), .enabled(if: LearningRuns.enabled, LearningRuns.reason))

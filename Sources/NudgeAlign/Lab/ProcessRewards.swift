@@ -31,6 +31,8 @@ public enum ProcessRewardLab {
         .int("prm.epochs", 4, min: 1, help: "Epochs of the PRM trained here."),
         .double("warmup.target_accuracy", 0.2, min: 0, max: 1, help: "Stop the SFT warm start at this development accuracy."),
         .int("warmup.sft_epochs", 30, min: 0, help: "At most this many SFT epochs of the warm start."),
+        .int("warmup.sft_rows", 2000, min: 1, help: "SFT rows of the warm start."),
+        .bool("gold_steps", true, help: "Also run GRPO with the task's gold step checker as the process reward (what a perfect PRM would give)."),
     ])
 
     /// One GRPO run of the comparison.
@@ -64,7 +66,7 @@ public enum ProcessRewardLab {
             "grpo.num_generations=\(c.int("num_generations"))", "grpo.learning_rate=\(c.double("learning_rate"))",
             "grpo.reward_mode=\(mode.rawValue)",
             "warmup.target_accuracy=\(c.double("warmup.target_accuracy"))", "warmup.sft_epochs=\(c.int("warmup.sft_epochs"))",
-            "checkpoint.every=\(max(c.int("steps"), 1))",
+            "warmup.sft_rows=\(c.int("warmup.sft_rows"))", "checkpoint.every=\(max(c.int("steps"), 1))",
         ] + (processRewardModel.isEmpty ? [] : ["grpo.process_reward_model=\(processRewardModel)"]))
     }
 
@@ -105,7 +107,7 @@ public enum ProcessRewardLab {
         let warmRun = OnlineRun(config: base, name: "warm start")
         let (warm, tokenizer) = try warmRun.loadModel()
         let maxNewTokens = AlignRun.completionLength(task: task)
-        print("1/4  Warm start: SFT of a tiny Llama on worked 3-digit additions (carries)")
+        print("1/\(c.bool("gold_steps") ? 5 : 4)  Warm start: SFT of a tiny Llama on worked 3-digit additions (carries)")
         try warmRun.warmStart(warm, tokenizer, maxNewTokens: maxNewTokens)
         let heldOut = try warmRun.rows().heldOut
         let warmAccuracy = try exactMatchAccuracy(model: warm, tokenizer: tokenizer, rows: heldOut, maxNewTokens: maxNewTokens)
@@ -116,28 +118,32 @@ public enum ProcessRewardLab {
         var prmPath = c.string("prm.model")
         var prmMetrics: PRMMetrics?
         if prmPath.isEmpty {
-            print("2/4  Process reward model (nudge prm on the carries task's stepwise rows)")
+            print("2/\(c.bool("gold_steps") ? 5 : 4)  Process reward model (nudge prm on the carries task's stepwise rows)")
             let prmDirectory = root.appendingPathComponent("prm")
             let prmConfig = try resolve(PRMRun.schema, [
                 "seed=\(seed)", "output=\(prmDirectory.path)", "rows=\(c.int("prm.rows"))", "prm.epochs=\(c.int("prm.epochs"))",
+                "prm.eval_rows=\(c.int("eval.rows"))",
             ])
             prmMetrics = try PRMRun.train(config: prmConfig)
             prmPath = prmDirectory.path
         } else {
-            print("2/4  Process reward model: \(prmPath)")
+            print("2/\(c.bool("gold_steps") ? 5 : 4)  Process reward model: \(prmPath)")
         }
 
-        // 3–4. GRPO, outcome then process, from copies of the warm start.
+        // 3–5. GRPO, outcome then process (the PRM, then the gold steps), from copies of the warm start.
         var arms: [Arm] = []
-        for (k, mode) in [RewardMode.outcome, .process].enumerated() {
-            print("\(3 + k)/4  GRPO, \(mode == .outcome ? "outcome reward (exact answer)" : "process reward (PRM step scores)")")
-            let config = try grpoConfig(c, output: root.appendingPathComponent("grpo-\(mode.rawValue)"), task: task, mode: mode,
-                                        processRewardModel: mode == .process ? prmPath : "")
+        let runs: [(name: String, directory: String, mode: RewardMode, process: String)] =
+            [("GRPO (outcome)", "grpo-outcome", .outcome, ""), ("PRM-GRPO (process)", "grpo-process", .process, prmPath)]
+            + (c.bool("gold_steps") ? [("GRPO (process, gold steps)", "grpo-gold-steps", .process, "gold")] : [])
+        for (k, arm) in runs.enumerated() {
+            print("\(3 + k)/\(2 + runs.count)  \(arm.name)")
+            let config = try grpoConfig(c, output: root.appendingPathComponent(arm.directory), task: task, mode: arm.mode,
+                                        processRewardModel: arm.process)
             let copy = try LanguageModelLoader.frozenCopy(of: warm)
             copy.unfreeze()
             let outcome = try GroupRun.grpo.train(config: config, warm: (copy, tokenizer))
-            let name = mode == .outcome ? "GRPO (outcome)" : "PRM-GRPO (process)"
-            let row = MethodComparison(method: name, modelsInMemory: mode == .outcome ? 1 : 2,
+            let name = arm.name
+            let row = MethodComparison(method: name, modelsInMemory: arm.process.isEmpty || arm.process == "gold" ? 1 : 2,
                                        rolloutsGenerated: outcome.steps * c.int("prompts_per_step") * c.int("num_generations"),
                                        wallSeconds: outcome.seconds, finalGold: outcome.accuracies.last?.1 ?? .nan)
             arms.append(Arm(name: name, outcome: outcome, stepsToTarget: firstStep(reaching: target, in: outcome.accuracies), row: row))
@@ -180,7 +186,7 @@ public enum ProcessRewardLab {
             String(format: "Every number on this page was measured by this run (seed %d); total wall time %.0f s.", c.int("seed"), seconds),
             String(format: "Both runs start from one warm start (held-out accuracy %.3f) and use the same seed, prompts, %d steps of %d prompts × %d completions, and learning rate %g.",
                    r.warmAccuracy, c.int("steps"), c.int("prompts_per_step"), c.int("num_generations"), c.double("learning_rate")),
-            "Outcome: GRPO's group-normalized exact-answer reward on every token. Process: every step's PRM score p(correct) normalized over the group's steps, a token's advantage the sum over the steps ending at or after it (DeepSeekMath §4.1.3).",
+            "Outcome: GRPO's group-normalized exact-answer reward on every token. Process: every step's PRM score p(correct) normalized over the group's steps, a token's advantage the sum over the steps ending at or after it (DeepSeekMath §4.1.3). Gold steps: the same with the task's step checker (1/0 per step) in place of the PRM, what a perfect PRM would give.",
         ]
         if let prm = r.prm {
             notes.append(String(format: "The PRM (trained here): held-out step accuracy %.3f, precision %.3f, recall %.3f, F1 %.3f over %d steps.",
