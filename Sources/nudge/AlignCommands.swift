@@ -15,7 +15,7 @@ struct AlignOptions: ParsableArguments {
     @OptionGroup var config: ConfigOptions
     @Option(help: "A Hugging Face model directory or a .gguf file (key: model).") var model: String?
     @Option(help: "A JSONL or Parquet file (or Hub dataset directory) in TRL's shapes (key: data).") var data: String?
-    @Option(help: "Built-in task: addition, multiplication, reversal, sorting (key: task).") var task: String?
+    @Option(help: "Built-in task: addition, multiplication, reversal, sorting, carries (key: task).") var task: String?
     @Option(help: "Rows generated for the built-in task (key: rows).") var rows: Int?
     @Option(help: "Passes over the data (key: <trainer>.epochs).") var epochs: Int?
     @Option(name: .customLong("batch-size"), help: "Rows per batch (key: <trainer>.batch_size).") var batchSize: Int?
@@ -80,6 +80,14 @@ struct RMCommand: ParsableCommand {
     func validate() throws { _ = try options.resolve(Self.schema, section: "rm") }
 
     func run() throws { try RMRun.train(config: options.resolve(Self.schema, section: "rm"), resume: options.resume != nil) }
+}
+
+struct PRMCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "prm", abstract: "Train a process reward model on stepwise supervision (prompt, completions, labels).",
+        discussion: PRMRun.schema.discussion(examples: ["nudge prm                    (the carries task's stepwise rows)", "nudge prm --data steps.jsonl --set prm.eval_data=held_out.jsonl"]))
+    @OptionGroup var options: AlignOptions
+    func validate() throws { _ = try options.resolve(PRMRun.schema, section: "prm") }
+    func run() throws { try PRMRun.train(config: options.resolve(PRMRun.schema, section: "prm"), resume: options.resume != nil) }
 }
 
 struct DPOCommand: ParsableCommand {

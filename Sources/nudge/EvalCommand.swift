@@ -20,7 +20,7 @@ struct EvalCommand: ParsableCommand {
 
     @Argument(help: "A model directory (config.json + model.safetensors) or a run directory.") var path: String
     @Flag(help: "Run directory: evaluate checkpoints/best instead of checkpoints/model.") var best = false
-    @Option(help: "Built-in task: addition, multiplication, reversal, sorting (default: the run's, else addition).") var task: String?
+    @Option(help: "Built-in task: addition, multiplication, reversal, sorting, carries (default: the run's, else addition).") var task: String?
     @Option(help: "A JSONL or Parquet file (or Hub dataset directory) of verifiable rows {\"prompt\": …, \"answer\": …} instead of the run's held-out rows or a built-in task.") var data: String?
     @Option(help: "The split of --data when it is a Hub dataset directory (data/<split>-*.parquet).") var split = "test"
     @Option(help: "Column mapping for --data, as dataset.columns (default: the run's).") var columns: String?

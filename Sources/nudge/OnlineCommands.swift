@@ -14,7 +14,7 @@ struct OnlineOptions: ParsableArguments {
     @OptionGroup var config: ConfigOptions
     @Option(help: "A Hugging Face model directory or a .gguf file (key: model).") var model: String?
     @Option(help: "A JSONL or Parquet file (or Hub dataset directory) of prompts, e.g. {\"prompt\": …, \"answer\": …} (key: data).") var data: String?
-    @Option(help: "Built-in task: addition, multiplication, reversal, sorting (key: task).") var task: String?
+    @Option(help: "Built-in task: addition, multiplication, reversal, sorting, carries (key: task).") var task: String?
     @Option(help: "Optimizer steps (key: <trainer>.steps).") var steps: Int?
     @Option(name: .customLong("learning-rate"), help: "AdamW learning rate (key: <trainer>.learning_rate).") var learningRate: Double?
     @Option(help: "KL coefficient β (key: <trainer>.beta).") var beta: Double?

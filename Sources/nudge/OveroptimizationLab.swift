@@ -1,5 +1,5 @@
 // `nudge lab overoptimization`: Goodhart's law in a gradient, measured (the experiment is NudgeAlign's
-// OveroptimizationExperiment), and `nudge lab instruments` (NudgeAlign's InstrumentsLab).
+// OveroptimizationExperiment), `nudge lab instruments` (InstrumentsLab), `nudge lab process-rewards` (ProcessRewardLab).
 
 import ArgumentParser
 import Foundation
@@ -8,7 +8,7 @@ import Nudge
 struct LabCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lab", abstract: "Experiments that measure: reward over-optimization, the seeds' instruments.",
-        subcommands: [OveroptimizationLab.self, InstrumentsCommand.self])
+        subcommands: [OveroptimizationLab.self, InstrumentsCommand.self, ProcessRewardsCommand.self])
 
     struct InstrumentsCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -20,6 +20,15 @@ struct LabCommand: ParsableCommand {
             let (page, count) = try InstrumentsLab.writeReport(to: URL(fileURLWithPath: output), seed: seed)
             print("Wrote \(count) instruments and \(page.path)")
         }
+    }
+
+    struct ProcessRewardsCommand: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "process-rewards", abstract: "GRPO with outcome vs PRM step rewards on the carries task, one warm start, same budget (writes a run and report.html).",
+            discussion: ProcessRewardLab.schema.discussion(examples: ["nudge lab process-rewards", "nudge lab process-rewards --set steps=100 --set seed=2 --set prm.model=runs/prm"]))
+        @OptionGroup var config: ConfigOptions
+        func resolved() throws -> ResolvedConfig { try config.resolve(ProcessRewardLab.schema) }
+        func validate() throws { _ = try resolved() }
+        func run() throws { try ProcessRewardLab.compare(config: resolved()) }
     }
 }
 

@@ -49,6 +49,9 @@ public enum DatasetShape: String, Sendable, Hashable, CaseIterable {
     case tokenizedPreference = "prompt_input_ids/chosen_input_ids/rejected_input_ids"
     /// `input_ids` with optional `completion_mask`.
     case tokenizedLanguageModeling = "input_ids/completion_mask"
+    /// `prompt`, `completions` (a list of steps), `labels` (one boolean per step): TRL's
+    /// stepwise supervision, what a process reward model trains on.
+    case stepwiseSupervision = "prompt/completions/labels"
 }
 
 /// One dataset row.
@@ -69,6 +72,9 @@ public enum DatasetRow: Sendable, Hashable {
     case tokenizedPreference(promptIDs: [Int], chosenIDs: [Int], rejectedIDs: [Int])
     /// Pre-tokenized ids with the loss mask (1 = train on this token), used as they are.
     case tokenizedLanguageModeling(inputIDs: [Int], completionMask: [Int])
+    /// A prompt, its completion as a list of steps, and whether each step is correct (TRL's
+    /// stepwise supervision; plain text).
+    case stepwiseSupervision(prompt: String, completions: [String], labels: [Bool])
 
     /// The row's shape.
     public var shape: DatasetShape {
@@ -81,6 +87,7 @@ public enum DatasetRow: Sendable, Hashable {
         case .verifiable: .verifiable
         case .tokenizedPreference: .tokenizedPreference
         case .tokenizedLanguageModeling: .tokenizedLanguageModeling
+        case .stepwiseSupervision: .stepwiseSupervision
         }
     }
 }

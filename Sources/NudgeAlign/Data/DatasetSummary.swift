@@ -26,6 +26,7 @@ extension DatasetRow {
         case .verifiable(let p, let answer): ["prompt": p.jsonObject, "answer": answer]
         case .tokenizedPreference(let p, let c, let r): ["prompt_input_ids": p, "chosen_input_ids": c, "rejected_input_ids": r]
         case .tokenizedLanguageModeling(let ids, let mask): ["input_ids": ids, "completion_mask": mask]
+        case .stepwiseSupervision(let p, let steps, let labels): ["prompt": p, "completions": steps, "labels": labels]
         }
     }
 

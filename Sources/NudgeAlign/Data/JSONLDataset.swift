@@ -277,6 +277,7 @@ public enum JSONLDataset {
             return .tokenizedPreference
         }
         if keys.contains("input_ids") { return .tokenizedLanguageModeling }
+        if keys.contains("completions") || keys.contains("labels") { return .stepwiseSupervision }
         if keys.contains("chosen") || keys.contains("rejected") { return .preference }
         if keys.contains("label") { return .unpairedPreference }
         if keys.contains("answer") || keys.contains("solution") { return .verifiable }
@@ -312,6 +313,7 @@ extension DatasetRow {
         case .promptCompletion(let prompt, _), .promptOnly(let prompt), .preference(let prompt, _, _),
             .unpairedPreference(let prompt, _, _), .verifiable(let prompt, _):
             prompt.isConversational
+        case .stepwiseSupervision: false
         case .tokenizedPreference, .tokenizedLanguageModeling: nil
         }
     }
@@ -345,6 +347,7 @@ struct LineParser {
         case .verifiable: "answer"
         case .tokenizedPreference: "chosen_input_ids"
         case .tokenizedLanguageModeling: "input_ids"
+        case .stepwiseSupervision: "completions"
         }
     }
 
@@ -407,7 +410,45 @@ struct LineParser {
                 guard mask.contains(1) else { throw error("completion_mask", .emptyCompletion) }
             }
             return .tokenizedLanguageModeling(inputIDs: inputIDs, completionMask: mask)
+        case .stepwiseSupervision:
+            return try stepwise(object)
         }
+    }
+
+    /// A stepwise-supervision row: a text prompt, a non-empty list of string steps, one boolean
+    /// label per step (TRL's PRMTrainer reads `int(label)`, so 0 and 1 are taken too).
+    func stepwise(_ object: [String: JSONValue]) throws -> DatasetRow {
+        let prompt: String
+        switch object["prompt"] {
+        case .string(let text): prompt = text
+        case let other?: throw error("prompt", .wrongType(expected: "a string", found: other.typeName))
+        case nil: throw error("prompt", .missingField)
+        }
+        func list(_ key: String) throws -> [JSONValue] {
+            switch object[key] {
+            case .array(let items): return items
+            case let other?: throw error(key, .wrongType(expected: "a list", found: other.typeName))
+            case nil: throw error(key, .missingField)
+            }
+        }
+        let steps = try list("completions").enumerated().map { k, item -> String in
+            guard case .string(let step) = item else {
+                throw error("completions[\(k)]", .wrongType(expected: "a string", found: item.typeName))
+            }
+            return step
+        }
+        guard !steps.isEmpty else { throw error("completions", .emptyCompletion) }
+        let labels = try list("labels").enumerated().map { k, item -> Bool in
+            switch item {
+            case .bool(let label): return label
+            case .int(let number) where number == 0 || number == 1: return number == 1
+            default: throw error("labels[\(k)]", .wrongType(expected: "a boolean", found: item.typeName))
+            }
+        }
+        guard labels.count == steps.count else {
+            throw error("labels", .inconsistent("has \(labels.count) entries but completions has \(steps.count) steps"))
+        }
+        return .stepwiseSupervision(prompt: prompt, completions: steps, labels: labels)
     }
 
     func preference(_ object: [String: JSONValue]) throws -> DatasetRow {

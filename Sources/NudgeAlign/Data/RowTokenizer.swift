@@ -258,6 +258,8 @@ public struct RowTokenizer: Sendable {
             prompt = .messages(Array(messages[..<end]))
         case .tokenizedPreference(let ids, _, _):
             return PromptExample(promptIDs: truncate(ids, to: options.maxPromptLength, keeping: options.promptTruncation))
+        case .stepwiseSupervision(let p, _, _):
+            prompt = .text(p)
         case .tokenizedLanguageModeling:
             throw TokenizationError.unsupportedShape(row.shape, expected: "a prompt")
         }

@@ -16,6 +16,13 @@
 //
 // Prompts: "What is 23 + 58?", "What is 23 × 58?", "Reverse the letters: qwmz",
 // "Sort the letters: qwmz". The same seed gives the same rows.
+//
+// `carries` is the multi-step task (process supervision): "Add with carries: 47 + 85" is answered
+// column by column from the ones, one step per line, each step `a+b+c=s` (the column's digits, the
+// carry in, their sum), then the answer on its own line: "7+5+0=12\n4+8+1=13\n132". Its gold
+// outcome reward is the arithmetic one on the last line; its gold step checker
+// (`goldStepLabels`) marks each line correct when it equals the worked solution's line at that
+// position, so every step is checkable on its own.
 
 import Foundation
 import NudgeLM
@@ -39,6 +46,11 @@ public enum SyntheticTask: Sendable, Hashable {
     case reversal(length: Int)
     /// Sort `length` distinct lowercase letters alphabetically (1...26).
     case sorting(length: Int)
+    /// `a + b` with `digits`-digit operands (1...18), worked column by column with carries, one step a line.
+    case carries(digits: Int)
+
+    /// The prompt prefix of the `carries` task.
+    static let carriesPrefix = "Add with carries: "
 
     static let letters = Array("abcdefghijklmnopqrstuvwxyz")
 
@@ -47,6 +59,10 @@ public enum SyntheticTask: Sendable, Hashable {
     /// The next problem drawn from `rng`.
     public func problem(using rng: inout RandomGenerator) -> SyntheticProblem {
         switch self {
+        case .carries(let digits):
+            precondition(digits >= 1 && digits <= 18, "unsupported digit count \(digits)")
+            let a = Self.number(digits: digits, rng: &rng), b = Self.number(digits: digits, rng: &rng)
+            return SyntheticProblem(prompt: "\(Self.carriesPrefix)\(a) + \(b)", answer: String(a + b))
         case .addition(let digits), .multiplication(let digits):
             let isAddition: Bool
             if case .addition = self { isAddition = true } else { isAddition = false }
@@ -104,13 +120,13 @@ public enum SyntheticTask: Sendable, Hashable {
     /// SFT rows: prompt and the correct completion.
     public func sftRows(count: Int, seed: UInt64, conversational: Bool = false) -> [DatasetRow] {
         problems(count: count, seed: seed).map {
-            .promptCompletion(prompt: Self.prompt($0.prompt, conversational), completion: Self.completion($0.answer, conversational))
+            .promptCompletion(prompt: Self.prompt($0.prompt, conversational), completion: Self.completion(solution($0), conversational))
         }
     }
 
     /// Conversation rows: a user question and the assistant's correct answer.
     public func conversationRows(count: Int, seed: UInt64) -> [DatasetRow] {
-        problems(count: count, seed: seed).map { .conversation([.user($0.prompt), .assistant($0.answer)]) }
+        problems(count: count, seed: seed).map { .conversation([.user($0.prompt), .assistant(solution($0))]) }
     }
 
     /// Preference rows whose chosen completion has a strictly higher gold reward than the rejected one.
@@ -121,12 +137,12 @@ public enum SyntheticTask: Sendable, Hashable {
         var rng = RandomGenerator(seed: seed)
         return (0..<count).map { _ in
             let problem = problem(using: &rng)
-            var chosen = rng.uniform() < 0.5 ? problem.answer : wrongAnswer(problem.answer, severity: 1, rng: &rng)
-            let rejected = wrongAnswer(problem.answer, severity: 3, rng: &rng)
+            var chosen = rng.uniform() < 0.5 ? solution(problem) : wrongSolution(problem, severity: 1, rng: &rng)
+            let rejected = wrongSolution(problem, severity: 3, rng: &rng)
             if Self.goldReward(prompt: problem.prompt, completion: chosen)
                 <= Self.goldReward(prompt: problem.prompt, completion: rejected)
             {
-                chosen = problem.answer
+                chosen = solution(problem)
             }
             return .preference(
                 prompt: Self.prompt(problem.prompt, conversational), chosen: Self.completion(chosen, conversational),
@@ -140,7 +156,7 @@ public enum SyntheticTask: Sendable, Hashable {
         return (0..<count).map { _ in
             let problem = problem(using: &rng)
             let desirable = rng.uniform() < 0.5
-            let completion = desirable ? problem.answer : wrongAnswer(problem.answer, severity: 2, rng: &rng)
+            let completion = desirable ? solution(problem) : wrongSolution(problem, severity: 2, rng: &rng)
             return .unpairedPreference(
                 prompt: Self.prompt(problem.prompt, conversational), completion: Self.completion(completion, conversational),
                 label: desirable)
@@ -154,9 +170,10 @@ public enum SyntheticTask: Sendable, Hashable {
     /// closer), 0 when unparseable or when the prompt is not a synthetic task's.
     public static func goldReward(prompt: String, completion: String) -> Double {
         guard let answer = answer(for: prompt) else { return 0 }
-        let given = completion.trimmingWhitespace
+        // The carries task's outcome is its last line, the answer.
+        let given = prompt.hasPrefix(carriesPrefix) ? lastLine(completion) : completion.trimmingWhitespace
         if given == answer { return 1 }
-        if isArithmetic(prompt) {
+        if isArithmetic(prompt) || prompt.hasPrefix(carriesPrefix) {
             guard let value = Int(given), let truth = Int(answer) else { return 0 }
             let distance = Double(value.subtractingReportingOverflow(truth).partialValue.magnitude)
             return 0.5 / (1 + distance)
@@ -180,12 +197,137 @@ public enum SyntheticTask: Sendable, Hashable {
             }
             return nil
         }
+        if let operands = carriesOperands(prompt) {
+            let sum = operands.a.addingReportingOverflow(operands.b)
+            return sum.overflow ? nil : String(sum.partialValue)
+        }
         if let word = suffix(of: prompt, after: "Reverse the letters: ") { return String(word.reversed()) }
         if let word = suffix(of: prompt, after: "Sort the letters: ") { return String(word.sorted()) }
         return nil
     }
 
+    // MARK: Steps (the carries task)
+
+    /// The completion a correct model writes: the worked steps for `carries`, else the answer.
+    public func solution(_ problem: SyntheticProblem) -> String {
+        guard case .carries = self, let steps = Self.goldSteps(prompt: problem.prompt) else { return problem.answer }
+        return steps.joined(separator: Self.stepSeparator)
+    }
+
+    /// The separator between steps of a worked solution (TRL's PRMConfig.step_separator default).
+    public static let stepSeparator = "\n"
+
+    /// The worked solution's steps for a `carries` prompt ("7+5+0=12", "4+8+1=13", "132"), or nil
+    /// for another prompt.
+    public static func goldSteps(prompt: String) -> [String]? {
+        guard let (a, b) = carriesOperands(prompt) else { return nil }
+        let x = Array(String(a).reversed()), y = Array(String(b).reversed())
+        var steps: [String] = []
+        var carry = 0
+        for k in 0..<max(x.count, y.count) {
+            let dx = k < x.count ? Int(String(x[k]))! : 0, dy = k < y.count ? Int(String(y[k]))! : 0
+            let sum = dx + dy + carry
+            steps.append("\(dx)+\(dy)+\(carry)=\(sum)")
+            carry = sum / 10
+        }
+        steps.append(String(a + b))
+        return steps
+    }
+
+    /// The gold step checker: for each step of `completion` (lines, surrounding whitespace
+    /// ignored), whether it equals the worked solution's step at that position (a step past the
+    /// solution's last is wrong); nil when `prompt` is not a `carries` prompt.
+    public static func goldStepLabels(prompt: String, completion: String) -> [Bool]? {
+        goldStepLabels(prompt: prompt, steps: steps(of: completion))
+    }
+
+    /// The gold step checker on steps already split.
+    public static func goldStepLabels(prompt: String, steps: [String]) -> [Bool]? {
+        guard let gold = goldSteps(prompt: prompt) else { return nil }
+        return steps.enumerated().map { k, step in k < gold.count && step.trimmingWhitespace == gold[k] }
+    }
+
+    /// The steps of a completion: its lines, without the separator, empty trailing lines dropped.
+    public static func steps(of completion: String) -> [String] {
+        var lines = completion.components(separatedBy: stepSeparator)
+        while let last = lines.last, last.trimmingWhitespace.isEmpty { lines.removeLast() }
+        return lines
+    }
+
+    /// Stepwise-supervision rows (TRL's `prompt`, `completions`, `labels`) for a `carries` task: a
+    /// quarter are worked solutions with every step correct; the rest have each step wrong with
+    /// probability 0.6 (at least one), by a wrong sum, a wrong carry or a wrong digit (the last
+    /// step by a wrong answer), labeled by the gold step checker. Other tasks give no rows.
+    public func stepwiseRows(count: Int, seed: UInt64) -> [DatasetRow] {
+        guard case .carries = self else { return [] }
+        var rng = RandomGenerator(seed: seed)
+        return (0..<count).map { _ in
+            let problem = problem(using: &rng)
+            var steps = Self.goldSteps(prompt: problem.prompt)!
+            if rng.uniform() >= 0.25 {
+                var wrong = steps.indices.map { _ in rng.uniform() < 0.6 }
+                if !wrong.contains(true) { wrong[rng.int(below: wrong.count)] = true }
+                for k in steps.indices where wrong[k] { steps[k] = Self.corrupted(steps[k], rng: &rng) }
+            }
+            let labels = Self.goldStepLabels(prompt: problem.prompt, steps: steps)!
+            return .stepwiseSupervision(prompt: problem.prompt, completions: steps, labels: labels)
+        }
+    }
+
+    /// A step of a worked solution made wrong: a column step `a+b+c=s` gets a wrong sum, a wrong
+    /// carry (the sum kept consistent with it) or a wrong digit (likewise); the answer step a
+    /// nearby wrong number.
+    static func corrupted(_ step: String, rng: inout RandomGenerator) -> String {
+        let parts = step.split(whereSeparator: { $0 == "+" || $0 == "=" }).compactMap { Int($0) }
+        guard parts.count == 4 else {
+            let value = Int(step) ?? 0
+            let offset = (1 + rng.int(below: 10)) * (rng.uniform() < 0.5 && value > 10 ? -1 : 1)
+            return String(value + offset)
+        }
+        var (a, b, c, s) = (parts[0], parts[1], parts[2], parts[3])
+        switch rng.int(below: 4) {
+        case 0, 1:
+            let offset = 1 + rng.int(below: 3)
+            s = s >= offset && rng.uniform() < 0.5 ? s - offset : s + offset
+        case 2:
+            c = 1 - c
+            s = a + b + c
+        default:
+            if rng.uniform() < 0.5 { a = (a + 1 + rng.int(below: 9)) % 10 } else { b = (b + 1 + rng.int(below: 9)) % 10 }
+            s = a + b + c
+        }
+        return "\(a)+\(b)+\(c)=\(s)"
+    }
+
+    /// A wrong completion for `problem`: a wrong answer, or for `carries` a worked solution with
+    /// `severity` corrupted steps.
+    func wrongSolution(_ problem: SyntheticProblem, severity: Int, rng: inout RandomGenerator) -> String {
+        guard case .carries = self, var steps = Self.goldSteps(prompt: problem.prompt) else {
+            return wrongAnswer(problem.answer, severity: severity, rng: &rng)
+        }
+        // The answer step is always corrupted, so the gold (outcome) reward is below 1.
+        steps[steps.count - 1] = wrongAnswer(problem.answer, severity: severity, rng: &rng)
+        for _ in 1..<max(severity, 1) where steps.count > 1 {
+            let k = rng.int(below: steps.count - 1)
+            steps[k] = Self.corrupted(steps[k], rng: &rng)
+        }
+        return steps.joined(separator: Self.stepSeparator)
+    }
+
     // MARK: Helpers
+
+    /// The operands of a `carries` prompt.
+    static func carriesOperands(_ prompt: String) -> (a: Int, b: Int)? {
+        guard let body = suffix(of: prompt, after: carriesPrefix) else { return nil }
+        let parts = body.components(separatedBy: " + ")
+        guard parts.count == 2, let a = Int(parts[0]), let b = Int(parts[1]), a >= 0, b >= 0 else { return nil }
+        return (a, b)
+    }
+
+    /// The last non-empty line, trimmed.
+    static func lastLine(_ text: String) -> String {
+        steps(of: text).last?.trimmingWhitespace ?? ""
+    }
 
     static func isArithmetic(_ prompt: String) -> Bool { prompt.hasPrefix("What is ") }
 
@@ -213,7 +355,7 @@ public enum SyntheticTask: Sendable, Hashable {
     /// A wrong answer; larger `severity` means farther from `answer` (in value or in letters).
     func wrongAnswer(_ answer: String, severity: Int, rng: inout RandomGenerator) -> String {
         switch self {
-        case .addition, .multiplication:
+        case .addition, .multiplication, .carries:
             let truth = Int(answer) ?? 0
             let scale = severity == 1 ? 1 + rng.int(below: 3) : 10 * severity + rng.int(below: 10 * severity)
             let offset = rng.uniform() < 0.5 ? -scale : scale

@@ -13,6 +13,12 @@ import NudgeNN
 import NudgePolicyGradient
 import NudgeTensor
 
+/// What GRPO's advantages are made from: the completions' rewards (outcome supervision), or a process
+/// reward's per-step scores (DeepSeekMath's process supervision, §4.1.3).
+public enum RewardMode: String, Sendable, CaseIterable {
+    case outcome, process
+}
+
 /// Whether importance ratios are per token (GRPO), per sequence from the mean log-ratio (GSPO, Zheng
 /// et al. 2025), or per sequence from the summed log-ratio with one clipped term per sequence,
 /// averaged over sequences (TRL's RLOOTrainer; the loss aggregation is then unused).
@@ -57,6 +63,13 @@ public struct GRPOConfig: Sendable {
     public var maskTruncatedCompletions = false
     /// DAPO's dynamic sampling: drop groups whose rewards are all equal and sample more prompts.
     public var dynamicSampling = false
+    /// outcome: advantages from the reward functions; process: from `GRPOTrainer.processReward`'s
+    /// step scores (advantage = grpo only; the reward functions are still scored and logged).
+    public var rewardMode: RewardMode = .outcome
+    /// The process reward of `rewardMode = process`: a PRM weights file or run directory (`nudge
+    /// prm`), or "gold" for the built-in carries task's step checker; read by the runs, which set
+    /// `GRPOTrainer.processReward`.
+    public var processRewardModel = ""
     /// Sampling rounds allowed to refill a step when dynamic sampling drops groups.
     public var maxSamplingRounds = 4
     public var maxGradNorm: Float = 1
@@ -84,6 +97,8 @@ public final class GRPOTrainer {
     public let rewards: WeightedRewards
     /// Scored and logged (monitor/<name>) but never trained on: e.g. a hidden gold reward.
     public var monitors: [any RewardFunction] = []
+    /// The per-step reward of `config.rewardMode = process`.
+    public var processReward: (any ProcessReward)?
     public var config: GRPOConfig
     public let optimizer: Adam
     public private(set) var step = 0
@@ -111,6 +126,14 @@ public final class GRPOTrainer {
             throw TrainerConfigurationError(field: "num_generations", message: "GRPO needs at least 2 generations per prompt, got \(config.numGenerations)")
         }
         try checkSampling(temperature: config.temperature, maxCompletionLength: config.maxCompletionLength)
+        if config.rewardMode == .process {
+            guard case .grpo = config.advantage else {
+                throw TrainerConfigurationError(field: "reward_mode", message: "process supervision needs advantage = grpo (its per-step normalization), not \(config.advantage)")
+            }
+            guard config.importanceSampling != .sequenceSum else {
+                throw TrainerConfigurationError(field: "importance_sampling_level", message: "sequence_sum needs one advantage per sequence; reward_mode = process gives one per token")
+            }
+        }
         if config.importanceSampling == .sequenceSum, case .reinforcePlusPlus = config.advantage {
             throw TrainerConfigurationError(field: "importance_sampling_level",
                                             message: "sequence_sum needs one advantage per sequence (grpo or rloo), not REINFORCE++'s per-token ones")
@@ -223,9 +246,23 @@ public final class GRPOTrainer {
     /// Advantages, (B, 1) per sequence or (B, T − 1) per token, for the configured estimator; RLOO and
     /// REINFORCE++ first subtract β·k1 (from `old` and `referenceLogProbs`) from the reward.
     func advantages(_ rollout: Rollout, totals: [Double?], globalTotals: [Double?]? = nil, rowOffset: Int = 0, old: Tensor,
-                    referenceLogProbs: Tensor?, mask: [Float]) -> Tensor {
+                    referenceLogProbs: Tensor?, mask: [Float], steps: [[(token: Int, score: Double)]?]? = nil) -> Tensor {
         let g = config.numGenerations, b = rollout.count
         let width = old.shape[1]
+        if let steps, case .grpo(let scaling) = config.advantage {
+            // Process supervision: per completion token, laid into the shifted frame (completion
+            // token j of row r is predicted at column prompt length + j − 1).
+            let perToken = processSupervisionAdvantages(steps: steps, lengths: rollout.completions.map(\.count), groupSize: g,
+                                                        scaling: scaling, unbiased: config.unbiasedStd)
+            var values = [Float](repeating: 0, count: b * width)
+            for r in 0..<b {
+                let offset = rollout.prompts[r].ids.count - 1
+                for (j, a) in perToken[r].enumerated() where offset + j < width && mask[r * width + offset + j] != 0 {
+                    values[r * width + offset + j] = Float(a)
+                }
+            }
+            return Tensor(shape: [b, width], values: values)
+        }
         // k1 per token, log π − log π_ref, for the estimators that penalize in the reward.
         let k1: [Float]? = referenceLogProbs.map { ref in KLEstimator.k1(logRatio: ref - old).scalars }
         switch config.advantage {
@@ -333,8 +370,16 @@ public final class GRPOTrainer {
         let klInReward = config.advantage.penalizesKLInReward
         let storedOld: Tensor? = (config.numIterations > 1 || (klInReward && referenceLogProbs != nil))
             ? rollout.logProbs(policy, temperature: config.temperature) : nil
-        let advantages = advantages(rollout, totals: totals, globalTotals: globalTotals, rowOffset: rowOffset, old: storedOld ?? Tensor(repeating: 0, shape: [b, width]),
-                                    referenceLogProbs: klInReward ? referenceLogProbs : nil, mask: maskValues)
+        var steps: [[(token: Int, score: Double)]?]?
+        if config.rewardMode == .process {
+            guard let processReward else {
+                throw TrainerConfigurationError(field: "process_reward_model", message: "reward_mode = process needs a process reward (a PRM from nudge prm, or gold)")
+            }
+            steps = try placedStepRewards(processReward, samples: rollout.samples, tokenizer: tokenizer)
+        }
+        let advantages = advantages(rollout, totals: totals, globalTotals: globalTotals, rowOffset: rowOffset,
+                                    old: storedOld ?? Tensor(repeating: 0, shape: [b, width]),
+                                    referenceLogProbs: klInReward ? referenceLogProbs : nil, mask: maskValues, steps: steps)
         var zeroStdFraction = zeroStdFraction
         if case .rloo = config.advantage, let ref = referenceLogProbs, let old = storedOld {
             // TRL's RLOOTrainer takes frac_reward_zero_std from the rewards after the β·Σk1 penalty.
@@ -393,6 +438,11 @@ public final class GRPOTrainer {
         metrics += try rewardMetrics(rewards, perFunction: perFunction.map { gathered($0) }, monitors: monitors, samples: rollout.samples,
                                      gather: { gathered($0) })
         metrics += [("frac_reward_zero_std", zeroStdFraction)]
+        if let steps, let name = processReward?.name {
+            let scores = steps.flatMap { $0?.map(\.score) ?? [] }
+            metrics += [("rewards/\(name)/step_mean", scores.isEmpty ? 0 : scores.reduce(0, +) / Double(scores.count)),
+                        ("rewards/\(name)/steps_per_completion", Double(scores.count) / Double(max(b, 1)))]
+        }
         if config.beta != 0 { metrics.append(("kl", terms.kl)) }
         metrics += [("entropy", terms.entropy), ("clip_ratio/low_mean", terms.clipLow), ("clip_ratio/high_mean", terms.clipHigh),
                     ("clip_ratio/region_mean", terms.clipRegion)]

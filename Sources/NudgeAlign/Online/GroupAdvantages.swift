@@ -137,3 +137,42 @@ public func aggregateTokenLoss(_ perToken: Tensor, mask: Tensor, _ kind: LossAgg
         return masked.sum() * (1 / Float(max(stepTokenCount ?? Int(tokens), 1)))
     }
 }
+
+/// GRPO's process supervision (Shao et al. 2024, DeepSeekMath §4.1.3): every step reward r_i^j of the
+/// group's outputs is normalized by the mean and std of all of the group's step rewards, r̃ =
+/// (r − mean) / (std + ε) (`scaling`: over the group, over the whole batch, or centered only), and
+/// output i's token t gets Â_t = Σ of r̃_i^j over the steps j that end at or after t.
+///
+/// - Parameters:
+///   - steps: per output (`groupSize` consecutive outputs share a prompt), each step's last
+///     completion-token index and reward; nil: unscored (advantage 0, left out of the statistics).
+///   - lengths: each output's completion length in tokens.
+/// - Returns: per output, one advantage per completion token.
+public func processSupervisionAdvantages(steps: [[(token: Int, score: Double)]?], lengths: [Int], groupSize: Int, scaling: RewardScaling,
+                                         unbiased: Bool = true, epsilon: Double = 1e-4) -> [[Double]] {
+    precondition(groupSize > 0 && steps.count % groupSize == 0 && lengths.count == steps.count, "steps must be whole groups of \(groupSize)")
+    func stats(_ values: [Double]) -> (mean: Double, std: Double) {
+        guard !values.isEmpty else { return (0, 0) }
+        let (mean, variance) = meanAndVariance(values, correction: values.count > 1 && unbiased ? 1 : 0)
+        return (mean, variance.squareRoot())
+    }
+    let batchStd = stats(steps.flatMap { $0?.map(\.score) ?? [] }).std
+    var advantages = lengths.map { [Double](repeating: 0, count: $0) }
+    for start in stride(from: 0, to: steps.count, by: groupSize) {
+        let (mean, groupStd) = stats(steps[start..<(start + groupSize)].flatMap { $0?.map(\.score) ?? [] })
+        let std: Double? = switch scaling {
+        case .group: groupStd
+        case .batch: batchStd
+        case .none: nil
+        }
+        for i in start..<(start + groupSize) {
+            guard let placed = steps[i] else { continue }
+            for (end, score) in placed where end >= 0 && end < lengths[i] {
+                let normalized = (score - mean) / (std.map { $0 + epsilon } ?? 1)
+                // The step's normalized reward counts for every token up to its last one.
+                for t in 0...end { advantages[i][t] += normalized }
+            }
+        }
+    }
+    return advantages
+}

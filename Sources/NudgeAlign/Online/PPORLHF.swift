@@ -94,6 +94,12 @@ public struct PPORLHFConfig: Sendable {
     public var scorePosition: PPOScorePosition = .lastToken
     /// Subtracted from the score of completions that never produced EOS (nil: none).
     public var missingEOSPenalty: Double?
+    /// Dense rewards: a process reward (a PRM file or run directory from `nudge prm`, or "gold" for the
+    /// carries task's step checker; empty: none), read by the runs, which set
+    /// `PPORLHFTrainer.processReward`; each step's score joins the token rewards at the step's last token.
+    public var processRewardModel = ""
+    /// The weight of the per-step scores in the token rewards.
+    public var processRewardCoefficient: Double = 1
     /// Gradient clipping (.infinity: none). TRL's PPOTrainer loop never clips (its inherited
     /// max_grad_norm = 1 is not applied; found by the parity tests), OpenRLHF clips at 1; kept at 1,
     /// with `ppo.max_grad_norm = 0` for TRL's unclipped steps.
@@ -152,6 +158,8 @@ public final class PPORLHFTrainer {
     public let rewards: WeightedRewards
     /// Scored and logged (monitor/<name>) but never trained on: e.g. a hidden gold reward.
     public var monitors: [any RewardFunction] = []
+    /// Per-step rewards added to the token rewards at each step's last token (dense rewards).
+    public var processReward: (any ProcessReward)?
     public var config: PPORLHFConfig
     public let optimizer: Adam
     /// The current KL coefficient β.
@@ -283,6 +291,20 @@ public final class PPORLHFTrainer {
             }
             tokenRewards[r][at] += Float(scores[r])
         }
+        // Dense rewards: each step's score at the step's last token (completion token j of row r is
+        // predicted at shifted column prompt length + j − 1).
+        var stepScores: [Double] = []
+        if let processReward {
+            let placed = try placedStepRewards(processReward, samples: rollout.samples, tokenizer: tokenizer)
+            for (r, steps) in placed.enumerated() {
+                for (token, score) in steps ?? [] {
+                    let column = rollout.prompts[r].ids.count - 1 + token
+                    guard column >= 0, column < width, mask2D[r][column] else { continue }
+                    tokenRewards[r][column] += Float(config.processRewardCoefficient * score)
+                    stepScores.append(score)
+                }
+            }
+        }
         let valueMaskValues = valueMask2D.flatMap { $0.map { $0 ? Float(1) : 0 } }
         if config.whitenRewards { tokenRewards = maskedWhiten(tokenRewards, mask: valueMask2D, shiftMean: false) }
         let valueRows = (0..<b).map { r in Array(oldValues.scalars[(r * width)..<((r + 1) * width)]) }
@@ -361,6 +383,7 @@ public final class PPORLHFTrainer {
             ("objective/rlhf_reward", score - usedBeta * meanKL),
             ("objective/entropy", sampledEntropy),
         ]
+        if processReward != nil { metrics.append(("objective/step_scores", mean(stepScores))) }
         metrics += try rewardMetrics(rewards, perFunction: perFunction, monitors: monitors, samples: rollout.samples)
         metrics += [("policy/approxkl_avg", mean(approxKLs)), ("policy/clipfrac_avg", mean(clipFractions)),
                     ("loss/policy_avg", mean(policyLosses)), ("loss/value_avg", mean(valueLosses)),

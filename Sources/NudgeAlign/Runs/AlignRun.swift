@@ -92,13 +92,13 @@ public enum AdapterKeys {
 public enum AlignConfig {
     /// The top-level keys. `trainer` has one allowed value so that a run's config.toml says
     /// which trainer wrote it and cannot be fed to another one by mistake.
-    public static func common(trainer: String) -> [ConfigField] {
+    public static func common(trainer: String, task: String = "addition") -> [ConfigField] {
         [
             .choice("trainer", [trainer], default: trainer, help: "This trainer (fixed; recorded in config.toml)."),
             .string("model", "", help: "A Hugging Face model directory or a .gguf file; empty: a fresh 'tiny' byte-level Llama."),
             .string("data", "", help: "A JSONL or Parquet file (or a Hub dataset directory: data/train-*.parquet) in TRL's shapes; empty: the built-in task."),
         ] + DataKeys.fields + [
-            .choice("task", ["addition", "multiplication", "reversal", "sorting"], default: "addition", help: "The built-in task."),
+            .choice("task", AlignRun.taskNames, default: task, help: "The built-in task."),
             .int("rows", 256, min: 1, help: "Rows generated for the built-in task."),
             .int("seed", 0, min: 0, help: "Seed of the model initialization, the built-in task and batch order."),
             .string("output", "runs/\(trainer)", help: "Run directory (a previous run there is replaced)."),
@@ -137,7 +137,7 @@ public struct AlignRun {
     public var syntheticTask: SyntheticTask { Self.task(named: config.string("task")) ?? .addition(digits: 2) }
 
     /// The built-in tasks' names.
-    public static let taskNames = ["addition", "multiplication", "reversal", "sorting"]
+    public static let taskNames = ["addition", "multiplication", "reversal", "sorting", "carries"]
 
     /// The built-in task called `name` (nil for an unknown name).
     public static func task(named name: String) -> SyntheticTask? {
@@ -146,9 +146,15 @@ public struct AlignRun {
         case "multiplication": .multiplication(digits: 1)
         case "reversal": .reversal(length: 5)
         case "sorting": .sorting(length: 5)
+        case "carries": .carries(digits: 3)
         default: nil
         }
     }
+
+    /// New tokens a completion of the built-in task `name` needs (the preset model's default
+    /// max_completion_length): 6 for the one-line answers, 40 for `carries`' worked steps (35 bytes
+    /// and EOS for 3 digits).
+    public static func completionLength(task name: String) -> Int { name == "carries" ? 40 : 6 }
 
     /// The JSONL file's rows, or the built-in task's SFT (or preference) rows.
     public func rows(preference: Bool) throws -> [DatasetRow] {

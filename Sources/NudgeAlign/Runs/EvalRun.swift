@@ -15,7 +15,7 @@ public struct EvalRun {
     public struct Options: Sendable {
         /// Evaluate a run directory's checkpoints/best instead of checkpoints/model.
         public var best: Bool
-        /// A built-in task: addition, multiplication, reversal or sorting (default: the run's, else addition).
+        /// A built-in task: addition, multiplication, reversal, sorting or carries (default: the run's, else addition).
         public var task: String?
         /// A JSONL or Parquet file (or Hub dataset directory) of verifiable rows, evaluated on its last rows.
         public var data: String?
@@ -161,7 +161,7 @@ public struct EvalRun {
         }
         let (model, tokenizer) = try AlignRun.loadModel(directory: modelURL)
         let evaluation = try evaluateVerifiable(model: model, tokenizer: tokenizer, rows: heldOut,
-                                                maxNewTokens: options.maxNewTokens ?? runLength ?? 16, samplesPerPrompt: options.samples,
+                                                maxNewTokens: options.maxNewTokens ?? runLength ?? max(16, AlignRun.completionLength(task: options.task ?? runTask)), samplesPerPrompt: options.samples,
                                                 temperature: options.temperature, gold: gold, seed: evalSeed)
         var result = EvalRun(model: modelURL, heldOut: source, evaluation: evaluation)
         if let judgeConfig = options.judge, judgeConfig.string("eval.judge") != "none" {

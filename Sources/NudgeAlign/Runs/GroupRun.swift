@@ -47,7 +47,7 @@ public struct GroupRun: Sendable {
             // Measured on 2-digit addition: 3e-4 with 16 prompts × 8 completions raises held-out accuracy
             // from about 0.2 to 0.45 in 1500 steps (about two minutes in release on 2 cores).
             config.setDefault("\(s).learning_rate", .double(3e-4))
-            config.setDefault("\(s).max_completion_length", .int(6))
+            config.setDefault("\(s).max_completion_length", .int(AlignRun.completionLength(task: config.string("task"))))
             config.setDefault("\(s).prompts_per_step", .int(16))
             config.setDefault("\(s).steps", .int(1500))
             config.setDefault("eval.every", .int(250))
@@ -68,6 +68,10 @@ public struct GroupRun: Sendable {
         try AdapterKeys.apply(config, to: model)
         let trainer = try GRPOTrainer(policy: model, tokenizer: tokenizer, rows: rows,
                                       rewards: try OnlineConfig.makeRewards(config, s, tokenizer: tokenizer), config: c)
+        trainer.processReward = try OnlineConfig.processReward(c.processRewardModel, key: "\(s).process_reward_model", policy: model, tokenizer: tokenizer)
+        if c.rewardMode == .process && trainer.processReward == nil {
+            throw RunSetupError("\(s).reward_mode = process needs \(s).process_reward_model (a PRM from nudge prm, or gold)")
+        }
         if run.usesPreset && config.string("data").isEmpty {
             trainer.monitors = [ClosureReward(name: "gold") { SyntheticTask.goldReward(prompt: $0.prompt, completion: $0.completion) }]
         }

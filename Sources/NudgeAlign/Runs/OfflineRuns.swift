@@ -242,7 +242,7 @@ extension AlignRun {
         let directory = try self.directory(resumingAfter: resume ? start : nil)
         var runner = AlignRunner(name: name, directory: directory, model: model, tokenizer: tokenizer, sourceModel: sourceModel)
         runner.checkpointEvery = config.int("checkpoint.every")
-        runner.headline = ["loss", "eval_loss", "accuracy", "rewards/accuracies", "rewards/margins", "kl"]
+        runner.headline = ["loss", "eval_loss", "accuracy", "eval_accuracy", "rewards/accuracies", "rewards/margins", "kl"]
         runner.saveModel = saveModel
         try runner.run(trainer)
         guard !trainer.history.isEmpty else {

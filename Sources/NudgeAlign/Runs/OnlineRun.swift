@@ -83,6 +83,23 @@ public enum OnlineConfig {
 
     public static func task(_ c: ResolvedConfig) -> SyntheticTask { AlignRun(config: c).syntheticTask }
 
+    /// The process reward named by a `process_reward_model` value (`key` names it in errors): nil
+    /// for an empty value, the carries task's gold step checker for "gold", else a PRM file or run
+    /// directory of `nudge prm` loaded on `policy`'s architecture.
+    public static func processReward(_ value: String, key: String, policy: any CausalLanguageModel, tokenizer: any Tokenizer) throws
+        -> (any ProcessReward)? {
+        switch value {
+        case "": return nil
+        case "gold": return GoldStepReward()
+        default:
+            do {
+                return try ProcessRewardModel.load(URL(fileURLWithPath: value), base: policy, tokenizer: tokenizer)
+            } catch {
+                throw RunSetupError("\(key): \(error)")
+            }
+        }
+    }
+
     /// Refuses held-out rows that are the training rows themselves: eval.data naming the training
     /// file, or the training directory's own split.
     public static func checkHeldOutIsSeparate(data: String, trainSplit: String, evalData: String, evalSplit: String) throws {

@@ -44,7 +44,7 @@ public enum PPORun {
         var config = resolved
         if config.string("model").isEmpty {
             config.setDefault("ppo.learning_rate", .double(1e-4))
-            config.setDefault("ppo.max_completion_length", .int(6))
+            config.setDefault("ppo.max_completion_length", .int(AlignRun.completionLength(task: config.string("task"))))
             config.setDefault("ppo.steps", .int(600))
             config.setDefault("ppo.batch_size", .int(64))
             config.setDefault("ppo.mini_batches", .int(4))
@@ -121,6 +121,7 @@ public enum PPORun {
         let extra = try OnlineConfig.makeRewards(config, "ppo", tokenizer: tokenizer)
         functions += extra.functions.map { ($0.function, $0.weight) }
         let trainer = try PPORLHFTrainer(policy: model, value: value, tokenizer: tokenizer, rows: rows, rewards: WeightedRewards(functions), config: c)
+        trainer.processReward = try OnlineConfig.processReward(c.processRewardModel, key: "ppo.process_reward_model", policy: model, tokenizer: tokenizer)
         if run.usesPreset && config.string("data").isEmpty {
             trainer.monitors = [ClosureReward(name: "gold") { SyntheticTask.goldReward(prompt: $0.prompt, completion: $0.completion) }]
         }

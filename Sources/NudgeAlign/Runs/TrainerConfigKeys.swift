@@ -53,6 +53,10 @@ extension GRPOConfig {
             .bool("mask_truncated_completions", \.maskTruncatedCompletions, help: "Exclude completions cut at max length from the loss."),
             .bool("dynamic_sampling", \.dynamicSampling, help: "DAPO: drop all-equal groups and sample more prompts."),
             .int("max_sampling_rounds", \.maxSamplingRounds, min: 1, help: "Dynamic sampling: at most this many sampling rounds per step."),
+            .choice("reward_mode", \.rewardMode,
+                    help: "outcome: advantages from reward_funcs; process: DeepSeekMath's process supervision from process_reward_model's per-step scores (advantage=grpo)."),
+            .text("process_reward_model", \.processRewardModel,
+                  help: "reward_mode=process: a PRM (prm.safetensors or the run directory of nudge prm, trained from this model's architecture), or gold (the carries task's step checker)."),
             .clipNorm("max_grad_norm", \.maxGradNorm, help: "Clip the gradient norm."),
             .float("weight_decay", \.weightDecay, min: 0, help: "AdamW weight decay."),
         ]
@@ -94,6 +98,9 @@ extension PPORLHFConfig {
                     help: "Where the score joins the token rewards: the last real token, or one past it as TRL's PPOTrainer (its value then trained on the score)."),
             .optionalDouble("missing_eos_penalty", \.missingEOSPenalty,
                             help: "Subtracted from the score of completions without EOS (TRL's default: none); 1 for the fresh preset model unless set"),
+            .text("process_reward_model", \.processRewardModel,
+                  help: "Dense rewards: a PRM (prm.safetensors or the run directory of nudge prm) or gold (the carries task's step checker), each step's score added at its last token; empty: none."),
+            .double("process_reward_coef", \.processRewardCoefficient, min: 0, help: "Weight of the per-step scores in the token rewards."),
             .clipNorm("max_grad_norm", \.maxGradNorm, help: "Clip the gradient norm."),
         ]
     }
@@ -132,6 +139,26 @@ extension RewardConfig {
         trainingKeys(presetLearningRate: "1e-3") + [
             .float("center_rewards_coefficient", \.centeringCoefficient, min: 0, help: "Weight of the reward-centering penalty (as in TRL)."),
         ]
+    }
+}
+
+extension PRMConfig {
+    /// The process reward model's keys (TRL's PRMConfig names).
+    public static var configKeys: [ConfigBinding<PRMConfig>] {
+        trainingKeys(presetLearningRate: "3e-3") + [
+            .limit("max_completion_length", \.maxCompletionLength, help: "Truncate the steps (with separators) to this many tokens"),
+            .text("step_separator", \.stepSeparator, help: "Appended to every step; the head is read at its last token."),
+            .bool("train_on_last_step_only", \.trainOnLastStepOnly, help: "Train on the last step's label only (held-out rows keep every step)."),
+            .float("weight_decay", \.weightDecay, min: 0, help: "AdamW weight decay."),
+            .int("eval_steps", \.evalSteps, min: 0, help: "Evaluate on the held-out rows every this many steps (0: only after the last)."),
+        ]
+    }
+}
+
+extension ConfigBinding {
+    /// A String property.
+    static func text(_ key: String, _ path: WritableKeyPath<Root, String>, help: String) -> Self {
+        .custom(key, field: { p, c in .string(p + key, c[keyPath: path], help: help) }, write: { p, c, config in c[keyPath: path] = config.string(p + key) })
     }
 }
 
