@@ -78,3 +78,26 @@ struct PPOCommand: ParsableCommand {
     func validate() throws { _ = try options.resolve(Self.schema, section: "ppo") }
     func run() throws { try PPORun.train(config: try options.resolve(Self.schema, section: "ppo"), resume: options.resume != nil) }
 }
+
+struct OnlineDPOCommand: ParsableCommand {
+    static let schema = OnlineDPORun.schema
+    static let configuration = CommandConfiguration(
+        commandName: "online-dpo", abstract: "Online (and iterative) DPO: fresh samples of the current policy, a judge's best-vs-worst pairs, a DPO-family loss.",
+        discussion: schema.discussion(examples: [
+            "nudge online-dpo                       (warm-started tiny model on 2-digit addition; the gold reward judges)",
+            "nudge online-dpo --set online_dpo.loss_type=ipo --set online_dpo.iterative_rounds=5",
+        ]))
+    @OptionGroup var options: OnlineOptions
+    func validate() throws { _ = try options.resolve(Self.schema, section: OnlineDPORun.section) }
+    func run() throws { try OnlineDPORun.train(config: options.resolve(Self.schema, section: OnlineDPORun.section), resume: options.resume != nil) }
+}
+
+struct RFTCommand: ParsableCommand {
+    static let schema = RFTRun.schema
+    static let configuration = CommandConfiguration(
+        commandName: "rft", abstract: "Rejection-sampling fine-tuning: sample n per prompt, keep the best that passes the judge, SFT on them, repeat.",
+        discussion: schema.discussion(examples: ["nudge rft                              (warm-started tiny model on 2-digit addition; correct answers kept)"]))
+    @OptionGroup var options: OnlineOptions
+    func validate() throws { _ = try options.resolve(Self.schema, section: RFTRun.section) }
+    func run() throws { try RFTRun.train(config: options.resolve(Self.schema, section: RFTRun.section), resume: options.resume != nil) }
+}
