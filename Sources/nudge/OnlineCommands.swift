@@ -1,4 +1,4 @@
-// `nudge grpo`, `nudge rloo`, `nudge ppo`: online RL for language models. With no model and no data
+// `nudge grpo|rloo|ppo|online-dpo|rft`: online RL for language models. With no model and no data
 // they run on a built-in verifiable task: a fresh tiny model is first taken by SFT to partial
 // accuracy (the warm start), then trained online; held-out greedy accuracy is evaluated along the
 // way. Each run writes a run directory (config.toml, metrics.jsonl/.csv, TensorBoard events,
@@ -80,24 +80,15 @@ struct PPOCommand: ParsableCommand {
 }
 
 struct OnlineDPOCommand: ParsableCommand {
-    static let schema = OnlineDPORun.schema
-    static let configuration = CommandConfiguration(
-        commandName: "online-dpo", abstract: "Online (and iterative) DPO: fresh samples of the current policy, a judge's best-vs-worst pairs, a DPO-family loss.",
-        discussion: schema.discussion(examples: [
-            "nudge online-dpo                       (warm-started tiny model on 2-digit addition; the gold reward judges)",
-            "nudge online-dpo --set online_dpo.loss_type=ipo --set online_dpo.iterative_rounds=5",
-        ]))
+    static let configuration = CommandConfiguration(commandName: "online-dpo", abstract: "Online (and iterative) DPO: fresh samples, a judge's best-vs-worst pairs, a DPO-family loss.", discussion: OnlineDPORun.schema.discussion(examples: ["nudge online-dpo", "nudge online-dpo --set online_dpo.loss_type=ipo --set online_dpo.iterative_rounds=5"]))
     @OptionGroup var options: OnlineOptions
-    func validate() throws { _ = try options.resolve(Self.schema, section: OnlineDPORun.section) }
-    func run() throws { try OnlineDPORun.train(config: options.resolve(Self.schema, section: OnlineDPORun.section), resume: options.resume != nil) }
+    func validate() throws { _ = try options.resolve(OnlineDPORun.schema, section: OnlineDPORun.section) }
+    func run() throws { try OnlineDPORun.train(config: options.resolve(OnlineDPORun.schema, section: OnlineDPORun.section), resume: options.resume != nil) }
 }
 
 struct RFTCommand: ParsableCommand {
-    static let schema = RFTRun.schema
-    static let configuration = CommandConfiguration(
-        commandName: "rft", abstract: "Rejection-sampling fine-tuning: sample n per prompt, keep the best that passes the judge, SFT on them, repeat.",
-        discussion: schema.discussion(examples: ["nudge rft                              (warm-started tiny model on 2-digit addition; correct answers kept)"]))
+    static let configuration = CommandConfiguration(commandName: "rft", abstract: "Rejection-sampling fine-tuning: sample n per prompt, keep the best that passes the judge, SFT on them, repeat.", discussion: RFTRun.schema.discussion(examples: ["nudge rft"]))
     @OptionGroup var options: OnlineOptions
-    func validate() throws { _ = try options.resolve(Self.schema, section: RFTRun.section) }
-    func run() throws { try RFTRun.train(config: options.resolve(Self.schema, section: RFTRun.section), resume: options.resume != nil) }
+    func validate() throws { _ = try options.resolve(RFTRun.schema, section: RFTRun.section) }
+    func run() throws { try RFTRun.train(config: options.resolve(RFTRun.schema, section: RFTRun.section), resume: options.resume != nil) }
 }

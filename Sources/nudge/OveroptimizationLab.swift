@@ -1,5 +1,5 @@
 // `nudge lab overoptimization`: Goodhart's law in a gradient, measured (the experiment is NudgeAlign's
-// OveroptimizationExperiment), and `nudge lab instruments` (NudgeAlign's InstrumentsLab).
+// OveroptimizationExperiment), `nudge lab instruments` and `nudge lab methods` (NudgeAlign's labs).
 
 import ArgumentParser
 import Foundation
@@ -8,7 +8,7 @@ import Nudge
 struct LabCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lab", abstract: "Experiments that measure: reward over-optimization, the seeds' instruments.",
-        subcommands: [OveroptimizationLab.self, InstrumentsCommand.self])
+        subcommands: [OveroptimizationLab.self, InstrumentsCommand.self, MethodsCommand.self])
 
     struct InstrumentsCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -21,6 +21,15 @@ struct LabCommand: ParsableCommand {
             print("Wrote \(count) instruments and \(page.path)")
         }
     }
+}
+
+struct MethodsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "methods", abstract: "Offline DPO, online DPO, RFT and GRPO from one warm start at one budget of rollouts (report.html).")
+    @Option var seed: UInt64 = 1
+    @Option(help: "Completions each method may sample (default 96000; --quick: no warm start and 512, a smoke test).") var rollouts: Int?
+    @Flag var quick = false
+    @Option var output = "runs/lab/methods"
+    func run() throws { try MethodsLab.run(seed: seed, output: output, quick: quick, rollouts: rollouts) }
 }
 
 struct OveroptimizationLab: ParsableCommand {

@@ -232,12 +232,15 @@ struct ClosureRewardOptional: RewardFunction {
     func rftRaisesAToyReward() throws {
         let (model, tokenizer) = tinyPolicy(seed: 2)
         var config = RFTConfig()
+        // Only completions with a "7" are kept (the best of 8 per prompt): from a random model that
+        // is a handful per round at first, so each round's SFT takes several passes over them.
         config.promptsPerStep = 16
-        config.numGenerations = 4
+        config.numGenerations = 8
         config.maxNewTokens = 6
-        config.threshold = 0
+        config.threshold = 0.1
         config.sft.learningRate = 1e-2
         config.sft.batchSize = 8
+        config.sft.epochs = 4
         config.steps = 12
         config.seed = 3
         let sevens = RewardJudge(ClosureReward(name: "sevens") { s in Double(s.completion.filter { $0 == "7" }.count) / 6 })
@@ -247,5 +250,23 @@ struct ClosureRewardOptional: RewardFunction {
         for _ in 0..<12 { rewards.append(try #require(try t.trainStep())["reward"]!) }
         let early = rewards.prefix(2).reduce(0, +) / 2, late = rewards.suffix(2).reduce(0, +) / 2
         #expect(late > early + 0.2, "\(rewards)")
+    }
+}
+
+@Suite("Methods lab") struct MethodsLabTests {
+    @Test func theQuickComparisonHasEveryMethodWithFiniteNumbers() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("nudge-lab-methods-\(getpid())")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let results = try MethodsLab.run(seed: 1, output: directory.path, quick: true, rollouts: 32)
+        #expect(results.map(\.comparison.method) == MethodsLab.methods.map(\.name))
+        for r in results {
+            let c = r.comparison
+            #expect(c.finalGold.isFinite && (0...1).contains(c.finalGold) && c.wallSeconds.isFinite && c.wallSeconds > 0, "\(c)")
+            #expect(c.rolloutsGenerated > 0 && c.rolloutsGenerated <= 32 && c.modelsInMemory >= 1, "\(c)")
+            #expect(r.accuracies.first?.0 == 0 && r.accuracies.allSatisfy { $0.1.isFinite }, "\(c.method): the curve starts at the warm start")
+        }
+        let table = try String(contentsOf: directory.appendingPathComponent("table.md"), encoding: .utf8)
+        #expect(MethodsLab.methods.allSatisfy { table.contains("| \($0.name) |") })
+        #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent("report.html").path))
     }
 }

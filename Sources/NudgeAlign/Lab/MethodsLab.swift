@@ -83,15 +83,30 @@ public enum MethodsLab {
                          accuracies: outcome.accuracies)
     }
 
-    /// Offline DPO (β = 0.1) on gold-labelled pairs of the warm model's own samples, as the demo
-    /// trains it: half the budget's completions make the pairs (ties are skipped, so sampling takes
-    /// more; counted as 2 per pair, as the demo counts). One model: the reference log-probs are
+    /// Offline DPO (β = 0.1, as the demo trains it) on gold-labelled pairs of the warm model's own
+    /// samples: the whole budget sampled from the warm model first, two completions per prompt, the
+    /// one with the higher gold reward chosen (ties skipped). One model: the reference log-probs are
     /// computed once, before training.
     public static let offlineDPO = Method(name: "offline DPO") { c in
         let started = Date()
         let task = AlignRun.task(named: c.task) ?? .addition(digits: 2)
-        let pairs = try goldLabelledPairs(policy: c.warm, tokenizer: c.tokenizer, task: task, count: max(1, c.rollouts / 2), maxNewTokens: 6,
-                                          seed: c.seed &+ 3)
+        var pairs: [DatasetRow] = []
+        var sampled = 0, round: UInt64 = 0
+        while sampled + 2 <= c.rollouts {
+            let count = min(256, (c.rollouts - sampled) / 2)
+            let prompts = try onlinePrompts(rows: task.verifiableRows(count: count, seed: c.seed &+ 1000 &+ round), tokenizer: c.tokenizer)
+            let generation = GenerationConfig(tokenizer: c.tokenizer, maxNewTokens: 6, seed: c.seed &+ 3 &+ round)
+            let rollout = try Rollout.sample(model: c.warm, tokenizer: c.tokenizer, prompts: prompts, repeats: 2, generation: generation)
+            sampled += rollout.count
+            round += 1
+            for k in stride(from: 0, to: rollout.count, by: 2) {
+                let (a, b) = (rollout.samples[k], rollout.samples[k + 1])
+                let (ga, gb) = (SyntheticTask.goldReward(prompt: a.prompt, completion: a.completion), SyntheticTask.goldReward(prompt: b.prompt, completion: b.completion))
+                guard ga != gb else { continue }
+                let (chosen, rejected) = ga > gb ? (a.completion, b.completion) : (b.completion, a.completion)
+                pairs.append(.preference(prompt: .text(a.prompt), chosen: .text(chosen), rejected: .text(rejected)))
+            }
+        }
         let policy = try c.copyOfWarm()
         var dpo = DPOConfig()
         dpo.learningRate = 1e-4
@@ -107,7 +122,7 @@ public enum MethodsLab {
         runner.headline = ["loss", "rewards/accuracies", "eval/accuracy"]
         var outcome = try runner.run(trainer)
         outcome.seconds = Date().timeIntervalSince(started)  // pair sampling included
-        return result("offline DPO", models: 1, rollouts: 2 * pairs.count, outcome)
+        return result("offline DPO", models: 1, rollouts: sampled, outcome)
     }
 
     /// Online DPO with the gold reward as the judge: k completions per prompt, best against worst.
@@ -122,11 +137,11 @@ public enum MethodsLab {
         return result("online DPO", models: 2, rollouts: outcome.steps * c.promptsPerStep * c.generations, outcome)
     }
 
-    /// Rejection-sampling fine-tuning: rounds of 64 prompts × `generations` samples, the correct
-    /// best kept, SFT on them. One model.
+    /// Rejection-sampling fine-tuning: rounds of 4 × `promptsPerStep` prompts (64; fewer on a small
+    /// budget) × `generations` samples, the correct best kept, SFT on them. One model.
     public static let rft = Method(name: "RFT") { c in
         let s = RFTRun.section
-        let prompts = c.promptsPerStep * 4
+        let prompts = max(1, min(c.promptsPerStep * 4, c.rollouts / c.generations))
         let steps = c.steps(perStep: prompts * c.generations)
         let config = try resolved(RFTRun.schema, c.common("rft", steps: steps) + [
             "\(s).steps=\(steps)", "\(s).prompts_per_step=\(prompts)", "\(s).num_generations=\(c.generations)",
@@ -150,7 +165,8 @@ public enum MethodsLab {
     public static let methods: [Method] = [offlineDPO, onlineDPO, rft, grpo]
 
     /// Warm-starts one model on `task`, runs every method from it with `rollouts` completions each
-    /// (default: 38,400, online DPO's default run; `quick`: a tiny warm start and 512), and writes
+    /// (default: 96,000, half of online DPO's default run; `quick`: no warm start, 8 held-out rows and 512
+    /// rollouts, a smoke test), and writes
     /// `output`/report.html and table.md. Returns the table's rows.
     @discardableResult
     public static func run(seed: UInt64 = 1, output: String = "runs/lab/methods", task: String = "addition", quick: Bool = false,
@@ -159,7 +175,7 @@ public enum MethodsLab {
         let root = URL(fileURLWithPath: output)
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
         let warmConfig = try resolved(GroupRun.grpo.schema, ["seed=\(seed)", "task=\(task)", "output=\(root.appendingPathComponent("warm").path)"]
-                                      + (quick ? ["warmup.sft_epochs=1", "warmup.sft_rows=64", "eval.rows=16"] : []))
+                                      + (quick ? ["warmup.sft_epochs=0", "eval.rows=8"] : []))
         let warmRun = OnlineRun(config: warmConfig, name: "warm start")
         let (warm, tokenizer) = try warmRun.loadModel()
         try warmRun.warmStart(warm, tokenizer, maxNewTokens: 6)
@@ -167,7 +183,7 @@ public enum MethodsLab {
         let warmAccuracy = try exactMatchAccuracy(model: warm, tokenizer: tokenizer, rows: heldOut, maxNewTokens: 6)
         print(String(format: "Warm start: held-out greedy accuracy %.3f on %d rows", warmAccuracy, heldOut.count))
         let context = MethodsLabContext(warm: warm, tokenizer: tokenizer, task: task, heldOut: heldOut, warmAccuracy: warmAccuracy,
-                                        rollouts: rollouts ?? (quick ? 512 : 38_400), promptsPerStep: quick ? 4 : 16, generations: quick ? 4 : 8,
+                                        rollouts: rollouts ?? (quick ? 512 : 96_000), promptsPerStep: quick ? 4 : 16, generations: quick ? 4 : 8,
                                         seed: seed, quick: quick, root: root)
         var results: [MethodsLabResult] = []
         for method in methods ?? Self.methods {

@@ -30,14 +30,16 @@ public enum OnlineDPORun {
         var config = resolved
         let s = section
         if config.string("model").isEmpty {
-            // Measured on 2-digit addition from the 0.2 warm start: see the README's online DPO section.
-            config.setDefault("\(s).learning_rate", .double(3e-4))
+            // Measured on 2-digit addition from the 0.22 warm start (seed 0, release, 2 cores): 1500 steps of
+            // 16 prompts × 8 samples at 1e-3 reach 0.685 held-out accuracy in about two minutes of
+            // training; 3e-4 with β 0.5 reached 0.465, 3e-4 with β 0.1 moved 0.22 → 0.23 in 300 steps.
+            config.setDefault("\(s).learning_rate", .double(1e-3))
             config.setDefault("\(s).max_new_tokens", .int(6))
             config.setDefault("\(s).batch_size", .int(16))
             config.setDefault("\(s).num_generations", .int(8))
             config.setDefault("\(s).temperature", .double(1))
-            config.setDefault("\(s).steps", .int(300))
-            config.setDefault("eval.every", .int(50))
+            config.setDefault("\(s).steps", .int(1500))
+            config.setDefault("eval.every", .int(250))
         }
         return config
     }

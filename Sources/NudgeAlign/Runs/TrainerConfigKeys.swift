@@ -163,8 +163,8 @@ extension OnlineDPOConfig {
     /// its parameters are the DPO family's keys, read by `DPORun.lossKind`.
     public static var configKeys: [ConfigBinding<OnlineDPOConfig>] {
         [
-            .int("steps", \.steps, min: 0, help: "Optimizer steps (TRL's max_steps); 300 for the fresh preset model unless set."),
-            .float("learning_rate", \.learningRate, min: 0, help: "AdamW learning rate; 3e-4 for the fresh preset model unless set."),
+            .int("steps", \.steps, min: 0, help: "Optimizer steps (TRL's max_steps); 1500 for the fresh preset model unless set."),
+            .float("learning_rate", \.learningRate, min: 0, help: "AdamW learning rate; 1e-3 for the fresh preset model unless set."),
             .float("beta", \.beta, min: 0, help: "β: strength of the KL leash to the reference."),
             .int("batch_size", \.batchSize, min: 1, help: "Prompts per step (TRL's per_device_train_batch_size); 16 for the fresh preset model unless set."),
             .int("num_generations", \.numGenerations, min: 2, help: "k: completions sampled per prompt; the judge's best and worst form the pair (TRL: 2); 8 for the fresh preset model unless set."),
