@@ -53,10 +53,13 @@ public struct MethodsLabContext {
 public struct MethodsLabResult {
     public var comparison: MethodComparison
     public var accuracies: [(Int, Double)]
+    /// Lines for the lab page (what the run's own metrics say about it).
+    public var notes: [String] = []
 
-    public init(comparison: MethodComparison, accuracies: [(Int, Double)]) {
+    public init(comparison: MethodComparison, accuracies: [(Int, Double)], notes: [String] = []) {
         self.comparison = comparison
         self.accuracies = accuracies
+        self.notes = notes
     }
 }
 
@@ -78,9 +81,19 @@ public enum MethodsLab {
     }
 
     static func result(_ name: String, models: Int, rollouts: Int, _ outcome: RunOutcome) -> MethodsLabResult {
-        MethodsLabResult(comparison: MethodComparison(method: name, modelsInMemory: models, rolloutsGenerated: rollouts, wallSeconds: outcome.seconds,
-                                                      finalGold: outcome.accuracies.last?.1 ?? .nan),
-                         accuracies: outcome.accuracies)
+        // The DPO methods' own view of their pairs against held-out accuracy: offline DPO can win its
+        // pairs (rewards/accuracies up) while the chosen completions lose probability and accuracy falls.
+        let window = max(1, min(100, outcome.steps / 5))
+        func change(_ metric: String) -> String {
+            String(format: "%@ %.3f → %.3f", metric, outcome.mean(metric, first: window), outcome.mean(metric, last: window))
+        }
+        let notes = outcome.series("logps/chosen").y.isEmpty ? [] : [
+            "\(name) (first → last \(window) steps): " + ["rewards/accuracies", "rewards/margins", "logps/chosen", "logps/rejected"].map(change).joined(separator: ", ")
+                + String(format: "; held-out accuracy %.3f → %.3f.", outcome.accuracies.first?.1 ?? .nan, outcome.accuracies.last?.1 ?? .nan),
+        ]
+        return MethodsLabResult(comparison: MethodComparison(method: name, modelsInMemory: models, rolloutsGenerated: rollouts, wallSeconds: outcome.seconds,
+                                                             finalGold: outcome.accuracies.last?.1 ?? .nan),
+                                accuracies: outcome.accuracies, notes: notes)
     }
 
     /// Offline DPO (β = 0.1, as the demo trains it) on gold-labelled pairs of the warm model's own
@@ -201,7 +214,8 @@ public enum MethodsLab {
         page.notes = [
             "Every number and curve on this page was computed by this run (seed \(seed)\(quick ? ", --quick" : "")); total wall time \(String(format: "%.0f", Date().timeIntervalSince(started))) s. Each method's own run (metrics, report) is in its directory beside this page.",
             "One warm start (SFT to partial accuracy) for every method; each may sample \(context.rollouts) completions. Offline DPO samples all of its pairs from the warm model before training; the online methods sample from the policy being trained.",
-        ]
+            "Why online DPO can raise held-out accuracy where offline DPO lowers it: offline DPO's pairs were sampled once, from the warm model; the loss asks only that each chosen completion gain on its rejected one relative to the reference, which it can meet by pushing both down, and the probability freed goes to completions no pair showed, which greedy decoding then picks. Online DPO judges what the current policy samples, so what it now prefers is corrected at the next step. The runs' own numbers:",
+        ] + results.flatMap(\.notes)
         try page.write(to: root.appendingPathComponent("report.html"))
         try MethodComparison.markdownTable(results.map(\.comparison)).write(to: root.appendingPathComponent("table.md"), atomically: true, encoding: .utf8)
         print(MethodComparison.markdownTable(results.map(\.comparison)))
