@@ -18,7 +18,7 @@ struct NudgeCommand: ParsableCommand {
           nudge lab overoptimization --quick   proxy vs gold reward under best-of-n, GRPO and PPO
         """,
         version: NudgeVersion.string,
-        subcommands: [DemoCommand.self, Doctor.self, Bench.self, Env.self, BanditCommand.self, TabularCommand.self, RL.self, LM.self, Generate.self, SFTCommand.self, RMCommand.self, PRMCommand.self, DPOCommand.self, KTOCommand.self, GRPOCommand.self, RLOOCommand.self, PPOCommand.self, EvalCommand.self, DataCommand.self, LabCommand.self, ReportCommand.self]
+        subcommands: [DemoCommand.self, Doctor.self, Bench.self, Env.self, BanditCommand.self, TabularCommand.self, RL.self, LM.self, Generate.self, SFTCommand.self, RMCommand.self, PRMCommand.self, DPOCommand.self, KTOCommand.self, GRPOCommand.self, RLOOCommand.self, PPOCommand.self, OnlineDPOCommand.self, RFTCommand.self, EvalCommand.self, DataCommand.self, LabCommand.self, ReportCommand.self]
     )
 
     /// Runs the command; a Foundation file error that reaches here is printed as one line with its

@@ -1,4 +1,4 @@
-// `nudge grpo`, `nudge rloo`, `nudge ppo`: online RL for language models. With no model and no data
+// `nudge grpo|rloo|ppo|online-dpo|rft`: online RL for language models. With no model and no data
 // they run on a built-in verifiable task: a fresh tiny model is first taken by SFT to partial
 // accuracy (the warm start), then trained online; held-out greedy accuracy is evaluated along the
 // way. Each run writes a run directory (config.toml, metrics.jsonl/.csv, TensorBoard events,
@@ -77,4 +77,18 @@ struct PPOCommand: ParsableCommand {
     @OptionGroup var options: OnlineOptions
     func validate() throws { _ = try options.resolve(Self.schema, section: "ppo") }
     func run() throws { try PPORun.train(config: try options.resolve(Self.schema, section: "ppo"), resume: options.resume != nil) }
+}
+
+struct OnlineDPOCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "online-dpo", abstract: "Online (and iterative) DPO: fresh samples, a judge's best-vs-worst pairs, a DPO-family loss.", discussion: OnlineDPORun.schema.discussion(examples: ["nudge online-dpo", "nudge online-dpo --set online_dpo.loss_type=ipo --set online_dpo.iterative_rounds=5"]))
+    @OptionGroup var options: OnlineOptions
+    func validate() throws { _ = try options.resolve(OnlineDPORun.schema, section: OnlineDPORun.section) }
+    func run() throws { try OnlineDPORun.train(config: options.resolve(OnlineDPORun.schema, section: OnlineDPORun.section), resume: options.resume != nil) }
+}
+
+struct RFTCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "rft", abstract: "Rejection-sampling fine-tuning: sample n per prompt, keep the best that passes the judge, SFT on them, repeat.", discussion: RFTRun.schema.discussion(examples: ["nudge rft"]))
+    @OptionGroup var options: OnlineOptions
+    func validate() throws { _ = try options.resolve(RFTRun.schema, section: RFTRun.section) }
+    func run() throws { try RFTRun.train(config: options.resolve(RFTRun.schema, section: RFTRun.section), resume: options.resume != nil) }
 }

@@ -1,5 +1,5 @@
 // `nudge lab overoptimization`: Goodhart's law in a gradient, measured (the experiment is NudgeAlign's
-// OveroptimizationExperiment), `nudge lab instruments` (InstrumentsLab), `nudge lab process-rewards` (ProcessRewardLab).
+// OveroptimizationExperiment), `nudge lab instruments`, `nudge lab methods` and `nudge lab process-rewards` (NudgeAlign's labs).
 
 import ArgumentParser
 import Foundation
@@ -8,7 +8,7 @@ import Nudge
 struct LabCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lab", abstract: "Experiments that measure: reward over-optimization, the seeds' instruments.",
-        subcommands: [OveroptimizationLab.self, InstrumentsCommand.self, ProcessRewardsCommand.self])
+        subcommands: [OveroptimizationLab.self, InstrumentsCommand.self, MethodsCommand.self, ProcessRewardsCommand.self])
 
     struct InstrumentsCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -30,6 +30,15 @@ struct LabCommand: ParsableCommand {
         func validate() throws { _ = try resolved() }
         func run() throws { try ProcessRewardLab.compare(config: resolved()) }
     }
+}
+
+struct MethodsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "methods", abstract: "Offline DPO, online DPO, RFT and GRPO from one warm start at one budget of rollouts (report.html).")
+    @Option var seed: UInt64 = 1
+    @Option(help: "Completions each method may sample (default 96000; --quick: no warm start and 512, a smoke test).") var rollouts: Int?
+    @Flag var quick = false
+    @Option var output = "runs/lab/methods"
+    func run() throws { try MethodsLab.run(seed: seed, output: output, quick: quick, rollouts: rollouts) }
 }
 
 struct OveroptimizationLab: ParsableCommand {

@@ -2,7 +2,7 @@
 // tagged `.learning` and left out of the default `swift test`, which stays a few minutes on two
 // cores; CI runs them as their own step with NUDGE_LEARNING_TESTS=1 (see .ci/run):
 //
-//     NUDGE_LEARNING_TESTS=1 swift test --filter "DeepLearningTests|onlineTrainerRaisesAToyReward"
+//     NUDGE_LEARNING_TESTS=1 swift test --filter "DeepLearningTests|onlineTrainerRaisesAToyReward|onlineDPORaisesAToyReward|rftRaisesAToyReward"
 
 import Foundation
 import Testing

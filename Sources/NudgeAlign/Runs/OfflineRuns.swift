@@ -115,36 +115,42 @@ public enum RMRun {
 public enum DPORun {
     public static let losses = ["sigmoid", "hinge", "ipo", "robust", "rpo", "simpo", "cpo", "orpo"]
 
-    /// The loss named by `dpo.loss`, with its parameters.
-    public static func lossKind(_ config: ResolvedConfig) throws -> PreferenceLoss {
-        let smoothing = config.float("dpo.label_smoothing")
-        switch config.string("dpo.loss") {
+    /// The loss named by `<section>.<key>` (`dpo.loss`, `online_dpo.loss_type`), with its parameters.
+    public static func lossKind(_ config: ResolvedConfig, section s: String = "dpo", key: String = "loss") throws -> PreferenceLoss {
+        let smoothing = config.float("\(s).label_smoothing")
+        switch config.string("\(s).\(key)") {
         case "hinge": return .hinge
         case "ipo": return .ipo
         case "robust":
             // Robust DPO divides by 1 − 2ε.
-            guard smoothing < 0.5 else { throw RunSetupError("dpo.label_smoothing: robust needs a value below 0.5, got 0.5") }
+            guard smoothing < 0.5 else { throw RunSetupError("\(s).label_smoothing: robust needs a value below 0.5, got 0.5") }
             return .robust(labelSmoothing: smoothing)
-        case "rpo": return .rpo(alpha: config.float("dpo.rpo_alpha"))
-        case "simpo": return .simpo(gamma: config.float("dpo.simpo_gamma"))
-        case "cpo": return .cpo(lambda: config.float("dpo.cpo_alpha"))
-        case "orpo": return .orpo(lambda: config.float("dpo.orpo_lambda"))
+        case "rpo": return .rpo(alpha: config.float("\(s).rpo_alpha"))
+        case "simpo": return .simpo(gamma: config.float("\(s).simpo_gamma"))
+        case "cpo": return .cpo(lambda: config.float("\(s).cpo_alpha"))
+        case "orpo": return .orpo(lambda: config.float("\(s).orpo_lambda"))
         default: return .sigmoid(labelSmoothing: smoothing)
         }
+    }
+
+    /// The keys of the DPO loss family under `section`: the loss (`key`) and its parameters, read by `lossKind`.
+    public static func lossFields(_ s: String, key: String) -> [ConfigField] {
+        [
+            .choice("\(s).\(key)", losses, default: "sigmoid", help: "Preference loss."),
+            .double("\(s).label_smoothing", 0, min: 0, max: 0.5,
+                    help: "Label smoothing ε of sigmoid (cDPO) and robust; robust: 0.1 unless set."),
+            .double("\(s).rpo_alpha", 1, min: 0, help: "rpo: weight of the chosen completions' NLL."),
+            .double("\(s).simpo_gamma", 0.5, help: "simpo: target reward margin γ."),
+            .double("\(s).cpo_alpha", 1, min: 0, help: "cpo: weight of the behaviour-cloning NLL."),
+            .double("\(s).orpo_lambda", 0.1, min: 0, help: "orpo: weight λ of the odds-ratio term (TRL's beta)."),
+        ]
     }
 
     /// The trainer's keys, under `dpo`.
     public static var keys: [ConfigBinding<DPOConfig>] { DPOConfig.configKeys.map { $0.prefixed("dpo") } }
 
     public static let schema = ConfigSchema(
-        AlignConfig.common(trainer: "dpo") + keys.fields(defaults: DPOConfig()) + AdapterKeys.fields + [
-            .choice("dpo.loss", losses, default: "sigmoid", help: "Preference loss."),
-            .double("dpo.label_smoothing", 0, min: 0, max: 0.5,
-                    help: "Label smoothing ε of sigmoid (cDPO) and robust; robust: 0.1 unless set."),
-            .double("dpo.rpo_alpha", 1, min: 0, help: "rpo: weight of the chosen completions' NLL."),
-            .double("dpo.simpo_gamma", 0.5, help: "simpo: target reward margin γ."),
-            .double("dpo.cpo_alpha", 1, min: 0, help: "cpo: weight of the behaviour-cloning NLL."),
-            .double("dpo.orpo_lambda", 0.1, min: 0, help: "orpo: weight λ of the odds-ratio term (TRL's beta)."),
+        AlignConfig.common(trainer: "dpo") + keys.fields(defaults: DPOConfig()) + lossFields("dpo", key: "loss") + AdapterKeys.fields + [
             .string("dpo.ref_model", "", help: "Reference model directory or .gguf file; empty: the initial policy."),
         ])
 

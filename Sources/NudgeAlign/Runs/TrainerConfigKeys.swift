@@ -184,3 +184,50 @@ extension KTOConfig {
         ]
     }
 }
+
+extension OnlineDPOConfig {
+    /// Online DPO's keys besides the loss (TRL's OnlineDPOConfig names); the loss (`loss_type`) and
+    /// its parameters are the DPO family's keys, read by `DPORun.lossKind`.
+    public static var configKeys: [ConfigBinding<OnlineDPOConfig>] {
+        [
+            .int("steps", \.steps, min: 0, help: "Optimizer steps (TRL's max_steps); 1500 for the fresh preset model unless set."),
+            .float("learning_rate", \.learningRate, min: 0, help: "AdamW learning rate; 1e-3 for the fresh preset model unless set."),
+            .float("beta", \.beta, min: 0, help: "β: strength of the KL leash to the reference."),
+            .int("batch_size", \.batchSize, min: 1, help: "Prompts per step (TRL's per_device_train_batch_size); 16 for the fresh preset model unless set."),
+            .int("num_generations", \.numGenerations, min: 2, help: "k: completions sampled per prompt; the judge's best and worst form the pair (TRL: 2); 8 for the fresh preset model unless set."),
+            .int("max_new_tokens", \.maxNewTokens, min: 1, help: "New tokens per completion; 6 for the built-in task unless set."),
+            .limit("max_prompt_length", \.maxPromptLength, help: "Keep this many prompt tokens (the end of the prompt)"),
+            .positive("temperature", \.temperature, help: "Sampling temperature; 1 for the fresh preset model unless set."),
+            .positive("top_p", \.topP, max: 1, help: "Nucleus sampling (1: off)."),
+            .int("top_k", \.topK, min: 0, help: "Top-k sampling (0: off)."),
+            .optionalDouble("missing_eos_penalty", \.missingEOSPenalty,
+                            help: "Subtracted from a pointwise judge's score of a completion without EOS (TRL's default: none)"),
+            .int("iterative_rounds", \.iterativeRounds, min: 0,
+                 help: "0: online (fresh samples every step); R > 0: iterative DPO, R rounds of sample → label → DPO steps on that frozen set."),
+            .int("round_epochs", \.roundEpochs, min: 1, help: "Iterative DPO: passes over each round's pairs."),
+            .clipNorm("max_grad_norm", \.maxGradNorm, help: "Clip the gradient norm."),
+            .float("weight_decay", \.weightDecay, min: 0, help: "AdamW weight decay."),
+        ]
+    }
+}
+
+extension RFTConfig {
+    /// Rejection-sampling fine-tuning's keys (sampling as OnlineDPOConfig, SFT as SFTConfig).
+    public static var configKeys: [ConfigBinding<RFTConfig>] {
+        [
+            .int("steps", \.steps, min: 0, help: "Rounds of sample → keep the best → SFT; 40 for the fresh preset model unless set."),
+            .int("prompts_per_step", \.promptsPerStep, min: 1, help: "Prompts sampled per round."),
+            .int("num_generations", \.numGenerations, min: 1, help: "n: completions sampled per prompt; the best is kept."),
+            .int("max_new_tokens", \.maxNewTokens, min: 1, help: "New tokens per completion; 6 for the built-in task unless set."),
+            .limit("max_prompt_length", \.maxPromptLength, help: "Keep this many prompt tokens (the end of the prompt)"),
+            .positive("temperature", \.temperature, help: "Sampling temperature."),
+            .positive("top_p", \.topP, max: 1, help: "Nucleus sampling (1: off)."),
+            .int("top_k", \.topK, min: 0, help: "Top-k sampling (0: off)."),
+            .double("threshold", \.threshold, help: "Keep a prompt's best completion only when the judge scores it at least this (1 with the gold reward: correct answers only)."),
+            .float("learning_rate", \.sft.learningRate, min: 0, help: "SFT's AdamW learning rate; 1e-3 for the fresh preset model unless set."),
+            .int("epochs", \.sft.epochs, min: 1, help: "SFT epochs over each round's kept completions."),
+            .int("batch_size", \.sft.batchSize, min: 1, help: "SFT rows per batch."),
+            .clipNorm("max_grad_norm", \.sft.maxGradNorm, help: "Clip SFT's gradient norm."),
+        ]
+    }
+}
