@@ -127,14 +127,8 @@ extension LM {
 
         func run() throws {
             let source = try loadSource()
-            var variableValues: [String: JinjaValue] = [:]
-            for assignment in variables {
-                guard let equals = assignment.firstIndex(of: "="), equals != assignment.startIndex else {
-                    throw ValidationError("--var: expected NAME=VALUE, got '\(assignment)'")
-                }
-                let text = String(assignment[assignment.index(after: equals)...])
-                variableValues[String(assignment[..<equals])] = (try? JinjaValue(json: text)) ?? .string(text)
-            }
+            let (variableValues, malformed) = JinjaValue.variables(assignments: variables)
+            if let malformed { throw ValidationError("--var: expected NAME=VALUE, got '\(malformed)'") }
             guard let messageList = ChatTemplateRenderer.messages(in: try readJSON(messages, option: "--messages")) else {
                 throw ValidationError("--messages: expected a JSON list of messages or an object with a \"messages\" list")
             }
@@ -152,37 +146,14 @@ extension LM {
         }
 
         private func loadSource() throws -> ChatTemplateSource {
-            do {
+            do throws(ChatTemplateLoadError) {
                 if let template { return try ChatTemplateSource.load(templateFile: URL(fileURLWithPath: template)) }
-                let path = model ?? ""
-                var isDirectory: ObjCBool = false
-                guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-                    throw ValidationError("--model: no such directory '\(path)'")
-                }
-                if !isDirectory.boolValue {
-                    let url = URL(fileURLWithPath: path)
-                    guard LanguageModelLoader.isGGUF(url) else {
-                        throw ValidationError("--model: expected a Hugging Face model directory or a .gguf file, got the file '\(path)'")
-                    }
-                    guard let source = try LanguageModelLoader.info(gguf: try GGUFFile(url: url)).templateSource else {
-                        throw ValidationError("--model: \(path) has no tokenizer.chat_template")
-                    }
-                    return source
-                }
-                return try ChatTemplateSource.load(directory: URL(fileURLWithPath: path), templateName: templateName, forTools: tools != nil)
-            } catch let error as ChatTemplateLoadError {
-                throw ValidationError(error.description)
-            }
+                return try ChatTemplateSource.load(model: model ?? "", templateName: templateName, forTools: tools != nil)
+            } catch { throw ValidationError(template == nil ? "--model: \(error)" : error.description) }
         }
 
         private func readJSON(_ path: String, option: String) throws -> JinjaValue {
-            let data: Data
-            do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch { throw ValidationError("\(option): cannot read '\(path)'") }
-            do {
-                return try JinjaValue(json: String(decoding: data, as: UTF8.self))
-            } catch {
-                throw ValidationError("\(option): \(path): \(error)")
-            }
+            do { return try JinjaValue(json: String(contentsOfFile: path, encoding: .utf8)) } catch { throw ValidationError("\(option): \(path): \(error)") }
         }
 
         private func list(_ value: JinjaValue, option: String) throws -> [JinjaValue] {

@@ -9,6 +9,7 @@
 // GGUF files carry the template as metadata; `init(source:name:specialTokens:)` takes it from there.
 
 import Foundation
+import NudgeNN
 
 /// Why a chat template could not be found or read.
 public struct ChatTemplateLoadError: Error, Sendable, Equatable, CustomStringConvertible {
@@ -127,6 +128,24 @@ public struct ChatTemplateSource: Sendable, Equatable {
         }
         let name = templates.count == 1 ? chosen.file : "\(chosen.file) (\(chosen.name))"
         return ChatTemplateSource(source: chosen.source, name: name, specialTokens: tokens)
+    }
+
+    /// The chat template of a model path: a Hugging Face model directory (as `load(directory:…)`) or
+    /// a .gguf file's `tokenizer.chat_template`.
+    public static func load(model path: String, templateName: String? = nil, forTools: Bool = false) throws(ChatTemplateLoadError) -> ChatTemplateSource {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw ChatTemplateLoadError(path: path, reason: "no such directory or file")
+        }
+        let url = URL(fileURLWithPath: path)
+        if isDirectory.boolValue { return try load(directory: url, templateName: templateName, forTools: forTools) }
+        guard LanguageModelLoader.isGGUF(url) else {
+            throw ChatTemplateLoadError(path: path, reason: "expected a Hugging Face model directory or a .gguf file, got another file")
+        }
+        let info: GGUFModelInfo
+        do { info = try LanguageModelLoader.info(gguf: try GGUFFile(url: url)) } catch { throw ChatTemplateLoadError(path: path, reason: "\(error)") }
+        guard let source = info.templateSource else { throw ChatTemplateLoadError(path: path, reason: "no tokenizer.chat_template in the file") }
+        return source
     }
 
     /// Reads a template file; special tokens come from a `tokenizer_config.json` (and

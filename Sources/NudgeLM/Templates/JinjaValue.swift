@@ -327,3 +327,18 @@ private struct JSONReader {
         return .float(double)
     }
 }
+
+extension JinjaValue {
+    /// Template variables from `NAME=VALUE` assignments (a command line's `--var`): VALUE as JSON when
+    /// it parses (true, 3, [1], {"a": 1}), else the string; `malformed` is the first assignment with no
+    /// name or no `=`.
+    public static func variables(assignments: [String]) -> (values: [String: JinjaValue], malformed: String?) {
+        var values: [String: JinjaValue] = [:]
+        for assignment in assignments {
+            guard let equals = assignment.firstIndex(of: "="), equals != assignment.startIndex else { return (values, assignment) }
+            let text = String(assignment[assignment.index(after: equals)...])
+            values[String(assignment[..<equals])] = (try? JinjaValue(json: text)) ?? .string(text)
+        }
+        return (values, nil)
+    }
+}
