@@ -52,23 +52,14 @@ public enum OnlineDPORun {
         let config = withDefaults(resolved)
         let s = section
         let run = OnlineRun(config: config, name: "Online DPO")
-        let (model, tokenizer) = try warm ?? run.loadModel()
-        let (rows, heldOut) = try run.rows()
-        if resume {
-            try run.loadInitialWeights(model)
-        } else if warm == nil {
-            try run.warmStart(model, tokenizer, maxNewTokens: config.int("\(s).max_new_tokens"))
-        }
+        let (model, tokenizer, rows, heldOut) = try run.setUp(warm: warm, resume: resume, maxNewTokens: config.int("\(s).max_new_tokens"))
         var c = keys.apply(config, to: OnlineDPOConfig())
         c.seed = run.seed
         c.loss = try DPORun.lossKind(config, section: s, key: "loss_type")
         let trainer = try OnlineDPOTrainer(policy: model, tokenizer: tokenizer, rows: rows,
                                            judge: try JudgeConfig.judge(config, s, policy: model, tokenizer: tokenizer), config: c)
         if run.usesPreset && config.string("data").isEmpty { trainer.monitors = [JudgeConfig.goldReward] }
-        let output = URL(fileURLWithPath: config.string("output"))
-        if resume { try trainer.restoreCheckpoint(from: run.latestCheckpointURL(output)) }
-        let directory = try run.directory(resumingAfter: resume ? trainer.step : nil)
-        if !resume && run.usesPreset { try model.save(to: run.initialWeightsURL(directory.url)) }
+        let directory = try run.openDirectory(for: trainer, model: model, resume: resume)
         trainer.onJudgeFailures = try JudgeConfig.failureLog(in: directory)
         var runner = run.runner(directory: directory, model: model, tokenizer: tokenizer, heldOut: heldOut, maxNewTokens: c.maxNewTokens)
         runner.headline = ["objective/scores", "rewards/accuracies", "objective/kl", "eval/accuracy"]
@@ -125,5 +116,26 @@ public enum JudgeConfig {
                                       "prompt": sample?.prompt ?? NSNull(), "completion": sample?.completion ?? NSNull()])
             }
         }
+    }
+}
+
+extension OnlineRun {
+    /// The model and rows of an online run: `warm` as given, else the loaded model warm-started (a
+    /// fresh run) or put back to the run's starting weights (a resume).
+    func setUp(warm: (any CausalLanguageModel, any Tokenizer)?, resume: Bool, maxNewTokens: Int) throws
+        -> (model: any CausalLanguageModel, tokenizer: any Tokenizer, rows: [DatasetRow], heldOut: [DatasetRow]) {
+        let (model, tokenizer) = try warm ?? loadModel()
+        let (train, heldOut) = try rows()
+        if resume { try loadInitialWeights(model) } else if warm == nil { try warmStart(model, tokenizer, maxNewTokens: maxNewTokens) }
+        return (model, tokenizer, train, heldOut)
+    }
+
+    /// Restores `trainer` from checkpoints/latest when resuming, then opens the run directory,
+    /// keeping a fresh preset's starting weights (what a resume's reference is made from).
+    func openDirectory(for trainer: any Trainer, model: any CausalLanguageModel, resume: Bool) throws -> RunDirectory {
+        if resume { try trainer.restoreCheckpoint(from: latestCheckpointURL(URL(fileURLWithPath: config.string("output")))) }
+        let directory = try self.directory(resumingAfter: resume ? trainer.completedSteps : nil)
+        if !resume && usesPreset { try model.save(to: initialWeightsURL(directory.url)) }
+        return directory
     }
 }

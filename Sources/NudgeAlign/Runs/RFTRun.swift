@@ -39,22 +39,13 @@ public enum RFTRun {
         let config = withDefaults(resolved)
         let s = section
         let run = OnlineRun(config: config, name: "RFT")
-        let (model, tokenizer) = try warm ?? run.loadModel()
-        let (rows, heldOut) = try run.rows()
-        if resume {
-            try run.loadInitialWeights(model)
-        } else if warm == nil {
-            try run.warmStart(model, tokenizer, maxNewTokens: config.int("\(s).max_new_tokens"))
-        }
+        let (model, tokenizer, rows, heldOut) = try run.setUp(warm: warm, resume: resume, maxNewTokens: config.int("\(s).max_new_tokens"))
         var c = keys.apply(config, to: RFTConfig())
         c.seed = run.seed
         let trainer = try RFTTrainer(policy: model, tokenizer: tokenizer, rows: rows,
                                      judge: try JudgeConfig.judge(config, s, policy: model, tokenizer: tokenizer), config: c)
         if run.usesPreset && config.string("data").isEmpty { trainer.monitors = [JudgeConfig.goldReward] }
-        let output = URL(fileURLWithPath: config.string("output"))
-        if resume { try trainer.restoreCheckpoint(from: run.latestCheckpointURL(output)) }
-        let directory = try run.directory(resumingAfter: resume ? trainer.step : nil)
-        if !resume && run.usesPreset { try model.save(to: run.initialWeightsURL(directory.url)) }
+        let directory = try run.openDirectory(for: trainer, model: model, resume: resume)
         trainer.onJudgeFailures = try JudgeConfig.failureLog(in: directory)
         var runner = run.runner(directory: directory, model: model, tokenizer: tokenizer, heldOut: heldOut, maxNewTokens: c.maxNewTokens)
         runner.headline = ["reward", "rft/kept_fraction", "loss", "eval/accuracy"]
