@@ -196,18 +196,26 @@ private func unloadLoRA(from model: Module, merge: Bool, only paths: Set<String>
 /// and trainable `Linear`s are left as they are. Returns the quantized modules' paths.
 @discardableResult
 public func quantizeFrozenBase(of model: Module, to format: WeightQuantization = .q8_0) -> [String] {
-    var done: [String] = []
+    replaceFrozenBase(of: model) { _, weight in QuantizedMatrix(quantizing: weight, format: format) }.map(\.path)
+}
+
+/// Replaces each frozen base projection's weight (a LoRA layer's base, or a frozen `Linear` a LoRA
+/// layer could replace) with `quantized(path, weight)`; returns the paths and formats.
+private func replaceFrozenBase(of model: Module, _ quantized: (String, Tensor) -> QuantizedMatrix) -> [(path: String, format: WeightQuantization)] {
+    var done: [(path: String, format: WeightQuantization)] = []
     func walk(_ module: Module, _ prefix: String) {
         for (key, child) in module.items().children {
             let path = prefix + key
             if let lora = child as? LoRALinear {
                 guard !lora.isBaseQuantized, !lora.isMerged else { continue }
-                lora.quantizeBase(format)
-                done.append(path)
+                let matrix = quantized(path, lora.weight)
+                lora.replaceBase(with: matrix)
+                done.append((path, matrix.format))
             } else if let layer = child as? Linear, layer.isFrozen, let parent = module as? any LoRAAdaptable,
                       parent.canReplaceLinearLayer(at: key) {
-                parent.replaceLinearLayer(at: key, with: QuantizedLinear(quantizing: layer, format: format))
-                done.append(path)
+                let matrix = quantized(path, layer.weight)
+                parent.replaceLinearLayer(at: key, with: QuantizedLinear(weight: matrix, bias: layer.bias))
+                done.append((path, matrix.format))
             } else {
                 walk(child, path + ".")
             }
@@ -245,28 +253,9 @@ public func quantizeFrozenBase(of model: any CausalLanguageModel, from file: GGU
         }
         return file.withStoredBytes(info) { QuantizedMatrix(ggufBlocks: $0, format: format, rows: shape[0], columns: shape[1], rowOrder: order) }
     }
-    var done: [(path: String, format: WeightQuantization)] = []
-    func walk(_ module: Module, _ prefix: String) {
-        for (key, child) in module.items().children {
-            let path = prefix + key
-            if let lora = child as? LoRALinear {
-                guard !lora.isBaseQuantized, !lora.isMerged else { continue }
-                let matrix = fileMatrix(path + ".weight", shape: lora.weight.shape) ?? QuantizedMatrix(quantizing: lora.weight, format: fallback)
-                lora.replaceBase(with: matrix)
-                done.append((path, matrix.format))
-            } else if let layer = child as? Linear, layer.isFrozen, let parent = module as? any LoRAAdaptable,
-                      parent.canReplaceLinearLayer(at: key) {
-                let matrix = fileMatrix(path + ".weight", shape: layer.weight.shape) ?? QuantizedMatrix(quantizing: layer.weight, format: fallback)
-                parent.replaceLinearLayer(at: key, with: QuantizedLinear(weight: matrix, bias: layer.bias))
-                done.append((path, matrix.format))
-            } else {
-                walk(child, path + ".")
-            }
-        }
+    return replaceFrozenBase(of: model) { path, weight in
+        fileMatrix(path + ".weight", shape: weight.shape) ?? QuantizedMatrix(quantizing: weight, format: fallback)
     }
-    walk(model, "")
-    model.invalidateParameterCache()
-    return done
 }
 
 /// `model`'s parameters as a model without adapters would have them: each LoRA layer's weight is
