@@ -25,7 +25,8 @@ let package = Package(
         // AVX2/FMA and AVX-512 kernels (packed sgemm, small-row products, decoding attention) with
         // function-level target attributes, chosen at run time (no -march).
         .target(name: "CNudgeKernels"),
-        // renameat2(RENAME_EXCHANGE) for atomic checkpoint swaps (a variadic syscall Swift cannot call).
+        // renameat2(RENAME_EXCHANGE) for atomic checkpoint swaps (a variadic syscall Swift cannot call),
+        // and the MPI shim (Open MPI or MPICH dlopen'ed at run time, their handle ABIs behind one interface).
         .target(name: "CNudgeSystem"),
         // Tensor, the autodiff tape, CPU kernels, the run-time BLAS loader, RandomGenerator.
         .target(name: "NudgeTensor", dependencies: ["CNudgeKernels"]),
