@@ -58,16 +58,78 @@ NUDGE_AVX2 static void block4x2(int rows, int cols, int k, const float *a, int l
     }
 }
 
-NUDGE_AVX2 void nudge_sgemm_nt_small(int m, int n, int k, const float *a, int lda, const float *b, int ldb, float *c, int ldc) {
+#define NUDGE_AVX512 __attribute__((target("avx512f,avx2,fma")))
+
+/// A block of up to 4 rows × 4 columns in sixteen 16-lane accumulators: the four rows of B and
+/// each row of A loaded once per sixteen k, so FMAs, not loads, bound the loop.
+NUDGE_AVX512 static void block4x4_512(int rows, int cols, int k, const float *a, int lda, const float *b, int ldb,
+                                      float *c, int ldc, __mmask16 tail) {
+    // Missing rows and columns read row 0 or column 0 again; their sums are not stored.
+    const float *a0 = a, *a1 = a + (rows > 1 ? lda : 0), *a2 = a + (rows > 2 ? 2 * lda : 0), *a3 = a + (rows > 3 ? 3 * lda : 0);
+    const float *b0 = b, *b1 = b + (cols > 1 ? ldb : 0), *b2 = b + (cols > 2 ? 2 * ldb : 0), *b3 = b + (cols > 3 ? 3 * ldb : 0);
+    __m512 c00 = _mm512_setzero_ps(), c01 = c00, c02 = c00, c03 = c00, c10 = c00, c11 = c00, c12 = c00, c13 = c00;
+    __m512 c20 = c00, c21 = c00, c22 = c00, c23 = c00, c30 = c00, c31 = c00, c32 = c00, c33 = c00;
+    int p = 0;
+    for (; p < k; p += 16) {
+        __mmask16 m = p + 16 <= k ? (__mmask16)0xFFFF : tail;
+        __m512 x0 = _mm512_maskz_loadu_ps(m, b0 + p), x1 = _mm512_maskz_loadu_ps(m, b1 + p);
+        __m512 x2 = _mm512_maskz_loadu_ps(m, b2 + p), x3 = _mm512_maskz_loadu_ps(m, b3 + p);
+        __m512 r = _mm512_maskz_loadu_ps(m, a0 + p);
+        c00 = _mm512_fmadd_ps(r, x0, c00); c01 = _mm512_fmadd_ps(r, x1, c01); c02 = _mm512_fmadd_ps(r, x2, c02); c03 = _mm512_fmadd_ps(r, x3, c03);
+        r = _mm512_maskz_loadu_ps(m, a1 + p);
+        c10 = _mm512_fmadd_ps(r, x0, c10); c11 = _mm512_fmadd_ps(r, x1, c11); c12 = _mm512_fmadd_ps(r, x2, c12); c13 = _mm512_fmadd_ps(r, x3, c13);
+        r = _mm512_maskz_loadu_ps(m, a2 + p);
+        c20 = _mm512_fmadd_ps(r, x0, c20); c21 = _mm512_fmadd_ps(r, x1, c21); c22 = _mm512_fmadd_ps(r, x2, c22); c23 = _mm512_fmadd_ps(r, x3, c23);
+        r = _mm512_maskz_loadu_ps(m, a3 + p);
+        c30 = _mm512_fmadd_ps(r, x0, c30); c31 = _mm512_fmadd_ps(r, x1, c31); c32 = _mm512_fmadd_ps(r, x2, c32); c33 = _mm512_fmadd_ps(r, x3, c33);
+    }
+    __m512 acc[16] = {c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33};
+    for (int i = 0; i < rows; i++) {
+        for (int j = 0; j < cols; j++) c[(long)i * ldc + j] = _mm512_reduce_add_ps(acc[4 * i + j]);
+    }
+}
+
+NUDGE_AVX512 static void sgemm_nt_small_512(int m, int n, int k, const float *a, int lda, const float *b, int ldb, float *c, int ldc) {
+    __mmask16 tail = (__mmask16)((1u << (k & 15)) - 1u);
+    // Weight rows outermost: each block of four rows of W is read from memory once and stays in
+    // L1 while every block of four rows of A (a few rows, in L2) meets it.
+    for (int j = 0; j < n; j += 4) {
+        for (int i = 0; i < m; i += 4) {
+            block4x4_512(m - i < 4 ? m - i : 4, n - j < 4 ? n - j : 4, k, a + (long)i * lda, lda, b + (long)j * ldb, ldb,
+                         c + (long)i * ldc + j, ldc, tail);
+        }
+    }
+}
+
+NUDGE_AVX2 static void sgemm_nt_small_avx2(int m, int n, int k, const float *a, int lda, const float *b, int ldb, float *c, int ldc) {
     int rem = k & 7;
     __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     __m256i tail = _mm256_cmpgt_epi32(_mm256_set1_epi32(rem), lanes);
-    for (int i = 0; i < m; i += 4) {
-        int rows = m - i < 4 ? m - i : 4;
-        for (int j = 0; j < n; j += 2) {
+    // Weight rows outermost: each pair of W's rows is read from memory once and stays in L1
+    // while every block of four rows of A meets it (A, a few rows, stays in L2).
+    for (int j = 0; j < n; j += 2) {
+        for (int i = 0; i < m; i += 4) {
+            int rows = m - i < 4 ? m - i : 4;
             block4x2(rows, n - j < 2 ? n - j : 2, k, a + (long)i * lda, lda, b + (long)j * ldb, ldb, c + (long)i * ldc + j, ldc, tail);
         }
     }
+}
+
+int nudge_small_product_kernel(void) {
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return 2;
+    return nudge_has_avx2_fma() ? 1 : 0;
+}
+
+void nudge_sgemm_nt_small_kernel(int kernel, int m, int n, int k, const float *a, int lda, const float *b, int ldb, float *c, int ldc) {
+    if (kernel == 2) sgemm_nt_small_512(m, n, k, a, lda, b, ldb, c, ldc);
+    else sgemm_nt_small_avx2(m, n, k, a, lda, b, ldb, c, ldc);
+}
+
+void nudge_sgemm_nt_small(int m, int n, int k, const float *a, int lda, const float *b, int ldb, float *c, int ldc) {
+    static int best = -1;
+    if (best < 0) best = nudge_small_product_kernel();
+    nudge_sgemm_nt_small_kernel(best, m, n, k, a, lda, b, ldb, c, ldc);
 }
 
 /// eˣ on eight lanes: the same range reduction and polynomial as NudgeTensor's `vexp` (relative
@@ -176,6 +238,12 @@ int nudge_has_avx2_fma(void) { return 0; }
 void nudge_attend_one_query(const float *q, const float *keys, const float *values, int stride, int count, int d, float alpha,
                             const float *mask, float *p, float *out) {
     (void)q; (void)keys; (void)values; (void)stride; (void)count; (void)d; (void)alpha; (void)mask; (void)p; (void)out;
+}
+
+int nudge_small_product_kernel(void) { return 0; }
+
+void nudge_sgemm_nt_small_kernel(int kernel, int m, int n, int k, const float *a, int lda, const float *b, int ldb, float *c, int ldc) {
+    (void)kernel; (void)m; (void)n; (void)k; (void)a; (void)lda; (void)b; (void)ldb; (void)c; (void)ldc;
 }
 
 void nudge_sgemm_nt_small(int m, int n, int k, const float *a, int lda, const float *b, int ldb, float *c, int ldc) {

@@ -40,6 +40,15 @@ if let i = CommandLine.arguments.firstIndex(of: "--only"), i + 1 < CommandLine.a
         func arg(_ name: String) -> String? { a.firstIndex(of: name).flatMap { $0 + 1 < a.count ? a[$0 + 1] : nil } }
         guard let path = arg("--gguf") else { print("--only qlora needs --gguf path"); exit(2) }
         for line in try! EngineBenchmarks.qloraComparison(path: path, rounds: arg("--rounds").flatMap(Int.init) ?? 3) { print(line) }
+    case "realgen":
+        // --only realgen --model FILE --prompts generate.txt [--rows 16] [--new-tokens 32] [--rounds 4]
+        let a = CommandLine.arguments
+        func arg(_ name: String) -> String? { a.firstIndex(of: name).flatMap { $0 + 1 < a.count ? a[$0 + 1] : nil } }
+        guard let model = arg("--model"), let prompts = arg("--prompts") else { print("--only realgen needs --model and --prompts"); exit(2) }
+        let r = try! EngineBenchmarks.realModelGeneration(model: model, prompts: prompts, rows: arg("--rows").flatMap(Int.init) ?? 16,
+                                                          newTokens: arg("--new-tokens").flatMap(Int.init) ?? 32,
+                                                          rounds: arg("--rounds").flatMap(Int.init) ?? 4)
+        print("{\"mode\": \"generate\", \"s_per_call\": \(r.secondsPerCall.map { (($0 * 1000).rounded() / 1000) }), \"tokens_per_s\": \(r.tokensPerSecond), \"prompt_tokens\": \(r.promptTokens)}")
     case "floor": print(EngineBenchmarks.opFloor())
     case "throughput": print(EngineBenchmarks.throughput())
     case "testbed": print(EngineBenchmarks.testbedSeconds())

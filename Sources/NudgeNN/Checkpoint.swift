@@ -28,8 +28,7 @@ public enum Checkpoint {
     /// Writes `tensors` to a safetensors file atomically.
     public static func save(_ tensors: NamedTensors, to url: URL, metadata: [String: String]? = nil,
                             dtype: SafeTensorsDType = .f32) throws {
-        try SafeTensors.write(tensors.map { (name: $0.0, shape: $0.1.shape, values: $0.1.scalars) },
-                              metadata: metadata, to: url, dtype: dtype)
+        try SafeTensors.write(tensors: tensors.map { (name: $0.0, tensor: $0.1) }, metadata: metadata, to: url, dtype: dtype)
     }
 
     /// Reads every tensor of a safetensors file, or of a Hugging Face directory

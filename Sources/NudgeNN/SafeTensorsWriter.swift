@@ -9,6 +9,7 @@
 // fsync'd, then renamed over the destination.
 
 import Foundation
+import NudgeTensor
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -31,6 +32,39 @@ public enum SafeTensors {
         to url: URL,
         dtype: SafeTensorsDType = .f32
     ) throws(SafeTensorsError) {
+        try write(sources: tensors.map { ($0.name, $0.shape, .values($0.values)) }, metadata: metadata, to: url, dtype: dtype)
+    }
+
+    /// Writes named tensors the same way, straight from their storage: no copy of the values is
+    /// made, so saving a model (or its optimizer state) does not double its memory.
+    public static func write(
+        tensors: [(name: String, tensor: Tensor)],
+        metadata: [String: String]? = nil,
+        to url: URL,
+        dtype: SafeTensorsDType = .f32
+    ) throws(SafeTensorsError) {
+        try write(sources: tensors.map { ($0.name, $0.tensor.shape, .tensor($0.tensor)) }, metadata: metadata, to: url, dtype: dtype)
+    }
+
+    /// Where a tensor's values come from.
+    enum Source {
+        case values([Float])
+        case tensor(Tensor)
+
+        var count: Int {
+            switch self {
+            case .values(let v): v.count
+            case .tensor(let t): t.count
+            }
+        }
+    }
+
+    static func write(
+        sources tensors: [(name: String, shape: [Int], values: Source)],
+        metadata: [String: String]?,
+        to url: URL,
+        dtype: SafeTensorsDType
+    ) throws(SafeTensorsError) {
         let file = url.path
         guard url.isFileURL else { throw .io(file: file, reason: "not a file URL") }
         let sorted = tensors.sorted { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
@@ -51,7 +85,14 @@ public enum SafeTensors {
 
         try writeAll(fd, header, file: file)
         for tensor in sorted {
-            try writeValues(fd, tensor.values, dtype: dtype, file: file)
+            switch tensor.values {
+            case .values(let values):
+                try values.withUnsafeBufferPointer { (p) throws(SafeTensorsError) in try writeValues(fd, p, dtype: dtype, file: file) }
+            case .tensor(let t):
+                try withExtendedLifetime(t) { () throws(SafeTensorsError) in
+                    try writeValues(fd, UnsafeBufferPointer(start: t.data, count: t.count), dtype: dtype, file: file)
+                }
+            }
         }
         guard fsync(fd) == 0 else {
             throw .io(file: file, reason: "fsync failed: \(safeTensorsErrnoDescription(errno))")
@@ -74,7 +115,7 @@ public enum SafeTensors {
 
     /// Validates the tensors and builds length prefix plus padded header JSON.
     private static func makeHeader(
-        _ sorted: [(name: String, shape: [Int], values: [Float])],
+        _ sorted: [(name: String, shape: [Int], values: Source)],
         metadata: [String: String]?,
         dtype: SafeTensorsDType,
         file: String
@@ -139,7 +180,7 @@ public enum SafeTensors {
     }
 
     /// Encodes `values` as `dtype` little-endian and writes them, in bounded chunks.
-    private static func writeValues(_ fd: Int32, _ values: [Float], dtype: SafeTensorsDType, file: String) throws(SafeTensorsError) {
+    private static func writeValues(_ fd: Int32, _ values: UnsafeBufferPointer<Float>, dtype: SafeTensorsDType, file: String) throws(SafeTensorsError) {
         let chunk = 1 << 16
         var start = 0
         var buffer: [UInt8] = []
@@ -157,7 +198,7 @@ public enum SafeTensors {
                 }
             default:
                 #if _endian(little)
-                values[start ..< end].withUnsafeBytes { buffer.append(contentsOf: $0) }
+                buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(values)[(start * 4) ..< (end * 4)]))
                 #else
                 for v in values[start ..< end] {
                     withUnsafeBytes(of: v.bitPattern.littleEndian) { buffer.append(contentsOf: $0) }

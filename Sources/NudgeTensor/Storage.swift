@@ -6,14 +6,16 @@
 // Size classes are powers of two below 4096 floats and quarter-octave steps above, so a buffer
 // is at most 25 % larger than requested.
 
+import Foundation
 import Synchronization
 
 /// The caching allocator behind every tensor buffer.
 public enum BufferPool {
     /// Bytes every buffer is aligned to (one cache line, and enough for AVX-512 loads).
     public static let alignment = 64
-    /// Most bytes kept in free lists; beyond this, freed buffers go back to the system.
-    public static let maxCachedBytes = 2 << 30
+    /// Most bytes kept in free lists (2 GiB, or `NUDGE_POOL_MB` MiB); beyond this, freed buffers go
+    /// back to the system. A smaller pool trades some page faults for a lower peak RSS.
+    public static let maxCachedBytes = ProcessInfo.processInfo.environment["NUDGE_POOL_MB"].flatMap(Int.init).map { $0 << 20 } ?? 2 << 30
 
     struct State: ~Copyable {
         // Addresses as integers: pointers are not Sendable, and the lists cross threads.

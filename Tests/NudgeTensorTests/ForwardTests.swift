@@ -2,6 +2,7 @@
 
 import Foundation
 import Testing
+import CNudgeKernels
 @testable import NudgeTensor
 
 /// C = op(A)·op(B) by the definition, in Double.
@@ -63,6 +64,25 @@ func naiveMatmul(_ a: [Float], _ b: [Float], m: Int, n: Int, k: Int, ta: Bool, t
             expectClose((0..<m).flatMap { c[($0 * ldc)..<($0 * ldc + n)] }, expected, atol: 1e-5, rtol: 1e-5)
             // Columns past n in each row of C are left alone.
             #expect((0..<m).allSatisfy { r in c[(r * ldc + n)..<((r + 1) * ldc)].allSatisfy(\.isNaN) })
+        }
+    }
+
+    /// Each unpacked kernel this CPU has (AVX2 4×2 blocks, AVX-512 4×4 blocks of 16 lanes) on its
+    /// own: every remainder of the blocks and of k mod 8 / mod 16, strided rows, 16 rows.
+    @Test func eachSmallRowKernelMatchesTheDefinition() {
+        let best = Int(nudge_small_product_kernel())
+        guard best > 0 else { return }
+        for kernel in 1...best {
+            for (m, n, k) in [(1, 1, 1), (1, 5, 16), (2, 3, 17), (3, 6, 31), (4, 4, 32), (5, 9, 33), (7, 64, 128), (16, 35, 576), (13, 7, 130)] {
+                let (lda, ldb, ldc) = (k + 3, k + 1, n + 2)
+                let a = randomTensor([m * lda], seed: 7).scalars, b = randomTensor([n * ldb], seed: 8).scalars
+                let dense = (0..<m).flatMap { a[($0 * lda)..<($0 * lda + k)] }, denseB = (0..<n).flatMap { b[($0 * ldb)..<($0 * ldb + k)] }
+                let expected = naiveMatmul(dense, denseB, m: m, n: n, k: k, ta: false, tb: true)
+                var c = [Float](repeating: .nan, count: m * ldc)
+                nudge_sgemm_nt_small_kernel(Int32(kernel), Int32(m), Int32(n), Int32(k), a, Int32(lda), b, Int32(ldb), &c, Int32(ldc))
+                expectClose((0..<m).flatMap { c[($0 * ldc)..<($0 * ldc + n)] }, expected, atol: 1e-5, rtol: 1e-5)
+                #expect((0..<m).allSatisfy { r in c[(r * ldc + n)..<((r + 1) * ldc)].allSatisfy(\.isNaN) }, "kernel \(kernel) \(m)×\(n)×\(k)")
+            }
         }
     }
 

@@ -18,6 +18,13 @@ int nudge_has_avx2_fma(void);
 /// Needs `nudge_has_avx2_fma()`.
 void nudge_sgemm_nt_small(int m, int n, int k, const float *a, int lda, const float *b, int ldb, float *c, int ldc);
 
+/// The kernel `nudge_sgemm_nt_small` runs on this CPU: 2 AVX-512 (4×4 blocks of 16 lanes),
+/// 1 AVX2+FMA (4×2 blocks of 8 lanes), 0 none. The two sum in different orders.
+int nudge_small_product_kernel(void);
+
+/// `nudge_sgemm_nt_small` on a chosen kernel (1 or 2, at most `nudge_small_product_kernel()`), for tests.
+void nudge_sgemm_nt_small_kernel(int kernel, int m, int n, int k, const float *a, int lda, const float *b, int ldb, float *c, int ldc);
+
 /// Decoding attention for one query head: scores p_j = alpha·(q·k_j) + mask_j over `count` keys
 /// (rows `stride` floats apart, d values each; `mask` may be NULL), p ← softmax(p) (written to
 /// `p`), and out = Σ_j p_j·v_j (d values). Needs `nudge_has_avx2_fma()`.

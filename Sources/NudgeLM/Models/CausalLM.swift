@@ -317,6 +317,9 @@ public enum LanguageModelLoader {
         case .gemma3: model = Gemma3Model(config)
         }
         try model.update(parameters: sanitize(weights, for: config))
+        // The freshly initialized weights just replaced would otherwise stay in the buffer
+        // pool's free lists, as much memory again as the model.
+        BufferPool.trim()
         return model
     }
 

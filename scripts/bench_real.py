@@ -1,0 +1,68 @@
+#!/usr/bin/env python3
+"""The real-model benchmark, Nudge and its Python peers side by side in one sitting (issue 21).
+Each run is its own process under /usr/bin/time -v (peak RSS); Nudge's step times come from the
+run's metrics.jsonl wall_time column (median step after the first), the peers' from a Trainer
+callback (Benchmarks/peers/real/bench_trl_real.py). Pairs run interleaved, peer first.
+Usage: scripts/bench_real.py NUDGE_BIN NUDGEBENCH_BIN HF_DIR DATA_DIR PYTHON [--rounds 1] [--only grpo,sft,...]
+DATA_DIR comes from Benchmarks/peers/real/make_data.py; HF_DIR from ../shared/peers/real/convert_gguf.py."""
+import json, os, re, statistics, subprocess, sys, tempfile, time
+
+nudge, bench, hf, data, python = sys.argv[1:6]
+rounds = int(sys.argv[sys.argv.index("--rounds") + 1]) if "--rounds" in sys.argv else 1
+only = sys.argv[sys.argv.index("--only") + 1].split(",") if "--only" in sys.argv else ["generate", "sft", "torch_sft", "dpo", "grpo", "grpo_beta"]
+peer = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Benchmarks", "peers", "real", "bench_trl_real.py")
+steps = 6
+work = tempfile.mkdtemp(prefix="bench-real-")
+for name, n in (("sft.jsonl", 8 * steps), ("dpo.jsonl", 8 * steps)):   # one epoch = `steps` steps of 8 rows
+    with open(os.path.join(data, name)) as f, open(os.path.join(work, name), "w") as g:
+        g.writelines(f.readlines()[:n])
+
+def timed(cmd, env=None):
+    out = subprocess.run(["/usr/bin/time", "-v"] + cmd, capture_output=True, text=True, env={**os.environ, **(env or {})})
+    if out.returncode != 0:
+        sys.exit(f"failed ({out.returncode}): {' '.join(cmd)}\n{out.stdout[-2000:]}\n{out.stderr[-4000:]}")
+    rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", out.stderr).group(1)) / 1024 ** 2
+    wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (\S+)", out.stderr).group(1)
+    return out.stdout, rss, wall
+
+def nudge_steps(run):
+    times = [json.loads(l)["wall_time"] for l in open(os.path.join(run, "metrics.jsonl")) if '"loss"' in l or '"reward"' in l]
+    d = [b - a for a, b in zip(times, times[1:])]
+    return statistics.median(d) if d else None, [round(x, 3) for x in d]
+
+def nudge_cmd(mode, run):
+    common = ["--model", hf, "--output", run, "--set", "checkpoint.every=1000"]
+    if mode == "sft":
+        return [nudge, "sft", "--data", os.path.join(work, "sft.jsonl"), "--set", "sft.batch_size=8", "--set", "sft.max_length=256",
+                "--set", "sft.learning_rate=2e-5"] + common
+    if mode == "dpo":
+        return [nudge, "dpo", "--data", os.path.join(work, "dpo.jsonl"), "--set", "dpo.batch_size=8", "--set", "dpo.max_length=256",
+                "--set", "dpo.learning_rate=1e-6", "--set", "dpo.beta=0.1"] + common
+    beta = "0.04" if mode == "grpo_beta" else "0"
+    return [nudge, "grpo", "--data", os.path.join(data, "grpo_prompts.jsonl"), "--set", f"grpo.steps={steps}", "--set", "grpo.prompts_per_step=2",
+            "--set", "grpo.num_generations=8", "--set", "grpo.max_completion_length=32", "--set", "grpo.learning_rate=1e-6",
+            "--set", f"grpo.beta={beta}", "--set", "eval.rows=0", "--set", "log.samples_every=1000"] + common
+
+results = []
+for r in range(rounds):
+    for mode in only:
+        out, rss, wall = timed([python, peer, hf, data, mode, str(steps)])
+        p = json.loads(out.strip().splitlines()[-1])
+        row = {"round": r, "mode": mode, "peer_rss_gb": round(rss, 2), "peer_wall": wall}
+        if mode == "generate":
+            row["peer_tokens_per_s"] = round(p["tokens_per_s"], 1)
+            out, rss, wall = timed([bench, "--only", "realgen", "--model", hf, "--prompts", os.path.join(data, "generate.txt"), "--rounds", str(steps)])
+            n = json.loads(out.strip().splitlines()[-1])
+            row.update(nudge_tokens_per_s=round(n["tokens_per_s"], 1), nudge_rss_gb=round(rss, 2), ratio=round(n["tokens_per_s"] / p["tokens_per_s"], 2))
+        elif mode == "torch_sft":
+            row["peer_s_per_step"] = round(p["s_per_step_median_excl_first"], 3)
+        else:
+            row["peer_s_per_step"] = round(p["s_per_step_median_excl_first"], 3)
+            run = os.path.join(work, f"{mode}-{r}")
+            _, rss, wall = timed(nudge_cmd(mode, run))
+            median, each = nudge_steps(run)
+            row.update(nudge_s_per_step=round(median, 3), nudge_steps=each, nudge_rss_gb=round(rss, 2), nudge_wall=wall,
+                       ratio=round(p["s_per_step_median_excl_first"] / median, 2))
+        row["load"] = os.getloadavg()[0]
+        results.append(row)
+        print(json.dumps(row), flush=True)
