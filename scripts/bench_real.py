@@ -3,11 +3,13 @@
 Each run is its own process under /usr/bin/time -v (peak RSS); Nudge's step times come from the
 run's metrics.jsonl wall_time column (median step after the first), the peers' from a Trainer
 callback (Benchmarks/peers/real/bench_trl_real.py). Pairs run interleaved, peer first.
-Usage: scripts/bench_real.py NUDGE_BIN NUDGEBENCH_BIN HF_DIR DATA_DIR PYTHON [--rounds 1] [--only grpo,sft,...]
+Usage: scripts/bench_real.py NUDGE_BIN NUDGEBENCH_BIN HF_DIR DATA_DIR PYTHON [--rounds 1] [--only grpo,sft,...] [--lora-base q8_0]
+Modes: generate, sft, torch_sft, dpo, grpo, grpo_beta, grpo_lora (Nudge: QLoRA over a lora.base base; TRL: PEFT LoRA, Float32 base).
 DATA_DIR comes from Benchmarks/peers/real/make_data.py; HF_DIR from ../shared/peers/real/convert_gguf.py."""
 import json, os, re, statistics, subprocess, sys, tempfile, time
 
 nudge, bench, hf, data, python = sys.argv[1:6]
+lora_base = sys.argv[sys.argv.index("--lora-base") + 1] if "--lora-base" in sys.argv else "q8_0"
 rounds = int(sys.argv[sys.argv.index("--rounds") + 1]) if "--rounds" in sys.argv else 1
 only = sys.argv[sys.argv.index("--only") + 1].split(",") if "--only" in sys.argv else ["generate", "sft", "torch_sft", "dpo", "grpo", "grpo_beta"]
 peer = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Benchmarks", "peers", "real", "bench_trl_real.py")
@@ -38,10 +40,14 @@ def nudge_cmd(mode, run):
     if mode == "dpo":
         return [nudge, "dpo", "--data", os.path.join(work, "dpo.jsonl"), "--set", "dpo.batch_size=8", "--set", "dpo.max_length=256",
                 "--set", "dpo.learning_rate=1e-6", "--set", "dpo.beta=0.1"] + common
-    beta = "0.04" if mode == "grpo_beta" else "0"
+    beta = "0" if mode == "grpo" else "0.04"
+    lora = []
+    if mode == "grpo_lora":
+        lora = ["--set", "lora.r=16", "--set", "lora.alpha=32", "--set", "lora.target_modules=all-linear", "--set", f"lora.base={lora_base}",
+                "--set", "grpo.learning_rate=1e-5"]
     return [nudge, "grpo", "--data", os.path.join(data, "grpo_prompts.jsonl"), "--set", f"grpo.steps={steps}", "--set", "grpo.prompts_per_step=2",
             "--set", "grpo.num_generations=8", "--set", "grpo.max_completion_length=32", "--set", "grpo.learning_rate=1e-6",
-            "--set", f"grpo.beta={beta}", "--set", "eval.rows=0", "--set", "log.samples_every=1000"] + common
+            "--set", f"grpo.beta={beta}", "--set", "eval.rows=0", "--set", "log.samples_every=1000"] + common + lora
 
 results = []
 for r in range(rounds):

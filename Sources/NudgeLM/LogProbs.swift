@@ -58,6 +58,32 @@ public func causalLanguageModelLoss(logits: Tensor, ids: [[Int]], lossMask: [[Bo
     return crossEntropy(logits: logits.slice(axis: 1, 0..<(t - 1)).reshaped([b * (t - 1), v]), targets: targets, ignoreIndex: -100)
 }
 
+/// The causal-LM (SFT) loss of `model` on `input`, equal to `causalLanguageModelLoss(logits:…)` on
+/// its logits. When the head is plain and at most three quarters of the positions are scored (a
+/// completion-only loss), the head runs fused with log-softmax on the scored positions only
+/// (`linearSelectedLogProbabilities`): prompt and padding positions never reach the 49k–152k-wide
+/// head, and no (B, T, V) logits are held. Fused costs four head products per scored position
+/// (one recomputed in backward) against three per position, hence the three quarters.
+/// `fused` forces the choice.
+public func causalLanguageModelLoss(model: any CausalLanguageModel, input: TokenBatch, lossMask: [[Bool]]? = nil,
+                                    fused: Bool? = nil) -> Tensor {
+    let ids = input.ids
+    let (b, t) = (ids.count, input.length)
+    let targets = ids.enumerated().flatMap { r, row in
+        row.indices.dropFirst().map { i in (lossMask?[r][i] ?? true) ? row[i] : -1 }
+    }
+    let scored = targets.reduce(0) { $0 + ($1 >= 0 ? 1 : 0) }
+    guard let weight = model.plainHeadWeight, scored > 0,
+          fused ?? (FusedHead.forced ?? (4 * scored <= 3 * b * (t - 1) || FusedHead.use(positions: b * (t - 1), vocabulary: weight.shape[0])))
+    else {
+        return causalLanguageModelLoss(logits: model(input), ids: ids, lossMask: lossMask)
+    }
+    let hidden = model.finalHiddenStates(input)  // (B, T, H)
+    let rows = hidden.slice(axis: 1, 0..<(t - 1)).reshaped([b * (t - 1), hidden.shape[2]])
+    let (selected, _) = linearSelectedLogProbabilities(hidden: rows, weight: weight, targets: targets)
+    return selected.sum() * (-1 / Float(scored))
+}
+
 /// Completion log-probs (and optionally each scored position's entropy, in the same (B, T − 1)
 /// frame, 0 elsewhere) from the last `k` positions of `input`, through the model's head fused with
 /// log-softmax (`linearSelectedLogProbabilities`) when the head is plain: no (B, k, V) logits and
@@ -102,7 +128,8 @@ public func completionLogProbs(
 /// `NUDGE_FUSED_HEAD=1` always uses it, `=0` never.
 public enum FusedHead {
     public static let minimumLogitBytes = 256 << 20
-    static let forced: Bool? = ProcessInfo.processInfo.environment["NUDGE_FUSED_HEAD"].flatMap { $0 == "1" ? true : $0 == "0" ? false : nil }
+    /// `NUDGE_FUSED_HEAD`: 1 always fused, 0 never, unset by size.
+    public static let forced: Bool? = ProcessInfo.processInfo.environment["NUDGE_FUSED_HEAD"].flatMap { $0 == "1" ? true : $0 == "0" ? false : nil }
 
     public static func use(positions: Int, vocabulary: Int) -> Bool {
         forced ?? (positions * vocabulary * MemoryLayout<Float>.size >= minimumLogitBytes)

@@ -18,6 +18,25 @@ import Foundation
 public func linearSelectedLogProbabilities(
     hidden: Tensor, weight: Tensor, targets: [Int], scale: Float = 1, chunkRows: Int = 256, entropy: Bool = false
 ) -> (logProbs: Tensor, entropies: [Float]) {
+    let result = fusedHead(hidden: hidden, weight: weight, targets: targets, scale: scale, chunkRows: chunkRows, entropy: entropy)
+    return (result.logProbs, result.entropies)
+}
+
+/// What `fusedHead` returns: log p(target) per row (differentiable), and per kept row (0 for
+/// skipped rows) the entropy, the logits' mean over the vocabulary and the argmax, when asked.
+public struct FusedHeadResult {
+    public var logProbs: Tensor
+    public var entropies: [Float]
+    public var meanLogits: [Float]
+    public var argmax: [Int]
+}
+
+/// `linearSelectedLogProbabilities`, and with `rowStatistics` each kept row's vocabulary-mean logit
+/// and argmax (the first largest), read from the same chunk of logits (DPO's token metrics).
+public func fusedHead(
+    hidden: Tensor, weight: Tensor, targets: [Int], scale: Float = 1, chunkRows: Int = 256, entropy: Bool = false,
+    rowStatistics: Bool = false
+) -> FusedHeadResult {
     precondition(weight.rank == 2, "linearSelectedLogProbabilities: weight must be (V, H), got \(weight.shape)")
     let (v, h) = (weight.shape[0], weight.shape[1])
     precondition(hidden.shape.last == h, "linearSelectedLogProbabilities: hidden \(hidden.shape) against weight \(weight.shape)")
@@ -29,6 +48,8 @@ public func linearSelectedLogProbabilities(
     let out = Tensor(repeating: 0, shape: Array(hidden.shape.dropLast()))
     var logNormalizers = [Float](repeating: 0, count: n)
     var entropies = [Float](repeating: 0, count: entropy ? n : 0)
+    var meanLogits = [Float](repeating: 0, count: rowStatistics ? n : 0)
+    var argmax = [Int](repeating: 0, count: rowStatistics ? n : 0)
     let rowsBuffer = Tensor(uninitializedShape: [Swift.min(chunk, Swift.max(active.count, 1)), h])
     let logits = Tensor(uninitializedShape: [Swift.min(chunk, Swift.max(active.count, 1)), v])
     let hp = hidden.data, wp = weight.data, op = out.data
@@ -47,14 +68,19 @@ public func linearSelectedLogProbabilities(
         let lp = logits.data
         logNormalizers.withUnsafeMutableBufferPointer { lse in
             entropies.withUnsafeMutableBufferPointer { ent in
-                let rowList = Array(rows)
-                parallelRanges(rowList.count, minimum: Swift.max(1, Engine.parallelThreshold / Swift.max(v, 1)), grain: 1) { range in
-                    for i in range {
-                        let r = rowList[i], x = lp + i * v
-                        let l = rowLogSumExp(x, v)
-                        lse[r] = l
-                        op[r] = x[targets[r]] - l
-                        if entropy { ent[r] = rowEntropy(x, v, logNormalizer: l) }
+                meanLogits.withUnsafeMutableBufferPointer { means in
+                    argmax.withUnsafeMutableBufferPointer { top in
+                        let rowList = Array(rows)
+                        parallelRanges(rowList.count, minimum: Swift.max(1, Engine.parallelThreshold / Swift.max(v, 1)), grain: 1) { range in
+                            for i in range {
+                                let r = rowList[i], x = lp + i * v
+                                let l = rowLogSumExp(x, v)
+                                lse[r] = l
+                                op[r] = x[targets[r]] - l
+                                if entropy { ent[r] = rowEntropy(x, v, logNormalizer: l) }
+                                if rowStatistics { (means[r], top[r]) = rowMeanAndArgmax(x, v) }
+                            }
+                        }
                     }
                 }
             }
@@ -100,7 +126,18 @@ public func linearSelectedLogProbabilities(
             return [gh, weightTracked ? gw : nil]
         }
     }
-    return (out, entropies)
+    return FusedHeadResult(logProbs: out, entropies: entropies, meanLogits: meanLogits, argmax: argmax)
+}
+
+/// The mean of `n` floats (summed in Double) and the index of the first largest.
+@inlinable
+func rowMeanAndArgmax(_ x: UnsafePointer<Float>, _ n: Int) -> (Float, Int) {
+    var sum = 0.0, best = 0
+    for j in 0..<n {
+        sum += Double(x[j])
+        if x[j] > x[best] { best = j }
+    }
+    return (Float(sum / Double(Swift.max(n, 1))), best)
 }
 
 /// H = log Z − Σ p·x of softmax(x) over `n` floats, given log Z: p·x summed in SIMD lanes, blocks of

@@ -79,6 +79,38 @@ func tinyPolicy(seed: UInt64 = 1) -> (LlamaModel, ByteTokenizer) {
         }
         #expect(worst < 0.05 * big.learningRate, "largest parameter difference \(worst)")
     }
+
+    /// DPO's log-probs and TRL's token metrics through the fused head (completion positions only)
+    /// equal the logits path's, gradients included.
+    @Test func fusedDPOLogProbsAndTokenMetricsEqualTheLogitsPath() throws {
+        let (model, _) = tinyPolicy(seed: 4)
+        var rng = RandomGenerator(seed: 9)
+        func ids(_ n: Int) -> [Int] { (0..<n).map { _ in 3 + rng.int(below: 200) } }
+        let examples = [(14, 3, 5), (20, 4, 2), (9, 6, 6)].map { PreferenceExample(promptIDs: ids($0.0), chosenIDs: ids($0.1), rejectedIDs: ids($0.2)) }
+        let pb = Collator.preference(examples, padID: 0)
+        let input = TokenBatch(ids: pb.batch.inputIDs, attentionMask: pb.batch.attentionMask.map { $0.map { $0 != 0 } })
+        let (fusedLoss, fusedGrads) = try valueAndGrad(model) { m in
+            let f = try #require(DPOTrainer.fusedLogProbs(m, pb, input: input, tokenMetrics: false))
+            return (f.chosen - f.rejected * 0.5).sum()
+        }
+        let (plainLoss, plainGrads) = valueAndGrad(model) { m in
+            let r = completionLogProbs(logits: m(input), ids: input.ids, completionMask: pb.batch.lossMask.map { $0.map { $0 != 0 } })
+            let n = pb.pairCount
+            return (r.sums.slice(axis: 0, 0..<n) - r.sums.slice(axis: 0, n..<(2 * n)) * 0.5).sum()
+        }
+        #expect(abs(fusedLoss.item() - plainLoss.item()) < 1e-4 * max(1, abs(plainLoss.item())))
+        for (key, g) in plainGrads {
+            let h = try #require(fusedGrads[key])
+            let scale = max(1, g.scalars.map(abs).max() ?? 0)
+            #expect(zip(g.scalars, h.scalars).allSatisfy { abs($0 - $1) < 1e-4 * scale }, "\(key)")
+        }
+        let fused = try #require(withoutGradients { DPOTrainer.fusedLogProbs(model, pb, input: input, tokenMetrics: true) }?.tokens)
+        let plain = withoutGradients { DPOTrainer.tokenMetrics(logits: model(input), pb) }
+        #expect(abs(fused.entropy - plain.entropy) < 1e-4)
+        #expect(abs(fused.logitsChosen - plain.logitsChosen) < 1e-5)
+        #expect(abs(fused.logitsRejected - plain.logitsRejected) < 1e-5)
+        #expect(fused.meanTokenAccuracy == plain.meanTokenAccuracy)
+    }
 }
 
 @Suite("Reward model") struct RewardModelTests {

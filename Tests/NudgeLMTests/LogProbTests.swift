@@ -162,6 +162,26 @@ import NudgeTensor
         }
     }
 
+    /// The SFT loss through the fused head on the scored positions only equals the loss on the full
+    /// logits, value and gradients, with a completion-only mask and with none (every family with a
+    /// plain head; Gemma 3's soft-capped head takes the logits path either way).
+    @Test(arguments: ["llama", "qwen3", "gemma3", "gpt2"])
+    func fusedSFTLossEqualsTheLogitsLoss(fixture: String) throws {
+        let model = try LanguageModelLoader.load(directory: lmFixture(fixture))
+        let (_, ids, batch, mask) = Self.sharedPromptBatch()
+        for lossMask in [mask, nil] {
+            let (fusedLoss, fusedGrads) = valueAndGrad(model) { m in causalLanguageModelLoss(model: m, input: batch, lossMask: lossMask, fused: true) }
+            let (plainLoss, plainGrads) = valueAndGrad(model) { m in causalLanguageModelLoss(logits: m(batch), ids: ids, lossMask: lossMask) }
+            #expect(abs(fusedLoss.item() - plainLoss.item()) < 1e-5 * max(1, abs(plainLoss.item())), "\(fixture)")
+            #expect(fusedGrads.keys == plainGrads.keys)
+            for (key, g) in plainGrads {
+                let h = try #require(fusedGrads[key])
+                let scale = max(1, g.scalars.map(abs).max() ?? 0)
+                #expect(zip(g.scalars, h.scalars).allSatisfy { abs($0 - $1) < 1e-5 * scale }, "\(fixture) \(key)")
+            }
+        }
+    }
+
     @Test func sftLossAndGradientNormsMatchTransformers() throws {
         let model = try LanguageModelLoader.load(directory: lmFixture("llama"))
         let sft = try expected()["sft"] as! [String: Any]

