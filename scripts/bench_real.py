@@ -3,7 +3,7 @@
 Each run is its own process under /usr/bin/time -v (peak RSS); Nudge's step times come from the
 run's metrics.jsonl wall_time column (median step after the first), the peers' from a Trainer
 callback (Benchmarks/peers/real/bench_trl_real.py). Pairs run interleaved, peer first.
-Usage: scripts/bench_real.py NUDGE_BIN NUDGEBENCH_BIN HF_DIR DATA_DIR PYTHON [--rounds 1] [--only grpo,sft,...] [--lora-base q8_0]
+Usage: scripts/bench_real.py NUDGE_BIN NUDGEBENCH_BIN HF_DIR DATA_DIR PYTHON [--rounds 1] [--only grpo,sft,...] [--lora-base q8_0] [--steps 6]
 Modes: generate, sft, torch_sft, dpo, grpo, grpo_beta, grpo_lora (Nudge: QLoRA over a lora.base base; TRL: PEFT LoRA, Float32 base).
 DATA_DIR comes from Benchmarks/peers/real/make_data.py; HF_DIR from ../shared/peers/real/convert_gguf.py."""
 import json, os, re, statistics, subprocess, sys, tempfile, time
@@ -13,7 +13,7 @@ lora_base = sys.argv[sys.argv.index("--lora-base") + 1] if "--lora-base" in sys.
 rounds = int(sys.argv[sys.argv.index("--rounds") + 1]) if "--rounds" in sys.argv else 1
 only = sys.argv[sys.argv.index("--only") + 1].split(",") if "--only" in sys.argv else ["generate", "sft", "torch_sft", "dpo", "grpo", "grpo_beta"]
 peer = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Benchmarks", "peers", "real", "bench_trl_real.py")
-steps = 6
+steps = int(sys.argv[sys.argv.index("--steps") + 1]) if "--steps" in sys.argv else 6
 work = tempfile.mkdtemp(prefix="bench-real-")
 for name, n in (("sft.jsonl", 8 * steps), ("dpo.jsonl", 8 * steps)):   # one epoch = `steps` steps of 8 rows
     with open(os.path.join(data, name)) as f, open(os.path.join(work, name), "w") as g:

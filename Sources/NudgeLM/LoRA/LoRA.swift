@@ -185,6 +185,9 @@ private func unloadLoRA(from model: Module, merge: Bool, only paths: Set<String>
     }
     walk(model, "")
     model.invalidateParameterCache()
+    // The Float32 weights just released would otherwise stay in the buffer pool's free lists:
+    // the memory QLoRA exists to save.
+    BufferPool.trim()
     return done
 }
 
@@ -223,6 +226,9 @@ private func replaceFrozenBase(of model: Module, _ quantized: (String, Tensor) -
     }
     walk(model, "")
     model.invalidateParameterCache()
+    // The Float32 weights just released would otherwise stay in the buffer pool's free lists:
+    // the memory QLoRA exists to save.
+    BufferPool.trim()
     return done
 }
 
