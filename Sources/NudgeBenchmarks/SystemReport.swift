@@ -24,7 +24,7 @@ public enum SystemReport {
                 + (environment["NUDGE_GEMM_KERNEL"].map { "(NUDGE_GEMM_KERNEL=\($0))" }
                    ?? (kernel == .portable ? "(this CPU lacks AVX2/FMA)" : "(packed C, chosen at run time; NUDGE_GEMM_KERNEL=avx2|portable to change)")),
             "Small-row kernel (x·Wᵀ on ≤ 8 rows, decoding attention): "
-                + (BLAS.smallRowKernel ? "AVX2/FMA" : "off (\(environment["NUDGE_SMALL_GEMM"] == "0" ? "NUDGE_SMALL_GEMM=0" : "this CPU lacks AVX2/FMA"); BLAS and Swift kernels instead)"),
+                + (BLAS.smallRowKernel ? BLAS.smallRowKernelName : "off (\(environment["NUDGE_SMALL_GEMM"] == "0" ? "NUDGE_SMALL_GEMM=0" : "this CPU lacks AVX2/FMA"); BLAS and Swift kernels instead)"),
             String(format: "sgemm 512³ (active backend): %.1f GFLOP/s", EngineBenchmarks.quickGemmGFLOPS()),
             Communicator.report(),
         ]

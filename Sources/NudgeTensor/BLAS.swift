@@ -55,6 +55,10 @@ public enum BLAS {
     /// Whether x·Wᵀ on up to 8 rows and decoding attention run on the AVX2/FMA C kernels (the CPU
     /// has them and `NUDGE_SMALL_GEMM` is not 0).
     public static let smallRowKernel = nudge_has_avx2_fma() != 0 && ProcessInfo.processInfo.environment["NUDGE_SMALL_GEMM"] != "0"
+    /// The instruction sets of the small-row kernels this CPU runs (products; decoding attention).
+    public static var smallRowKernelName: String {
+        nudge_small_product_kernel() == 2 ? "AVX-512 products, AVX2/FMA attention" : "AVX2/FMA"
+    }
 
     /// Sets the BLAS library's thread count, where the library allows it.
     public static func setThreads(_ n: Int) {
