@@ -13,7 +13,7 @@ processes used while that item was timed; > 0.1 means the numbers are contended)
   op_chain_us_per_op   100 elementwise ops (mul 1.0001, add 0.001, tanh, repeating) on a 64-element tensor with
                        requires_grad=True: forward (graph recorded), forward+backward, and no-grad forward.
   elementwise          (1024, 2048) fp32: add, mul, exp, softmax(-1), RMSNorm(-1) written with torch ops and
-                       F.rms_norm; ms per op, GB/s of minimal traffic (bytes read + written), Gelem/s.
+                       F.rms_norm, F.silu, log_softmax(-1); ms per op, GB/s of minimal traffic (bytes read + written), Gelem/s.
   sgemm_gflops         torch.matmul and numpy (OpenBLAS) matmul into a preallocated output, NN / NT / TN.
 """
 import os
@@ -253,6 +253,8 @@ def bench_elementwise():
         ("exp_out", lambda: torch.exp(a, out=c), 1, 1),
         ("softmax", lambda: torch.softmax(a, dim=-1), 1, 1),
         ("rmsnorm_manual", lambda: rms_manual(a), 1, 1),
+        ("silu", lambda: F.silu(a), 1, 1),
+        ("log_softmax", lambda: torch.log_softmax(a, dim=-1), 1, 1),
     ]
     if hasattr(F, "rms_norm"):
         ops.append(("rmsnorm_F", lambda: F.rms_norm(a, (C,), w, eps=1e-6), 1, 1))

@@ -128,6 +128,8 @@ public enum EngineBenchmarks {
             ("exp", 2 * bytes, { _ = a.exp() }),
             ("softmax", 2 * bytes, { _ = a.softmax() }),
             ("rmsnorm", 2 * bytes, { _ = a.rmsNorm(weight: w) }),
+            ("silu", 2 * bytes, { _ = a.silu() }),
+            ("log_softmax", 2 * bytes, { _ = a.logSoftmax() }),
         ]
         return cases.map { name, traffic, body in
             let t = timePerUnit(minSeconds: 0.3, body)

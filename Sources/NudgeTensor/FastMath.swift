@@ -124,6 +124,7 @@ public protocol VectorFunction {
 public enum ExpFunction: VectorFunction { @inlinable @inline(__always) public static func apply(_ x: SIMD8<Float>) -> SIMD8<Float> { vexp(x) } }
 public enum TanhFunction: VectorFunction { @inlinable @inline(__always) public static func apply(_ x: SIMD8<Float>) -> SIMD8<Float> { vtanh(x) } }
 public enum SiLUFunction: VectorFunction { @inlinable @inline(__always) public static func apply(_ x: SIMD8<Float>) -> SIMD8<Float> { x * vsigmoid(x) } }
+public enum GeluTanhFunction: VectorFunction { @inlinable @inline(__always) public static func apply(_ x: SIMD8<Float>) -> SIMD8<Float> { 0.5 * x * (1 + geluTanhInner(x)) } }
 public enum SigmoidFunction: VectorFunction { @inlinable @inline(__always) public static func apply(_ x: SIMD8<Float>) -> SIMD8<Float> { vsigmoid(x) } }
 
 extension Tensor {
@@ -149,9 +150,46 @@ func siluBackwardKernel(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ 
         ro.storeBytes(of: gv * s * (1 + xv * (1 - s)), toByteOffset: i * 4, as: SIMD8<Float>.self)
         i += 8
     }
-    while i < n {
-        let s = 1 / (1 + Foundation.exp(-x[i]))
-        out[i] = g[i] * s * (1 + x[i] * (1 - s))
-        i += 1
+    if i < n {
+        // The tail zero-padded through the same vector code, so every element gets the same bits
+        // as the C kernel's (and as it would in a full vector).
+        var xv = SIMD8<Float>(), gv = SIMD8<Float>()
+        for j in 0..<(n - i) { xv[j] = x[i + j]; gv[j] = g[i + j] }
+        let s = vsigmoid(xv)
+        let d = gv * s * (1 + xv * (1 - s))
+        for j in 0..<(n - i) { out[i + j] = d[j] }
+    }
+}
+
+/// tanh(√(2/π)·(x + 0.044715·x³)), the inner term of the tanh GELU (`gelu_new`, `gelu_pytorch_tanh`).
+@inlinable @inline(__always)
+func geluTanhInner(_ x: SIMD8<Float>) -> SIMD8<Float> {
+    vtanh(0.7978845608028654 * (x + 0.044715 * x * x * x))
+}
+
+/// The tanh-GELU backward pass g·(½(1 + t) + ½x(1 − t²)·√(2/π)(1 + 3·0.044715x²)) over `n` floats,
+/// t = `geluTanhInner(x)`, eight lanes at a time (the tail zero-padded; the C kernel's bits).
+@inlinable
+func geluTanhBackwardKernel(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ n: Int) {
+    @inline(__always) func rule(_ gv: SIMD8<Float>, _ xv: SIMD8<Float>) -> SIMD8<Float> {
+        let c: Float = 0.7978845608028654, k3: Float = 3 * 0.044715
+        let t = geluTanhInner(xv)
+        let a = 0.5 * (1 + t)
+        let b = 0.5 * xv * (1 - t * t) * c
+        let slope = 1 + k3 * xv * xv
+        return gv * (a + b * slope)
+    }
+    var i = 0
+    let rg = UnsafeRawPointer(g), rx = UnsafeRawPointer(x), ro = UnsafeMutableRawPointer(out)
+    while i + 8 <= n {
+        let d = rule(rg.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self), rx.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self))
+        ro.storeBytes(of: d, toByteOffset: i * 4, as: SIMD8<Float>.self)
+        i += 8
+    }
+    if i < n {
+        var xv = SIMD8<Float>(), gv = SIMD8<Float>()
+        for j in 0..<(n - i) { xv[j] = x[i + j]; gv[j] = g[i + j] }
+        let d = rule(gv, xv)
+        for j in 0..<(n - i) { out[i + j] = d[j] }
     }
 }

@@ -4,6 +4,7 @@
 // SIMD accumulators in a fixed order, so results never depend on threading. Softmax and
 // log-softmax are fused kernels with their own backward rules.
 
+import CNudgeKernels
 import Foundation
 
 @inlinable
@@ -236,7 +237,11 @@ extension Tensor {
         let (_, n, inner) = axisView(shape, ax)
         let out = Tensor(shape: shape, count: count)
         let x = data, y = out.data
-        if inner == 1 {
+        let rowKernel = inner == 1 ? ElementwiseKernels.forRows() : nil
+        if let k = rowKernel {
+            // Contiguous rows on the C kernel, whatever their length (one summation order for all sizes).
+            Tensor.forRows(count: count, n: n) { start, rows in nudge_softmax_rows(k, x + start, y + start, rows, n) }
+        } else if inner == 1 {
             parallelRanges(count / Swift.max(n, 1), minimum: Swift.max(1, Engine.parallelThreshold / Swift.max(n, 1)), grain: 1) { r in
                 for row in r { softmaxRow(x + row * n, y + row * n, n) }
             }
@@ -257,6 +262,14 @@ extension Tensor {
         if let tape = Tape.active(self) {
             let ys = out.detached()
             tape.record(out, self) { g in
+                if let k = rowKernel {
+                    let dx = Tensor(shape: g.shape, count: g.count)
+                    let gp = g.data, yp = ys.data, d = dx.data
+                    Tensor.forRows(count: g.count, n: n) { start, rows in
+                        nudge_softmax_backward_rows(k, gp + start, yp + start, d + start, rows, n)
+                    }
+                    return [dx]
+                }
                 // dx = y ⊙ (g − Σ g⊙y)
                 let gy = Tensor.zipMap(g, ys, *)
                 let dot = gy.sum(axes: [ax], keepDims: true).expand(to: ys.shape)
@@ -269,6 +282,25 @@ extension Tensor {
     /// log softmax along an axis (default: the last), computed stably.
     public func logSoftmax(axis a: Int = -1) -> Tensor {
         let ax = axis(a)
+        if ax == rank - 1, let k = ElementwiseKernels.forRows() {
+            // Contiguous rows on the C kernel, fused (max, Σ exp, subtract), whatever their length.
+            let n = shape.last ?? 1
+            let out = Tensor(shape: shape, count: count)
+            let x = data, y = out.data
+            Tensor.forRows(count: count, n: n) { start, rows in nudge_log_softmax_rows(k, x + start, y + start, rows, n) }
+            if let tape = Tape.active(self) {
+                let ys = out.detached()
+                tape.record(out, self) { g in
+                    let dx = Tensor(shape: g.shape, count: g.count)
+                    let gp = g.data, yp = ys.data, d = dx.data
+                    Tensor.forRows(count: g.count, n: n) { start, rows in
+                        nudge_log_softmax_backward_rows(k, gp + start, yp + start, d + start, rows, n)
+                    }
+                    return [dx]
+                }
+            }
+            return out
+        }
         let lse = withoutGradients { self.logSumExp(axis: ax, keepDims: true) }
         let out = Tensor.broadcastMap(self, lse, -)
         if let tape = Tape.active(self) {

@@ -82,6 +82,54 @@ void nudge_q8_linear_backward(int m, int n, int k, int b0, int b1, const float *
 void nudge_q4_1_linear(int m, int n, int k, const float *x, long ldx, const unsigned char *q, const float *d, const float *mins,
                        float *y, long ldy);
 
+/// Bulk elementwise kernels (elementwise.c). `kernel` is an `nudge_sgemm` kernel id this CPU runs
+/// (`NUDGE_SGEMM_AVX2` or `NUDGE_SGEMM_AVX512`, at most `nudge_sgemm_best_kernel()`); both give
+/// the same bits. n counts floats; outputs may alias an input of the same offset.
+enum {
+    NUDGE_EW_ADD = 0,
+    NUDGE_EW_SUB = 1,
+    NUDGE_EW_MUL = 2,
+    NUDGE_EW_DIV = 3,
+};
+
+/// y = a + s, a·s, s − a, s / a or a / s (NUDGE_EW_SCALAR_*).
+enum {
+    NUDGE_EW_SCALAR_ADD = 0,
+    NUDGE_EW_SCALAR_MUL = 1,
+    NUDGE_EW_SCALAR_RSUB = 2,
+    NUDGE_EW_SCALAR_RDIV = 3,
+    NUDGE_EW_SCALAR_DIV = 4,
+};
+
+/// Unary maps: eˣ, tanh, σ, x·σ(x), the tanh GELU ½x(1 + tanh(√(2/π)(x + 0.044715x³))) and −x.
+/// exp, tanh, σ and SiLU give NudgeTensor's vexp / vtanh / vsigmoid bits.
+enum {
+    NUDGE_EW_EXP = 0,
+    NUDGE_EW_TANH = 1,
+    NUDGE_EW_SIGMOID = 2,
+    NUDGE_EW_SILU = 3,
+    NUDGE_EW_GELU_TANH = 4,
+    NUDGE_EW_NEG = 5,
+};
+
+/// y[i] = a[i] op b[i] (NUDGE_EW_ADD … NUDGE_EW_DIV).
+void nudge_ew_binary(int kernel, int op, const float *a, const float *b, float *y, long n);
+/// y[i] = a[i] op s (NUDGE_EW_SCALAR_*).
+void nudge_ew_scalar(int kernel, int op, const float *a, float s, float *y, long n);
+/// y[i] = f(x[i]) (NUDGE_EW_EXP … NUDGE_EW_NEG).
+void nudge_ew_unary(int kernel, int op, const float *x, float *y, long n);
+/// dx[i] = g[i]·f′ from the saved input x and output y: exp g·y, tanh g·(1 − y²), σ g·y·(1 − y),
+/// SiLU and GELU from x, neg −g. Pointers the rule does not read may be NULL.
+void nudge_ew_unary_backward(int kernel, int op, const float *g, const float *x, const float *y, float *dx, long n);
+/// softmax of each of `rows` contiguous rows of n floats.
+void nudge_softmax_rows(int kernel, const float *x, float *y, long rows, long n);
+/// log-softmax of each row: x − (m + log Σ exp(x − m)), m the row's maximum.
+void nudge_log_softmax_rows(int kernel, const float *x, float *y, long rows, long n);
+/// softmax backward per row from the output y: dx = g⊙y − y·Σ(g⊙y).
+void nudge_softmax_backward_rows(int kernel, const float *g, const float *y, float *dx, long rows, long n);
+/// log-softmax backward per row from the output y: dx = g − exp(y)·Σg.
+void nudge_log_softmax_backward_rows(int kernel, const float *g, const float *y, float *dx, long rows, long n);
+
 #ifdef __cplusplus
 }
 #endif
