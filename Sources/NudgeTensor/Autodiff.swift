@@ -232,3 +232,54 @@ public func recordOnly(_ x: Tensor, _ f: (Tensor) -> Tensor) -> Tensor {
     let y = f(x)
     return y.detached()
 }
+
+// MARK: - Activation checkpointing
+
+/// Activation checkpointing (transformers' `gradient_checkpointing`) of one segment, e.g. a decoder
+/// block: `body(x)` runs without recording, so none of its intermediate activations are kept, and
+/// one node is recorded for the whole segment with `x` and the tracked `parameters` as inputs. Its
+/// backward runs `body` again on the saved input under a tape of its own and backpropagates the
+/// output's gradient through that, returning the gradients of `x` and of each parameter; the
+/// parameters' places on the enclosing tape are restored afterwards. The recomputation is the same
+/// computation on the same values, so the gradients equal the unchecked pass's bit for bit, as long
+/// as `body` draws the same random numbers: `rewindPoint` (when the segment draws any, e.g. dropout)
+/// returns a closure that puts the random state back to where it stood when it was called; the
+/// state is rewound for the recomputation and restored after it.
+///
+/// - Parameters:
+///   - parameters: every tensor `body` reads that may carry a gradient (its module's parameters);
+///     those not tracked are ignored.
+///   - body: the segment; it must read no other tracked tensor than `x` and `parameters`.
+/// Without an active tape (inference, `withoutGradients`) it is just `body(x)`.
+public func checkpointed(_ x: Tensor, parameters: [Tensor], rewindPoint: (() -> () -> Void)? = nil,
+                         _ body: @escaping (Tensor) -> Tensor) -> Tensor {
+    let tape = Tape.active(x) ?? parameters.first(where: { $0.isTracked })?.tape
+    guard let tape else { return body(x) }
+    let leaves = parameters.filter { $0.tape === tape && $0.isTracked }
+    let inputTracked = x.tape === tape
+    let rewind = rewindPoint?()
+    let y = withoutGradients { body(x) }.detached()
+    let saved = x.detached()
+    tape.record(y, [x] + leaves) { gradient in
+        let restore = rewindPoint?()
+        rewind?()
+        defer { restore?() }
+        // The parameters are the enclosing tape's leaves: keep their places to put them back.
+        let places = leaves.map { ($0.tape, $0.slot) }
+        let nested = Tape()
+        let input = saved.detached()
+        if inputTracked { nested.track(input) }
+        for p in leaves { nested.track(p) }
+        let stack = currentTapeStack()
+        stack.tapes.append(nested)
+        let output = body(input)
+        stack.tapes.removeAll { $0 === nested }
+        let grads = nested.gradients(of: output, seed: gradient, for: (inputTracked ? [input] : []) + leaves)
+        nested.nodes.removeAll()
+        for (p, place) in zip(leaves, places) { p.tape = place.0; p.slot = place.1 }
+        input.tape = nil
+        let perInput: [Tensor?] = grads.map { $0 }
+        return inputTracked ? perInput : [nil] + perInput
+    }
+    return y
+}

@@ -53,6 +53,133 @@ import NudgeTensor
         #expect(try Data(contentsOf: a.appendingPathComponent(file)) == Data(contentsOf: b.appendingPathComponent(file)))
     }
 
+    /// The parameters of a safetensors file by key.
+    func tensors(_ url: URL) throws -> [String: Tensor] {
+        Dictionary(uniqueKeysWithValues: try Checkpoint.load(url).map { ($0.0, $0.1) })
+    }
+
+    @Test func rmWithAdaptersTrainsThemAndTheHeadAndSavesTheMergedModel() throws {
+        let out = output("rm")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let config = try RMRun.schema.resolve(overrides: ["output=\(out.path)", "rows=16", "rm.batch_size=8", "rm.epochs=1",
+                                                          "lora.r=2", "lora.target_modules=all-linear", "lora.base=q8_0"])
+        let (initial, _) = try AlignRun(config: config).loadModel()
+        let untrained = ScalarHeadModel(trunk: initial, seed: 0)
+        try RMRun.train(config: config)
+        let saved = try tensors(out.appendingPathComponent("checkpoints/reward_model.safetensors"))
+        let before = Dictionary(uniqueKeysWithValues: untrained.parameters().map { ($0.0, $0.1) })
+        #expect(Set(saved.keys) == Set(before.keys), "the merged reward model has the keys of one without adapters")
+        var moved = 0
+        for (key, tensor) in saved {
+            let start = try #require(before[key])
+            let changed = zip(tensor.scalars, start.scalars).contains { $0 != $1 }
+            if key.hasSuffix("proj.weight") { moved += changed ? 1 : 0 } else if key == "score.weight" {
+                #expect(changed, "the score head is fully trainable")
+            } else {
+                #expect(!changed, "\(key) trained but is frozen")
+            }
+        }
+        #expect(moved > 0)
+    }
+
+    @Test func aResumedAdapterRewardModelRunEqualsAnUninterruptedOne() throws {
+        let (a, b) = (output("rm-once"), output("rm-twice"))
+        defer { for u in [a, b] { try? FileManager.default.removeItem(at: u) } }
+        func config(_ out: URL, epochs: Int) throws -> ResolvedConfig {
+            try RMRun.schema.resolve(overrides: ["output=\(out.path)", "rows=16", "rm.batch_size=8", "rm.epochs=\(epochs)",
+                                                 "lora.r=2", "lora.dropout=0.1", "lora.base=q8_0"])
+        }
+        try RMRun.train(config: try config(a, epochs: 2))
+        try RMRun.train(config: try config(b, epochs: 1))
+        try RMRun.train(config: try config(b, epochs: 2), resume: true)
+        let file = "checkpoints/reward_model.safetensors"
+        #expect(try Data(contentsOf: a.appendingPathComponent(file)) == Data(contentsOf: b.appendingPathComponent(file)))
+    }
+
+    /// A PPO run on the fresh preset without warm start, scored by a reward model written here (so
+    /// no reward model is trained first), with `extra` settings.
+    func ppoConfig(_ out: URL, steps: Int, _ extra: [String]) throws -> ResolvedConfig {
+        try FileManager.default.createDirectory(at: out.deletingLastPathComponent(), withIntermediateDirectories: true)
+        let rewardFile = out.deletingLastPathComponent().appendingPathComponent("\(out.lastPathComponent)-rm.safetensors")
+        let base = try PPORun.schema.resolve(overrides: ["output=\(out.path)"])
+        let (trunk, _) = try AlignRun(config: base).loadModel()
+        try ScalarHeadModel(trunk: trunk, seed: 5).save(to: rewardFile)
+        return PPORun.withDefaults(try PPORun.schema.resolve(overrides: [
+            "output=\(out.path)", "warmup.sft_epochs=0", "eval.rows=0", "ppo.reward_model=\(rewardFile.path)", "ppo.reward_scale=raw",
+            "ppo.steps=\(steps)", "ppo.batch_size=4", "ppo.mini_batches=2", "ppo.ppo_epochs=1", "ppo.max_completion_length=4",
+        ] + extra))
+    }
+
+    @Test func ppoWithAdaptersTrainsThemOverTheFrozenBaseAndSavesTheMergedPolicy() throws {
+        let out = output("ppo")
+        defer { for u in [out, out.deletingLastPathComponent().appendingPathComponent("\(out.lastPathComponent)-rm.safetensors")] { try? FileManager.default.removeItem(at: u) } }
+        let config = try ppoConfig(out, steps: 2, ["lora.r=2", "lora.target_modules=all-linear", "lora.base=q8_0", "ppo.learning_rate=0.01"])
+        try PPORun.train(filledIn: config, warm: nil, resume: false)
+        let initial = try tensors(out.appendingPathComponent("checkpoints/initial.safetensors"))
+        let saved = try tensors(out.appendingPathComponent("checkpoints/model/model.safetensors"))
+        #expect(Set(saved.keys) == Set(initial.keys), "the merged policy has the keys of the model without adapters")
+        var moved = 0
+        for (key, tensor) in saved {
+            let start = try #require(initial[key])
+            let changed = zip(tensor.scalars, start.scalars).contains { $0 != $1 }
+            if key.hasSuffix("proj.weight") { moved += changed ? 1 : 0 } else { #expect(!changed, "\(key) trained but is frozen") }
+        }
+        #expect(moved > 0)
+        // The checkpoint holds the policy's and the value model's adapters and the value head, no
+        // second copy of the policy (the reference is the base with the adapters off).
+        let checkpoint = try tensors(out.appendingPathComponent("checkpoints/latest/model.safetensors"))
+        #expect(checkpoint.keys.contains { $0.hasPrefix("policy.") && $0.contains("lora_A") })
+        #expect(checkpoint.keys.contains { $0.hasPrefix("value.") && $0.contains("lora_B") })
+        #expect(checkpoint["value.score.weight"] != nil)
+        #expect(!checkpoint.keys.contains { $0.hasPrefix("reference") })
+    }
+
+    @Test func ppoTrainerWithAdaptersKeepsNoReferenceCopy() throws {
+        let (model, tokenizer) = try AlignRun(config: try PPORun.schema.resolve()).loadModel()
+        try applyLoRA(to: model, configuration: LoRAConfiguration(rank: 2, alpha: 4, targetModules: ["q_proj", "v_proj"]))
+        var c = PPORLHFConfig()
+        c.batchSize = 4
+        c.maxCompletionLength = 3
+        let length = ClosureReward(name: "length") { Double($0.completionIDs.count) }
+        let trainer = try PPORLHFTrainer(policy: model, value: ScalarHeadModel(trunk: model, seed: 1), tokenizer: tokenizer,
+                                         rows: SyntheticTask.addition(digits: 1).verifiableRows(count: 8, seed: 1),
+                                         rewards: WeightedRewards([(length, 1)]), config: c)
+        #expect(trainer.reference == nil && trainer.referenceIsAdapterFreePolicy, "the reference is the policy with its adapters off")
+    }
+
+    @Test func aResumedAdapterPPORunEqualsAnUninterruptedOne() throws {
+        let (a, b) = (output("ppo-once"), output("ppo-twice"))
+        defer {
+            for u in [a, b] {
+                try? FileManager.default.removeItem(at: u)
+                try? FileManager.default.removeItem(at: u.deletingLastPathComponent().appendingPathComponent("\(u.lastPathComponent)-rm.safetensors"))
+            }
+        }
+        let lora = ["lora.r=2", "lora.dropout=0.1", "lora.base=q8_0", "lora.target_modules=q_proj,v_proj,down_proj"]
+        try PPORun.train(filledIn: try ppoConfig(a, steps: 2, lora), warm: nil, resume: false)
+        try PPORun.train(filledIn: try ppoConfig(b, steps: 1, lora), warm: nil, resume: false)
+        try PPORun.train(filledIn: try ppoConfig(b, steps: 2, lora), warm: nil, resume: true)
+        for file in ["checkpoints/model/model.safetensors", "checkpoints/latest/model.safetensors", "checkpoints/latest/optimizer.safetensors"] {
+            #expect(try Data(contentsOf: a.appendingPathComponent(file)) == Data(contentsOf: b.appendingPathComponent(file)), "\(file)")
+        }
+    }
+
+    @Test func ppoAndRMRefuseBadAdapterSettingsByKeyBeforeTraining() throws {
+        func refusal(_ run: (ResolvedConfig) throws -> Void, _ config: ResolvedConfig) -> String? {
+            do { try run(config); return nil } catch { return "\(error)" }
+        }
+        let out = output("refused")
+        defer { try? FileManager.default.removeItem(at: out) }
+        for overrides in [["lora.r=2", "lora.base=gguf"], ["lora.r=2", "lora.target_modules=wq"]] {
+            let key = overrides[1].split(separator: "=")[0]
+            let ppo = try PPORun.schema.resolve(overrides: ["output=\(out.path)"] + overrides)
+            #expect(refusal({ try PPORun.train(config: $0) }, ppo)?.contains(key) == true)
+            let rm = try RMRun.schema.resolve(overrides: ["output=\(out.path)"] + overrides)
+            #expect(refusal({ try RMRun.train(config: $0) }, rm)?.contains(key) == true)
+        }
+        #expect(!FileManager.default.fileExists(atPath: out.path), "refused before the run directory was made")
+    }
+
     @Test func settingsThatCannotWorkAreRefusedByKey() throws {
         func refusal(_ overrides: [String]) -> String? {
             do {

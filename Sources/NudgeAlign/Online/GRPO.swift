@@ -75,6 +75,9 @@ public struct GRPOConfig: Sendable {
     public var maxGradNorm: Float = 1
     public var weightDecay: Float = 0
     public var seed: UInt64 = 0
+    /// Activation checkpointing (TRL's `gradient_checkpointing`): each decoder block of the trained
+    /// model is recomputed in backward instead of keeping its activations; gradients are unchanged.
+    public var gradientCheckpointing = false
 
     public init() {}
 
@@ -126,6 +129,7 @@ public final class GRPOTrainer {
             throw TrainerConfigurationError(field: "num_generations", message: "GRPO needs at least 2 generations per prompt, got \(config.numGenerations)")
         }
         try checkSampling(temperature: config.temperature, maxCompletionLength: config.maxCompletionLength)
+        policy.gradientCheckpointing = config.gradientCheckpointing
         if config.rewardMode == .process {
             guard case .grpo = config.advantage else {
                 throw TrainerConfigurationError(field: "reward_mode", message: "process supervision needs advantage = grpo (its per-step normalization), not \(config.advantage)")

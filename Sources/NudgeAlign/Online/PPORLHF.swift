@@ -105,6 +105,9 @@ public struct PPORLHFConfig: Sendable {
     /// with `ppo.max_grad_norm = 0` for TRL's unclipped steps.
     public var maxGradNorm: Float = 1
     public var seed: UInt64 = 0
+    /// Activation checkpointing (TRL's `gradient_checkpointing`): each decoder block of the trained
+    /// model is recomputed in backward instead of keeping its activations; gradients are unchanged.
+    public var gradientCheckpointing = false
 
     public init() {}
 }
@@ -179,6 +182,8 @@ public final class PPORLHFTrainer {
             throw TrainerConfigurationError(field: "batch_size", message: "the batch size (\(config.batchSize)) must be a positive multiple of the mini-batch count (\(config.miniBatches))")
         }
         try checkSampling(temperature: config.temperature, maxCompletionLength: config.maxCompletionLength)
+        policy.gradientCheckpointing = config.gradientCheckpointing
+        value.trunk.gradientCheckpointing = config.gradientCheckpointing
         (self.reference, referenceIsAdapterFreePolicy) = try onlineReference(reference, of: policy, needs: true)
         self.policy = policy
         self.value = value

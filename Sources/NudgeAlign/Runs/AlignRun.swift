@@ -37,7 +37,7 @@ public enum DataKeys {
     }
 }
 
-/// LoRA adapters (PEFT's LoraConfig names, under `lora`) for sft, dpo, kto, grpo and rloo: with
+/// LoRA adapters (PEFT's LoraConfig names, under `lora`) for sft, rm, dpo, kto, grpo, rloo and ppo: with
 /// `lora.r` > 0 the loaded model is frozen and only the adapters train; `lora.base` keeps the frozen
 /// base in Float32, quantized to Q8_0, or as a .gguf model's own Q4_1/Q8_0 blocks (QLoRA). The
 /// reference of DPO/KTO/GRPO is the same base with the adapters off; saved models are merged.
@@ -58,29 +58,56 @@ public enum AdapterKeys {
         config.schema.field("lora.r") != nil && config.int("lora.r") > 0
     }
 
+    /// The projections `lora.target_modules` may name (each model family has some of them).
+    static let projections = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "c_attn", "c_proj", "c_fc"]
+
+    /// The targets `lora.target_modules` names (all-linear: every projection).
+    static func targets(_ config: ResolvedConfig) -> [String] {
+        let names = config.string("lora.target_modules").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        return names == ["all-linear"] ? projections : names
+    }
+
+    /// Refuses `lora.*` settings that cannot work, naming the key, before any model is loaded or
+    /// trained: no target, a target that is no projection (only projections are adaptable), or
+    /// lora.base = gguf without a .gguf model.
+    public static func validate(_ config: ResolvedConfig) throws {
+        guard enabled(config) else { return }
+        let targets = targets(config)
+        guard !targets.isEmpty else { throw RunSetupError("lora.target_modules: name at least one projection (e.g. q_proj,v_proj)") }
+        for target in targets where !projections.contains(String(target.split(separator: ".").last ?? "")) {
+            throw RunSetupError("lora.target_modules: '\(target)' is not a projection; expected all-linear or names among \(projections.joined(separator: ", "))")
+        }
+        if config.string("lora.base") == "gguf" {
+            let path = config.string("model")
+            guard LanguageModelLoader.isGGUF(URL(fileURLWithPath: path)) else {
+                throw RunSetupError("lora.base: gguf keeps a .gguf model's own blocks, but model is \(path.isEmpty ? "the fresh preset" : path)")
+            }
+        }
+    }
+
     /// Applies `lora.*` to `model` (loaded from `model`, for lora.base = gguf): freezes it, adds the
     /// adapters and quantizes the base as asked. Returns the adapted layers' paths; none when lora.r = 0.
+    /// - Parameters:
+    ///   - seed: the adapters' seed (A's initialization, dropout masks); nil: `seed`.
+    ///   - weightsFromModelFile: false for a model whose weights are no longer the .gguf file's (a
+    ///     trained copy, e.g. PPO's value model): lora.base = gguf then quantizes it to Q8_0.
     @discardableResult
-    public static func apply(_ config: ResolvedConfig, to model: any CausalLanguageModel) throws -> [String] {
+    public static func apply(_ config: ResolvedConfig, to model: any CausalLanguageModel, seed: UInt64? = nil,
+                             weightsFromModelFile: Bool = true) throws -> [String] {
         guard enabled(config) else { return [] }
-        let names = config.string("lora.target_modules").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        let targets = names == ["all-linear"] ? ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "c_attn", "c_proj", "c_fc"] : names
-        guard !targets.isEmpty else { throw RunSetupError("lora.target_modules: name at least one projection (e.g. q_proj,v_proj)") }
+        try validate(config)
         let lora = LoRAConfiguration(rank: config.int("lora.r"), alpha: Float(config.double("lora.alpha")),
-                                     dropout: Float(config.double("lora.dropout")), targetModules: targets,
-                                     seed: UInt64(config.int("seed")), useRSLoRA: config.bool("lora.use_rslora"))
+                                     dropout: Float(config.double("lora.dropout")), targetModules: targets(config),
+                                     seed: seed ?? UInt64(config.int("seed")), useRSLoRA: config.bool("lora.use_rslora"))
         model.freeze()
         let paths: [String]
         do { paths = try applyLoRA(to: model, configuration: lora) } catch { throw RunSetupError("lora.target_modules: \(error)") }
         switch config.string("lora.base") {
         case "q8_0": quantizeFrozenBase(of: model, to: .q8_0)
+        case "gguf" where !weightsFromModelFile: quantizeFrozenBase(of: model, to: .q8_0)
         case "gguf":
-            let path = config.string("model")
-            guard LanguageModelLoader.isGGUF(URL(fileURLWithPath: path)) else {
-                throw RunSetupError("lora.base: gguf keeps a .gguf model's own blocks, but model is \(path.isEmpty ? "the fresh preset" : path)")
-            }
             let file: GGUFFile
-            do { file = try GGUFFile(url: URL(fileURLWithPath: path)) } catch { throw RunSetupError("model: \(error)") }
+            do { file = try GGUFFile(url: URL(fileURLWithPath: config.string("model"))) } catch { throw RunSetupError("model: \(error)") }
             quantizeFrozenBase(of: model, from: file)
         default: break
         }

@@ -60,7 +60,7 @@ public enum RMRun {
     public static var keys: [ConfigBinding<RewardConfig>] { RewardConfig.configKeys.map { $0.prefixed("rm") } }
 
     public static let schema = ConfigSchema(
-        AlignConfig.common(trainer: "rm") + keys.fields(defaults: RewardConfig()) + [
+        AlignConfig.common(trainer: "rm") + keys.fields(defaults: RewardConfig()) + AdapterKeys.fields + [
             .choice("rm.pairs", ["data", "policy_samples"], default: "data",
                     help: "The preference pairs: the data file's (or the built-in task's), or pairs of the model's own samples labelled by rm.judge (RLAIF with an http or local judge)."),
             .int("rm.judge_pairs", 1000, min: 1, help: "policy_samples: how many labelled pairs to collect."),
@@ -92,17 +92,21 @@ public enum RMRun {
     public static func train(config resolved: ResolvedConfig, resume: Bool = false) throws {
         var config = resolved
         if AlignRun.usesPreset(config) { config.setDefault("rm.learning_rate", .double(1e-3)) }
+        try AdapterKeys.validate(config)
         let run = AlignRun(config: config)
         let (trunk, tokenizer) = try run.loadModel()
         // Resuming samples the same pairs from the initial model and finds their labels in the judge cache.
         let rows = try pairs(run, model: trunk, tokenizer: tokenizer)
         var trainer = keys.apply(config, to: RewardConfig())
         trainer.seed = UInt64(config.int("seed"))
+        // With lora.r > 0 the trunk trains through its adapters only; the score head, made after, stays
+        // fully trainable (PEFT's modules_to_save for a sequence-classification head).
+        try AdapterKeys.apply(config, to: trunk)
         let model = ScalarHeadModel(trunk: trunk, seed: run.seed)
         let stepper = try RewardTrainer.trainer(model: model, tokenizer: tokenizer, rows: rows, config: trainer)
         let saved: @Sendable (URL) -> URL = { $0.appendingPathComponent("reward_model.safetensors") }
         guard let (directory, history, start) = try run.train("RM", stepper, model: trunk, tokenizer: tokenizer, resume: resume,
-                                                              saveModel: { try model.save(to: saved($0)) }) else { return }
+                                                              saveModel: { try model.saveMerged(to: saved($0)) }) else { return }
         let weights = saved(directory.checkpointsURL)
         let late = history.suffix(10)
         print(String(format: "RM: %d steps, final accuracy %.3f, margin %.3f; weights in %@", start + history.count,

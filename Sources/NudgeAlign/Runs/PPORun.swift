@@ -28,7 +28,7 @@ public enum PPORun {
         .choice("ppo.value_head_init", ["random", "zero", "reward_model"], default: "random",
                 help: "The value head's initial weights: random, zero (V = 0 everywhere), or the reward model's head (TRL); zero for the fresh preset model unless set."),
         .choice("ppo.value_model", ["separate", "shared"], default: "separate", help: "A separate value model, or a head on the policy trunk."),
-    ] + keys.fields(defaults: PPORLHFConfig()))
+    ] + keys.fields(defaults: PPORLHFConfig()) + AdapterKeys.fields)
 
     /// Trains with a resolved configuration; `warm` is an already warm-started model (the demo's);
     /// `resume` continues the run in `output` from checkpoints/latest with its saved reward model.
@@ -57,7 +57,14 @@ public enum PPORun {
         return config
     }
 
+    /// With `lora.r` > 0 (QLoRA with lora.base = q8_0 or gguf) the policy trains through adapters and
+    /// its reference is the same base with them off (no copy); the separate value model, a copy of the
+    /// reward model's trunk, gets adapters of its own over its own frozen base with its head fully
+    /// trainable (OpenRLHF's critic under LoRA; its head as PEFT's modules_to_save); the frozen reward
+    /// model's projections are held in Q8_0 when the base is quantized. Saved models are merged.
     public static func train(filledIn config: ResolvedConfig, warm: (any CausalLanguageModel, any Tokenizer)?, resume: Bool) throws -> RunOutcome {
+        try AdapterKeys.validate(config)
+        let adapters = AdapterKeys.enabled(config)
         let run = OnlineRun(config: config, name: "PPO")
         let (model, tokenizer) = try warm ?? run.loadModel()
         let (rows, heldOut) = try run.rows()
@@ -106,17 +113,37 @@ public enum PPORun {
             try normalizeRewardModel(rewardModel, policy: model, tokenizer: tokenizer, rows: rows, config: config, seed: run.seed &+ 13)
         }
         rewardModel.freeze()
+        var c = keys.apply(config, to: PPORLHFConfig())
+        c.seed = run.seed
+        guard c.batchSize % c.miniBatches == 0 else { throw RunSetupError("ppo.batch_size (\(c.batchSize)) must be a multiple of ppo.mini_batches (\(c.miniBatches))") }
+        // A fresh run's directory, with the weights a resume starts from, before adapters change the
+        // policy's keys and quantization drops the reward model's Float32 projections.
+        var directory = resume ? nil : try run.directory()
+        if let directory {
+            if run.usesPreset { try model.save(to: run.initialWeightsURL(directory.url)) }
+            try rewardModel.save(to: savedRewardModel)
+        }
+        // With a quantized lora.base the policy's base is quantized before the value model's Float32
+        // copy is made, and that copy's before the reward model's: at most two Float32 models at once.
+        if adapters { try AdapterKeys.apply(config, to: model) }
         let value = config.string("ppo.value_model") == "shared"
             ? ScalarHeadModel(trunk: model, seed: run.seed &+ 12) : ScalarHeadModel(trunk: try LanguageModelLoader.frozenCopy(of: rewardModel.trunk), seed: run.seed &+ 12)
-        value.unfreeze()
+        if adapters {
+            // The head trains fully (a new layer, never frozen); a separate trunk gets adapters of its own, a shared one has the policy's.
+            if value.trunk !== model {
+                try AdapterKeys.apply(config, to: value.trunk, seed: run.seed &+ 14, weightsFromModelFile: false)
+            }
+            // The frozen reward model: Q8_0 projections when the adapters' base is quantized (quantized
+            // again identically from the saved Float32 weights on resume).
+            if config.string("lora.base") != "float32" { quantizeFrozenBase(of: rewardModel.trunk, to: .q8_0) }
+        } else {
+            value.unfreeze()
+        }
         switch config.string("ppo.value_head_init") {
         case "zero": value.score.weight = Tensor.zeros(value.score.weight.shape)
         case "reward_model": value.score.weight = rewardModel.score.weight.copy()
         default: break
         }
-        var c = keys.apply(config, to: PPORLHFConfig())
-        c.seed = run.seed
-        guard c.batchSize % c.miniBatches == 0 else { throw RunSetupError("ppo.batch_size (\(c.batchSize)) must be a multiple of ppo.mini_batches (\(c.miniBatches))") }
         var functions: [(any RewardFunction, Double)] = [(RewardModelReward(model: rewardModel, padTokenID: Collator.padID(for: tokenizer)), 1)]
         let extra = try OnlineConfig.makeRewards(config, "ppo", tokenizer: tokenizer)
         functions += extra.functions.map { ($0.function, $0.weight) }
@@ -125,12 +152,11 @@ public enum PPORun {
         if run.usesPreset && config.string("data").isEmpty {
             trainer.monitors = [ClosureReward(name: "gold") { SyntheticTask.goldReward(prompt: $0.prompt, completion: $0.completion) }]
         }
-        if resume { try trainer.restoreCheckpoint(from: run.latestCheckpointURL(output)) }
-        let directory = try run.directory(resumingAfter: resume ? trainer.step : nil)
-        if !resume {
-            if run.usesPreset { try model.save(to: run.initialWeightsURL(directory.url)) }
-            try rewardModel.save(to: savedRewardModel)
+        if resume {
+            try trainer.restoreCheckpoint(from: run.latestCheckpointURL(output))
+            directory = try run.directory(resumingAfter: trainer.step)
         }
+        guard let directory else { preconditionFailure("the run directory is made above") }
         var runner = run.runner(directory: directory, model: model, tokenizer: tokenizer, heldOut: heldOut, maxNewTokens: c.maxCompletionLength)
         runner.headline = ["objective/scores", "monitor/gold", "objective/kl"]
         return try runner.run(trainer)

@@ -59,6 +59,7 @@ extension GRPOConfig {
                   help: "reward_mode=process: a PRM (prm.safetensors or the run directory of nudge prm, trained from this model's architecture), or gold (the carries task's step checker)."),
             .clipNorm("max_grad_norm", \.maxGradNorm, help: "Clip the gradient norm."),
             .float("weight_decay", \.weightDecay, min: 0, help: "AdamW weight decay."),
+            .gradientCheckpointing(\.gradientCheckpointing),
         ]
     }
 }
@@ -102,6 +103,7 @@ extension PPORLHFConfig {
                   help: "Dense rewards: a PRM (prm.safetensors or the run directory of nudge prm) or gold (the carries task's step checker), each step's score added at its last token; empty: none."),
             .double("process_reward_coef", \.processRewardCoefficient, min: 0, help: "Weight of the per-step scores in the token rewards."),
             .clipNorm("max_grad_norm", \.maxGradNorm, help: "Clip the gradient norm."),
+            .gradientCheckpointing(\.gradientCheckpointing),
         ]
     }
 }
@@ -116,7 +118,16 @@ extension OfflineTrainingConfig {
             .int("batch_size", \.batchSize, min: 1, help: "Rows per batch."),
             .limit("max_length", \.maxLength, help: "Truncate sequences to this many tokens"),
             .clipNorm("max_grad_norm", \.maxGradNorm, help: "Clip the gradient norm to this."),
+            .gradientCheckpointing(\.gradientCheckpointing),
         ]
+    }
+}
+
+extension ConfigBinding {
+    /// TRL's `gradient_checkpointing` (every trainer's TrainingArguments), declared once for all trainers.
+    static func gradientCheckpointing(_ path: WritableKeyPath<Root, Bool>) -> Self {
+        .bool("gradient_checkpointing", path,
+              help: "Activation checkpointing: keep only each decoder block's input in the forward pass and recompute the block in backward (less memory, about a third more compute; same gradients).")
     }
 }
 

@@ -22,6 +22,9 @@ public struct DPOConfig: Sendable {
     public var maxPromptLength: Int? = 512
     public var maxGradNorm: Float = 1
     public var seed: UInt64 = 0
+    /// Activation checkpointing (TRL's `gradient_checkpointing`): each decoder block of the trained
+    /// model is recomputed in backward instead of keeping its activations; gradients are unchanged.
+    public var gradientCheckpointing = false
 
     public init() {}
 }
@@ -149,6 +152,7 @@ public enum DPOTrainer {
     static func plan(policy: any CausalLanguageModel, reference: (any CausalLanguageModel)?, tokenizer: any Tokenizer,
                      template: ChatTemplate?, rows: [DatasetRow], config c: DPOConfig, optimizer: Adam,
                      onParameterGradientNorms: ((Int, [String: Double]) -> Void)?) throws -> OfflinePlan<PreferenceMetrics> {
+        policy.gradientCheckpointing = c.gradientCheckpointing
         let rowTokenizer = RowTokenizer(tokenizer: tokenizer, template: template,
                                         options: TokenizationOptions(maxLength: c.maxLength, maxPromptLength: c.maxPromptLength), model: policy)
         let examples = try rowTokenizer.each(rows) { try rowTokenizer.preference($0) }

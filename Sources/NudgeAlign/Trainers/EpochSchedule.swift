@@ -151,6 +151,8 @@ public protocol OfflineTrainingConfig: Sendable {
     /// Gradient-norm clip (.infinity: none).
     var maxGradNorm: Float { get set }
     var seed: UInt64 { get set }
+    /// Activation checkpointing of the trained model's decoder blocks (TRL's `gradient_checkpointing`).
+    var gradientCheckpointing: Bool { get set }
 }
 
 extension SFTConfig: OfflineTrainingConfig {}

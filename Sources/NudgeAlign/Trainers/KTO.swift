@@ -29,6 +29,9 @@ public struct KTOConfig: Sendable {
     public var maxPromptLength: Int? = 512
     public var maxGradNorm: Float = 1
     public var seed: UInt64 = 0
+    /// Activation checkpointing (TRL's `gradient_checkpointing`): each decoder block of the trained
+    /// model is recomputed in backward instead of keeping its activations; gradients are unchanged.
+    public var gradientCheckpointing = false
 
     public init() {}
 }
@@ -150,6 +153,7 @@ public enum KTOTrainer {
 
     static func plan(policy: any CausalLanguageModel, reference: (any CausalLanguageModel)?, tokenizer: any Tokenizer,
                      template: ChatTemplate?, rows: [DatasetRow], config c: KTOConfig, optimizer: Adam) throws -> OfflinePlan<KTOMetrics> {
+        policy.gradientCheckpointing = c.gradientCheckpointing
         guard c.batchSize >= 2 else { throw TrainerConfigurationError(field: "batch_size", message: "KTO needs at least 2 rows per batch (its KL estimate pairs rows), got \(c.batchSize)") }
         let rowTokenizer = RowTokenizer(tokenizer: tokenizer, template: template,
                                         options: TokenizationOptions(maxLength: c.maxLength, maxPromptLength: c.maxPromptLength), model: policy)

@@ -35,6 +35,9 @@ public struct PRMConfig: Sendable {
     /// Evaluate on the held-out rows every this many steps (0: only after the last).
     public var evalSteps = 0
     public var seed: UInt64 = 0
+    /// Activation checkpointing (TRL's `gradient_checkpointing`): each decoder block of the trained
+    /// model is recomputed in backward instead of keeping its activations; gradients are unchanged.
+    public var gradientCheckpointing = false
 
     public init() {}
 }
@@ -185,6 +188,7 @@ public enum PRMTrainer {
 
     static func plan(model: ScalarHeadModel, tokenizer: any Tokenizer, rows: [DatasetRow], evalRows: [DatasetRow], config c: PRMConfig,
                      optimizer: Adam) throws -> OfflinePlan<PRMMetrics> {
+        model.trunk.gradientCheckpointing = c.gradientCheckpointing
         let examples = try Self.examples(rows, tokenizer: tokenizer, model: model, config: c, isEval: false)
         guard examples.contains(where: { !$0.labelledPositions.isEmpty }) else {
             throw TrainerConfigurationError(field: "max_length", message: "no row has a step separator left to train on after truncation to max_length \(c.maxLength.map(String.init) ?? "none") / max_completion_length \(c.maxCompletionLength.map(String.init) ?? "none")")

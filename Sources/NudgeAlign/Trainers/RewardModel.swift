@@ -17,6 +17,9 @@ public struct RewardConfig: Sendable {
     public var centeringCoefficient: Float = 0
     public var maxGradNorm: Float = 1
     public var seed: UInt64 = 0
+    /// Activation checkpointing (TRL's `gradient_checkpointing`): each decoder block of the trained
+    /// model is recomputed in backward instead of keeping its activations; gradients are unchanged.
+    public var gradientCheckpointing = false
 
     public init() {}
 }
@@ -50,6 +53,7 @@ public enum RewardTrainer {
 
     static func plan(model: ScalarHeadModel, tokenizer: any Tokenizer, template: ChatTemplate?, rows: [DatasetRow], config c: RewardConfig,
                      optimizer: Adam) throws -> OfflinePlan<RewardMetrics> {
+        model.trunk.gradientCheckpointing = c.gradientCheckpointing
         let rowTokenizer = RowTokenizer(tokenizer: tokenizer, template: template, options: TokenizationOptions(maxLength: c.maxLength),
                                         model: model.trunk)
         let examples = try rowTokenizer.each(rows) { try rowTokenizer.preference($0) }

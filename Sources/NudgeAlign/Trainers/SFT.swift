@@ -23,6 +23,9 @@ public struct SFTConfig: Sendable {
     /// Evaluate every this many steps (0: only after the last step); needs evaluation rows.
     public var evalSteps = 0
     public var seed: UInt64 = 0
+    /// Activation checkpointing (TRL's `gradient_checkpointing`): each decoder block of the trained
+    /// model is recomputed in backward instead of keeping its activations; gradients are unchanged.
+    public var gradientCheckpointing = false
 
     public init() {}
 }
@@ -56,6 +59,7 @@ public enum SFTTrainer {
 
     static func plan(model: any CausalLanguageModel, tokenizer: any Tokenizer, template: ChatTemplate?, rows: [DatasetRow],
                      evalRows: [DatasetRow], config c: SFTConfig, optimizer: Adam) throws -> OfflinePlan<Float> {
+        model.gradientCheckpointing = c.gradientCheckpointing
         let rowTokenizer = RowTokenizer(tokenizer: tokenizer, template: template, options: tokenization(c), model: model)
         let examples = try rowTokenizer.each(rows) { try rowTokenizer.sft($0) }
         guard examples.isEmpty || examples.contains(where: { $0.completionMask.contains(1) }) else {

@@ -278,6 +278,18 @@ public func mergedLoRAParameters(of model: Module) -> [(String, Tensor)] {
     return out + layers.map { ($0.path + ".weight", merged[$0.path + ".weight"]!) }
 }
 
+extension Module {
+    /// Saves the parameters a model without adapters would have (`mergedLoRAParameters`: each LoRA
+    /// layer's base plus s·B·A, a quantized base dequantized) to a safetensors file, atomically; a
+    /// module without LoRA layers saves its parameters as `save(to:)` does.
+    public func saveMerged(to url: URL) throws {
+        if let bad = firstNonFiniteParameter() {
+            throw CheckpointError.invalid(path: url.path, reason: "parameter \(bad.name) is \(bad.value); non-finite weights are never saved")
+        }
+        try Checkpoint.save(NamedTensors(mergedLoRAParameters(of: self)), to: url)
+    }
+}
+
 /// Every LoRA layer of `model` with its module path, in parameter order.
 public func loraLayers(in model: Module) -> [(path: String, layer: LoRALinear)] {
     var result: [(path: String, layer: LoRALinear)] = []

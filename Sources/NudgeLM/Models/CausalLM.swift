@@ -148,6 +148,9 @@ public protocol CausalLanguageModel: Module {
     /// The (V, H) weight when the head is exactly `hidden · weightᵀ` (no bias, no soft-capping), so
     /// log-probs can be computed without materializing the logits; nil otherwise.
     var plainHeadWeight: Tensor? { get }
+    /// Activation checkpointing (transformers' `gradient_checkpointing`): during a training forward
+    /// each decoder block keeps only its input and is recomputed in backward; gradients are unchanged.
+    var gradientCheckpointing: Bool { get set }
 }
 
 extension CausalLanguageModel {
@@ -181,6 +184,14 @@ func cachedCausalAttention(queries: Tensor, keys: Tensor, values: Tensor, heads:
     if let cache { (k, v, length) = cache.append(layer: layer, keys: keys, values: values) }
     return causalAttention(queries: queries, keys: k, values: v, heads: heads, keyValueHeads: keyValueHeads, keyLength: length,
                            mask: mask, scale: scale)
+}
+
+extension CausalLanguageModel {
+    /// A decoder block's forward `body(h)` (`layer` holds its parameters and dropout layers):
+    /// checkpointed when `gradientCheckpointing` is on and no KV cache is read (a training forward).
+    func decoderBlock(_ layer: Module, _ h: Tensor, cached: Bool, _ body: @escaping (Tensor) -> Tensor) -> Tensor {
+        gradientCheckpointing && !cached ? layer.checkpointed(h, body) : body(h)
+    }
 }
 
 /// A decoder's pass from its input embeddings `h`: `layerCount` blocks (`block(i, h)`), then the

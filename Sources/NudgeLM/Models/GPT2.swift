@@ -108,6 +108,9 @@ public final class GPT2Backbone: Module {
 public final class GPT2Model: Module, CausalLanguageModel {
     public let configuration: TransformerConfiguration
     public let transformer: GPT2Backbone
+    /// Activation checkpointing (transformers' `gradient_checkpointing`): each decoder block keeps
+    /// only its input during a training forward and is recomputed in backward (`decoderBlock`).
+    public var gradientCheckpointing = false
 
     public init(_ c: TransformerConfiguration, seed: UInt64 = 0) {
         configuration = c
@@ -135,7 +138,10 @@ public final class GPT2Model: Module, CausalLanguageModel {
         let h = transformer.tokenEmbedding(input.ids.flatMap { $0 }, shape: [b, t])
             + transformer.positionEmbedding(input.positions.flatMap { $0 }, shape: [b, t])
         return decoderHiddenStates(h, layerCount: transformer.layers.count, collect: collect,
-                                   block: { i, h in transformer.layers[i](h, mask: mask, cache: cache, layer: i) },
+                                   block: { i, h in
+                                       let layer = transformer.layers[i]
+                                       return decoderBlock(layer, h, cached: cache != nil) { layer($0, mask: mask, cache: cache, layer: i) }
+                                   },
                                    norm: { transformer.finalNorm($0) })
     }
 
@@ -149,7 +155,7 @@ public final class GPT2Model: Module, CausalLanguageModel {
     public func finalHiddenStates(_ input: TokenBatch, sharing: SharedPrefixes, keepingLast k: Int) -> Tensor? {
         sharing.keptHiddenStates(input, keepingLast: k) { ids, positions, layout in
             var h = transformer.tokenEmbedding(ids, shape: [1, ids.count]) + transformer.positionEmbedding(positions, shape: [1, ids.count])
-            for layer in transformer.layers { h = layer(h, shared: layout) }
+            for layer in transformer.layers { h = decoderBlock(layer, h, cached: false) { layer($0, shared: layout) } }
             return transformer.finalNorm(h)
         }
     }

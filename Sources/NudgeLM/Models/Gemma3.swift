@@ -182,6 +182,9 @@ public final class Gemma3Model: Module, CausalLanguageModel {
     public let model: Gemma3Backbone
     /// The output projection; nil when tied to the embedding (Gemma's default).
     @Key("lm_head") public var head: Linear? = nil
+    /// Activation checkpointing (transformers' `gradient_checkpointing`): each decoder block keeps
+    /// only its input during a training forward and is recomputed in backward (`decoderBlock`).
+    public var gradientCheckpointing = false
 
     public init(_ c: TransformerConfiguration, seed: UInt64 = 0) {
         precondition(c.family == .gemma3, "Gemma3Model: a \(c.family.rawValue) configuration")
@@ -231,7 +234,8 @@ public final class Gemma3Model: Module, CausalLanguageModel {
                                    layerCount: model.layers.count, collect: collect,
                                    block: { i, h in
                                        let layer = model.layers[i], (cos, sin) = layer.isSliding ? local : global
-                                       return layer(h, cos: cos, sin: sin, mask: layer.isSliding ? windowMask : fullMask, cache: cache, layer: i)
+                                       let mask = layer.isSliding ? windowMask : fullMask
+                                       return decoderBlock(layer, h, cached: cache != nil) { layer($0, cos: cos, sin: sin, mask: mask, cache: cache, layer: i) }
                                    },
                                    norm: { model.norm($0) })
     }
@@ -248,7 +252,7 @@ public final class Gemma3Model: Module, CausalLanguageModel {
             var h = model.embedding(ids, shape: [1, ids.count]) * embeddingScale
             for layer in model.layers {
                 let (cos, sin) = layer.isSliding ? local : global
-                h = layer(h, cos: cos, sin: sin, shared: layout, window: c.slidingWindow)
+                h = decoderBlock(layer, h, cached: false) { layer($0, cos: cos, sin: sin, shared: layout, window: c.slidingWindow) }
             }
             return model.norm(h)
         }

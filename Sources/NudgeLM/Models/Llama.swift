@@ -167,6 +167,9 @@ public final class LlamaModel: Module, CausalLanguageModel {
     public let model: LlamaBackbone
     /// The output projection; nil when tied to the embedding.
     @Key("lm_head") public var head: Linear? = nil
+    /// Activation checkpointing (transformers' `gradient_checkpointing`): each decoder block keeps
+    /// only its input during a training forward and is recomputed in backward (`decoderBlock`).
+    public var gradientCheckpointing = false
 
     public init(_ c: TransformerConfiguration, seed: UInt64 = 0) {
         configuration = c
@@ -184,7 +187,10 @@ public final class LlamaModel: Module, CausalLanguageModel {
         let mask = input.attentionBias
         return decoderHiddenStates(model.embedding(input.ids.flatMap { $0 }, shape: [input.batchSize, input.length]),
                                    layerCount: model.layers.count, collect: collect,
-                                   block: { i, h in model.layers[i](h, cos: cos, sin: sin, mask: mask, cache: cache, layer: i) },
+                                   block: { i, h in
+                                       let layer = model.layers[i]
+                                       return decoderBlock(layer, h, cached: cache != nil) { layer($0, cos: cos, sin: sin, mask: mask, cache: cache, layer: i) }
+                                   },
                                    norm: { model.norm($0) })
     }
 
@@ -196,7 +202,7 @@ public final class LlamaModel: Module, CausalLanguageModel {
         sharing.keptHiddenStates(input, keepingLast: k) { ids, positions, layout in
             let (cos, sin) = rotaryTables(positions: [positions], dimension: configuration.headDimension, theta: configuration.ropeTheta, divisors: configuration.ropeFrequencyDivisors)
             var h = model.embedding(ids, shape: [1, ids.count])
-            for layer in model.layers { h = layer(h, cos: cos, sin: sin, shared: layout) }
+            for layer in model.layers { h = decoderBlock(layer, h, cached: false) { layer($0, cos: cos, sin: sin, shared: layout) } }
             return model.norm(h)
         }
     }
