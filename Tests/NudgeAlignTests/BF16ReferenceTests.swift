@@ -1,4 +1,5 @@
-// ref_model_dtype = bf16: the frozen copy of the initial policy an online trainer makes as its
+// lora.base = bf16 holds the frozen projections under the adapters in bf16; ref_model_dtype = bf16:
+// the frozen copy of the initial policy an online trainer makes as its
 // reference holds its projections in bf16 (half their bytes), scores close to the Float32 copy,
 // and the key reaches the trainers' configs.
 
@@ -49,6 +50,17 @@ private func bf16Linears(_ module: Module) -> [QuantizedMatrix] {
         #expect(maxDiff < 2e-2)
         let step = try #require(try half.trainStep())
         #expect(step["kl"].map(\.isFinite) ?? false)
+    }
+
+    @Test func loraBaseBF16HoldsTheFrozenProjectionsInBF16() throws {
+        let config = try SFTRun.schema.resolve(overrides: ["lora.r=2", "lora.base=bf16"])
+        let (model, _) = try AlignRun(config: config).loadModel()
+        let layers = model.configuration.layerCount
+        let paths = try AdapterKeys.apply(config, to: model)
+        #expect(paths.count == 2 * layers)  // q_proj and v_proj by default
+        #expect(loraLayers(in: model).allSatisfy { $0.layer.quantizedBase?.format == .bf16 })
+        // The untargeted frozen projections are held in bf16 too.
+        #expect(bf16Linears(model).count == 5 * layers)
     }
 
     @Test func theKeyReachesTheOnlineTrainers() throws {
