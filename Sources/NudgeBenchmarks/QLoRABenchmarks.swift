@@ -1,9 +1,10 @@
 // QLoRA on the CPU: a real model's LoRA-wrapped base held in Float32 against the same base with
-// its frozen projections quantized to Q8_0 (`quantizeFrozenBase(of:to:)`) and, for a GGUF whose
+// its frozen projections in bf16 or quantized to Q8_0 (`quantizeFrozenBase(of:to:)`) and, for a GGUF whose
 // projections are stored Q4_1 or Q8_0, kept as the file's own blocks (`quantizeFrozenBase(of:from:)`):
 // completion log-probs, the bytes
 // the weights take, and the time of one forward pass and of one training step (forward + backward
-// to the adapters). Run with `NudgeBench --only qlora --gguf path/to/model.gguf`.
+// to the adapters); then the bf16 kernels and a bf16 frozen model (`bf16Comparison`). Run with
+// `NudgeBench --only qlora --gguf path/to/model.gguf`.
 
 import Foundation
 import NudgeLM
@@ -22,11 +23,12 @@ extension EngineBenchmarks {
         var lines: [String] = []
         var results: [(name: String, logProbs: [Float], mask: [Float], bytes: Int, forward: Double, step: Double)] = []
         let url = URL(fileURLWithPath: path)
-        for base in LanguageModelLoader.isGGUF(url) ? ["Float32 base", "Q8_0 base", "GGUF blocks base"] : ["Float32 base", "Q8_0 base"] {
+        for base in ["Float32 base", "bf16 base", "Q8_0 base"] + (LanguageModelLoader.isGGUF(url) ? ["GGUF blocks base"] : []) {
             let (model, tokenizer) = try LanguageModelLoader.loadWithTokenizer(path: url)
             try applyLoRA(to: model, configuration: LoRAConfiguration(rank: 8, alpha: 16, targetModules:
                 ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]))
             var formats = ""
+            if base == "bf16 base" { quantizeFrozenBase(of: model, to: .bf16) }
             if base == "Q8_0 base" { quantizeFrozenBase(of: model, to: .q8_0) }
             if base == "GGUF blocks base" {
                 let kept = quantizeFrozenBase(of: model, from: try GGUFFile(url: url))
@@ -69,6 +71,6 @@ extension EngineBenchmarks {
             lines.append(String(format: "%@ against the Float32 base: completion log-probs over %d tokens: max |Δ| %.4f, mean |Δ| %.4f (nats); all weights %.2f× smaller",
                                 b.name, count, maxDiff, sum / Double(max(count, 1)), Double(a.bytes) / Double(b.bytes)))
         }
-        return lines
+        return lines + (try bf16Comparison(path: path, rounds: rounds))
     }
 }

@@ -1,4 +1,6 @@
-// Quantized frozen weights (QLoRA-style training on the CPU): a matrix held as Q8_0 (llama.cpp's
+// Quantized frozen weights (QLoRA-style training on the CPU): a matrix held as bf16 (the top 16
+// bits of each Float32 value, rounded to nearest even as torch does; GGUF and safetensors BF16
+// tensors are copied as they are), as Q8_0 (llama.cpp's
 // layout: blocks of 32 int8 values along a row, one scale per block; the scale is kept as Float32
 // rather than f16, so dequantized values are exactly d·q as computed here) or as Q4_1 (blocks of 32
 // 4-bit values q with a scale d and a minimum m, x = q·d + m, as a GGUF file stores them: a model
@@ -6,7 +8,8 @@
 // LoRA training needs over it: y = x·Wᵀ (forward) and dx = g·W (the gradient reaching earlier
 // layers' adapters). There is no weight gradient: the matrix is a constant, not a parameter.
 //
-// The AVX2+FMA kernels (CNudgeKernels/quantized.c) widen int8 to float in registers; the Swift
+// The AVX2+FMA kernels (CNudgeKernels/quantized.c) widen int8 to float in registers; bf16 has
+// AVX2, AVX-512 and AVX512_BF16 kernels (CNudgeKernels/bf16.c, see `BF16Kernel`); the Swift
 // kernels below are the portable fallback. Work is split over output columns of y (rows of W) or
 // over column blocks of dx; each value is one sum in a fixed order, so results do not depend on the
 // thread count.
@@ -21,10 +24,13 @@ public enum WeightQuantization: String, Sendable, CaseIterable {
     /// Blocks of 32 4-bit values along each row with a scale and a minimum per block (llama.cpp's
     /// Q4_1); made from a GGUF file's Q4_1 blocks, not by quantizing Float32 weights here.
     case q4_1
+    /// bfloat16: each value's top 16 bits (8 bits of mantissa), rounded to nearest even from
+    /// Float32, or copied from a GGUF or safetensors BF16 tensor.
+    case bf16
 }
 
-/// A frozen matrix of `rows` × `columns` held quantized: about 1.1 bytes per value for Q8_0 and
-/// 0.75 for Q4_1 instead of 4. Immutable once made.
+/// A frozen matrix of `rows` × `columns` held quantized: 2 bytes per value for bf16, about 1.1 for
+/// Q8_0 and 0.75 for Q4_1 instead of 4. Immutable once made.
 public final class QuantizedMatrix: @unchecked Sendable {
     /// Values per block (along a row).
     public static let blockSize = 32
@@ -38,8 +44,9 @@ public final class QuantizedMatrix: @unchecked Sendable {
     let paddedColumns: Int
     /// Q8_0: int8 values, `paddedColumns` per row. Q4_1: `paddedColumns / 2` bytes per row, each
     /// block's 16 bytes in GGUF's order (byte j holds value j in its low nibble, j + 16 in its high one).
+    /// bf16: `paddedColumns` 16-bit values per row (`bf16Bits`).
     let values: UnsafeMutablePointer<Int8>
-    /// One scale per block, `paddedColumns / 32` per row.
+    /// One scale per block, `paddedColumns / 32` per row (bf16: unused, one value).
     let scales: UnsafeMutablePointer<Float>
     /// Q4_1: one minimum per block, as `scales`; nil for Q8_0.
     let minimums: UnsafeMutablePointer<Float>?
@@ -49,9 +56,9 @@ public final class QuantizedMatrix: @unchecked Sendable {
         self.columns = columns
         self.format = format
         paddedColumns = (columns + Self.blockSize - 1) / Self.blockSize * Self.blockSize
-        let valueBytes = max(rows * paddedColumns / (format == .q4_1 ? 2 : 1), 1)
+        let valueBytes = max(format == .q4_1 ? rows * paddedColumns / 2 : format == .bf16 ? rows * paddedColumns * 2 : rows * paddedColumns, 1)
         values = UnsafeMutableRawPointer.allocate(byteCount: valueBytes, alignment: 64).bindMemory(to: Int8.self, capacity: valueBytes)
-        scales = UnsafeMutablePointer<Float>.allocate(capacity: max(rows * paddedColumns / Self.blockSize, 1))
+        scales = UnsafeMutablePointer<Float>.allocate(capacity: format == .bf16 ? 1 : max(rows * paddedColumns / Self.blockSize, 1))
         minimums = format == .q4_1 ? UnsafeMutablePointer<Float>.allocate(capacity: max(rows * paddedColumns / Self.blockSize, 1)) : nil
     }
 
@@ -60,8 +67,22 @@ public final class QuantizedMatrix: @unchecked Sendable {
     /// loss: the dequantized values equal what llama.cpp and the GGUF reader compute. Row r of the
     /// result is stored row `rowOrder[r]` when given (undoing a converter's row permutation). Nil
     /// when `columns` is not a whole number of blocks or `blocks` has the wrong size.
+    /// For bf16 the "blocks" are the tensor's 2-byte values, `columns` per row (any number), as GGUF
+    /// and safetensors store BF16 tensors: copied as they are.
     public convenience init?(ggufBlocks blocks: UnsafeRawBufferPointer, format: WeightQuantization, rows: Int, columns: Int,
                              rowOrder: [Int]? = nil) {
+        if format == .bf16 {
+            guard rows > 0, columns > 0, rowOrder.map({ $0.count == rows && $0.allSatisfy { $0 >= 0 && $0 < rows } }) ?? true,
+                  blocks.count == rows * columns * 2 else { return nil }
+            self.init(rows: rows, columns: columns, format: format)
+            let bits = bf16Bits, padded = paddedColumns
+            for r in 0..<rows {
+                let row = bits + r * padded
+                UnsafeMutableRawPointer(row).copyMemory(from: blocks.baseAddress! + (rowOrder?[r] ?? r) * columns * 2, byteCount: columns * 2)
+                (row + columns).update(repeating: 0, count: padded - columns)
+            }
+            return
+        }
         let blockBytes = format == .q8_0 ? 34 : 20
         guard rows > 0, columns > 0, columns % Self.blockSize == 0, rowOrder.map({ $0.count == rows }) ?? true,
               blocks.count == rows * columns / Self.blockSize * blockBytes else { return nil }
@@ -81,18 +102,30 @@ public final class QuantizedMatrix: @unchecked Sendable {
                 case .q4_1:
                     minimums![index] = half(block + 2)
                     UnsafeMutableRawPointer(values + (r * paddedColumns + b * Self.blockSize) / 2).copyMemory(from: block + 4, byteCount: 16)
+                case .bf16: break  // copied above
                 }
             }
         }
     }
 
-    /// Quantizes a 2-D tensor (rows × columns), as llama.cpp's `quantize_row_q8_0`: per block
-    /// d = max|w|/127 and q = round(w/d).
-    /// Q8_0 is the only format made here (Q4_1 comes from GGUF files: `init(ggufBlocks:…)`).
+    /// Quantizes a 2-D tensor (rows × columns): Q8_0 as llama.cpp's `quantize_row_q8_0` (per block
+    /// d = max|w|/127 and q = round(w/d)); bf16 rounded to nearest even (torch's `.bfloat16()`).
+    /// Q8_0 and bf16 are made here (Q4_1 comes from GGUF files: `init(ggufBlocks:…)`).
     public convenience init(quantizing tensor: Tensor, format: WeightQuantization = .q8_0) {
         precondition(tensor.rank == 2, "QuantizedMatrix: a 2-D tensor is needed, got shape \(tensor.shape)")
-        precondition(format == .q8_0, "QuantizedMatrix: quantizing Float32 weights makes Q8_0; Q4_1 is read from GGUF blocks")
+        precondition(format != .q4_1, "QuantizedMatrix: quantizing Float32 weights makes Q8_0 or bf16; Q4_1 is read from GGUF blocks")
         self.init(rows: tensor.shape[0], columns: tensor.shape[1], format: format)
+        if format == .bf16 {
+            let bits = bf16Bits, padded = paddedColumns, columns = columns, source = tensor.data
+            parallelRanges(rows, minimum: rows * columns >= 1 << 20 ? 2 : Int.max, grain: 16) { range in
+                for r in range {
+                    nudge_f32_to_bf16(columns, source + r * columns, bits + r * padded)
+                    (bits + r * padded + columns).update(repeating: 0, count: padded - columns)
+                }
+            }
+            withExtendedLifetime(tensor) {}
+            return
+        }
         let blocksPerRow = paddedColumns / Self.blockSize
         for r in 0..<rows {
             let source = tensor.data + r * columns
@@ -120,9 +153,13 @@ public final class QuantizedMatrix: @unchecked Sendable {
     /// `[rows, columns]`.
     public var shape: [Int] { [rows, columns] }
 
+    /// bf16: the values' bits, `paddedColumns` per row (the padding holds zeros).
+    var bf16Bits: UnsafeMutablePointer<UInt16> { UnsafeMutableRawPointer(values).assumingMemoryBound(to: UInt16.self) }
+
     /// Bytes held (values and scales).
     public var byteCount: Int {
         let blocks = rows * (paddedColumns / Self.blockSize)
+        if format == .bf16 { return rows * paddedColumns * 2 }
         return format == .q4_1 ? rows * paddedColumns / 2 + 2 * blocks * MemoryLayout<Float>.size
             : rows * paddedColumns + blocks * MemoryLayout<Float>.size
     }
@@ -139,6 +176,16 @@ public final class QuantizedMatrix: @unchecked Sendable {
     func dequantize(into out: UnsafeMutablePointer<Float>) {
         let blocksPerRow = paddedColumns / Self.blockSize, columns = columns, paddedColumns = paddedColumns
         let values = values, scales = scales
+        if format == .bf16 {
+            let bits = bf16Bits
+            parallelRanges(rows, minimum: rows * columns >= 1 << 20 ? 2 : Int.max, grain: 16) { range in
+                for r in range {
+                    let s = bits + r * paddedColumns, o = out + r * columns
+                    for c in 0..<columns { o[c] = Float(bitPattern: UInt32(s[c]) << 16) }
+                }
+            }
+            return
+        }
         if let minimums {
             let bytes = UnsafeRawPointer(values).assumingMemoryBound(to: UInt8.self)
             parallelRanges(rows, minimum: rows * columns >= 1 << 20 ? 2 : Int.max, grain: 16) { range in
@@ -172,11 +219,121 @@ enum QuantizedKernels {
     static let vectorized = nudge_has_avx2_fma() != 0
 }
 
+/// The kernels of bf16 products (CNudgeKernels/bf16.c).
+public enum BF16Kernel: String, Sendable, CaseIterable {
+    /// `vdpbf16ps` on x rounded to bf16 as well (AVX512_BF16): x·Wᵀ only; its input gradients run `.avx512`.
+    case dot = "AVX512_BF16"
+    /// Weights widened to Float32 in registers (a 16-bit shift), 16 lanes with FMA; x stays Float32.
+    case avx512 = "AVX-512"
+    /// The same on 8 lanes.
+    case avx2 = "AVX2+FMA"
+    /// The portable Swift loops.
+    case portable = "portable Swift"
+
+    /// The C library's id.
+    var cKernel: Int32 {
+        switch self {
+        case .dot: Int32(NUDGE_BF16_DOT)
+        case .avx512: Int32(NUDGE_BF16_AVX512)
+        case .avx2: Int32(NUDGE_BF16_AVX2)
+        case .portable: Int32(NUDGE_BF16_NONE)
+        }
+    }
+
+    /// Whether this CPU runs the kernel.
+    public var isSupported: Bool { self == .portable || nudge_bf16_best_kernel() >= cKernel }
+
+    /// The kernel bf16 products use: the widening one on the widest vectors this CPU has (x stays
+    /// Float32; see `dot` for why not the AVX512_BF16 one by default), or the one `NUDGE_BF16_KERNEL`
+    /// names (`dot`, `avx512`, `avx2`, `portable`) when the CPU runs it.
+    public static let active: BF16Kernel = {
+        let requested: BF16Kernel? = switch ProcessInfo.processInfo.environment["NUDGE_BF16_KERNEL"]?.lowercased() {
+        case "dot", "avx512_bf16", "avx512bf16": .dot
+        case "avx512", "avx-512": .avx512
+        case "avx2": .avx2
+        case "portable", "swift": .portable
+        default: nil
+        }
+        if let requested, requested.isSupported { return requested }
+        return [.avx512, .avx2].first { $0.isSupported } ?? .portable
+    }()
+}
+
+/// y (m × rows of W, row stride ldy) = x (m × columns) · Wᵀ for a bf16 W on `kernel` (supported).
+func bf16Product(m: Int, x: UnsafePointer<Float>, ldx: Int, weight w: QuantizedMatrix, y: UnsafeMutablePointer<Float>, ldy: Int,
+                 kernel: BF16Kernel = .active) {
+    let n = w.rows, k = w.columns, kp = w.paddedColumns, bits = w.bf16Bits
+    guard m > 0, n > 0 else { return }
+    // The dot kernel reads x rounded to bf16 and zero-padded, converted once for every thread.
+    let xb: UnsafeMutablePointer<UInt16>? = kernel == .dot ? .allocate(capacity: m * kp) : nil
+    defer { xb?.deallocate() }
+    if let xb {
+        for r in 0..<m {
+            nudge_f32_to_bf16(k, x + r * ldx, xb + r * kp)
+            (xb + r * kp + k).initialize(repeating: 0, count: kp - k)
+        }
+    }
+    parallelRanges(n, minimum: m * n * k >= 1 << 20 ? 2 : Int.max, grain: 16) { outputs in
+        if kernel != .portable {
+            nudge_bf16_linear(kernel.cKernel, Int32(m), Int32(outputs.count), Int32(k), x, ldx, xb, kp,
+                              bits + outputs.lowerBound * kp, kp, y + outputs.lowerBound, ldy)
+            return
+        }
+        for r in 0..<m {
+            let xr = x + r * ldx
+            for o in outputs {
+                let wo = bits + o * kp
+                var s: Float = 0
+                for c in 0..<k { s += xr[c] * Float(bitPattern: UInt32(wo[c]) << 16) }
+                y[r * ldy + o] = s
+            }
+        }
+    }
+}
+
+/// dx (m × columns of W, row stride lddx) = g (m × rows of W) · W for a bf16 W on `kernel` (supported).
+func bf16ProductTransposed(m: Int, g: UnsafePointer<Float>, ldg: Int, weight w: QuantizedMatrix, dx: UnsafeMutablePointer<Float>,
+                           lddx: Int, kernel: BF16Kernel = .active) {
+    let n = w.rows, k = w.columns, kp = w.paddedColumns, bits = w.bf16Bits
+    guard m > 0, k > 0 else { return }
+    // Split by blocks of 32 of dx's columns; each value sums over W's rows in order.
+    parallelRanges(kp / 32, minimum: m * n * k >= 1 << 20 ? 2 : Int.max, grain: 1) { blocks in
+        if kernel != .portable {
+            nudge_bf16_linear_backward(kernel.cKernel, Int32(m), Int32(n), Int32(k), Int32(blocks.lowerBound), Int32(blocks.upperBound),
+                                       g, ldg, bits, kp, dx, lddx)
+            return
+        }
+        let start = blocks.lowerBound * 32, end = min(blocks.upperBound * 32, k)
+        for r in 0..<m {
+            let gr = g + r * ldg, out = dx + r * lddx
+            for c in start..<end { out[c] = 0 }
+            for o in 0..<n {
+                let wo = bits + o * kp, coefficient = gr[o]
+                for c in start..<end { out[c] += Float(bitPattern: UInt32(wo[c]) << 16) * coefficient }
+            }
+        }
+    }
+}
+
+extension QuantizedMatrix {
+    /// x (…, columns) · Wᵀ for a bf16 matrix on `kernel` (one this CPU runs), without the autodiff
+    /// tape or the sgemm path: for benchmarks and side-by-side checks (`linear(_:weight:bias:)` runs
+    /// `BF16Kernel.active`, or sgemm on the widened matrix for many rows).
+    public func bf16Product(_ x: Tensor, kernel: BF16Kernel) -> Tensor {
+        precondition(format == .bf16 && kernel.isSupported && x.shape.last == columns, "bf16Product: \(format) \(shape), x \(x.shape), \(kernel)")
+        let m = x.count / max(columns, 1)
+        let y = Tensor(uninitializedShape: Array(x.shape.dropLast()) + [rows])
+        NudgeTensor.bf16Product(m: m, x: x.data, ldx: columns, weight: self, y: y.data, ldy: rows, kernel: kernel)
+        return y
+    }
+}
+
 /// y (m × rows of W, row stride ldy) = x (m × columns, row stride ldx) · Wᵀ.
 func quantizedProduct(
     m: Int, x: UnsafePointer<Float>, ldx: Int, weight w: QuantizedMatrix, y: UnsafeMutablePointer<Float>, ldy: Int,
     portable: Bool = !QuantizedKernels.vectorized
 ) {
+    if w.format == .bf16 { return bf16Product(m: m, x: x, ldx: ldx, weight: w, y: y, ldy: ldy, kernel: portable ? .portable : .active) }
     let n = w.rows, k = w.columns, kp = w.paddedColumns, nbp = kp / QuantizedMatrix.blockSize
     guard m > 0, n > 0 else { return }
     // A weight read from memory (a million values or more of work) is split by output columns.
@@ -240,6 +397,9 @@ func quantizedProductTransposed(
     if n == 0 {
         for r in 0..<m { (dx + r * lddx).update(repeating: 0, count: k) }
         return
+    }
+    if w.format == .bf16 {
+        return bf16ProductTransposed(m: m, g: g, ldg: ldg, weight: w, dx: dx, lddx: lddx, kernel: portable ? .portable : .active)
     }
     // Split by blocks of dx's columns; each value sums over W's rows in order.
     parallelRanges(nbp, minimum: m * n * k >= 1 << 20 ? 2 : Int.max, grain: 1) { blocks in

@@ -1,4 +1,4 @@
-// LoRA over a Q8_0-quantized frozen base (QLoRA-style) on the tiny Llama fixture: logits stay
+// LoRA over a Q8_0-quantized (and a bf16) frozen base (QLoRA-style) on the tiny Llama fixture: logits stay
 // close to the Float32 base, the quantized weights leave the parameter list and take about a
 // quarter of the memory, adapters still train (gradients cross the quantized layers), the base
 // does not change, and unloading gives back a quantized or merged Float32 layer.
@@ -121,5 +121,35 @@ private func adapted(_ targets: [String] = projections) throws -> any CausalLang
         #expect(zip(expected, merged).allSatisfy { abs($0 - $1) <= 1e-3 })
         unloadLoRA(from: model, merge: false)
         #expect((model as! LlamaModel).model.layers[0].attention.queryProjection is QuantizedLinear)
+    }
+}
+
+@Suite("QLoRA: bf16 frozen base") struct BF16BaseTests {
+    @Test func logitsStayCloseInHalfTheBytesAndAdaptersTrain() throws {
+        let reference = try adapted(), model = try adapted()
+        let floatBytes = loraLayers(in: model).reduce(0) { $0 + $1.layer.weight.count * 4 }
+        let paths = quantizeFrozenBase(of: model, to: .bf16)
+        #expect(paths.count == 14)
+        let layers = loraLayers(in: model)
+        #expect(layers.allSatisfy { $0.layer.quantizedBase?.format == .bf16 })
+        let bf16Bytes = layers.reduce(0) { $0 + $1.layer.quantizedBase!.byteCount }
+        // 2 bytes per value (down_proj's 176 inputs padded to 192).
+        #expect(Double(floatBytes) / Double(bf16Bytes) > 1.9)
+        let a = withoutGradients { reference(batch).scalars }, b = withoutGradients { model(batch).scalars }
+        let maxDiff = zip(a, b).map { abs($0 - $1) }.max()!
+        let range = a.map(abs).max()!
+        print("bf16 base tiny llama: max |Δlogit| = \(maxDiff) (max |logit| \(range))")
+        #expect(maxDiff < 1e-2 * range)
+        // Gradients reach every adapter through the bf16 layers, and a step lowers the loss.
+        let targets = batch.ids.flatMap { Array($0.dropFirst()) + [0] }
+        let optimizer = Adam(learningRate: 1e-2)
+        var losses: [Float] = []
+        for _ in 0..<3 {
+            let (loss, gradients) = valueAndGrad(model) { m in crossEntropy(logits: m(batch), targets: targets) }
+            #expect(gradients.tensors.allSatisfy { g in g.scalars.contains { $0 != 0 } })
+            optimizer.update(model, gradients: gradients)
+            losses.append(loss.item())
+        }
+        #expect(losses.last! < losses.first!)
     }
 }

@@ -130,6 +130,42 @@ void nudge_softmax_backward_rows(int kernel, const float *g, const float *y, flo
 /// log-softmax backward per row from the output y: dx = g − exp(y)·Σg.
 void nudge_log_softmax_backward_rows(int kernel, const float *g, const float *y, float *dx, long rows, long n);
 
+/// bf16 products over a frozen weight W (n×k) held as the top 16 bits of each Float32 value
+/// (bfloat16, as torch, GGUF and safetensors store it), rows `ldw` values apart and padded with
+/// zeros to a multiple of 32 values (ldw ≥ k rounded up to 32).
+enum {
+    /// No kernel for this CPU: use the portable Swift code.
+    NUDGE_BF16_NONE = 0,
+    /// Weights widened to Float32 by a 16-bit shift, 8 lanes with FMA.
+    NUDGE_BF16_AVX2 = 1,
+    /// The same on 16 lanes (AVX-512F/BW/VL).
+    NUDGE_BF16_AVX512 = 2,
+    /// `vdpbf16ps` (AVX512_BF16) on x rounded to bf16 too: twice the products per instruction.
+    NUDGE_BF16_DOT = 3,
+};
+
+/// The most capable bf16 kernel this CPU runs; every lower id runs too.
+int nudge_bf16_best_kernel(void);
+
+/// A short name for a bf16 kernel: "AVX512_BF16", "AVX-512", "AVX2+FMA" or "none".
+const char *nudge_bf16_kernel_name(int kernel);
+
+/// Rounds `count` floats to bf16, to nearest with ties to even (torch's conversion; NaN stays NaN).
+void nudge_f32_to_bf16(long count, const float *x, unsigned short *out);
+
+/// y[r·ldy + o] = Σ_c x[r·ldx + c]·W[o][c] for r < m, o < n on `kernel` (one this CPU runs, not
+/// NUDGE_BF16_NONE). NUDGE_BF16_DOT reads x as bf16 from `xb` (rows `ldxb` apart, each rounded from
+/// x and zero-padded to a multiple of 32); the others read `x` and ignore `xb`. Each value of y is
+/// one sum in a fixed order, so splitting over o (offsetting w and y) gives the same bits.
+void nudge_bf16_linear(int kernel, int m, int n, int k, const float *x, long ldx, const unsigned short *xb, long ldxb,
+                       const unsigned short *w, long ldw, float *y, long ldy);
+
+/// dx[r·lddx + c] = Σ_o g[r·ldg + o]·W[o][c] for r < m and c in [32·b0, min(32·b1, k)), summed over o
+/// in order (NUDGE_BF16_DOT runs the AVX-512 code: g stays Float32), so splitting over blocks gives
+/// the same bits.
+void nudge_bf16_linear_backward(int kernel, int m, int n, int k, int b0, int b1, const float *g, long ldg, const unsigned short *w,
+                                long ldw, float *dx, long lddx);
+
 #ifdef __cplusplus
 }
 #endif

@@ -44,6 +44,9 @@ public struct GRPOConfig: Sendable {
     public var topK = 0
     /// β: the KL leash's weight (0: no reference model is used).
     public var beta: Float = 0
+    /// How the frozen copy of the initial policy made as the reference is held (bf16: its projections
+    /// in half the bytes); a given reference model or the adapter-free policy is used as it is.
+    public var refModelDtype: ReferenceDType = .float32
     /// γ of REINFORCE++'s token returns (OpenRLHF's gamma; its baseline variant always uses 1).
     public var gamma: Double = 1
     public var advantage: AdvantageEstimator = .grpo(scaling: .group)
@@ -154,7 +157,7 @@ public final class GRPOTrainer {
             }
         }
         self.communicator = communicator
-        (self.reference, referenceIsAdapterFreePolicy) = try onlineReference(reference, of: policy, needs: config.beta != 0)
+        (self.reference, referenceIsAdapterFreePolicy) = try onlineReference(reference, of: policy, needs: config.beta != 0, dtype: config.refModelDtype)
         self.policy = policy
         self.tokenizer = tokenizer
         self.rewards = rewards

@@ -29,6 +29,9 @@ public struct OnlineDPOConfig: Sendable {
     public var learningRate: Float = 5e-7
     public var beta: Float = 0.1
     public var loss: PreferenceLoss = .sigmoid()
+    /// How the frozen copy of the initial policy made as the reference is held (bf16: its projections
+    /// in half the bytes); a given reference model or the adapter-free policy is used as it is.
+    public var refModelDtype: ReferenceDType = .float32
     /// Prompts per step (TRL's per_device_train_batch_size).
     public var batchSize = 8
     /// k: completions sampled per prompt; the judge's best and worst form the pair (TRL: 2).
@@ -195,7 +198,7 @@ public final class OnlineDPOTrainer: Trainer {
             throw TrainerConfigurationError(field: "iterative_rounds", message: "expected iterative_rounds ≥ 0 and round_epochs ≥ 1")
         }
         try checkSampling(temperature: config.temperature, maxCompletionLength: config.maxNewTokens)
-        (self.reference, referenceIsAdapterFreePolicy) = try onlineReference(reference, of: policy, needs: !config.loss.isReferenceFree)
+        (self.reference, referenceIsAdapterFreePolicy) = try onlineReference(reference, of: policy, needs: !config.loss.isReferenceFree, dtype: config.refModelDtype)
         self.policy = policy
         self.tokenizer = tokenizer
         self.judge = judge

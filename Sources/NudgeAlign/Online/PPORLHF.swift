@@ -81,6 +81,9 @@ public struct PPORLHFConfig: Sendable {
     public var temperature: Float = 0.7
     /// β: the KL coefficient (the initial one when adaptive).
     public var klCoefficient: Double = 0.05
+    /// How the frozen copy of the initial policy made as the reference is held (bf16: its projections
+    /// in half the bytes); a given reference model or the adapter-free policy is used as it is.
+    public var refModelDtype: ReferenceDType = .float32
     public var klEstimator: KLEstimator = .k1
     public var klPlacement: KLPenaltyPlacement = .reward
     public var adaptiveKL: AdaptiveKLController?
@@ -184,7 +187,7 @@ public final class PPORLHFTrainer {
         try checkSampling(temperature: config.temperature, maxCompletionLength: config.maxCompletionLength)
         policy.gradientCheckpointing = config.gradientCheckpointing
         value.trunk.gradientCheckpointing = config.gradientCheckpointing
-        (self.reference, referenceIsAdapterFreePolicy) = try onlineReference(reference, of: policy, needs: true)
+        (self.reference, referenceIsAdapterFreePolicy) = try onlineReference(reference, of: policy, needs: true, dtype: config.refModelDtype)
         self.policy = policy
         self.value = value
         self.tokenizer = tokenizer

@@ -170,8 +170,8 @@ public struct Rollout {
 /// against the policy's vocabulary); else, when the policy has LoRA adapters, the policy itself with
 /// them switched off (`adapterFreePolicy`, no second copy of the weights); else a frozen copy of the
 /// initial policy. Without need and without a given reference: none.
-func onlineReference(_ reference: (any CausalLanguageModel)?, of policy: any CausalLanguageModel, needs: Bool) throws
-    -> (model: (any CausalLanguageModel)?, adapterFreePolicy: Bool)
+func onlineReference(_ reference: (any CausalLanguageModel)?, of policy: any CausalLanguageModel, needs: Bool,
+                     dtype: ReferenceDType = .float32) throws -> (model: (any CausalLanguageModel)?, adapterFreePolicy: Bool)
 {
     if let reference {
         try checkReference(reference, of: policy)
@@ -179,7 +179,23 @@ func onlineReference(_ reference: (any CausalLanguageModel)?, of policy: any Cau
     }
     guard needs else { return (nil, false) }
     if !loraLayers(in: policy).isEmpty { return (nil, true) }
-    return (try LanguageModelLoader.frozenCopy(of: policy), false)
+    let copy = try LanguageModelLoader.frozenCopy(of: policy)
+    if dtype == .bf16 {
+        quantizeFrozenBase(of: copy, to: .bf16)
+        // The copy's Float32 projections are free now; hand their buffers back rather than keep them cached.
+        BufferPool.trim()
+    }
+    return (copy, false)
+}
+
+/// How an online trainer holds the frozen copy of the initial policy it makes as its reference
+/// (`ref_model_dtype`; the values follow transformers' `dtype` names).
+public enum ReferenceDType: String, Sendable, CaseIterable {
+    /// Float32, as the policy.
+    case float32
+    /// The attention and MLP projections in bf16 (`quantizeFrozenBase(of:to: .bf16)`): half their
+    /// bytes; embeddings, norms and the head stay Float32.
+    case bf16
 }
 
 /// Each reward function's mean and std over the samples it scored (rewards/<name>/mean, …/std), and

@@ -39,7 +39,7 @@ public enum DataKeys {
 
 /// LoRA adapters (PEFT's LoraConfig names, under `lora`) for sft, rm, dpo, kto, grpo, rloo and ppo: with
 /// `lora.r` > 0 the loaded model is frozen and only the adapters train; `lora.base` keeps the frozen
-/// base in Float32, quantized to Q8_0, or as a .gguf model's own Q4_1/Q8_0 blocks (QLoRA). The
+/// base in Float32, in bf16, quantized to Q8_0, or as a .gguf model's own Q4_1/Q8_0/BF16 tensors (QLoRA). The
 /// reference of DPO/KTO/GRPO is the same base with the adapters off; saved models are merged.
 public enum AdapterKeys {
     public static let fields: [ConfigField] = [
@@ -49,8 +49,8 @@ public enum AdapterKeys {
         .string("lora.target_modules", "q_proj,v_proj",
                 help: "Comma-separated projections to adapt: q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj (GPT-2: c_attn, c_proj, c_fc); all-linear: every one."),
         .bool("lora.use_rslora", false, help: "Rank-stabilized scaling α/√r."),
-        .choice("lora.base", ["float32", "q8_0", "gguf"], default: "float32",
-                help: "The frozen base under the adapters: Float32; q8_0 (QLoRA, quantized here); gguf (QLoRA on a .gguf model's own Q4_1/Q8_0 blocks, no re-quantization)."),
+        .choice("lora.base", ["float32", "bf16", "q8_0", "gguf"], default: "float32",
+                help: "The frozen base under the adapters: Float32; bf16 (rounded to nearest even, half the bytes); q8_0 (QLoRA, quantized here); gguf (QLoRA on a .gguf model's own Q4_1/Q8_0/BF16 tensors, no re-quantization)."),
     ]
 
     /// Whether `config` asks for adapters.
@@ -103,6 +103,7 @@ public enum AdapterKeys {
         let paths: [String]
         do { paths = try applyLoRA(to: model, configuration: lora) } catch { throw RunSetupError("lora.target_modules: \(error)") }
         switch config.string("lora.base") {
+        case "bf16": quantizeFrozenBase(of: model, to: .bf16)
         case "q8_0": quantizeFrozenBase(of: model, to: .q8_0)
         case "gguf" where !weightsFromModelFile: quantizeFrozenBase(of: model, to: .q8_0)
         case "gguf":

@@ -233,8 +233,8 @@ private func replaceFrozenBase(of model: Module, _ quantized: (String, Tensor) -
 }
 
 /// `quantizeFrozenBase(of:to:)` with the weights a GGUF file stores quantized taken from the file
-/// itself: a frozen base weight stored as Q8_0 or Q4_1 keeps the file's blocks (the very values the
-/// Float32 model was loaded from, so the base computes what it did, in a quarter to a fifth of the
+/// itself: a frozen base weight stored as Q8_0, Q4_1 or BF16 keeps the file's blocks (the very values the
+/// Float32 model was loaded from, so the base computes what it did, in half (BF16) to a fifth of the
 /// memory), any other is quantized to `fallback`. `model` is the model `file` was loaded into.
 /// Returns each quantized module's path with the format it is held in.
 @discardableResult
@@ -250,6 +250,7 @@ public func quantizeFrozenBase(of model: any CausalLanguageModel, from file: GGU
         switch info.type {
         case .q8_0: format = .q8_0
         case .q4_1: format = .q4_1
+        case .bf16: format = .bf16
         default: return nil
         }
         // llama.cpp's converter permuted llama-arch q/k rows; reading row gg for transformers' row hf undoes it.
