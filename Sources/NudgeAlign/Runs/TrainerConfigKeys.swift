@@ -54,9 +54,10 @@ extension GRPOConfig {
             .bool("dynamic_sampling", \.dynamicSampling, help: "DAPO: drop all-equal groups and sample more prompts."),
             .int("max_sampling_rounds", \.maxSamplingRounds, min: 1, help: "Dynamic sampling: at most this many sampling rounds per step."),
             .choice("reward_mode", \.rewardMode,
-                    help: "outcome: advantages from reward_funcs; process: DeepSeekMath's process supervision from process_reward_model's per-step scores (advantage=grpo)."),
+                    help: "outcome: advantages from reward_funcs; process: DeepSeekMath's process supervision from process_reward_model's per-step scores (advantage=grpo); mixed: the outcome advantage plus process_reward_weight × the process one (PRIME's sum)."),
             .text("process_reward_model", \.processRewardModel,
-                  help: "reward_mode=process: a PRM (prm.safetensors or the run directory of nudge prm, trained from this model's architecture), or gold (the carries task's step checker)."),
+                  help: "reward_mode=process or mixed: a PRM (prm.safetensors or the run directory of nudge prm, trained from this model's architecture), or gold (the carries task's step checker)."),
+            .double("process_reward_weight", \.processRewardWeight, min: 0, help: "reward_mode=mixed: weight w of the process advantage in Â = Â_outcome + w·Â_process."),
             .clipNorm("max_grad_norm", \.maxGradNorm, help: "Clip the gradient norm."),
             .float("weight_decay", \.weightDecay, min: 0, help: "AdamW weight decay."),
         ]
