@@ -229,8 +229,8 @@ public enum MethodsLab {
         .bool("quick", false, help: "A smoke test: no warm start, 8 held-out rows, 512 rollouts unless set, a tiny PRM."),
         .choice("prm_grpo.reward_mode", [RewardMode.process.rawValue, RewardMode.mixed.rawValue], default: RewardMode.mixed.rawValue,
                 help: "PRM-GRPO: mixed (the outcome reward plus the PRM's step scores, grpo.reward_mode=mixed) or process (the step scores alone)."),
-        .int("prm.rows", 4000, min: 1, help: "PRM-GRPO: stepwise rows of its PRM (nudge prm's default)."),
-        .int("prm.epochs", 4, min: 1, help: "PRM-GRPO: epochs of its PRM (nudge prm's default)."),
+        .int("prm.rows", 0, min: 0, help: "PRM-GRPO: stepwise rows of its PRM; 0: nudge prm's default 4000 (quick: 16)."),
+        .int("prm.epochs", 0, min: 0, help: "PRM-GRPO: epochs of its PRM; 0: nudge prm's default 4 (quick: 1)."),
     ])
 
     /// Runs the lab with a resolved `schema` configuration.
@@ -239,7 +239,7 @@ public enum MethodsLab {
         let rollouts = c.int("rollouts")
         return try run(seed: UInt64(c.int("seed")), output: c.string("output"), task: c.string("task"), quick: c.bool("quick"),
                        rollouts: rollouts > 0 ? rollouts : nil, prmRewardMode: RewardMode(rawValue: c.string("prm_grpo.reward_mode")) ?? .mixed,
-                       prmRows: c.int("prm.rows"), prmEpochs: c.int("prm.epochs"))
+                       prmRows: c.int("prm.rows") > 0 ? c.int("prm.rows") : nil, prmEpochs: c.int("prm.epochs") > 0 ? c.int("prm.epochs") : nil)
     }
 
     /// Warm-starts one model on `task`, runs every method from it with `rollouts` completions each
