@@ -33,12 +33,11 @@ struct LabCommand: ParsableCommand {
 }
 
 struct MethodsCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "methods", abstract: "Offline DPO, online DPO, RFT and GRPO from one warm start at one budget of rollouts (report.html).")
-    @Option var seed: UInt64 = 1
-    @Option(help: "Completions each method may sample (default 96000; --quick: no warm start and 512, a smoke test).") var rollouts: Int?
-    @Flag var quick = false
-    @Option var output = "runs/lab/methods"
-    func run() throws { try MethodsLab.run(seed: seed, output: output, quick: quick, rollouts: rollouts) }
+    static let configuration = CommandConfiguration(commandName: "methods", abstract: "Offline DPO, online DPO, RFT, GRPO and (task=carries) PRM-GRPO from one warm start at one budget of rollouts (report.html).",
+        discussion: MethodsLab.schema.discussion(examples: ["nudge lab methods --quick", "nudge lab methods --set task=carries --set rollouts=19200 --set seed=1"]))
+    @OptionGroup var config: ConfigOptions
+    @Flag(help: "A smoke test: no warm start, 512 completions (key: quick).") var quick = false
+    func run() throws { try MethodsLab.run(config: config.resolve(MethodsLab.schema, flags: [.init("quick", "--quick", quick ? .bool(true) : nil)])) }
 }
 
 struct OveroptimizationLab: ParsableCommand {

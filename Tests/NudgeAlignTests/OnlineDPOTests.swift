@@ -257,8 +257,14 @@ struct ClosureRewardOptional: RewardFunction {
     @Test func theQuickComparisonHasEveryMethodWithFiniteNumbers() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("nudge-lab-methods-\(getpid())")
         defer { try? FileManager.default.removeItem(at: directory) }
-        let results = try MethodsLab.run(seed: 1, output: directory.path, quick: true, rollouts: 32)
-        #expect(results.map(\.comparison.method) == MethodsLab.methods.map(\.name))
+        // The multi-step task, through the lab's keys: all five methods, PRM-GRPO with its PRM trained first.
+        let config = try MethodsLab.schema.resolve(overrides: ["seed=1", "output=\(directory.path)", "task=carries", "quick=true", "rollouts=32"])
+        let results = try MethodsLab.run(config: config)
+        #expect(results.map(\.comparison.method) == ["offline DPO", "online DPO", "RFT", "GRPO", "PRM-GRPO"])
+        #expect(MethodsLab.methods(for: "addition").map(\.name) == ["offline DPO", "online DPO", "RFT", "GRPO"])
+        let prmGRPO = try #require(results.last)
+        #expect(prmGRPO.comparison.modelsInMemory == 2 && prmGRPO.notes.contains { $0.contains("PRM was trained first") })
+        #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent("prm/checkpoints/prm.safetensors").path))
         for r in results {
             let c = r.comparison
             #expect(c.finalGold.isFinite && (0...1).contains(c.finalGold) && c.wallSeconds.isFinite && c.wallSeconds > 0, "\(c)")
@@ -266,7 +272,7 @@ struct ClosureRewardOptional: RewardFunction {
             #expect(r.accuracies.first?.0 == 0 && r.accuracies.allSatisfy { $0.1.isFinite }, "\(c.method): the curve starts at the warm start")
         }
         let table = try String(contentsOf: directory.appendingPathComponent("table.md"), encoding: .utf8)
-        #expect(MethodsLab.methods.allSatisfy { table.contains("| \($0.name) |") })
+        #expect(MethodsLab.methods.allSatisfy { table.contains("| \($0.name) |") } && table.contains("PRM was trained first"))
         #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent("report.html").path))
     }
 }

@@ -48,6 +48,8 @@ struct ProcessRewardTests {
             guard case .stepwiseSupervision(let prompt, let steps, let labels) = row else { Issue.record("not a stepwise row"); return }
             #expect(steps.count == 4 && labels.count == 4)
             #expect(SyntheticTask.goldStepLabels(prompt: prompt, steps: steps) == labels)
+            // No step after a wrong one is labelled correct (each label decidable from the steps above it).
+            if let first = labels.firstIndex(of: false) { #expect(labels[first...].allSatisfy { !$0 }, "\(steps) \(labels)") }
             positives += labels.filter { $0 }.count
             total += labels.count
             if labels.allSatisfy({ $0 }) { allCorrect += 1 }
@@ -212,6 +214,56 @@ struct ProcessRewardTests {
         #expect(centered == [[0, 0], [0, 0]])
     }
 
+    @Test func mixedRewardsAddTheOutcomeAdvantageToTheProcessOne() throws {
+        // Group 1: outcome rewards {1, 0}; steps as in the test above — output 0: (1, 1), (3, 0); output 1: (2, 1).
+        // Group 2: outcome rewards {0, 1}, no step scores (nil): the outcome term alone.
+        let steps: [[(token: Int, score: Double)]?] = [[(1, 1), (3, 0)], [(2, 1)], nil, nil]
+        let a = mixedAdvantages(outcomeRewards: [1, 0, 0, 1], steps: steps, lengths: [4, 3, 2, 2], groupSize: 2, scaling: .group,
+                                processWeight: 0.5)
+        // Outcome {1, 0}: mean 1/2, unbiased std √(1/2), so ±(1/2)/(√(1/2) + 1e-4) on every token.
+        let o = 0.5 / ((0.5).squareRoot() + 1e-4)
+        // Steps {1, 0, 1}: mean 2/3, unbiased std √(1/3).
+        let std = (1.0 / 3).squareRoot() + 1e-4
+        let hi = (1 - 2.0 / 3) / std, lo = (0 - 2.0 / 3) / std
+        let expected: [[Double]] = [
+            [o + 0.5 * (hi + lo), o + 0.5 * (hi + lo), o + 0.5 * lo, o + 0.5 * lo],
+            [-o + 0.5 * hi, -o + 0.5 * hi, -o + 0.5 * hi],
+            [-o, -o],
+            [o, o],
+        ]
+        #expect(a.count == expected.count)
+        for (row, want) in zip(a, expected) {
+            #expect(row.count == want.count && zip(row, want).allSatisfy { abs($0 - $1) < 1e-12 }, "\(row) vs \(want)")
+        }
+        // Weight 0 is outcome supervision on every token; an unscored outcome (nil) leaves the process term.
+        let outcomeOnly = mixedAdvantages(outcomeRewards: [1, 0], steps: [[(1, 1), (3, 0)], [(2, 1)]], lengths: [4, 3], groupSize: 2,
+                                          scaling: .group, processWeight: 0)
+        #expect(outcomeOnly == [[o, o, o, o], [-o, -o, -o]])
+        let unscored = mixedAdvantages(outcomeRewards: [nil, nil], steps: [[(1, 1), (3, 0)], [(2, 1)]], lengths: [4, 3], groupSize: 2,
+                                       scaling: .group, processWeight: 1)
+        #expect(unscored == processSupervisionAdvantages(steps: [[(1, 1), (3, 0)], [(2, 1)]], lengths: [4, 3], groupSize: 2, scaling: .group))
+
+        // GRPO with reward_mode = mixed trains (gold steps as the process reward), and the key binds.
+        let task = SyntheticTask.carries(digits: 2)
+        let (policy, tokenizer) = tinyPolicy(seed: 5)
+        var c = GRPOConfig()
+        c.promptsPerStep = 2
+        c.numGenerations = 3
+        c.maxCompletionLength = 12
+        c.learningRate = 1e-3
+        c.rewardMode = .mixed
+        c.processRewardWeight = 0.5
+        let trainer = try GRPOTrainer(policy: policy, tokenizer: tokenizer, rows: task.verifiableRows(count: 8, seed: 1),
+                                      rewards: WeightedRewards([(ExactAnswerReward(), 1)]), config: c)
+        #expect(throws: TrainerConfigurationError.self) { try trainer.trainStep() }
+        trainer.processReward = GoldStepReward()
+        let result = try #require(try trainer.trainStep())
+        #expect(result["loss"]!.isFinite && result["rewards/gold_steps/step_mean"] != nil)
+        let bound = try GroupRun.grpo.schema.resolve(overrides: ["grpo.reward_mode=mixed", "grpo.process_reward_weight=0.25"])
+        let applied = GroupRun.grpo.keys.apply(bound, to: GRPOConfig())
+        #expect(applied.rewardMode == .mixed && applied.processRewardWeight == 0.25)
+    }
+
     @Test func grpoAndPPOTrainOnProcessRewards() throws {
         let task = SyntheticTask.carries(digits: 2)
         let rows = task.verifiableRows(count: 8, seed: 1)
@@ -302,7 +354,7 @@ struct ProcessRewardTests {
             "num_generations=2", "prm.rows=16", "prm.epochs=1", "warmup.sft_epochs=0",
         ])
         let result = try ProcessRewardLab.compare(config: lab)
-        #expect(result.arms.map(\.name) == ["GRPO (outcome)", "PRM-GRPO (process)", "GRPO (process, gold steps)"])
+        #expect(result.arms.map(\.name) == ["GRPO (outcome)", "PRM-GRPO (process)", "PRM-GRPO (outcome + process)", "GRPO (process, gold steps)"])
         for arm in result.arms {
             #expect(arm.outcome.accuracies.map(\.0) == [0, 1, 2] && arm.outcome.accuracies.allSatisfy { $0.1.isFinite })
             #expect(arm.row.rolloutsGenerated == 8)
@@ -324,10 +376,12 @@ struct ProcessRewardTests {
 
     @Test(.tags(.learning), .enabled(if: LearningRuns.enabled, LearningRuns.reason))
     func aPRMLearnsToCheckSteps() throws {
-        // The carries task's stepwise rows, 2-digit operands, a from-scratch tiny model. Measured
-        // (debug build, this seed): held-out step accuracy 0.558, barely above a coin; `nudge prm`'s
-        // defaults (3 digits, 4000 rows, 4 epochs) reach 0.631 where always answering "correct"
-        // scores 0.588. Issue 26's bar (0.8) is not met by this model: recorded as a known issue.
+        // The carries task's stepwise rows, 2-digit operands, a from-scratch tiny model. `nudge prm`'s
+        // defaults (3 digits, 4000 rows, 4 epochs, seed 0, release) reach 0.752 held-out step accuracy
+        // where always answering "correct" scores 0.519 (0.631 against 0.588 before the rows stopped
+        // labelling steps after a mistake correct). By kind of step it catches every first wrong carry,
+        // three in four steps after a mistake, but almost no wrong column sum or wrong digit: the tiny
+        // model does not learn to redo a digit sum. Issue 26's bar (0.8) is not met: a known issue.
         let task = SyntheticTask.carries(digits: 2)
         let rows = task.stepwiseRows(count: 1500, seed: 1)
         let held = task.stepwiseRows(count: 200, seed: 99)
@@ -341,7 +395,7 @@ struct ProcessRewardTests {
         while try trainer.trainStep() != nil {}
         let eval = try PRMTrainer.evaluate(model: model, tokenizer: tokenizer, rows: held)
         #expect(eval.accuracy > 0.5, "held-out step accuracy \(eval.accuracy)")
-        withKnownIssue("the tiny from-scratch PRM stays near 0.6 held-out step accuracy; issue 26 asks for 0.8") {
+        withKnownIssue("the tiny from-scratch PRM reaches about 0.75 held-out step accuracy (it does not check digit sums); issue 26 asks for 0.8") {
             #expect(eval.accuracy >= 0.8, "held-out step accuracy \(eval.accuracy)")
         }
     }

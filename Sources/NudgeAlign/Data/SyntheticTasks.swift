@@ -255,9 +255,18 @@ public enum SyntheticTask: Sendable, Hashable {
     }
 
     /// Stepwise-supervision rows (TRL's `prompt`, `completions`, `labels`) for a `carries` task: a
-    /// quarter are worked solutions with every step correct; the rest have each step wrong with
-    /// probability 0.6 (at least one), by a wrong sum, a wrong carry or a wrong digit (the last
-    /// step by a wrong answer), labeled by the gold step checker. Other tasks give no rows.
+    /// quarter are worked solutions with every step correct; in the rest a uniformly drawn step is the
+    /// first wrong one (a wrong sum, a wrong carry or a wrong digit; the answer step a wrong number)
+    /// and every later step is made wrong too, labeled by the gold step checker. Other tasks give no rows.
+    ///
+    /// Why no correct step follows a wrong one: the gold checker compares each line with the worked
+    /// solution's, so after a wrong line the solution's next line (with the true carry) is "correct"
+    /// although it contradicts the wrong line above it, and a line that carries on from the wrong one
+    /// is "wrong"; independent corruptions (each step wrong with probability 0.6, as this generator
+    /// first did) made a third of the correct labels of that kind, decidable only by redoing every
+    /// column from the prompt. Measured (`nudge prm` defaults, seed 0, release): held-out step
+    /// accuracy 0.631 with independent corruptions (always "correct": 0.588), 0.752 with these rows
+    /// (always "correct": 0.519).
     public func stepwiseRows(count: Int, seed: UInt64) -> [DatasetRow] {
         guard case .carries = self else { return [] }
         var rng = RandomGenerator(seed: seed)
@@ -265,9 +274,8 @@ public enum SyntheticTask: Sendable, Hashable {
             let problem = problem(using: &rng)
             var steps = Self.goldSteps(prompt: problem.prompt)!
             if rng.uniform() >= 0.25 {
-                var wrong = steps.indices.map { _ in rng.uniform() < 0.6 }
-                if !wrong.contains(true) { wrong[rng.int(below: wrong.count)] = true }
-                for k in steps.indices where wrong[k] { steps[k] = Self.corrupted(steps[k], rng: &rng) }
+                let first = rng.int(below: steps.count)
+                for k in first..<steps.count { steps[k] = Self.corrupted(steps[k], rng: &rng) }
             }
             let labels = Self.goldStepLabels(prompt: problem.prompt, steps: steps)!
             return .stepwiseSupervision(prompt: problem.prompt, completions: steps, labels: labels)

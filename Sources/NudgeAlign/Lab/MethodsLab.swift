@@ -1,8 +1,9 @@
 // `nudge lab methods`: post-training methods compared from ONE warm start on a built-in task, each
 // given the same budget of sampled completions (rollouts): offline DPO on gold-labelled pairs of the
-// warm model's own samples (as the demo does), online DPO, rejection-sampling fine-tuning and GRPO.
-// Each method is a named closure returning its row of the demo's `MethodComparison` table and its
-// held-out accuracy curve, so another method is one more entry of `MethodsLab.methods`.
+// warm model's own samples (as the demo does), online DPO, rejection-sampling fine-tuning, GRPO, and
+// on the multi-step `carries` task PRM-GRPO (a process reward model trained first, its cost in the
+// row). Each method is a named closure returning its row of the demo's `MethodComparison` table and
+// its held-out accuracy curve, so another method is one more entry of `MethodsLab.methods`.
 
 import Foundation
 import NudgeLM
@@ -28,6 +29,13 @@ public struct MethodsLabContext {
     public let quick: Bool
     /// The lab's run directory; each method writes its run under it.
     public let root: URL
+    /// PRM-GRPO: how GRPO uses the PRM (process or mixed), and the PRM's stepwise rows and epochs.
+    public var prmRewardMode: RewardMode = .mixed
+    public var prmRows = 4000
+    public var prmEpochs = 4
+
+    /// New tokens of a completion of the task (greedy evaluation and sampling).
+    public var maxNewTokens: Int { AlignRun.completionLength(task: task) }
 
     /// A trainable copy of the warm model.
     public func copyOfWarm() throws -> any CausalLanguageModel {
@@ -108,7 +116,7 @@ public enum MethodsLab {
         while sampled + 2 <= c.rollouts {
             let count = min(256, (c.rollouts - sampled) / 2)
             let prompts = try onlinePrompts(rows: task.verifiableRows(count: count, seed: c.seed &+ 1000 &+ round), tokenizer: c.tokenizer)
-            let generation = GenerationConfig(tokenizer: c.tokenizer, maxNewTokens: 6, seed: c.seed &+ 3 &+ round)
+            let generation = GenerationConfig(tokenizer: c.tokenizer, maxNewTokens: c.maxNewTokens, seed: c.seed &+ 3 &+ round)
             let rollout = try Rollout.sample(model: c.warm, tokenizer: c.tokenizer, prompts: prompts, repeats: 2, generation: generation)
             sampled += rollout.count
             round += 1
@@ -129,7 +137,7 @@ public enum MethodsLab {
         let config = try resolved(DPORun.schema, ["seed=\(c.seed)", "output=\(c.root.appendingPathComponent("offline-dpo").path)"])
         var runner = AlignRunner(name: "offline DPO", directory: try AlignRun(config: config).directory(), model: policy, tokenizer: c.tokenizer)
         runner.heldOut = c.heldOut
-        runner.maxNewTokens = 6
+        runner.maxNewTokens = c.maxNewTokens
         runner.evalEvery = c.evalEvery(steps: trainer.totalSteps)
         runner.checkpointEvery = 1_000_000
         runner.headline = ["loss", "rewards/accuracies", "eval/accuracy"]
@@ -174,8 +182,65 @@ public enum MethodsLab {
         return result("GRPO", models: 1, rollouts: outcome.steps * c.promptsPerStep * c.generations, outcome)
     }
 
+    /// GRPO with a process reward model's step scores, on the stepwise task (carries) only. The PRM is
+    /// trained first (`nudge prm` with its defaults: a from-scratch tiny model on the task's stepwise
+    /// rows labelled by the gold step checker; no rollouts), and its training time counts in the row's
+    /// wall time. `prmRewardMode` mixed adds the outcome reward (`mixedAdvantages`); process uses the
+    /// step scores alone. Two models: the policy and the PRM (β = 0: no reference).
+    public static let prmGRPO = Method(name: "PRM-GRPO") { c in
+        guard c.task == "carries" else {
+            throw RunSetupError("task: PRM-GRPO needs the stepwise task (carries), whose steps a PRM can score, not \(c.task)")
+        }
+        let started = Date()
+        let prmDirectory = c.root.appendingPathComponent("prm")
+        let prmConfig = try resolved(PRMRun.schema, ["seed=\(c.seed)", "output=\(prmDirectory.path)", "rows=\(c.prmRows)",
+                                                     "prm.epochs=\(c.prmEpochs)", "prm.eval_rows=\(max(c.heldOut.count, 1))"])
+        let prm = try PRMRun.train(config: prmConfig)
+        let prmSeconds = Date().timeIntervalSince(started)
+        let s = GroupRun.grpo.section
+        let steps = c.steps(perStep: c.promptsPerStep * c.generations)
+        let (row, outcome) = try ProcessRewardLab.prmGRPO(warm: c.warm, tokenizer: c.tokenizer, processRewardModel: prmDirectory.path,
+                                                          mode: c.prmRewardMode, overrides: c.common("prm-grpo", steps: steps) + [
+            "\(s).steps=\(steps)", "\(s).prompts_per_step=\(c.promptsPerStep)", "\(s).num_generations=\(c.generations)",
+        ])
+        var comparison = row
+        comparison.wallSeconds = Date().timeIntervalSince(started)
+        let note = String(format: "PRM-GRPO (reward_mode = %@): its PRM was trained first on %d stepwise rows labelled by the gold step checker (%d epochs, no rollouts; %.1f s of the row's %.1f s wall time; held-out step accuracy %@); models in memory: the policy and the PRM.",
+                          c.prmRewardMode.rawValue, c.prmRows, c.prmEpochs, prmSeconds, comparison.wallSeconds,
+                          prm.map { String(format: "%.3f", $0.accuracy) } ?? "not measured")
+        return MethodsLabResult(comparison: comparison, accuracies: outcome.accuracies, notes: [note])
+    }
+
     /// The methods compared, in table order; another method is one more entry.
-    public static let methods: [Method] = [offlineDPO, onlineDPO, rft, grpo]
+    public static let methods: [Method] = [offlineDPO, onlineDPO, rft, grpo, prmGRPO]
+
+    /// The methods that run on `task`: PRM-GRPO needs the stepwise task (carries).
+    public static func methods(for task: String) -> [Method] {
+        task == "carries" ? methods : methods.filter { $0.name != prmGRPO.name }
+    }
+
+    /// The lab's keys (`nudge lab methods --set key=value`).
+    public static let schema = ConfigSchema([
+        .int("seed", 1, min: 0, help: "Seed of the warm start, the tasks' rows and every method."),
+        .string("output", "runs/lab/methods", help: "Run directory (each method's run under it, report.html and table.md)."),
+        .choice("task", AlignRun.taskNames, default: "addition",
+                help: "The built-in task; carries (worked 3-digit additions, one checkable step a line) adds PRM-GRPO."),
+        .int("rollouts", 0, min: 0, help: "Completions each method may sample; 0: 96,000 (quick: 512)."),
+        .bool("quick", false, help: "A smoke test: no warm start, 8 held-out rows, 512 rollouts unless set, a tiny PRM."),
+        .choice("prm_grpo.reward_mode", [RewardMode.process.rawValue, RewardMode.mixed.rawValue], default: RewardMode.mixed.rawValue,
+                help: "PRM-GRPO: mixed (the outcome reward plus the PRM's step scores, grpo.reward_mode=mixed) or process (the step scores alone)."),
+        .int("prm.rows", 0, min: 0, help: "PRM-GRPO: stepwise rows of its PRM; 0: nudge prm's default 4000 (quick: 16)."),
+        .int("prm.epochs", 0, min: 0, help: "PRM-GRPO: epochs of its PRM; 0: nudge prm's default 4 (quick: 1)."),
+    ])
+
+    /// Runs the lab with a resolved `schema` configuration.
+    @discardableResult
+    public static func run(config c: ResolvedConfig) throws -> [MethodsLabResult] {
+        let rollouts = c.int("rollouts")
+        return try run(seed: UInt64(c.int("seed")), output: c.string("output"), task: c.string("task"), quick: c.bool("quick"),
+                       rollouts: rollouts > 0 ? rollouts : nil, prmRewardMode: RewardMode(rawValue: c.string("prm_grpo.reward_mode")) ?? .mixed,
+                       prmRows: c.int("prm.rows") > 0 ? c.int("prm.rows") : nil, prmEpochs: c.int("prm.epochs") > 0 ? c.int("prm.epochs") : nil)
+    }
 
     /// Warm-starts one model on `task`, runs every method from it with `rollouts` completions each
     /// (default: 96,000, half of online DPO's default run; `quick`: no warm start, 8 held-out rows and 512
@@ -183,7 +248,8 @@ public enum MethodsLab {
     /// `output`/report.html and table.md. Returns the table's rows.
     @discardableResult
     public static func run(seed: UInt64 = 1, output: String = "runs/lab/methods", task: String = "addition", quick: Bool = false,
-                           rollouts: Int? = nil, methods: [Method]? = nil) throws -> [MethodsLabResult] {
+                           rollouts: Int? = nil, methods: [Method]? = nil, prmRewardMode: RewardMode = .mixed, prmRows: Int? = nil,
+                           prmEpochs: Int? = nil) throws -> [MethodsLabResult] {
         let started = Date()
         let root = URL(fileURLWithPath: output)
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
@@ -191,15 +257,19 @@ public enum MethodsLab {
                                       + (quick ? ["warmup.sft_epochs=0", "eval.rows=8"] : []))
         let warmRun = OnlineRun(config: warmConfig, name: "warm start")
         let (warm, tokenizer) = try warmRun.loadModel()
-        try warmRun.warmStart(warm, tokenizer, maxNewTokens: 6)
+        let maxNewTokens = AlignRun.completionLength(task: task)
+        try warmRun.warmStart(warm, tokenizer, maxNewTokens: maxNewTokens)
         let heldOut = try warmRun.rows().heldOut
-        let warmAccuracy = try exactMatchAccuracy(model: warm, tokenizer: tokenizer, rows: heldOut, maxNewTokens: 6)
+        let warmAccuracy = try exactMatchAccuracy(model: warm, tokenizer: tokenizer, rows: heldOut, maxNewTokens: maxNewTokens)
         print(String(format: "Warm start: held-out greedy accuracy %.3f on %d rows", warmAccuracy, heldOut.count))
-        let context = MethodsLabContext(warm: warm, tokenizer: tokenizer, task: task, heldOut: heldOut, warmAccuracy: warmAccuracy,
+        var context = MethodsLabContext(warm: warm, tokenizer: tokenizer, task: task, heldOut: heldOut, warmAccuracy: warmAccuracy,
                                         rollouts: rollouts ?? (quick ? 512 : 96_000), promptsPerStep: quick ? 4 : 16, generations: quick ? 4 : 8,
                                         seed: seed, quick: quick, root: root)
+        context.prmRewardMode = prmRewardMode
+        context.prmRows = prmRows ?? (quick ? 16 : 4000)
+        context.prmEpochs = prmEpochs ?? (quick ? 1 : 4)
         var results: [MethodsLabResult] = []
-        for method in methods ?? Self.methods {
+        for method in methods ?? Self.methods(for: task) {
             print("\(method.name): \(context.rollouts) rollouts")
             results.append(try method.run(context))
         }
@@ -217,7 +287,9 @@ public enum MethodsLab {
             "Why online DPO can raise held-out accuracy where offline DPO lowers it: offline DPO's pairs were sampled once, from the warm model; the loss asks only that each chosen completion gain on its rejected one relative to the reference, which it can meet by pushing both down, and the probability freed goes to completions no pair showed, which greedy decoding then picks. Online DPO judges what the current policy samples, so what it now prefers is corrected at the next step. The runs' own numbers:",
         ] + results.flatMap(\.notes)
         try page.write(to: root.appendingPathComponent("report.html"))
-        try MethodComparison.markdownTable(results.map(\.comparison)).write(to: root.appendingPathComponent("table.md"), atomically: true, encoding: .utf8)
+        let costs = results.filter { $0.comparison.method == prmGRPO.name }.flatMap(\.notes)
+        try (MethodComparison.markdownTable(results.map(\.comparison)) + costs.map { "\n" + $0 + "\n" }.joined())
+            .write(to: root.appendingPathComponent("table.md"), atomically: true, encoding: .utf8)
         print(MethodComparison.markdownTable(results.map(\.comparison)))
         print("Report: \(root.appendingPathComponent("report.html").path)")
         return results

@@ -1,11 +1,12 @@
 // `nudge lab process-rewards`: outcome-only against process (per-step) rewards on the multi-step
 // `carries` task, at a matched budget. One warm start (a tiny Llama trained by SFT on worked
 // solutions until its development accuracy reaches warmup.target_accuracy), one process reward model
-// (`nudge prm` on the task's stepwise rows), then GRPO twice from copies of the warm start with the
-// same seeds, prompts and steps: once with the exact-answer reward (outcome supervision), once with
-// the PRM's step scores (DeepSeekMath §4.1.3's process supervision). The run directory holds both
-// GRPO runs, the PRM run, a table (held-out accuracy at every evaluation; the first step each reached
-// the stated accuracy) and report.html with the curves.
+// (`nudge prm` on the task's stepwise rows), then GRPO from copies of the warm start with the same
+// seeds, prompts and steps: with the exact-answer reward (outcome supervision), with the PRM's step
+// scores (DeepSeekMath §4.1.3's process supervision), with both (reward_mode = mixed: PRIME's sum of
+// the two advantages), and with the gold step checker's scores (a perfect PRM). The run directory
+// holds every GRPO run, the PRM run, a table (held-out accuracy at every evaluation; the first step
+// each reached the stated accuracy) and report.html with the curves.
 
 import Foundation
 import NudgeConfig
@@ -33,6 +34,8 @@ public enum ProcessRewardLab {
         .int("warmup.sft_epochs", 30, min: 0, help: "At most this many SFT epochs of the warm start."),
         .int("warmup.sft_rows", 2000, min: 1, help: "SFT rows of the warm start."),
         .bool("gold_steps", true, help: "Also run GRPO with the task's gold step checker as the process reward (what a perfect PRM would give)."),
+        .bool("mixed", true, help: "Also run GRPO with the outcome reward and the PRM's step scores together (grpo.reward_mode = mixed)."),
+        .double("process_reward_weight", 1, min: 0, help: "The mixed run's grpo.process_reward_weight (w in Â = Â_outcome + w·Â_process)."),
     ])
 
     /// One GRPO run of the comparison.
@@ -64,7 +67,7 @@ public enum ProcessRewardLab {
             "seed=\(c.int("seed"))", "task=\(task)", "output=\(output.path)", "grpo.steps=\(c.int("steps"))",
             "eval.every=\(c.int("eval.every"))", "eval.rows=\(c.int("eval.rows"))", "grpo.prompts_per_step=\(c.int("prompts_per_step"))",
             "grpo.num_generations=\(c.int("num_generations"))", "grpo.learning_rate=\(c.double("learning_rate"))",
-            "grpo.reward_mode=\(mode.rawValue)",
+            "grpo.reward_mode=\(mode.rawValue)", "grpo.process_reward_weight=\(c.double("process_reward_weight"))",
             "warmup.target_accuracy=\(c.double("warmup.target_accuracy"))", "warmup.sft_epochs=\(c.int("warmup.sft_epochs"))",
             "warmup.sft_rows=\(c.int("warmup.sft_rows"))", "checkpoint.every=\(max(c.int("steps"), 1))",
         ] + (processRewardModel.isEmpty ? [] : ["grpo.process_reward_model=\(processRewardModel)"]))
@@ -76,12 +79,13 @@ public enum ProcessRewardLab {
 
     /// GRPO with PRM-shaped process rewards from a given warm start (a copy is trained), as a row of
     /// the post-training methods table: `processRewardModel` is a PRM file or run directory of `nudge
-    /// prm` (trained from the warm start's architecture) or "gold"; `overrides` are `nudge grpo` keys
-    /// (e.g. `grpo.steps=300`, `output=runs/x`, `task=carries`).
+    /// prm` (trained from the warm start's architecture) or "gold"; `mode` process (the step scores
+    /// alone) or mixed (with the outcome reward); `overrides` are `nudge grpo` keys (e.g.
+    /// `grpo.steps=300`, `output=runs/x`, `task=carries`).
     public static func prmGRPO(warm: any CausalLanguageModel, tokenizer: any Tokenizer, processRewardModel: String,
-                               overrides: [String]) throws -> (row: MethodComparison, outcome: RunOutcome) {
+                               mode: RewardMode = .process, overrides: [String]) throws -> (row: MethodComparison, outcome: RunOutcome) {
         let config = try resolve(GroupRun.grpo.schema, ["task=carries"] + overrides + [
-            "grpo.reward_mode=process", "grpo.process_reward_model=\(processRewardModel)",
+            "grpo.reward_mode=\(mode == .outcome ? RewardMode.process.rawValue : mode.rawValue)", "grpo.process_reward_model=\(processRewardModel)",
         ])
         let copy = try LanguageModelLoader.frozenCopy(of: warm)
         copy.unfreeze()
@@ -107,7 +111,8 @@ public enum ProcessRewardLab {
         let warmRun = OnlineRun(config: base, name: "warm start")
         let (warm, tokenizer) = try warmRun.loadModel()
         let maxNewTokens = AlignRun.completionLength(task: task)
-        print("1/\(c.bool("gold_steps") ? 5 : 4)  Warm start: SFT of a tiny Llama on worked 3-digit additions (carries)")
+        let stages = 4 + (c.bool("gold_steps") ? 1 : 0) + (c.bool("mixed") ? 1 : 0)
+        print("1/\(stages)  Warm start: SFT of a tiny Llama on worked 3-digit additions (carries)")
         try warmRun.warmStart(warm, tokenizer, maxNewTokens: maxNewTokens)
         let heldOut = try warmRun.rows().heldOut
         let warmAccuracy = try exactMatchAccuracy(model: warm, tokenizer: tokenizer, rows: heldOut, maxNewTokens: maxNewTokens)
@@ -118,7 +123,7 @@ public enum ProcessRewardLab {
         var prmPath = c.string("prm.model")
         var prmMetrics: PRMMetrics?
         if prmPath.isEmpty {
-            print("2/\(c.bool("gold_steps") ? 5 : 4)  Process reward model (nudge prm on the carries task's stepwise rows)")
+            print("2/\(stages)  Process reward model (nudge prm on the carries task's stepwise rows)")
             let prmDirectory = root.appendingPathComponent("prm")
             let prmConfig = try resolve(PRMRun.schema, [
                 "seed=\(seed)", "output=\(prmDirectory.path)", "rows=\(c.int("prm.rows"))", "prm.epochs=\(c.int("prm.epochs"))",
@@ -127,13 +132,14 @@ public enum ProcessRewardLab {
             prmMetrics = try PRMRun.train(config: prmConfig)
             prmPath = prmDirectory.path
         } else {
-            print("2/\(c.bool("gold_steps") ? 5 : 4)  Process reward model: \(prmPath)")
+            print("2/\(stages)  Process reward model: \(prmPath)")
         }
 
-        // 3–5. GRPO, outcome then process (the PRM, then the gold steps), from copies of the warm start.
+        // 3–6. GRPO, outcome then process (the PRM, outcome + PRM, then the gold steps), from copies of the warm start.
         var arms: [Arm] = []
         let runs: [(name: String, directory: String, mode: RewardMode, process: String)] =
             [("GRPO (outcome)", "grpo-outcome", .outcome, ""), ("PRM-GRPO (process)", "grpo-process", .process, prmPath)]
+            + (c.bool("mixed") ? [("PRM-GRPO (outcome + process)", "grpo-mixed", .mixed, prmPath)] : [])
             + (c.bool("gold_steps") ? [("GRPO (process, gold steps)", "grpo-gold-steps", .process, "gold")] : [])
         for (k, arm) in runs.enumerated() {
             print("\(3 + k)/\(2 + runs.count)  \(arm.name)")
@@ -184,9 +190,9 @@ public enum ProcessRewardLab {
         page.addPlot(rewardPlot)
         var notes = [
             String(format: "Every number on this page was measured by this run (seed %d); total wall time %.0f s.", c.int("seed"), seconds),
-            String(format: "Both runs start from one warm start (held-out accuracy %.3f) and use the same seed, prompts, %d steps of %d prompts × %d completions, and learning rate %g.",
+            String(format: "All runs start from one warm start (held-out accuracy %.3f) and use the same seed, prompts, %d steps of %d prompts × %d completions, and learning rate %g.",
                    r.warmAccuracy, c.int("steps"), c.int("prompts_per_step"), c.int("num_generations"), c.double("learning_rate")),
-            "Outcome: GRPO's group-normalized exact-answer reward on every token. Process: every step's PRM score p(correct) normalized over the group's steps, a token's advantage the sum over the steps ending at or after it (DeepSeekMath §4.1.3). Gold steps: the same with the task's step checker (1/0 per step) in place of the PRM, what a perfect PRM would give.",
+            String(format: "Outcome: GRPO's group-normalized exact-answer reward on every token. Process: every step's PRM score p(correct) normalized over the group's steps, a token's advantage the sum over the steps ending at or after it (DeepSeekMath §4.1.3). Outcome + process: the outcome advantage plus w × the process one (PRIME's sum; `mixedAdvantages`), w = %g. Gold steps: process supervision with the task's step checker (1/0 per step) in place of the PRM, what a perfect PRM would give.", c.double("process_reward_weight")),
         ]
         if let prm = r.prm {
             notes.append(String(format: "The PRM (trained here): held-out step accuracy %.3f, precision %.3f, recall %.3f, F1 %.3f over %d steps.",

@@ -13,10 +13,14 @@ import NudgeNN
 import NudgePolicyGradient
 import NudgeTensor
 
-/// What GRPO's advantages are made from: the completions' rewards (outcome supervision), or a process
-/// reward's per-step scores (DeepSeekMath's process supervision, §4.1.3).
+/// What GRPO's advantages are made from: the completions' rewards (outcome supervision), a process
+/// reward's per-step scores (DeepSeekMath's process supervision, §4.1.3), or both (`mixedAdvantages`:
+/// each against its own group baseline, then added per token, as PRIME combines them).
 public enum RewardMode: String, Sendable, CaseIterable {
-    case outcome, process
+    case outcome, process, mixed
+
+    /// Whether the mode needs a process reward's step scores.
+    public var usesSteps: Bool { self != .outcome }
 }
 
 /// Whether importance ratios are per token (GRPO), per sequence from the mean log-ratio (GSPO, Zheng
@@ -67,8 +71,11 @@ public struct GRPOConfig: Sendable {
     /// DAPO's dynamic sampling: drop groups whose rewards are all equal and sample more prompts.
     public var dynamicSampling = false
     /// outcome: advantages from the reward functions; process: from `GRPOTrainer.processReward`'s
-    /// step scores (advantage = grpo only; the reward functions are still scored and logged).
+    /// step scores (advantage = grpo only; the reward functions are still scored and logged); mixed:
+    /// the outcome advantage plus `processRewardWeight` × the process one (`mixedAdvantages`).
     public var rewardMode: RewardMode = .outcome
+    /// w of `rewardMode = mixed`: Â_t = Â^outcome + w · Â^process_t (1: PRIME's plain sum).
+    public var processRewardWeight: Double = 1
     /// The process reward of `rewardMode = process`: a PRM weights file or run directory (`nudge
     /// prm`), or "gold" for the built-in carries task's step checker; read by the runs, which set
     /// `GRPOTrainer.processReward`.
@@ -133,12 +140,12 @@ public final class GRPOTrainer {
         }
         try checkSampling(temperature: config.temperature, maxCompletionLength: config.maxCompletionLength)
         policy.gradientCheckpointing = config.gradientCheckpointing
-        if config.rewardMode == .process {
+        if config.rewardMode.usesSteps {
             guard case .grpo = config.advantage else {
-                throw TrainerConfigurationError(field: "reward_mode", message: "process supervision needs advantage = grpo (its per-step normalization), not \(config.advantage)")
+                throw TrainerConfigurationError(field: "reward_mode", message: "process supervision (reward_mode = \(config.rewardMode.rawValue)) needs advantage = grpo (its per-step normalization), not \(config.advantage)")
             }
             guard config.importanceSampling != .sequenceSum else {
-                throw TrainerConfigurationError(field: "importance_sampling_level", message: "sequence_sum needs one advantage per sequence; reward_mode = process gives one per token")
+                throw TrainerConfigurationError(field: "importance_sampling_level", message: "sequence_sum needs one advantage per sequence; reward_mode = \(config.rewardMode.rawValue) gives one per token")
             }
         }
         if config.importanceSampling == .sequenceSum, case .reinforcePlusPlus = config.advantage {
@@ -259,8 +266,11 @@ public final class GRPOTrainer {
         if let steps, case .grpo(let scaling) = config.advantage {
             // Process supervision: per completion token, laid into the shifted frame (completion
             // token j of row r is predicted at column prompt length + j − 1).
-            let perToken = processSupervisionAdvantages(steps: steps, lengths: rollout.completions.map(\.count), groupSize: g,
-                                                        scaling: scaling, unbiased: config.unbiasedStd)
+            let lengths = rollout.completions.map(\.count)
+            let perToken = config.rewardMode == .mixed
+                ? mixedAdvantages(outcomeRewards: totals, steps: steps, lengths: lengths, groupSize: g, scaling: scaling,
+                                  processWeight: config.processRewardWeight, unbiased: config.unbiasedStd)
+                : processSupervisionAdvantages(steps: steps, lengths: lengths, groupSize: g, scaling: scaling, unbiased: config.unbiasedStd)
             var values = [Float](repeating: 0, count: b * width)
             for r in 0..<b {
                 let offset = rollout.prompts[r].ids.count - 1
@@ -378,9 +388,9 @@ public final class GRPOTrainer {
         let storedOld: Tensor? = (config.numIterations > 1 || (klInReward && referenceLogProbs != nil))
             ? rollout.logProbs(policy, temperature: config.temperature) : nil
         var steps: [[(token: Int, score: Double)]?]?
-        if config.rewardMode == .process {
+        if config.rewardMode.usesSteps {
             guard let processReward else {
-                throw TrainerConfigurationError(field: "process_reward_model", message: "reward_mode = process needs a process reward (a PRM from nudge prm, or gold)")
+                throw TrainerConfigurationError(field: "process_reward_model", message: "reward_mode = \(config.rewardMode.rawValue) needs a process reward (a PRM from nudge prm, or gold)")
             }
             steps = try placedStepRewards(processReward, samples: rollout.samples, tokenizer: tokenizer)
         }

@@ -176,3 +176,20 @@ public func processSupervisionAdvantages(steps: [[(token: Int, score: Double)]?]
     }
     return advantages
 }
+
+/// Outcome and process rewards together (GRPO's `reward_mode = mixed`), combined as PRIME does (Cui et
+/// al. 2025, "Process Reinforcement through Implicit Rewards", §3.3: the outcome reward's and the
+/// process rewards' advantages are each estimated against their own group baseline, then summed per
+/// token): output i's token t gets Â_t = Â^outcome_i + w · Â^process_{i,t}, where Â^outcome_i is
+/// GRPO's group-relative advantage of the outcome rewards (`groupRelativeAdvantages`, one value for
+/// every token) and Â^process_{i,t} DeepSeekMath's process supervision of the step rewards
+/// (`processSupervisionAdvantages`). The outcome term keeps what the answer is worth in every token, so
+/// a policy cannot raise its return by writing fewer, safer steps; the process term keeps the
+/// per-step credit. An unscored output (nil) gets 0 from that term.
+public func mixedAdvantages(outcomeRewards: [Double?], steps: [[(token: Int, score: Double)]?], lengths: [Int], groupSize: Int,
+                            scaling: RewardScaling, processWeight: Double, unbiased: Bool = true) -> [[Double]] {
+    precondition(outcomeRewards.count == steps.count, "one outcome reward per output")
+    let outcome = groupRelativeAdvantages(rewards: outcomeRewards, groupSize: groupSize, scaling: scaling, unbiased: unbiased).advantages
+    let process = processSupervisionAdvantages(steps: steps, lengths: lengths, groupSize: groupSize, scaling: scaling, unbiased: unbiased)
+    return zip(outcome, process).map { a, perToken in perToken.map { a + processWeight * $0 } }
+}

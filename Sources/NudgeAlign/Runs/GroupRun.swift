@@ -69,8 +69,8 @@ public struct GroupRun: Sendable {
         let trainer = try GRPOTrainer(policy: model, tokenizer: tokenizer, rows: rows,
                                       rewards: try OnlineConfig.makeRewards(config, s, tokenizer: tokenizer), config: c)
         trainer.processReward = try OnlineConfig.processReward(c.processRewardModel, key: "\(s).process_reward_model", policy: model, tokenizer: tokenizer)
-        if c.rewardMode == .process && trainer.processReward == nil {
-            throw RunSetupError("\(s).reward_mode = process needs \(s).process_reward_model (a PRM from nudge prm, or gold)")
+        if c.rewardMode.usesSteps && trainer.processReward == nil {
+            throw RunSetupError("\(s).reward_mode = \(c.rewardMode.rawValue) needs \(s).process_reward_model (a PRM from nudge prm, or gold)")
         }
         if run.usesPreset && config.string("data").isEmpty {
             trainer.monitors = [ClosureReward(name: "gold") { SyntheticTask.goldReward(prompt: $0.prompt, completion: $0.completion) }]

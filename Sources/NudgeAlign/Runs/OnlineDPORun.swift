@@ -34,7 +34,7 @@ public enum OnlineDPORun {
             // 16 prompts × 8 samples at 1e-3 reach 0.685 held-out accuracy in about two minutes of
             // training; 3e-4 with β 0.5 reached 0.465, 3e-4 with β 0.1 moved 0.22 → 0.23 in 300 steps.
             config.setDefault("\(s).learning_rate", .double(1e-3))
-            config.setDefault("\(s).max_new_tokens", .int(6))
+            config.setDefault("\(s).max_new_tokens", .int(AlignRun.completionLength(task: config.string("task"))))
             config.setDefault("\(s).batch_size", .int(16))
             config.setDefault("\(s).num_generations", .int(8))
             config.setDefault("\(s).temperature", .double(1))

@@ -23,7 +23,7 @@ public enum RFTRun {
         let s = section
         if config.string("model").isEmpty {
             config.setDefault("\(s).learning_rate", .double(1e-3))
-            config.setDefault("\(s).max_new_tokens", .int(6))
+            config.setDefault("\(s).max_new_tokens", .int(AlignRun.completionLength(task: config.string("task"))))
             config.setDefault("\(s).batch_size", .int(16))
             config.setDefault("\(s).steps", .int(40))
             config.setDefault("eval.every", .int(5))
