@@ -71,27 +71,7 @@ TARGET_EW_AVX2 static inline __m256 avx2_exp2i(__m256 t) {
 #define vsum16(acc) sum8(_mm256_add_ps((acc)[0], (acc)[1]))
 #define vmax16(acc) max8(_mm256_max_ps((acc)[0], (acc)[1]))
 #include "elementwise_body.h"
-#undef TARGET
-#undef SFX
-#undef W
-#undef vf
-#undef vld
-#undef vst
-#undef vldn
-#undef vstn
-#undef vzeron
-#undef vset
-#undef vadd
-#undef vsub
-#undef vmul
-#undef vdiv
-#undef vmin
-#undef vmax
-#undef vneg
-#undef vzero_lt
-#undef vexp2i
-#undef vsum16
-#undef vmax16
+#include "elementwise_undef.h"
 
 // ---- AVX-512F ----
 
@@ -130,27 +110,7 @@ TARGET_EW_AVX512 static inline __m256 high256(__m512 v) { return _mm256_castpd_p
 #define vsum16(acc) sum8(_mm256_add_ps(_mm512_castps512_ps256((acc)[0]), high256((acc)[0])))
 #define vmax16(acc) max8(_mm256_max_ps(_mm512_castps512_ps256((acc)[0]), high256((acc)[0])))
 #include "elementwise_body.h"
-#undef TARGET
-#undef SFX
-#undef W
-#undef vf
-#undef vld
-#undef vst
-#undef vldn
-#undef vstn
-#undef vzeron
-#undef vset
-#undef vadd
-#undef vsub
-#undef vmul
-#undef vdiv
-#undef vmin
-#undef vmax
-#undef vneg
-#undef vzero_lt
-#undef vexp2i
-#undef vsum16
-#undef vmax16
+#include "elementwise_undef.h"
 
 // ---- entry points ----
 
