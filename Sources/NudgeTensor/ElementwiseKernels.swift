@@ -16,20 +16,7 @@ import Foundation
 public enum ElementwiseKernels {
     /// The kernel large elementwise ops use: the fastest this CPU runs, or the one
     /// `NUDGE_ELEMENTWISE_KERNEL` names (`avx512`, `avx2`, `portable`) when the CPU runs it.
-    public static let kernel: BuiltinGemm.Kernel = {
-        let requested: BuiltinGemm.Kernel? = switch ProcessInfo.processInfo.environment["NUDGE_ELEMENTWISE_KERNEL"]?.lowercased() {
-        case "avx512", "avx-512": .avx512
-        case "avx2": .avx2
-        case "portable", "swift": .portable
-        default: nil
-        }
-        if let requested, requested.isSupported { return requested }
-        switch Int(nudge_sgemm_best_kernel()) {
-        case Int(NUDGE_SGEMM_AVX512): return .avx512
-        case Int(NUDGE_SGEMM_AVX2): return .avx2
-        default: return .portable
-        }
-    }()
+    public static let kernel = BuiltinGemm.Kernel.chosen(by: "NUDGE_ELEMENTWISE_KERNEL")
 
     /// Elements from which maps go to the C kernels (below, the Swift loops' fixed cost is lower).
     public static let minimumCount = 1 << 12

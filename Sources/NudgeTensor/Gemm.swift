@@ -35,24 +35,28 @@ public enum BuiltinGemm {
 
         /// Whether this CPU can run the kernel.
         public var isSupported: Bool { self == .portable || nudge_sgemm_best_kernel() >= cKernel }
+
+        /// The fastest kernel this CPU runs, or the one the environment variable `variable` names
+        /// (`avx512`, `avx2`, `portable`) when the CPU runs it.
+        static func chosen(by variable: String) -> Kernel {
+            let requested: Kernel? = switch ProcessInfo.processInfo.environment[variable]?.lowercased() {
+            case "avx512", "avx-512": .avx512
+            case "avx2": .avx2
+            case "portable", "swift": .portable
+            default: nil
+            }
+            if let requested, requested.isSupported { return requested }
+            switch Int(nudge_sgemm_best_kernel()) {
+            case Int(NUDGE_SGEMM_AVX512): return .avx512
+            case Int(NUDGE_SGEMM_AVX2): return .avx2
+            default: return .portable
+            }
+        }
     }
 
     /// The kernel `.builtin` products use: the fastest this CPU runs, or the one
     /// `NUDGE_GEMM_KERNEL` names (`avx512`, `avx2`, `portable`) when the CPU runs it.
-    public static let kernel: Kernel = {
-        let requested: Kernel? = switch ProcessInfo.processInfo.environment["NUDGE_GEMM_KERNEL"]?.lowercased() {
-        case "avx512", "avx-512": .avx512
-        case "avx2": .avx2
-        case "portable", "swift": .portable
-        default: nil
-        }
-        if let requested, requested.isSupported { return requested }
-        switch Int(nudge_sgemm_best_kernel()) {
-        case Int(NUDGE_SGEMM_AVX512): return .avx512
-        case Int(NUDGE_SGEMM_AVX2): return .avx2
-        default: return .portable
-        }
-    }()
+    public static let kernel = Kernel.chosen(by: "NUDGE_GEMM_KERNEL")
 
     /// C = α·op(A)·op(B) + β·C on `kernel`, which must be supported (for benchmarks and
     /// side-by-side checks; `sgemm(…, backend: .builtin)` runs the active kernel).
