@@ -64,7 +64,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // The benchmarks as JSON (`swift run -c release NudgeBench`).
-        .executableTarget(name: "NudgeBench", dependencies: ["NudgeBenchmarks", "NudgeNN", "NudgeTensor", "NudgeRL"]),
+        .executableTarget(name: "NudgeBench", dependencies: ["NudgeBenchmarks", "NudgeLM", "NudgeNN", "NudgeTensor", "NudgeRL"]),
         .testTarget(name: "NudgeTensorTests", dependencies: ["NudgeTensor"]),
         .testTarget(name: "NudgeNNTests", dependencies: ["NudgeNN"], resources: [.copy("Fixtures")]),
         .testTarget(name: "NudgeConfigTests", dependencies: ["NudgeConfig"], resources: [.copy("Fixtures")]),

@@ -4,6 +4,7 @@ Each run is its own process under /usr/bin/time -v (peak RSS); Nudge's step time
 run's metrics.jsonl wall_time column (median step after the first), the peers' from a Trainer
 callback (Benchmarks/peers/real/bench_trl_real.py). Pairs run interleaved, peer first.
 Usage: scripts/bench_real.py NUDGE_BIN NUDGEBENCH_BIN HF_DIR DATA_DIR PYTHON [--rounds 1] [--only grpo,sft,...] [--lora-base q8_0] [--steps 6]
+  [--rollout-bf16]  (generate and GRPO modes: Nudge also runs with bf16 rollout weights, reported as nudge_bf16_* and ratio_bf16)
 Modes: generate, sft, torch_sft, dpo, grpo, grpo_beta, grpo_lora (Nudge: QLoRA over a lora.base base; TRL: PEFT LoRA, Float32 base).
 DATA_DIR comes from Benchmarks/peers/real/make_data.py; HF_DIR from ../shared/peers/real/convert_gguf.py."""
 import json, os, re, statistics, subprocess, sys, tempfile, time
@@ -14,6 +15,7 @@ rounds = int(sys.argv[sys.argv.index("--rounds") + 1]) if "--rounds" in sys.argv
 only = sys.argv[sys.argv.index("--only") + 1].split(",") if "--only" in sys.argv else ["generate", "sft", "torch_sft", "dpo", "grpo", "grpo_beta"]
 peer = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Benchmarks", "peers", "real", "bench_trl_real.py")
 steps = int(sys.argv[sys.argv.index("--steps") + 1]) if "--steps" in sys.argv else 6
+rollout_bf16 = "--rollout-bf16" in sys.argv
 work = tempfile.mkdtemp(prefix="bench-real-")
 for name, n in (("sft.jsonl", 8 * steps), ("dpo.jsonl", 8 * steps)):   # one epoch = `steps` steps of 8 rows
     with open(os.path.join(data, name)) as f, open(os.path.join(work, name), "w") as g:
@@ -57,9 +59,16 @@ for r in range(rounds):
         row = {"round": r, "mode": mode, "peer_rss_gb": round(rss, 2), "peer_wall": wall}
         if mode == "generate":
             row["peer_tokens_per_s"] = round(p["tokens_per_s"], 1)
-            out, rss, wall = timed([bench, "--only", "realgen", "--model", hf, "--prompts", os.path.join(data, "generate.txt"), "--rounds", str(steps)])
+            gen = [bench, "--only", "realgen", "--model", hf, "--prompts", os.path.join(data, "generate.txt"), "--rounds", str(steps)]
+            out, rss, wall = timed(gen)
             n = json.loads(out.strip().splitlines()[-1])
             row.update(nudge_tokens_per_s=round(n["tokens_per_s"], 1), nudge_rss_gb=round(rss, 2), ratio=round(n["tokens_per_s"] / p["tokens_per_s"], 2))
+            if rollout_bf16:
+                out, rss, wall = timed(gen + ["--weights", "bf16"])
+                n = json.loads(out.strip().splitlines()[-1])
+                row.update(nudge_bf16_tokens_per_s=round(n["tokens_per_s"], 1), nudge_bf16_rss_gb=round(rss, 2),
+                           ratio_bf16=round(n["tokens_per_s"] / p["tokens_per_s"], 2),
+                           bf16_fidelity={k: n[k] for k in ("mean_abs_logprob_diff", "max_abs_logprob_diff", "greedy_tokens_agreeing", "greedy_tokens")})
         elif mode == "torch_sft":
             row["peer_s_per_step"] = round(p["s_per_step_median_excl_first"], 3)
         else:
@@ -69,6 +78,12 @@ for r in range(rounds):
             median, each = nudge_steps(run)
             row.update(nudge_s_per_step=round(median, 3), nudge_steps=each, nudge_rss_gb=round(rss, 2), nudge_wall=wall,
                        ratio=round(p["s_per_step_median_excl_first"] / median, 2))
+            if rollout_bf16 and mode.startswith("grpo"):
+                run = os.path.join(work, f"{mode}-bf16-{r}")
+                _, rss, wall = timed(nudge_cmd(mode, run) + ["--set", "grpo.rollout_dtype=bf16"])
+                median, each = nudge_steps(run)
+                row.update(nudge_bf16_s_per_step=round(median, 3), nudge_bf16_steps=each, nudge_bf16_rss_gb=round(rss, 2),
+                           ratio_bf16=round(p["s_per_step_median_excl_first"] / median, 2))
         row["load"] = os.getloadavg()[0]
         results.append(row)
         print(json.dumps(row), flush=True)

@@ -96,14 +96,15 @@ BF16_AVX2 static INLINE void tile_avx2(const int rows, int k, const float *const
 
 BF16_AVX2 static void linear_avx2(int m, int n, int k, const float *x, long ldx, const unsigned short *w, long ldw, float *y,
                                   long ldy) {
-    for (int r0 = 0; r0 < m; r0 += 4) {
-        const int rows = m - r0 < 4 ? m - r0 : 4;
-        const float *xr[4];
-        for (int i = 0; i < 4; i++) xr[i] = x + (long)(r0 + (i < rows ? i : 0)) * ldx;
-        // Two outputs per pass: up to 4 rows × 2 outputs = 8 independent accumulators.
-        for (int o0 = 0; o0 < n; o0 += 2) {
-            const int outs = n - o0 < 2 ? n - o0 : 2;
-            const unsigned short *w0 = w + (long)o0 * ldw, *w1 = outs > 1 ? w0 + ldw : w0;
+    // Two outputs per pass: up to 4 rows × 2 outputs = 8 independent accumulators. The weight rows
+    // are the outer loop, so each is read from memory once and from cache for the later rows of x.
+    for (int o0 = 0; o0 < n; o0 += 2) {
+        const int outs = n - o0 < 2 ? n - o0 : 2;
+        const unsigned short *w0 = w + (long)o0 * ldw, *w1 = outs > 1 ? w0 + ldw : w0;
+        for (int r0 = 0; r0 < m; r0 += 4) {
+            const int rows = m - r0 < 4 ? m - r0 : 4;
+            const float *xr[4];
+            for (int i = 0; i < 4; i++) xr[i] = x + (long)(r0 + (i < rows ? i : 0)) * ldx;
             float out[4][2];
             switch (rows) {
             case 1: tile_avx2(1, k, xr, w0, w1, out); break;
@@ -146,14 +147,15 @@ BF16_AVX512 static INLINE void tile_avx512(const int rows, int k, const float *c
 
 BF16_AVX512 static void linear_avx512(int m, int n, int k, const float *x, long ldx, const unsigned short *w, long ldw, float *y,
                                       long ldy) {
-    for (int r0 = 0; r0 < m; r0 += 4) {
-        const int rows = m - r0 < 4 ? m - r0 : 4;
-        const float *xr[4];
-        for (int i = 0; i < 4; i++) xr[i] = x + (long)(r0 + (i < rows ? i : 0)) * ldx;
-        for (int o0 = 0; o0 < n; o0 += 4) {
-            const int outs = n - o0 < 4 ? n - o0 : 4;
-            const unsigned short *wo[4];
-            for (int j = 0; j < 4; j++) wo[j] = w + (long)(o0 + (j < outs ? j : 0)) * ldw;
+    // Weight rows outermost: each is read from memory once, from cache for the later rows of x.
+    for (int o0 = 0; o0 < n; o0 += 4) {
+        const int outs = n - o0 < 4 ? n - o0 : 4;
+        const unsigned short *wo[4];
+        for (int j = 0; j < 4; j++) wo[j] = w + (long)(o0 + (j < outs ? j : 0)) * ldw;
+        for (int r0 = 0; r0 < m; r0 += 4) {
+            const int rows = m - r0 < 4 ? m - r0 : 4;
+            const float *xr[4];
+            for (int i = 0; i < 4; i++) xr[i] = x + (long)(r0 + (i < rows ? i : 0)) * ldx;
             float out[4][4];
             switch (rows) {
             case 1: tile_avx512(1, k, xr, wo, out); break;
@@ -185,14 +187,15 @@ BF16_DOT static INLINE void tile_dot(const int rows, int kp, const unsigned shor
 
 BF16_DOT static void linear_dot(int m, int n, int kp, const unsigned short *xb, long ldxb, const unsigned short *w, long ldw,
                                 float *y, long ldy) {
-    for (int r0 = 0; r0 < m; r0 += 4) {
-        const int rows = m - r0 < 4 ? m - r0 : 4;
-        const unsigned short *xr[4];
-        for (int i = 0; i < 4; i++) xr[i] = xb + (long)(r0 + (i < rows ? i : 0)) * ldxb;
-        for (int o0 = 0; o0 < n; o0 += 4) {
-            const int outs = n - o0 < 4 ? n - o0 : 4;
-            const unsigned short *wo[4];
-            for (int j = 0; j < 4; j++) wo[j] = w + (long)(o0 + (j < outs ? j : 0)) * ldw;
+    // Weight rows outermost: each is read from memory once, from cache for the later rows of x.
+    for (int o0 = 0; o0 < n; o0 += 4) {
+        const int outs = n - o0 < 4 ? n - o0 : 4;
+        const unsigned short *wo[4];
+        for (int j = 0; j < 4; j++) wo[j] = w + (long)(o0 + (j < outs ? j : 0)) * ldw;
+        for (int r0 = 0; r0 < m; r0 += 4) {
+            const int rows = m - r0 < 4 ? m - r0 : 4;
+            const unsigned short *xr[4];
+            for (int i = 0; i < 4; i++) xr[i] = xb + (long)(r0 + (i < rows ? i : 0)) * ldxb;
             float out[4][4];
             switch (rows) {
             case 1: tile_dot(1, kp, xr, wo, out); break;

@@ -2,6 +2,7 @@
 
 import Foundation
 import NudgeBenchmarks
+import NudgeLM
 import NudgeNN
 import NudgeTensor
 import NudgeRL
@@ -47,8 +48,12 @@ if let i = CommandLine.arguments.firstIndex(of: "--only"), i + 1 < CommandLine.a
         guard let model = arg("--model"), let prompts = arg("--prompts") else { print("--only realgen needs --model and --prompts"); exit(2) }
         let r = try! EngineBenchmarks.realModelGeneration(model: model, prompts: prompts, rows: arg("--rows").flatMap(Int.init) ?? 16,
                                                           newTokens: arg("--new-tokens").flatMap(Int.init) ?? 32,
-                                                          rounds: arg("--rounds").flatMap(Int.init) ?? 4)
-        print("{\"mode\": \"generate\", \"s_per_call\": \(r.secondsPerCall.map { (($0 * 1000).rounded() / 1000) }), \"tokens_per_s\": \(r.tokensPerSecond), \"prompt_tokens\": \(r.promptTokens)}")
+                                                          rounds: arg("--rounds").flatMap(Int.init) ?? 4,
+                                                          weights: arg("--weights").flatMap(GenerationWeights.init(rawValue:)) ?? .float32)
+        let fidelity = r.fidelity.map {
+            ", \"weights\": \"bf16\", \"mean_abs_logprob_diff\": \($0.meanLogProbDifference), \"max_abs_logprob_diff\": \($0.maxLogProbDifference), \"greedy_tokens_agreeing\": \($0.greedyTokensAgreeing), \"greedy_tokens\": \($0.greedyTokens)"
+        } ?? ""
+        print("{\"mode\": \"generate\", \"s_per_call\": \(r.secondsPerCall.map { (($0 * 1000).rounded() / 1000) }), \"tokens_per_s\": \(r.tokensPerSecond), \"prompt_tokens\": \(r.promptTokens)\(fidelity)}")
     case "floor": print(EngineBenchmarks.opFloor())
     case "throughput": print(EngineBenchmarks.throughput())
     case "testbed": print(EngineBenchmarks.testbedSeconds())

@@ -6,6 +6,7 @@
 // so RL trains on exactly the tokens and probabilities that were sampled.
 
 import Foundation
+import NudgeNN
 import NudgeTensor
 
 /// Sampling settings.
@@ -28,6 +29,10 @@ public struct GenerationConfig: Sendable {
     /// one stream shared by the rows in turn, so a row's tokens do not depend on which other rows
     /// are in the batch (data-parallel ranks sampling parts of one batch draw what one process would).
     public var firstRowKey: Int?
+    /// The precision of the weights that pick the tokens: Float32, or bf16 copies of the linear
+    /// layers' weights made for this call (half the bytes read per decoded token). The returned
+    /// log-probs are the bf16 model's; trainers re-score the tokens with the Float32 policy.
+    public var weights: GenerationWeights = .float32
 
     /// Settings with these sampling values (by default 64 new tokens sampled at temperature 1, no filters, seed 0).
     public init(maxNewTokens: Int = 64, temperature: Float = 1, topK: Int = 0, topP: Float = 1, minP: Float = 0, seed: UInt64 = 0) {
@@ -38,6 +43,15 @@ public struct GenerationConfig: Sendable {
         self.minP = minP
         self.seed = seed
     }
+}
+
+/// The weights generation samples with (the values follow transformers' `dtype` names).
+public enum GenerationWeights: String, Sendable, CaseIterable {
+    /// The model's own Float32 weights.
+    case float32
+    /// bf16 copies (rounded to nearest even) of every linear layer's weight and a tied head, for
+    /// the few-row decoding products; prompts (16 rows or more) still run in Float32.
+    case bf16
 }
 
 /// Why a sequence stopped.
@@ -67,7 +81,12 @@ public struct GenerationResult: Sendable {
 /// prompts repeat (G samples per prompt), each distinct prompt is prefilled once and its rows
 /// decode from copies of its cache.
 public func generate(model: any CausalLanguageModel, prompts: [[Int]], config: GenerationConfig) -> GenerationResult {
-    withoutGradients {
+    if config.weights == .bf16 {
+        var float32 = config
+        float32.weights = .float32
+        return RolloutWeights.with(bf16: linearWeights(of: model)) { generate(model: model, prompts: prompts, config: float32) }
+    }
+    return withoutGradients {
         let b = prompts.count
         let longest = prompts.map(\.count).max() ?? 0
         var mask = prompts.map { Array(repeating: false, count: longest - $0.count) + Array(repeating: true, count: $0.count) }
@@ -208,4 +227,18 @@ func logSumExp(_ x: [Float]) -> Float {
     let m = x.max() ?? 0
     if m == -.infinity { return m }
     return m + Foundation.log(x.reduce(0) { $0 + Foundation.exp($1 - m) })
+}
+
+/// The Float32 weights a model's linear products read: every `Linear` layer's (adapters included),
+/// each LoRA layer's unquantized base, and the embedding when it is the tied head.
+func linearWeights(of model: any CausalLanguageModel) -> [Tensor] {
+    var weights: [Tensor] = []
+    func walk(_ module: Module) {
+        if let layer = module as? Linear { weights.append(layer.weight) }
+        if let layer = module as? LoRALinear, !layer.isBaseQuantized { weights.append(layer.weight) }
+        for (_, child) in module.items().children { walk(child) }
+    }
+    walk(model)
+    if let head = model.plainHeadWeight { weights.append(head) }
+    return weights
 }

@@ -65,6 +65,9 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
     let inCount = weight.shape[1], outCount = weight.shape[0]
     precondition(x.shape.last == inCount, "linear: input \(x.shape) for weight \(weight.shape)")
     let rows = x.count / Swift.max(inCount, 1)
+    if let copy = RolloutWeights.copy(of: weight, rows: rows), Tape.active(bias.map { [x, weight, $0] } ?? [x, weight]) == nil {
+        return linear(x, weight: copy, bias: bias)
+    }
     let outShape = Array(x.shape.dropLast()) + [outCount]
     let out = Tensor(uninitializedShape: outShape)
     if let bias {

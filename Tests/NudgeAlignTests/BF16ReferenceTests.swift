@@ -52,6 +52,27 @@ private func bf16Linears(_ module: Module) -> [QuantizedMatrix] {
         #expect(step["kl"].map(\.isFinite) ?? false)
     }
 
+    @Test func grpoSamplesWithBF16RolloutWeightsAndTrainsInFloat32() throws {
+        let (model, tokenizer) = tinyPolicy(seed: 2)
+        let run = GroupRun.grpo
+        var config = run.keys.apply(try run.schema.resolve(overrides: ["grpo.rollout_dtype=bf16"]), to: run.defaults)
+        #expect(config.rolloutDtype == .bf16)
+        config.promptsPerStep = 2
+        config.numGenerations = 2
+        config.maxCompletionLength = 4
+        let rows = SyntheticTask.addition(digits: 1).verifiableRows(count: 8, seed: 1)
+        // A reward that differs between samples, so the advantages are not all zero.
+        let rewards = WeightedRewards([(ClosureReward(name: "ids") { s in Double(s.completionIDs.reduce(0, +) % 7) }, 1)])
+        let trainer = try GRPOTrainer(policy: model, tokenizer: tokenizer, rows: rows, rewards: rewards, config: config)
+        #expect(trainer.generation.weights == .bf16)
+        let before = model.parameters().tensors.map(\.scalars)
+        let step = try #require(try trainer.trainStep())
+        #expect(step["loss"].map(\.isFinite) ?? false)
+        // The Float32 policy trained (its weights moved) and holds no bf16 copy after the step.
+        #expect(model.parameters().tensors.map(\.scalars) != before)
+        #expect(!model.parameters().tensors.contains(where: RolloutWeights.hasCopy))
+    }
+
     @Test func loraBaseBF16HoldsTheFrozenProjectionsInBF16() throws {
         let config = try SFTRun.schema.resolve(overrides: ["lora.r=2", "lora.base=bf16"])
         let (model, _) = try AlignRun(config: config).loadModel()

@@ -51,6 +51,9 @@ public struct GRPOConfig: Sendable {
     /// How the frozen copy of the initial policy made as the reference is held (bf16: its projections
     /// in half the bytes); a given reference model or the adapter-free policy is used as it is.
     public var refModelDtype: ReferenceDType = .float32
+    /// The weights that sample each step's completions (bf16: copies made for the step; the Float32
+    /// policy scores the tokens).
+    public var rolloutDtype: GenerationWeights = .float32
     /// γ of REINFORCE++'s token returns (OpenRLHF's gamma; its baseline variant always uses 1).
     public var gamma: Double = 1
     public var advantage: AdvantageEstimator = .grpo(scaling: .group)
@@ -180,6 +183,7 @@ public final class GRPOTrainer {
         var g = GenerationConfig(tokenizer: tokenizer, maxNewTokens: config.maxCompletionLength, temperature: config.temperature)
         g.topP = config.topP
         g.topK = config.topK
+        g.weights = config.rolloutDtype
         return g
     }
 

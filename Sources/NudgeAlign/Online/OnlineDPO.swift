@@ -32,6 +32,9 @@ public struct OnlineDPOConfig: Sendable {
     /// How the frozen copy of the initial policy made as the reference is held (bf16: its projections
     /// in half the bytes); a given reference model or the adapter-free policy is used as it is.
     public var refModelDtype: ReferenceDType = .float32
+    /// The weights that sample each step's completions (bf16: copies made for the step; the Float32
+    /// policy scores the tokens).
+    public var rolloutDtype: GenerationWeights = .float32
     /// Prompts per step (TRL's per_device_train_batch_size).
     public var batchSize = 8
     /// k: completions sampled per prompt; the judge's best and worst form the pair (TRL: 2).
@@ -216,6 +219,7 @@ public final class OnlineDPOTrainer: Trainer {
         var g = GenerationConfig(tokenizer: tokenizer, maxNewTokens: config.maxNewTokens, temperature: config.temperature)
         g.topP = config.topP
         g.topK = config.topK
+        g.weights = config.rolloutDtype
         return g
     }
 

@@ -84,6 +84,9 @@ public struct PPORLHFConfig: Sendable {
     /// How the frozen copy of the initial policy made as the reference is held (bf16: its projections
     /// in half the bytes); a given reference model or the adapter-free policy is used as it is.
     public var refModelDtype: ReferenceDType = .float32
+    /// The weights that sample each step's completions (bf16: copies made for the step; the Float32
+    /// policy scores the tokens).
+    public var rolloutDtype: GenerationWeights = .float32
     public var klEstimator: KLEstimator = .k1
     public var klPlacement: KLPenaltyPlacement = .reward
     public var adaptiveKL: AdaptiveKLController?
@@ -236,8 +239,9 @@ public final class PPORLHFTrainer {
     @discardableResult
     public func trainStep() throws -> OnlineStepResult? {
         let start = Date()
-        let gen = GenerationConfig(tokenizer: tokenizer, maxNewTokens: config.maxCompletionLength, temperature: config.temperature,
+        var gen = GenerationConfig(tokenizer: tokenizer, maxNewTokens: config.maxCompletionLength, temperature: config.temperature,
                                    seed: config.seed &+ UInt64(step) &* 1_000_003)
+        gen.weights = config.rolloutDtype
         // A failed or interrupted scoring (e.g. Ctrl-C during the reward command) leaves the step
         // undone: put the prompts back so a checkpoint saved now resumes exactly here.
         let cursorBefore = cursor

@@ -38,6 +38,7 @@ extension GRPOConfig {
             .int("top_k", \.topK, min: 0, help: "Top-k sampling (0: off)."),
             .float("beta", \.beta, min: 0, help: "β of the KL leash (0: no reference model)."),
             .choice("ref_model_dtype", \.refModelDtype, help: "The frozen copy of the initial policy used as the reference: float32, or bf16 (its attention and MLP weights in half the bytes, products on bf16 kernels)."),
+            .choice("rollout_dtype", \.rolloutDtype, help: "The weights that sample the completions: float32, or bf16 copies made each step (half the bytes read per token; the tokens are then scored with the Float32 policy, as TRL does with bf16 vLLM rollouts)."),
             .double("gamma", \.gamma, min: 0, max: 1, help: "γ of REINFORCE++'s token returns (advantage=reinforce_pp; the baseline variant uses 1, as OpenRLHF)."),
             .bool("use_bias_correction_kl", \.klBiasCorrection, help: "Multiply the k3 KL term by the importance ratio (TRL's option, off by default)."),
             .float("epsilon", \.epsilon, min: 0, help: "Clip range ε (low side)."),
@@ -80,6 +81,7 @@ extension PPORLHFConfig {
             .positive("temperature", \.temperature, help: "Sampling temperature (> 0: training divides the logits by it)."),
             .double("beta", \.klCoefficient, min: 0, help: "β: the KL coefficient (initial, when adaptive); 0.1 for the fresh preset model unless set."),
             .choice("ref_model_dtype", \.refModelDtype, help: "The frozen copy of the initial policy used as the reference: float32, or bf16 (its attention and MLP weights in half the bytes, products on bf16 kernels)."),
+            .choice("rollout_dtype", \.rolloutDtype, help: "The weights that sample the completions: float32, or bf16 copies made each step (half the bytes read per token; the tokens are then scored with the Float32 policy, as TRL does with bf16 vLLM rollouts)."),
             .choice("kl_estimator", \.klEstimator, help: "Per-token KL estimator."),
             .choice("kl_placement", \.klPlacement, help: "KL penalty in the token rewards or in the loss."),
             .custom("target_kl", field: { p, c in
@@ -208,6 +210,7 @@ extension OnlineDPOConfig {
             .float("learning_rate", \.learningRate, min: 0, help: "AdamW learning rate; 1e-3 for the fresh preset model unless set."),
             .float("beta", \.beta, min: 0, help: "β: strength of the KL leash to the reference."),
             .choice("ref_model_dtype", \.refModelDtype, help: "The frozen copy of the initial policy used as the reference: float32, or bf16 (its attention and MLP weights in half the bytes, products on bf16 kernels)."),
+            .choice("rollout_dtype", \.rolloutDtype, help: "The weights that sample the completions: float32, or bf16 copies made each step (half the bytes read per token; the tokens are then scored with the Float32 policy, as TRL does with bf16 vLLM rollouts)."),
             .int("batch_size", \.batchSize, min: 1, help: "Prompts per step (TRL's per_device_train_batch_size); 16 for the fresh preset model unless set."),
             .int("num_generations", \.numGenerations, min: 2, help: "k: completions sampled per prompt; the judge's best and worst form the pair (TRL: 2); 8 for the fresh preset model unless set."),
             .int("max_new_tokens", \.maxNewTokens, min: 1, help: "New tokens per completion; 6 for the built-in task unless set."),
