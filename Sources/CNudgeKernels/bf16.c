@@ -312,9 +312,33 @@ void nudge_bf16_linear_backward(int kernel, int m, int n, int k, int b0, int b1,
 
 #endif
 
+#if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
+/// Sixteen values at a time, with the same integer rounding as the scalar loop below.
+BF16_AVX512 static long to_bf16_avx512(long count, const float *x, unsigned short *out) {
+    const __m512i one = _mm512_set1_epi32(1), half = _mm512_set1_epi32(0x7FFF), abs = _mm512_set1_epi32(0x7FFFFFFF),
+                  inf = _mm512_set1_epi32(0x7F800000), quiet = _mm512_set1_epi32(0x40);
+    long i = 0;
+    for (; i + 16 <= count; i += 16) {
+        const __m512i u = _mm512_loadu_si512((const void *)(x + i)), high = _mm512_srli_epi32(u, 16);
+        __m512i r = _mm512_srli_epi32(_mm512_add_epi32(u, _mm512_add_epi32(half, _mm512_and_si512(high, one))), 16);
+        const __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, abs), inf);
+        r = _mm512_mask_mov_epi32(r, nan, _mm512_or_si512(high, quiet));
+        _mm256_storeu_si256((__m256i *)(out + i), _mm512_cvtepi32_epi16(r));
+    }
+    return i;
+}
+#endif
+
 void nudge_f32_to_bf16(long count, const float *x, unsigned short *out) {
     // Round to nearest, ties to even, as torch's `.to(torch.bfloat16)`; NaN stays a (quiet) NaN.
-    for (long i = 0; i < count; i++) {
+    long start = 0;
+#if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
+    static int cached = -1;
+    int kernel = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+    if (kernel < 0) __atomic_store_n(&cached, kernel = nudge_bf16_best_kernel(), __ATOMIC_RELAXED);
+    if (kernel >= NUDGE_BF16_AVX512) start = to_bf16_avx512(count, x, out);
+#endif
+    for (long i = start; i < count; i++) {
         unsigned int u;
         __builtin_memcpy(&u, x + i, 4);
         if ((u & 0x7FFFFFFFu) > 0x7F800000u) {

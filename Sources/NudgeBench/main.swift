@@ -6,9 +6,14 @@ import NudgeLM
 import NudgeNN
 import NudgeTensor
 import NudgeRL
-import Foundation
 
 let quick = CommandLine.arguments.contains("--quick")
+
+/// The value after `name` on the command line, if any.
+func arg(_ name: String) -> String? {
+    let a = CommandLine.arguments
+    return a.firstIndex(of: name).flatMap { $0 + 1 < a.count ? a[$0 + 1] : nil }
+}
 if let i = CommandLine.arguments.firstIndex(of: "--only"), i + 1 < CommandLine.arguments.count {
     // A single benchmark, for profiling: mlp, floor.
     switch CommandLine.arguments[i + 1] {
@@ -17,9 +22,7 @@ if let i = CommandLine.arguments.firstIndex(of: "--only"), i + 1 < CommandLine.a
         // Built-in C kernels, the Swift kernel and BLAS side by side:
         // --only sgemm [--threads 1,2] [--rounds 5] [--shapes 0,2,5 | --dims m,n,k,m,n,k…] [--no-portable]
         let args = CommandLine.arguments
-        func list(_ name: String) -> [Int]? {
-            args.firstIndex(of: name).flatMap { $0 + 1 < args.count ? args[$0 + 1].split(separator: ",").compactMap { Int($0) } : nil }
-        }
+        func list(_ name: String) -> [Int]? { arg(name).map { $0.split(separator: ",").compactMap { Int($0) } } }
         var shapes = list("--shapes").map { $0.map { EngineBenchmarks.gemmShapes[$0] } } ?? EngineBenchmarks.gemmShapes
         if let d = list("--dims"), d.count % 3 == 0 {
             shapes = stride(from: 0, to: d.count, by: 3).map { EngineBenchmarks.GemmShape("", d[$0], d[$0 + 1], d[$0 + 2]) }
@@ -28,8 +31,6 @@ if let i = CommandLine.arguments.firstIndex(of: "--only"), i + 1 < CommandLine.a
                                    rounds: list("--rounds")?.first ?? 5) { FileHandle.standardOutput.write(Data(($0 + "\n").utf8)) }
     case "fusedhead":
         // --only fusedhead --path fused|plain [--rows 2048] [--chunk 256] [--rounds 3]: one path per process, for peak RSS.
-        let a = CommandLine.arguments
-        func arg(_ name: String) -> String? { a.firstIndex(of: name).flatMap { $0 + 1 < a.count ? a[$0 + 1] : nil } }
         let fused = arg("--path") != "plain", rows = arg("--rows").flatMap(Int.init) ?? 2048
         let chunk = arg("--chunk").flatMap(Int.init) ?? 256
         let seconds = EngineBenchmarks.fusedHeadSeconds(fused: fused, rows: rows, chunkRows: chunk, rounds: arg("--rounds").flatMap(Int.init) ?? 3)
@@ -37,14 +38,10 @@ if let i = CommandLine.arguments.firstIndex(of: "--only"), i + 1 < CommandLine.a
                      fused ? "fused (chunks of \(chunk) rows)" : "plain (full logits)", rows, seconds))
     case "qlora":
         // --only qlora --gguf path/to/model.gguf [--rounds 3]: Float32 vs Q8_0 frozen base under LoRA.
-        let a = CommandLine.arguments
-        func arg(_ name: String) -> String? { a.firstIndex(of: name).flatMap { $0 + 1 < a.count ? a[$0 + 1] : nil } }
         guard let path = arg("--gguf") else { print("--only qlora needs --gguf path"); exit(2) }
         for line in try! EngineBenchmarks.qloraComparison(path: path, rounds: arg("--rounds").flatMap(Int.init) ?? 3) { print(line) }
     case "realgen":
         // --only realgen --model FILE --prompts generate.txt [--rows 16] [--new-tokens 32] [--rounds 4]
-        let a = CommandLine.arguments
-        func arg(_ name: String) -> String? { a.firstIndex(of: name).flatMap { $0 + 1 < a.count ? a[$0 + 1] : nil } }
         guard let model = arg("--model"), let prompts = arg("--prompts") else { print("--only realgen needs --model and --prompts"); exit(2) }
         let r = try! EngineBenchmarks.realModelGeneration(model: model, prompts: prompts, rows: arg("--rows").flatMap(Int.init) ?? 16,
                                                           newTokens: arg("--new-tokens").flatMap(Int.init) ?? 32,
@@ -90,12 +87,11 @@ if let i = CommandLine.arguments.firstIndex(of: "--only"), i + 1 < CommandLine.a
                          preset, train.msMedian, train.msBest, train.tokensPerSecond, sample.tokensPerSecond, sample.msPerStep))
         }
     case "grpoadd":
-        let a = CommandLine.arguments
-        func arg(_ name: String, _ d: Double) -> Double { a.firstIndex(of: name).flatMap { Double(a[$0 + 1]) } ?? d }
-        try! EngineBenchmarks.grpoAdditionExperiment(sftEpochs: Int(arg("--sft", 3)), grpoSteps: Int(arg("--steps", 100)),
-                                                     learningRate: Float(arg("--lr", 1e-3)), beta: Float(arg("--beta", 0)),
-                                                     promptsPerStep: Int(arg("--prompts", 8)), generations: Int(arg("--g", 8)),
-                                                     evalEvery: Int(arg("--every", 10)))
+        func number(_ name: String, _ d: Double) -> Double { arg(name).flatMap(Double.init) ?? d }
+        try! EngineBenchmarks.grpoAdditionExperiment(sftEpochs: Int(number("--sft", 3)), grpoSteps: Int(number("--steps", 100)),
+                                                     learningRate: Float(number("--lr", 1e-3)), beta: Float(number("--beta", 0)),
+                                                     promptsPerStep: Int(number("--prompts", 8)), generations: Int(number("--g", 8)),
+                                                     evalEvery: Int(number("--every", 10)))
     case "grpo":
         for beta in [Float(0), 0.04] {
             print(String(format: "GRPO step (S, 2 prompts × 4 × 32 tokens, β = %.2f): %.4f s", beta, try! EngineBenchmarks.grpoStepSeconds(beta: beta)))

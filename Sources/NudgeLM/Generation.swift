@@ -93,8 +93,8 @@ public func generate(model: any CausalLanguageModel, prompts: [[Int]], config: G
         let ids = prompts.map { Array(repeating: config.padTokenID, count: longest - $0.count) + $0 }
         var nextPosition = prompts.map(\.count)
         let c = model.configuration
-        let split = b >= 2 * minimumDecodeRows
-            && (BLAS.smallRowKernel ? c.hiddenSize * c.intermediateSize < 1 << 20 : (b / 2) * c.hiddenSize * c.intermediateSize <= 1 << 18)
+        let split = decodeSplit.map { $0 && b >= 2 } ?? (b >= 2 * minimumDecodeRows
+            && (BLAS.smallRowKernel ? c.hiddenSize * c.intermediateSize < 1 << 20 : (b / 2) * c.hiddenSize * c.intermediateSize <= 1 << 18))
         let parts = split ? [0..<(b / 2), (b / 2)..<b] : [0..<b]
         let capacity = longest + config.maxNewTokens
         var caches = parts.map { _ in KVCache(layers: model.configuration.layerCount, capacity: capacity) }
@@ -156,6 +156,9 @@ public func generate(model: any CausalLanguageModel, prompts: [[Int]], config: G
 
 /// Rows per half below which a batch is decoded whole.
 let minimumDecodeRows = 4
+
+/// `NUDGE_DECODE_SPLIT=1|0` forces the two-halves decoding on or off (for benchmarks), else nil.
+let decodeSplit: Bool? = ProcessInfo.processInfo.environment["NUDGE_DECODE_SPLIT"].flatMap { ["1": true, "0": false][$0] }
 
 /// Per-part results written by concurrent decoding tasks (each task writes only its own slot).
 private final class PartResults: @unchecked Sendable {

@@ -53,6 +53,13 @@ private func expectClose(_ got: [Float], _ reference: [Double], magnitude: [Doub
             let x = Float(bitPattern: UInt32(truncatingIfNeeded: rng.next()) & 0xBFFF_FFFF)  // finite, any exponent below 2
             #expect(bits(x) == oracle(x), "\(x)")
         }
+        // Whole arrays (the vector loop, then the scalar tail) give each value's bits, NaN and infinities included.
+        let values = (0..<20011).map { i in
+            i % 97 == 0 ? Float.nan : i % 89 == 0 ? -Float.infinity : Float(bitPattern: UInt32(truncatingIfNeeded: rng.next()))
+        }
+        var converted = [UInt16](repeating: 0, count: values.count)
+        nudge_f32_to_bf16(values.count, values, &converted)
+        #expect(converted == values.map(bits))
         let w = randomTensor([3, 50], seed: 22), q = QuantizedMatrix(quantizing: w, format: .bf16)
         #expect(q.shape == [3, 50] && q.paddedColumns == 64 && q.byteCount == 3 * 64 * 2)
         let back = q.dequantized()
