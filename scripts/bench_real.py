@@ -7,7 +7,7 @@ Usage: scripts/bench_real.py NUDGE_BIN NUDGEBENCH_BIN HF_DIR DATA_DIR PYTHON [--
   [--rollout-bf16]  (generate and GRPO modes: Nudge also runs with bf16 rollout weights, reported as nudge_bf16_* and ratio_bf16)
 Modes: generate, sft, torch_sft, dpo, grpo, grpo_beta, grpo_lora (Nudge: QLoRA over a lora.base base; TRL: PEFT LoRA, Float32 base).
 DATA_DIR comes from Benchmarks/peers/real/make_data.py; HF_DIR from ../shared/peers/real/convert_gguf.py."""
-import json, os, re, statistics, subprocess, sys, tempfile, time
+import json, os, re, shutil, statistics, subprocess, sys, tempfile, time
 
 nudge, bench, hf, data, python = sys.argv[1:6]
 lora_base = sys.argv[sys.argv.index("--lora-base") + 1] if "--lora-base" in sys.argv else "q8_0"
@@ -87,3 +87,4 @@ for r in range(rounds):
         row["load"] = os.getloadavg()[0]
         results.append(row)
         print(json.dumps(row), flush=True)
+shutil.rmtree(work, ignore_errors=True)  # each run saved a model: gigabytes
