@@ -131,14 +131,15 @@ extension LoRAAdaptable {
 @discardableResult
 public func applyLoRA(to model: Module, configuration: LoRAConfiguration) throws -> [String] {
     try configuration.validate()
-    var plan: [(parent: any LoRAAdaptable, key: String, path: String, layer: Linear)] = []
+    var plan: [(parent: any LoRAAdaptable, key: String, path: String, layer: any LinearLayer)] = []
     func walk(_ module: Module, _ prefix: String) throws {
         for (key, child) in module.items().children {
             let path = prefix + key
             if configuration.targets(path) {
                 if child is LoRALinear { throw LoRAError.alreadyAdapted(path) }
-                guard let layer = child as? Linear, let parent = module as? any LoRAAdaptable,
-                      parent.canReplaceLinearLayer(at: key) else {
+                // A quantized projection (a base loaded straight into QLoRA's format) takes an adapter too.
+                guard let layer = child as? any LinearLayer, layer is Linear || layer is QuantizedLinear,
+                      let parent = module as? any LoRAAdaptable, parent.canReplaceLinearLayer(at: key) else {
                     throw LoRAError.unsupportedTarget(path: path, type: String(describing: type(of: child)))
                 }
                 plan.append((parent, key, path, layer))
@@ -151,8 +152,13 @@ public func applyLoRA(to model: Module, configuration: LoRAConfiguration) throws
     guard !plan.isEmpty else { throw LoRAError.noTargetModules(configuration.targetModules) }
     var rng = RandomGenerator(seed: configuration.seed)
     for (parent, key, _, layer) in plan {
-        let adapted = LoRALinear(base: layer, rank: configuration.rank, alpha: configuration.alpha,
-                                 dropout: configuration.dropout, useRSLoRA: configuration.useRSLoRA, using: &rng)
+        let adapted = if let quantized = layer as? QuantizedLinear {
+            LoRALinear(base: quantized, rank: configuration.rank, alpha: configuration.alpha,
+                       dropout: configuration.dropout, useRSLoRA: configuration.useRSLoRA, using: &rng)
+        } else {
+            LoRALinear(base: layer as! Linear, rank: configuration.rank, alpha: configuration.alpha,
+                       dropout: configuration.dropout, useRSLoRA: configuration.useRSLoRA, using: &rng)
+        }
         adapted.train(layer.isTraining)
         parent.replaceLinearLayer(at: key, with: adapted)
     }
@@ -246,19 +252,7 @@ public func quantizeFrozenBase(of model: any CausalLanguageModel, from file: GGU
     /// The file's own blocks for `key`, rows in transformers' order, or nil (another type, or a shape that differs).
     func fileMatrix(_ key: String, shape: [Int]) -> QuantizedMatrix? {
         guard let info = stored[key], info.shape == shape, shape.count == 2 else { return nil }
-        let format: WeightQuantization
-        switch info.type {
-        case .q8_0: format = .q8_0
-        case .q4_1: format = .q4_1
-        case .bf16: format = .bf16
-        default: return nil
-        }
-        // llama.cpp's converter permuted llama-arch q/k rows; reading row gg for transformers' row hf undoes it.
-        var order: [Int]? = nil
-        if let heads = GGUFWeights.permutedHeads(info.name, config: config) {
-            order = GGUFWeights.reorderRotaryRows((0..<shape[0]).map(Float.init), rows: shape[0], heads: heads, toGGML: false).map { Int($0) }
-        }
-        return file.withStoredBytes(info) { QuantizedMatrix(ggufBlocks: $0, format: format, rows: shape[0], columns: shape[1], rowOrder: order) }
+        return GGUFWeights.storedMatrix(file, info, config: config)
     }
     return replaceFrozenBase(of: model) { path, weight in
         fileMatrix(path + ".weight", shape: weight.shape) ?? QuantizedMatrix(quantizing: weight, format: fallback)
