@@ -263,14 +263,26 @@ public func quantizeFrozenBase(of model: any CausalLanguageModel, from file: GGU
 /// its base plus s·B·A (a quantized base dequantized), and the adapters' own tensors are left out.
 /// The model is unchanged. A model without LoRA layers gives its parameters as they are.
 public func mergedLoRAParameters(of model: Module) -> [(String, Tensor)] {
+    mergedLoRAParameterMakers(of: model).map { ($0.name, $0.make()) }
+}
+
+/// `mergedLoRAParameters(of:)` as makers, in the same order: a parameter's maker returns the tensor
+/// itself, a LoRA layer's computes its merged weight when called. A saver that calls them one at a
+/// time (`SafeTensors.write(computing:)`) holds one merged Float32 weight at a time, not all of
+/// them beside a quantized base.
+public func mergedLoRAParameterMakers(of model: Module) -> [(name: String, shape: [Int], make: () -> Tensor)] {
     let layers = loraLayers(in: model)
-    guard !layers.isEmpty else { return model.parameters().map { ($0.0, $0.1) } }
-    var merged: [String: Tensor] = [:]
-    for (path, layer) in layers { merged[path + ".weight"] = withoutGradients { layer.weight + layer.deltaWeight } }
+    let merged = Set(layers.map { $0.path + ".weight" })
     let adapterKeys = Set(layers.flatMap { l in l.layer.parameters().keys.filter { $0.hasPrefix("lora_") }.map { "\(l.path).\($0)" } })
-    var out: [(String, Tensor)] = []
-    for (key, tensor) in model.parameters() where merged[key] == nil && !adapterKeys.contains(key) { out.append((key, tensor)) }
-    return out + layers.map { ($0.path + ".weight", merged[$0.path + ".weight"]!) }
+    var out: [(name: String, shape: [Int], make: () -> Tensor)] = []
+    for (key, tensor) in model.parameters() where !merged.contains(key) && !adapterKeys.contains(key) {
+        out.append((key, tensor.shape, { tensor }))
+    }
+    for (path, layer) in layers {
+        let shape = layer.quantizedBase?.shape ?? layer.weight.shape
+        out.append((path + ".weight", shape, { withoutGradients { layer.weight + layer.deltaWeight } }))
+    }
+    return out
 }
 
 extension Module {
@@ -281,7 +293,7 @@ extension Module {
         if let bad = firstNonFiniteParameter() {
             throw CheckpointError.invalid(path: url.path, reason: "parameter \(bad.name) is \(bad.value); non-finite weights are never saved")
         }
-        try Checkpoint.save(NamedTensors(mergedLoRAParameters(of: self)), to: url)
+        try SafeTensors.write(computing: mergedLoRAParameterMakers(of: self), to: url)
     }
 }
 
