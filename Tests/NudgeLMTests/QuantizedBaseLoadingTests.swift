@@ -166,6 +166,26 @@ private func blockShapedQwen2(dtype: SafeTensorsDType) throws -> URL {
         #expect(model.trainableParameters().keys == float.parameters().keys.filter { key in !projections.contains { key.hasPrefix($0 + ".") } })
     }
 
+    /// Released pages of a mapped file read back the same values (the kernel reloads them from the file),
+    /// the tensor's own and its neighbours' (which may share an edge page).
+    @Test func releasedPagesReadBackTheSameValues() throws {
+        let url = temporary(".safetensors")
+        defer { try? FileManager.default.removeItem(at: url) }
+        var rng = RandomGenerator(seed: 1)
+        let tensors = (0..<3).map { i in ("t\(i)", Tensor.normal([37 + i, 301], std: 1, using: &rng)) }
+        try Checkpoint.save(NamedTensors(tensors), to: url)
+        let file = try SafeTensorsFile(url: url)
+        for (name, tensor) in tensors {
+            #expect(try file.floats(name) == tensor.scalars)
+            file.releasePages(of: name)
+        }
+        for (name, tensor) in tensors.reversed() {
+            #expect(try file.floats(name) == tensor.scalars)
+            file.releasePages(of: name)
+            #expect(try file.floats(name) == tensor.scalars)
+        }
+    }
+
     /// Nudge's Q4_1 quantizer makes gguf-py's blocks (llama.cpp's `quantize_row_q4_1_ref`;
     /// Fixtures/gguf/q4_1_fixture.py), including a constant block (d = 0).
     @Test func q4_1QuantizerMatchesLlamaCpp() throws {

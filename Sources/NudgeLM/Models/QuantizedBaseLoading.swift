@@ -74,6 +74,8 @@ extension LanguageModelLoader {
             guard let entry = checkpoint.entry(key) else { throw ModuleError.missingKey(key) }
             guard entry.shape == target.shape else { throw ModuleError.shapeMismatch(key: key, expected: target.shape, actual: entry.shape) }
             try checkpoint.read(key, into: UnsafeMutableBufferPointer(start: target.data, count: target.count))
+            // The file's pages for it are not needed again: without this the whole mapped file would stay resident.
+            checkpoint.releasePages(of: key)
         }
         func read(_ key: String, shape: [Int]) throws -> Tensor {
             let t = Tensor(uninitializedShape: shape)
