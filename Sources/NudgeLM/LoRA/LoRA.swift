@@ -126,8 +126,10 @@ extension LoRAAdaptable {
 
 /// Replaces each targeted `Linear` of `model` with a `LoRALinear` (A drawn in module order from
 /// `configuration.seed`, B zero), freezes every other parameter (`trainableParameters()` is then
-/// the adapters only) and returns the replaced modules' paths. Throws, changing nothing, when a
-/// target matches no module, a non-`Linear`, a projection that cannot be replaced, or an adapter.
+/// the adapters only) and returns the replaced modules' paths. A targeted `QuantizedLinear` (a base
+/// loaded straight into QLoRA's format) gets an adapter over its quantized weight, the same layer as
+/// adapting the Float32 projection and then quantizing its base. Throws, changing nothing, when a
+/// target matches no module, a non-linear module, a projection that cannot be replaced, or an adapter.
 @discardableResult
 public func applyLoRA(to model: Module, configuration: LoRAConfiguration) throws -> [String] {
     try configuration.validate()
