@@ -106,6 +106,9 @@ public final class SafeTensorsCheckpoint: Sendable {
         return file
     }
 
+    /// `SafeTensorsFile.releasePages(of:)` in the shard holding `name`.
+    public func releasePages(of name: String) { file(containing: name)?.releasePages(of: name) }
+
     /// Reads tensor `name` converted to `Float`.
     public func floats(_ name: String) throws(SafeTensorsError) -> [Float] {
         try requireFile(name).floats(name)

@@ -128,6 +128,19 @@ public final class SafeTensorsFile: @unchecked Sendable {
         return UnsafeRawBufferPointer(rebasing: mapping.bytes[start ..< start + entry.byteRange.count])
     }
 
+    /// Hands the mapped pages holding tensor `name` back to the kernel (read from the file again if
+    /// touched later): a loader that converts one tensor at a time then never holds the mapped file
+    /// in its resident memory beside what it built. Whole pages, so a neighbour's edge page may go too.
+    public func releasePages(of name: String) {
+        guard let entry = entry(name), !entry.byteRange.isEmpty else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = (8 + headerLength + entry.byteRange.lowerBound) / page * page
+        let end = min((8 + headerLength + entry.byteRange.upperBound + page - 1) / page * page, mapping.count)
+        guard end > start else { return }
+        // MADV_DONTNEED on a private, never-written file mapping only drops clean pages: no data changes.
+        _ = madvise(mapping.base + start, end - start, MADV_DONTNEED)
+    }
+
     /// Reads tensor `name` converted to `Float` (from any dtype; integers and F64 are rounded).
     public func floats(_ name: String) throws(SafeTensorsError) -> [Float] {
         let entry = try requireEntry(name)

@@ -46,15 +46,31 @@ public enum SafeTensors {
         try write(sources: tensors.map { ($0.name, $0.tensor.shape, .tensor($0.tensor)) }, metadata: metadata, to: url, dtype: dtype)
     }
 
+    /// Writes tensors that `make` computes one at a time while the file is written, each released
+    /// before the next is made: saving values derived from a model (merged LoRA weights) holds one
+    /// of them at a time instead of all. `shape` must be the shape `make` returns.
+    public static func write(
+        computing tensors: [(name: String, shape: [Int], make: () -> Tensor)],
+        metadata: [String: String]? = nil,
+        to url: URL,
+        dtype: SafeTensorsDType = .f32
+    ) throws(SafeTensorsError) {
+        try write(sources: tensors.map { ($0.name, $0.shape, .computed(count: $0.shape.reduce(1, *), $0.make)) },
+                  metadata: metadata, to: url, dtype: dtype)
+    }
+
     /// Where a tensor's values come from.
     enum Source {
         case values([Float])
         case tensor(Tensor)
+        /// Made when written (`count` values).
+        case computed(count: Int, () -> Tensor)
 
         var count: Int {
             switch self {
             case .values(let v): v.count
             case .tensor(let t): t.count
+            case .computed(let count, _): count
             }
         }
     }
@@ -89,6 +105,14 @@ public enum SafeTensors {
             case .values(let values):
                 try values.withUnsafeBufferPointer { (p) throws(SafeTensorsError) in try writeValues(fd, p, dtype: dtype, file: file) }
             case .tensor(let t):
+                try withExtendedLifetime(t) { () throws(SafeTensorsError) in
+                    try writeValues(fd, UnsafeBufferPointer(start: t.data, count: t.count), dtype: dtype, file: file)
+                }
+            case .computed(let count, let make):
+                let t = make()
+                guard t.count == count else {
+                    throw .invalidEntry(file: file, tensor: tensor.name, field: "shape", reason: "shape \(tensor.shape) announced, \(t.shape) made")
+                }
                 try withExtendedLifetime(t) { () throws(SafeTensorsError) in
                     try writeValues(fd, UnsafeBufferPointer(start: t.data, count: t.count), dtype: dtype, file: file)
                 }

@@ -22,7 +22,7 @@ public enum WeightQuantization: String, Sendable, CaseIterable {
     /// Blocks of 32 int8 values along each row with one scale per block (llama.cpp's Q8_0).
     case q8_0
     /// Blocks of 32 4-bit values along each row with a scale and a minimum per block (llama.cpp's
-    /// Q4_1); made from a GGUF file's Q4_1 blocks, not by quantizing Float32 weights here.
+    /// Q4_1); read from a GGUF file's Q4_1 blocks, or quantized here as llama.cpp does.
     case q4_1
     /// bfloat16: each value's top 16 bits (8 bits of mantissa), rounded to nearest even from
     /// Float32, or copied from a GGUF or safetensors BF16 tensor.
@@ -109,12 +109,19 @@ public final class QuantizedMatrix: @unchecked Sendable {
     }
 
     /// Quantizes a 2-D tensor (rows × columns): Q8_0 as llama.cpp's `quantize_row_q8_0` (per block
-    /// d = max|w|/127 and q = round(w/d)); bf16 rounded to nearest even (torch's `.bfloat16()`).
-    /// Q8_0 and bf16 are made here (Q4_1 comes from GGUF files: `init(ggufBlocks:…)`).
+    /// d = max|w|/127 and q = round(w/d)); Q4_1 as llama.cpp's `quantize_row_q4_1_ref` (per block
+    /// d = (max − min)/15, q = min(15, ⌊(w − min)/d + ½⌋), d and min stored as f16, so the blocks are
+    /// the ones llama.cpp would write; columns must be a whole number of blocks,
+    /// `canQuantize(columns:to:)`); bf16 rounded to nearest even (torch's `.bfloat16()`).
     public convenience init(quantizing tensor: Tensor, format: WeightQuantization = .q8_0) {
         precondition(tensor.rank == 2, "QuantizedMatrix: a 2-D tensor is needed, got shape \(tensor.shape)")
-        precondition(format != .q4_1, "QuantizedMatrix: quantizing Float32 weights makes Q8_0 or bf16; Q4_1 is read from GGUF blocks")
+        precondition(Self.canQuantize(columns: tensor.shape[1], to: format),
+                     "QuantizedMatrix: Q4_1 needs a whole number of \(Self.blockSize)-value blocks per row, got \(tensor.shape[1]) columns")
         self.init(rows: tensor.shape[0], columns: tensor.shape[1], format: format)
+        if format == .q4_1 {
+            quantizeQ4_1(tensor)
+            return
+        }
         if format == .bf16 {
             let bits = bf16Bits, padded = paddedColumns, columns = columns, source = tensor.data
             parallelRanges(rows, minimum: rows * columns >= 1 << 20 ? 2 : Int.max, grain: 16) { range in
@@ -142,6 +149,42 @@ public final class QuantizedMatrix: @unchecked Sendable {
                 }
             }
         }
+    }
+
+    /// Whether a matrix with `columns` columns can be quantized to `format` here: Q4_1 needs whole
+    /// blocks (its padding could not dequantize to zero).
+    public static func canQuantize(columns: Int, to format: WeightQuantization) -> Bool {
+        format != .q4_1 || columns % blockSize == 0
+    }
+
+    /// llama.cpp's `quantize_row_q4_1_ref`, row by row: the nibbles are computed with the Float32 d
+    /// and min, and both are then held at f16 precision, as the file format stores them.
+    private func quantizeQ4_1(_ tensor: Tensor) {
+        let blocksPerRow = columns / Self.blockSize, half = Self.blockSize / 2
+        let bytes = UnsafeMutableRawPointer(values).assumingMemoryBound(to: UInt8.self)
+        for r in 0..<rows {
+            let source = tensor.data + r * columns
+            for b in 0..<blocksPerRow {
+                let x = source + b * Self.blockSize
+                var low = Float.greatestFiniteMagnitude, high = -Float.greatestFiniteMagnitude
+                for j in 0..<Self.blockSize {
+                    low = min(low, x[j])
+                    high = max(high, x[j])
+                }
+                let d = (high - low) / 15
+                let inverse: Float = d != 0 ? 1 / d : 0
+                scales[r * blocksPerRow + b] = Float(Float16(d))
+                minimums![r * blocksPerRow + b] = Float(Float16(low))
+                let q = bytes + (r * columns + b * Self.blockSize) / 2
+                for j in 0..<half {
+                    // C's (int8_t) conversion truncates toward zero; the values are ≥ 0 here.
+                    let v0 = min(15, Int8(((x[j] - low) * inverse + 0.5).rounded(.towardZero)))
+                    let v1 = min(15, Int8(((x[j + half] - low) * inverse + 0.5).rounded(.towardZero)))
+                    q[j] = UInt8(v0) | UInt8(v1) << 4
+                }
+            }
+        }
+        withExtendedLifetime(tensor) {}
     }
 
     deinit {

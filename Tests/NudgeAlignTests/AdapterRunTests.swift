@@ -195,4 +195,66 @@ import NudgeTensor
         #expect(refusal(["lora.alpha=0"]) != nil)
         #expect(refusal(["lora.r=0", "lora.base=gguf"]) == nil)  // no adapters: nothing to quantize
     }
+
+    /// A model directory (the tiny preset's shape, a vocabulary the byte tokenizer fits) for runs that load one.
+    func savedTinyModel(_ name: String) throws -> URL {
+        let directory = output(name)
+        let tokenizer = LanguageModelLoader.byteTokenizer
+        var configuration = try #require(TransformerConfiguration.preset("tiny", vocabularySize: tokenizer.vocabularySize))
+        configuration.eosTokenID = tokenizer.eosTokenID
+        try LanguageModelLoader.save(LlamaModel(configuration, seed: 4), configJSON: configuration.configJSON(), to: directory)
+        return directory
+    }
+
+    /// `loadModelForAdapters` reads a quantized lora.base straight into QuantizedLinear projections, and
+    /// after `AdapterKeys.apply` the model is bit for bit the one `loadModel` then `apply` makes;
+    /// lora.base = float32 (and no adapters) loads as before.
+    @Test(arguments: ["q8_0", "bf16", "float32"])
+    func aQuantizedBaseLoadedFromTheFileEqualsLoadingThenQuantizing(_ base: String) throws {
+        let model = try savedTinyModel("direct-\(base)")
+        defer { try? FileManager.default.removeItem(at: model) }
+        let config = try SFTRun.schema.resolve(overrides: ["model=\(model.path)", "lora.r=2", "lora.dropout=0.1",
+                                                           "lora.target_modules=q_proj,v_proj", "lora.base=\(base)"])
+        let run = AlignRun(config: config)
+        let (direct, _) = try run.loadModelForAdapters()
+        let projections = direct.parameters().keys.filter { $0.hasSuffix("proj.weight") }
+        #expect(projections.isEmpty == (base != "float32"), "\(base): Float32 projections \(projections.count)")
+        try AdapterKeys.apply(config, to: direct)
+        let (reference, _) = try run.loadModel()
+        try AdapterKeys.apply(config, to: reference)
+        #expect(direct.parameters().keys == reference.parameters().keys)
+        for ((key, a), (_, b)) in zip(direct.parameters(), reference.parameters()) {
+            #expect(a.scalars.map(\.bitPattern) == b.scalars.map(\.bitPattern), "\(key)")
+        }
+        for ((path, a), (_, b)) in zip(loraLayers(in: direct), loraLayers(in: reference)) {
+            #expect(a.quantizedBase?.format == b.quantizedBase?.format, "\(path)")
+            #expect(a.weight.scalars.map(\.bitPattern) == b.weight.scalars.map(\.bitPattern), "\(path)")
+        }
+        let batch = TokenBatch(ids: [[1, 5, 9, 200, 3, 7, 42], [2, 8, 100, 4, 6, 11, 250]])
+        #expect(withoutGradients { direct(batch).scalars.map(\.bitPattern) } == withoutGradients { reference(batch).scalars.map(\.bitPattern) })
+    }
+
+    /// A whole SFT run over a base loaded quantized trains the adapters and saves a merged model
+    /// (written one merged weight at a time) equal to `mergedLoRAParameters` of the trained model.
+    @Test func anSFTRunOverABaseLoadedQuantizedSavesTheMergedModel() throws {
+        let model = try savedTinyModel("sft-direct-model")
+        let out = output("sft-direct")
+        defer { for u in [model, out] { try? FileManager.default.removeItem(at: u) } }
+        let config = try SFTRun.schema.resolve(overrides: ["model=\(model.path)", "output=\(out.path)", "rows=16", "sft.batch_size=8",
+                                                           "sft.epochs=1", "sft.eval_rows=0", "lora.r=2", "lora.target_modules=all-linear",
+                                                           "lora.base=q8_0"])
+        try SFTRun.train(config: config)
+        // The trained model again: the initial one with the adapters the run saved in its latest checkpoint.
+        let (trained, _) = try AlignRun(config: config).loadModelForAdapters()
+        try AdapterKeys.apply(config, to: trained)
+        try trained.load(from: out.appendingPathComponent("checkpoints/latest/model.safetensors"))
+        #expect(loraLayers(in: trained).contains { $0.layer.loraB.weight.scalars.contains { $0 != 0 } })
+        let saved = try LanguageModelLoader.load(path: out.appendingPathComponent("checkpoints/model"))
+        let expected = mergedLoRAParameters(of: trained)
+        #expect(saved.parameters().keys.sorted() == expected.map(\.0).sorted())
+        let byKey = Dictionary(uniqueKeysWithValues: expected)
+        for (key, tensor) in saved.parameters() {
+            #expect(tensor.scalars.map(\.bitPattern) == byKey[key]?.scalars.map(\.bitPattern), "\(key)")
+        }
+    }
 }

@@ -49,8 +49,8 @@ public enum AdapterKeys {
         .string("lora.target_modules", "q_proj,v_proj",
                 help: "Comma-separated projections to adapt: q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj (GPT-2: c_attn, c_proj, c_fc); all-linear: every one."),
         .bool("lora.use_rslora", false, help: "Rank-stabilized scaling α/√r."),
-        .choice("lora.base", ["float32", "bf16", "q8_0", "gguf"], default: "float32",
-                help: "The frozen base under the adapters: Float32; bf16 (rounded to nearest even, half the bytes); q8_0 (QLoRA, quantized here); gguf (QLoRA on a .gguf model's own Q4_1/Q8_0/BF16 tensors, no re-quantization)."),
+        .choice("lora.base", ["float32", "bf16", "q8_0", "q4_1", "gguf"], default: "float32",
+                help: "The frozen base under the adapters: Float32; bf16 (rounded to nearest even, half the bytes); q8_0 or q4_1 (QLoRA, quantized here as llama.cpp does); gguf (QLoRA on a .gguf model's own Q4_1/Q8_0/BF16 tensors, no re-quantization). A quantized base of a Llama-family model is read from the file straight into that form."),
     ]
 
     /// Whether `config` asks for adapters.
@@ -102,9 +102,13 @@ public enum AdapterKeys {
         model.freeze()
         let paths: [String]
         do { paths = try applyLoRA(to: model, configuration: lora) } catch { throw RunSetupError("lora.target_modules: \(error)") }
+        // A model from `loadModelForAdapters` already holds these projections quantized: nothing left to do.
         switch config.string("lora.base") {
         case "bf16": quantizeFrozenBase(of: model, to: .bf16)
         case "q8_0": quantizeFrozenBase(of: model, to: .q8_0)
+        case "q4_1":
+            try requireWholeQ4_1Blocks(model)
+            quantizeFrozenBase(of: model, to: .q4_1)
         case "gguf" where !weightsFromModelFile: quantizeFrozenBase(of: model, to: .q8_0)
         case "gguf":
             let file: GGUFFile
@@ -113,6 +117,19 @@ public enum AdapterKeys {
         default: break
         }
         return paths
+    }
+}
+
+extension AdapterKeys {
+    /// Refuses lora.base = q4_1 for a model with a projection whose inputs are no whole number of
+    /// Q4_1 blocks (the preset models' may not be), naming it.
+    static func requireWholeQ4_1Blocks(_ model: Module) throws {
+        for (key, tensor, _) in model.namedParameters() where tensor.rank == 2 && key.hasSuffix(".weight") {
+            let module = key.split(separator: ".").dropLast().last.map(String.init) ?? ""
+            if projections.contains(module) && !QuantizedMatrix.canQuantize(columns: tensor.shape[1], to: .q4_1) {
+                throw RunSetupError("lora.base: q4_1 needs projections with a multiple of \(QuantizedMatrix.blockSize) inputs, but \(key) has \(tensor.shape[1]); use q8_0")
+            }
+        }
     }
 }
 
@@ -153,6 +170,25 @@ public struct AlignRun {
         var configuration = TransformerConfiguration.preset("tiny", vocabularySize: tokenizer.vocabularySize)!
         configuration.eosTokenID = tokenizer.eosTokenID
         return (LlamaModel(configuration, seed: seed), tokenizer)
+    }
+
+    /// `loadModel()` for a run that applies `AdapterKeys` to the model before anything else uses it:
+    /// with adapters over a quantized base (lora.r > 0, lora.base other than float32) a model file's
+    /// frozen projections are read straight into that form (`LanguageModelLoader.loadWithTokenizer(path:frozenProjections:)`),
+    /// so no Float32 copy of them is ever made; `AdapterKeys.apply` then has nothing left to
+    /// quantize, and the model computes bit for bit what loading in Float32 and quantizing gives.
+    public func loadModelForAdapters() throws -> (any CausalLanguageModel, any Tokenizer) {
+        guard !Self.usesPreset(config), AdapterKeys.enabled(config) else { return try loadModel() }
+        try AdapterKeys.validate(config)
+        let frozen: FrozenProjections
+        switch config.string("lora.base") {
+        case "bf16": frozen = .quantized(.bf16)
+        case "q8_0": frozen = .quantized(.q8_0)
+        case "q4_1": frozen = .quantized(.q4_1)
+        case "gguf": frozen = .fileBlocks(fallback: .q8_0)
+        default: return try loadModel()
+        }
+        return try LanguageModelLoader.loadWithTokenizer(path: URL(fileURLWithPath: config.string("model")), frozenProjections: frozen)
     }
 
     /// A model directory and its tokenizer: tokenizer.json when present, else the byte tokenizer the

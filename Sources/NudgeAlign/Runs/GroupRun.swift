@@ -53,7 +53,7 @@ public struct GroupRun: Sendable {
             config.setDefault("eval.every", .int(250))
         }
         let run = OnlineRun(config: config, name: s.uppercased())
-        let (model, tokenizer) = try warm ?? run.loadModel()
+        let (model, tokenizer) = try warm ?? AlignRun(config: config).loadModelForAdapters()
         let (rows, heldOut) = try run.rows()
         if resume {
             try run.loadInitialWeights(model)

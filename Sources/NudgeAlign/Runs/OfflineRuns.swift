@@ -39,7 +39,7 @@ public enum SFTRun {
         // A from-scratch tiny model needs a far larger step than a pretrained one.
         if AlignRun.usesPreset(config) { config.setDefault("sft.learning_rate", .double(3e-3)) }
         let run = AlignRun(config: config)
-        let (model, tokenizer) = try run.loadModel()
+        let (model, tokenizer) = try run.loadModelForAdapters()
         try AdapterKeys.apply(config, to: model)
         let rows = try run.rows(preference: false)
         let evalRows = try Self.evalRows(run, training: rows)
@@ -185,7 +185,7 @@ public enum DPORun {
     public static func train(config resolved: ResolvedConfig, resume: Bool = false) throws {
         let (config, trainer) = try setUp(resolved)
         let run = AlignRun(config: config)
-        let (policy, tokenizer) = try run.loadModel()
+        let (policy, tokenizer) = try run.loadModelForAdapters()
         try AdapterKeys.apply(config, to: policy)
         let rows = try run.rows(preference: true)
         let reference = try AlignRun.reference(config.string("dpo.ref_model"), run: run, resume: resume)
@@ -213,7 +213,7 @@ public enum KTORun {
         var config = resolved
         if AlignRun.usesPreset(config) { config.setDefault("kto.learning_rate", .double(1e-3)) }
         let run = AlignRun(config: config)
-        let (policy, tokenizer) = try run.loadModel()
+        let (policy, tokenizer) = try run.loadModelForAdapters()
         try AdapterKeys.apply(config, to: policy)
         let data = config.string("data")
         let rows = data.isEmpty ? run.syntheticTask.unpairedRows(count: config.int("rows"), seed: run.seed)

@@ -126,19 +126,22 @@ extension LoRAAdaptable {
 
 /// Replaces each targeted `Linear` of `model` with a `LoRALinear` (A drawn in module order from
 /// `configuration.seed`, B zero), freezes every other parameter (`trainableParameters()` is then
-/// the adapters only) and returns the replaced modules' paths. Throws, changing nothing, when a
-/// target matches no module, a non-`Linear`, a projection that cannot be replaced, or an adapter.
+/// the adapters only) and returns the replaced modules' paths. A targeted `QuantizedLinear` (a base
+/// loaded straight into QLoRA's format) gets an adapter over its quantized weight, the same layer as
+/// adapting the Float32 projection and then quantizing its base. Throws, changing nothing, when a
+/// target matches no module, a non-linear module, a projection that cannot be replaced, or an adapter.
 @discardableResult
 public func applyLoRA(to model: Module, configuration: LoRAConfiguration) throws -> [String] {
     try configuration.validate()
-    var plan: [(parent: any LoRAAdaptable, key: String, path: String, layer: Linear)] = []
+    var plan: [(parent: any LoRAAdaptable, key: String, path: String, layer: any LinearLayer)] = []
     func walk(_ module: Module, _ prefix: String) throws {
         for (key, child) in module.items().children {
             let path = prefix + key
             if configuration.targets(path) {
                 if child is LoRALinear { throw LoRAError.alreadyAdapted(path) }
-                guard let layer = child as? Linear, let parent = module as? any LoRAAdaptable,
-                      parent.canReplaceLinearLayer(at: key) else {
+                // A quantized projection (a base loaded straight into QLoRA's format) takes an adapter too.
+                guard let layer = child as? any LinearLayer, layer is Linear || layer is QuantizedLinear,
+                      let parent = module as? any LoRAAdaptable, parent.canReplaceLinearLayer(at: key) else {
                     throw LoRAError.unsupportedTarget(path: path, type: String(describing: type(of: child)))
                 }
                 plan.append((parent, key, path, layer))
@@ -151,8 +154,13 @@ public func applyLoRA(to model: Module, configuration: LoRAConfiguration) throws
     guard !plan.isEmpty else { throw LoRAError.noTargetModules(configuration.targetModules) }
     var rng = RandomGenerator(seed: configuration.seed)
     for (parent, key, _, layer) in plan {
-        let adapted = LoRALinear(base: layer, rank: configuration.rank, alpha: configuration.alpha,
-                                 dropout: configuration.dropout, useRSLoRA: configuration.useRSLoRA, using: &rng)
+        let adapted = if let quantized = layer as? QuantizedLinear {
+            LoRALinear(base: quantized, rank: configuration.rank, alpha: configuration.alpha,
+                       dropout: configuration.dropout, useRSLoRA: configuration.useRSLoRA, using: &rng)
+        } else {
+            LoRALinear(base: layer as! Linear, rank: configuration.rank, alpha: configuration.alpha,
+                       dropout: configuration.dropout, useRSLoRA: configuration.useRSLoRA, using: &rng)
+        }
         adapted.train(layer.isTraining)
         parent.replaceLinearLayer(at: key, with: adapted)
     }
@@ -246,19 +254,7 @@ public func quantizeFrozenBase(of model: any CausalLanguageModel, from file: GGU
     /// The file's own blocks for `key`, rows in transformers' order, or nil (another type, or a shape that differs).
     func fileMatrix(_ key: String, shape: [Int]) -> QuantizedMatrix? {
         guard let info = stored[key], info.shape == shape, shape.count == 2 else { return nil }
-        let format: WeightQuantization
-        switch info.type {
-        case .q8_0: format = .q8_0
-        case .q4_1: format = .q4_1
-        case .bf16: format = .bf16
-        default: return nil
-        }
-        // llama.cpp's converter permuted llama-arch q/k rows; reading row gg for transformers' row hf undoes it.
-        var order: [Int]? = nil
-        if let heads = GGUFWeights.permutedHeads(info.name, config: config) {
-            order = GGUFWeights.reorderRotaryRows((0..<shape[0]).map(Float.init), rows: shape[0], heads: heads, toGGML: false).map { Int($0) }
-        }
-        return file.withStoredBytes(info) { QuantizedMatrix(ggufBlocks: $0, format: format, rows: shape[0], columns: shape[1], rowOrder: order) }
+        return GGUFWeights.storedMatrix(file, info, config: config)
     }
     return replaceFrozenBase(of: model) { path, weight in
         fileMatrix(path + ".weight", shape: weight.shape) ?? QuantizedMatrix(quantizing: weight, format: fallback)
@@ -269,14 +265,26 @@ public func quantizeFrozenBase(of model: any CausalLanguageModel, from file: GGU
 /// its base plus s·B·A (a quantized base dequantized), and the adapters' own tensors are left out.
 /// The model is unchanged. A model without LoRA layers gives its parameters as they are.
 public func mergedLoRAParameters(of model: Module) -> [(String, Tensor)] {
+    mergedLoRAParameterMakers(of: model).map { ($0.name, $0.make()) }
+}
+
+/// `mergedLoRAParameters(of:)` as makers, in the same order: a parameter's maker returns the tensor
+/// itself, a LoRA layer's computes its merged weight when called. A saver that calls them one at a
+/// time (`SafeTensors.write(computing:)`) holds one merged Float32 weight at a time, not all of
+/// them beside a quantized base.
+public func mergedLoRAParameterMakers(of model: Module) -> [(name: String, shape: [Int], make: () -> Tensor)] {
     let layers = loraLayers(in: model)
-    guard !layers.isEmpty else { return model.parameters().map { ($0.0, $0.1) } }
-    var merged: [String: Tensor] = [:]
-    for (path, layer) in layers { merged[path + ".weight"] = withoutGradients { layer.weight + layer.deltaWeight } }
+    let merged = Set(layers.map { $0.path + ".weight" })
     let adapterKeys = Set(layers.flatMap { l in l.layer.parameters().keys.filter { $0.hasPrefix("lora_") }.map { "\(l.path).\($0)" } })
-    var out: [(String, Tensor)] = []
-    for (key, tensor) in model.parameters() where merged[key] == nil && !adapterKeys.contains(key) { out.append((key, tensor)) }
-    return out + layers.map { ($0.path + ".weight", merged[$0.path + ".weight"]!) }
+    var out: [(name: String, shape: [Int], make: () -> Tensor)] = []
+    for (key, tensor) in model.parameters() where !merged.contains(key) && !adapterKeys.contains(key) {
+        out.append((key, tensor.shape, { tensor }))
+    }
+    for (path, layer) in layers {
+        let shape = layer.quantizedBase?.shape ?? layer.weight.shape
+        out.append((path + ".weight", shape, { withoutGradients { layer.weight + layer.deltaWeight } }))
+    }
+    return out
 }
 
 extension Module {
@@ -287,7 +295,7 @@ extension Module {
         if let bad = firstNonFiniteParameter() {
             throw CheckpointError.invalid(path: url.path, reason: "parameter \(bad.name) is \(bad.value); non-finite weights are never saved")
         }
-        try Checkpoint.save(NamedTensors(mergedLoRAParameters(of: self)), to: url)
+        try SafeTensors.write(computing: mergedLoRAParameterMakers(of: self), to: url)
     }
 }
 

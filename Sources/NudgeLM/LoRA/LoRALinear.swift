@@ -62,17 +62,34 @@ public final class LoRALinear: Module, LinearLayer {
 
     /// Wraps `base` (its weight and bias tensors are shared, not copied) with a rank-`rank` adapter.
     /// A is drawn from `rng`; the dropout mask stream is seeded from it too.
-    public init(base: Linear, rank: Int, alpha: Float, dropout: Float = 0, useRSLoRA: Bool = false,
-                using rng: inout RandomGenerator) {
+    public convenience init(base: Linear, rank: Int, alpha: Float, dropout: Float = 0, useRSLoRA: Bool = false,
+                            using rng: inout RandomGenerator) {
+        self.init(weight: base.weight, quantized: nil, bias: base.bias, replaced: base, rank: rank, alpha: alpha,
+                  dropout: dropout, useRSLoRA: useRSLoRA, using: &rng)
+    }
+
+    /// Wraps a quantized projection (its weight and bias shared, not copied) with a rank-`rank`
+    /// adapter: the same layer as wrapping the Float32 `Linear` it was quantized from and then
+    /// calling `replaceBase(with:)`, with A and the dropout seed drawn identically.
+    public convenience init(base: QuantizedLinear, rank: Int, alpha: Float, dropout: Float = 0, useRSLoRA: Bool = false,
+                            using rng: inout RandomGenerator) {
+        self.init(weight: nil, quantized: base.quantizedWeight, bias: base.bias, replaced: nil, rank: rank, alpha: alpha,
+                  dropout: dropout, useRSLoRA: useRSLoRA, using: &rng)
+    }
+
+    private init(weight: Tensor?, quantized: QuantizedMatrix?, bias: Tensor?, replaced: Linear?, rank: Int, alpha: Float,
+                 dropout: Float, useRSLoRA: Bool, using rng: inout RandomGenerator) {
         precondition(rank > 0, "LoRA rank must be positive, got \(rank)")
         precondition(dropout >= 0 && dropout < 1, "LoRA dropout \(dropout) not in [0, 1)")
-        let outCount = base.weight.shape[0], inCount = base.weight.shape[1]
-        _baseWeight = Key(wrappedValue: base.weight, "weight")
-        bias = base.bias
+        let shape = weight?.shape ?? quantized!.shape
+        let outCount = shape[0], inCount = shape[1]
+        _baseWeight = Key(wrappedValue: weight, "weight")
+        quantizedBase = quantized
+        self.bias = bias
         self.rank = rank
         self.alpha = alpha
         scale = useRSLoRA ? alpha / Float(rank).squareRoot() : alpha / Float(rank)
-        replaced = LoRAStash(base)
+        self.replaced = replaced.map(LoRAStash.init)
         // PEFT: kaiming_uniform_(A, a=√5) → gain √(2/(1+5)), bound gain·√(3/in) = 1/√in.
         _loraA = Key(wrappedValue: Linear(inputCount: inCount, outputCount: rank, bias: false,
                                           weightInit: .kaimingUniform(gain: (1 / Float(3)).squareRoot()), using: &rng), "lora_A")

@@ -382,15 +382,17 @@ public enum LanguageModelLoader {
                 reason: "the model's RoPE frequency divisors (rope_freqs.weight) match no Llama 3 rope_scaling, so config.json cannot describe them; export it as GGUF instead")
         }
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        var pairs: [(String, Tensor)] = []
-        for (key, tensor) in mergedLoRAParameters(of: model) {
-            if model.configuration.family == .gpt2 && GPT2Model.isConv1D(key) && tensor.rank == 2 {
-                pairs.append((key, tensor.transposed()))
+        // Merged LoRA weights are made one at a time as the file is written: a QLoRA model never holds
+        // a Float32 copy of all its projections, not even to save them.
+        var makers: [(name: String, shape: [Int], make: () -> Tensor)] = []
+        for (key, shape, make) in mergedLoRAParameterMakers(of: model) {
+            if model.configuration.family == .gpt2 && GPT2Model.isConv1D(key) && shape.count == 2 {
+                makers.append((key, shape.reversed(), { make().transposed() }))
             } else {
-                pairs.append((key, tensor))
+                makers.append((key, shape, make))
             }
         }
-        try Checkpoint.save(NamedTensors(pairs), to: directory.appendingPathComponent("model.safetensors"), metadata: ["format": "pt"])
+        try SafeTensors.write(computing: makers, metadata: ["format": "pt"], to: directory.appendingPathComponent("model.safetensors"))
         try configJSON.write(to: directory.appendingPathComponent("config.json"), options: .atomic)
     }
 }

@@ -51,7 +51,12 @@ extension LanguageModelLoader {
     public static func loadWithTokenizer(path url: URL) throws -> (any CausalLanguageModel, any Tokenizer) {
         guard isGGUF(url) else { return try loadWithTokenizer(directory: url) }
         let file = try GGUFFile(url: url)
-        let model = try load(gguf: file)
+        return try withGGUFTokenizer(try load(gguf: file), file)
+    }
+
+    /// `model`, read from `file`, with the file's checked tokenizer and chat template.
+    static func withGGUFTokenizer(_ model: any CausalLanguageModel, _ file: GGUFFile) throws -> (any CausalLanguageModel, any Tokenizer) {
+        let url = file.url
         let tokenizer = try GGUFTokenizer.make(file)
         guard tokenizer.vocabularySize <= model.configuration.vocabularySize else {
             throw ModelLoadError.io(file: url.path, reason: "the tokenizer has \(tokenizer.vocabularySize) tokens but the model only \(model.configuration.vocabularySize) embeddings")
@@ -85,12 +90,20 @@ extension LanguageModelLoader {
         case .gpt2: model = try GPT2Model.make(config)
         case .gemma3: model = Gemma3Model(config)
         }
+        try assignGGUFTensors(file, config: config, to: model)
+        return model
+    }
+
+    /// Reads every tensor of `file` but those under `skipping` (keys) into `model`'s parameters,
+    /// strictly: a tensor with no parameter, a shape that differs or a parameter without a tensor is an error.
+    static func assignGGUFTensors(_ file: GGUFFile, config: TransformerConfiguration, to model: any CausalLanguageModel,
+                                  skipping: Set<String> = []) throws {
         // One tensor at a time into the model's own storage: peak memory is the model plus its
         // largest tensor, not two copies of every weight.
         var targets: [String: Tensor] = [:]
         for (key, tensor, _) in model.namedParameters() { targets[key] = tensor }
         var assigned = Set<String>()
-        try GGUFWeights.forEach(file, config: config) { key, tensor in
+        try GGUFWeights.forEach(file, config: config, skipping: skipping) { key, tensor in
             guard let target = targets[key] else { throw ModuleError.unusedKey(key) }
             guard target.shape == tensor.shape else { throw ModuleError.shapeMismatch(key: key, expected: target.shape, actual: tensor.shape) }
             target.assign(tensor)
@@ -99,7 +112,6 @@ extension LanguageModelLoader {
         if let missing = targets.keys.sorted().first(where: { !assigned.contains($0) }) {
             throw ModelLoadError.io(file: file.url.path, reason: "no tensor for \(missing) (\(GGUFExport.ggmlName(missing, family: config.family) ?? "?") in ggml's names)")
         }
-        return model
     }
 
     /// The chat template and role tokens stored in a GGUF file.
@@ -245,13 +257,15 @@ enum GGUFWeights {
     }
 
     /// Calls `body` with each tensor's Nudge key and value, mapped, dequantized and, for llama-arch
-    /// q/k, un-permuted.
-    static func forEach(_ file: GGUFFile, config: TransformerConfiguration, _ body: (String, Tensor) throws -> Void) throws {
+    /// q/k, un-permuted; tensors whose keys are in `skipping` are left unread.
+    static func forEach(_ file: GGUFFile, config: TransformerConfiguration, skipping: Set<String> = [],
+                        _ body: (String, Tensor) throws -> Void) throws {
         for info in file.tensors {
             guard let key = key(info.name, family: config.family) else {
                 if info.name == "rope_freqs.weight" { continue }
                 throw ModelLoadError.io(file: file.url.path, reason: "tensor '\(info.name)' has no place in a \(config.family.rawValue) model")
             }
+            if skipping.contains(key) { continue }
             var values = file.floats(info)
             if let heads = permutedHeads(info.name, config: config) {
                 values = reorderRotaryRows(values, rows: info.shape[0], heads: heads, toGGML: false)

@@ -57,15 +57,20 @@ public final class LlamaAttention: Module {
     public let keyValueHeadCount: Int
     public let headDimension: Int
 
-    public init(_ c: TransformerConfiguration, rng: inout RandomGenerator) {
+    /// - Parameter prebuilt: projections already made, by key (`q_proj`, …), used instead of new
+    ///   randomly initialized ones (see `LlamaModel.init(_:seed:projections:)`).
+    public init(_ c: TransformerConfiguration, rng: inout RandomGenerator, prebuilt: [String: any LinearLayer] = [:]) {
         headCount = c.headCount
         keyValueHeadCount = c.keyValueHeadCount
         headDimension = c.headDimension
         let h = c.hiddenSize, q = c.headCount * c.headDimension, kv = c.keyValueHeadCount * c.headDimension
-        _queryProjection = Key(wrappedValue: Linear(inputCount: h, outputCount: q, bias: c.attentionBias, using: &rng), "q_proj")
-        _keyProjection = Key(wrappedValue: Linear(inputCount: h, outputCount: kv, bias: c.attentionBias, using: &rng), "k_proj")
-        _valueProjection = Key(wrappedValue: Linear(inputCount: h, outputCount: kv, bias: c.attentionBias, using: &rng), "v_proj")
-        _outputProjection = Key(wrappedValue: Linear(inputCount: q, outputCount: h, bias: c.outputProjectionBias, using: &rng), "o_proj")
+        func make(_ key: String, _ input: Int, _ output: Int, _ bias: Bool) -> Key<any LinearLayer> {
+            Key(wrappedValue: prebuilt[key] ?? Linear(inputCount: input, outputCount: output, bias: bias, using: &rng), key)
+        }
+        _queryProjection = make("q_proj", h, q, c.attentionBias)
+        _keyProjection = make("k_proj", h, kv, c.attentionBias)
+        _valueProjection = make("v_proj", h, kv, c.attentionBias)
+        _outputProjection = make("o_proj", q, h, c.outputProjectionBias)
         if c.queryKeyNorm {
             _queryNorm = Key(wrappedValue: RMSNorm(dimensions: c.headDimension, eps: c.normEpsilon), "q_norm")
             _keyNorm = Key(wrappedValue: RMSNorm(dimensions: c.headDimension, eps: c.normEpsilon), "k_norm")
@@ -110,10 +115,15 @@ public final class LlamaMLP: Module {
     /// Checkpoint key `down_proj`.
     @Key public var down: any LinearLayer
 
-    public init(_ c: TransformerConfiguration, rng: inout RandomGenerator) {
-        _gate = Key(wrappedValue: Linear(inputCount: c.hiddenSize, outputCount: c.intermediateSize, bias: c.mlpBias, using: &rng), "gate_proj")
-        _up = Key(wrappedValue: Linear(inputCount: c.hiddenSize, outputCount: c.intermediateSize, bias: c.mlpBias, using: &rng), "up_proj")
-        _down = Key(wrappedValue: Linear(inputCount: c.intermediateSize, outputCount: c.hiddenSize, bias: c.mlpBias, using: &rng), "down_proj")
+    /// - Parameter prebuilt: projections already made, by key (`gate_proj`, …), used instead of new
+    ///   randomly initialized ones.
+    public init(_ c: TransformerConfiguration, rng: inout RandomGenerator, prebuilt: [String: any LinearLayer] = [:]) {
+        func make(_ key: String, _ input: Int, _ output: Int) -> Key<any LinearLayer> {
+            Key(wrappedValue: prebuilt[key] ?? Linear(inputCount: input, outputCount: output, bias: c.mlpBias, using: &rng), key)
+        }
+        _gate = make("gate_proj", c.hiddenSize, c.intermediateSize)
+        _up = make("up_proj", c.hiddenSize, c.intermediateSize)
+        _down = make("down_proj", c.intermediateSize, c.hiddenSize)
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor { down(gate(x).silu() * up(x)) }
@@ -129,9 +139,13 @@ public final class LlamaBlock: Module {
     /// Checkpoint key `post_attention_layernorm`.
     @Key public var postAttentionNorm: RMSNorm
 
-    public init(_ c: TransformerConfiguration, rng: inout RandomGenerator) {
-        _attention = Key(wrappedValue: LlamaAttention(c, rng: &rng), "self_attn")
-        mlp = LlamaMLP(c, rng: &rng)
+    /// - Parameter prebuilt: projections already made, by path below the block (`self_attn.q_proj`, `mlp.up_proj`, …).
+    public init(_ c: TransformerConfiguration, rng: inout RandomGenerator, prebuilt: [String: any LinearLayer] = [:]) {
+        func below(_ prefix: String) -> [String: any LinearLayer] {
+            Dictionary(uniqueKeysWithValues: prebuilt.compactMap { $0.hasPrefix(prefix) ? (String($0.dropFirst(prefix.count)), $1) : nil })
+        }
+        _attention = Key(wrappedValue: LlamaAttention(c, rng: &rng, prebuilt: below("self_attn.")), "self_attn")
+        mlp = LlamaMLP(c, rng: &rng, prebuilt: below("mlp."))
         _inputNorm = Key(wrappedValue: RMSNorm(dimensions: c.hiddenSize, eps: c.normEpsilon), "input_layernorm")
         _postAttentionNorm = Key(wrappedValue: RMSNorm(dimensions: c.hiddenSize, eps: c.normEpsilon), "post_attention_layernorm")
     }
@@ -154,9 +168,16 @@ public final class LlamaBackbone: Module {
     public let layers: [LlamaBlock]
     public let norm: RMSNorm
 
-    public init(_ c: TransformerConfiguration, rng: inout RandomGenerator) {
+    /// - Parameter prebuilt: projections already made, by path below the backbone (`layers.0.self_attn.q_proj`, …).
+    public init(_ c: TransformerConfiguration, rng: inout RandomGenerator, prebuilt: [String: any LinearLayer] = [:]) {
         _embedding = Key(wrappedValue: Embedding(count: c.vocabularySize, dimensions: c.hiddenSize, using: &rng), "embed_tokens")
-        layers = (0..<c.layerCount).map { _ in LlamaBlock(c, rng: &rng) }
+        var byLayer = [[String: any LinearLayer]](repeating: [:], count: c.layerCount)
+        for (path, layer) in prebuilt {
+            let parts = path.split(separator: ".", maxSplits: 2)
+            guard parts.count == 3, parts[0] == "layers", let i = Int(parts[1]), byLayer.indices.contains(i) else { continue }
+            byLayer[i][String(parts[2])] = layer
+        }
+        layers = (0..<c.layerCount).map { LlamaBlock(c, rng: &rng, prebuilt: byLayer[$0]) }
         norm = RMSNorm(dimensions: c.hiddenSize, eps: c.normEpsilon)
     }
 }
@@ -171,13 +192,31 @@ public final class LlamaModel: Module, CausalLanguageModel {
     /// only its input during a training forward and is recomputed in backward (`decoderBlock`).
     public var gradientCheckpointing = false
 
-    public init(_ c: TransformerConfiguration, seed: UInt64 = 0) {
+    /// A model with randomly initialized weights drawn from `seed`, except the attention and MLP
+    /// projections given in `projections` by module path (`model.layers.0.self_attn.q_proj`, …),
+    /// which are used as they are: a loader that makes them (e.g. quantized from a file, one at a
+    /// time) never allocates their Float32 random weights. Their shapes must be the configuration's.
+    public init(_ c: TransformerConfiguration, seed: UInt64 = 0, projections: [String: any LinearLayer] = [:]) {
         configuration = c
         var rng = RandomGenerator(seed: seed)
-        model = LlamaBackbone(c, rng: &rng)
+        model = LlamaBackbone(c, rng: &rng, prebuilt: Dictionary(uniqueKeysWithValues: projections.compactMap {
+            $0.hasPrefix("model.") ? (String($0.dropFirst("model.".count)), $1) : nil
+        }))
         super.init()
         if !c.tieWordEmbeddings {
             _head = Key(wrappedValue: Linear(inputCount: c.hiddenSize, outputCount: c.vocabularySize, bias: false, using: &rng), "lm_head")
+        }
+    }
+
+    /// The attention and MLP projections a model of configuration `c` has: module path, weight shape
+    /// (outputs, inputs) and whether it has a bias — what `projections` may supply.
+    public static func projectionShapes(_ c: TransformerConfiguration) -> [(path: String, outputs: Int, inputs: Int, bias: Bool)] {
+        let h = c.hiddenSize, q = c.headCount * c.headDimension, kv = c.keyValueHeadCount * c.headDimension, f = c.intermediateSize
+        return (0..<c.layerCount).flatMap { i -> [(path: String, outputs: Int, inputs: Int, bias: Bool)] in
+            let p = "model.layers.\(i)."
+            return [(p + "self_attn.q_proj", q, h, c.attentionBias), (p + "self_attn.k_proj", kv, h, c.attentionBias),
+                    (p + "self_attn.v_proj", kv, h, c.attentionBias), (p + "self_attn.o_proj", h, q, c.outputProjectionBias),
+                    (p + "mlp.gate_proj", f, h, c.mlpBias), (p + "mlp.up_proj", f, h, c.mlpBias), (p + "mlp.down_proj", h, f, c.mlpBias)]
         }
     }
 
