@@ -40,8 +40,10 @@ public struct PRMConfig: Sendable {
     public var gradientCheckpointing = false
     /// Weight of an auxiliary language-modeling loss on the tokens of the correct steps (not in TRL;
     /// 0: TRL's loss alone). Why: a step label such as "a+b+c=s is right" depends on all its digits
-    /// at once, with next to no signal in any one of them, so the classification loss alone never
-    /// teaches a from-scratch model to redo the sum; predicting the correct steps' tokens does.
+    /// at once, with next to no signal in any one of them, so the classification loss alone gives a
+    /// from-scratch model nothing to learn the sums from; predicting the correct steps' tokens does.
+    /// Measured on carries (`nudge prm`'s defaults): held-out step accuracy 0.752 → 0.773, but that
+    /// model still catches no wrong first-column sum, so it has not learned them yet.
     public var lmLossWeight: Float = 0
 
     public init() {}
