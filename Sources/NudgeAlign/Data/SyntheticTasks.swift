@@ -19,7 +19,13 @@
 //
 // `carries` is the multi-step task (process supervision): "Add with carries: 47 + 85" is answered
 // column by column from the ones, one step per line, each step `a+b+c=s` (the column's digits, the
-// carry in, their sum), then the answer on its own line: "7+5+0=12\n4+8+1=13\n132". Its gold
+// carry in, their sum written as two digits: the carry out, then the digit written), then the answer
+// on its own line: "7+5+0=12\n4+8+1=13\n132", "5+8+0=13\n0+1+1=02\n3+9+0=12\n1223". Every column step
+// has the same length, so a step's digits sit at fixed offsets from its end. Measured (`nudge prm`,
+// seed 0, release, held-out step accuracy): 0.836 against 0.799 with the sum's leading zero left out
+// (40000 rows, 3 epochs, prm.lm_loss_weight=1), 0.755 against 0.752 with the step loss alone; but the
+// same 0.836 run gave 0.773 with its language-modeling loss summed in another order, so the gain is
+// within run-to-run variation. Its gold
 // outcome reward is the arithmetic one on the last line; its gold step checker
 // (`goldStepLabels`) marks each line correct when it equals the worked solution's line at that
 // position, so every step is checkable on its own.
@@ -217,7 +223,7 @@ public enum SyntheticTask: Sendable, Hashable {
     /// The separator between steps of a worked solution (TRL's PRMConfig.step_separator default).
     public static let stepSeparator = "\n"
 
-    /// The worked solution's steps for a `carries` prompt ("7+5+0=12", "4+8+1=13", "132"), or nil
+    /// The worked solution's steps for a `carries` prompt ("7+5+0=12", "4+8+1=13", "132"; "0+1+1=02"), or nil
     /// for another prompt.
     public static func goldSteps(prompt: String) -> [String]? {
         guard let (a, b) = carriesOperands(prompt) else { return nil }
@@ -227,7 +233,7 @@ public enum SyntheticTask: Sendable, Hashable {
         for k in 0..<max(x.count, y.count) {
             let dx = k < x.count ? Int(String(x[k]))! : 0, dy = k < y.count ? Int(String(y[k]))! : 0
             let sum = dx + dy + carry
-            steps.append("\(dx)+\(dy)+\(carry)=\(sum)")
+            steps.append(columnStep(dx, dy, carry, sum))
             carry = sum / 10
         }
         steps.append(String(a + b))
@@ -304,7 +310,12 @@ public enum SyntheticTask: Sendable, Hashable {
             if rng.uniform() < 0.5 { a = (a + 1 + rng.int(below: 9)) % 10 } else { b = (b + 1 + rng.int(below: 9)) % 10 }
             s = a + b + c
         }
-        return "\(a)+\(b)+\(c)=\(s)"
+        return columnStep(a, b, c, s)
+    }
+
+    /// A column step, `a+b+c=s` with the sum written as two digits (the carry out, then the digit written).
+    static func columnStep(_ a: Int, _ b: Int, _ c: Int, _ s: Int) -> String {
+        "\(a)+\(b)+\(c)=\(s < 10 ? "0" : "")\(s)"
     }
 
     /// A wrong completion for `problem`: a wrong answer, or for `carries` a worked solution with

@@ -216,8 +216,8 @@ public struct AlignRun {
     }
 
     /// New tokens a completion of the built-in task `name` needs (the preset model's default
-    /// max_completion_length): 6 for the one-line answers, 40 for `carries`' worked steps (35 bytes
-    /// and EOS for 3 digits).
+    /// max_completion_length): 6 for the one-line answers, 40 for `carries`' worked steps (at most 31
+    /// bytes and EOS for 3 digits: three 9-byte column lines and a 4-digit answer).
     public static func completionLength(task name: String) -> Int { name == "carries" ? 40 : 6 }
 
     /// The JSONL file's rows, or the built-in task's SFT (or preference) rows.

@@ -167,6 +167,7 @@ extension PRMConfig {
             .bool("train_on_last_step_only", \.trainOnLastStepOnly, help: "Train on the last step's label only (held-out rows keep every step)."),
             .float("weight_decay", \.weightDecay, min: 0, help: "AdamW weight decay."),
             .int("eval_steps", \.evalSteps, min: 0, help: "Evaluate on the held-out rows every this many steps (0: only after the last)."),
+            .float("lm_loss_weight", \.lmLossWeight, min: 0, help: "Not in TRL: weight of a language-modeling loss on the correct steps' tokens beside the step loss (0: off)."),
         ]
     }
 }

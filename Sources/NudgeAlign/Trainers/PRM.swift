@@ -38,6 +38,13 @@ public struct PRMConfig: Sendable {
     /// Activation checkpointing (TRL's `gradient_checkpointing`): each decoder block of the trained
     /// model is recomputed in backward instead of keeping its activations; gradients are unchanged.
     public var gradientCheckpointing = false
+    /// Weight of an auxiliary language-modeling loss on the tokens of the correct steps (not in TRL;
+    /// 0: TRL's loss alone). Why: a step label such as "a+b+c=s is right" depends on all its digits
+    /// at once, with next to no signal in any one of them, so the classification loss alone gives a
+    /// from-scratch model nothing to learn the sums from; predicting the correct steps' tokens does.
+    /// Measured on carries (`nudge prm`'s defaults): held-out step accuracy 0.752 → 0.773, but that
+    /// model still catches no wrong first-column sum, so it has not learned them yet.
+    public var lmLossWeight: Float = 0
 
     public init() {}
 }
@@ -139,6 +146,14 @@ public enum PRMTrainer {
 
     /// The logits (N) at the labelled positions of a batch, their 0/1 targets, and the (B, T) ids laid out.
     static func logitsAtLabels(_ model: ScalarHeadModel, _ batch: [PRMExample], padID: Int) -> (logits: Tensor, targets: [Float]) {
+        let (logits, targets, _) = logitsAtLabels(model, batch, padID: padID, languageModelTargets: nil)
+        return (logits, targets)
+    }
+
+    /// As above, and with `languageModelTargets` (one next-token target per position of each example,
+    /// `ignoredLabel` where none) the mean next-token cross-entropy over those targets (nil without them).
+    static func logitsAtLabels(_ model: ScalarHeadModel, _ batch: [PRMExample], padID: Int,
+                               languageModelTargets: [[Int]]?) -> (logits: Tensor, targets: [Float], lmLoss: Tensor?) {
         let length = batch.map(\.inputIDs.count).max() ?? 0
         let ids = batch.map { $0.inputIDs + Array(repeating: padID, count: length - $0.inputIDs.count) }
         let mask = batch.map { Array(repeating: true, count: $0.inputIDs.count) + Array(repeating: false, count: length - $0.inputIDs.count) }
@@ -150,8 +165,39 @@ public enum PRMTrainer {
             }
         }
         // values: (B, T), one logit per position; read at the separators only.
-        let values = model.values(TokenBatch(ids: ids, attentionMask: mask))
-        return (values.reshaped([batch.count * length]).indexSelect(flat), targets)
+        let input = TokenBatch(ids: ids, attentionMask: mask)
+        let hidden = model.trunk.finalHiddenStates(input)
+        let values = model.score(hidden).reshaped([batch.count * length])
+        var lmLoss: Tensor?
+        if let languageModelTargets {
+            // The vocabulary logits only at the positions with a target (the correct steps' tokens).
+            var positions: [Int] = [], next: [Int] = []
+            for (r, row) in languageModelTargets.enumerated() {
+                for (t, target) in row.enumerated() where target != ignoredLabel {
+                    positions.append(r * length + t)
+                    next.append(target)
+                }
+            }
+            if !positions.isEmpty {
+                let rows = hidden.reshaped([batch.count * length, hidden.shape.last!]).indexSelect(positions)
+                lmLoss = crossEntropy(logits: model.trunk.logits(rows), targets: next)
+            }
+        }
+        return (values.indexSelect(flat), targets, lmLoss)
+    }
+
+    /// Next-token targets for the language-modeling loss: at each position before a token of a
+    /// correct step (its text and separator), that token; `ignoredLabel` elsewhere (prompt, wrong steps, padding).
+    static func languageModelTargets(_ e: PRMExample, promptLength: Int) -> [Int] {
+        var next = Array(repeating: ignoredLabel, count: e.inputIDs.count)
+        var start = promptLength
+        for t in e.labelledPositions {
+            if e.labels[t] == 1 {
+                for u in max(start, 1)...t where u < e.inputIDs.count { next[u - 1] = e.inputIDs[u] }
+            }
+            start = t + 1
+        }
+        return next
     }
 
     /// Mean cross-entropy −[y·log σ(z) + (1 − y)·log σ(−z)] over the labelled positions.
@@ -195,16 +241,27 @@ public enum PRMTrainer {
         }
         let evalExamples = try Self.examples(evalRows, tokenizer: tokenizer, model: model, config: c, isEval: true)
         let padID = Collator.padID(for: tokenizer)
+        // The prompt's token count (with BOS), where each row's first step starts.
+        let nextTokens: [[Int]]? = c.lmLossWeight > 0 ? zip(rows, examples).map { row, e in
+            guard case .stepwiseSupervision(let prompt, _, _) = row else { return [] }
+            let promptLength = tokenizer.encode(prompt, addSpecialTokens: false).count + (tokenizer.bosTokenID == nil ? 0 : 1)
+            return languageModelTargets(e, promptLength: promptLength)
+        } : nil
         let schedule = EpochSchedule(count: examples.count, batchSize: c.batchSize, epochs: c.epochs, seed: c.seed)
         return OfflinePlan(schedule: schedule) { step, group, final in
-            let batch = group[0].map { examples[$0] }.filter { !$0.labelledPositions.isEmpty }
+            let indices = group[0].filter { !examples[$0].labelledPositions.isEmpty }
+            let batch = indices.map { examples[$0] }
             guard !batch.isEmpty else { return nil }
             var logitValues: [Float] = [], targets: [Float] = []
+            var lmValue: Float?
             var (loss, grads) = valueAndGrad(model) { m in
-                let (logits, y) = logitsAtLabels(m, batch, padID: padID)
+                let (logits, y, lm) = logitsAtLabels(m, batch, padID: padID, languageModelTargets: nextTokens.map { t in indices.map { t[$0] } })
                 logitValues = withoutGradients { logits.scalars }
                 targets = y
-                return Self.loss(logits: logits, targets: y)
+                let classification = Self.loss(logits: logits, targets: y)
+                guard let lm else { return classification }
+                lmValue = withoutGradients { lm.item() }
+                return classification + lm * c.lmLossWeight
             }
             let counted = counts(logitValues, targets)
             let metrics = PRMMetrics(loss: loss.item(), truePositives: counted.tp, falsePositives: counted.fp, trueNegatives: counted.tn,
@@ -212,6 +269,7 @@ public enum PRMTrainer {
             let norm = try applyUpdate(optimizer, to: model, gradients: &grads, maxNorm: c.maxGradNorm, step: step, loss: metrics.loss)
             var named: [(String, Double)] = [("loss", Double(metrics.loss)), ("accuracy", metrics.accuracy), ("grad_norm", Double(norm)),
                                              ("learning_rate", Double(optimizer.learningRate))]
+            if let lmValue { named.append(("lm_loss", Double(lmValue))) }
             if !evalExamples.isEmpty && ((c.evalSteps > 0 && step % c.evalSteps == 0) || step == schedule.totalSteps || final) {
                 named += evaluate(model: model, examples: evalExamples, batchSize: c.batchSize, padID: padID).named("eval_")
             }
