@@ -50,7 +50,7 @@ public enum GenerationWeights: String, Sendable, CaseIterable {
     /// The model's own Float32 weights.
     case float32
     /// bf16 copies (rounded to nearest even) of every linear layer's weight and a tied head, for
-    /// the few-row decoding products; prompts (16 rows or more) still run in Float32.
+    /// the decoding products of at most 32 rows; longer prompts still run in Float32.
     case bf16
 }
 
@@ -72,9 +72,11 @@ public struct GenerationResult: Sendable {
 ///
 /// A batch of at least `2 × minimumDecodeRows` rows of a small model is decoded as two halves,
 /// each with its own cache, side by side when more than one thread is allowed: such a one-token
-/// step is mostly per-op overhead on one thread. Small means MLP weights under a million values
-/// where the unpacked small-row kernel runs (each half reads them from cache; larger ones are read
-/// from memory once, split by columns inside the product), else a half-batch MLP product under
+/// step is mostly per-op overhead on one thread. Small means an MLP weight of at most 2¹⁸ values
+/// (1 MB in Float32, a core's L2 here) where the unpacked small-row kernel runs, so each half reads
+/// it from cache; larger ones are read from memory once, split by columns inside the product
+/// (SmolLM2-135M's 576 × 1536: 16 rows × 32 tokens at 196–202 tokens/s whole against 169–179 in
+/// halves, NudgeBench --only realgen), else a half-batch MLP product under
 /// OpenBLAS's own threading threshold (m·n·k ≤ 2¹⁸; larger ones are threaded inside BLAS, where
 /// splitting only packs the weights twice). The halves depend only on the batch and the model, and
 /// tokens are drawn in row order afterwards, so results do not depend on the thread count. When
@@ -94,7 +96,7 @@ public func generate(model: any CausalLanguageModel, prompts: [[Int]], config: G
         var nextPosition = prompts.map(\.count)
         let c = model.configuration
         let split = decodeSplit.map { $0 && b >= 2 } ?? (b >= 2 * minimumDecodeRows
-            && (BLAS.smallRowKernel ? c.hiddenSize * c.intermediateSize < 1 << 20 : (b / 2) * c.hiddenSize * c.intermediateSize <= 1 << 18))
+            && (BLAS.smallRowKernel ? c.hiddenSize * c.intermediateSize <= 1 << 18 : (b / 2) * c.hiddenSize * c.intermediateSize <= 1 << 18))
         let parts = split ? [0..<(b / 2), (b / 2)..<b] : [0..<b]
         let capacity = longest + config.maxNewTokens
         var caches = parts.map { _ in KVCache(layers: model.configuration.layerCount, capacity: capacity) }

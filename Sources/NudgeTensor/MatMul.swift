@@ -66,7 +66,7 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
     precondition(x.shape.last == inCount, "linear: input \(x.shape) for weight \(weight.shape)")
     let rows = x.count / Swift.max(inCount, 1)
     if let copy = RolloutWeights.copy(of: weight, rows: rows), Tape.active(bias.map { [x, weight, $0] } ?? [x, weight]) == nil {
-        return linear(x, weight: copy, bias: bias)
+        return RolloutWeights.linear(x, copy: copy, bias: bias)
     }
     let outShape = Array(x.shape.dropLast()) + [outCount]
     let out = Tensor(uninitializedShape: outShape)

@@ -17,15 +17,15 @@ private func roundedToBF16(_ x: Float) -> Float {
 @Suite("bf16 rollout weights") struct RolloutWeightsTests {
     @Test func fewUntapedRowsReadTheCopyOnlyInsideTheScope() {
         var rng = RandomGenerator(seed: 3)
-        let w = Tensor.normal([40, 70], using: &rng), few = Tensor.normal([3, 70], using: &rng), many = Tensor.normal([20, 70], using: &rng)
+        let w = Tensor.normal([40, 70], using: &rng), few = Tensor.normal([3, 70], using: &rng), many = Tensor.normal([40, 70], using: &rng)
         let exactFew = linear(few, weight: w, bias: nil), exactMany = linear(many, weight: w, bias: nil)
-        let bf16Few = linear(few, weight: QuantizedMatrix(quantizing: w, format: .bf16), bias: nil)
+        let bf16Few = QuantizedMatrix(quantizing: w, format: .bf16).bf16Product(few, kernel: RolloutWeights.kernel)
         #expect(exactFew.scalars != bf16Few.scalars)
         let exactGradient = grad([few]) { linear($0[0], weight: w, bias: nil).sum() }[0]
         let other = Tensor.normal([40, 70], using: &rng), otherExact = linear(few, weight: other, bias: nil)
         RolloutWeights.with(bf16: [w]) {
             #expect(linear(few, weight: w, bias: nil).scalars == bf16Few.scalars)
-            // 16 rows or more: the Float32 product (prompts), as sgemm computes it.
+            // More than 32 rows: the Float32 product (prompts), as sgemm computes it.
             #expect(linear(many, weight: w, bias: nil).scalars == exactMany.scalars)
             // A product recorded for gradients keeps the Float32 weight.
             #expect(grad([few]) { linear($0[0], weight: w, bias: nil).sum() }[0].scalars == exactGradient.scalars)
@@ -47,15 +47,22 @@ private func roundedToBF16(_ x: Float) -> Float {
         // both models so only the products differ between them.
         if let head = model.plainHeadWeight { for i in 0..<head.count { head.data[i] = roundedToBF16(head.data[i]) } }
         var config = GenerationConfig(maxNewTokens: 10, temperature: 0.9, seed: 7)
-        // Prompts of fewer than 16 tokens in all: the prefill runs on the copies too.
+        // Prompts of at most 32 tokens in all: the prefill runs on the copies too.
         let prompts = [[5, 17, 99, 3], [7, 8, 9]]
         let reference = generate(model: rounded, prompts: prompts, config: config)
         let before = linearWeights(of: model).map(\.scalars)
-        config.weights = .bf16
-        let result = generate(model: model, prompts: prompts, config: config)
+        // On a kernel that keeps x in Float32 (AVX512_BF16's rounds x too, so it is compared below
+        // with the scope this call opens).
+        let widening = BF16Kernel.active == .dot ? BF16Kernel.avx512 : BF16Kernel.active
+        let result = RolloutWeights.with(bf16: linearWeights(of: model), kernel: widening) { generate(model: model, prompts: prompts, config: config) }
         #expect(result.tokens == reference.tokens)
         for (a, b) in zip(result.logProbs.joined(), reference.logProbs.joined()) { #expect(abs(a - b) < 1e-4) }
         #expect(!linearWeights(of: model).contains(where: RolloutWeights.hasCopy))
+        // `weights = .bf16` opens that scope on the rollout kernel.
+        let direct = RolloutWeights.with(bf16: linearWeights(of: model)) { generate(model: model, prompts: prompts, config: config) }
+        config.weights = .bf16
+        let viaConfig = generate(model: model, prompts: prompts, config: config)
+        #expect(viaConfig.tokens == direct.tokens && viaConfig.logProbs == direct.logProbs)
         // The Float32 weights are untouched.
         #expect(linearWeights(of: model).map(\.scalars) == before)
     }
