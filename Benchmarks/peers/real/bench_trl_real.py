@@ -33,7 +33,7 @@ def accuracy(completions, answer, **kw):
 
 tok = AutoTokenizer.from_pretrained(model_dir)
 model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
-common = dict(logging_steps=1, report_to="none", save_strategy="no", use_cpu=True, bf16=False, fp16=False,
+common = dict(logging_steps=1, report_to="none", save_strategy="no", use_cpu=True, bf16=os.environ.get("PEERS_BF16") == "1", fp16=False,
               dataloader_num_workers=0, seed=0, disable_tqdm=True, max_steps=steps)
 result = {"mode": mode, "threads": torch.get_num_threads(), "torch": torch.__version__}
 t0 = time.perf_counter()
