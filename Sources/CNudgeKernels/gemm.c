@@ -447,6 +447,185 @@ void nudge_sgemm(int kernel, int transA, int transB, long m, long n, long k, flo
     else if (kernel == NUDGE_SGEMM_AVX2) gemm_avx2(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
+// MARK: bf16 products (mixed precision)
+//
+// C = α·op(A)·op(B) + β·C with op(A) and op(B) rounded to bf16 (to nearest, ties to even) as they
+// are packed, and products summed in Float32 by `vdpbf16ps` (AVX512_BF16): 32 products per
+// instruction against 16 FMAs, which is what makes bf16 training twice as fast where the CPU has
+// it. The loops are the Float32 kernel's (same MR × NR tile, so callers split C alike), with k
+// walked in pairs: a packed sliver holds, for each pair of k, one 32-bit word per row (or column)
+// with the two bf16 values, which is the operand layout `vdpbf16ps` multiplies. An odd k is
+// padded with a zero. Every element of C is one sequence of operations whatever the split.
+
+#define TARGET_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,avx2,fma")))
+// k values per block: 384 pairs, so a packed A sliver (12 rows) and B block fill L1 and L2 as the
+// Float32 kernel's KC = 384 floats do.
+enum { KC16 = 768 };
+
+/// Packs lanes [0, count) × k [0, kc) of a matrix into slivers of `width` lanes (12 for A, 32
+/// for B): sliver s holds, for each pair q of k, `width` 32-bit words (bf16 of k = 2q low, 2q + 1
+/// high), zero past `count` and past kc. Element (lane, p) is src[lane·ld + p] when `kContiguous`,
+/// else src[p·ld + lane]. Every value goes through `vcvtneps2bf16`, so the rounding is one
+/// instruction's whatever the path.
+TARGET_BF16 INLINE void pack_pairs(const float *restrict src, long ld, int kContiguous, long count, long kc, const int width,
+                                   unsigned *restrict dst) {
+    long kq = (kc + 1) / 2;
+    for (long s0 = 0; s0 < count; s0 += width) {
+        long lanes = min_long(width, count - s0);
+        unsigned *d = dst + s0 * kq;
+        if (kContiguous) {
+            // A lane's pairs are adjacent: 32 values convert to 16 words, scattered one per pair.
+            _Alignas(64) unsigned words[16];
+            for (long l = 0; l < width; l++) {
+                if (l >= lanes) {
+                    for (long q = 0; q < kq; q++) d[q * width + l] = 0;
+                    continue;
+                }
+                const float *row = src + (s0 + l) * ld;
+                for (long p = 0; p < kc; p += 32) {
+                    long left = kc - p;
+                    __mmask16 m0 = left >= 16 ? 0xFFFF : (__mmask16)((1u << left) - 1);
+                    __mmask16 m1 = left >= 32 ? 0xFFFF : left > 16 ? (__mmask16)((1u << (left - 16)) - 1) : 0;
+                    __m512 x0 = _mm512_maskz_loadu_ps(m0, row + p), x1 = _mm512_maskz_loadu_ps(m1, row + p + 16);
+                    _mm512_store_si512(words, (__m512i)_mm512_cvtne2ps_pbh(x1, x0));
+                    long n = min_long(16, kq - p / 2);
+                    for (long t = 0; t < n; t++) d[(p / 2 + t) * width + l] = words[t];
+                }
+            }
+        } else {
+            // Rows 2q and 2q + 1 are each contiguous along the lanes: convert 16 lanes of each and
+            // interleave their 16-bit halves into 16 words.
+            const __m512i interleave = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8,
+                                                        23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+            for (long q = 0; q < kq; q++) {
+                const float *r0 = src + 2 * q * ld + s0, *r1 = r0 + ld;
+                int second = 2 * q + 1 < kc;
+                for (int l0 = 0; l0 < width; l0 += 16) {
+                    long n = min_long(16, lanes - l0);
+                    __mmask16 m = n <= 0 ? 0 : n >= 16 ? 0xFFFF : (__mmask16)((1u << n) - 1);
+                    __m512 x0 = _mm512_maskz_loadu_ps(m, r0 + l0), x1 = second ? _mm512_maskz_loadu_ps(m, r1 + l0) : _mm512_setzero_ps();
+                    __m512i both = _mm512_inserti64x4(_mm512_castsi256_si512((__m256i)_mm512_cvtneps_pbh(x0)),
+                                                      (__m256i)_mm512_cvtneps_pbh(x1), 1);
+                    __m512i words = _mm512_permutexvar_epi16(interleave, both);
+                    int stored = width - l0 < 16 ? width - l0 : 16;
+                    _mm512_mask_storeu_epi32(d + q * width + l0, (__mmask16)((1u << stored) - 1), words);
+                }
+            }
+        }
+    }
+}
+
+/// A register tile of C from a packed A sliver (12 words per pair) and B sliver (32 words per
+/// pair): the Float32 micro-kernel with `vdpbf16ps` in place of the FMA.
+TARGET_BF16 INLINE void microdot(const int mr, const int nv, long kq, const unsigned *restrict a, const unsigned *restrict b,
+                                 float *restrict c, long ldc, float alpha, float beta) {
+    __m512 acc[12][2];
+    UNROLL
+    for (int i = 0; i < mr; i++)
+        UNROLL
+        for (int j = 0; j < nv; j++) acc[i][j] = _mm512_setzero_ps();
+    UNROLL
+    for (int i = 0; i < mr; i++) _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
+    for (long q = 0; q < kq; q++) {
+        __m512bh bv[2];
+        UNROLL
+        for (int j = 0; j < nv; j++) bv[j] = (__m512bh)_mm512_loadu_si512(b + 16 * j);
+        UNROLL
+        for (int i = 0; i < mr; i++) {
+            __m512bh ai = (__m512bh)_mm512_set1_epi32((int)a[i]);
+            UNROLL
+            for (int j = 0; j < nv; j++) acc[i][j] = _mm512_dpbf16_ps(acc[i][j], ai, bv[j]);
+        }
+        a += MR512;
+        b += NR512;
+    }
+    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+    UNROLL
+    for (int i = 0; i < mr; i++) {
+        UNROLL
+        for (int j = 0; j < nv; j++) {
+            float *t = c + i * ldc + 16 * j;
+            __m512 r;
+            if (beta == 0) r = alpha == 1 ? acc[i][j] : _mm512_mul_ps(va, acc[i][j]);
+            else if (beta == 1) r = alpha == 1 ? _mm512_add_ps(acc[i][j], _mm512_loadu_ps(t)) : _mm512_fmadd_ps(va, acc[i][j], _mm512_loadu_ps(t));
+            else r = _mm512_fmadd_ps(va, acc[i][j], _mm512_mul_ps(vb, _mm512_loadu_ps(t)));
+            _mm512_storeu_ps(t, r);
+        }
+    }
+}
+
+typedef void (*dot_kernel)(long kq, const unsigned *restrict a, const unsigned *restrict b, float *restrict c, long ldc, float alpha,
+                           float beta);
+#define MICRODOT(rows, vectors)                                                                                             \
+    TARGET_BF16 static void microdot_##rows##x##vectors(long kq, const unsigned *restrict a, const unsigned *restrict b,       \
+                                                        float *restrict c, long ldc, float alpha, float beta) {             \
+        microdot(rows, vectors, kq, a, b, c, ldc, alpha, beta);                                                               \
+    }
+MICRODOT(4, 1)
+MICRODOT(4, 2)
+MICRODOT(8, 1)
+MICRODOT(8, 2)
+MICRODOT(12, 1)
+MICRODOT(12, 2)
+static const dot_kernel dot_kernels[3][2] = {{microdot_4x1, microdot_4x2}, {microdot_8x1, microdot_8x2}, {microdot_12x1, microdot_12x2}};
+
+TARGET_BF16 static void gemm_bf16(int transA, int transB, long m, long n, long k, float alpha, const float *a, long lda, const float *b,
+                                  long ldb, float beta, float *c, long ldc) {
+    const int mr = MR512, nr = NR512;
+    const long mcmax = MC / mr * mr, ncmax = NC / nr * nr;
+    long mcap = min_long(mcmax, (m + mr - 1) / mr * mr), ncap = min_long(ncmax, (n + nr - 1) / nr * nr);
+    long kqcap = (min_long(KC16, k) + 1) / 2;
+    long asize = (mcap * kqcap + 15) / 16 * 16;
+    unsigned *abuf = (unsigned *)workspace_get((size_t)(asize + ncap * kqcap)), *bbuf = abuf + asize;
+    _Alignas(64) float tile[MR512 * NR512];
+    for (long ic = 0; ic < m; ic += mcmax) {
+        long mc = min_long(mcmax, m - ic);
+        for (long pc = 0; pc < k; pc += KC16) {
+            long kc = min_long(KC16, k - pc), kq = (kc + 1) / 2;
+            float betaNow = pc == 0 ? beta : 1.0f;
+            pack_pairs(transA ? a + pc * lda + ic : a + ic * lda + pc, lda, !transA, mc, kc, mr, abuf);
+            for (long jc = 0; jc < n; jc += ncmax) {
+                long nc = min_long(ncmax, n - jc);
+                pack_pairs(transB ? b + jc * ldb + pc : b + pc * ldb + jc, ldb, transB, nc, kc, nr, bbuf);
+                for (long ir = 0; ir < mc; ir += mr) {
+                    long rows = min_long(mr, mc - ir);
+                    long rowClass = (rows * 3 + mr - 1) / mr - 1, rowsDone = (rowClass + 1) * mr / 3;
+                    float *crow = c + (ic + ir) * ldc + jc;
+                    for (long jr = 0; jr < nc; jr += nr) {
+                        long cols = min_long(nr, nc - jr);
+                        long colClass = cols * 2 > nr, colsDone = (colClass + 1) * nr / 2;
+                        dot_kernel micro = dot_kernels[rowClass][colClass];
+                        if (rows == rowsDone && cols == colsDone) {
+                            micro(kq, abuf + ir * kq, bbuf + jr * kq, crow + jr, ldc, alpha, betaNow);
+                        } else {
+                            micro(kq, abuf + ir * kq, bbuf + jr * kq, tile, nr, 1.0f, 0.0f);
+                            for (long i = 0; i < rows; i++) {
+                                float *t = crow + i * ldc + jr;
+                                for (long j = 0; j < cols; j++) {
+                                    float s = tile[i * nr + j];
+                                    t[j] = betaNow == 0 ? alpha * s : __builtin_fmaf(alpha, s, betaNow * t[j]);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+int nudge_bf16_gemm_supported(void) { return nudge_bf16_best_kernel() == NUDGE_BF16_DOT; }
+
+void nudge_bf16_gemm(int transA, int transB, long m, long n, long k, float alpha, const float *a, long lda, const float *b, long ldb,
+                     float beta, float *c, long ldc) {
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0 || alpha == 0) {
+        nudge_sgemm(NUDGE_SGEMM_AVX512, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        return;
+    }
+    gemm_bf16(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
 #else
 
 int nudge_sgemm_best_kernel(void) { return NUDGE_SGEMM_NONE; }
@@ -455,6 +634,12 @@ int nudge_sgemm_tile_columns(int kernel) { (void)kernel; return 1; }
 void nudge_sgemm(int kernel, int transA, int transB, long m, long n, long k, float alpha, const float *a, long lda,
                  const float *b, long ldb, float beta, float *c, long ldc) {
     (void)kernel; (void)transA; (void)transB; (void)m; (void)n; (void)k; (void)alpha; (void)a; (void)lda; (void)b; (void)ldb;
+    (void)beta; (void)c; (void)ldc;
+}
+int nudge_bf16_gemm_supported(void) { return 0; }
+void nudge_bf16_gemm(int transA, int transB, long m, long n, long k, float alpha, const float *a, long lda, const float *b, long ldb,
+                     float beta, float *c, long ldc) {
+    (void)transA; (void)transB; (void)m; (void)n; (void)k; (void)alpha; (void)a; (void)lda; (void)b; (void)ldb;
     (void)beta; (void)c; (void)ldc;
 }
 

@@ -39,11 +39,14 @@ extension EngineBenchmarks {
     /// An implementation in the table.
     public enum GemmContender: Hashable, Sendable {
         case kernel(BuiltinGemm.Kernel)
+        /// The mixed-precision kernel: operands rounded to bf16, sums in Float32 (AVX512_BF16).
+        case bf16
         case blas
 
         public var name: String {
             switch self {
             case .kernel(let kernel): kernel.rawValue
+            case .bf16: "bf16 operands"
             case .blas: "BLAS"
             }
         }
@@ -70,6 +73,9 @@ extension EngineBenchmarks {
             case .kernel(let kernel):
                 BuiltinGemm.sgemm(kernel: kernel, transA: shape.transA, transB: shape.transB, m: m, n: n, k: k,
                                   a: a.data, lda: lda, b: b.data, ldb: ldb, c: c.data, ldc: n)
+            case .bf16:
+                BuiltinGemm.sgemm(kernel: .avx512, transA: shape.transA, transB: shape.transB, m: m, n: n, k: k,
+                                  a: a.data, lda: lda, b: b.data, ldb: ldb, c: c.data, ldc: n, bf16Operands: true)
             case .blas:
                 sgemm(transA: shape.transA, transB: shape.transB, m: m, n: n, k: k, a: a.data, lda: lda,
                       b: b.data, ldb: ldb, c: c.data, ldc: n, backend: BLAS.backend)
@@ -98,13 +104,15 @@ extension EngineBenchmarks {
     }
 
     /// The sgemm table: one line per shape and thread count, GFLOP/s of every contender this
-    /// machine has (C kernels it runs, the portable Swift kernel unless `portable` is false, BLAS
-    /// when a library is loaded), and the best C kernel's ratio to BLAS. `log` receives each line.
+    /// machine has (C kernels it runs, the portable Swift kernel unless `portable` is false, the bf16
+    /// kernel where the CPU has it, BLAS when a library is loaded), and the best Float32 C kernel's
+    /// ratio to BLAS. `log` receives each line.
     public static func gemmTable(shapes: [GemmShape] = gemmShapes, threadCounts: [Int] = [1, 2], portable: Bool = true,
                                  rounds: Int = 5, log: (String) -> Void) {
         var contenders: [GemmContender] = BuiltinGemm.Kernel.allCases
             .filter { $0 != .portable && $0.isSupported }.map { .kernel($0) }
         if portable { contenders.append(.kernel(.portable)) }
+        if MixedPrecision.isSupported { contenders.append(.bf16) }
         let hasBLAS = BLAS.backend != .builtin && BLAS.backend != .portable
         if hasBLAS { contenders.append(.blas) }
         log("sgemm GFLOP/s, median of \(rounds) interleaved rounds; BLAS: \(BLAS.note)")
@@ -118,7 +126,7 @@ extension EngineBenchmarks {
                 var line = name.padding(toLength: 38, withPad: " ", startingAt: 0) + String(format: "%7d  ", threads)
                 line += contenders.map { String(format: "%-16.1f", rates[$0] ?? 0) }.joined()
                 if hasBLAS, let blas = rates[.blas] {
-                    let best = contenders.filter { $0 != .blas && $0 != .kernel(.portable) }.compactMap { rates[$0] }.max() ?? 0
+                    let best = contenders.filter { $0 != .blas && $0 != .bf16 && $0 != .kernel(.portable) }.compactMap { rates[$0] }.max() ?? 0
                     line += String(format: "%.2f", best / blas)
                 }
                 log(line)

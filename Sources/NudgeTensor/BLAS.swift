@@ -132,6 +132,11 @@ public func sgemm(
         }
         return
     }
+    if backend == nil && MixedPrecision.appliesTo(m: m, n: n, k: k) {
+        builtinGemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+                    b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, bf16: true)
+        return
+    }
     let chosen = backend ?? BLAS.loaded.backend
     switch chosen {
     case .builtin:

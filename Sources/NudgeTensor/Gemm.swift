@@ -59,16 +59,18 @@ public enum BuiltinGemm {
     public static let kernel = Kernel.chosen(by: "NUDGE_GEMM_KERNEL")
 
     /// C = α·op(A)·op(B) + β·C on `kernel`, which must be supported (for benchmarks and
-    /// side-by-side checks; `sgemm(…, backend: .builtin)` runs the active kernel).
+    /// side-by-side checks; `sgemm(…, backend: .builtin)` runs the active kernel). `bf16Operands`
+    /// runs the mixed-precision kernel instead (`MixedPrecision.isSupported` must hold).
     public static func sgemm(
         kernel: Kernel, transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
         a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-        beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
+        beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int, bf16Operands: Bool = false
     ) {
         precondition(kernel.isSupported, "BuiltinGemm: this CPU cannot run the \(kernel.rawValue) kernel")
+        precondition(!bf16Operands || MixedPrecision.isSupported, "BuiltinGemm: this CPU has no bf16 product kernel")
         if m == 0 || n == 0 { return }
         builtinGemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
-                    b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, kernel: kernel)
+                    b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, kernel: kernel, bf16: bf16Operands)
     }
 
     /// Multiply-adds (m·n·k) from which a product is split over threads. Below it the second
@@ -82,15 +84,23 @@ func builtinGemm(
     transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
     a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
     beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, kernel: BuiltinGemm.Kernel = BuiltinGemm.kernel,
-    threads: Int = Engine.threads, parallelMinimum: Int = BuiltinGemm.parallelMinimum
+    threads: Int = Engine.threads, parallelMinimum: Int = BuiltinGemm.parallelMinimum, bf16: Bool = false
 ) {
-    if kernel == .portable {
+    if !bf16 && kernel == .portable {
         builtinSgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
                      b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
         return
     }
-    let id = kernel.cKernel
+    // The bf16 kernel has the AVX-512 kernel's tile, so C splits alike.
+    let id = bf16 ? Int32(NUDGE_SGEMM_AVX512) : kernel.cKernel
     let ta: Int32 = transA ? 1 : 0, tb: Int32 = transB ? 1 : 0
+    let call = { (m: Int, n: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>) in
+        if bf16 {
+            nudge_bf16_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+        } else {
+            nudge_sgemm(id, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+        }
+    }
     // Split the longer side of C, so the operand every piece packs again is the smaller one.
     let splitColumns = n >= m
     let extent = splitColumns ? n : m
@@ -98,18 +108,18 @@ func builtinGemm(
     let tiles = (extent + tile - 1) / tile
     let pieces = m * n * k < parallelMinimum ? 1 : min(threads, tiles)
     if pieces < 2 {
-        nudge_sgemm(id, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+        call(m, n, a, b, c)
         return
     }
-    let pointers = UncheckedSendable(value: (a, b, c))
+    let pointers = UncheckedSendable(value: (a, b, c, call))
     DispatchQueue.concurrentPerform(iterations: pieces) { piece in
-        let (a, b, c) = pointers.value
+        let (a, b, c, call) = pointers.value
         // Piece boundaries fall on whole tiles, so every tile is computed as in one call.
         let lo = piece * tiles / pieces * tile, hi = min(extent, (piece + 1) * tiles / pieces * tile)
         if splitColumns {
-            nudge_sgemm(id, ta, tb, m, hi - lo, k, alpha, a, lda, transB ? b + lo * ldb : b + lo, ldb, beta, c + lo, ldc)
+            call(m, hi - lo, a, transB ? b + lo * ldb : b + lo, c + lo)
         } else {
-            nudge_sgemm(id, ta, tb, hi - lo, n, k, alpha, transA ? a + lo : a + lo * lda, lda, b, ldb, beta, c + lo * ldc, ldc)
+            call(hi - lo, n, transA ? a + lo : a + lo * lda, b, c + lo * ldc)
         }
     }
 }

@@ -4,6 +4,7 @@
 // bit-identical results however a product is split over threads.
 
 import Foundation
+import CNudgeKernels
 import Testing
 @testable import NudgeTensor
 
@@ -12,10 +13,10 @@ private let cKernels = BuiltinGemm.Kernel.allCases.filter { $0 != .portable && $
 
 /// One product's operands with row strides larger than needed (the padding holds NaN, which
 /// must never reach C).
-private struct Operands {
+struct Operands {
     let m: Int, n: Int, k: Int, ta: Bool, tb: Bool
     let lda: Int, ldb: Int, ldc: Int
-    let a: [Float], b: [Float], c0: [Float]
+    var a: [Float], b: [Float], c0: [Float]
 
     init(m: Int, n: Int, k: Int, ta: Bool, tb: Bool, pad: Int = 3, seed: UInt64) {
         (self.m, self.n, self.k, self.ta, self.tb) = (m, n, k, ta, tb)
@@ -169,5 +170,125 @@ private struct Operands {
         var c = [Float](repeating: 0, count: 40 * 50)
         sgemm(transA: false, transB: true, m: 40, n: 50, k: 60, a: ops.a, lda: ops.lda, b: ops.b, ldb: ops.ldb, c: &c, ldc: 50, backend: .builtin)
         #expect(c == ops.run(BuiltinGemm.kernel, alpha: 1, beta: 0))
+    }
+}
+
+/// A Float32 value rounded to bf16 (to nearest, ties to even) and widened back.
+private func bf16Rounded(_ x: Float) -> Float {
+    var out: UInt16 = 0
+    withUnsafePointer(to: x) { nudge_f32_to_bf16(1, $0, &out) }
+    return Float(bitPattern: UInt32(out) << 16)
+}
+
+/// The mixed-precision kernel (`nudge_bf16_gemm`, AVX512_BF16): its operands are rounded to bf16
+/// and the exact products summed in Float32, so it must match the Double product of the ROUNDED
+/// operands within Float32 summation error, and differ from the unrounded product by bf16's.
+@Suite("bf16 Gemm") struct BF16GemmTests {
+    /// The operands of `ops` rounded to bf16 (NaN padding stays NaN).
+    private func rounded(_ ops: Operands) -> Operands {
+        var copy = ops
+        copy.a = ops.a.map(bf16Rounded)
+        copy.b = ops.b.map(bf16Rounded)
+        return copy
+    }
+
+    private func run(_ ops: Operands, alpha: Float, beta: Float, threads: Int = 1, parallelMinimum: Int = .max) -> [Float] {
+        var c = beta == 0 ? [Float](repeating: .nan, count: ops.c0.count) : ops.c0
+        for r in 0..<ops.m { for j in ops.n..<ops.ldc { c[r * ops.ldc + j] = .nan } }
+        builtinGemm(transA: ops.ta, transB: ops.tb, m: ops.m, n: ops.n, k: ops.k, alpha: alpha, a: ops.a, lda: ops.lda, b: ops.b,
+                    ldb: ops.ldb, beta: beta, c: &c, ldc: ops.ldc, threads: threads, parallelMinimum: parallelMinimum, bf16: true)
+        return c
+    }
+
+    /// Around the tile (12 × 32), odd k (a pair padded with zero) and past the k block (768).
+    static let shapes: [(Int, Int, Int)] = GemmTests.shapes + [(40, 70, 767), (13, 33, 769), (25, 64, 1537), (100, 300, 2)]
+
+    @Test(arguments: [(false, false), (true, false), (false, true), (true, true)])
+    func matchesTheProductOfRoundedOperands(ta: Bool, tb: Bool) {
+        guard MixedPrecision.isSupported else { return }  // no AVX512_BF16: the kernel does not exist here
+        for (index, (m, n, k)) in Self.shapes.enumerated() {
+            let ops = Operands(m: m, n: n, k: k, ta: ta, tb: tb, seed: UInt64(40 + index))
+            rounded(ops).check(run(ops, alpha: 1, beta: 0), alpha: 1, beta: 0, "bf16")
+        }
+    }
+
+    @Test func alphaAndBeta() {
+        guard MixedPrecision.isSupported else { return }
+        for (alpha, beta) in [(Float(1), Float(1)), (-0.5, 0), (2, 0.25), (0.75, -1)] {
+            for (m, n, k, ta, tb) in [(7, 33, 65, false, true), (20, 17, 800, true, false), (1, 1, 1, false, false), (15, 70, 9, true, true)] {
+                let ops = Operands(m: m, n: n, k: k, ta: ta, tb: tb, seed: 9)
+                rounded(ops).check(run(ops, alpha: alpha, beta: beta), alpha: alpha, beta: beta, "bf16")
+            }
+        }
+    }
+
+    /// The operands really are rounded: against the unrounded product, the error is bf16's
+    /// (relative 2⁻⁹ per operand), far above Float32's.
+    @Test func roundsItsOperands() {
+        guard MixedPrecision.isSupported else { return }
+        let ops = Operands(m: 40, n: 50, k: 300, ta: false, tb: true, seed: 4)
+        let c = run(ops, alpha: 1, beta: 0), (value, scale) = ops.reference(alpha: 1, beta: 0)
+        let worst = (0..<40).flatMap { i in (0..<50).map { j in abs(Double(c[i * ops.ldc + j]) - value[i * 50 + j]) / scale[i * 50 + j] } }.max()!
+        #expect(worst > 1e-4 && worst < 1e-2, "worst relative error \(worst)")
+    }
+
+    @Test func threadCountDoesNotChangeTheBits() {
+        guard MixedPrecision.isSupported else { return }
+        for (m, n, k, ta, tb) in [(13, 301, 900, false, true), (301, 13, 390, true, false), (129, 129, 64, false, false), (5, 1000, 17, true, true)] {
+            let ops = Operands(m: m, n: n, k: k, ta: ta, tb: tb, seed: 23)
+            let one = run(ops, alpha: 0.5, beta: 1)
+            for threads in [2, 3] {
+                let split = run(ops, alpha: 0.5, beta: 1, threads: threads, parallelMinimum: 0)
+                #expect(zip(one, split).allSatisfy { $0.bitPattern == $1.bitPattern || ($0.isNaN && $1.isNaN) }, "\(m)×\(n)×\(k) on \(threads) threads")
+            }
+        }
+    }
+
+    /// Inside `MixedPrecision.bf16`, sgemm runs the bf16 kernel on products larger than decoding
+    /// batches and Float32 elsewhere; outside it, always Float32.
+    @Test func scopeRoutesLargeProductsOnly() {
+        guard MixedPrecision.isSupported else {
+            #expect(MixedPrecision.bf16 { !MixedPrecision.isActive })
+            return
+        }
+        let rows = MixedPrecision.minimumRows
+        for m in [rows, rows + 1] {
+            let ops = Operands(m: m, n: 64, k: 96, ta: false, tb: true, pad: 0, seed: 8)
+            func product() -> [Float] {
+                var c = [Float](repeating: 0, count: m * 64)
+                sgemm(transA: false, transB: true, m: m, n: 64, k: 96, a: ops.a, lda: ops.lda, b: ops.b, ldb: ops.ldb, c: &c, ldc: 64)
+                return c
+            }
+            let plain = product(), scoped = MixedPrecision.bf16 { product() }
+            #expect(plain == product())
+            if m > rows {
+                #expect(scoped == run(ops, alpha: 1, beta: 0))
+                #expect(scoped != plain)
+            } else {
+                #expect(scoped == plain)
+            }
+        }
+        #expect(!MixedPrecision.isActive)
+        #expect(MixedPrecision.bf16(false) { !MixedPrecision.isActive })
+    }
+
+    /// A linear layer's forward and both backward products under the scope stay within bf16's
+    /// error of Float32's.
+    @Test func linearGradientsStayCloseToFloat32() {
+        guard MixedPrecision.isSupported else { return }
+        let x = randomTensor([48, 80], seed: 1), w = randomTensor([72, 80], seed: 2)
+        func gradients() -> [[Float]] {
+            let y = linear(x, weight: w, bias: nil)
+            let g = grad([x, w]) { v in
+                let out = linear(v[0], weight: v[1], bias: nil)
+                return (out * out).sum()
+            }
+            return [y.scalars] + g.map(\.scalars)
+        }
+        let exact = gradients(), mixed = MixedPrecision.bf16 { gradients() }
+        for (name, (e, m)) in zip(["y", "dx", "dW"], zip(exact, mixed)) {
+            let scale = e.map(abs).max()!, diff = zip(e, m).map { abs($0 - $1) }.max()!
+            #expect(diff > 0 && diff < 2e-2 * scale, "\(name): max |Δ| \(diff) against max |value| \(scale)")
+        }
     }
 }

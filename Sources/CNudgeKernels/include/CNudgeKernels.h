@@ -61,6 +61,15 @@ int nudge_sgemm_tile_columns(int kernel);
 void nudge_sgemm(int kernel, int transA, int transB, long m, long n, long k, float alpha, const float *a, long lda,
                  const float *b, long ldb, float beta, float *c, long ldc);
 
+/// Whether `nudge_bf16_gemm` runs on this CPU (it needs AVX512_BF16).
+int nudge_bf16_gemm_supported(void);
+
+/// `nudge_sgemm` (AVX-512 tiles, the same split rules) with op(A) and op(B) rounded to bf16 (to
+/// nearest, ties to even) and the products summed in Float32 by `vdpbf16ps`: mixed-precision
+/// training's products. Needs `nudge_bf16_gemm_supported()`.
+void nudge_bf16_gemm(int transA, int transB, long m, long n, long k, float alpha, const float *a, long lda, const float *b, long ldb,
+                     float beta, float *c, long ldc);
+
 /// Q8_0 products over a frozen weight W (n×k) stored as int8 values in rows of `kp` = k rounded up
 /// to 32 (zero-padded) with one float scale per block of 32 (`kp/32` per row): W[o][c] =
 /// d[o·kp/32 + c/32]·q[o·kp + c]. Weights are dequantized in registers, never written out.

@@ -35,6 +35,8 @@ public struct OnlineDPOConfig: Sendable {
     /// The weights that sample each step's completions (bf16: copies made for the step; the Float32
     /// policy scores the tokens).
     public var rolloutDtype: GenerationWeights = .float32
+    /// TRL's `bf16`: training products on bf16 operands with Float32 sums (`MixedPrecision`).
+    public var bf16 = false
     /// Prompts per step (TRL's per_device_train_batch_size).
     public var batchSize = 8
     /// k: completions sampled per prompt; the judge's best and worst form the pair (TRL: 2).
@@ -183,6 +185,7 @@ public final class OnlineDPOTrainer: Trainer {
     public let config: OnlineDPOConfig
     public let optimizer: Adam
     public private(set) var step = 0
+    public var bf16: Bool { config.bf16 }
     var cursor: PromptCursor
     var tokensSeen = 0
     var round = OnlineDPORound()

@@ -8,6 +8,7 @@ import NudgeLM
 import NudgeNN
 import NudgeConfig
 import NudgeReport
+import NudgeTensor
 
 /// Drives a `Trainer` through a run directory.
 public struct AlignRunner {
@@ -83,7 +84,7 @@ public struct AlignRunner {
         for k in (startStep + 1)..<(max(steps, startStep) + 1) {
             let stepResult: StepResult?
             do {
-                stepResult = try trainer.trainStep()
+                stepResult = try MixedPrecision.bf16(trainer.bf16) { try trainer.trainStep() }
             } catch let error as NonFiniteValueError {
                 throw stopped("\(error)")
             } catch RewardError.interrupted {

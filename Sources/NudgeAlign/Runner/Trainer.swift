@@ -19,6 +19,12 @@ public protocol Trainer: AnyObject {
     func saveCheckpoint(to directory: URL) throws
     /// Restores a checkpoint written by `saveCheckpoint`; the following steps repeat the uninterrupted run's.
     func restoreCheckpoint(from directory: URL) throws
+    /// Whether `trainStep` runs inside `MixedPrecision.bf16` (the config's `bf16`).
+    var bf16: Bool { get }
+}
+
+extension Trainer {
+    public var bf16: Bool { false }
 }
 
 /// The result of one trainer step (metrics with TRL's names, and completions for samples.jsonl).
@@ -27,11 +33,13 @@ public typealias StepResult = OnlineStepResult
 extension GRPOTrainer: Trainer {
     public var completedSteps: Int { step }
     public var totalSteps: Int { config.steps }
+    public var bf16: Bool { config.bf16 }
 }
 
 extension PPORLHFTrainer: Trainer {
     public var completedSteps: Int { step }
     public var totalSteps: Int { config.steps }
+    public var bf16: Bool { config.bf16 }
 }
 
 /// Training stopped on a non-finite value: the reason, and the checkpoint that is left (always

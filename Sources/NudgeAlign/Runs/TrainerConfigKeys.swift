@@ -39,6 +39,7 @@ extension GRPOConfig {
             .float("beta", \.beta, min: 0, help: "β of the KL leash (0: no reference model)."),
             .choice("ref_model_dtype", \.refModelDtype, help: "The frozen copy of the initial policy used as the reference: float32, or bf16 (its attention and MLP weights in half the bytes, products on bf16 kernels)."),
             .choice("rollout_dtype", \.rolloutDtype, help: "The weights that sample the completions: float32, or bf16 copies made each step (half the bytes read per token; the tokens are then scored with the Float32 policy, as TRL does with bf16 vLLM rollouts)."),
+            .bf16(\.bf16),
             .double("gamma", \.gamma, min: 0, max: 1, help: "γ of REINFORCE++'s token returns (advantage=reinforce_pp; the baseline variant uses 1, as OpenRLHF)."),
             .bool("use_bias_correction_kl", \.klBiasCorrection, help: "Multiply the k3 KL term by the importance ratio (TRL's option, off by default)."),
             .float("epsilon", \.epsilon, min: 0, help: "Clip range ε (low side)."),
@@ -82,6 +83,7 @@ extension PPORLHFConfig {
             .double("beta", \.klCoefficient, min: 0, help: "β: the KL coefficient (initial, when adaptive); 0.1 for the fresh preset model unless set."),
             .choice("ref_model_dtype", \.refModelDtype, help: "The frozen copy of the initial policy used as the reference: float32, or bf16 (its attention and MLP weights in half the bytes, products on bf16 kernels)."),
             .choice("rollout_dtype", \.rolloutDtype, help: "The weights that sample the completions: float32, or bf16 copies made each step (half the bytes read per token; the tokens are then scored with the Float32 policy, as TRL does with bf16 vLLM rollouts)."),
+            .bf16(\.bf16),
             .choice("kl_estimator", \.klEstimator, help: "Per-token KL estimator."),
             .choice("kl_placement", \.klPlacement, help: "KL penalty in the token rewards or in the loss."),
             .custom("target_kl", field: { p, c in
@@ -124,6 +126,7 @@ extension OfflineTrainingConfig {
             .limit("max_length", \.maxLength, help: "Truncate sequences to this many tokens"),
             .clipNorm("max_grad_norm", \.maxGradNorm, help: "Clip the gradient norm to this."),
             .gradientCheckpointing(\.gradientCheckpointing),
+            .bf16(\.bf16),
         ]
     }
 }
@@ -133,6 +136,12 @@ extension ConfigBinding {
     static func gradientCheckpointing(_ path: WritableKeyPath<Root, Bool>) -> Self {
         .bool("gradient_checkpointing", path,
               help: "Activation checkpointing: keep only each decoder block's input in the forward pass and recompute the block in backward (less memory, about a third more compute; same gradients).")
+    }
+
+    /// TRL's `bf16` (every trainer's TrainingArguments), declared once for all trainers.
+    static func bf16(_ path: WritableKeyPath<Root, Bool>) -> Self {
+        .bool("bf16", path,
+              help: "Mixed precision: training's matrix products (forward, backward, attention, head) on bf16 operands with Float32 sums, about twice as fast; weights, gradients and optimizer state stay Float32. Needs AVX512_BF16 (elsewhere the products stay Float32).")
     }
 }
 
@@ -212,6 +221,7 @@ extension OnlineDPOConfig {
             .float("beta", \.beta, min: 0, help: "β: strength of the KL leash to the reference."),
             .choice("ref_model_dtype", \.refModelDtype, help: "The frozen copy of the initial policy used as the reference: float32, or bf16 (its attention and MLP weights in half the bytes, products on bf16 kernels)."),
             .choice("rollout_dtype", \.rolloutDtype, help: "The weights that sample the completions: float32, or bf16 copies made each step (half the bytes read per token; the tokens are then scored with the Float32 policy, as TRL does with bf16 vLLM rollouts)."),
+            .bf16(\.bf16),
             .int("batch_size", \.batchSize, min: 1, help: "Prompts per step (TRL's per_device_train_batch_size); 16 for the fresh preset model unless set."),
             .int("num_generations", \.numGenerations, min: 2, help: "k: completions sampled per prompt; the judge's best and worst form the pair (TRL: 2); 8 for the fresh preset model unless set."),
             .int("max_new_tokens", \.maxNewTokens, min: 1, help: "New tokens per completion; 6 for the built-in task unless set."),

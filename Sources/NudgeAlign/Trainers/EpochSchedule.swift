@@ -113,10 +113,14 @@ public final class OfflineTrainer<Metrics>: Trainer {
     /// The metrics of every step taken by this object.
     public private(set) var history: [Metrics] = []
 
-    init(model: Module, optimizer: Adam, plan: OfflinePlan<Metrics>) {
+    /// Whether steps run their products on bf16 operands (the config's `bf16`).
+    public let bf16: Bool
+
+    init(model: Module, optimizer: Adam, bf16: Bool = false, plan: OfflinePlan<Metrics>) {
         self.model = model
         self.optimizer = optimizer
         self.plan = plan
+        self.bf16 = bf16
         cursor = EpochCursor(plan.schedule)
     }
 
@@ -153,6 +157,8 @@ public protocol OfflineTrainingConfig: Sendable {
     var seed: UInt64 { get set }
     /// Activation checkpointing of the trained model's decoder blocks (TRL's `gradient_checkpointing`).
     var gradientCheckpointing: Bool { get set }
+    /// Training products on bf16 operands (TRL's `bf16`).
+    var bf16: Bool { get set }
 }
 
 extension SFTConfig: OfflineTrainingConfig {}

@@ -32,6 +32,8 @@ public struct KTOConfig: Sendable {
     /// Activation checkpointing (TRL's `gradient_checkpointing`): each decoder block of the trained
     /// model is recomputed in backward instead of keeping its activations; gradients are unchanged.
     public var gradientCheckpointing = false
+    /// TRL's `bf16`: training products on bf16 operands with Float32 sums (`MixedPrecision`).
+    public var bf16 = false
 
     public init() {}
 }
@@ -146,7 +148,7 @@ public enum KTOTrainer {
                                template: ChatTemplate? = nil, rows: [DatasetRow], config c: KTOConfig,
                                optimizer: Adam? = nil) throws -> OfflineTrainer<KTOMetrics> {
         let optimizer = optimizer ?? AdamW(learningRate: c.learningRate, weightDecay: 0)
-        return OfflineTrainer(model: policy, optimizer: optimizer,
+        return OfflineTrainer(model: policy, optimizer: optimizer, bf16: c.bf16,
                               plan: try plan(policy: policy, reference: reference, tokenizer: tokenizer, template: template, rows: rows,
                                              config: c, optimizer: optimizer))
     }

@@ -38,6 +38,8 @@ public struct PRMConfig: Sendable {
     /// Activation checkpointing (TRL's `gradient_checkpointing`): each decoder block of the trained
     /// model is recomputed in backward instead of keeping its activations; gradients are unchanged.
     public var gradientCheckpointing = false
+    /// TRL's `bf16`: training products on bf16 operands with Float32 sums (`MixedPrecision`).
+    public var bf16 = false
     /// Weight of an auxiliary language-modeling loss on the tokens of the correct steps (not in TRL;
     /// 0: TRL's loss alone). Why: a step label such as "a+b+c=s is right" depends on all its digits
     /// at once, with next to no signal in any one of them, so the classification loss alone gives a
@@ -228,7 +230,7 @@ public enum PRMTrainer {
     public static func trainer(model: ScalarHeadModel, tokenizer: any Tokenizer, rows: [DatasetRow], evalRows: [DatasetRow] = [],
                                config c: PRMConfig, optimizer: Adam? = nil) throws -> OfflineTrainer<PRMMetrics> {
         let optimizer = optimizer ?? AdamW(learningRate: c.learningRate, weightDecay: c.weightDecay)
-        return OfflineTrainer(model: model, optimizer: optimizer,
+        return OfflineTrainer(model: model, optimizer: optimizer, bf16: c.bf16,
                               plan: try plan(model: model, tokenizer: tokenizer, rows: rows, evalRows: evalRows, config: c, optimizer: optimizer))
     }
 

@@ -20,6 +20,8 @@ public struct RewardConfig: Sendable {
     /// Activation checkpointing (TRL's `gradient_checkpointing`): each decoder block of the trained
     /// model is recomputed in backward instead of keeping its activations; gradients are unchanged.
     public var gradientCheckpointing = false
+    /// TRL's `bf16`: training products on bf16 operands with Float32 sums (`MixedPrecision`).
+    public var bf16 = false
 
     public init() {}
 }
@@ -47,7 +49,7 @@ public enum RewardTrainer {
     public static func trainer(model: ScalarHeadModel, tokenizer: any Tokenizer, template: ChatTemplate? = nil, rows: [DatasetRow],
                                config c: RewardConfig, optimizer: Adam? = nil) throws -> OfflineTrainer<RewardMetrics> {
         let optimizer = optimizer ?? AdamW(learningRate: c.learningRate, weightDecay: 0)
-        return OfflineTrainer(model: model, optimizer: optimizer,
+        return OfflineTrainer(model: model, optimizer: optimizer, bf16: c.bf16,
                               plan: try plan(model: model, tokenizer: tokenizer, template: template, rows: rows, config: c, optimizer: optimizer))
     }
 

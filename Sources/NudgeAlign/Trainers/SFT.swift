@@ -26,6 +26,8 @@ public struct SFTConfig: Sendable {
     /// Activation checkpointing (TRL's `gradient_checkpointing`): each decoder block of the trained
     /// model is recomputed in backward instead of keeping its activations; gradients are unchanged.
     public var gradientCheckpointing = false
+    /// TRL's `bf16`: training products on bf16 operands with Float32 sums (`MixedPrecision`).
+    public var bf16 = false
 
     public init() {}
 }
@@ -52,7 +54,7 @@ public enum SFTTrainer {
                                rows: [DatasetRow], evalRows: [DatasetRow] = [], config c: SFTConfig,
                                optimizer: Adam? = nil) throws -> OfflineTrainer<Float> {
         let optimizer = optimizer ?? AdamW(learningRate: c.learningRate, weightDecay: c.weightDecay)
-        return OfflineTrainer(model: model, optimizer: optimizer,
+        return OfflineTrainer(model: model, optimizer: optimizer, bf16: c.bf16,
                               plan: try plan(model: model, tokenizer: tokenizer, template: template, rows: rows, evalRows: evalRows,
                                              config: c, optimizer: optimizer))
     }
