@@ -5,6 +5,8 @@ run's metrics.jsonl wall_time column (median step after the first), the peers' f
 callback (Benchmarks/peers/real/bench_trl_real.py). Pairs run interleaved, peer first.
 Usage: scripts/bench_real.py NUDGE_BIN NUDGEBENCH_BIN HF_DIR DATA_DIR PYTHON [--rounds 1] [--only grpo,sft,...] [--lora-base q8_0] [--steps 6]
   [--rollout-bf16]  (generate and GRPO modes: Nudge also runs with bf16 rollout weights, reported as nudge_bf16_* and ratio_bf16)
+  [--mixed]  (training modes: both sides also run in mixed precision: the peer with bf16=True / torch.autocast (peer_mixed_*),
+              Nudge with <trainer>.bf16=true, GRPO with rollout_dtype=bf16 too (nudge_mixed_*); ratio_mixed compares the two)
 Modes: generate, sft, torch_sft, dpo, grpo, grpo_beta, grpo_lora (Nudge: QLoRA over a lora.base base; TRL: PEFT LoRA, Float32 base).
 DATA_DIR comes from Benchmarks/peers/real/make_data.py; HF_DIR from ../shared/peers/real/convert_gguf.py."""
 import json, os, re, shutil, statistics, subprocess, sys, tempfile, time
@@ -16,6 +18,7 @@ only = sys.argv[sys.argv.index("--only") + 1].split(",") if "--only" in sys.argv
 peer = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Benchmarks", "peers", "real", "bench_trl_real.py")
 steps = int(sys.argv[sys.argv.index("--steps") + 1]) if "--steps" in sys.argv else 6
 rollout_bf16 = "--rollout-bf16" in sys.argv
+mixed = "--mixed" in sys.argv
 work = tempfile.mkdtemp(prefix="bench-real-")
 for name, n in (("sft.jsonl", 8 * steps), ("dpo.jsonl", 8 * steps)):   # one epoch = `steps` steps of 8 rows
     with open(os.path.join(data, name)) as f, open(os.path.join(work, name), "w") as g:
@@ -71,6 +74,9 @@ for r in range(rounds):
                            bf16_fidelity={k: n[k] for k in ("mean_abs_logprob_diff", "max_abs_logprob_diff", "greedy_tokens_agreeing", "greedy_tokens")})
         elif mode == "torch_sft":
             row["peer_s_per_step"] = round(p["s_per_step_median_excl_first"], 3)
+            if mixed:
+                out, rss, wall = timed([python, peer, hf, data, mode, str(steps)], env={"PEERS_BF16": "1"})
+                row["peer_mixed_s_per_step"] = round(json.loads(out.strip().splitlines()[-1])["s_per_step_median_excl_first"], 3)
         else:
             row["peer_s_per_step"] = round(p["s_per_step_median_excl_first"], 3)
             run = os.path.join(work, f"{mode}-{r}")
@@ -84,6 +90,17 @@ for r in range(rounds):
                 median, each = nudge_steps(run)
                 row.update(nudge_bf16_s_per_step=round(median, 3), nudge_bf16_steps=each, nudge_bf16_rss_gb=round(rss, 2),
                            ratio_bf16=round(p["s_per_step_median_excl_first"] / median, 2))
+            if mixed:
+                out, rss, wall = timed([python, peer, hf, data, mode, str(steps)], env={"PEERS_BF16": "1"})
+                pm = json.loads(out.strip().splitlines()[-1])["s_per_step_median_excl_first"]
+                section = "grpo" if mode.startswith("grpo") else mode
+                extra = ["--set", f"{section}.bf16=true"] + (["--set", "grpo.rollout_dtype=bf16"] if section == "grpo" else [])
+                row.update(peer_mixed_s_per_step=round(pm, 3), peer_mixed_rss_gb=round(rss, 2))
+                run = os.path.join(work, f"{mode}-mixed-{r}")
+                _, rss, wall = timed(nudge_cmd(mode, run) + extra)
+                median, each = nudge_steps(run)
+                row.update(nudge_mixed_s_per_step=round(median, 3), nudge_mixed_steps=each, nudge_mixed_rss_gb=round(rss, 2),
+                           ratio_mixed=round(pm / median, 2), ratio_mixed_to_peer_float32=round(p["s_per_step_median_excl_first"] / median, 2))
         row["load"] = os.getloadavg()[0]
         results.append(row)
         print(json.dumps(row), flush=True)

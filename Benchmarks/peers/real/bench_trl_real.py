@@ -7,6 +7,7 @@ gives each its own peak RSS. Prints one JSON line.
   dpo               TRL DPOTrainer: 8 pairs per step, beta 0.1, lr 1e-6 (reference forward every step)
   torch_sft         the SFT step in bare PyTorch: the same 8 rows padded, forward + masked CE + backward + AdamW
   generate          transformers generate: 16 rows x 32 new tokens, sampling at temperature 1, no early stop
+PEERS_BF16=1: the trainers with bf16=True (torch.autocast on the CPU), torch_sft under torch.autocast("cpu", torch.bfloat16).
 Usage: python bench_trl_real.py MODEL_DIR DATA_DIR MODE [steps]
 (Extends ../shared/peers/real/bench_trl_real.py with dpo, torch_sft and generate.)"""
 import json, os, re, statistics, sys, tempfile, time
@@ -76,9 +77,12 @@ elif mode == "torch_sft":
     lab = torch.tensor([[t if m else -100 for t, m in zip(s, mk)] + [-100] * (n - len(s)) for s, mk in zip(seqs, masks)])
     opt = torch.optim.AdamW(model.parameters(), lr=2e-5)
     model.train(); d = []
+    import contextlib
+    autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if os.environ.get("PEERS_BF16") == "1" else contextlib.nullcontext
     for _ in range(steps):
         t = time.perf_counter()
-        loss = model(input_ids=ids, attention_mask=att, labels=lab).loss
+        with autocast():
+            loss = model(input_ids=ids, attention_mask=att, labels=lab).loss
         loss.backward(); torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0); opt.step(); opt.zero_grad()
         d.append(time.perf_counter() - t)
     result.update(batch=list(ids.shape), s_per_step_median_excl_first=statistics.median(d[1:]), s_per_step=[round(x, 3) for x in d])
