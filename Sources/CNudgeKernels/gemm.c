@@ -462,6 +462,31 @@ void nudge_sgemm(int kernel, int transA, int transB, long m, long n, long k, flo
 // Float32 kernel's KC = 384 floats do.
 enum { KC16 = 768 };
 
+/// Transposes a 16 × 16 block of 32-bit words in registers: r[i][c] becomes r[c][i].
+TARGET_BF16 INLINE void transpose16x16(__m512i r[16]) {
+    __m512i t[16], u[16];
+    // Within each 128-bit lane: pairs of rows interleaved, then groups of four rows.
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+    }
+    for (int g = 0; g < 16; g += 4) {
+        u[g] = _mm512_unpacklo_epi64(t[g], t[g + 2]);
+        u[g + 1] = _mm512_unpackhi_epi64(t[g], t[g + 2]);
+        u[g + 2] = _mm512_unpacklo_epi64(t[g + 1], t[g + 3]);
+        u[g + 3] = _mm512_unpackhi_epi64(t[g + 1], t[g + 3]);
+    }
+    // u[4g + j]'s lane L holds column 4L + j of rows 4g … 4g + 3: gather the four groups' lanes.
+    for (int j = 0; j < 4; j++) {
+        __m512i x0 = _mm512_shuffle_i32x4(u[j], u[4 + j], 0x44), x1 = _mm512_shuffle_i32x4(u[8 + j], u[12 + j], 0x44);
+        __m512i x2 = _mm512_shuffle_i32x4(u[j], u[4 + j], 0xEE), x3 = _mm512_shuffle_i32x4(u[8 + j], u[12 + j], 0xEE);
+        r[j] = _mm512_shuffle_i32x4(x0, x1, 0x88);
+        r[4 + j] = _mm512_shuffle_i32x4(x0, x1, 0xDD);
+        r[8 + j] = _mm512_shuffle_i32x4(x2, x3, 0x88);
+        r[12 + j] = _mm512_shuffle_i32x4(x2, x3, 0xDD);
+    }
+}
+
 /// Packs lanes [0, count) × k [0, kc) of a matrix into slivers of `width` lanes (12 for A, 32
 /// for B): sliver s holds, for each pair q of k, `width` 32-bit words (bf16 of k = 2q low, 2q + 1
 /// high), zero past `count` and past kc. Element (lane, p) is src[lane·ld + p] when `kContiguous`,
@@ -474,22 +499,27 @@ TARGET_BF16 INLINE void pack_pairs(const float *restrict src, long ld, int kCont
         long lanes = min_long(width, count - s0);
         unsigned *d = dst + s0 * kq;
         if (kContiguous) {
-            // A lane's pairs are adjacent: 32 values convert to 16 words, scattered one per pair.
-            _Alignas(64) unsigned words[16];
-            for (long l = 0; l < width; l++) {
-                if (l >= lanes) {
-                    for (long q = 0; q < kq; q++) d[q * width + l] = 0;
-                    continue;
-                }
-                const float *row = src + (s0 + l) * ld;
+            // A lane's pairs are adjacent: 32 values of each of 16 lanes convert to a 16 × 16 block
+            // of words (lane × pair), transposed in registers to pair × lane and stored a pair at a time.
+            for (long l0 = 0; l0 < width; l0 += 16) {
+                long group = min_long(16, lanes - l0), span = min_long(16, width - l0);
+                __mmask16 store = (__mmask16)((1u << span) - 1);
                 for (long p = 0; p < kc; p += 32) {
                     long left = kc - p;
                     __mmask16 m0 = left >= 16 ? 0xFFFF : (__mmask16)((1u << left) - 1);
                     __mmask16 m1 = left >= 32 ? 0xFFFF : left > 16 ? (__mmask16)((1u << (left - 16)) - 1) : 0;
-                    __m512 x0 = _mm512_maskz_loadu_ps(m0, row + p), x1 = _mm512_maskz_loadu_ps(m1, row + p + 16);
-                    _mm512_store_si512(words, (__m512i)_mm512_cvtne2ps_pbh(x1, x0));
-                    long n = min_long(16, kq - p / 2);
-                    for (long t = 0; t < n; t++) d[(p / 2 + t) * width + l] = words[t];
+                    __m512i r[16];
+                    for (long l = 0; l < 16; l++) {
+                        if (l < group) {
+                            const float *row = src + (s0 + l0 + l) * ld + p;
+                            r[l] = (__m512i)_mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(m1, row + 16), _mm512_maskz_loadu_ps(m0, row));
+                        } else {
+                            r[l] = _mm512_setzero_si512();
+                        }
+                    }
+                    transpose16x16(r);
+                    long pairs = min_long(16, kq - p / 2);
+                    for (long c = 0; c < pairs; c++) _mm512_mask_storeu_epi32(d + (p / 2 + c) * width + l0, store, r[c]);
                 }
             }
         } else {
