@@ -517,6 +517,16 @@ func quantizedLinearInputGradient(m: Int, g: UnsafePointer<Float>, weight w: Qua
     withDequantized(w) { sgemm(transA: false, transB: false, m: m, n: w.columns, k: w.rows, a: g, lda: w.rows, b: $0, ldb: w.columns, c: dx, ldc: w.columns) }
 }
 
+/// Adds `bias` (outCount values) to each of the `rows` rows of `out`, untaped (after a product that
+/// cannot start from the bias the way sgemm's β = 1 does).
+func addBias(_ bias: Tensor, to out: Tensor, rows: Int) {
+    let outCount = bias.count
+    for r in 0..<rows {
+        let y = out.data + r * outCount
+        for o in 0..<outCount { y[o] += bias.data[o] }
+    }
+}
+
 /// y = x·Wᵀ + b for a quantized frozen W of shape (out, in); x is (…, in). Only x (and a tracked
 /// bias) get gradients: dx = g·W, db = Σ_rows g.
 public func linear(_ x: Tensor, weight: QuantizedMatrix, bias: Tensor?) -> Tensor {
@@ -527,10 +537,7 @@ public func linear(_ x: Tensor, weight: QuantizedMatrix, bias: Tensor?) -> Tenso
     quantizedLinearProduct(m: rows, x: x.data, weight: weight, y: out.data)
     if let bias {
         precondition(bias.count == outCount, "linear: bias \(bias.shape) for quantized weight \(weight.shape)")
-        for r in 0..<rows {
-            let y = out.data + r * outCount
-            for o in 0..<outCount { y[o] += bias.data[o] }
-        }
+        addBias(bias, to: out, rows: rows)
     }
     let inputs = bias.map { [x, $0] } ?? [x]
     if let tape = Tape.active(inputs) {
