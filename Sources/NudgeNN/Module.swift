@@ -78,7 +78,8 @@ public struct NamedTensors: Sendable, Sequence {
 
     /// Every tensor scaled by `factor`.
     public func scaled(by factor: Float) -> NamedTensors {
-        NamedTensors(zip(keys, tensors.map { t in t.map { $0 * factor } }).map { ($0, $1) })
+        // The vector kernel's product, bit for bit the scalar one's (one rounding per value).
+        NamedTensors(zip(keys, tensors.map { t in withoutGradients { t * factor } }).map { ($0, $1) })
     }
 
     /// Each tensor's L2 norm by key, its squares summed in Double in order (e.g. the gradient norm
