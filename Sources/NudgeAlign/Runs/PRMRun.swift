@@ -38,10 +38,10 @@ public enum PRMRun {
             // all with a constant learning rate. With TRL's linear decay (prm.lr_scheduler_type, the
             // default) it is a matter of rows seen and of the loss's weight (seed 0 / seed 1): 40000 × 3
             // 0.784 / –, batch 16 0.820 / 0.795, 60000 × 3 0.849 / 0.796, 70000 × 3 – / 0.821, and
-            // 60000 × 3 with weight 2 (these defaults) 0.899 for seed 1, seed 0 below in PRMRun's
-            // history; a 6e-3 peak with 5% warmup did worse (0.752). Each about 5-7 min on 2 shared cores.
-            // None of these models catches a wrong first-column sum (0-13 of 128 in `firstColumnProbes`):
-            // the gain is in the other steps.
+            // 60000 × 3 with weight 2 (these defaults) 0.893 / 0.899; a 6e-3 peak with 5% warmup did
+            // worse (0.752, seed 0). Each 4-7 min on 2 shared cores (these defaults 397 s and 410 s
+            // beside other jobs). Wrong first-column sums caught (`firstColumnProbes`, of 128): 0-13
+            // for all but the defaults' seed-0 model, 104 (seed 1: 0), so that gain is not yet robust.
             config.setDefault("prm.lm_loss_weight", .double(2))
             config.setDefault("prm.epochs", .int(3))
             config.setDefault("rows", .int(60000))
