@@ -31,7 +31,7 @@ public struct MethodsLabContext {
     public let root: URL
     /// PRM-GRPO: how GRPO uses the PRM (process or mixed), and the PRM's stepwise rows and epochs.
     public var prmRewardMode: RewardMode = .mixed
-    public var prmRows = 40000
+    public var prmRows = 60000
     public var prmEpochs = 3
 
     /// New tokens of a completion of the task (greedy evaluation and sampling).
@@ -229,7 +229,7 @@ public enum MethodsLab {
         .bool("quick", false, help: "A smoke test: no warm start, 8 held-out rows, 512 rollouts unless set, a tiny PRM."),
         .choice("prm_grpo.reward_mode", [RewardMode.process.rawValue, RewardMode.mixed.rawValue], default: RewardMode.mixed.rawValue,
                 help: "PRM-GRPO: mixed (the outcome reward plus the PRM's step scores, grpo.reward_mode=mixed) or process (the step scores alone)."),
-        .int("prm.rows", 0, min: 0, help: "PRM-GRPO: stepwise rows of its PRM; 0: nudge prm's default 40000 (quick: 16)."),
+        .int("prm.rows", 0, min: 0, help: "PRM-GRPO: stepwise rows of its PRM; 0: nudge prm's default 60000 (quick: 16)."),
         .int("prm.epochs", 0, min: 0, help: "PRM-GRPO: epochs of its PRM; 0: nudge prm's default 3 (quick: 1)."),
     ])
 
@@ -266,7 +266,7 @@ public enum MethodsLab {
                                         rollouts: rollouts ?? (quick ? 512 : 96_000), promptsPerStep: quick ? 4 : 16, generations: quick ? 4 : 8,
                                         seed: seed, quick: quick, root: root)
         context.prmRewardMode = prmRewardMode
-        context.prmRows = prmRows ?? (quick ? 16 : 40000)
+        context.prmRows = prmRows ?? (quick ? 16 : 60000)
         context.prmEpochs = prmEpochs ?? (quick ? 1 : 3)
         var results: [MethodsLabResult] = []
         for method in methods ?? Self.methods(for: task) {

@@ -28,7 +28,7 @@ public enum ProcessRewardLab {
         .double("target_accuracy", 0, min: 0, max: 1,
                 help: "The accuracy whose first step is reported for each run; 0: the warm start's held-out accuracy + 0.1."),
         .string("prm.model", "", help: "A PRM from nudge prm (prm.safetensors or its run directory); empty: train one here with nudge prm's defaults."),
-        .int("prm.rows", 40000, min: 1, help: "Stepwise rows of the PRM trained here (nudge prm's default)."),
+        .int("prm.rows", 60000, min: 1, help: "Stepwise rows of the PRM trained here (nudge prm's default)."),
         .int("prm.epochs", 3, min: 1, help: "Epochs of the PRM trained here (nudge prm's default)."),
         .double("warmup.target_accuracy", 0.2, min: 0, max: 1, help: "Stop the SFT warm start at this development accuracy."),
         .int("warmup.sft_epochs", 30, min: 0, help: "At most this many SFT epochs of the warm start."),

@@ -190,3 +190,26 @@ public struct TrainerConfigurationError: Error, CustomStringConvertible {
     public var description: String { "\(field): \(message)" }
 }
 
+
+/// transformers' `lr_scheduler_type` (TrainingArguments, which TRL's configs inherit), the kinds
+/// an offline trainer can follow; "linear" is transformers' default.
+public enum LRSchedulerType: String, CaseIterable, Sendable {
+    case linear, cosine, constant
+    case constantWithWarmup = "constant_with_warmup"
+
+    /// The learning rate of optimizer step `step` (0-based) of `total`, peaking at `peak` after
+    /// `warmupSteps` (transformers' `warmup_steps`: a count from 1 up, a fraction of `total` below
+    /// 1, rounded up), on NudgeNN's `LearningRateSchedule`. As transformers' schedulers, except that
+    /// the warmup's first step takes peak/w rather than 0 (LearningRateSchedule's warmup).
+    public func learningRate(step: Int, total: Int, peak: Float, warmupSteps: Double) -> Float {
+        let warmup = warmupSteps >= 1 ? Int(warmupSteps) : Int((Double(total) * warmupSteps).rounded(.up))
+        switch self {
+        case .constant: return LearningRateSchedule.constant(peak)(step)
+        case .constantWithWarmup: return LearningRateSchedule.linearWarmup(peak: peak, steps: warmup)(step)
+        case .cosine: return LearningRateSchedule.cosine(peak: peak, steps: total, warmup: warmup)(step)
+        case .linear:
+            return step < warmup ? LearningRateSchedule.linearWarmup(peak: peak, steps: warmup)(step)
+                : LearningRateSchedule.linearDecay(initial: peak, steps: total - warmup)(step - warmup)
+        }
+    }
+}
