@@ -91,6 +91,8 @@ public struct GRPOConfig: Sendable {
     /// Activation checkpointing (TRL's `gradient_checkpointing`): each decoder block of the trained
     /// model is recomputed in backward instead of keeping its activations; gradients are unchanged.
     public var gradientCheckpointing = false
+    /// The AdamW implementation (HF TrainingArguments' `optim`): Float32 moments, or bitsandbytes-style 8-bit ones.
+    public var optim: OptimizerName = .adamwTorch
 
     public init() {}
 
@@ -172,7 +174,7 @@ public final class GRPOTrainer {
         self.tokenizer = tokenizer
         self.rewards = rewards
         self.config = config
-        optimizer = AdamW(learningRate: config.learningRate, weightDecay: config.weightDecay)
+        optimizer = AdamW(learningRate: config.learningRate, weightDecay: config.weightDecay, optim: config.optim)
         let prompts = try onlinePrompts(rows: rows, tokenizer: tokenizer, template: template, maxPromptLength: config.maxPromptLength,
                                         limits: TokenLimits(model: policy), maxNewTokens: config.maxCompletionLength)
         try checkAnswers(prompts, rewards: rewards)

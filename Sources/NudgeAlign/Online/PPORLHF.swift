@@ -114,6 +114,8 @@ public struct PPORLHFConfig: Sendable {
     /// Activation checkpointing (TRL's `gradient_checkpointing`): each decoder block of the trained
     /// model is recomputed in backward instead of keeping its activations; gradients are unchanged.
     public var gradientCheckpointing = false
+    /// The AdamW implementation (HF TrainingArguments' `optim`): Float32 moments, or bitsandbytes-style 8-bit ones.
+    public var optim: OptimizerName = .adamwTorch
 
     public init() {}
 }
@@ -198,7 +200,7 @@ public final class PPORLHFTrainer {
         self.config = config
         klCoefficient = config.klCoefficient
         trainable = PolicyAndValue(policy: policy, value: value)
-        optimizer = AdamW(learningRate: config.learningRate, weightDecay: 0)
+        optimizer = AdamW(learningRate: config.learningRate, weightDecay: 0, optim: config.optim)
         let prompts = try onlinePrompts(rows: rows, tokenizer: tokenizer, template: template, maxPromptLength: config.maxPromptLength,
                                         limits: TokenLimits(model: policy), maxNewTokens: config.maxCompletionLength)
         try checkAnswers(prompts, rewards: rewards)

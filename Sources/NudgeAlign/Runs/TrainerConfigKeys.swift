@@ -5,6 +5,7 @@
 // a config file and the one built from code are the same struct.
 
 import NudgeConfig
+import NudgeNN
 import NudgePolicyGradient
 
 extension GRPOConfig {
@@ -63,6 +64,7 @@ extension GRPOConfig {
             .clipNorm("max_grad_norm", \.maxGradNorm, help: "Clip the gradient norm."),
             .float("weight_decay", \.weightDecay, min: 0, help: "AdamW weight decay."),
             .gradientCheckpointing(\.gradientCheckpointing),
+            .optim(\.optim),
         ]
     }
 }
@@ -109,6 +111,7 @@ extension PPORLHFConfig {
             .double("process_reward_coef", \.processRewardCoefficient, min: 0, help: "Weight of the per-step scores in the token rewards."),
             .clipNorm("max_grad_norm", \.maxGradNorm, help: "Clip the gradient norm."),
             .gradientCheckpointing(\.gradientCheckpointing),
+            .optim(\.optim),
         ]
     }
 }
@@ -124,6 +127,7 @@ extension OfflineTrainingConfig {
             .limit("max_length", \.maxLength, help: "Truncate sequences to this many tokens"),
             .clipNorm("max_grad_norm", \.maxGradNorm, help: "Clip the gradient norm to this."),
             .gradientCheckpointing(\.gradientCheckpointing),
+            .optim(\.optim),
         ]
     }
 }
@@ -133,6 +137,12 @@ extension ConfigBinding {
     static func gradientCheckpointing(_ path: WritableKeyPath<Root, Bool>) -> Self {
         .bool("gradient_checkpointing", path,
               help: "Activation checkpointing: keep only each decoder block's input in the forward pass and recompute the block in backward (less memory, about a third more compute; same gradients).")
+    }
+
+    /// HF TrainingArguments' `optim` (every trainer that builds AdamW), declared once for all trainers.
+    static func optim(_ path: WritableKeyPath<Root, OptimizerName>) -> Self {
+        .choice("optim", path,
+                help: "The optimizer: adamw_torch (AdamW with Float32 moments) or adamw_8bit (bitsandbytes' blockwise 8-bit AdamW: m and v in one byte per value plus a Float32 scale per 256, about a quarter of the memory; tensors under 4096 values keep Float32 moments).")
     }
 }
 
@@ -226,6 +236,7 @@ extension OnlineDPOConfig {
             .int("round_epochs", \.roundEpochs, min: 1, help: "Iterative DPO: passes over each round's pairs."),
             .clipNorm("max_grad_norm", \.maxGradNorm, help: "Clip the gradient norm."),
             .float("weight_decay", \.weightDecay, min: 0, help: "AdamW weight decay."),
+            .optim(\.optim),
         ]
     }
 }
@@ -247,6 +258,7 @@ extension RFTConfig {
             .int("epochs", \.sft.epochs, min: 1, help: "SFT epochs over each round's kept completions."),
             .int("batch_size", \.sft.batchSize, min: 1, help: "SFT rows per batch."),
             .clipNorm("max_grad_norm", \.sft.maxGradNorm, help: "Clip SFT's gradient norm."),
+            .optim(\.sft.optim),
         ]
     }
 }

@@ -25,6 +25,8 @@ public struct DPOConfig: Sendable {
     /// Activation checkpointing (TRL's `gradient_checkpointing`): each decoder block of the trained
     /// model is recomputed in backward instead of keeping its activations; gradients are unchanged.
     public var gradientCheckpointing = false
+    /// The AdamW implementation (HF TrainingArguments' `optim`): Float32 moments, or bitsandbytes-style 8-bit ones.
+    public var optim: OptimizerName = .adamwTorch
 
     public init() {}
 }
@@ -135,7 +137,7 @@ public enum DPOTrainer {
                       control: TrainingControl, onMetrics: ((Int, [(String, Double)]) -> Void)?,
                       onParameterGradientNorms: ((Int, [String: Double]) -> Void)?) throws -> [PreferenceMetrics] {
         try plan(policy: policy, reference: reference, tokenizer: tokenizer, template: template, rows: rows, config: c,
-                 optimizer: optimizer ?? AdamW(learningRate: c.learningRate, weightDecay: 0), onParameterGradientNorms: onParameterGradientNorms)
+                 optimizer: optimizer ?? AdamW(learningRate: c.learningRate, weightDecay: 0, optim: c.optim), onParameterGradientNorms: onParameterGradientNorms)
             .run(control: control, onMetrics: onMetrics)
     }
 
@@ -143,7 +145,7 @@ public enum DPOTrainer {
     public static func trainer(policy: any CausalLanguageModel, reference: (any CausalLanguageModel)? = nil, tokenizer: any Tokenizer,
                                template: ChatTemplate? = nil, rows: [DatasetRow], config c: DPOConfig,
                                optimizer: Adam? = nil) throws -> OfflineTrainer<PreferenceMetrics> {
-        let optimizer = optimizer ?? AdamW(learningRate: c.learningRate, weightDecay: 0)
+        let optimizer = optimizer ?? AdamW(learningRate: c.learningRate, weightDecay: 0, optim: c.optim)
         return OfflineTrainer(model: policy, optimizer: optimizer,
                               plan: try plan(policy: policy, reference: reference, tokenizer: tokenizer, template: template, rows: rows,
                                              config: c, optimizer: optimizer, onParameterGradientNorms: nil))

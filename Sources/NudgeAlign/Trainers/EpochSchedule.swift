@@ -153,6 +153,8 @@ public protocol OfflineTrainingConfig: Sendable {
     var seed: UInt64 { get set }
     /// Activation checkpointing of the trained model's decoder blocks (TRL's `gradient_checkpointing`).
     var gradientCheckpointing: Bool { get set }
+    /// The AdamW implementation (HF TrainingArguments' `optim`).
+    var optim: OptimizerName { get set }
 }
 
 extension SFTConfig: OfflineTrainingConfig {}

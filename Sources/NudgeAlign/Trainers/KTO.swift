@@ -32,6 +32,8 @@ public struct KTOConfig: Sendable {
     /// Activation checkpointing (TRL's `gradient_checkpointing`): each decoder block of the trained
     /// model is recomputed in backward instead of keeping its activations; gradients are unchanged.
     public var gradientCheckpointing = false
+    /// The AdamW implementation (HF TrainingArguments' `optim`): Float32 moments, or bitsandbytes-style 8-bit ones.
+    public var optim: OptimizerName = .adamwTorch
 
     public init() {}
 }
@@ -137,7 +139,7 @@ public enum KTOTrainer {
                              control: TrainingControl = TrainingControl(),
                              onMetrics: ((Int, [(String, Double)]) -> Void)? = nil) throws -> [KTOMetrics] {
         try plan(policy: policy, reference: reference, tokenizer: tokenizer, template: template, rows: rows, config: c,
-                 optimizer: optimizer ?? AdamW(learningRate: c.learningRate, weightDecay: 0))
+                 optimizer: optimizer ?? AdamW(learningRate: c.learningRate, weightDecay: 0, optim: c.optim))
             .run(control: control, onMetrics: onMetrics)
     }
 
@@ -145,7 +147,7 @@ public enum KTOTrainer {
     public static func trainer(policy: any CausalLanguageModel, reference: (any CausalLanguageModel)? = nil, tokenizer: any Tokenizer,
                                template: ChatTemplate? = nil, rows: [DatasetRow], config c: KTOConfig,
                                optimizer: Adam? = nil) throws -> OfflineTrainer<KTOMetrics> {
-        let optimizer = optimizer ?? AdamW(learningRate: c.learningRate, weightDecay: 0)
+        let optimizer = optimizer ?? AdamW(learningRate: c.learningRate, weightDecay: 0, optim: c.optim)
         return OfflineTrainer(model: policy, optimizer: optimizer,
                               plan: try plan(policy: policy, reference: reference, tokenizer: tokenizer, template: template, rows: rows,
                                              config: c, optimizer: optimizer))

@@ -26,6 +26,8 @@ public struct SFTConfig: Sendable {
     /// Activation checkpointing (TRL's `gradient_checkpointing`): each decoder block of the trained
     /// model is recomputed in backward instead of keeping its activations; gradients are unchanged.
     public var gradientCheckpointing = false
+    /// The AdamW implementation (HF TrainingArguments' `optim`): Float32 moments, or bitsandbytes-style 8-bit ones.
+    public var optim: OptimizerName = .adamwTorch
 
     public init() {}
 }
@@ -43,7 +45,7 @@ public enum SFTTrainer {
                              control: TrainingControl = TrainingControl(),
                              onMetrics: ((Int, [(String, Double)]) -> Void)? = nil) throws -> [Float] {
         try plan(model: model, tokenizer: tokenizer, template: template, rows: rows, evalRows: evalRows, config: c,
-                 optimizer: optimizer ?? AdamW(learningRate: c.learningRate, weightDecay: c.weightDecay))
+                 optimizer: optimizer ?? AdamW(learningRate: c.learningRate, weightDecay: c.weightDecay, optim: c.optim))
             .run(control: control, onMetrics: onMetrics)
     }
 
@@ -51,7 +53,7 @@ public enum SFTTrainer {
     public static func trainer(model: any CausalLanguageModel, tokenizer: any Tokenizer, template: ChatTemplate? = nil,
                                rows: [DatasetRow], evalRows: [DatasetRow] = [], config c: SFTConfig,
                                optimizer: Adam? = nil) throws -> OfflineTrainer<Float> {
-        let optimizer = optimizer ?? AdamW(learningRate: c.learningRate, weightDecay: c.weightDecay)
+        let optimizer = optimizer ?? AdamW(learningRate: c.learningRate, weightDecay: c.weightDecay, optim: c.optim)
         return OfflineTrainer(model: model, optimizer: optimizer,
                               plan: try plan(model: model, tokenizer: tokenizer, template: template, rows: rows, evalRows: evalRows,
                                              config: c, optimizer: optimizer))
