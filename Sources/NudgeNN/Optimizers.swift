@@ -358,7 +358,11 @@ public final class RMSprop: StatefulOptimizer, Optimizer {
 public func clipGradientNorm(_ gradients: inout NamedTensors, maxNorm: Float) -> Float {
     let norm = gradients.globalNorm()
     let factor = maxNorm / (norm + 1e-6)
-    if factor < 1 { gradients = gradients.scaled(by: factor) }
+    if factor < 1 {
+        // One tensor at a time, each replaced as soon as it is scaled: a whole scaled copy beside the
+        // gradients would add their size (the model's, in Float32) to the step's peak memory.
+        for key in gradients.keys { gradients[key] = gradients[key]!.map { $0 * factor } }
+    }
     return norm
 }
 
