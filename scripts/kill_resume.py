@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """Kill -9 at random moments, resume, and compare with an uninterrupted run.
 
-    scripts/kill_resume.py [path/to/nudge] [--kills 20] [--only sft|grpo|ppo]
+    scripts/kill_resume.py [path/to/nudge] [--kills 20] [--only sft|grpo|ppo] [--optim adamw_8bit]
 
 For each of `nudge sft`, `nudge grpo` and `nudge rl train ppo` (small settings, checkpoints every
 few steps), runs once uninterrupted, then again with SIGKILL sent at seeded random moments
 `--kills` times: after each kill the run is resumed with `--resume` (or started again when the
 kill came before its first checkpoint). The finished run's metrics (timings aside), samples and
 final weights must equal the uninterrupted run's byte for byte. Exits 1 on any difference.
+`--optim NAME` runs sft and grpo with that optimizer (`sft.optim`, `grpo.optim`), e.g. the 8-bit
+AdamW, whose quantized state must resume as exactly.
 """
 
 import hashlib
@@ -23,7 +25,8 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 args = sys.argv[1:]
-NUDGE = os.path.abspath(next((a for a in args if not a.startswith("--") and not a.isdigit() and a not in ("sft", "grpo", "ppo")),
+OPTIM = args[args.index("--optim") + 1] if "--optim" in args else None
+NUDGE = os.path.abspath(next((a for a in args if not a.startswith("--") and not a.isdigit() and a not in ("sft", "grpo", "ppo", OPTIM)),
                              os.path.join(ROOT, ".build/debug/nudge")))
 KILLS = int(args[args.index("--kills") + 1]) if "--kills" in args else 20
 ONLY = args[args.index("--only") + 1] if "--only" in args else None
@@ -39,6 +42,10 @@ CASES = {
              "--set", "eval_every=4096", "--set", "eval_episodes=2"],
             ["rl", "train", "ppo", "--resume"], "checkpoints/latest/model.safetensors"),
 }
+
+if OPTIM:
+    for name in ("sft", "grpo"):
+        CASES[name][0].extend(["--set", f"{name}.optim={OPTIM}"])  # a resume reads it from the run's config.toml
 
 
 def digest(run_dir, weights):

@@ -9,11 +9,13 @@ import NudgeTensor
 public enum OptimizerError: Error, CustomStringConvertible, Equatable {
     case missingState(String)
     case shapeMismatch(key: String, expected: [Int], actual: [Int])
+    case stateKind(key: String, reason: String)
 
     public var description: String {
         switch self {
         case .missingState(let k): "optimizer state '\(k)' is missing"
         case .shapeMismatch(let k, let e, let a): "optimizer state '\(k)' has shape \(a), expected \(e)"
+        case .stateKind(let k, let r): "optimizer state '\(k)' \(r)"
         }
     }
 }
@@ -49,6 +51,18 @@ open class StatefulOptimizer {
     func buffer(_ name: String, for key: String, like p: Tensor) -> Tensor {
         if let b = buffers[name]?[key] { return b }
         let b = Tensor.zeros(p.shape)
+        buffers[name]![key] = b
+        return b
+    }
+
+    /// A flat buffer of `count` values (zeros when new); a restored one of another size is a
+    /// broken checkpoint.
+    func buffer(_ name: String, for key: String, count: Int) -> Tensor {
+        if let b = buffers[name]?[key] {
+            precondition(b.count == count, "optimizer state '\(key).\(name)' has \(b.count) values, expected \(count)")
+            return b
+        }
+        let b = Tensor.zeros([count])
         buffers[name]![key] = b
         return b
     }
@@ -118,8 +132,36 @@ public final class SGD: StatefulOptimizer, Optimizer {
     }
 }
 
+/// How Adam keeps its moments.
+public enum AdamStateStorage: Sendable, Equatable {
+    /// Float32 m and v (torch.optim.Adam/AdamW).
+    case float32
+    /// bitsandbytes' blockwise 8-bit state (Adam8bit/AdamW8bit): m and v of tensors with at least
+    /// `minimumSize` values as one byte per value (codes of the signed and unsigned dynamic maps)
+    /// plus one Float32 absmax per `blockSize` values; smaller tensors keep Float32 state.
+    case blockwise8bit(blockSize: Int = 256, minimumSize: Int = 4096)
+}
+
+/// The AdamW implementations a trainer can build, by Hugging Face TrainingArguments' `optim` names.
+public enum OptimizerName: String, CaseIterable, Sendable {
+    /// torch.optim.AdamW: Float32 moments.
+    case adamwTorch = "adamw_torch"
+    /// bitsandbytes' AdamW8bit: blockwise 8-bit moments (about a quarter of the memory).
+    case adamw8bit = "adamw_8bit"
+
+    /// The state storage this name stands for.
+    public var stateStorage: AdamStateStorage {
+        switch self {
+        case .adamwTorch: .float32
+        case .adamw8bit: .blockwise8bit()
+        }
+    }
+}
+
 /// Adam (Kingma & Ba 2015) and AdamW (Loshchilov & Hutter 2019, decoupled weight decay), as
-/// torch.optim.Adam / AdamW: p ← p − lr/(1−β₁ᵗ) · m / (√v/√(1−β₂ᵗ) + ε).
+/// torch.optim.Adam / AdamW: p ← p − lr/(1−β₁ᵗ) · m / (√v/√(1−β₂ᵗ) + ε). With
+/// `.blockwise8bit` state, as bitsandbytes' 8-bit Adam: each block of m and v is dequantized, takes
+/// the same Float32 update, and is requantized with its new absmax.
 public final class Adam: StatefulOptimizer, Optimizer {
     public var beta1: Float
     public var beta2: Float
@@ -130,9 +172,11 @@ public final class Adam: StatefulOptimizer, Optimizer {
     /// Which parameters receive weight decay (default: all, as PyTorch; e.g. `{ $1.rank >= 2 }`
     /// excludes biases and norm gains).
     public var decayFilter: @Sendable (String, Tensor) -> Bool
+    /// How the moments are stored.
+    public let stateStorage: AdamStateStorage
 
     public init(learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999, eps: Float = 1e-8,
-                weightDecay: Float = 0, decoupled: Bool = false,
+                weightDecay: Float = 0, decoupled: Bool = false, stateStorage: AdamStateStorage = .float32,
                 decayFilter: @escaping @Sendable (String, Tensor) -> Bool = { _, _ in true }) {
         self.beta1 = beta1
         self.beta2 = beta2
@@ -140,8 +184,15 @@ public final class Adam: StatefulOptimizer, Optimizer {
         self.weightDecay = weightDecay
         self.decoupled = decoupled
         self.decayFilter = decayFilter
-        super.init(learningRate: learningRate, bufferNames: ["exp_avg", "exp_avg_sq"])
+        self.stateStorage = stateStorage
+        if case .blockwise8bit(let blockSize, let minimumSize) = stateStorage {
+            precondition(blockSize > 0 && blockSize % 4 == 0 && minimumSize >= 0, "8-bit Adam: block size must be a positive multiple of 4")
+        }
+        // bitsandbytes' state names for the 8-bit moments: codes (state1/state2) and block scales (absmax1/absmax2).
+        super.init(learningRate: learningRate, bufferNames: ["exp_avg", "exp_avg_sq"] + Self.quantizedNames)
     }
+
+    static let quantizedNames = ["state1", "state2", "absmax1", "absmax2"]
 
     public func update(_ model: Module, gradients: NamedTensors) {
         let lr = learningRate, b1 = beta1, b2 = beta2, eps = eps
@@ -149,12 +200,71 @@ public final class Adam: StatefulOptimizer, Optimizer {
         let bc1 = 1 - Foundation.pow(b1, t), bc2 = 1 - Foundation.pow(b2, t)
         let stepSize = lr / bc1, bc2Sqrt = bc2.squareRoot()
         forEachParameter(model, gradients) { key, p, g in
-            let m = buffer("exp_avg", for: key, like: p), v = buffer("exp_avg_sq", for: key, like: p)
             let wd = decayFilter(key, p) ? weightDecay : 0
             let decay: Float = decoupled ? 1 - lr * wd : 1
             let l2: Float = decoupled ? 0 : wd
+            if case .blockwise8bit(let blockSize, let minimumSize) = stateStorage, p.count >= minimumSize {
+                updateQuantized(key, p, g, blockSize: blockSize, b1, b2, eps, stepSize, bc2Sqrt, decay, l2)
+                return
+            }
+            let m = buffer("exp_avg", for: key, like: p), v = buffer("exp_avg_sq", for: key, like: p)
             adamKernel(p.data, g.data, m.data, v.data, p.count, b1, b2, eps, stepSize, bc2Sqrt, decay, l2)
         }
+    }
+
+    /// One 8-bit update of `p`: per block, dequantize m and v, `adamKernel`, requantize. Blocks are
+    /// independent, so threads split them without changing any result.
+    private func updateQuantized(_ key: String, _ p: Tensor, _ g: Tensor, blockSize: Int, _ b1: Float, _ b2: Float,
+                                 _ eps: Float, _ stepSize: Float, _ bc2Sqrt: Float, _ decay: Float, _ l2: Float) {
+        let n = p.count, blocks = (n + blockSize - 1) / blockSize
+        // Codes live four to a Float32 word of a pool tensor, so the checkpoint writes and reads them
+        // byte for byte (an all-zero absmax makes any codes stand for 0, so zeroed buffers are a valid start).
+        let codes1 = buffer("state1", for: key, count: (n + 3) / 4), codes2 = buffer("state2", for: key, count: (n + 3) / 4)
+        let absmax1 = buffer("absmax1", for: key, count: blocks), absmax2 = buffer("absmax2", for: key, count: blocks)
+        let pd = UncheckedSendablePointers(p.data, g.data, codes1.data, codes2.data, absmax1.data, absmax2.data)
+        let map1 = DynamicQuantizationMap.signed, map2 = DynamicQuantizationMap.unsigned
+        parallelRanges(blocks, minimum: Engine.parallelThreshold / blockSize, grain: 1) { range in
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * blockSize) { scratch in
+                let m = scratch.baseAddress!, v = m + blockSize
+                let c1 = UnsafeMutableRawPointer(pd.codes1), c2 = UnsafeMutableRawPointer(pd.codes2)
+                for b in range {
+                    let o = b * blockSize, count = Swift.min(blockSize, n - o)
+                    map1.dequantizeBlock(c1 + o, count, absmax: pd.absmax1[b], into: m)
+                    map2.dequantizeBlock(c2 + o, count, absmax: pd.absmax2[b], into: v)
+                    adamKernel(pd.p + o, pd.g + o, m, v, count, b1, b2, eps, stepSize, bc2Sqrt, decay, l2)
+                    pd.absmax1[b] = map1.quantizeBlock(m, count, into: c1 + o)
+                    pd.absmax2[b] = map2.quantizeBlock(v, count, into: c2 + o)
+                }
+            }
+        }
+    }
+
+    /// Restores state saved by `state()`; state of the other storage kind (a Float32 checkpoint
+    /// loaded into 8-bit Adam, or the reverse) is an error naming the tensor.
+    public override func load(state: NamedTensors) throws {
+        var blockwise = false, minimumSize = Int.max
+        if case .blockwise8bit(_, let m) = stateStorage { blockwise = true; minimumSize = m }
+        for (key, t) in state {
+            if !blockwise, let name = Self.quantizedNames.first(where: { key.hasSuffix("." + $0) }) {
+                throw OptimizerError.stateKind(key: key, reason: "holds 8-bit state (\(name)); this Adam keeps Float32 moments (optim=adamw_torch)")
+            }
+            if blockwise, key.hasSuffix(".exp_avg") || key.hasSuffix(".exp_avg_sq"), t.count >= minimumSize {
+                throw OptimizerError.stateKind(key: key, reason: "holds Float32 moments of \(t.count) values; this Adam keeps 8-bit state for tensors of \(minimumSize) or more (optim=adamw_8bit)")
+            }
+        }
+        try super.load(state: state)
+    }
+}
+
+/// Raw pointers of one 8-bit update, passed to the threads that split its blocks (each thread
+/// writes only its own blocks).
+private struct UncheckedSendablePointers: @unchecked Sendable {
+    let p: UnsafeMutablePointer<Float>, g: UnsafeMutablePointer<Float>
+    let codes1: UnsafeMutablePointer<Float>, codes2: UnsafeMutablePointer<Float>
+    let absmax1: UnsafeMutablePointer<Float>, absmax2: UnsafeMutablePointer<Float>
+    init(_ p: UnsafeMutablePointer<Float>, _ g: UnsafeMutablePointer<Float>, _ codes1: UnsafeMutablePointer<Float>,
+         _ codes2: UnsafeMutablePointer<Float>, _ absmax1: UnsafeMutablePointer<Float>, _ absmax2: UnsafeMutablePointer<Float>) {
+        self.p = p; self.g = g; self.codes1 = codes1; self.codes2 = codes2; self.absmax1 = absmax1; self.absmax2 = absmax2
     }
 }
 
@@ -188,12 +298,12 @@ func adamKernel(_ p: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>, _ m
     }
 }
 
-/// AdamW with PyTorch's defaults (weight decay 0.01).
+/// AdamW with PyTorch's defaults (weight decay 0.01); `optim` picks Float32 or 8-bit moments.
 public func AdamW(learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999, eps: Float = 1e-8,
-                  weightDecay: Float = 0.01,
+                  weightDecay: Float = 0.01, optim: OptimizerName = .adamwTorch,
                   decayFilter: @escaping @Sendable (String, Tensor) -> Bool = { _, _ in true }) -> Adam {
     Adam(learningRate: learningRate, beta1: beta1, beta2: beta2, eps: eps, weightDecay: weightDecay,
-         decoupled: true, decayFilter: decayFilter)
+         decoupled: true, stateStorage: optim.stateStorage, decayFilter: decayFilter)
 }
 
 /// RMSprop (torch.optim.RMSprop): v ← αv + (1−α)g², p ← p − lr·g/(√v + ε), optional momentum
@@ -248,7 +358,11 @@ public final class RMSprop: StatefulOptimizer, Optimizer {
 public func clipGradientNorm(_ gradients: inout NamedTensors, maxNorm: Float) -> Float {
     let norm = gradients.globalNorm()
     let factor = maxNorm / (norm + 1e-6)
-    if factor < 1 { gradients = gradients.scaled(by: factor) }
+    if factor < 1 {
+        // One tensor at a time, each replaced as soon as it is scaled: a whole scaled copy beside the
+        // gradients would add their size (the model's, in Float32) to the step's peak memory.
+        for key in gradients.keys { gradients[key] = withoutGradients { gradients[key]! * factor } }
+    }
     return norm
 }
 

@@ -93,6 +93,8 @@ public struct GRPOConfig: Sendable {
     public var gradientCheckpointing = false
     /// TRL's `bf16`: training products on bf16 operands with Float32 sums (`MixedPrecision`).
     public var bf16 = false
+    /// The AdamW implementation (HF TrainingArguments' `optim`): Float32 moments, or bitsandbytes-style 8-bit ones.
+    public var optim: OptimizerName = .adamwTorch
 
     public init() {}
 
@@ -174,7 +176,7 @@ public final class GRPOTrainer {
         self.tokenizer = tokenizer
         self.rewards = rewards
         self.config = config
-        optimizer = AdamW(learningRate: config.learningRate, weightDecay: config.weightDecay)
+        optimizer = AdamW(learningRate: config.learningRate, weightDecay: config.weightDecay, optim: config.optim)
         let prompts = try onlinePrompts(rows: rows, tokenizer: tokenizer, template: template, maxPromptLength: config.maxPromptLength,
                                         limits: TokenLimits(model: policy), maxNewTokens: config.maxCompletionLength)
         try checkAnswers(prompts, rewards: rewards)

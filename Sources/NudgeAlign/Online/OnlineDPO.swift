@@ -54,6 +54,8 @@ public struct OnlineDPOConfig: Sendable {
     public var roundEpochs = 1
     public var maxGradNorm: Float = 1
     public var weightDecay: Float = 0
+    /// The AdamW implementation (HF TrainingArguments' `optim`): Float32 moments, or bitsandbytes-style 8-bit ones.
+    public var optim: OptimizerName = .adamwTorch
     public var seed: UInt64 = 0
 
     public init() {}
@@ -209,7 +211,7 @@ public final class OnlineDPOTrainer: Trainer {
         self.tokenizer = tokenizer
         self.judge = judge
         self.config = config
-        optimizer = AdamW(learningRate: config.learningRate, weightDecay: config.weightDecay)
+        optimizer = AdamW(learningRate: config.learningRate, weightDecay: config.weightDecay, optim: config.optim)
         let prompts = try onlinePrompts(rows: rows, tokenizer: tokenizer, template: template, maxPromptLength: config.maxPromptLength,
                                         limits: TokenLimits(model: policy), maxNewTokens: config.maxNewTokens)
         cursor = try PromptCursor(prompts, seed: config.seed)

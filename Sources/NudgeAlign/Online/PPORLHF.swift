@@ -116,6 +116,8 @@ public struct PPORLHFConfig: Sendable {
     public var gradientCheckpointing = false
     /// TRL's `bf16`: training products on bf16 operands with Float32 sums (`MixedPrecision`).
     public var bf16 = false
+    /// The AdamW implementation (HF TrainingArguments' `optim`): Float32 moments, or bitsandbytes-style 8-bit ones.
+    public var optim: OptimizerName = .adamwTorch
 
     public init() {}
 }
@@ -200,7 +202,7 @@ public final class PPORLHFTrainer {
         self.config = config
         klCoefficient = config.klCoefficient
         trainable = PolicyAndValue(policy: policy, value: value)
-        optimizer = AdamW(learningRate: config.learningRate, weightDecay: 0)
+        optimizer = AdamW(learningRate: config.learningRate, weightDecay: 0, optim: config.optim)
         let prompts = try onlinePrompts(rows: rows, tokenizer: tokenizer, template: template, maxPromptLength: config.maxPromptLength,
                                         limits: TokenLimits(model: policy), maxNewTokens: config.maxCompletionLength)
         try checkAnswers(prompts, rewards: rewards)

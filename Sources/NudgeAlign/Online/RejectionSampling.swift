@@ -60,7 +60,7 @@ public final class RFTTrainer: Trainer {
         self.template = template
         self.judge = judge
         self.config = config
-        optimizer = AdamW(learningRate: config.sft.learningRate, weightDecay: config.sft.weightDecay)
+        optimizer = AdamW(learningRate: config.sft.learningRate, weightDecay: config.sft.weightDecay, optim: config.sft.optim)
         let prompts = try onlinePrompts(rows: rows, tokenizer: tokenizer, template: template, maxPromptLength: config.maxPromptLength,
                                         limits: TokenLimits(model: policy), maxNewTokens: config.maxNewTokens)
         cursor = try PromptCursor(prompts, seed: config.seed)

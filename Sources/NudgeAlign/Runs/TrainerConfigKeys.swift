@@ -5,6 +5,7 @@
 // a config file and the one built from code are the same struct.
 
 import NudgeConfig
+import NudgeNN
 import NudgePolicyGradient
 
 extension GRPOConfig {
@@ -64,6 +65,7 @@ extension GRPOConfig {
             .clipNorm("max_grad_norm", \.maxGradNorm, help: "Clip the gradient norm."),
             .float("weight_decay", \.weightDecay, min: 0, help: "AdamW weight decay."),
             .gradientCheckpointing(\.gradientCheckpointing),
+            .optim(\.optim),
         ]
     }
 }
@@ -111,6 +113,7 @@ extension PPORLHFConfig {
             .double("process_reward_coef", \.processRewardCoefficient, min: 0, help: "Weight of the per-step scores in the token rewards."),
             .clipNorm("max_grad_norm", \.maxGradNorm, help: "Clip the gradient norm."),
             .gradientCheckpointing(\.gradientCheckpointing),
+            .optim(\.optim),
         ]
     }
 }
@@ -127,6 +130,7 @@ extension OfflineTrainingConfig {
             .clipNorm("max_grad_norm", \.maxGradNorm, help: "Clip the gradient norm to this."),
             .gradientCheckpointing(\.gradientCheckpointing),
             .bf16(\.bf16),
+            .optim(\.optim),
         ]
     }
 }
@@ -141,7 +145,13 @@ extension ConfigBinding {
     /// TRL's `bf16` (every trainer's TrainingArguments), declared once for all trainers.
     static func bf16(_ path: WritableKeyPath<Root, Bool>) -> Self {
         .bool("bf16", path,
-              help: "Mixed precision: training's matrix products (forward, backward, attention, head) on bf16 operands with Float32 sums, about twice as fast; weights, gradients and optimizer state stay Float32. Needs AVX512_BF16 (elsewhere the products stay Float32).")
+              help: "Mixed precision: training's matrix products (forward, backward, attention, head) on bf16 operands with Float32 sums, about twice as fast; weights and gradients stay Float32 (the optimizer state as `optim` says). Needs AVX512_BF16 (elsewhere the products stay Float32).")
+    }
+
+    /// HF TrainingArguments' `optim` (every trainer that builds AdamW), declared once for all trainers.
+    static func optim(_ path: WritableKeyPath<Root, OptimizerName>) -> Self {
+        .choice("optim", path,
+                help: "The optimizer: adamw_torch (AdamW with Float32 moments) or adamw_8bit (bitsandbytes' blockwise 8-bit AdamW: m and v in one byte per value plus a Float32 scale per 256, about a quarter of the memory; tensors under 4096 values keep Float32 moments).")
     }
 }
 
@@ -238,6 +248,7 @@ extension OnlineDPOConfig {
             .int("round_epochs", \.roundEpochs, min: 1, help: "Iterative DPO: passes over each round's pairs."),
             .clipNorm("max_grad_norm", \.maxGradNorm, help: "Clip the gradient norm."),
             .float("weight_decay", \.weightDecay, min: 0, help: "AdamW weight decay."),
+            .optim(\.optim),
         ]
     }
 }
@@ -259,6 +270,7 @@ extension RFTConfig {
             .int("epochs", \.sft.epochs, min: 1, help: "SFT epochs over each round's kept completions."),
             .int("batch_size", \.sft.batchSize, min: 1, help: "SFT rows per batch."),
             .clipNorm("max_grad_norm", \.sft.maxGradNorm, help: "Clip SFT's gradient norm."),
+            .optim(\.sft.optim),
         ]
     }
 }

@@ -27,6 +27,8 @@ public struct DPOConfig: Sendable {
     public var gradientCheckpointing = false
     /// TRL's `bf16`: training products on bf16 operands with Float32 sums (`MixedPrecision`).
     public var bf16 = false
+    /// The AdamW implementation (HF TrainingArguments' `optim`): Float32 moments, or bitsandbytes-style 8-bit ones.
+    public var optim: OptimizerName = .adamwTorch
 
     public init() {}
 }
@@ -137,7 +139,7 @@ public enum DPOTrainer {
                       control: TrainingControl, onMetrics: ((Int, [(String, Double)]) -> Void)?,
                       onParameterGradientNorms: ((Int, [String: Double]) -> Void)?) throws -> [PreferenceMetrics] {
         try plan(policy: policy, reference: reference, tokenizer: tokenizer, template: template, rows: rows, config: c,
-                 optimizer: optimizer ?? AdamW(learningRate: c.learningRate, weightDecay: 0), onParameterGradientNorms: onParameterGradientNorms)
+                 optimizer: optimizer ?? AdamW(learningRate: c.learningRate, weightDecay: 0, optim: c.optim), onParameterGradientNorms: onParameterGradientNorms)
             .run(control: control, onMetrics: onMetrics)
     }
 
@@ -145,7 +147,7 @@ public enum DPOTrainer {
     public static func trainer(policy: any CausalLanguageModel, reference: (any CausalLanguageModel)? = nil, tokenizer: any Tokenizer,
                                template: ChatTemplate? = nil, rows: [DatasetRow], config c: DPOConfig,
                                optimizer: Adam? = nil) throws -> OfflineTrainer<PreferenceMetrics> {
-        let optimizer = optimizer ?? AdamW(learningRate: c.learningRate, weightDecay: 0)
+        let optimizer = optimizer ?? AdamW(learningRate: c.learningRate, weightDecay: 0, optim: c.optim)
         return OfflineTrainer(model: policy, optimizer: optimizer, bf16: c.bf16,
                               plan: try plan(policy: policy, reference: reference, tokenizer: tokenizer, template: template, rows: rows,
                                              config: c, optimizer: optimizer, onParameterGradientNorms: nil))

@@ -159,6 +159,8 @@ public protocol OfflineTrainingConfig: Sendable {
     var gradientCheckpointing: Bool { get set }
     /// Training products on bf16 operands (TRL's `bf16`).
     var bf16: Bool { get set }
+    /// The AdamW implementation (HF TrainingArguments' `optim`).
+    var optim: OptimizerName { get set }
 }
 
 extension SFTConfig: OfflineTrainingConfig {}

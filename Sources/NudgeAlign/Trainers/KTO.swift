@@ -34,6 +34,8 @@ public struct KTOConfig: Sendable {
     public var gradientCheckpointing = false
     /// TRL's `bf16`: training products on bf16 operands with Float32 sums (`MixedPrecision`).
     public var bf16 = false
+    /// The AdamW implementation (HF TrainingArguments' `optim`): Float32 moments, or bitsandbytes-style 8-bit ones.
+    public var optim: OptimizerName = .adamwTorch
 
     public init() {}
 }
@@ -139,7 +141,7 @@ public enum KTOTrainer {
                              control: TrainingControl = TrainingControl(),
                              onMetrics: ((Int, [(String, Double)]) -> Void)? = nil) throws -> [KTOMetrics] {
         try plan(policy: policy, reference: reference, tokenizer: tokenizer, template: template, rows: rows, config: c,
-                 optimizer: optimizer ?? AdamW(learningRate: c.learningRate, weightDecay: 0))
+                 optimizer: optimizer ?? AdamW(learningRate: c.learningRate, weightDecay: 0, optim: c.optim))
             .run(control: control, onMetrics: onMetrics)
     }
 
@@ -147,7 +149,7 @@ public enum KTOTrainer {
     public static func trainer(policy: any CausalLanguageModel, reference: (any CausalLanguageModel)? = nil, tokenizer: any Tokenizer,
                                template: ChatTemplate? = nil, rows: [DatasetRow], config c: KTOConfig,
                                optimizer: Adam? = nil) throws -> OfflineTrainer<KTOMetrics> {
-        let optimizer = optimizer ?? AdamW(learningRate: c.learningRate, weightDecay: 0)
+        let optimizer = optimizer ?? AdamW(learningRate: c.learningRate, weightDecay: 0, optim: c.optim)
         return OfflineTrainer(model: policy, optimizer: optimizer, bf16: c.bf16,
                               plan: try plan(policy: policy, reference: reference, tokenizer: tokenizer, template: template, rows: rows,
                                              config: c, optimizer: optimizer))

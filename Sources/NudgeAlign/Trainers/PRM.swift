@@ -44,6 +44,8 @@ public struct PRMConfig: Sendable {
     public var gradientCheckpointing = false
     /// TRL's `bf16`: training products on bf16 operands with Float32 sums (`MixedPrecision`).
     public var bf16 = false
+    /// The AdamW implementation (HF TrainingArguments' `optim`): Float32 moments, or bitsandbytes-style 8-bit ones.
+    public var optim: OptimizerName = .adamwTorch
     /// Weight of an auxiliary language-modeling loss on the tokens of the correct steps (not in TRL;
     /// 0: TRL's loss alone). Why: a step label such as "a+b+c=s is right" depends on all its digits
     /// at once, with next to no signal in any one of them, so the classification loss alone gives a
@@ -242,7 +244,7 @@ public enum PRMTrainer {
     /// `eval_recall`, `eval_f1`).
     public static func trainer(model: ScalarHeadModel, tokenizer: any Tokenizer, rows: [DatasetRow], evalRows: [DatasetRow] = [],
                                config c: PRMConfig, optimizer: Adam? = nil) throws -> OfflineTrainer<PRMMetrics> {
-        let optimizer = optimizer ?? AdamW(learningRate: c.learningRate, weightDecay: c.weightDecay)
+        let optimizer = optimizer ?? AdamW(learningRate: c.learningRate, weightDecay: c.weightDecay, optim: c.optim)
         return OfflineTrainer(model: model, optimizer: optimizer, bf16: c.bf16,
                               plan: try plan(model: model, tokenizer: tokenizer, rows: rows, evalRows: evalRows, config: c, optimizer: optimizer))
     }

@@ -22,6 +22,8 @@ public struct RewardConfig: Sendable {
     public var gradientCheckpointing = false
     /// TRL's `bf16`: training products on bf16 operands with Float32 sums (`MixedPrecision`).
     public var bf16 = false
+    /// The AdamW implementation (HF TrainingArguments' `optim`): Float32 moments, or bitsandbytes-style 8-bit ones.
+    public var optim: OptimizerName = .adamwTorch
 
     public init() {}
 }
@@ -41,14 +43,14 @@ public enum RewardTrainer {
                              config c: RewardConfig, optimizer: Adam? = nil, control: TrainingControl = TrainingControl(),
                              onMetrics: ((Int, [(String, Double)]) -> Void)? = nil) throws -> [RewardMetrics] {
         try plan(model: model, tokenizer: tokenizer, template: template, rows: rows, config: c,
-                 optimizer: optimizer ?? AdamW(learningRate: c.learningRate, weightDecay: 0))
+                 optimizer: optimizer ?? AdamW(learningRate: c.learningRate, weightDecay: 0, optim: c.optim))
             .run(control: control, onMetrics: onMetrics)
     }
 
     /// The same training as a `Trainer`, one optimizer step per `trainStep`.
     public static func trainer(model: ScalarHeadModel, tokenizer: any Tokenizer, template: ChatTemplate? = nil, rows: [DatasetRow],
                                config c: RewardConfig, optimizer: Adam? = nil) throws -> OfflineTrainer<RewardMetrics> {
-        let optimizer = optimizer ?? AdamW(learningRate: c.learningRate, weightDecay: 0)
+        let optimizer = optimizer ?? AdamW(learningRate: c.learningRate, weightDecay: 0, optim: c.optim)
         return OfflineTrainer(model: model, optimizer: optimizer, bf16: c.bf16,
                               plan: try plan(model: model, tokenizer: tokenizer, template: template, rows: rows, config: c, optimizer: optimizer))
     }

@@ -28,6 +28,8 @@ public struct SFTConfig: Sendable {
     public var gradientCheckpointing = false
     /// TRL's `bf16`: training products on bf16 operands with Float32 sums (`MixedPrecision`).
     public var bf16 = false
+    /// The AdamW implementation (HF TrainingArguments' `optim`): Float32 moments, or bitsandbytes-style 8-bit ones.
+    public var optim: OptimizerName = .adamwTorch
 
     public init() {}
 }
@@ -45,7 +47,7 @@ public enum SFTTrainer {
                              control: TrainingControl = TrainingControl(),
                              onMetrics: ((Int, [(String, Double)]) -> Void)? = nil) throws -> [Float] {
         try plan(model: model, tokenizer: tokenizer, template: template, rows: rows, evalRows: evalRows, config: c,
-                 optimizer: optimizer ?? AdamW(learningRate: c.learningRate, weightDecay: c.weightDecay))
+                 optimizer: optimizer ?? AdamW(learningRate: c.learningRate, weightDecay: c.weightDecay, optim: c.optim))
             .run(control: control, onMetrics: onMetrics)
     }
 
@@ -53,7 +55,7 @@ public enum SFTTrainer {
     public static func trainer(model: any CausalLanguageModel, tokenizer: any Tokenizer, template: ChatTemplate? = nil,
                                rows: [DatasetRow], evalRows: [DatasetRow] = [], config c: SFTConfig,
                                optimizer: Adam? = nil) throws -> OfflineTrainer<Float> {
-        let optimizer = optimizer ?? AdamW(learningRate: c.learningRate, weightDecay: c.weightDecay)
+        let optimizer = optimizer ?? AdamW(learningRate: c.learningRate, weightDecay: c.weightDecay, optim: c.optim)
         return OfflineTrainer(model: model, optimizer: optimizer, bf16: c.bf16,
                               plan: try plan(model: model, tokenizer: tokenizer, template: template, rows: rows, evalRows: evalRows,
                                              config: c, optimizer: optimizer))
