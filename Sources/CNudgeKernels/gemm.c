@@ -225,6 +225,38 @@ typedef void (*micro_kernel)(long kc, const float *restrict a, long lda, const f
 // in registers. Every element is one FMA chain over k from 0, whatever the tile size, so all
 // kernels (and both instruction sets) give the same bits.
 
+/// Stores a register tile: C = α·acc (β = 0), or fma(α, acc, β·C). Shared by the Float32 and bf16
+/// micro-kernels, so both end a tile with the same operations.
+TARGET_AVX512 INLINE void store_tile512(const int mr, const int nv, __m512 acc[12][2], float *restrict c, long ldc, float alpha,
+                                        float beta) {
+    // α = 1 and β = 1 skip their multiplications: the results are the same bits (1·x = x exactly).
+    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+    UNROLL
+    for (int i = 0; i < mr; i++) {
+        UNROLL
+        for (int j = 0; j < nv; j++) {
+            float *t = c + i * ldc + 16 * j;
+            __m512 r;
+            if (beta == 0) r = alpha == 1 ? acc[i][j] : _mm512_mul_ps(va, acc[i][j]);  // C is not read: NaN there must not leak in.
+            else if (beta == 1) r = alpha == 1 ? _mm512_add_ps(acc[i][j], _mm512_loadu_ps(t)) : _mm512_fmadd_ps(va, acc[i][j], _mm512_loadu_ps(t));
+            else r = _mm512_fmadd_ps(va, acc[i][j], _mm512_mul_ps(vb, _mm512_loadu_ps(t)));
+            _mm512_storeu_ps(t, r);
+        }
+    }
+}
+
+/// Writes the first rows × cols of a scratch tile (row stride nr, computed with α = 1, β = 0) into C
+/// with the vector store's α/β step: the edges of C that no kernel covers exactly.
+static inline void store_partial(const float *tile, long nr, long rows, long cols, float *crow, long ldc, float alpha, float beta) {
+    for (long i = 0; i < rows; i++) {
+        float *t = crow + i * ldc;
+        for (long j = 0; j < cols; j++) {
+            float v = tile[i * nr + j];
+            t[j] = beta == 0 ? alpha * v : __builtin_fmaf(alpha, v, beta * t[j]);
+        }
+    }
+}
+
 TARGET_AVX512 INLINE void micro512(const int mr, const int nv, long kc, const float *restrict a, long lda,
                                    const float *restrict b, long ldb, float *restrict c, long ldc,
                                    float alpha, float beta) {
@@ -248,20 +280,7 @@ TARGET_AVX512 INLINE void micro512(const int mr, const int nv, long kc, const fl
         a += lda;
         b += ldb;
     }
-    // α = 1 and β = 1 skip their multiplications: the results are the same bits (1·x = x exactly).
-    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
-    UNROLL
-    for (int i = 0; i < mr; i++) {
-        UNROLL
-        for (int j = 0; j < nv; j++) {
-            float *t = c + i * ldc + 16 * j;
-            __m512 r;
-            if (beta == 0) r = alpha == 1 ? acc[i][j] : _mm512_mul_ps(va, acc[i][j]);  // C is not read: NaN there must not leak in.
-            else if (beta == 1) r = alpha == 1 ? _mm512_add_ps(acc[i][j], _mm512_loadu_ps(t)) : _mm512_fmadd_ps(va, acc[i][j], _mm512_loadu_ps(t));
-            else r = _mm512_fmadd_ps(va, acc[i][j], _mm512_mul_ps(vb, _mm512_loadu_ps(t)));
-            _mm512_storeu_ps(t, r);
-        }
-    }
+    store_tile512(mr, nv, acc, c, ldc, alpha, beta);
 }
 
 TARGET_AVX2 INLINE void micro256(const int mr, const int nv, long kc, const float *restrict a, long lda,
@@ -391,13 +410,7 @@ TARGET_AVX2 INLINE void gemm_blocked(const int mr, const int nr, const kernel_ta
                         } else {
                             // tile = 1·Σ exactly, then the same α/β step as the vector store.
                             micro(kc, as, astride, bs, bstride, tile, nr, 1.0f, 0.0f);
-                            for (long i = 0; i < rows; i++) {
-                                float *t = crow + i * ldc + jr;
-                                for (long j = 0; j < cols; j++) {
-                                    float s = tile[i * nr + j];
-                                    t[j] = betaNow == 0 ? alpha * s : __builtin_fmaf(alpha, s, betaNow * t[j]);
-                                }
-                            }
+                            store_partial(tile, nr, rows, cols, crow + jr, ldc, alpha, betaNow);
                         }
                     }
                 }
@@ -569,19 +582,7 @@ TARGET_BF16 INLINE void microdot(const int mr, const int nv, long kq, const unsi
         a += MR512;
         b += NR512;
     }
-    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
-    UNROLL
-    for (int i = 0; i < mr; i++) {
-        UNROLL
-        for (int j = 0; j < nv; j++) {
-            float *t = c + i * ldc + 16 * j;
-            __m512 r;
-            if (beta == 0) r = alpha == 1 ? acc[i][j] : _mm512_mul_ps(va, acc[i][j]);
-            else if (beta == 1) r = alpha == 1 ? _mm512_add_ps(acc[i][j], _mm512_loadu_ps(t)) : _mm512_fmadd_ps(va, acc[i][j], _mm512_loadu_ps(t));
-            else r = _mm512_fmadd_ps(va, acc[i][j], _mm512_mul_ps(vb, _mm512_loadu_ps(t)));
-            _mm512_storeu_ps(t, r);
-        }
-    }
+    store_tile512(mr, nv, acc, c, ldc, alpha, beta);
 }
 
 typedef void (*dot_kernel)(long kq, const unsigned *restrict a, const unsigned *restrict b, float *restrict c, long ldc, float alpha,
@@ -629,13 +630,7 @@ TARGET_BF16 static void gemm_bf16(int transA, int transB, long m, long n, long k
                             micro(kq, abuf + ir * kq, bbuf + jr * kq, crow + jr, ldc, alpha, betaNow);
                         } else {
                             micro(kq, abuf + ir * kq, bbuf + jr * kq, tile, nr, 1.0f, 0.0f);
-                            for (long i = 0; i < rows; i++) {
-                                float *t = crow + i * ldc + jr;
-                                for (long j = 0; j < cols; j++) {
-                                    float s = tile[i * nr + j];
-                                    t[j] = betaNow == 0 ? alpha * s : __builtin_fmaf(alpha, s, betaNow * t[j]);
-                                }
-                            }
+                            store_partial(tile, nr, rows, cols, crow + jr, ldc, alpha, betaNow);
                         }
                     }
                 }
