@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Kill -9 at random moments, resume, and compare with an uninterrupted run.
 
-    scripts/kill_resume.py [path/to/nudge] [--kills 20] [--only sft|grpo|ppo] [--optim adamw_8bit]
+    scripts/kill_resume.py [path/to/nudge] [--kills 20] [--only sft|grpo|ppo] [--optim adamw_8bit] [--bf16]
 
 For each of `nudge sft`, `nudge grpo` and `nudge rl train ppo` (small settings, checkpoints every
 few steps), runs once uninterrupted, then again with SIGKILL sent at seeded random moments
@@ -9,7 +9,8 @@ few steps), runs once uninterrupted, then again with SIGKILL sent at seeded rand
 kill came before its first checkpoint). The finished run's metrics (timings aside), samples and
 final weights must equal the uninterrupted run's byte for byte. Exits 1 on any difference.
 `--optim NAME` runs sft and grpo with that optimizer (`sft.optim`, `grpo.optim`), e.g. the 8-bit
-AdamW, whose quantized state must resume as exactly.
+AdamW, whose quantized state must resume as exactly. `--bf16` runs them with mixed-precision
+products (`sft.bf16`, `grpo.bf16`), which must be as deterministic.
 """
 
 import hashlib
@@ -26,6 +27,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 args = sys.argv[1:]
 OPTIM = args[args.index("--optim") + 1] if "--optim" in args else None
+BF16 = "--bf16" in args
 NUDGE = os.path.abspath(next((a for a in args if not a.startswith("--") and not a.isdigit() and a not in ("sft", "grpo", "ppo", OPTIM)),
                              os.path.join(ROOT, ".build/debug/nudge")))
 KILLS = int(args[args.index("--kills") + 1]) if "--kills" in args else 20
@@ -46,6 +48,9 @@ CASES = {
 if OPTIM:
     for name in ("sft", "grpo"):
         CASES[name][0].extend(["--set", f"{name}.optim={OPTIM}"])  # a resume reads it from the run's config.toml
+if BF16:
+    for name in ("sft", "grpo"):
+        CASES[name][0].extend(["--set", f"{name}.bf16=true"])
 
 
 def digest(run_dir, weights):
