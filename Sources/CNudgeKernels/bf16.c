@@ -58,6 +58,20 @@ BF16_AVX512 static inline float sum16(__m512 v) {
     return _mm_cvtss_f32(s);
 }
 
+// Decoding reads each weight once per token from DRAM. With only the hardware prefetcher the core
+// waits on memory between groups of weight rows, so the forward drivers below prefetch the group
+// two ahead into L2 while this one is multiplied, spread over the row tiles (SmolLM2's MLP at 16
+// rows, AVX512_BF16 on one core: 331 µs a product without, 184 µs with, 154 µs from cache).
+
+/// The rows of W that row tile r0 prefetches while group o0 is multiplied; returns how many.
+static inline int rows_to_prefetch(int m, int n, int o0, int r0, const unsigned short *w, long ldw,
+                                   const unsigned short *pf[4]) {
+    const int tiles = (m + 3) / 4, t = r0 / 4;
+    int count = 0;
+    for (int j = t; j < 4; j += tiles) pf[count++] = w + (long)(o0 + 8 + j < n ? o0 + 8 + j : n - 1) * ldw;
+    return count;
+}
+
 // Forward tiles: up to 4 rows of x × 2 or 4 outputs (rows of W), each weight vector widened once
 // for every row and each x vector loaded once for every output. The tile is compiled once per
 // row count (1–4, a constant after inlining), so a single decoding row does no work for absent
@@ -119,7 +133,7 @@ BF16_AVX2 static void linear_avx2(int m, int n, int k, const float *x, long ldx,
 }
 
 BF16_AVX512 static INLINE void tile_avx512(const int rows, int k, const float *const *xr, const unsigned short *const *wo,
-                                           float out[4][4]) {
+                                           const unsigned short *const *next, int prefetches, float out[4][4]) {
     const int k16 = k / 16 * 16;
     // x's last k mod 16 columns are read through a mask; W's rows are padded with zeros to a
     // multiple of 32, so the matching weight load stays inside the row.
@@ -127,6 +141,7 @@ BF16_AVX512 static INLINE void tile_avx512(const int rows, int k, const float *c
     __m512 a[4][4];
     for (int i = 0; i < rows; i++) for (int j = 0; j < 4; j++) a[i][j] = _mm512_setzero_ps();
     for (int c = 0; c < k16; c += 16) {
+        if ((c & 31) == 0) for (int j = 0; j < prefetches; j++) _mm_prefetch((const char *)(next[j] + c), _MM_HINT_T1);
         __m512 v[4];
         for (int j = 0; j < 4; j++) v[j] = widen16(wo[j] + c);
         for (int i = 0; i < rows; i++) {
@@ -154,14 +169,16 @@ BF16_AVX512 static void linear_avx512(int m, int n, int k, const float *x, long 
         for (int j = 0; j < 4; j++) wo[j] = w + (long)(o0 + (j < outs ? j : 0)) * ldw;
         for (int r0 = 0; r0 < m; r0 += 4) {
             const int rows = m - r0 < 4 ? m - r0 : 4;
+            const unsigned short *pf[4];
+            const int prefetches = rows_to_prefetch(m, n, o0, r0, w, ldw, pf);
             const float *xr[4];
             for (int i = 0; i < 4; i++) xr[i] = x + (long)(r0 + (i < rows ? i : 0)) * ldx;
             float out[4][4];
             switch (rows) {
-            case 1: tile_avx512(1, k, xr, wo, out); break;
-            case 2: tile_avx512(2, k, xr, wo, out); break;
-            case 3: tile_avx512(3, k, xr, wo, out); break;
-            default: tile_avx512(4, k, xr, wo, out); break;
+            case 1: tile_avx512(1, k, xr, wo, pf, prefetches, out); break;
+            case 2: tile_avx512(2, k, xr, wo, pf, prefetches, out); break;
+            case 3: tile_avx512(3, k, xr, wo, pf, prefetches, out); break;
+            default: tile_avx512(4, k, xr, wo, pf, prefetches, out); break;
             }
             for (int i = 0; i < rows; i++)
                 for (int j = 0; j < outs; j++) y[(long)(r0 + i) * ldy + o0 + j] = out[i][j];
@@ -170,11 +187,12 @@ BF16_AVX512 static void linear_avx512(int m, int n, int k, const float *x, long 
 }
 
 BF16_DOT static INLINE void tile_dot(const int rows, int kp, const unsigned short *const *xr, const unsigned short *const *wo,
-                                     float out[4][4]) {
+                                     const unsigned short *const *next, int prefetches, float out[4][4]) {
     __m512 a[4][4];
     for (int i = 0; i < rows; i++) for (int j = 0; j < 4; j++) a[i][j] = _mm512_setzero_ps();
     // Both operands are padded with zeros to a multiple of 32 values.
     for (int c = 0; c < kp; c += 32) {
+        for (int j = 0; j < prefetches; j++) _mm_prefetch((const char *)(next[j] + c), _MM_HINT_T1);
         __m512bh v[4];
         for (int j = 0; j < 4; j++) v[j] = (__m512bh)_mm512_loadu_si512((const void *)(wo[j] + c));
         for (int i = 0; i < rows; i++) {
@@ -194,14 +212,16 @@ BF16_DOT static void linear_dot(int m, int n, int kp, const unsigned short *xb, 
         for (int j = 0; j < 4; j++) wo[j] = w + (long)(o0 + (j < outs ? j : 0)) * ldw;
         for (int r0 = 0; r0 < m; r0 += 4) {
             const int rows = m - r0 < 4 ? m - r0 : 4;
+            const unsigned short *pf[4];
+            const int prefetches = rows_to_prefetch(m, n, o0, r0, w, ldw, pf);
             const unsigned short *xr[4];
             for (int i = 0; i < 4; i++) xr[i] = xb + (long)(r0 + (i < rows ? i : 0)) * ldxb;
             float out[4][4];
             switch (rows) {
-            case 1: tile_dot(1, kp, xr, wo, out); break;
-            case 2: tile_dot(2, kp, xr, wo, out); break;
-            case 3: tile_dot(3, kp, xr, wo, out); break;
-            default: tile_dot(4, kp, xr, wo, out); break;
+            case 1: tile_dot(1, kp, xr, wo, pf, prefetches, out); break;
+            case 2: tile_dot(2, kp, xr, wo, pf, prefetches, out); break;
+            case 3: tile_dot(3, kp, xr, wo, pf, prefetches, out); break;
+            default: tile_dot(4, kp, xr, wo, pf, prefetches, out); break;
             }
             for (int i = 0; i < rows; i++)
                 for (int j = 0; j < outs; j++) y[(long)(r0 + i) * ldy + o0 + j] = out[i][j];

@@ -63,7 +63,7 @@ NUDGE_AVX2 static void block4x2(int rows, int cols, int k, const float *a, int l
 /// A block of up to 4 rows × 4 columns in sixteen 16-lane accumulators: the four rows of B and
 /// each row of A loaded once per sixteen k, so FMAs, not loads, bound the loop.
 NUDGE_AVX512 static void block4x4_512(int rows, int cols, int k, const float *a, int lda, const float *b, int ldb,
-                                      float *c, int ldc, __mmask16 tail) {
+                                      float *c, int ldc, __mmask16 tail, const float *const *next, int prefetches) {
     // Missing rows and columns read row 0 or column 0 again; their sums are not stored.
     const float *a0 = a, *a1 = a + (rows > 1 ? lda : 0), *a2 = a + (rows > 2 ? 2 * lda : 0), *a3 = a + (rows > 3 ? 3 * lda : 0);
     const float *b0 = b, *b1 = b + (cols > 1 ? ldb : 0), *b2 = b + (cols > 2 ? 2 * ldb : 0), *b3 = b + (cols > 3 ? 3 * ldb : 0);
@@ -72,6 +72,7 @@ NUDGE_AVX512 static void block4x4_512(int rows, int cols, int k, const float *a,
     int p = 0;
     for (; p < k; p += 16) {
         __mmask16 m = p + 16 <= k ? (__mmask16)0xFFFF : tail;
+        for (int j = 0; j < prefetches; j++) _mm_prefetch((const char *)(next[j] + p), _MM_HINT_T1);
         __m512 x0 = _mm512_maskz_loadu_ps(m, b0 + p), x1 = _mm512_maskz_loadu_ps(m, b1 + p);
         __m512 x2 = _mm512_maskz_loadu_ps(m, b2 + p), x3 = _mm512_maskz_loadu_ps(m, b3 + p);
         __m512 r = _mm512_maskz_loadu_ps(m, a0 + p);
@@ -92,11 +93,18 @@ NUDGE_AVX512 static void block4x4_512(int rows, int cols, int k, const float *a,
 NUDGE_AVX512 static void sgemm_nt_small_512(int m, int n, int k, const float *a, int lda, const float *b, int ldb, float *c, int ldc) {
     __mmask16 tail = (__mmask16)((1u << (k & 15)) - 1u);
     // Weight rows outermost: each block of four rows of W is read from memory once and stays in
-    // L1 while every block of four rows of A (a few rows, in L2) meets it.
+    // L1 while every block of four rows of A (a few rows, in L2) meets it. The block two ahead is
+    // prefetched into L2 meanwhile, spread over the row blocks: the hardware prefetcher alone
+    // leaves the core waiting on DRAM between blocks (SmolLM2's 1536 × 576 MLP weight on one
+    // core: 304 µs a product without, 177 µs with for one row; 423 and 217 µs for eight).
+    const int tiles = (m + 3) / 4;
     for (int j = 0; j < n; j += 4) {
         for (int i = 0; i < m; i += 4) {
+            const float *pf[4];
+            int prefetches = 0;
+            for (int r = i / 4; r < 4; r += tiles) pf[prefetches++] = b + (long)(j + 8 + r < n ? j + 8 + r : n - 1) * ldb;
             block4x4_512(m - i < 4 ? m - i : 4, n - j < 4 ? n - j : 4, k, a + (long)i * lda, lda, b + (long)j * ldb, ldb,
-                         c + (long)i * ldc + j, ldc, tail);
+                         c + (long)i * ldc + j, ldc, tail, pf, prefetches);
         }
     }
 }

@@ -13,7 +13,7 @@
 // scope changes nothing (`isSupported` says which), as emulating it would be slower than Float32.
 
 import CNudgeKernels
-import Synchronization
+import Foundation
 
 /// bf16 matrix products with Float32 accumulation for the length of a closure.
 public enum MixedPrecision {
@@ -24,25 +24,37 @@ public enum MixedPrecision {
     /// packing a bf16 copy of the weight per call costs more than it saves.
     public static let minimumRows = 32
 
-    /// Open scopes; the one check an ordinary product pays.
-    private static let scopes = Atomic<Int>(0)
+    /// Open scopes on this thread (the key's value is the count, not a pointer). Per thread, so
+    /// a scope never reaches products of unrelated work running beside it (another trainer in
+    /// the process, a parallel test); `parallelRanges` carries it to the threads it splits onto.
+    private static let scopesKey: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key, nil)
+        return key
+    }()
+
+    @inline(__always)
+    private static var scopes: Int {
+        get { Int(bitPattern: pthread_getspecific(scopesKey)) }
+        set { pthread_setspecific(scopesKey, UnsafeRawPointer(bitPattern: newValue)) }
+    }
 
     /// Runs `body` with every large product on bf16 operands when `enabled` and the CPU has the
-    /// kernel (otherwise as it is). Scopes nest and are process-wide: products on other threads
-    /// (parallel attention heads) see them too.
+    /// kernel (otherwise as it is). Scopes nest; they hold for this thread and the threads
+    /// `parallelRanges` splits its work onto.
     public static func bf16<R>(_ enabled: Bool = true, _ body: () throws -> R) rethrows -> R {
         guard enabled && isSupported else { return try body() }
-        scopes.add(1, ordering: .sequentiallyConsistent)
-        defer { scopes.subtract(1, ordering: .sequentiallyConsistent) }
+        scopes += 1
+        defer { scopes -= 1 }
         return try body()
     }
 
-    /// Whether a bf16 scope is open now.
-    public static var isActive: Bool { scopes.load(ordering: .relaxed) > 0 }
+    /// Whether a bf16 scope is open on this thread now.
+    public static var isActive: Bool { scopes > 0 }
 
     /// Whether an m×k by k×n product runs on bf16 operands now.
     @inline(__always)
     static func appliesTo(m: Int, n: Int, k: Int) -> Bool {
-        m > minimumRows && n > minimumRows && k > 0 && scopes.load(ordering: .relaxed) > 0
+        m > minimumRows && n > minimumRows && k > 0 && scopes > 0
     }
 }

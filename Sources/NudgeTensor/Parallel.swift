@@ -40,11 +40,13 @@ public func parallelRanges(
     let chunks = min(threads * 4, max(1, count / max(grain, minimum / 4)))
     let per = ((count + chunks - 1) / chunks + grain - 1) / grain * grain
     let n = (count + per - 1) / per
+    // A mixed-precision scope holds for the caller's thread; the pieces run under it too.
+    let bf16 = MixedPrecision.isActive
     withoutActuallyEscaping(body) { body in
         let box = UncheckedSendable(value: body)
         DispatchQueue.concurrentPerform(iterations: n) { i in
             let start = i * per
-            box.value(start..<min(count, start + per))
+            MixedPrecision.bf16(bf16) { box.value(start..<min(count, start + per)) }
         }
     }
 }

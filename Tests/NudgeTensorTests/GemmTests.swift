@@ -272,6 +272,29 @@ private func bf16Rounded(_ x: Float) -> Float {
         #expect(MixedPrecision.bf16(false) { !MixedPrecision.isActive })
     }
 
+    /// A scope holds for its thread and the pieces `parallelRanges` splits off it, never for
+    /// work on other threads (another trainer or test running beside it).
+    @Test func scopeHoldsForItsThreadAndItsParallelPieces() {
+        guard MixedPrecision.isSupported else { return }
+        final class Seen: @unchecked Sendable {
+            let lock = NSLock()
+            var values: [Bool] = []
+            func add(_ v: Bool) { lock.withLock { values.append(v) } }
+            var all: [Bool] { lock.withLock { values } }
+        }
+        let pieces = Seen(), elsewhere = Seen(), outside = Seen()
+        MixedPrecision.bf16 {
+            parallelRanges(64, minimum: 2, grain: 1) { _ in pieces.add(MixedPrecision.isActive) }
+            let done = DispatchSemaphore(value: 0)
+            Thread { elsewhere.add(MixedPrecision.isActive); done.signal() }.start()
+            done.wait()
+        }
+        parallelRanges(64, minimum: 2, grain: 1) { _ in outside.add(MixedPrecision.isActive) }
+        #expect(!pieces.all.isEmpty && pieces.all.allSatisfy { $0 })
+        #expect(elsewhere.all == [false])
+        #expect(!outside.all.isEmpty && outside.all.allSatisfy { !$0 })
+    }
+
     /// A linear layer's forward and both backward products under the scope stay within bf16's
     /// error of Float32's.
     @Test func linearGradientsStayCloseToFloat32() {
