@@ -6,7 +6,8 @@ callback (Benchmarks/peers/real/bench_trl_real.py). Pairs run interleaved, peer 
 Usage: scripts/bench_real.py NUDGE_BIN NUDGEBENCH_BIN HF_DIR DATA_DIR PYTHON [--rounds 1] [--only grpo,sft,...] [--lora-base q8_0] [--steps 6]
   [--rollout-bf16]  (generate and GRPO modes: Nudge also runs with bf16 rollout weights, reported as nudge_bf16_* and ratio_bf16)
   [--mixed]  (training modes: both sides also run in mixed precision: the peer with bf16=True / torch.autocast (peer_mixed_*),
-              Nudge with <trainer>.bf16=true, GRPO with rollout_dtype=bf16 too (nudge_mixed_*); ratio_mixed compares the two)
+              Nudge with <trainer>.bf16=true, GRPO with rollout_dtype=bf16 too (nudge_mixed_*); ratio_mixed compares the two;
+              generate: transformers with the model in bf16 too (peer_bf16_*), against Nudge's bf16 weights)
 Modes: generate, sft, torch_sft, dpo, grpo, grpo_beta, grpo_lora (Nudge: QLoRA over a lora.base base; TRL: PEFT LoRA, Float32 base).
 DATA_DIR comes from Benchmarks/peers/real/make_data.py; HF_DIR from ../shared/peers/real/convert_gguf.py."""
 import json, os, re, shutil, statistics, subprocess, sys, tempfile, time
@@ -72,6 +73,11 @@ for r in range(rounds):
                 row.update(nudge_bf16_tokens_per_s=round(n["tokens_per_s"], 1), nudge_bf16_rss_gb=round(rss, 2),
                            ratio_bf16=round(n["tokens_per_s"] / p["tokens_per_s"], 2),
                            bf16_fidelity={k: n[k] for k in ("mean_abs_logprob_diff", "max_abs_logprob_diff", "greedy_tokens_agreeing", "greedy_tokens")})
+            if mixed:
+                out, rss, wall = timed([python, peer, hf, data, mode, str(steps)], env={"PEERS_BF16": "1"})
+                pb = json.loads(out.strip().splitlines()[-1])["tokens_per_s"]
+                row.update(peer_bf16_tokens_per_s=round(pb, 1), peer_bf16_rss_gb=round(rss, 2))
+                if "nudge_bf16_tokens_per_s" in row: row["ratio_bf16_to_peer_bf16"] = round(row["nudge_bf16_tokens_per_s"] / pb, 2)
         elif mode == "torch_sft":
             row["peer_s_per_step"] = round(p["s_per_step_median_excl_first"], 3)
             if mixed:

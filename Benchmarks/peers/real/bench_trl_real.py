@@ -7,7 +7,8 @@ gives each its own peak RSS. Prints one JSON line.
   dpo               TRL DPOTrainer: 8 pairs per step, beta 0.1, lr 1e-6 (reference forward every step)
   torch_sft         the SFT step in bare PyTorch: the same 8 rows padded, forward + masked CE + backward + AdamW
   generate          transformers generate: 16 rows x 32 new tokens, sampling at temperature 1, no early stop
-PEERS_BF16=1: the trainers with bf16=True (torch.autocast on the CPU), torch_sft under torch.autocast("cpu", torch.bfloat16).
+PEERS_BF16=1: the trainers with bf16=True (torch.autocast on the CPU), torch_sft under torch.autocast("cpu", torch.bfloat16),
+generate with the model in bf16.
 Usage: python bench_trl_real.py MODEL_DIR DATA_DIR MODE [steps]
 (Extends ../shared/peers/real/bench_trl_real.py with dpo, torch_sft and generate.)"""
 import json, os, re, statistics, sys, tempfile, time
@@ -92,6 +93,8 @@ elif mode == "generate":
     tok.padding_side = "left"
     if tok.pad_token is None: tok.pad_token = tok.eos_token
     enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+    if os.environ.get("PEERS_BF16") == "1":
+        model = model.to(torch.bfloat16)  # bf16 weights and activations: the peer of Nudge's bf16 rollout weights
     model.eval(); d = []
     with torch.inference_mode():
         for i in range(max(steps, 2)):
