@@ -84,29 +84,28 @@ for r in range(rounds):
                 out, rss, wall = timed([python, peer, hf, data, mode, str(steps)], env={"PEERS_BF16": "1"})
                 row["peer_mixed_s_per_step"] = round(json.loads(out.strip().splitlines()[-1])["s_per_step_median_excl_first"], 3)
         else:
-            row["peer_s_per_step"] = round(p["s_per_step_median_excl_first"], 3)
-            run = os.path.join(work, f"{mode}-{r}")
-            _, rss, wall = timed(nudge_cmd(mode, run))
-            median, each = nudge_steps(run)
-            row.update(nudge_s_per_step=round(median, 3), nudge_steps=each, nudge_rss_gb=round(rss, 2), nudge_wall=wall,
-                       ratio=round(p["s_per_step_median_excl_first"] / median, 2))
-            if rollout_bf16 and mode.startswith("grpo"):
-                run = os.path.join(work, f"{mode}-bf16-{r}")
-                _, rss, wall = timed(nudge_cmd(mode, run) + ["--set", "grpo.rollout_dtype=bf16"])
+            peer_s = p["s_per_step_median_excl_first"]
+            row["peer_s_per_step"] = round(peer_s, 3)
+
+            def nudge_run(tag, extra=()):
+                """Runs Nudge's `mode` with `extra` settings; records nudge{tag}_* in the row; returns the median step."""
+                run = os.path.join(work, f"{mode}{tag.replace('_', '-')}-{r}")
+                _, rss, wall = timed(nudge_cmd(mode, run) + list(extra))
                 median, each = nudge_steps(run)
-                row.update(nudge_bf16_s_per_step=round(median, 3), nudge_bf16_steps=each, nudge_bf16_rss_gb=round(rss, 2),
-                           ratio_bf16=round(p["s_per_step_median_excl_first"] / median, 2))
+                row.update({f"nudge{tag}_s_per_step": round(median, 3), f"nudge{tag}_steps": each, f"nudge{tag}_rss_gb": round(rss, 2),
+                            f"nudge{tag}_wall": wall})
+                return median
+
+            row["ratio"] = round(peer_s / nudge_run(""), 2)
+            if rollout_bf16 and mode.startswith("grpo"):
+                row["ratio_bf16"] = round(peer_s / nudge_run("_bf16", ["--set", "grpo.rollout_dtype=bf16"]), 2)
             if mixed:
                 out, rss, wall = timed([python, peer, hf, data, mode, str(steps)], env={"PEERS_BF16": "1"})
                 pm = json.loads(out.strip().splitlines()[-1])["s_per_step_median_excl_first"]
-                section = "grpo" if mode.startswith("grpo") else mode
-                extra = ["--set", f"{section}.bf16=true"] + (["--set", "grpo.rollout_dtype=bf16"] if section == "grpo" else [])
                 row.update(peer_mixed_s_per_step=round(pm, 3), peer_mixed_rss_gb=round(rss, 2))
-                run = os.path.join(work, f"{mode}-mixed-{r}")
-                _, rss, wall = timed(nudge_cmd(mode, run) + extra)
-                median, each = nudge_steps(run)
-                row.update(nudge_mixed_s_per_step=round(median, 3), nudge_mixed_steps=each, nudge_mixed_rss_gb=round(rss, 2),
-                           ratio_mixed=round(pm / median, 2), ratio_mixed_to_peer_float32=round(p["s_per_step_median_excl_first"] / median, 2))
+                section = "grpo" if mode.startswith("grpo") else mode
+                median = nudge_run("_mixed", ["--set", f"{section}.bf16=true"] + (["--set", "grpo.rollout_dtype=bf16"] if section == "grpo" else []))
+                row.update(ratio_mixed=round(pm / median, 2), ratio_mixed_to_peer_float32=round(peer_s / median, 2))
         row["load"] = os.getloadavg()[0]
         results.append(row)
         print(json.dumps(row), flush=True)

@@ -184,6 +184,55 @@ import NudgeTensor
         #expect(late < early, "\(history.map(\.loss))")
     }
 
+    /// SFT, the reward model, DPO and KTO log transformers' scheduled learning rate each step
+    /// (`lr_scheduler_type`, `warmup_steps`), and keep the configured one when it is constant.
+    @Test("Offline trainers follow lr_scheduler_type and warmup_steps")
+    func learningRateSchedules() throws {
+        let task = SyntheticTask.addition(digits: 1)
+        func rates(_ kind: LRSchedulerType, warmup: Double,
+                   _ run: (LRSchedulerType, Double, @escaping (Int, [(String, Double)]) -> Void) throws -> Void) rethrows -> [Double] {
+            var logged: [Double] = []
+            try run(kind, warmup) { _, m in logged.append(m.first { $0.0 == "learning_rate" }!.1) }
+            return logged
+        }
+        let peak: Float = 1e-3
+        typealias Runner = (LRSchedulerType, Double, @escaping (Int, [(String, Double)]) -> Void) throws -> Void
+        let sft: Runner = { kind, warmup, log in
+            let (model, tokenizer) = tinyPolicy(seed: 5)
+            var c = SFTConfig()
+            (c.learningRate, c.batchSize, c.epochs, c.lrSchedulerType, c.warmupSteps) = (peak, 4, 2, kind, warmup)
+            _ = try SFTTrainer.train(model: model, tokenizer: tokenizer, rows: task.sftRows(count: 16, seed: 1), config: c, onMetrics: log)
+        }
+        let reward: Runner = { kind, warmup, log in
+            let (trunk, tokenizer) = tinyPolicy(seed: 5)
+            var c = RewardConfig()
+            (c.learningRate, c.batchSize, c.epochs, c.lrSchedulerType, c.warmupSteps) = (peak, 4, 2, kind, warmup)
+            _ = try RewardTrainer.train(model: ScalarHeadModel(trunk: trunk, seed: 5), tokenizer: tokenizer,
+                                        rows: task.preferenceRows(count: 16, seed: 1), config: c, onMetrics: log)
+        }
+        let dpo: Runner = { kind, warmup, log in
+            let (policy, tokenizer) = tinyPolicy(seed: 5)
+            var c = DPOConfig()
+            (c.learningRate, c.batchSize, c.epochs, c.lrSchedulerType, c.warmupSteps) = (peak, 4, 2, kind, warmup)
+            _ = try DPOTrainer.train(policy: policy, tokenizer: tokenizer, rows: task.preferenceRows(count: 16, seed: 1), config: c, onMetrics: log)
+        }
+        let kto: Runner = { kind, warmup, log in
+            let (policy, tokenizer) = tinyPolicy(seed: 5)
+            var c = KTOConfig()
+            (c.learningRate, c.batchSize, c.epochs, c.lrSchedulerType, c.warmupSteps) = (peak, 4, 2, kind, warmup)
+            _ = try KTOTrainer.train(policy: policy, tokenizer: tokenizer, rows: task.unpairedRows(count: 16, seed: 1), config: c, onMetrics: log)
+        }
+        for (name, run) in [("sft", sft), ("reward", reward), ("dpo", dpo), ("kto", kto)] {
+            // 8 steps: linear decay from the peak reaches peak/8 at the last step (transformers: 0 after it).
+            let expected = (0..<8).map { Double(LRSchedulerType.linear.learningRate(step: $0, total: 8, peak: peak, warmupSteps: 2)) }
+            let linear = try rates(.linear, warmup: 2, run)
+            #expect(linear.count == 8 && zip(linear, expected).allSatisfy { abs($0 - $1) < 1e-12 }, "\(name): \(linear)")
+            #expect(linear[1] == Double(peak) && linear[7] < linear[2], "\(name): \(linear)")
+            let constant = try rates(.constant, warmup: 0, run)
+            #expect(constant == Array(repeating: Double(peak), count: 8), "\(name): \(constant)")
+        }
+    }
+
     @Test("KTO: loss 1/2 at the reference, mismatched pairs within the batch, desirable rewards rise above undesirable")
     func kto() throws {
         // A batch as scheduled (shuffled rows 3, 0, 4): each prompt takes the completion of the row before it, the first the last's (TRL).

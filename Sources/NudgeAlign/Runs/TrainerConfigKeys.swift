@@ -131,6 +131,9 @@ extension OfflineTrainingConfig {
             .gradientCheckpointing(\.gradientCheckpointing),
             .bf16(\.bf16),
             .optim(\.optim),
+            .choice("lr_scheduler_type", \.lrSchedulerType,
+                    help: "The learning rate over the optimizer steps (transformers' schedulers: linear decays to 0 at the last step, cosine, constant, constant_with_warmup). transformers defaults to linear; here only prm does, the others keep constant."),
+            .double("warmup_steps", \.warmupSteps, min: 0, help: "Linear warmup to learning_rate over this many optimizer steps (below 1: this fraction of them)."),
         ]
     }
 }
@@ -186,8 +189,6 @@ extension PRMConfig {
             .bool("train_on_last_step_only", \.trainOnLastStepOnly, help: "Train on the last step's label only (held-out rows keep every step)."),
             .float("weight_decay", \.weightDecay, min: 0, help: "AdamW weight decay."),
             .int("eval_steps", \.evalSteps, min: 0, help: "Evaluate on the held-out rows every this many steps (0: only after the last)."),
-            .choice("lr_scheduler_type", \.lrSchedulerType, help: "The learning rate over the optimizer steps (transformers' schedulers; linear: down to 0 at the last step)."),
-            .double("warmup_steps", \.warmupSteps, min: 0, help: "Linear warmup to learning_rate over this many optimizer steps (below 1: this fraction of them)."),
             .float("lm_loss_weight", \.lmLossWeight, min: 0, help: "Not in TRL: weight of a language-modeling loss on the correct steps' tokens beside the step loss (0: off)."),
         ]
     }

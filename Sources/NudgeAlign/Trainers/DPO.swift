@@ -29,6 +29,10 @@ public struct DPOConfig: Sendable {
     public var bf16 = false
     /// The AdamW implementation (HF TrainingArguments' `optim`): Float32 moments, or bitsandbytes-style 8-bit ones.
     public var optim: OptimizerName = .adamwTorch
+    /// transformers' lr_scheduler_type; constant here unless set (transformers' default is linear).
+    public var lrSchedulerType = LRSchedulerType.constant
+    /// transformers' warmup_steps: steps of linear warmup to learning_rate (below 1: a fraction of all steps).
+    public var warmupSteps: Double = 0
 
     public init() {}
 }
@@ -192,6 +196,7 @@ public enum DPOTrainer {
         }
         return OfflinePlan(schedule: schedule, skipped: { tokensSeen += tokens($0[0]) }) { step, group, _ in
             let whole = group[0]
+            c.scheduleLearningRate(optimizer, step: step, total: schedule.totalSteps)
             // Data parallel: each rank scores its contiguous share of the batch's pairs; the loss is a
             // mean over pairs, so each share's mean is weighted by its share of the pairs.
             let indices = world.isDistributed ? Array(whole[world.shard(whole.count)]) : whole

@@ -161,6 +161,20 @@ public protocol OfflineTrainingConfig: Sendable {
     var bf16: Bool { get set }
     /// The AdamW implementation (HF TrainingArguments' `optim`).
     var optim: OptimizerName { get set }
+    /// The learning rate over the run's optimizer steps (transformers' `lr_scheduler_type`).
+    var lrSchedulerType: LRSchedulerType { get set }
+    /// Steps of linear warmup to `learningRate` (below 1: a fraction of all steps).
+    var warmupSteps: Double { get set }
+}
+
+extension OfflineTrainingConfig {
+    /// Sets `optimizer`'s learning rate for optimizer step `step` (from 1) of `total` from the
+    /// schedule. A constant schedule without warmup leaves it as it is, so an optimizer passed in
+    /// with its own rate (rejection sampling's SFT rounds) keeps it.
+    func scheduleLearningRate(_ optimizer: Adam, step: Int, total: Int) {
+        guard lrSchedulerType != .constant || warmupSteps > 0 else { return }
+        optimizer.learningRate = lrSchedulerType.learningRate(step: step - 1, total: total, peak: learningRate, warmupSteps: warmupSteps)
+    }
 }
 
 extension SFTConfig: OfflineTrainingConfig {}

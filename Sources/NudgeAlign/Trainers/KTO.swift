@@ -36,6 +36,10 @@ public struct KTOConfig: Sendable {
     public var bf16 = false
     /// The AdamW implementation (HF TrainingArguments' `optim`): Float32 moments, or bitsandbytes-style 8-bit ones.
     public var optim: OptimizerName = .adamwTorch
+    /// transformers' lr_scheduler_type; constant here unless set (transformers' default is linear).
+    public var lrSchedulerType = LRSchedulerType.constant
+    /// transformers' warmup_steps: steps of linear warmup to learning_rate (below 1: a fraction of all steps).
+    public var warmupSteps: Double = 0
 
     public init() {}
 }
@@ -170,6 +174,7 @@ public enum KTOTrainer {
         let schedule = EpochSchedule(count: examples.count, batchSize: c.batchSize, epochs: c.epochs, seed: c.seed)
         return OfflinePlan(schedule: schedule) { step, group, _ in
             let indices = group[0]
+            c.scheduleLearningRate(optimizer, step: step, total: schedule.totalSteps)
             guard let (metrics, norm) = try trainStep(policy: policy, reference: referenceModel, batch: indices.map { examples[$0] },
                                                       referenceLogps: indices.map { referenceLogps[$0] }, config: c,
                                                       optimizer: optimizer, padID: padID, step: step) else { return nil }

@@ -278,8 +278,7 @@ public enum PRMTrainer {
             let counted = counts(logitValues, targets)
             let metrics = PRMMetrics(loss: loss.item(), truePositives: counted.tp, falsePositives: counted.fp, trueNegatives: counted.tn,
                                      falseNegatives: counted.fn)
-            optimizer.learningRate = c.lrSchedulerType.learningRate(step: step - 1, total: schedule.totalSteps, peak: c.learningRate,
-                                                                    warmupSteps: c.warmupSteps)
+            c.scheduleLearningRate(optimizer, step: step, total: schedule.totalSteps)
             let norm = try applyUpdate(optimizer, to: model, gradients: &grads, maxNorm: c.maxGradNorm, step: step, loss: metrics.loss)
             var named: [(String, Double)] = [("loss", Double(metrics.loss)), ("accuracy", metrics.accuracy), ("grad_norm", Double(norm)),
                                              ("learning_rate", Double(optimizer.learningRate))]

@@ -24,6 +24,10 @@ public struct RewardConfig: Sendable {
     public var bf16 = false
     /// The AdamW implementation (HF TrainingArguments' `optim`): Float32 moments, or bitsandbytes-style 8-bit ones.
     public var optim: OptimizerName = .adamwTorch
+    /// transformers' lr_scheduler_type; constant here unless set (transformers' default is linear).
+    public var lrSchedulerType = LRSchedulerType.constant
+    /// transformers' warmup_steps: steps of linear warmup to learning_rate (below 1: a fraction of all steps).
+    public var warmupSteps: Double = 0
 
     public init() {}
 }
@@ -73,9 +77,10 @@ public enum RewardTrainer {
                 return loss
             }
             guard let metrics else { return nil }
+            c.scheduleLearningRate(optimizer, step: step, total: schedule.totalSteps)
             let norm = try applyUpdate(optimizer, to: model, gradients: &grads, maxNorm: c.maxGradNorm, step: step, loss: metrics.loss)
             return (metrics, [("loss", Double(metrics.loss)), ("accuracy", Double(metrics.accuracy)), ("margin", Double(metrics.margin)),
-                              ("grad_norm", Double(norm))])
+                              ("grad_norm", Double(norm)), ("learning_rate", Double(optimizer.learningRate))])
         }
     }
 

@@ -30,6 +30,10 @@ public struct SFTConfig: Sendable {
     public var bf16 = false
     /// The AdamW implementation (HF TrainingArguments' `optim`): Float32 moments, or bitsandbytes-style 8-bit ones.
     public var optim: OptimizerName = .adamwTorch
+    /// transformers' lr_scheduler_type; constant here unless set (transformers' default is linear).
+    public var lrSchedulerType = LRSchedulerType.constant
+    /// transformers' warmup_steps: steps of linear warmup to learning_rate (below 1: a fraction of all steps).
+    public var warmupSteps: Double = 0
 
     public init() {}
 }
@@ -111,6 +115,7 @@ public enum SFTTrainer {
                 stepLoss = Float(world.sum(Double(stepLoss)))
             }
             guard var grads = accumulated else { return nil }
+            c.scheduleLearningRate(optimizer, step: step, total: schedule.totalSteps)
             let norm = try applyUpdate(optimizer, to: model, gradients: &grads, maxNorm: c.maxGradNorm, step: step, loss: stepLoss)
             var metrics: [(String, Double)] = [("loss", Double(stepLoss)), ("grad_norm", Double(norm)),
                                                ("learning_rate", Double(optimizer.learningRate)), ("num_tokens", Double(tokensSeen))]
