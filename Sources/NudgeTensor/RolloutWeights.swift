@@ -10,7 +10,8 @@
 // The copies are registered for the duration of a closure (`RolloutWeights.with`) and looked up by
 // `linear(_:weight:bias:)`, so every model family's projections and tied heads use them without a
 // second code path. A product uses its copy only when it is not recorded for gradients and has
-// at most 32 rows, a decoding batch (a longer prompt keeps the exact Float32 product on sgemm).
+// at most 32 rows, a decoding batch (a longer prompt goes to sgemm, which `generate` runs on bf16
+// operands inside a `MixedPrecision` scope).
 
 import Foundation
 import Synchronization
