@@ -189,41 +189,40 @@ import NudgeTensor
     @Test("Offline trainers follow lr_scheduler_type and warmup_steps")
     func learningRateSchedules() throws {
         let task = SyntheticTask.addition(digits: 1)
-        func rates(_ kind: LRSchedulerType, warmup: Double,
-                   _ run: (LRSchedulerType, Double, @escaping (Int, [(String, Double)]) -> Void) throws -> Void) rethrows -> [Double] {
+        typealias Runner = (LRSchedulerType, Double, @escaping (Int, [(String, Double)]) -> Void) throws -> Void
+        func rates(_ kind: LRSchedulerType, warmup: Double, _ run: Runner) rethrows -> [Double] {
             var logged: [Double] = []
             try run(kind, warmup) { _, m in logged.append(m.first { $0.0 == "learning_rate" }!.1) }
             return logged
         }
         let peak: Float = 1e-3
-        typealias Runner = (LRSchedulerType, Double, @escaping (Int, [(String, Double)]) -> Void) throws -> Void
-        let sft: Runner = { kind, warmup, log in
-            let (model, tokenizer) = tinyPolicy(seed: 5)
-            var c = SFTConfig()
+        /// `c` with 8 steps (16 rows, batches of 4, 2 epochs) at `peak` on the schedule.
+        func scheduled<C: OfflineTrainingConfig>(_ c: C, _ kind: LRSchedulerType, _ warmup: Double) -> C {
+            var c = c
             (c.learningRate, c.batchSize, c.epochs, c.lrSchedulerType, c.warmupSteps) = (peak, 4, 2, kind, warmup)
-            _ = try SFTTrainer.train(model: model, tokenizer: tokenizer, rows: task.sftRows(count: 16, seed: 1), config: c, onMetrics: log)
+            return c
+        }
+        // Each run trains a fresh copy of the same tiny model.
+        let tokenizer = tinyPolicy(seed: 5).1
+        func policy() -> LlamaModel { tinyPolicy(seed: 5).0 }
+        let sft: Runner = { kind, warmup, log in
+            _ = try SFTTrainer.train(model: policy(), tokenizer: tokenizer, rows: task.sftRows(count: 16, seed: 1),
+                                     config: scheduled(SFTConfig(), kind, warmup), onMetrics: log)
         }
         let reward: Runner = { kind, warmup, log in
-            let (trunk, tokenizer) = tinyPolicy(seed: 5)
-            var c = RewardConfig()
-            (c.learningRate, c.batchSize, c.epochs, c.lrSchedulerType, c.warmupSteps) = (peak, 4, 2, kind, warmup)
-            _ = try RewardTrainer.train(model: ScalarHeadModel(trunk: trunk, seed: 5), tokenizer: tokenizer,
-                                        rows: task.preferenceRows(count: 16, seed: 1), config: c, onMetrics: log)
+            _ = try RewardTrainer.train(model: ScalarHeadModel(trunk: policy(), seed: 5), tokenizer: tokenizer,
+                                        rows: task.preferenceRows(count: 16, seed: 1), config: scheduled(RewardConfig(), kind, warmup), onMetrics: log)
         }
         let dpo: Runner = { kind, warmup, log in
-            let (policy, tokenizer) = tinyPolicy(seed: 5)
-            var c = DPOConfig()
-            (c.learningRate, c.batchSize, c.epochs, c.lrSchedulerType, c.warmupSteps) = (peak, 4, 2, kind, warmup)
-            _ = try DPOTrainer.train(policy: policy, tokenizer: tokenizer, rows: task.preferenceRows(count: 16, seed: 1), config: c, onMetrics: log)
+            _ = try DPOTrainer.train(policy: policy(), tokenizer: tokenizer, rows: task.preferenceRows(count: 16, seed: 1),
+                                     config: scheduled(DPOConfig(), kind, warmup), onMetrics: log)
         }
         let kto: Runner = { kind, warmup, log in
-            let (policy, tokenizer) = tinyPolicy(seed: 5)
-            var c = KTOConfig()
-            (c.learningRate, c.batchSize, c.epochs, c.lrSchedulerType, c.warmupSteps) = (peak, 4, 2, kind, warmup)
-            _ = try KTOTrainer.train(policy: policy, tokenizer: tokenizer, rows: task.unpairedRows(count: 16, seed: 1), config: c, onMetrics: log)
+            _ = try KTOTrainer.train(policy: policy(), tokenizer: tokenizer, rows: task.unpairedRows(count: 16, seed: 1),
+                                     config: scheduled(KTOConfig(), kind, warmup), onMetrics: log)
         }
         for (name, run) in [("sft", sft), ("reward", reward), ("dpo", dpo), ("kto", kto)] {
-            // 8 steps: linear decay from the peak reaches peak/8 at the last step (transformers: 0 after it).
+            // 8 steps: 2 of warmup up to the peak, then linear decay over the other 6 (to 0 after the last).
             let expected = (0..<8).map { Double(LRSchedulerType.linear.learningRate(step: $0, total: 8, peak: peak, warmupSteps: 2)) }
             let linear = try rates(.linear, warmup: 2, run)
             #expect(linear.count == 8 && zip(linear, expected).allSatisfy { abs($0 - $1) < 1e-12 }, "\(name): \(linear)")
