@@ -74,6 +74,11 @@ if let i = CommandLine.arguments.firstIndex(of: "--only"), i + 1 < CommandLine.a
     case "ppo": print(EngineBenchmarks.json(try! EngineBenchmarks.ppoCartPole()))
     case "lmtrain": print(EngineBenchmarks.lmTrainStep(CommandLine.arguments.last == "M" ? "M" : "S"))
     case "lmsample": print(EngineBenchmarks.lmSampling(CommandLine.arguments.last == "M" ? "M" : "S"))
+    case "decodekernels":
+        // One thread; the weight cycled through 256 MB of copies (from memory) or one copy (from cache).
+        for t in EngineBenchmarks.decodeKernels() {
+            print("\(t.kernel) \(t.m)×\(t.n)×\(t.k): " + String(format: "%.1f µs from memory, %.1f µs from cache", t.fromMemory, t.fromCache))
+        }
     case "smallgemm":
         for (m, n, k) in [(4, 128, 128), (4, 352, 128), (4, 128, 352), (4, 512, 128), (8, 352, 128), (8, 128, 352), (16, 352, 128), (1, 704, 256), (8, 4864, 896), (8, 151_936, 896), (1, 151_936, 896)] {
             let (unpacked, defaultPath, blas) = EngineBenchmarks.smallProductMicroseconds(m: m, n: n, k: k)

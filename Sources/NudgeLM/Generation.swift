@@ -135,17 +135,32 @@ public func generate(model: any CausalLanguageModel, prompts: [[Int]], config: G
         for _ in 0..<config.maxNewTokens {
             var chosen = [Int](repeating: config.padTokenID, count: b)
             let active = finish.map { $0 == nil }
-            for (k, rows) in parts.enumerated() {
-                let logits = last[k], vocabulary = logits.shape[1]
-                for r in rows where active[r] {
-                    let row = Array(UnsafeBufferPointer(start: logits.data + (r - rows.lowerBound) * vocabulary, count: vocabulary))
-                    let (token, logProb) = rowStreams == nil ? sampleToken(row, config: config, rng: &shared)
-                        : sampleToken(row, config: config, rng: &rowStreams![r])
-                    chosen[r] = token
-                    tokens[r].append(token)
-                    logProbs[r].append(logProb)
-                    if token == config.eosTokenID { finish[r] = .eos } else if config.stopTokens.contains(token) { finish[r] = .stop }
+            // Each row's one random number is drawn in row order, then the rows are sampled in
+            // parallel (softmax over the vocabulary, serial otherwise): the same tokens either way.
+            let drawing = (0..<b).filter { active[$0] }
+            let uniforms = drawing.map { r in
+                config.temperature == 0 ? 0 : rowStreams == nil ? shared.uniform() : rowStreams![r].uniform()
+            }
+            let drawn = UnsafeMutableBufferPointer<(Int, Float)>.allocate(capacity: drawing.count)
+            defer { drawn.deallocate() }
+            let rowLogits = drawing.map { r in
+                let k = parts.firstIndex { $0.contains(r) }!
+                return (last[k].data + (r - parts[k].lowerBound) * last[k].shape[1], last[k].shape[1])
+            }
+            let work = UncheckedSendableRows(rowLogits: rowLogits, uniforms: uniforms, drawn: drawn)
+            parallelRanges(drawing.count, minimum: 2, grain: 1) { range in
+                for i in range {
+                    let (start, vocabulary) = work.rowLogits[i]
+                    work.drawn[i] = sampleToken(Array(UnsafeBufferPointer(start: start, count: vocabulary)), config: config,
+                                                uniform: work.uniforms[i])
                 }
+            }
+            for (i, r) in drawing.enumerated() {
+                let (token, logProb) = drawn[i]
+                chosen[r] = token
+                tokens[r].append(token)
+                logProbs[r].append(logProb)
+                if token == config.eosTokenID { finish[r] = .eos } else if config.stopTokens.contains(token) { finish[r] = .stop }
             }
             if finish.allSatisfy({ $0 != nil }) { break }
             // Rows finished before this step keep stepping with masked padding, so the batch stays
@@ -160,6 +175,13 @@ public func generate(model: any CausalLanguageModel, prompts: [[Int]], config: G
         for r in 0..<b where finish[r] == nil { finish[r] = .length }
         return GenerationResult(tokens: tokens, logProbs: logProbs, finishReasons: finish.map { $0 ?? .length })
     }
+}
+
+/// What the parallel sampling of one step reads and writes (each row's slot written by one task).
+private struct UncheckedSendableRows: @unchecked Sendable {
+    let rowLogits: [(UnsafeMutablePointer<Float>, Int)]
+    let uniforms: [Double]
+    let drawn: UnsafeMutableBufferPointer<(Int, Float)>
 }
 
 /// Rows per half below which a batch is decoded whole.
@@ -180,11 +202,17 @@ private final class PartResults: @unchecked Sendable {
 /// Draws one token from logits with the config's filters; returns it and its log-probability under
 /// the distribution it was drawn from.
 public func sampleToken(_ logits: [Float], config: GenerationConfig, rng: inout RandomGenerator) -> (Int, Float) {
+    sampleToken(logits, config: config, uniform: config.temperature == 0 ? 0 : rng.uniform())
+}
+
+/// `sampleToken` with its one random number, a uniform draw in [0, 1) (unused when greedy), given.
+func sampleToken(_ logits: [Float], config: GenerationConfig, uniform: Double) -> (Int, Float) {
     if config.temperature == 0 {
         let best = logits.indices.max { logits[$0] < logits[$1] || (logits[$0] == logits[$1] && $0 > $1) } ?? 0
         return (best, logits[best] - logSumExp(logits))
     }
-    var scaled = logits.map { $0 / config.temperature }
+    // x / 1 is x exactly: no pass over the vocabulary at temperature 1.
+    var scaled = config.temperature == 1 ? logits : logits.map { $0 / config.temperature }
     if config.topK > 0 && config.topK < scaled.count {
         let threshold = scaled.sorted(by: >)[config.topK - 1]
         var kept = 0
@@ -221,7 +249,7 @@ public func sampleToken(_ logits: [Float], config: GenerationConfig, rng: inout 
         weights[i] = e
         z += Double(e)
     }
-    let u = rng.uniform() * z
+    let u = uniform * z
     var cumulative = 0.0
     var token = weights.lastIndex { $0 > 0 } ?? 0
     for i in weights.indices {
