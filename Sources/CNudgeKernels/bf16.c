@@ -63,12 +63,13 @@ BF16_AVX512 static inline float sum16(__m512 v) {
 // two ahead into L2 while this one is multiplied, spread over the row tiles (SmolLM2's MLP at 16
 // rows, AVX512_BF16 on one core: 331 µs a product without, 184 µs with, 154 µs from cache).
 
-/// The rows of W that row tile r0 prefetches while group o0 is multiplied; returns how many.
-static inline int rows_to_prefetch(int m, int n, int o0, int r0, const unsigned short *w, long ldw,
+/// The rows of W that row tile r0 prefetches while the group of `group` rows at o0 is multiplied:
+/// the group `ahead` rows on, spread over the row tiles. Returns how many.
+static inline int rows_to_prefetch(int m, int n, int o0, int r0, int group, int ahead, const unsigned short *w, long ldw,
                                    const unsigned short *pf[4]) {
     const int tiles = (m + 3) / 4, t = r0 / 4;
     int count = 0;
-    for (int j = t; j < 4; j += tiles) pf[count++] = w + (long)(o0 + 8 + j < n ? o0 + 8 + j : n - 1) * ldw;
+    for (int j = t; j < group; j += tiles) pf[count++] = w + (long)(o0 + ahead + j < n ? o0 + ahead + j : n - 1) * ldw;
     return count;
 }
 
@@ -79,26 +80,28 @@ static inline int rows_to_prefetch(int m, int n, int o0, int r0, const unsigned 
 
 #define INLINE __attribute__((always_inline)) inline
 
-BF16_AVX2 static INLINE void tile_avx2(const int rows, int k, const float *const *xr, const unsigned short *w0,
-                                       const unsigned short *w1, float out[4][2]) {
+BF16_AVX2 static INLINE void tile_avx2(const int rows, int k, const float *const *xr, const unsigned short *const *wo,
+                                       const unsigned short *const *next, int prefetches, float out[4][3]) {
     const int k8 = k / 8 * 8;
-    __m256 a[4][2];
-    for (int i = 0; i < rows; i++) a[i][0] = a[i][1] = _mm256_setzero_ps();
+    __m256 a[4][3];
+    for (int i = 0; i < rows; i++) a[i][0] = a[i][1] = a[i][2] = _mm256_setzero_ps();
     for (int c = 0; c < k8; c += 8) {
-        const __m256 v0 = widen8(w0 + c), v1 = widen8(w1 + c);
+        // One prefetch per 64-byte line (32 weights) of each row to fetch.
+        if ((c & 31) == 0) for (int j = 0; j < prefetches; j++) _mm_prefetch((const char *)(next[j] + c), _MM_HINT_T1);
+        const __m256 v0 = widen8(wo[0] + c), v1 = widen8(wo[1] + c), v2 = widen8(wo[2] + c);
         for (int i = 0; i < rows; i++) {
             const __m256 xv = _mm256_loadu_ps(xr[i] + c);
             a[i][0] = _mm256_fmadd_ps(xv, v0, a[i][0]);
             a[i][1] = _mm256_fmadd_ps(xv, v1, a[i][1]);
+            a[i][2] = _mm256_fmadd_ps(xv, v2, a[i][2]);
         }
     }
     for (int i = 0; i < rows; i++) {
-        for (int j = 0; j < 2; j++) {
-            const unsigned short *wj = j == 0 ? w0 : w1;
+        for (int j = 0; j < 3; j++) {
             float s = sum8(a[i][j]);
             // The last k mod 8 columns one at a time: x has no padding to read.
             for (int c = k8; c < k; c++) {
-                unsigned int bits = (unsigned int)wj[c] << 16;
+                unsigned int bits = (unsigned int)wo[j][c] << 16;
                 float wf;
                 __builtin_memcpy(&wf, &bits, 4);
                 s += xr[i][c] * wf;
@@ -110,21 +113,26 @@ BF16_AVX2 static INLINE void tile_avx2(const int rows, int k, const float *const
 
 BF16_AVX2 static void linear_avx2(int m, int n, int k, const float *x, long ldx, const unsigned short *w, long ldw, float *y,
                                   long ldy) {
-    // Two outputs per pass: up to 4 rows × 2 outputs = 8 independent accumulators. The weight rows
-    // are the outer loop, so each is read from memory once and from cache for the later rows of x.
-    for (int o0 = 0; o0 < n; o0 += 2) {
-        const int outs = n - o0 < 2 ? n - o0 : 2;
-        const unsigned short *w0 = w + (long)o0 * ldw, *w1 = outs > 1 ? w0 + ldw : w0;
+    // Three outputs per pass: up to 4 rows × 3 outputs = 12 independent accumulators. The weight
+    // rows are the outer loop, so each is read from memory once and from cache for the later rows
+    // of x; the three rows three groups ahead are prefetched meanwhile (SmolLM2's MLP weight,
+    // 8 rows, one Zen 3 core: see `NudgeBench --only decodekernels`).
+    for (int o0 = 0; o0 < n; o0 += 3) {
+        const int outs = n - o0 < 3 ? n - o0 : 3;
+        const unsigned short *wo[3];
+        for (int j = 0; j < 3; j++) wo[j] = w + (long)(o0 + (j < outs ? j : 0)) * ldw;
         for (int r0 = 0; r0 < m; r0 += 4) {
             const int rows = m - r0 < 4 ? m - r0 : 4;
             const float *xr[4];
             for (int i = 0; i < 4; i++) xr[i] = x + (long)(r0 + (i < rows ? i : 0)) * ldx;
-            float out[4][2];
+            const unsigned short *pf[4];
+            const int prefetches = rows_to_prefetch(m, n, o0, r0, 3, 9, w, ldw, pf);
+            float out[4][3];
             switch (rows) {
-            case 1: tile_avx2(1, k, xr, w0, w1, out); break;
-            case 2: tile_avx2(2, k, xr, w0, w1, out); break;
-            case 3: tile_avx2(3, k, xr, w0, w1, out); break;
-            default: tile_avx2(4, k, xr, w0, w1, out); break;
+            case 1: tile_avx2(1, k, xr, wo, pf, prefetches, out); break;
+            case 2: tile_avx2(2, k, xr, wo, pf, prefetches, out); break;
+            case 3: tile_avx2(3, k, xr, wo, pf, prefetches, out); break;
+            default: tile_avx2(4, k, xr, wo, pf, prefetches, out); break;
             }
             for (int i = 0; i < rows; i++)
                 for (int j = 0; j < outs; j++) y[(long)(r0 + i) * ldy + o0 + j] = out[i][j];
@@ -170,7 +178,7 @@ BF16_AVX512 static void linear_avx512(int m, int n, int k, const float *x, long 
         for (int r0 = 0; r0 < m; r0 += 4) {
             const int rows = m - r0 < 4 ? m - r0 : 4;
             const unsigned short *pf[4];
-            const int prefetches = rows_to_prefetch(m, n, o0, r0, w, ldw, pf);
+            const int prefetches = rows_to_prefetch(m, n, o0, r0, 4, 8, w, ldw, pf);
             const float *xr[4];
             for (int i = 0; i < 4; i++) xr[i] = x + (long)(r0 + (i < rows ? i : 0)) * ldx;
             float out[4][4];
@@ -213,7 +221,7 @@ BF16_DOT static void linear_dot(int m, int n, int kp, const unsigned short *xb, 
         for (int r0 = 0; r0 < m; r0 += 4) {
             const int rows = m - r0 < 4 ? m - r0 : 4;
             const unsigned short *pf[4];
-            const int prefetches = rows_to_prefetch(m, n, o0, r0, w, ldw, pf);
+            const int prefetches = rows_to_prefetch(m, n, o0, r0, 4, 8, w, ldw, pf);
             const unsigned short *xr[4];
             for (int i = 0; i < 4; i++) xr[i] = xb + (long)(r0 + (i < rows ? i : 0)) * ldxb;
             float out[4][4];

@@ -74,6 +74,11 @@ extension EngineBenchmarks {
                         nudge_bf16_linear(Int32(NUDGE_BF16_DOT), Int32(m), Int32(n), Int32(k), x, k, xb, kp, bits + c * n * kp, kp, y, n)
                     }
                 }
+                if bf16Kernel >= Int32(NUDGE_BF16_AVX2) {
+                    add("bf16 widened, AVX2") { c in
+                        nudge_bf16_linear(Int32(NUDGE_BF16_AVX2), Int32(m), Int32(n), Int32(k), x, k, xb, kp, bits + c * n * kp, kp, y, n)
+                    }
+                }
                 if bf16Kernel >= Int32(NUDGE_BF16_AVX512) {
                     add("bf16 widened, AVX-512") { c in
                         nudge_bf16_linear(Int32(NUDGE_BF16_AVX512), Int32(m), Int32(n), Int32(k), x, k, xb, kp, bits + c * n * kp, kp, y, n)

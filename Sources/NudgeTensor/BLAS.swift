@@ -83,6 +83,11 @@ public enum BLAS {
             return LoadedBLAS(backend: .builtin, sgemm: nil, setThreads: nil, note: "NUDGE_BLAS=builtin")
         }
         let paths = request.map { [$0] } ?? candidates
+        // OpenBLAS's idle threads spin for 2^28 cycles (about 0.1 s) after each call, which on a
+        // 2-core machine takes a core from Nudge's own threaded work between BLAS calls (two-thread
+        // built-in products measured 0.5-0.7x right after an OpenBLAS call, 0.9-1.1x with 2^4).
+        // The library reads the variable when it loads; a user's own setting stands.
+        setenv("OPENBLAS_THREAD_TIMEOUT", "4", 0)
         var tried: [String] = []
         for path in paths {
             guard let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL) else {
