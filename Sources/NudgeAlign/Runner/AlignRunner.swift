@@ -69,6 +69,10 @@ public struct AlignRunner {
             try directory.log(step: 0, [("eval/accuracy", a)])
             print(String(format: "held-out accuracy before %@: %.3f", name, a))
         }
+        if root && trainer.bf16 && !MixedPrecision.isSupported {
+            // Said once, so a mixed-precision config run on such a CPU is not mistaken for one.
+            FileHandle.standardError.write(Data("note: bf16 = true, but this CPU has no AVX512_BF16: \(name)'s products stay Float32\n".utf8))
+        }
         var best = accuracies.map(\.1).max() ?? -.infinity
         let progress = ProgressReporter(total: steps, label: name, output: root ? .standardError : ProgressOutput(isTerminal: false) { _ in },
                                         initialCompleted: startStep)
