@@ -84,10 +84,12 @@ public enum BLAS {
         }
         let paths = request.map { [$0] } ?? candidates
         // OpenBLAS's idle threads spin for 2^28 cycles (about 0.1 s) after each call, which on a
-        // 2-core machine takes a core from Nudge's own threaded work between BLAS calls (two-thread
-        // built-in products measured 0.5-0.7x right after an OpenBLAS call, 0.9-1.1x with 2^4).
-        // The library reads the variable when it loads; a user's own setting stands.
-        setenv("OPENBLAS_THREAD_TIMEOUT", "4", 0)
+        // 2-core machine takes a core from Nudge's own threaded work between BLAS calls (Zen 3:
+        // two-thread built-in products right after an OpenBLAS call ran at 0.5-0.7x, 0.9-1.1x with
+        // 2^4). 2^4 makes every call wake its threads, which slowed OpenBLAS by 5-25 % on the
+        // AVX-512 machine; 2^20 cycles (about 0.3 ms) still bridges the gaps between a training
+        // step's products. The library reads the variable when it loads; a user's setting stands.
+        setenv("OPENBLAS_THREAD_TIMEOUT", "20", 0)
         var tried: [String] = []
         for path in paths {
             guard let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL) else {
