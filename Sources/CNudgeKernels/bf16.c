@@ -8,6 +8,7 @@
 // column blocks) gives the same bits whatever the thread count.
 
 #include "CNudgeKernels.h"
+#include "prefetch.h"
 
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
 #include <cpuid.h>
@@ -58,20 +59,8 @@ BF16_AVX512 static inline float sum16(__m512 v) {
     return _mm_cvtss_f32(s);
 }
 
-// Decoding reads each weight once per token from DRAM. With only the hardware prefetcher the core
-// waits on memory between groups of weight rows, so the forward drivers below prefetch the group
-// two ahead into L2 while this one is multiplied, spread over the row tiles (SmolLM2's MLP at 16
-// rows, AVX512_BF16 on one core: 331 µs a product without, 184 µs with, 154 µs from cache).
-
-/// The rows of W that row tile r0 prefetches while the group of `group` rows at o0 is multiplied:
-/// the group `ahead` rows on, spread over the row tiles. Returns how many.
-static inline int rows_to_prefetch(int m, int n, int o0, int r0, int group, int ahead, const unsigned short *w, long ldw,
-                                   const unsigned short *pf[4]) {
-    const int tiles = (m + 3) / 4, t = r0 / 4;
-    int count = 0;
-    for (int j = t; j < group; j += tiles) pf[count++] = w + (long)(o0 + ahead + j < n ? o0 + ahead + j : n - 1) * ldw;
-    return count;
-}
+// The forward drivers below prefetch weight rows ahead (prefetch.h): SmolLM2's MLP at 16 rows,
+// AVX512_BF16 on one core: 331 µs a product without, 184 µs with, 154 µs from cache.
 
 // Forward tiles: up to 4 rows of x × 2 or 4 outputs (rows of W), each weight vector widened once
 // for every row and each x vector loaded once for every output. The tile is compiled once per
@@ -81,13 +70,13 @@ static inline int rows_to_prefetch(int m, int n, int o0, int r0, int group, int 
 #define INLINE __attribute__((always_inline)) inline
 
 BF16_AVX2 static INLINE void tile_avx2(const int rows, int k, const float *const *xr, const unsigned short *const *wo,
-                                       const unsigned short *const *next, int prefetches, float out[4][3]) {
+                                       const char *const *next, int prefetches, float out[4][3]) {
     const int k8 = k / 8 * 8;
     __m256 a[4][3];
     for (int i = 0; i < rows; i++) a[i][0] = a[i][1] = a[i][2] = _mm256_setzero_ps();
     for (int c = 0; c < k8; c += 8) {
         // One prefetch per 64-byte line (32 weights) of each row to fetch.
-        if ((c & 31) == 0) for (int j = 0; j < prefetches; j++) _mm_prefetch((const char *)(next[j] + c), _MM_HINT_T1);
+        if ((c & 31) == 0) for (int j = 0; j < prefetches; j++) _mm_prefetch(next[j] + 2 * c, _MM_HINT_T1);
         const __m256 v0 = widen8(wo[0] + c), v1 = widen8(wo[1] + c), v2 = widen8(wo[2] + c);
         for (int i = 0; i < rows; i++) {
             const __m256 xv = _mm256_loadu_ps(xr[i] + c);
@@ -125,8 +114,8 @@ BF16_AVX2 static void linear_avx2(int m, int n, int k, const float *x, long ldx,
             const int rows = m - r0 < 4 ? m - r0 : 4;
             const float *xr[4];
             for (int i = 0; i < 4; i++) xr[i] = x + (long)(r0 + (i < rows ? i : 0)) * ldx;
-            const unsigned short *pf[4];
-            const int prefetches = rows_to_prefetch(m, n, o0, r0, 3, 9, w, ldw, pf);
+            const char *pf[4];
+            const int prefetches = rows_to_prefetch(m, n, o0, r0, 3, 9, w, 2 * ldw, pf);
             float out[4][3];
             switch (rows) {
             case 1: tile_avx2(1, k, xr, wo, pf, prefetches, out); break;
@@ -141,7 +130,7 @@ BF16_AVX2 static void linear_avx2(int m, int n, int k, const float *x, long ldx,
 }
 
 BF16_AVX512 static INLINE void tile_avx512(const int rows, int k, const float *const *xr, const unsigned short *const *wo,
-                                           const unsigned short *const *next, int prefetches, float out[4][4]) {
+                                           const char *const *next, int prefetches, float out[4][4]) {
     const int k16 = k / 16 * 16;
     // x's last k mod 16 columns are read through a mask; W's rows are padded with zeros to a
     // multiple of 32, so the matching weight load stays inside the row.
@@ -149,7 +138,7 @@ BF16_AVX512 static INLINE void tile_avx512(const int rows, int k, const float *c
     __m512 a[4][4];
     for (int i = 0; i < rows; i++) for (int j = 0; j < 4; j++) a[i][j] = _mm512_setzero_ps();
     for (int c = 0; c < k16; c += 16) {
-        if ((c & 31) == 0) for (int j = 0; j < prefetches; j++) _mm_prefetch((const char *)(next[j] + c), _MM_HINT_T1);
+        if ((c & 31) == 0) for (int j = 0; j < prefetches; j++) _mm_prefetch(next[j] + 2 * c, _MM_HINT_T1);
         __m512 v[4];
         for (int j = 0; j < 4; j++) v[j] = widen16(wo[j] + c);
         for (int i = 0; i < rows; i++) {
@@ -177,8 +166,8 @@ BF16_AVX512 static void linear_avx512(int m, int n, int k, const float *x, long 
         for (int j = 0; j < 4; j++) wo[j] = w + (long)(o0 + (j < outs ? j : 0)) * ldw;
         for (int r0 = 0; r0 < m; r0 += 4) {
             const int rows = m - r0 < 4 ? m - r0 : 4;
-            const unsigned short *pf[4];
-            const int prefetches = rows_to_prefetch(m, n, o0, r0, 4, 8, w, ldw, pf);
+            const char *pf[4];
+            const int prefetches = rows_to_prefetch(m, n, o0, r0, 4, 8, w, 2 * ldw, pf);
             const float *xr[4];
             for (int i = 0; i < 4; i++) xr[i] = x + (long)(r0 + (i < rows ? i : 0)) * ldx;
             float out[4][4];
@@ -195,12 +184,12 @@ BF16_AVX512 static void linear_avx512(int m, int n, int k, const float *x, long 
 }
 
 BF16_DOT static INLINE void tile_dot(const int rows, int kp, const unsigned short *const *xr, const unsigned short *const *wo,
-                                     const unsigned short *const *next, int prefetches, float out[4][4]) {
+                                     const char *const *next, int prefetches, float out[4][4]) {
     __m512 a[4][4];
     for (int i = 0; i < rows; i++) for (int j = 0; j < 4; j++) a[i][j] = _mm512_setzero_ps();
     // Both operands are padded with zeros to a multiple of 32 values.
     for (int c = 0; c < kp; c += 32) {
-        for (int j = 0; j < prefetches; j++) _mm_prefetch((const char *)(next[j] + c), _MM_HINT_T1);
+        for (int j = 0; j < prefetches; j++) _mm_prefetch(next[j] + 2 * c, _MM_HINT_T1);
         __m512bh v[4];
         for (int j = 0; j < 4; j++) v[j] = (__m512bh)_mm512_loadu_si512((const void *)(wo[j] + c));
         for (int i = 0; i < rows; i++) {
@@ -220,8 +209,8 @@ BF16_DOT static void linear_dot(int m, int n, int kp, const unsigned short *xb, 
         for (int j = 0; j < 4; j++) wo[j] = w + (long)(o0 + (j < outs ? j : 0)) * ldw;
         for (int r0 = 0; r0 < m; r0 += 4) {
             const int rows = m - r0 < 4 ? m - r0 : 4;
-            const unsigned short *pf[4];
-            const int prefetches = rows_to_prefetch(m, n, o0, r0, 4, 8, w, ldw, pf);
+            const char *pf[4];
+            const int prefetches = rows_to_prefetch(m, n, o0, r0, 4, 8, w, 2 * ldw, pf);
             const unsigned short *xr[4];
             for (int i = 0; i < 4; i++) xr[i] = xb + (long)(r0 + (i < rows ? i : 0)) * ldxb;
             float out[4][4];

@@ -1,4 +1,5 @@
 #include "CNudgeKernels.h"
+#include "prefetch.h"
 
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
 #include <immintrin.h>
@@ -22,7 +23,7 @@ NUDGE_AVX2 static inline __m128 sum4(__m256 x, __m256 y, __m256 z, __m256 w) {
 /// six for eight and ran at 58 % of the FMA peak on Zen 3). Each sum runs over k in the same lanes
 /// and reduces in the same order whatever the block, so the shape does not change the bits.
 NUDGE_AVX2 static void block4x3(int rows, int cols, int k, const float *a, int lda, const float *b, int ldb,
-                                float *c, int ldc, __m256i tail, const float *const *next, int prefetches) {
+                                float *c, int ldc, __m256i tail, const char *const *next, int prefetches) {
     // Missing rows and columns read row 0 or column 0 again; their sums are not stored.
     const float *a0 = a, *a1 = a + (rows > 1 ? lda : 0), *a2 = a + (rows > 2 ? 2 * lda : 0), *a3 = a + (rows > 3 ? 3 * lda : 0);
     const float *b0 = b, *b1 = b + (cols > 1 ? ldb : 0), *b2 = b + (cols > 2 ? 2 * ldb : 0);
@@ -46,7 +47,7 @@ NUDGE_AVX2 static void block4x3(int rows, int cols, int k, const float *a, int l
     for (; p + 8 <= k; p += 8) {
         // One prefetch per 64-byte line of each row to fetch.
         if (!(p & 15))
-            for (int j = 0; j < prefetches; j++) _mm_prefetch((const char *)(next[j] + p), _MM_HINT_T1);
+            for (int j = 0; j < prefetches; j++) _mm_prefetch(next[j] + 4 * p, _MM_HINT_T1);
         NUDGE_BLOCK4X3_STEP(NUDGE_LOAD_FULL)
     }
     // The last k mod 8 values: masked loads read zeros past the end.
@@ -69,7 +70,7 @@ NUDGE_AVX2 static void block4x3(int rows, int cols, int k, const float *a, int l
 /// A block of up to 4 rows × 4 columns in sixteen 16-lane accumulators: the four rows of B and
 /// each row of A loaded once per sixteen k, so FMAs, not loads, bound the loop.
 NUDGE_AVX512 static void block4x4_512(int rows, int cols, int k, const float *a, int lda, const float *b, int ldb,
-                                      float *c, int ldc, __mmask16 tail, const float *const *next, int prefetches) {
+                                      float *c, int ldc, __mmask16 tail, const char *const *next, int prefetches) {
     // Missing rows and columns read row 0 or column 0 again; their sums are not stored.
     const float *a0 = a, *a1 = a + (rows > 1 ? lda : 0), *a2 = a + (rows > 2 ? 2 * lda : 0), *a3 = a + (rows > 3 ? 3 * lda : 0);
     const float *b0 = b, *b1 = b + (cols > 1 ? ldb : 0), *b2 = b + (cols > 2 ? 2 * ldb : 0), *b3 = b + (cols > 3 ? 3 * ldb : 0);
@@ -78,7 +79,7 @@ NUDGE_AVX512 static void block4x4_512(int rows, int cols, int k, const float *a,
     int p = 0;
     for (; p < k; p += 16) {
         __mmask16 m = p + 16 <= k ? (__mmask16)0xFFFF : tail;
-        for (int j = 0; j < prefetches; j++) _mm_prefetch((const char *)(next[j] + p), _MM_HINT_T1);
+        for (int j = 0; j < prefetches; j++) _mm_prefetch(next[j] + 4 * p, _MM_HINT_T1);
         __m512 x0 = _mm512_maskz_loadu_ps(m, b0 + p), x1 = _mm512_maskz_loadu_ps(m, b1 + p);
         __m512 x2 = _mm512_maskz_loadu_ps(m, b2 + p), x3 = _mm512_maskz_loadu_ps(m, b3 + p);
         __m512 r = _mm512_maskz_loadu_ps(m, a0 + p);
@@ -103,12 +104,10 @@ NUDGE_AVX512 static void sgemm_nt_small_512(int m, int n, int k, const float *a,
     // prefetched into L2 meanwhile, spread over the row blocks: the hardware prefetcher alone
     // leaves the core waiting on DRAM between blocks (SmolLM2's 1536 × 576 MLP weight on one
     // core: 304 µs a product without, 177 µs with for one row; 423 and 217 µs for eight).
-    const int tiles = (m + 3) / 4;
     for (int j = 0; j < n; j += 4) {
         for (int i = 0; i < m; i += 4) {
-            const float *pf[4];
-            int prefetches = 0;
-            for (int r = i / 4; r < 4; r += tiles) pf[prefetches++] = b + (long)(j + 8 + r < n ? j + 8 + r : n - 1) * ldb;
+            const char *pf[4];
+            int prefetches = rows_to_prefetch(m, n, j, i, 4, 8, b, 4L * ldb, pf);
             block4x4_512(m - i < 4 ? m - i : 4, n - j < 4 ? n - j : 4, k, a + (long)i * lda, lda, b + (long)j * ldb, ldb,
                          c + (long)i * ldc + j, ldc, tail, pf, prefetches);
         }
@@ -125,15 +124,10 @@ NUDGE_AVX2 static void sgemm_nt_small_avx2(int m, int n, int k, const float *a, 
     // row blocks (SmolLM2's 576 × 1536 weight, 8 rows, one Zen 3 core: 503 µs from memory
     // without, 301 µs with; 2 and 4 groups ahead measured within noise of 3, 6 slower).
     enum { GROUPS_AHEAD = 3 };
-    const int tiles = (m + 3) / 4;
     for (int j = 0; j < n; j += 3) {
         for (int i = 0; i < m; i += 4) {
-            const float *pf[3];
-            int prefetches = 0;
-            for (int r = i / 4; r < 3; r += tiles) {
-                long row = j + 3 * GROUPS_AHEAD + r;
-                pf[prefetches++] = b + (row < n ? row : n - 1) * ldb;
-            }
+            const char *pf[3];
+            int prefetches = rows_to_prefetch(m, n, j, i, 3, 3 * GROUPS_AHEAD, b, 4L * ldb, pf);
             int rows = m - i < 4 ? m - i : 4;
             block4x3(rows, n - j < 3 ? n - j : 3, k, a + (long)i * lda, lda, b + (long)j * ldb, ldb, c + (long)i * ldc + j, ldc, tail,
                      pf, prefetches);

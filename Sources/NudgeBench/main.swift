@@ -79,6 +79,12 @@ if let i = CommandLine.arguments.firstIndex(of: "--only"), i + 1 < CommandLine.a
         for t in EngineBenchmarks.decodeKernels() {
             print("\(t.kernel) \(t.m)×\(t.n)×\(t.k): " + String(format: "%.1f µs from memory, %.1f µs from cache", t.fromMemory, t.fromCache))
         }
+    case "forkjoin":
+        // Two pieces of busy work per call with serial work between calls; overhead beyond the piece.
+        if Engine.threads < 2 { print("--only forkjoin needs 2 threads or more") }
+        for r in EngineBenchmarks.forkJoinOverhead() {
+            print(String(format: "piece %4d µs, gap %4d µs: team %6.1f µs, GCD %6.1f µs", r.piece, r.gap, r.team, r.gcd))
+        }
     case "smallgemm":
         for (m, n, k) in [(4, 128, 128), (4, 352, 128), (4, 128, 352), (4, 512, 128), (8, 352, 128), (8, 128, 352), (16, 352, 128), (1, 704, 256), (8, 4864, 896), (8, 151_936, 896), (1, 151_936, 896)] {
             let (unpacked, defaultPath, blas) = EngineBenchmarks.smallProductMicroseconds(m: m, n: n, k: k)

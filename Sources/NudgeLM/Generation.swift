@@ -71,17 +71,15 @@ public struct GenerationResult: Sendable {
 
 /// Generates continuations of `prompts` (token ids, any lengths).
 ///
-/// A batch of at least `2 × minimumDecodeRows` rows is decoded as two halves, each with its own
-/// cache, side by side when more than one thread is allowed, where the unpacked few-row kernels
-/// run (AVX2 and up): a one-token step is then mostly per-op overhead and waiting on memory, and
-/// two independent halves, each streaming the weights with prefetches, beat one batch split by
-/// columns inside every product (SmolLM2-135M, 16 rows × 32 tokens, NudgeBench --only realgen:
-/// 281 tokens/s in halves against 219 whole in Float32, 481 against 369 with bf16 weights).
-/// Elsewhere only a half-batch MLP product under OpenBLAS's own threading threshold
-/// (m·n·k ≤ 2¹⁸) is split; larger ones are threaded inside BLAS, where splitting only packs the
-/// weights twice. The halves depend only on the batch and the CPU, and tokens are drawn in row
-/// order afterwards, so results do not depend on the thread count. When
-/// prompts repeat (G samples per prompt), each distinct prompt is prefilled once and its rows
+/// Where the unpacked few-row kernels run (AVX2 and up), the batch decodes as one, each weight
+/// product split by output columns over the threads, so a step reads every weight from memory once
+/// (SmolLM2-135M, 16 rows × 32 tokens, NudgeBench --only realgen on a 2-core Zen 3: 2.4–3.2 s a
+/// call against 2.8–3.8 s for two halves each with its own cache, which read the weights twice;
+/// the halves won only while every fork-join went through GCD). Elsewhere a batch of at least
+/// `2 × minimumDecodeRows` rows decodes as two such halves side by side when its half-batch MLP
+/// product is under OpenBLAS's own threading threshold (m·n·k ≤ 2¹⁸); larger ones are threaded
+/// inside BLAS. Tokens are drawn in row order afterwards, so results do not depend on the thread
+/// count. When prompts repeat (G samples per prompt), each distinct prompt is prefilled once and its rows
 /// decode from copies of its cache.
 public func generate(model: any CausalLanguageModel, prompts: [[Int]], config: GenerationConfig) -> GenerationResult {
     if config.weights == .bf16 {
@@ -101,8 +99,8 @@ public func generate(model: any CausalLanguageModel, prompts: [[Int]], config: G
         let ids = prompts.map { Array(repeating: config.padTokenID, count: longest - $0.count) + $0 }
         var nextPosition = prompts.map(\.count)
         let c = model.configuration
-        let split = decodeSplit.map { $0 && b >= 2 } ?? (b >= 2 * minimumDecodeRows
-            && (BLAS.smallRowKernel || (b / 2) * c.hiddenSize * c.intermediateSize <= 1 << 18))
+        let split = DecodeSplit.forced.map { $0 && b >= 2 } ?? (b >= 2 * minimumDecodeRows && !BLAS.smallRowKernel
+            && (b / 2) * c.hiddenSize * c.intermediateSize <= 1 << 18)
         let parts = split ? [0..<(b / 2), (b / 2)..<b] : [0..<b]
         let capacity = longest + config.maxNewTokens
         var caches = parts.map { _ in KVCache(layers: model.configuration.layerCount, capacity: capacity) }
@@ -187,8 +185,11 @@ private struct UncheckedSendableRows: @unchecked Sendable {
 /// Rows per half below which a batch is decoded whole.
 let minimumDecodeRows = 4
 
-/// `NUDGE_DECODE_SPLIT=1|0` forces the two-halves decoding on or off (for benchmarks), else nil.
-let decodeSplit: Bool? = ProcessInfo.processInfo.environment["NUDGE_DECODE_SPLIT"].flatMap { ["1": true, "0": false][$0] }
+/// Forcing the two-halves decoding on or off (tests, benchmarks); nil chooses by the CPU.
+enum DecodeSplit {
+    /// `NUDGE_DECODE_SPLIT=1|0` sets the process-wide default.
+    @TaskLocal static var forced: Bool? = ProcessInfo.processInfo.environment["NUDGE_DECODE_SPLIT"].flatMap { ["1": true, "0": false][$0] }
+}
 
 /// Per-part results written by concurrent decoding tasks (each task writes only its own slot).
 private final class PartResults: @unchecked Sendable {

@@ -83,13 +83,7 @@ public enum BLAS {
             return LoadedBLAS(backend: .builtin, sgemm: nil, setThreads: nil, note: "NUDGE_BLAS=builtin")
         }
         let paths = request.map { [$0] } ?? candidates
-        // OpenBLAS's idle threads spin for 2^28 cycles (about 0.1 s) after each call, which on a
-        // 2-core machine takes a core from Nudge's own threaded work between BLAS calls (Zen 3:
-        // two-thread built-in products right after an OpenBLAS call ran at 0.5-0.7x, 0.9-1.1x with
-        // 2^4). 2^4 makes every call wake its threads, which slowed OpenBLAS by 5-25 % on the
-        // AVX-512 machine; 2^20 cycles (about 0.3 ms) still bridges the gaps between a training
-        // step's products. The library reads the variable when it loads; a user's setting stands.
-        setenv("OPENBLAS_THREAD_TIMEOUT", "20", 0)
+        // OPENBLAS_THREAD_TIMEOUT is set at process start (CNudgeKernels' environment.c).
         var tried: [String] = []
         for path in paths {
             guard let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL) else {
@@ -137,10 +131,10 @@ public func sgemm(
         && alpha == 1 && beta == 0 && k > 0 && BLAS.smallRowKernel
     {
         // A linear layer on a few rows (decoding): dot products over the weight in place beat a
-        // BLAS that packs the whole weight for every call. A weight of a million values or more
-        // (read from memory, not cache) is split by output columns over threads; each value of C
-        // is still one dot product in a fixed order.
-        parallelRanges(n, minimum: n * k >= 1 << 20 ? 2 : Int.max, grain: 64) { columns in
+        // BLAS that packs the whole weight for every call. A weight of 2¹⁸ values or more is split
+        // by output columns over threads (the team joins in a few µs; 2¹⁶ measured no better);
+        // each value of C is still one dot product in a fixed order.
+        parallelRanges(n, minimum: n * k >= 1 << 18 ? 2 : Int.max, grain: 64) { columns in
             nudge_sgemm_nt_small(Int32(m), Int32(columns.count), Int32(k), a, Int32(lda), b + columns.lowerBound * ldb, Int32(ldb),
                                  c + columns.lowerBound, Int32(ldc))
         }
@@ -168,6 +162,10 @@ public func sgemm(
         #endif
     case .library:
         guard let f = BLAS.loaded.sgemm else { preconditionFailure("no BLAS library loaded") }
+        // OpenBLAS threads products above 2¹⁸ multiply-adds itself: the team's spinning helpers
+        // would take cores its threads need. (Real-model SFT steps, which are mostly such
+        // products, measured within this machine's noise either way: 3.3–4.6 s.)
+        if m * n * k > 1 << 18 { nudge_team_rest() }
         f(101, transA ? 112 : 111, transB ? 112 : 111, Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda),
           b, Int32(ldb), beta, c, Int32(ldc))
     }

@@ -73,8 +73,8 @@ public enum BuiltinGemm {
                     b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, kernel: kernel, bf16: bf16Operands)
     }
 
-    /// Multiply-adds (m·n·k) from which a product is split over threads. Below it the second
-    /// thread's start (25–200 µs with `concurrentPerform`) costs more than it saves.
+    /// Multiply-adds (m·n·k) from which a product is split over threads. Below it the pieces are
+    /// too small to gain from a second thread that may have to be woken.
     static let parallelMinimum = 1 << 23
 }
 
@@ -111,9 +111,7 @@ func builtinGemm(
         call(m, n, a, b, c)
         return
     }
-    let pointers = UncheckedSendable(value: (a, b, c, call))
-    DispatchQueue.concurrentPerform(iterations: pieces) { piece in
-        let (a, b, c, call) = pointers.value
+    forkJoin(pieces, threads: threads) { piece in
         // Piece boundaries fall on whole tiles, so every tile is computed as in one call.
         let lo = piece * tiles / pieces * tile, hi = min(extent, (piece + 1) * tiles / pieces * tile)
         if splitColumns {

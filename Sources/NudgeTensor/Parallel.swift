@@ -1,11 +1,13 @@
 // Splitting large kernels over threads.
 //
-// Own kernels run single-threaded below about 256K elements: `concurrentPerform`'s second thread
-// starts 25–200 µs late, so only ops of about 100 µs or more gain. Work is split into fixed
-// chunks whose boundaries depend only on the problem size, and every reduction keeps a fixed
-// order per row, so results do not depend on the thread count or on scheduling.
+// Own kernels run single-threaded below about 256K elements. Pieces run on a small team of helper
+// threads (CNudgeKernels' team.c) that spin briefly between jobs and then sleep: a fork-join costs
+// a few µs while they spin, against 79–101 µs through GCD's `concurrentPerform` on a 2-core VM.
+// Work is split into fixed chunks whose boundaries depend only on the problem size, and every
+// reduction keeps a fixed order per row, so results do not depend on the thread count or on
+// scheduling.
 
-import Dispatch
+import CNudgeKernels
 import Foundation
 
 /// Engine-wide threading settings.
@@ -18,11 +20,6 @@ public enum Engine {
 
     /// Elements below which an elementwise kernel stays on one thread.
     public static let parallelThreshold = 1 << 18
-}
-
-@usableFromInline struct UncheckedSendable<T>: @unchecked Sendable {
-    @usableFromInline let value: T
-    @usableFromInline init(value: T) { self.value = value }
 }
 
 /// Calls `body` on consecutive ranges covering `0..<count`, in parallel when `count` is at least
@@ -42,11 +39,26 @@ public func parallelRanges(
     let n = (count + per - 1) / per
     // A mixed-precision scope holds for the caller's thread; the pieces run under it too.
     let bf16 = MixedPrecision.isActive
-    withoutActuallyEscaping(body) { body in
-        let box = UncheckedSendable(value: body)
-        DispatchQueue.concurrentPerform(iterations: n) { i in
-            let start = i * per
-            MixedPrecision.bf16(bf16) { box.value(start..<min(count, start + per)) }
-        }
+    forkJoin(n, threads: threads) { i in
+        let start = i * per
+        MixedPrecision.bf16(bf16) { body(start..<min(count, start + per)) }
     }
+}
+
+/// Calls `body(i)` for every i in 0..<pieces: on the calling thread and up to `threads` − 1 team
+/// helpers, or on this thread alone, in order, when the team is busy (a nested or concurrent call).
+@usableFromInline
+func forkJoin(_ pieces: Int, threads: Int, _ body: (Int) -> Void) {
+    if pieces > 1 && threads > 1 {
+        let ran = withoutActuallyEscaping(body) { body -> Bool in
+            var job = body
+            return withUnsafeMutablePointer(to: &job) { job in
+                nudge_team_run(pieces, Int32(min(threads, 64)), { context, piece in
+                    context!.assumingMemoryBound(to: ((Int) -> Void).self).pointee(piece)
+                }, job) != 0
+            }
+        }
+        if ran { return }
+    }
+    for i in 0..<pieces { body(i) }
 }

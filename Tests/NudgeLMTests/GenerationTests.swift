@@ -121,10 +121,14 @@ import NudgeTensor
         #expect(a.tokens == b.tokens && a.logProbs == b.logProbs)
     }
 
-    /// A batch large enough to be decoded as two halves (4 + 5 rows, side by side) gives each row
-    /// what it gets decoded alone (also when prompts repeat), its sampled log-probs equal a re-scoring forward pass, and the
-    /// same seed gives the same numbers.
-    @Test func halvedBatchesDecodeLikeSingleRows() throws {
+    /// A batch of 9 rows, decoded whole (each product split by columns) or as two halves (4 + 5
+    /// rows, side by side), gives each row what it gets decoded alone (also when prompts repeat),
+    /// its sampled log-probs equal a re-scoring forward pass, and the same seed gives the same numbers.
+    @Test(arguments: [false, true]) func batchesDecodeLikeSingleRows(halves: Bool) throws {
+        try DecodeSplit.$forced.withValue(halves) { try batchDecodesLikeSingleRows() }
+    }
+
+    private func batchDecodesLikeSingleRows() throws {
         let model = try LanguageModelLoader.load(directory: lmFixture("llama"))
         let prompts = (0..<9).map { r in (0..<(2 + r % 4)).map { 3 + (r * 7 + $0 * 5) % 90 } }
         var greedy = GenerationConfig()

@@ -175,6 +175,16 @@ void nudge_bf16_linear(int kernel, int m, int n, int k, const float *x, long ldx
 void nudge_bf16_linear_backward(int kernel, int m, int n, int k, int b0, int b1, const float *g, long ldg, const unsigned short *w,
                                 long ldw, float *dx, long lddx);
 
+/// Runs fn(ctx, i) for every i in 0..<pieces on the calling thread and up to `threads` − 1 helper
+/// threads (team.c), and returns 1 when all have run. Returns 0 without running anything when the
+/// team is busy (a nested or concurrent call), `threads` < 2 or `pieces` is outside 1…65535: the
+/// caller then runs the pieces itself. Idle helpers spin for `NUDGE_SPIN_US` µs (default 200),
+/// then sleep.
+int nudge_team_run(long pieces, int threads, void (*fn)(void *ctx, long piece), void *ctx);
+
+/// Asks spinning helpers to sleep now (before work that threads itself, such as a BLAS call).
+void nudge_team_rest(void);
+
 #ifdef __cplusplus
 }
 #endif
