@@ -73,14 +73,14 @@ public struct GenerationResult: Sendable {
 ///
 /// Where the unpacked few-row kernels run (AVX2 and up), the batch decodes as one, each weight
 /// product split by output columns over the threads, so a step reads every weight from memory once
-/// (SmolLM2-135M, 16 rows × 32 tokens, NudgeBench --only realgen on a 2-core Zen 3: 2.4–3.2 s a
-/// call against 2.8–3.8 s for two halves each with its own cache, which read the weights twice;
-/// the halves won only while every fork-join went through GCD). Elsewhere a batch of at least
-/// `2 × minimumDecodeRows` rows decodes as two such halves side by side when its half-batch MLP
-/// product is under OpenBLAS's own threading threshold (m·n·k ≤ 2¹⁸); larger ones are threaded
-/// inside BLAS. Tokens are drawn in row order afterwards, so results do not depend on the thread
-/// count. When prompts repeat (G samples per prompt), each distinct prompt is prefilled once and its rows
-/// decode from copies of its cache.
+/// (SmolLM2-135M, 16 rows × 32 tokens, NudgeBench --only realgen on a 2-core Zen 3: 2.4–3.5 s a
+/// call, medians about 2.85, against 2.8–3.8 s, about 3.3, for two halves each with its own cache,
+/// which read the weights twice; the halves won only while every fork-join went through GCD).
+/// Elsewhere a batch of at least `2 × minimumDecodeRows` rows decodes as two such halves side by
+/// side when its half-batch MLP product is under OpenBLAS's own threading threshold
+/// (m·n·k ≤ 2¹⁸); larger ones are threaded inside BLAS. Tokens are drawn in row order afterwards,
+/// so results do not depend on the thread count. When prompts repeat (G samples per prompt), each
+/// distinct prompt is prefilled once and its rows decode from copies of its cache.
 public func generate(model: any CausalLanguageModel, prompts: [[Int]], config: GenerationConfig) -> GenerationResult {
     if config.weights == .bf16 {
         var float32 = config
