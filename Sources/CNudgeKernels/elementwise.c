@@ -135,6 +135,11 @@ void nudge_ew_unary_backward(int kernel, int op, const float *g, const float *x,
 void nudge_softmax_rows(int kernel, const float *x, float *y, long rows, long n) {
     DISPATCH(softmax_rows, x, y, rows, n);
 }
+float nudge_max_exp_sum(int kernel, const float *x, float *e, long n, float *max) {
+    if (kernel == NUDGE_SGEMM_AVX512) return max_exp_sum_avx512(x, e, n, max);
+    if (kernel == NUDGE_SGEMM_AVX2) return max_exp_sum_avx2(x, e, n, max);
+    return 0.0f;
+}
 void nudge_log_softmax_rows(int kernel, const float *x, float *y, long rows, long n) {
     DISPATCH(log_softmax_rows, x, y, rows, n);
 }
@@ -159,6 +164,10 @@ void nudge_ew_unary_backward(int kernel, int op, const float *g, const float *x,
     (void)kernel; (void)op; (void)g; (void)x; (void)y; (void)dx; (void)n;
 }
 void nudge_softmax_rows(int kernel, const float *x, float *y, long rows, long n) { (void)kernel; (void)x; (void)y; (void)rows; (void)n; }
+float nudge_max_exp_sum(int kernel, const float *x, float *e, long n, float *max) {
+    (void)kernel; (void)x; (void)e; (void)n; *max = 0.0f;
+    return 0.0f;
+}
 void nudge_log_softmax_rows(int kernel, const float *x, float *y, long rows, long n) { (void)kernel; (void)x; (void)y; (void)rows; (void)n; }
 void nudge_softmax_backward_rows(int kernel, const float *g, const float *y, float *dx, long rows, long n) {
     (void)kernel; (void)g; (void)y; (void)dx; (void)rows; (void)n;

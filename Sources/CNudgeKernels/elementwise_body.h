@@ -262,6 +262,12 @@ TARGET static inline float SFX(row_dot)(const float *a, const float *b, long n) 
     return vsum16(acc);
 }
 
+TARGET static float SFX(max_exp_sum)(const float *x, float *e, long n, float *max) {
+    float m = SFX(row_max)(x, n);
+    *max = m;
+    return m == -INFINITY ? 0.0f : SFX(row_exp_sum)(x, m, e, n);
+}
+
 TARGET static void SFX(softmax_rows)(const float *x0, float *y0, long rows, long n) {
     for (long row = 0; row < rows; row++) {
         const float *x = x0 + row * n;

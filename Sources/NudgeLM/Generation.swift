@@ -149,7 +149,7 @@ public func generate(model: any CausalLanguageModel, prompts: [[Int]], config: G
             parallelRanges(drawing.count, minimum: 2, grain: 1) { range in
                 for i in range {
                     let (start, vocabulary) = work.rowLogits[i]
-                    work.drawn[i] = sampleToken(Array(UnsafeBufferPointer(start: start, count: vocabulary)), config: config,
+                    work.drawn[i] = sampleToken(UnsafeBufferPointer(start: start, count: vocabulary), config: config,
                                                 uniform: work.uniforms[i])
                 }
             }
@@ -208,12 +208,22 @@ public func sampleToken(_ logits: [Float], config: GenerationConfig, rng: inout 
 
 /// `sampleToken` with its one random number, a uniform draw in [0, 1) (unused when greedy), given.
 func sampleToken(_ logits: [Float], config: GenerationConfig, uniform: Double) -> (Int, Float) {
+    logits.withUnsafeBufferPointer { sampleToken($0, config: config, uniform: uniform) }
+}
+
+/// `sampleToken` on a row of logits in place (the decoding loop's rows of the last logits).
+func sampleToken(_ logits: UnsafeBufferPointer<Float>, config: GenerationConfig, uniform: Double) -> (Int, Float) {
     if config.temperature == 0 {
-        let best = logits.indices.max { logits[$0] < logits[$1] || (logits[$0] == logits[$1] && $0 > $1) } ?? 0
-        return (best, logits[best] - logSumExp(logits))
+        var best = 0  // the first of tied maxima
+        for i in logits.indices where logits[i] > logits[best] { best = i }
+        let (m, z) = ElementwiseKernels.maxAndExpSum(logits)
+        return (best, logits[best] - (m + Foundation.log(z)))
     }
+    // Plain sampling reads the logits where they lie; only the filters need a working copy.
+    let filtered = config.temperature != 1 || (config.topK > 0 && config.topK < logits.count) || config.topP < 1 || config.minP > 0
+    guard filtered else { return draw(logits, uniform: uniform) }
     // x / 1 is x exactly: no pass over the vocabulary at temperature 1.
-    var scaled = config.temperature == 1 ? logits : logits.map { $0 / config.temperature }
+    var scaled = config.temperature == 1 ? Array(logits) : logits.map { $0 / config.temperature }
     if config.topK > 0 && config.topK < scaled.count {
         let threshold = scaled.sorted(by: >)[config.topK - 1]
         var kept = 0
@@ -240,33 +250,50 @@ func sampleToken(_ logits: [Float], config: GenerationConfig, uniform: Double) -
             for i in scaled.indices where !keep.contains(i) { scaled[i] = -.infinity }
         }
     }
-    // Inverse-CDF draw from softmax(scaled) with one uniform number per token; the Gumbel-max
-    // trick would spend two logarithms and a uniform draw per vocabulary entry.
-    let m = scaled.max() ?? 0
-    var weights = [Float](repeating: 0, count: scaled.count)
-    var z = 0.0
-    for i in scaled.indices {
-        let e = Foundation.exp(scaled[i] - m)
-        weights[i] = e
-        z += Double(e)
-    }
-    let u = uniform * z
+    return scaled.withUnsafeBufferPointer { draw($0, uniform: uniform) }
+}
+
+/// An inverse-CDF draw from softmax(x) with one uniform number, and the drawn token's log-prob.
+/// The Gumbel-max trick would spend two logarithms and a uniform draw per vocabulary entry. The
+/// exponentials run on the vector kernels; the running sum goes block by block (64 entries, four
+/// accumulators) and token by token only inside the block where it passes u · Σ.
+private func draw(_ x: UnsafeBufferPointer<Float>, uniform: Double) -> (Int, Float) {
+    let n = x.count
+    let weights = UnsafeMutablePointer<Float>.allocate(capacity: n)
+    defer { weights.deallocate() }
+    let (m, z) = ElementwiseKernels.maxAndExpSum(x, exponentials: weights)
+    let u = uniform * Double(z)
     var cumulative = 0.0
-    var token = weights.lastIndex { $0 > 0 } ?? 0
-    for i in weights.indices {
-        cumulative += Double(weights[i])
-        if u < cumulative {
-            token = i
-            break
+    var start = 0
+    while start < n {
+        let end = Swift.min(start + 64, n)
+        var lanes = (0.0, 0.0, 0.0, 0.0)
+        var i = start
+        while i + 4 <= end {
+            lanes.0 += Double(weights[i]); lanes.1 += Double(weights[i + 1])
+            lanes.2 += Double(weights[i + 2]); lanes.3 += Double(weights[i + 3])
+            i += 4
         }
+        var block = (lanes.0 + lanes.1) + (lanes.2 + lanes.3)
+        while i < end { block += Double(weights[i]); i += 1 }
+        if u < cumulative + block {
+            for j in start..<end {
+                cumulative += Double(weights[j])
+                if u < cumulative { return (j, x[j] - m - Foundation.log(z)) }
+            }
+        } else {
+            cumulative += block
+        }
+        start = end
     }
-    return (token, scaled[token] - m - Float(Foundation.log(z)))
+    // Rounding left u at or past the total: the last token with any weight.
+    let token = (0..<n).last { weights[$0] > 0 } ?? 0
+    return (token, x[token] - m - Foundation.log(z))
 }
 
 func logSumExp(_ x: [Float]) -> Float {
-    let m = x.max() ?? 0
-    if m == -.infinity { return m }
-    return m + Foundation.log(x.reduce(0) { $0 + Foundation.exp($1 - m) })
+    let (m, z) = x.withUnsafeBufferPointer { ElementwiseKernels.maxAndExpSum($0) }
+    return m == -.infinity ? m : m + Foundation.log(z)
 }
 
 /// The Float32 weights a model's linear products read: every `Linear` layer's (adapters included),

@@ -26,18 +26,28 @@ public enum CheckpointError: Error, CustomStringConvertible {
 /// Saving and loading named tensors, modules and optimizers.
 public enum Checkpoint {
     /// Writes `tensors` to a safetensors file atomically.
+    /// Tensors named in `bytes` hold packed bytes and are written as U8 (see `SafeTensors.write`).
     public static func save(_ tensors: NamedTensors, to url: URL, metadata: [String: String]? = nil,
-                            dtype: SafeTensorsDType = .f32) throws {
-        try SafeTensors.write(tensors: tensors.map { (name: $0.0, tensor: $0.1) }, metadata: metadata, to: url, dtype: dtype)
+                            dtype: SafeTensorsDType = .f32, bytes: [String: Int] = [:]) throws {
+        try SafeTensors.write(tensors: tensors.map { (name: $0.0, tensor: $0.1) }, metadata: metadata, to: url, dtype: dtype, bytes: bytes)
     }
 
     /// Reads every tensor of a safetensors file, or of a Hugging Face directory
-    /// (`model.safetensors` or a sharded `model.safetensors.index.json`), as Float32.
-    public static func load(_ url: URL) throws -> NamedTensors {
+    /// (`model.safetensors` or a sharded `model.safetensors.index.json`), as Float32. With
+    /// `packedBytes`, U8 tensors come back as their bytes packed four to a Float32 word (zero-padded),
+    /// as `save(…, bytes:)` took them: an 8-bit optimizer's codes.
+    public static func load(_ url: URL, packedBytes: Bool = false) throws -> NamedTensors {
         let checkpoint = try SafeTensorsCheckpoint(url: url)
         var pairs: [(String, Tensor)] = []
         for name in checkpoint.names {
             guard let entry = checkpoint.entry(name) else { continue }
+            if packedBytes, entry.dtype == .u8, let file = checkpoint.file(containing: name) {
+                let count = entry.shape.reduce(1, *)
+                let t = Tensor.zeros([(count + 3) / 4])
+                try file.withRawBytes(name) { UnsafeMutableRawPointer(t.data).copyMemory(from: $0.baseAddress!, byteCount: count) }
+                pairs.append((name, t))
+                continue
+            }
             let t = Tensor(uninitializedShape: entry.shape)
             try checkpoint.read(name, into: UnsafeMutableBufferPointer(start: t.data, count: t.count))
             pairs.append((name, t))
@@ -74,7 +84,8 @@ public enum Checkpoint {
         }
         try save(model.parameters(), to: staging.appendingPathComponent("model.safetensors"), metadata: meta)
         if let optimizer {
-            try save(optimizer.state(), to: staging.appendingPathComponent("optimizer.safetensors"), metadata: meta)
+            try save(optimizer.state(), to: staging.appendingPathComponent("optimizer.safetensors"), metadata: meta,
+                     bytes: optimizer.packedByteCounts)
         }
         for (name, named) in tensors.sorted(by: { $0.key < $1.key }) {
             try save(named, to: staging.appendingPathComponent(name), metadata: meta)
@@ -165,7 +176,7 @@ public enum Checkpoint {
             throw CheckpointError.invalid(path: modelURL.path, reason: "metadata has no integer 'step'")
         }
         if let optimizer {
-            try optimizer.load(state: load(directory.appendingPathComponent("optimizer.safetensors")))
+            try optimizer.load(state: load(directory.appendingPathComponent("optimizer.safetensors"), packedBytes: true))
         }
         // Dropout mask streams continue where they stood (checkpoints written before they were kept have none).
         if let saved = file.metadata["dropout_rng"] {

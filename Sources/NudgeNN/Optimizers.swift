@@ -32,6 +32,13 @@ public protocol Optimizer: AnyObject {
     func state() -> NamedTensors
     /// Restores state saved by `state()`.
     func load(state: NamedTensors) throws
+    /// Entries of `state()` holding bytes packed four to a Float32 word, with their byte counts:
+    /// checkpoints store them as U8 (bitsandbytes' uint8 codes), not as Float32 bit patterns.
+    var packedByteCounts: [String: Int] { get }
+}
+
+extension Optimizer {
+    public var packedByteCounts: [String: Int] { [:] }
 }
 
 /// Shared bookkeeping: per-parameter state buffers keyed by parameter key.
@@ -194,6 +201,19 @@ public final class Adam: StatefulOptimizer, Optimizer {
 
     static let quantizedNames = ["state1", "state2", "absmax1", "absmax2"]
 
+    /// Codes per parameter key (the parameter's size; the buffers round it up to whole words).
+    private var codeCounts: [String: Int] = [:]
+
+    /// The 8-bit codes (state1, state2), one byte per parameter value. State restored from a
+    /// checkpoint and not yet updated counts its whole words (at most three bytes of padding).
+    public var packedByteCounts: [String: Int] {
+        var counts: [String: Int] = [:]
+        for name in ["state1", "state2"] {
+            for (key, codes) in buffers[name] ?? [:] { counts["\(key).\(name)"] = codeCounts[key] ?? 4 * codes.count }
+        }
+        return counts
+    }
+
     public func update(_ model: Module, gradients: NamedTensors) {
         let lr = learningRate, b1 = beta1, b2 = beta2, eps = eps
         let t = Float(step + 1)
@@ -220,6 +240,7 @@ public final class Adam: StatefulOptimizer, Optimizer {
         // Codes live four to a Float32 word of a pool tensor, so the checkpoint writes and reads them
         // byte for byte (an all-zero absmax makes any codes stand for 0, so zeroed buffers are a valid start).
         let codes1 = buffer("state1", for: key, count: (n + 3) / 4), codes2 = buffer("state2", for: key, count: (n + 3) / 4)
+        codeCounts[key] = n
         let absmax1 = buffer("absmax1", for: key, count: blocks), absmax2 = buffer("absmax2", for: key, count: blocks)
         let pd = UncheckedSendablePointers(p.data, g.data, codes1.data, codes2.data, absmax1.data, absmax2.data)
         let map1 = DynamicQuantizationMap.signed, map2 = DynamicQuantizationMap.unsigned

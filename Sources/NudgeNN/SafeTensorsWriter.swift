@@ -36,14 +36,20 @@ public enum SafeTensors {
     }
 
     /// Writes named tensors the same way, straight from their storage: no copy of the values is
-    /// made, so saving a model (or its optimizer state) does not double its memory.
+    /// made, so saving a model (or its optimizer state) does not double its memory. Tensors named
+    /// in `bytes` hold bytes packed four to a Float32 word (8-bit optimizer codes): each is written
+    /// as a one-dimensional U8 tensor of its first `bytes[name]` bytes.
     public static func write(
         tensors: [(name: String, tensor: Tensor)],
         metadata: [String: String]? = nil,
         to url: URL,
-        dtype: SafeTensorsDType = .f32
+        dtype: SafeTensorsDType = .f32,
+        bytes: [String: Int] = [:]
     ) throws(SafeTensorsError) {
-        try write(sources: tensors.map { ($0.name, $0.tensor.shape, .tensor($0.tensor)) }, metadata: metadata, to: url, dtype: dtype)
+        try write(sources: tensors.map { name, tensor in
+            if let count = bytes[name] { return (name, [count], .bytes(tensor, count: count)) }
+            return (name, tensor.shape, .tensor(tensor))
+        }, metadata: metadata, to: url, dtype: dtype)
     }
 
     /// Writes tensors that `make` computes one at a time while the file is written, each released
@@ -65,13 +71,22 @@ public enum SafeTensors {
         case tensor(Tensor)
         /// Made when written (`count` values).
         case computed(count: Int, () -> Tensor)
+        /// The first `count` bytes of a tensor's storage, written as U8.
+        case bytes(Tensor, count: Int)
 
         var count: Int {
             switch self {
             case .values(let v): v.count
             case .tensor(let t): t.count
             case .computed(let count, _): count
+            case .bytes(_, let count): count
             }
+        }
+
+        /// The element type written: U8 for packed bytes, else the file's `dtype`.
+        func dtype(_ dtype: SafeTensorsDType) -> SafeTensorsDType {
+            if case .bytes = self { return .u8 }
+            return dtype
         }
     }
 
@@ -116,6 +131,10 @@ public enum SafeTensors {
                 try withExtendedLifetime(t) { () throws(SafeTensorsError) in
                     try writeValues(fd, UnsafeBufferPointer(start: t.data, count: t.count), dtype: dtype, file: file)
                 }
+            case .bytes(let t, let count):
+                try withExtendedLifetime(t) { () throws(SafeTensorsError) in
+                    try writeAll(fd, Array(UnsafeRawBufferPointer(start: t.data, count: count)), file: file)
+                }
             }
         }
         guard fsync(fd) == 0 else {
@@ -157,7 +176,11 @@ public enum SafeTensors {
         var previous: String? = nil
         for tensor in sorted {
             let name = tensor.name
-            guard writableDTypes.contains(dtype) else {
+            if case .bytes(let t, let count) = tensor.values, count > 4 * t.count {
+                throw .invalidEntry(file: file, tensor: name, field: "values", reason: "\(count) bytes announced, the storage holds \(4 * t.count)")
+            }
+            let dtype = tensor.values.dtype(dtype)
+            guard writableDTypes.contains(dtype) || dtype == .u8 else {
                 throw .unsupportedConversion(file: file, tensor: name, dtype: dtype)
             }
             guard name != "__metadata__" else {

@@ -32,6 +32,28 @@ public enum ElementwiseKernels {
         return k == Int32(NUDGE_SGEMM_NONE) ? nil : k
     }
 
+    /// A row's maximum m and Σ exp(x − m), writing exp(x − m) to `exponentials` when given: the
+    /// unnormalized sampling distribution of a vocabulary row. A row of −∞ gives (−∞, 0). On the C
+    /// kernels the sum has the softmax rows' fixed order, so AVX2 and AVX-512 agree bit for bit.
+    public static func maxAndExpSum(_ x: UnsafeBufferPointer<Float>,
+                                    exponentials: UnsafeMutablePointer<Float>? = nil) -> (max: Float, sum: Float) {
+        guard let base = x.baseAddress, !x.isEmpty else { return (-.infinity, 0) }
+        if let k = forRows() {
+            var m: Float = 0
+            let sum = nudge_max_exp_sum(k, base, exponentials, x.count, &m)
+            return (m, sum)
+        }
+        let m = x.max()!
+        if m == -.infinity { return (m, 0) }
+        var sum = 0.0
+        for i in x.indices {
+            let e = Foundation.exp(x[i] - m)
+            exponentials?[i] = e
+            sum += Double(e)
+        }
+        return (m, Float(sum))
+    }
+
     /// The C kernel for row kernels (any size), or nil for the Swift path.
     @inline(__always)
     static func forRows() -> Int32? {

@@ -74,8 +74,13 @@ public enum BuiltinGemm {
     }
 
     /// Multiply-adds (m·n·k) from which a product is split over threads. Below it the pieces are
-    /// too small to gain from a second thread that may have to be woken.
-    static let parallelMinimum = 1 << 23
+    /// too small to gain from a second thread that may have to be woken. With the helper team a
+    /// split costs 1–2 µs while the helpers spin and ~50 µs once they sleep, so back-to-back
+    /// training products gain from 2^20 (a 256×64×64 product on 2 threads: 71 → 105 GFLOP/s, AVX2);
+    /// the demo, whose tiny models run 68 % of their multiply-adds in products of 2^20–2^23, took
+    /// 209 s against 245 s at the earlier 2^23 (`NUDGE_BLAS=builtin nudge demo`, 2-core Zen 3, one
+    /// run each, the same results).
+    static let parallelMinimum = 1 << 20
 }
 
 /// C = α·op(A)·op(B) + β·C on Nudge's own kernel `kernel` (the active one by default), split

@@ -245,6 +245,43 @@ final class TwoTensors: Module {
         #expect(bytes == 2 * ((n + 3) / 4) * 4 + 2 * 17 * 4)
     }
 
+    /// The codes reach optimizer.safetensors as U8 tensors of one byte per value (bitsandbytes'
+    /// uint8 state1/state2), the block scales as F32; a checkpoint written before, with the codes
+    /// as Float32 words, still restores to the same state.
+    @Test func codesAreStoredAsBytes() throws {
+        let n = 4099
+        let m = TwoTensors(big: Tensor(shape: [n], values: (0..<n).map { Self.paramInit($0) }), small: Tensor([1, 2]))
+        let opt = AdamW(learningRate: 1e-3, optim: .adamw8bit)
+        for t in 0..<2 { opt.update(m, gradients: Self.gradients(t, bigShape: [n], smallShape: [2])) }
+        #expect(opt.packedByteCounts == ["big.state1": n, "big.state2": n])
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("adam8bit-u8-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try Checkpoint.save(model: m, optimizer: opt, step: 2, to: dir)
+        let file = try SafeTensorsFile(url: dir.appendingPathComponent("optimizer.safetensors"))
+        for name in ["state1", "state2"] {
+            let entry = try #require(file.entry("big.\(name)"))
+            #expect(entry.dtype == .u8 && entry.shape == [n] && entry.byteRange.count == n)
+            #expect(Array(try file.rawData("big.\(name)")) == (try Self.codes(opt, "big", name, count: n)))
+        }
+        #expect(file.entry("big.absmax1")?.dtype == .f32 && file.entry("small.exp_avg")?.dtype == .f32)
+        // Without packedBytes a U8 tensor reads as its values (0…255), as any other integer tensor.
+        #expect(try Checkpoint.load(dir.appendingPathComponent("optimizer.safetensors"))["big.state1"]?.count == n)
+
+        // The earlier layout: every state tensor as F32, codes as the bit patterns of their words.
+        let old = dir.appendingPathComponent("old")
+        try FileManager.default.createDirectory(at: old, withIntermediateDirectories: true)
+        try Checkpoint.save(opt.state(), to: old.appendingPathComponent("optimizer.safetensors"), metadata: ["step": "2"])
+        try SafeTensors.write(tensors: m.parameters().map { (name: $0.0, tensor: $0.1) }, metadata: ["step": "2"],
+                              to: old.appendingPathComponent("model.safetensors"))
+        for source in [dir, old] {
+            let restored = AdamW(learningRate: 1e-3, optim: .adamw8bit)
+            try Checkpoint.restore(model: TwoTensors(big: Tensor.zeros([n]), small: Tensor([0, 0])), optimizer: restored, from: source)
+            for (key, t) in opt.state() {
+                #expect(t.scalars.map(\.bitPattern) == restored.state()[key]?.scalars.map(\.bitPattern), "\(source.lastPathComponent) \(key)")
+            }
+        }
+    }
+
     @Test func stateOfTheOtherKindIsRefused() throws {
         let m = TwoTensors(big: Tensor(shape: [4096], values: [Float](repeating: 1, count: 4096)), small: Tensor([1]))
         let g = NamedTensors([("big", Tensor(shape: [4096], values: [Float](repeating: 0.1, count: 4096))), ("small", Tensor([0.1]))])

@@ -144,6 +144,36 @@ struct ElementwiseKernelTests {
     /// softmax / log-softmax rows and their backward rules: AVX2 and AVX-512 bit for bit, and
     /// against Double: softmax relative ≤ 2e-6, log-softmax absolute ≤ 4e-6·(1 + |ref|), backward
     /// absolute ≤ 2e-6 relative to the row's Σ|terms|.
+    /// A vocabulary row's maximum and Σ exp(x − m) (sampling's distribution): against Double on
+    /// every kernel, the same bits on AVX2 and AVX-512, and a row of −∞ kept as (−∞, 0).
+    @Test func maxAndExpSumAgainstDoubleAndAcrossKernels() {
+        for n in lengths + [49_152] {
+            let x = values(n, seed: UInt64(n) + 11, low: -20, high: 20)
+            let xs = x.map(Double.init)
+            let m = xs.max()!
+            let exact = xs.map { Foundation.exp($0 - m) }
+            let total = exact.reduce(0, +)
+            var results: [[Float]] = []
+            for kernel in cKernels {
+                var top: Float = 0
+                var sum: Float = 0
+                let e = run(n) { e in sum = nudge_max_exp_sum(kernel.cKernel, x, e, n, &top) }
+                #expect(Double(top) == m, "\(kernel) max n \(n)")
+                #expect(abs(Double(sum) - total) <= 2e-6 * total, "\(kernel) Σ exp n \(n): \(sum) vs \(total)")
+                for j in 0..<n { #expect(abs(Double(e[j]) - exact[j]) <= 2e-6 * exact[j] + 1e-30, "\(kernel) exp n \(n) [\(j)]") }
+                results.append(e + [top, sum])
+                let skipped = nudge_max_exp_sum(kernel.cKernel, x, nil, n, &top)
+                #expect(skipped.bitPattern == sum.bitPattern, "\(kernel) Σ without writing the exponentials")
+                let minusInfinity = [Float](repeating: -.infinity, count: n)
+                #expect(nudge_max_exp_sum(kernel.cKernel, minusInfinity, nil, n, &top) == 0 && top == -.infinity)
+            }
+            if results.count == 2 { #expect(bitsEqual(results[0], results[1]), "AVX2 vs AVX-512, n \(n)") }
+            // The public entry point on the active kernel (or the Swift path) agrees with Double too.
+            let (pm, ps) = x.withUnsafeBufferPointer { ElementwiseKernels.maxAndExpSum($0) }
+            #expect(Double(pm) == m && abs(Double(ps) - total) <= 2e-6 * total)
+        }
+    }
+
     @Test func softmaxRowsAgainstDoubleAndAcrossKernels() {
         for n in lengths {
             let rows = 3

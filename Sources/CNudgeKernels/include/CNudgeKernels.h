@@ -132,6 +132,9 @@ void nudge_ew_unary(int kernel, int op, const float *x, float *y, long n);
 void nudge_ew_unary_backward(int kernel, int op, const float *g, const float *x, const float *y, float *dx, long n);
 /// softmax of each of `rows` contiguous rows of n floats.
 void nudge_softmax_rows(int kernel, const float *x, float *y, long rows, long n);
+/// One row's maximum m (written to *max) and Σ exp(x − m), writing exp(x − m) to e unless e is
+/// NULL; a row of −∞ gives m = −∞ and 0. The sum's order is the softmax rows' (16 lanes).
+float nudge_max_exp_sum(int kernel, const float *x, float *e, long n, float *max);
 /// log-softmax of each row: x − (m + log Σ exp(x − m)), m the row's maximum.
 void nudge_log_softmax_rows(int kernel, const float *x, float *y, long rows, long n);
 /// softmax backward per row from the output y: dx = g⊙y − y·Σ(g⊙y).
