@@ -321,12 +321,8 @@ public enum LanguageModelLoader {
     public static func load(directory: URL) throws -> any CausalLanguageModel {
         let config = try TransformerConfiguration.load(directory.appendingPathComponent("config.json"))
         let weights = try Checkpoint.load(directory)
-        let model: any CausalLanguageModel
-        switch config.family {
-        case .llama, .qwen2, .qwen3, .mistral: model = LlamaModel(config)
-        case .gpt2: model = try GPT2Model.make(config)
-        case .gemma3: model = Gemma3Model(config)
-        }
+        // Every parameter is then assigned (strictly), so the random fill would be thrown away.
+        let model = try skippingRandomFill { try blank(config) }
         try model.update(parameters: sanitize(weights, for: config))
         // The freshly initialized weights just replaced would otherwise stay in the buffer
         // pool's free lists, as much memory again as the model.
@@ -334,15 +330,19 @@ public enum LanguageModelLoader {
         return model
     }
 
+    /// A model of `config`'s family and shapes with default-initialized parameters.
+    static func blank(_ config: TransformerConfiguration) throws -> any CausalLanguageModel {
+        switch config.family {
+        case .llama, .qwen2, .qwen3, .mistral: LlamaModel(config)
+        case .gpt2: try GPT2Model.make(config)
+        case .gemma3: Gemma3Model(config)
+        }
+    }
+
     /// A frozen copy of `model` (same family and configuration, parameters copied): a reference
     /// policy when the policy itself is fully fine-tuned.
     public static func frozenCopy(of model: any CausalLanguageModel) throws -> any CausalLanguageModel {
-        let copy: any CausalLanguageModel
-        switch model.configuration.family {
-        case .llama, .qwen2, .qwen3, .mistral: copy = LlamaModel(model.configuration)
-        case .gpt2: copy = try GPT2Model.make(model.configuration)
-        case .gemma3: copy = Gemma3Model(model.configuration)
-        }
+        let copy = try skippingRandomFill { try blank(model.configuration) }
         try copy.update(parameters: model.parameters())
         copy.freeze()
         return copy

@@ -89,7 +89,7 @@ extension LanguageModelLoader {
             projections[p.path] = QuantizedLinear(weight: QuantizedMatrix(quantizing: weight, format: format),
                                                   bias: p.bias ? try read(p.path + ".bias", shape: [p.outputs]) : nil)
         }
-        let model = LlamaModel(config, projections: projections)
+        let model = skippingRandomFill { LlamaModel(config, projections: projections) }  // every parameter is filled below
         var known = Set(projections.keys.flatMap { [$0 + ".weight", $0 + ".bias"] })
         for (key, tensor, _) in model.namedParameters() {
             try fill(tensor, from: key)
@@ -133,7 +133,7 @@ extension LanguageModelLoader {
             projections[p.path] = QuantizedLinear(weight: matrix!, bias: bias)
             projectionKeys.insert(p.path + ".weight")  // a bias stays a (frozen) parameter, read again below
         }
-        let model = LlamaModel(config, projections: projections)
+        let model = skippingRandomFill { LlamaModel(config, projections: projections) }  // every parameter is filled below
         try assignGGUFTensors(file, config: config, to: model, skipping: projectionKeys)
         BufferPool.trim()
         return model
