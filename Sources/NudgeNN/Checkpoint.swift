@@ -44,7 +44,9 @@ public enum Checkpoint {
             if packedBytes, entry.dtype == .u8, let file = checkpoint.file(containing: name) {
                 let count = entry.shape.reduce(1, *)
                 let t = Tensor.zeros([(count + 3) / 4])
-                try file.withRawBytes(name) { UnsafeMutableRawPointer(t.data).copyMemory(from: $0.baseAddress!, byteCount: count) }
+                try file.withRawBytes(name) { bytes in
+                    if let source = bytes.baseAddress, count > 0 { UnsafeMutableRawPointer(t.data).copyMemory(from: source, byteCount: count) }
+                }
                 pairs.append((name, t))
                 continue
             }
