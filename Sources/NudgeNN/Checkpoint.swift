@@ -179,6 +179,7 @@ public enum Checkpoint {
         }
         if let optimizer {
             try optimizer.load(state: load(directory.appendingPathComponent("optimizer.safetensors"), packedBytes: true))
+            try optimizer.checkState(against: model)
         }
         // Dropout mask streams continue where they stood (checkpoints written before they were kept have none).
         if let saved = file.metadata["dropout_rng"] {

@@ -35,10 +35,15 @@ public protocol Optimizer: AnyObject {
     /// Entries of `state()` holding bytes packed four to a Float32 word, with their byte counts:
     /// checkpoints store them as U8 (bitsandbytes' uint8 codes), not as Float32 bit patterns.
     var packedByteCounts: [String: Int] { get }
+    /// Throws for restored state that does not fit `model`: a buffer whose parameter (the same key
+    /// in `model`) needs another shape. A mismatched optimizer file is an error naming the tensor,
+    /// never an update that reads past its buffers.
+    func checkState(against model: Module) throws
 }
 
 extension Optimizer {
     public var packedByteCounts: [String: Int] { [:] }
+    public func checkState(against model: Module) throws {}
 }
 
 /// Shared bookkeeping: per-parameter state buffers keyed by parameter key.
@@ -53,6 +58,24 @@ open class StatefulOptimizer {
         self.learningRate = learningRate
         self.bufferNames = bufferNames
         for name in bufferNames { buffers[name] = [:] }
+    }
+
+    /// The shape buffer `name` of parameter `p` has: the parameter's own (Adam's 8-bit codes and
+    /// block scales differ).
+    func expectedShape(of name: String, for p: Tensor) -> [Int] { p.shape }
+
+    /// `Optimizer.checkState(against:)`. Buffers of keys `model` lacks are left alone: an
+    /// optimizer may serve a submodule, keyed from there, and such buffers are never read.
+    public func checkState(against model: Module) throws {
+        var parameters: [String: Tensor] = [:]
+        for (key, tensor, _) in model.namedParameters() { parameters[key] = tensor }
+        for name in bufferNames {
+            for (key, t) in (buffers[name] ?? [:]).sorted(by: { $0.key < $1.key }) {
+                guard let p = parameters[key] else { continue }
+                let expected = expectedShape(of: name, for: p)
+                guard t.shape == expected else { throw OptimizerError.shapeMismatch(key: "\(key).\(name)", expected: expected, actual: t.shape) }
+            }
+        }
     }
 
     func buffer(_ name: String, for key: String, like p: Tensor) -> Tensor {
@@ -200,6 +223,15 @@ public final class Adam: StatefulOptimizer, Optimizer {
     }
 
     static let quantizedNames = ["state1", "state2", "absmax1", "absmax2"]
+
+    override func expectedShape(of name: String, for p: Tensor) -> [Int] {
+        guard case .blockwise8bit(let blockSize, _) = stateStorage else { return p.shape }
+        switch name {
+        case "state1", "state2": return [(p.count + 3) / 4]
+        case "absmax1", "absmax2": return [(p.count + blockSize - 1) / blockSize]
+        default: return p.shape
+        }
+    }
 
     /// Codes per parameter key (the parameter's size; the buffers round it up to whole words).
     private var codeCounts: [String: Int] = [:]

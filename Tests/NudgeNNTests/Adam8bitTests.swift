@@ -282,6 +282,32 @@ final class TwoTensors: Module {
         }
     }
 
+    /// An optimizer file from another model (same keys, other sizes) is an error naming the tensor
+    /// at restore, for Float32 and 8-bit state alike, not a trap or a read past a buffer mid-step.
+    @Test func stateOfAnotherModelIsRefusedAtRestore() throws {
+        for optim in [OptimizerName.adamwTorch, .adamw8bit] {
+            func trained(_ n: Int) -> (TwoTensors, Adam) {
+                let m = TwoTensors(big: Tensor(shape: [n], values: (0..<n).map { Self.paramInit($0) }), small: Tensor([1, 2]))
+                let opt = AdamW(learningRate: 1e-3, optim: optim)
+                opt.update(m, gradients: Self.gradients(0, bigShape: [n], smallShape: [2]))
+                return (m, opt)
+            }
+            let (m, opt) = trained(4100), (_, other) = trained(8200)
+            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("adam-mismatch-\(UUID().uuidString)")
+            defer { try? FileManager.default.removeItem(at: dir) }
+            try Checkpoint.save(model: m, optimizer: opt, step: 1, to: dir)
+            #expect(throws: Never.self) { try Checkpoint.restore(model: m, optimizer: AdamW(optim: optim), from: dir) }
+            try Checkpoint.save(other.state(), to: dir.appendingPathComponent("optimizer.safetensors"), metadata: ["step": "1"],
+                                bytes: other.packedByteCounts)
+            do {
+                try Checkpoint.restore(model: m, optimizer: AdamW(optim: optim), from: dir)
+                Issue.record("\(optim): a mismatched optimizer file restored")
+            } catch let error as OptimizerError {
+                #expect("\(error)".contains("big."), "\(optim): \(error)")
+            }
+        }
+    }
+
     @Test func stateOfTheOtherKindIsRefused() throws {
         let m = TwoTensors(big: Tensor(shape: [4096], values: [Float](repeating: 1, count: 4096)), small: Tensor([1]))
         let g = NamedTensors([("big", Tensor(shape: [4096], values: [Float](repeating: 0.1, count: 4096))), ("small", Tensor([0.1]))])
