@@ -260,6 +260,35 @@ assert run(["sft", "--data", "sft.jsonl", "--epochs", "1", "--output", "r/rel"])
 case("--resume from another directory (config.toml has absolute paths)", ["sft", "--resume", os.path.join(work, "r/rel"), "--epochs", "2"],
      [], code=0)
 
+
+def shrink_first_moment(path):
+    """Rewrites a safetensors file with its first `.exp_avg` tensor cut to 10 values (stdlib only)."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    n = struct.unpack("<Q", raw[:8])[0]
+    header = json.loads(raw[8:8 + n])
+    data = raw[8 + n:]
+    key = sorted(k for k in header if k.endswith(".exp_avg"))[0]
+    out, offset = bytearray(), 0
+    for name in sorted((k for k in header if k != "__metadata__"), key=lambda k: header[k]["data_offsets"][0]):
+        start, end = header[name]["data_offsets"]
+        chunk = data[start:end] if name != key else data[start:start + 40]
+        if name == key:
+            header[name]["shape"] = [10]
+        header[name]["data_offsets"] = [offset, offset + len(chunk)]
+        out += chunk
+        offset += len(chunk)
+    text = json.dumps(header).encode()
+    text += b" " * ((8 - len(text) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)) + text + bytes(out))
+    return key
+
+
+moment = shrink_first_moment(os.path.join(work, "r/rel/checkpoints/latest/optimizer.safetensors"))
+case("--resume with an optimizer file of another shape (a moment cut short)", ["sft", "--resume", os.path.join(work, "r/rel"), "--epochs", "3"],
+     [moment, "shape [10]"])
+
 # ---- Unclear messages ----------------------------------------------------------------------------
 case("UTF-16 JSONL", ["sft", "--data", "utf16.jsonl", "--output", "r/u16"], ["utf16.jsonl", "UTF-16"])
 case("FIFO as data", ["sft", "--data", "fifo.jsonl", "--output", "r/fifo"], ["fifo.jsonl", "not a regular file"])
