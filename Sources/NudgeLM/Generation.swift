@@ -214,9 +214,9 @@ func sampleToken(_ logits: [Float], config: GenerationConfig, uniform: Double) -
 /// `sampleToken` on a row of logits in place (the decoding loop's rows of the last logits).
 func sampleToken(_ logits: UnsafeBufferPointer<Float>, config: GenerationConfig, uniform: Double) -> (Int, Float) {
     if config.temperature == 0 {
-        var best = 0  // the first of tied maxima
-        for i in logits.indices where logits[i] > logits[best] { best = i }
+        // The kernel's pass finds the maximum; the token is its first occurrence.
         let (m, z) = ElementwiseKernels.maxAndExpSum(logits)
+        let best = logits.firstIndex(of: m) ?? 0
         return (best, logits[best] - (m + Foundation.log(z)))
     }
     // Plain sampling reads the logits where they lie; only the filters need a working copy.

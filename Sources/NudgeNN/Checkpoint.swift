@@ -87,7 +87,7 @@ public enum Checkpoint {
         try save(model.parameters(), to: staging.appendingPathComponent("model.safetensors"), metadata: meta)
         if let optimizer {
             try save(optimizer.state(), to: staging.appendingPathComponent("optimizer.safetensors"), metadata: meta,
-                     bytes: optimizer.packedByteCounts)
+                     bytes: optimizer.packedByteCounts(for: model))
         }
         for (name, named) in tensors.sorted(by: { $0.key < $1.key }) {
             try save(named, to: staging.appendingPathComponent(name), metadata: meta)

@@ -32,9 +32,10 @@ public protocol Optimizer: AnyObject {
     func state() -> NamedTensors
     /// Restores state saved by `state()`.
     func load(state: NamedTensors) throws
-    /// Entries of `state()` holding bytes packed four to a Float32 word, with their byte counts:
-    /// checkpoints store them as U8 (bitsandbytes' uint8 codes), not as Float32 bit patterns.
-    var packedByteCounts: [String: Int] { get }
+    /// Entries of `state()` holding bytes packed four to a Float32 word, with their byte counts
+    /// (from `model`'s parameter sizes): checkpoints store them as U8 (bitsandbytes' uint8 codes),
+    /// not as Float32 bit patterns.
+    func packedByteCounts(for model: Module) -> [String: Int]
     /// Throws for restored state that does not fit `model`: a buffer whose parameter (the same key
     /// in `model`) needs another shape. A mismatched optimizer file is an error naming the tensor,
     /// never an update that reads past its buffers.
@@ -42,7 +43,7 @@ public protocol Optimizer: AnyObject {
 }
 
 extension Optimizer {
-    public var packedByteCounts: [String: Int] { [:] }
+    public func packedByteCounts(for model: Module) -> [String: Int] { [:] }
     public func checkState(against model: Module) throws {}
 }
 
@@ -233,15 +234,14 @@ public final class Adam: StatefulOptimizer, Optimizer {
         }
     }
 
-    /// Codes per parameter key (the parameter's size; the buffers round it up to whole words).
-    private var codeCounts: [String: Int] = [:]
-
-    /// The 8-bit codes (state1, state2), one byte per parameter value. State restored from a
-    /// checkpoint and not yet updated counts its whole words (at most three bytes of padding).
-    public var packedByteCounts: [String: Int] {
+    /// The 8-bit codes (state1, state2), one byte per value of their parameter in `model` (the
+    /// buffers round it up to whole words; a key `model` lacks counts its whole words).
+    public func packedByteCounts(for model: Module) -> [String: Int] {
+        var sizes: [String: Int] = [:]
+        for (key, tensor, _) in model.namedParameters() { sizes[key] = tensor.count }
         var counts: [String: Int] = [:]
         for name in ["state1", "state2"] {
-            for (key, codes) in buffers[name] ?? [:] { counts["\(key).\(name)"] = codeCounts[key] ?? 4 * codes.count }
+            for (key, codes) in buffers[name] ?? [:] { counts["\(key).\(name)"] = sizes[key] ?? 4 * codes.count }
         }
         return counts
     }
@@ -272,7 +272,6 @@ public final class Adam: StatefulOptimizer, Optimizer {
         // Codes live four to a Float32 word of a pool tensor, so the checkpoint writes and reads them
         // byte for byte (an all-zero absmax makes any codes stand for 0, so zeroed buffers are a valid start).
         let codes1 = buffer("state1", for: key, count: (n + 3) / 4), codes2 = buffer("state2", for: key, count: (n + 3) / 4)
-        codeCounts[key] = n
         let absmax1 = buffer("absmax1", for: key, count: blocks), absmax2 = buffer("absmax2", for: key, count: blocks)
         let pd = UncheckedSendablePointers(p.data, g.data, codes1.data, codes2.data, absmax1.data, absmax2.data)
         let map1 = DynamicQuantizationMap.signed, map2 = DynamicQuantizationMap.unsigned
